@@ -8,7 +8,6 @@ local one behave the same and the core never needs SFTP or a second channel type
 from __future__ import annotations
 
 import shlex
-import socket
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -49,6 +48,18 @@ class TransportStats:
     history: list[str] = field(default_factory=list)
 
 
+class Stream(Protocol):
+    """The socket-like end of a running script's stdin/stdout (a socket or a paramiko Channel)."""
+
+    def sendall(self, data: bytes) -> None: ...
+
+    def recv(self, size: int) -> bytes: ...
+
+    def settimeout(self, timeout: float | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @runtime_checkable
 class Transport(Protocol):
     """A connection to one host, with root rights there."""
@@ -69,7 +80,7 @@ class Transport(Protocol):
         """
         ...
 
-    def open_stream(self, script: str) -> socket.socket:
+    def open_stream(self, script: str) -> Stream:
         """Start ``script`` as root and return a socket joined to its stdin/stdout.
 
         Used to speak HTTP to the Docker API through ``docker system dial-stdio``.
