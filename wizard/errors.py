@@ -78,10 +78,8 @@ class CommandFailed(HostwizError):
     title = "A command failed on the host"
 
     def __init__(self, command: str, exit_code: int, output: str, hint: str = "") -> None:
-        super().__init__(
-            f"`{command}` exited with status {exit_code}." + (f"\n{output.strip()}" if output.strip() else ""),
-            hint,
-        )
+        detail = f"\n{output.strip()}" if output.strip() else ""
+        super().__init__(f"`{command}` exited with status {exit_code}.{detail}", hint)
         self.command = command
         self.exit_code = exit_code
         self.output = output

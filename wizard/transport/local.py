@@ -12,7 +12,7 @@ import socket
 import subprocess
 from collections.abc import Sequence
 
-from wizard.transport.base import CommandResult, Transport, TransportStats
+from wizard.transport.base import CommandResult, Stream, Transport, TransportStats
 
 
 class LocalTransport:
@@ -39,11 +39,9 @@ class LocalTransport:
         )
         return CommandResult(script, proc.returncode, proc.stdout, proc.stderr)
 
-    def open_stream(self, script: str) -> socket.socket:
+    def open_stream(self, script: str) -> Stream:
         ours, theirs = socket.socketpair()
-        subprocess.Popen(  # noqa: S603 - argv built from our own script
-            self._argv(script), stdin=theirs, stdout=theirs, stderr=subprocess.DEVNULL
-        )
+        subprocess.Popen(self._argv(script), stdin=theirs, stdout=theirs, stderr=subprocess.DEVNULL)
         theirs.close()
         return ours
 
