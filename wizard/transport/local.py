@@ -41,7 +41,12 @@ class LocalTransport:
 
     def open_stream(self, script: str) -> Stream:
         ours, theirs = socket.socketpair()
-        subprocess.Popen(self._argv(script), stdin=theirs, stdout=theirs, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            self._argv(script),
+            stdin=theirs.fileno(),
+            stdout=theirs.fileno(),
+            stderr=subprocess.DEVNULL,
+        )
         theirs.close()
         return ours
 
