@@ -1,0 +1,181 @@
+"""Facts: what hostwiz knows about a host, each a shell command plus a pure parser.
+
+All facts a run needs are gathered in a single round trip: :func:`gather` joins their commands
+into one script whose output frames each fact's stdout and exit code, then runs every parser.
+Parsers are pure functions ``(exit_code, stdout) -> value`` and are unit tested with tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import secrets as _random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from wizard.actions import FileState
+from wizard.errors import ConnectionFailed, HostwizError
+from wizard.transport.base import Transport, shell_quote
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Fact(Generic[T]):
+    """A named piece of host state: the command that reads it and the parser that types it."""
+
+    name: str
+    command: str
+    parse: Callable[[int, str], T]
+
+
+class Facts:
+    """The typed results of one gathering, looked up by fact (or by name)."""
+
+    def __init__(self, values: Mapping[str, Any], raw: Mapping[str, tuple[int, str]]) -> None:
+        self._values = dict(values)
+        self.raw = dict(raw)
+
+    def __getitem__(self, fact: Fact[T]) -> T:
+        value: T = self._values[fact.name]
+        return value
+
+    def get(self, name: str) -> Any:
+        return self._values[name]
+
+    def __contains__(self, fact: Fact[Any]) -> bool:
+        return fact.name in self._values
+
+    def names(self) -> list[str]:
+        return sorted(self._values)
+
+    @classmethod
+    def from_raw(cls, facts: Iterable[Fact[Any]], raw: Mapping[str, tuple[int, str]]) -> Facts:
+        """Parse already-read outputs (used by tests with fixture tables)."""
+        values = {}
+        for fact in facts:
+            code, out = raw[fact.name]
+            values[fact.name] = fact.parse(code, out)
+        return cls(values, raw)
+
+
+def _unique(facts: Iterable[Fact[Any]]) -> list[Fact[Any]]:
+    by_name: dict[str, Fact[Any]] = {}
+    for fact in facts:
+        known = by_name.get(fact.name)
+        if known is not None and known.command != fact.command:
+            raise ValueError(f"two different facts are both named {fact.name!r}")
+        by_name[fact.name] = fact
+    return list(by_name.values())
+
+
+def batch_script(facts: Iterable[Fact[Any]], boundary: str) -> str:
+    """One script that runs every fact's command and prints ``name base64(stdout+rc)`` lines."""
+    parts = []
+    for fact in facts:
+        parts.append(
+            f"( ( {fact.command}\n) 2>/dev/null; printf '\\n{boundary} %d' \"$?\" ) </dev/null"
+            f" | base64 -w0; printf ' {fact.name}\\n'"
+        )
+    return "\n".join(parts) + "\n"
+
+
+def parse_batch(output: str, boundary: str) -> dict[str, tuple[int, str]]:
+    """Split the framed output of :func:`batch_script` back into ``name -> (rc, stdout)``."""
+    raw: dict[str, tuple[int, str]] = {}
+    for line in output.splitlines():
+        if not line.strip():
+            continue
+        encoded, _, name = line.rpartition(" ")
+        try:
+            decoded = base64.b64decode(encoded).decode("utf-8", "replace")
+        except (binascii.Error, ValueError) as error:
+            raise HostwizError(f"garbled fact output for {name}", details=str(error)) from error
+        body, sep, code = decoded.rpartition(f"\n{boundary} ")
+        if not sep:
+            raise HostwizError(f"fact {name} printed no exit status")
+        raw[name] = (int(code), body)
+    return raw
+
+
+def gather(transport: Transport, facts: Iterable[Fact[Any]]) -> Facts:
+    """Read every fact from the host in one round trip and parse them."""
+    wanted = _unique(facts)
+    boundary = "HOSTWIZ-" + _random.token_hex(8)
+    result = transport.run(batch_script(wanted, boundary), timeout=120)
+    if not result.ok and not result.stdout:
+        raise ConnectionFailed(
+            f"could not read the state of {transport.host_label}",
+            "Check that /bin/sh and base64 (coreutils) exist on the host.",
+            details=result.err,
+        )
+    raw = parse_batch(result.out, boundary)
+    missing = [fact.name for fact in wanted if fact.name not in raw]
+    if missing:
+        raise HostwizError(f"the host did not answer for: {', '.join(missing)}", details=result.err)
+    return Facts.from_raw(wanted, raw)
+
+
+# ---- facts many steps share --------------------------------------------------------------
+
+
+def _parse_file(path: str) -> Callable[[int, str], FileState]:
+    def parse(code: int, out: str) -> FileState:
+        if code != 0 or out.startswith("MISSING"):
+            return FileState(path, exists=False)
+        meta, _, data = out.partition("\n")
+        mode, owner, group = meta.split()
+        return FileState(
+            path, True, base64.b64decode(data.strip() or b""), int(mode, 8), owner, group
+        )
+
+    return parse
+
+
+def file_fact(path: str) -> Fact[FileState]:
+    """The content, mode and owner of one file (``exists=False`` when absent)."""
+    quoted = shell_quote(path)
+    command = (
+        f"if [ -f {quoted} ]; then stat -c '%a %U %G' {quoted} && base64 -w0 {quoted}; "
+        "else echo MISSING; fi"
+    )
+    return Fact(f"file:{path}", command, _parse_file(path))
+
+
+def _parse_flag(code: int, out: str) -> bool:
+    return code == 0
+
+
+def condition_fact(name: str, condition: str) -> Fact[bool]:
+    """True when the shell ``test`` condition holds on the host."""
+    return Fact(name, f"[ {condition} ]", _parse_flag)
+
+
+def _parse_text(code: int, out: str) -> str:
+    return out.strip() if code == 0 else ""
+
+
+def text_fact(name: str, command: str) -> Fact[str]:
+    """The trimmed stdout of a command, or "" if it failed."""
+    return Fact(name, command, _parse_text)
+
+
+def _parse_service_manager(code: int, out: str) -> str:
+    return out.strip() or "none"
+
+
+SERVICE_MANAGER: Fact[str] = Fact(
+    "service_manager",
+    "if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then echo systemd; "
+    "elif [ -d /etc/init.d ]; then echo sysv; else echo none; fi",
+    _parse_service_manager,
+)
+"""``systemd`` where systemd runs, ``sysv`` where services run through /etc/init.d scripts."""
+
+
+def restart_service_script(manager: str, service: str) -> str:
+    """The command that restarts ``service`` through the host's own service manager."""
+    if manager == "systemd":
+        return f"systemctl restart {shell_quote(service)}"
+    return f"/etc/init.d/{service} restart"

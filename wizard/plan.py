@@ -1,0 +1,66 @@
+"""Plans: what one step would change on one host, as frozen data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from wizard.actions import Action, FileState
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The actions one step needs, in order. No actions means the step is already done."""
+
+    step: str
+    actions: tuple[Action, ...] = ()
+    before: tuple[FileState, ...] = ()
+    """Before-state of every file the actions write or remove, for diffs (from the facts)."""
+    notes: tuple[str, ...] = ()
+    """Plain-words explanations shown with the preview."""
+    warnings: tuple[str, ...] = ()
+    """Things the admin should know before confirming (shown prominently)."""
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def before_of(self, path: str) -> FileState:
+        for state in self.before:
+            if state.path == path:
+                return state
+        return FileState(path, exists=False)
+
+    def touched_paths(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for action in self.actions:
+            for path in action.paths:
+                seen.setdefault(path, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class Changeset:
+    """The plans of every step asked for on one host, applied as one transaction."""
+
+    host: str
+    plans: tuple[Plan, ...]
+
+    @property
+    def empty(self) -> bool:
+        return all(plan.empty for plan in self.plans)
+
+    def actions(self) -> Iterator[Action]:
+        for plan in self.plans:
+            yield from plan.actions
+
+    def touched_paths(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for plan in self.plans:
+            for path in plan.touched_paths():
+                seen.setdefault(path, None)
+        return tuple(seen)
+
+    @property
+    def steps(self) -> tuple[str, ...]:
+        return tuple(plan.step for plan in self.plans if not plan.empty)

@@ -1,0 +1,24 @@
+"""The registry of steps, in the order the wizard walks them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wizard.steps.base import Status, Step, StepStatus
+from wizard.steps.docker_engine import DOCKER_ENGINE
+
+STEPS: dict[str, Step[Any]] = {step.name: step for step in (DOCKER_ENGINE,)}
+
+
+def get_step(name: str) -> Step[Any]:
+    from wizard.errors import InvalidAnswer
+
+    try:
+        return STEPS[name]
+    except KeyError:
+        raise InvalidAnswer(
+            f"there is no step called {name!r}.", f"Steps are: {', '.join(STEPS)}."
+        ) from None
+
+
+__all__ = ["STEPS", "Status", "Step", "StepStatus", "get_step"]

@@ -1,0 +1,61 @@
+"""What every step provides. Adding a step means one module implementing :class:`Step`.
+
+The flow, the transaction and the front ends only ever talk to this interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Generic, Protocol, TypeVar
+
+from wizard.answers import FieldInfo, fields_of
+from wizard.facts import Fact, Facts
+from wizard.plan import Plan
+from wizard.transport.base import Transport
+
+A = TypeVar("A")
+
+
+class Status(Enum):
+    NOT_DONE = "not done"
+    DONE = "done"
+    DRIFTED = "drifted"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    status: Status
+    summary: str
+
+
+class Step(Protocol, Generic[A]):
+    """A topic of hardening: its questions, the facts it reads, and its pure planner."""
+
+    name: str
+    """Short key used in presets (``[docker]``) and on the command line (``--set docker.x=y``)."""
+    title: str
+    explanation: str
+    """Plain words: what the step does, why it matters, what breaks if it is skipped."""
+    answers_type: type[A]
+
+    def facts(self, answers: A) -> list[Fact[Any]]:
+        """Every fact :meth:`plan` and :meth:`status` read (gathered in one round trip)."""
+        ...
+
+    def plan(self, answers: A, facts: Facts) -> Plan:
+        """Pure: the actions that bring the host to ``answers``; empty when already there."""
+        ...
+
+    def health(self, transport: Transport, answers: A, facts: Facts) -> list[str]:
+        """After apply: problems found (empty when healthy). May talk to the host."""
+        ...
+
+    def status(self, answers: A, facts: Facts) -> StepStatus:
+        """Where the host stands for this step, for the wizard's step list."""
+        ...
+
+
+def field_infos(step: Step[Any]) -> tuple[FieldInfo, ...]:
+    return fields_of(step.answers_type)
