@@ -1,0 +1,815 @@
+"""Run scripts as root on a remote host over SSH (paramiko), through sudo when needed.
+
+How a connection is made, in order:
+
+1. ``target`` is resolved with the ssh config (``~/.ssh/config`` or the given file):
+   HostName, User, Port, IdentityFile, IdentitiesOnly, UserKnownHostsFile, HostKeyAlias,
+   HashKnownHosts and ProxyJump (each hop reached through a ``direct-tcpip`` channel of the
+   previous one, like ``ssh -J``).
+2. TCP connect and SSH key exchange. The host key is checked against known_hosts *before* any
+   credential is sent: a known key passes, an unknown key raises :class:`HostKeyUnknown` unless
+   the caller accepts it (then it is appended to known_hosts atomically), and a different key
+   raises :class:`HostKeyChanged` whatever the caller says. paramiko's host key policies are
+   not used at all.
+3. Public key login: ssh-agent keys, then key files (``identity_file``, IdentityFile, or the
+   default ``~/.ssh/id_{ed25519,ecdsa,rsa}``). Key passphrases are never asked for: a
+   protected key must be in the agent.
+4. Root rights: a root login runs ``/bin/sh -c SCRIPT``. Any other user goes through sudo,
+   probed once with ``sudo -k -n true``. If that works, scripts run as
+   ``sudo -n -- /bin/sh -c SCRIPT``. Otherwise the sudo password is required; it is checked
+   once with ``sudo -k -S -p '' true`` and then every script runs as
+   ``sudo -k -S -p '' -- /bin/sh -c SCRIPT`` with the password as the first line of stdin,
+   followed by the caller's stdin (``sudo -S`` reads exactly one line). The password is only
+   ever written to a channel's stdin.
+
+Timeouts: :meth:`SshTransport.run` raises :class:`CommandTimedOut` (a
+:class:`ConnectionFailed`) when the script does not finish in time; it never returns a made-up
+exit code. A script killed by a signal (no exit status sent) returns ``exit_code == -1``.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from enum import Enum
+from pathlib import Path
+from types import TracebackType
+
+import paramiko
+
+from wizard.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    HostKeyChanged,
+    HostKeyUnknown,
+    SudoFailed,
+)
+from wizard.secrets import Secret, mask
+from wizard.transport.base import CommandResult, Stream, TransportStats, shell_quote
+from wizard.transport.known_hosts import (
+    DEFAULT_SSH_PORT,
+    KnownHosts,
+    Verdict,
+    atomic_append_line,
+    fingerprint_sha256,
+    hash_host,
+    host_entry_name,
+    preferred_host_key_algorithms,
+)
+from wizard.transport.sshconfig import (
+    Endpoint,
+    default_identity_files,
+    load_config,
+    resolve,
+)
+
+#: ProxyJump chains longer than this are refused (guards against a config that loops).
+MAX_JUMP_DEPTH = 8
+#: Bytes per ``sendall``/``recv`` call on a channel.
+CHUNK = 32768
+
+
+class CommandTimedOut(ConnectionFailed):
+    """A script ran longer than its timeout; its channel was closed."""
+
+    title = "The host did not finish in time"
+
+
+@dataclass(frozen=True)
+class HostKeyInfo:
+    """What the admin needs to decide whether to trust a host key seen for the first time."""
+
+    #: The name as written (target or jump host), e.g. ``web1`` or ``admin@10.0.0.5``.
+    host: str
+    hostname: str
+    port: int
+    #: ``ssh-ed25519``, ``ecdsa-sha2-nistp256``, ``ssh-rsa``...
+    key_type: str
+    #: OpenSSH format: ``SHA256:`` + base64 without padding.
+    fingerprint: str
+    #: The known_hosts file the key will be added to if accepted.
+    known_hosts: Path
+
+
+AcceptNewHostKey = bool | Callable[[HostKeyInfo], bool]
+SudoPassword = Secret | Callable[[], Secret] | None
+
+
+class SudoMode(Enum):
+    ROOT = "root login"
+    NOPASSWD = "sudo without password"
+    PASSWORD = "sudo with password"
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """Everything :meth:`SshTransport.reconnect` needs to do the same again (no secrets)."""
+
+    target: str
+    ssh_config: Path | None
+    known_hosts: Path | None
+    accept_new_host_key: AcceptNewHostKey
+    identity_file: Path | None
+    connect_timeout: float
+
+
+def _first_line(script: str, limit: int = 60) -> str:
+    line = script.strip().splitlines()[0] if script.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+class SshTransport:
+    """A :class:`~wizard.transport.base.Transport` over one SSH connection.
+
+    Create it with :meth:`connect`. Safe for one caller at a time; each :meth:`run` opens its
+    own channel on the shared connection.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: _Settings,
+        endpoint: Endpoint,
+        transport: paramiko.Transport,
+        jumps: list[paramiko.Transport],
+        mode: SudoMode,
+        password: Secret | None,
+        stats: TransportStats,
+    ) -> None:
+        self._settings = settings
+        self._endpoint = endpoint
+        self._transport = transport
+        self._jumps = jumps
+        self._mode = mode
+        self._password = password
+        self._stats = stats
+
+    # ----------------------------------------------------------------- construction
+
+    @classmethod
+    def connect(
+        cls,
+        target: str,
+        *,
+        ssh_config: Path | None = None,
+        known_hosts: Path | None = None,
+        accept_new_host_key: AcceptNewHostKey = False,
+        sudo_password: SudoPassword = None,
+        identity_file: Path | None = None,
+        connect_timeout: float = 10,
+    ) -> SshTransport:
+        """Connect, check the host key, log in and make sure root rights are available.
+
+        ``target`` is a name from the ssh config or ``user@host[:port]``. ``known_hosts``
+        replaces the config's UserKnownHostsFile (and the global files) when given.
+        ``accept_new_host_key`` trusts a key seen for the first time (True, or a callback
+        asked with a :class:`HostKeyInfo`); a *changed* key is refused regardless.
+        ``sudo_password`` is only used (and a callback only called, once) when the login user
+        is not root and sudo asks for a password.
+        """
+        settings = _Settings(
+            target=target,
+            ssh_config=ssh_config,
+            known_hosts=known_hosts,
+            accept_new_host_key=accept_new_host_key,
+            identity_file=identity_file,
+            connect_timeout=connect_timeout,
+        )
+        return cls._open(settings, sudo_password, TransportStats(connections=1))
+
+    @classmethod
+    def _open(
+        cls, settings: _Settings, sudo_password: SudoPassword, stats: TransportStats
+    ) -> SshTransport:
+        config = load_config(settings.ssh_config)
+        endpoint = resolve(settings.target, config)
+        connector = _Connector(settings, config)
+        transport, jumps = connector.open(endpoint, depth=0)
+        self = cls(
+            settings=settings,
+            endpoint=endpoint,
+            transport=transport,
+            jumps=jumps,
+            mode=SudoMode.ROOT,
+            password=None,
+            stats=stats,
+        )
+        try:
+            self._setup_root_rights(sudo_password)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    # ----------------------------------------------------------------- Transport protocol
+
+    @property
+    def host_label(self) -> str:
+        return self._settings.target
+
+    @property
+    def stats(self) -> TransportStats:
+        return self._stats
+
+    @property
+    def login_user(self) -> str:
+        return self._endpoint.user
+
+    @property
+    def sudo_mode(self) -> SudoMode:
+        return self._mode
+
+    def run(self, script: str, *, stdin: bytes = b"", timeout: float = 300.0) -> CommandResult:
+        """Run ``script`` as root with ``/bin/sh``; stdout and stderr are collected fully.
+
+        Raises :class:`CommandTimedOut` after ``timeout`` seconds and :class:`ConnectionFailed`
+        when the connection is lost. A non-zero exit is returned, not raised.
+        """
+        self._stats.round_trips += 1
+        command, prefix = self._wrap(script)
+        code, out, err = self._exec(command, prefix + stdin, timeout, script)
+        return CommandResult(script, code, out, err)
+
+    def open_stream(self, script: str) -> Stream:
+        """Start ``script`` as root and return its channel as a socket-like stream.
+
+        With password sudo, the password line is sent before the channel is returned, so
+        everything the caller sends goes to the script. stderr is left unread (it is meant
+        for quiet programs like ``docker system dial-stdio``).
+        """
+        self._stats.round_trips += 1
+        command, prefix = self._wrap(script)
+        channel = self._start(command, script, timeout=self._settings.connect_timeout)
+        if prefix:
+            try:
+                channel.sendall(prefix)
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                channel.close()
+                raise self._lost(script, exc) from None
+        return channel
+
+    def reconnect(self) -> SshTransport:
+        """A new connection with the same settings (new TCP, new login, same sudo password).
+
+        The new transport shares :attr:`stats` with this one.
+        """
+        self._stats.connections += 1
+        return self._open(self._settings, self._password, self._stats)
+
+    def close(self) -> None:
+        self._transport.close()
+        for jump in reversed(self._jumps):
+            jump.close()
+
+    def __enter__(self) -> SshTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"SshTransport({self._settings.target!r}, user={self._endpoint.user!r}, "
+            f"address={self._endpoint.address!r}, mode={self._mode.value!r})"
+        )
+
+    # ----------------------------------------------------------------- sudo
+
+    def _wrap(self, script: str) -> tuple[str, bytes]:
+        """The remote command line for ``script`` and the bytes to send before stdin."""
+        inner = f"/bin/sh -c {shell_quote(script)}"
+        if self._mode is SudoMode.ROOT:
+            return inner, b""
+        if self._mode is SudoMode.NOPASSWD:
+            return f"sudo -n -- {inner}", b""
+        assert self._password is not None
+        return f"sudo -k -S -p '' -- {inner}", self._password.reveal().encode() + b"\n"
+
+    _PROBE = (
+        'if [ "$(id -u)" = 0 ]; then echo root; '
+        "elif ! command -v sudo >/dev/null 2>&1; then echo no-sudo; "
+        "elif LC_ALL=C sudo -k -n true >/dev/null 2>&1; then echo nopasswd; "
+        "else echo password; fi"
+    )
+
+    def _setup_root_rights(self, sudo_password: SudoPassword) -> None:
+        ep = self._endpoint
+        code, out, err = self._exec(f"/bin/sh -c {shell_quote(self._PROBE)}", b"", 60, "probe")
+        answer = out.decode("utf-8", "replace").strip().splitlines()
+        verdict = answer[-1] if answer else ""
+        if verdict == "root":
+            self._mode = SudoMode.ROOT
+            return
+        if verdict == "nopasswd":
+            self._mode = SudoMode.NOPASSWD
+            return
+        if verdict == "no-sudo":
+            raise SudoFailed(
+                f"{ep.user} is not root on {self.host_label}, and sudo is not installed there.",
+                f"Log in as root, or on the VM console as root run: apt-get install sudo && "
+                f"usermod -aG sudo {ep.user} (then connect again).",
+            )
+        if verdict != "password":
+            raise SudoFailed(
+                f"Could not find out whether {ep.user} may use sudo on {self.host_label} "
+                f"(the check exited with status {code}).",
+                "Check that the login shell works (try ssh and `sudo -v` by hand).",
+                details=err.decode("utf-8", "replace"),
+            )
+        password = sudo_password() if callable(sudo_password) else sudo_password
+        if password is None or not password.reveal():
+            raise SudoFailed(
+                f"{ep.user} on {self.host_label} needs a password for sudo, and none was given.",
+                "Give the sudo password of this user, or log in as root.",
+            )
+        if "\n" in password.reveal() or "\r" in password.reveal():
+            raise SudoFailed(
+                "The sudo password contains a line break, which sudo cannot read.",
+                "Check the password you entered.",
+            )
+        code, out, err = self._exec(
+            "env LC_ALL=C sudo -k -S -p '' true",
+            password.reveal().encode() + b"\n",
+            60,
+            "sudo check",
+        )
+        if code == 0:
+            self._mode = SudoMode.PASSWORD
+            self._password = password
+            return
+        text = mask(err.decode("utf-8", "replace"), [password])
+        if "not in the sudoers" in text or "may not run sudo" in text or "not allowed" in text:
+            raise SudoFailed(
+                f"{ep.user} is not allowed to use sudo on {self.host_label}.",
+                f"On the VM console, as root, add the user to the sudo group: usermod -aG sudo "
+                f"{ep.user} (wheel on Fedora/RHEL), then connect again.",
+                details=text,
+            )
+        if "incorrect password" in text or "try again" in text or "no password" in text:
+            raise SudoFailed(
+                f"The sudo password for {ep.user} on {self.host_label} is wrong.",
+                "Enter the password again (it is the user's own login password).",
+                details=text,
+            )
+        raise SudoFailed(
+            f"sudo refused {ep.user} on {self.host_label} (status {code}).",
+            "Check `sudo -v` for this user on the VM console.",
+            details=text,
+        )
+
+    # ----------------------------------------------------------------- channels
+
+    def _lost(self, script: str, exc: BaseException | None) -> ConnectionFailed:
+        reason = f" ({exc})" if exc and str(exc) else ""
+        return ConnectionFailed(
+            f"The connection to {self.host_label} was lost while running "
+            f"`{_first_line(script)}`{reason}.",
+            "Check that the host is up and reachable, then run again. The command may or may "
+            "not have finished.",
+        )
+
+    def _start(self, command: str, script: str, timeout: float) -> paramiko.Channel:
+        if not self._transport.is_active():
+            raise self._lost(script, None)
+        try:
+            channel = self._transport.open_session(timeout=timeout)
+            channel.exec_command(command)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise self._lost(script, exc) from None
+        return channel
+
+    def _exec(
+        self, command: str, stdin: bytes, timeout: float, script: str
+    ) -> tuple[int, bytes, bytes]:
+        """Run ``command`` on a fresh channel; feed ``stdin`` while draining both outputs.
+
+        stdin is written by a helper thread and both outputs are read here, so neither side
+        can fill a window while the other waits: megabytes in both directions are fine.
+        """
+        deadline = time.monotonic() + timeout
+        channel = self._start(command, script, timeout=min(timeout, 60))
+        writer = threading.Thread(target=_feed, args=(channel, stdin), daemon=True)
+        writer.start()
+        out = bytearray()
+        err = bytearray()
+        try:
+            while True:
+                while channel.recv_ready():
+                    out += channel.recv(CHUNK)
+                while channel.recv_stderr_ready():
+                    err += channel.recv_stderr(CHUNK)
+                if channel.eof_received or channel.closed:
+                    if not channel.recv_ready() and not channel.recv_stderr_ready():
+                        break
+                    continue
+                if not self._transport.is_active():
+                    raise self._lost(script, None)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise self._timed_out(script, timeout)
+                select.select([channel], [], [], min(remaining, 1.0))
+            while not channel.status_event.wait(min(max(deadline - time.monotonic(), 0), 1.0)):
+                if not self._transport.is_active() or channel.closed:
+                    if channel.exit_status_ready():
+                        break
+                    raise self._lost(script, None)
+                if time.monotonic() >= deadline:
+                    raise self._timed_out(script, timeout)
+            code = channel.exit_status
+        finally:
+            channel.close()
+            writer.join(timeout=5)
+        return code, bytes(out), bytes(err)
+
+    def _timed_out(self, script: str, timeout: float) -> CommandTimedOut:
+        return CommandTimedOut(
+            f"`{_first_line(script)}` did not finish within {timeout:g} s on {self.host_label}.",
+            "The host may be busy or stuck: look at it from the console. The command was "
+            "abandoned (its channel closed), which may or may not have stopped it.",
+        )
+
+
+def _feed(channel: paramiko.Channel, data: bytes) -> None:
+    """Write ``data`` to the channel's stdin, then send EOF. Runs in its own thread.
+
+    Errors are swallowed: they mean the command ended or the connection died, and the reader
+    reports both.
+    """
+    try:
+        for offset in range(0, len(data), CHUNK):
+            channel.sendall(data[offset : offset + CHUNK])
+        channel.shutdown_write()
+    except (OSError, EOFError, paramiko.SSHException):
+        pass
+
+
+class _Connector:
+    """Opens authenticated paramiko transports for endpoints, following ProxyJump."""
+
+    def __init__(self, settings: _Settings, config: paramiko.SSHConfig) -> None:
+        self._settings = settings
+        self._config = config
+
+    @property
+    def _timeout(self) -> float:
+        return self._settings.connect_timeout
+
+    def open(
+        self, endpoint: Endpoint, depth: int
+    ) -> tuple[paramiko.Transport, list[paramiko.Transport]]:
+        """The transport to ``endpoint`` and the jump transports it rides on (outermost first).
+
+        Like ``ssh -J a,b target``: ``a`` is reached with its own config (including its own
+        ProxyJump), ``b`` through ``a``, and the target through ``b``.
+        """
+        if depth > MAX_JUMP_DEPTH:
+            raise ConnectionFailed(
+                f"ProxyJump for {endpoint.label} goes more than {MAX_JUMP_DEPTH} hops deep.",
+                "Check your ssh config for a ProxyJump loop.",
+            )
+        chain: list[paramiko.Transport] = []
+        try:
+            via: tuple[paramiko.Transport, Endpoint] | None = None
+            if endpoint.proxy_jump:
+                first = resolve(endpoint.proxy_jump[0], self._config)
+                transport, sub = self.open(first, depth + 1)
+                chain += [*sub, transport]
+                via = (transport, first)
+                for hop in endpoint.proxy_jump[1:]:
+                    hop_endpoint = replace(resolve(hop, self._config), proxy_jump=())
+                    transport = self._establish(hop_endpoint, via)
+                    chain.append(transport)
+                    via = (transport, hop_endpoint)
+            return self._establish(endpoint, via), chain
+        except BaseException:
+            for transport in reversed(chain):
+                transport.close()
+            raise
+
+    # ----------------------------------------------------------------- one hop
+
+    def _establish(
+        self, ep: Endpoint, via: tuple[paramiko.Transport, Endpoint] | None
+    ) -> paramiko.Transport:
+        sock: socket.socket | paramiko.Channel = (
+            self._tcp(ep) if via is None else self._tunnel(ep, *via)
+        )
+        try:
+            transport = paramiko.Transport(sock)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            transport.banner_timeout = self._timeout
+            transport.handshake_timeout = self._timeout
+            transport.auth_timeout = max(self._timeout, 30.0)
+            known, write_to = self._known_hosts(ep)
+            key_name, key_port = self._key_name(ep)
+            options = transport.get_security_options()
+            options.key_types = preferred_host_key_algorithms(
+                known.known_types(key_name, key_port), list(options.key_types)
+            )
+            try:
+                transport.start_client(timeout=self._timeout)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                raise ConnectionFailed(
+                    f"{ep.address} ({ep.label}) accepted the connection but the SSH handshake "
+                    f"failed: {exc or type(exc).__name__}.",
+                    "Check that this port is the host's SSH server (sshd) and not another "
+                    "service, and that sshd is healthy (journalctl -u ssh on the console).",
+                ) from None
+            self._check_host_key(ep, transport.get_remote_server_key(), known, write_to)
+            self._authenticate(transport, ep)
+            transport.set_keepalive(30)
+        except BaseException:
+            transport.close()
+            raise
+        return transport
+
+    def _tcp(self, ep: Endpoint) -> socket.socket:
+        try:
+            infos = socket.getaddrinfo(ep.hostname, ep.port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise ConnectionFailed(
+                f"The host name {ep.hostname!r} (for {ep.label}) could not be resolved: "
+                f"{exc.strerror}.",
+                "Check the spelling and your DNS, or use the VM's IP address (its console "
+                "shows it with `ip -br addr`).",
+            ) from None
+        failures: list[tuple[str, OSError]] = []
+        for family, kind, proto, _, addr in infos:
+            host = str(addr[0])
+            shown = f"[{host}]:{ep.port}" if family == socket.AF_INET6 else f"{host}:{ep.port}"
+            sock = socket.socket(family, kind, proto)
+            sock.settimeout(self._timeout)
+            try:
+                sock.connect(addr)
+            except OSError as exc:
+                sock.close()
+                failures.append((shown, exc))
+                continue
+            sock.settimeout(None)
+            return sock
+        raise self._tcp_error(ep, failures)
+
+    def _tcp_error(self, ep: Endpoint, failures: list[tuple[str, OSError]]) -> ConnectionFailed:
+        if not failures:
+            return ConnectionFailed(
+                f"{ep.hostname!r} has no usable address.", "Use the VM's IP address instead."
+            )
+        exc = failures[-1][1]
+        tried = ", ".join(s for s, _ in failures)
+        if isinstance(exc, ConnectionRefusedError):
+            return ConnectionFailed(
+                f"{tried} refused the connection ({ep.label}): nothing listens on port "
+                f"{ep.port} there.",
+                "Check the port, and that the SSH server runs on the host "
+                "(systemctl status ssh on the VM console).",
+            )
+        if isinstance(exc, TimeoutError):
+            return ConnectionFailed(
+                f"No answer from {tried} ({ep.label}) within {self._timeout:g} s.",
+                "Check that the VM is running, that the address is right, and that no "
+                "firewall drops SSH on the way.",
+            )
+        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return ConnectionFailed(
+                f"There is no network route to {tried} ({ep.label}): {exc.strerror}.",
+                "Check the address and that this machine is on the same network as the VM.",
+            )
+        return ConnectionFailed(
+            f"Could not connect to {tried} ({ep.label}): {exc.strerror or exc}.",
+            "Check the address and port, and that the VM is up.",
+        )
+
+    def _tunnel(self, ep: Endpoint, via: paramiko.Transport, via_ep: Endpoint) -> paramiko.Channel:
+        try:
+            return via.open_channel(
+                "direct-tcpip",
+                dest_addr=(ep.hostname, ep.port),
+                src_addr=("127.0.0.1", 0),
+                timeout=self._timeout,
+            )
+        except paramiko.ChannelException as exc:
+            hint = (
+                "Allow TCP forwarding on the jump host (AllowTcpForwarding in its sshd_config)."
+                if exc.code == 1
+                else "Check the address and port as seen from the jump host."
+            )
+            raise ConnectionFailed(
+                f"The jump host {via_ep.label} could not open a connection to {ep.address} "
+                f"({ep.label}): {exc.text}.",
+                hint,
+            ) from None
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectionFailed(
+                f"The jump host {via_ep.label} did not open a connection to {ep.address} "
+                f"({ep.label}): {exc or type(exc).__name__}.",
+                "Check that the jump host can reach the target, then run again.",
+            ) from None
+
+    # ----------------------------------------------------------------- host keys
+
+    def _known_hosts(self, ep: Endpoint) -> tuple[KnownHosts, Path]:
+        """The files to read and the one to write an accepted key to."""
+        if self._settings.known_hosts is not None:
+            return KnownHosts([self._settings.known_hosts]), self._settings.known_hosts
+        user_files = list(ep.known_hosts_files)
+        write_to = user_files[0] if user_files else Path("~/.ssh/known_hosts").expanduser()
+        return KnownHosts([*user_files, *ep.global_known_hosts_files]), write_to
+
+    @staticmethod
+    def _key_name(ep: Endpoint) -> tuple[str, int]:
+        """Name and port under which the key is recorded (HostKeyAlias drops the port)."""
+        if ep.host_key_alias:
+            return ep.host_key_alias, DEFAULT_SSH_PORT
+        return ep.hostname, ep.port
+
+    def _check_host_key(
+        self, ep: Endpoint, key: paramiko.PKey, known: KnownHosts, write_to: Path
+    ) -> None:
+        name, port = self._key_name(ep)
+        blob = key.asbytes()
+        fingerprint = fingerprint_sha256(blob)
+        check = known.check(name, port, key.get_name(), blob)
+        if check.verdict is Verdict.KNOWN:
+            return
+        if check.verdict in (Verdict.CHANGED, Verdict.REVOKED):
+            recorded = check.conflicting.path if check.conflicting else write_to
+            raise HostKeyChanged(host_entry_name(name, port), fingerprint, str(recorded))
+        info = HostKeyInfo(
+            host=ep.label,
+            hostname=ep.hostname,
+            port=ep.port,
+            key_type=key.get_name(),
+            fingerprint=fingerprint,
+            known_hosts=write_to,
+        )
+        policy = self._settings.accept_new_host_key
+        accepted = policy if isinstance(policy, bool) else bool(policy(info))
+        if not accepted:
+            raise HostKeyUnknown(f"{ep.label} ({ep.address})", fingerprint, key.get_name())
+        entry = host_entry_name(name, port)
+        if ep.hash_known_hosts:
+            entry = hash_host(entry)
+        try:
+            atomic_append_line(write_to, f"{entry} {key.get_name()} {key.get_base64()}")
+        except OSError as exc:
+            raise ConnectionFailed(
+                f"Could not record the host key of {ep.label} in {write_to}: {exc.strerror}.",
+                "Check that the file and its folder are writable.",
+            ) from None
+
+    # ----------------------------------------------------------------- login
+
+    def _identity_files(self, ep: Endpoint) -> tuple[list[Path], bool]:
+        """Key files to try, and whether they were named explicitly (missing = a problem)."""
+        files: list[Path] = []
+        if self._settings.identity_file is not None:
+            files.append(self._settings.identity_file.expanduser())
+        files += [p for p in ep.identity_files if p not in files]
+        if files:
+            return files, True
+        return list(default_identity_files()), False
+
+    def _authenticate(self, transport: paramiko.Transport, ep: Endpoint) -> None:
+        files, explicit = self._identity_files(ep)
+        tried: list[str] = []
+        problems: list[str] = []
+        tried_blobs: set[bytes] = set()
+        attempt = _Attempt(transport, ep)
+
+        if ep.use_agent and os.environ.get("SSH_AUTH_SOCK"):
+            agent = paramiko.Agent()
+            try:
+                agent_keys = list(agent.get_keys())
+            except (paramiko.SSHException, OSError) as exc:
+                problems.append(f"ssh-agent could not be used ({exc})")
+                agent_keys = []
+            if ep.identities_only:
+                wanted = {_public_blob(p) for p in files} - {None}
+                agent_keys = [k for k in agent_keys if k.asbytes() in wanted]
+            try:
+                for agent_key in agent_keys:
+                    tried_blobs.add(agent_key.asbytes())
+                    tried.append(
+                        f"{agent_key.get_name()} key from ssh-agent "
+                        f"({fingerprint_sha256(agent_key.asbytes())})"
+                    )
+                    if attempt.offer(agent_key):
+                        return
+            finally:
+                agent.close()
+
+        for path in files:
+            if _public_blob(path) in tried_blobs:
+                continue
+            try:
+                key = paramiko.PKey.from_path(path)
+            except FileNotFoundError:
+                if explicit:
+                    problems.append(f"{path} does not exist")
+                continue
+            except (TypeError, paramiko.PasswordRequiredException):
+                # cryptography raises TypeError for an encrypted key without a password
+                problems.append(
+                    f"{path} is protected by a passphrase, and hostwiz does not ask for key "
+                    f"passphrases: load it into ssh-agent first (ssh-add {path})"
+                )
+                continue
+            except (OSError, ValueError, paramiko.SSHException) as exc:
+                problems.append(f"{path} could not be read as a private key ({exc})")
+                continue
+            if key.asbytes() in tried_blobs:
+                continue
+            tried_blobs.add(key.asbytes())
+            tried.append(f"{path} ({key.get_name()})")
+            if attempt.offer(key):
+                return
+
+        where = f"{ep.user}@{ep.address}"
+        pub = f"{files[0]}.pub" if files else "~/.ssh/id_ed25519.pub"
+        port_opt = f"-p {ep.port} " if ep.port != DEFAULT_SSH_PORT else ""
+        install = (
+            f"Install your public key for {ep.user}: ssh-copy-id -i {pub} {port_opt}"
+            f"{ep.user}@{ep.hostname}, or on the VM console append the contents of {pub} to "
+            f"~{ep.user}/.ssh/authorized_keys. Then connect again."
+        )
+        if attempt.refused_method is not None:
+            raise AuthenticationFailed(
+                f"{where} ({ep.label}) does not accept SSH keys; it only offers: "
+                f"{', '.join(attempt.refused_method) or 'nothing'}.",
+                "Enable public key login in the host's sshd_config (PubkeyAuthentication yes) "
+                "from the console, then " + install[0].lower() + install[1:],
+            )
+        if attempt.disconnected:
+            raise AuthenticationFailed(
+                f"{where} ({ep.label}) closed the connection after {len(tried)} key(s) were "
+                f"refused ({'; '.join(tried)}).",
+                "Too many keys were offered (sshd's MaxAuthTries): set IdentitiesOnly yes and "
+                "IdentityFile for this host, or pass the right key file. " + install,
+            )
+        lines = []
+        if tried:
+            lines.append(f"{where} ({ep.label}) refused every key offered: {'; '.join(tried)}.")
+        else:
+            lines.append(f"There was no SSH key to log in to {where} ({ep.label}) with.")
+        lines += [p[0].upper() + p[1:] + "." for p in problems]
+        if not tried and not problems:
+            lines.append(
+                "No ssh-agent is running and none of "
+                + ", ".join(str(p) for p in files)
+                + " exist."
+            )
+            hint = (
+                "Create a key with ssh-keygen -t ed25519, then " + install[0].lower() + install[1:]
+            )
+        else:
+            hint = install
+        raise AuthenticationFailed(" ".join(lines), hint)
+
+
+class _Attempt:
+    """Offers keys one at a time and remembers why login stopped."""
+
+    def __init__(self, transport: paramiko.Transport, ep: Endpoint) -> None:
+        self._transport = transport
+        self._ep = ep
+        self.refused_method: list[str] | None = None
+        self.disconnected = False
+
+    def offer(self, key: paramiko.PKey) -> bool:
+        if self.refused_method is not None or self.disconnected:
+            return False
+        try:
+            self._transport.auth_publickey(self._ep.user, key)
+        except paramiko.BadAuthenticationType as exc:
+            self.refused_method = list(exc.allowed_types)
+            return False
+        except paramiko.AuthenticationException:
+            return False
+        except (paramiko.SSHException, EOFError, OSError):
+            self.disconnected = True
+            return False
+        return self._transport.is_authenticated()
+
+
+def _public_blob(path: Path) -> bytes | None:
+    """The key blob from ``path``.pub, to match agent keys without reading the private key."""
+    try:
+        fields = Path(f"{path}.pub").read_text(encoding="utf-8").split()
+        return base64.b64decode(fields[1], validate=True)
+    except (OSError, IndexError, ValueError):
+        return None
