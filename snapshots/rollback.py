@@ -1,0 +1,80 @@
+"""Rolling back, shown as a plan first like every other change.
+
+The plan compares each recorded before-state with what the host holds now, so only what differs
+is rewritten, and rolling back a second time plans nothing. Undo commands (such as restarting a
+service on the restored configuration) run only when some file really changes back.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from snapshots.layout import snapshot_dir
+from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
+from wizard.errors import HostwizError
+from wizard.facts import file_fact, gather
+from wizard.plan import Plan
+from wizard.transport.base import Transport
+
+
+def _read_snapshot_script(snapshot_id: str) -> str:
+    snap = snapshot_dir(snapshot_id)
+    return f"""[ -f {snap}/meta.json ] || exit 3
+printf 'meta %s\\n' "$(base64 -w0 {snap}/meta.json)"
+printf 'journal %s\\n' "$(base64 -w0 {snap}/journal 2>/dev/null)"
+for f in {snap}/files/* {snap}/undo-*.sh; do
+  [ -f "$f" ] && printf 'file %s %s\\n' "${{f#{snap}/}}" "$(base64 -w0 "$f")"
+done
+true"""
+
+
+def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
+    if not snapshot_id.replace("-", "").isalnum():
+        raise HostwizError(f"{snapshot_id!r} is not a snapshot id", "List them with snapshots.")
+    result = transport.run(_read_snapshot_script(snapshot_id))
+    if result.exit_code == 3:
+        raise HostwizError(
+            f"there is no snapshot {snapshot_id} on {transport.host_label}.",
+            "Run `hostwiz snapshots --host HOST` to list them.",
+        )
+    saved: dict[str, bytes] = {}
+    meta: dict[str, object] = {}
+    journal = ""
+    for line in result.out.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "meta":
+            meta = json.loads(base64.b64decode(rest))
+        elif kind == "journal":
+            journal = base64.b64decode(rest).decode()
+        elif kind == "file":
+            name, _, data = rest.partition(" ")
+            saved[name] = base64.b64decode(data)
+    paths = [str(p) for p in meta.get("paths", [])]  # type: ignore[attr-defined]
+    current = gather(transport, [file_fact(path) for path in paths])
+    actions: list[Action] = []
+    before: list[FileState] = []
+    for number, path in enumerate(paths):
+        now = current[file_fact(path)]
+        before.append(now)
+        key = f"files/{number}"
+        if f"{key}.meta" in saved:
+            mode, owner, group = saved[f"{key}.meta"].decode().split()
+            content = saved.get(key, b"")
+            wanted = FileState(path, True, content, int(mode, 8), owner, group)
+            if now != wanted:
+                actions.append(WriteFile(path, content, int(mode, 8), owner, group, why="put back"))
+        elif now.exists:
+            actions.append(RemoveFile(path, why="did not exist before"))
+    if actions:
+        done = {line.rsplit(" ", 1)[1] for line in journal.splitlines() if " done " in f" {line}"}
+        for index in reversed([int(i) for i in meta.get("undo", [])]):  # type: ignore[attr-defined]
+            script = saved.get(f"undo-{index}.sh", b"").decode()
+            if str(index) in done and script:
+                actions.append(RunCommand(script, why=f"undo action {index} of {snapshot_id}"))
+    return Plan(
+        f"rollback {snapshot_id}",
+        tuple(actions),
+        before=tuple(before),
+        notes=(f"Puts back what snapshot {snapshot_id} recorded ({', '.join(paths)}).",),
+    )

@@ -1,0 +1,102 @@
+"""Finding snapshots: on the host (the source of truth) and the local copies kept beside them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+from snapshots.layout import SNAPSHOT_DIR
+from wizard.transport.base import Transport
+
+SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]+")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    id: str
+    created: str
+    steps: tuple[str, ...]
+    paths: tuple[str, ...]
+    actions: tuple[str, ...]
+    state: str
+    """The journal's last word: recorded, armed, done N, confirmed, reverted (...), ..."""
+    reason: str = "apply"
+
+    @property
+    def reverted(self) -> bool:
+        return "reverted" in self.state
+
+
+def _last_event(journal: str) -> str:
+    lines = [line for line in journal.splitlines() if line.strip()]
+    if not lines:
+        return "unknown"
+    return lines[-1].split(" ", 1)[1] if " " in lines[-1] else lines[-1]
+
+
+def parse_listing(output: str) -> list[SnapshotInfo]:
+    """Parse the output of :data:`LIST_SCRIPT` (one JSON line per snapshot)."""
+    snapshots = []
+    for line in output.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        meta = data.get("meta") or {}
+        journal = base64.b64decode(data.get("journal", "")).decode("utf-8", "replace")
+        snapshots.append(
+            SnapshotInfo(
+                id=str(meta.get("id", "")),
+                created=str(meta.get("created", "")),
+                steps=tuple(meta.get("steps", ())),
+                paths=tuple(meta.get("paths", ())),
+                actions=tuple(meta.get("actions", ())),
+                state=_last_event(journal),
+                reason=str(meta.get("reason", "apply")),
+            )
+        )
+    return sorted(snapshots, key=lambda info: info.id)
+
+
+LIST_SCRIPT = f"""for d in {SNAPSHOT_DIR}/*/; do
+  [ -f "$d/meta.json" ] || continue
+  printf '{{"meta": %s, "journal": "%s"}}\\n' "$(tr -d '\\n' < "$d/meta.json")" \\
+    "$(base64 -w0 "$d/journal" 2>/dev/null)"
+done"""
+
+
+def list_snapshots(transport: Transport) -> list[SnapshotInfo]:
+    return parse_listing(transport.run(LIST_SCRIPT).out)
+
+
+def local_root() -> Path:
+    return Path(platformdirs.user_state_dir("hostwiz")) / "snapshots"
+
+
+def save_local_copy(host: str, tar_base64: str) -> Path | None:
+    """Unpack the host's snapshot folder under the XDG state dir (0700: it may hold secrets)."""
+    if not tar_base64.strip():
+        return None
+    target = local_root() / SAFE_NAME.sub("_", host)
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in (local_root(), target):
+        folder.chmod(0o700)
+    data = base64.b64decode(tar_base64.strip())
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        names = archive.getnames()
+        archive.extractall(target, filter="data")
+    return target / names[0].split("/")[0] if names else None
+
+
+def local_snapshots(host: str) -> list[Path]:
+    folder = local_root() / SAFE_NAME.sub("_", host)
+    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.exists() else []

@@ -1,0 +1,266 @@
+"""Applying a changeset to a host as one transaction that cannot strand the admin.
+
+1. Record a snapshot on the host (before-state of every touched file, undo scripts, restore.sh).
+2. Arm a watchdog *on the host*, outside the SSH session: unless disarmed within the confirm
+   window it runs restore.sh by itself (so a change that cuts the admin off undoes itself).
+3. Run the actions, each journaled on the host as it completes.
+4. Run the steps' health checks.
+5. Confirm over a fresh connection (new TCP connection, new authentication) and disarm there.
+
+Any failure in 3-4 runs restore.sh at once (it restores files, then runs the undo scripts of the
+commands that completed, newest first) and reports what failed and what was undone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from snapshots.layout import journal_path, snapshot_dir
+from snapshots.record import new_snapshot_id, record_script
+from snapshots.store import save_local_copy
+from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
+from wizard.errors import ApplyFailed, ConnectionFailed, HostwizError
+from wizard.facts import Facts
+from wizard.plan import Changeset
+from wizard.secrets import mask
+from wizard.steps.base import Step
+from wizard.transport.base import CommandResult, Transport, shell_quote
+
+EventKind = Literal[
+    "snapshot", "armed", "action", "action-done", "action-failed", "health", "undo", "confirm",
+    "done", "warning",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: EventKind
+    message: str
+    index: int | None = None
+    output: str = ""
+
+
+Progress = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A step's post-apply check, bound to its answers and the facts it planned from."""
+
+    step: Step[Any]
+    answers: Any
+    facts: Facts
+
+    def run(self, transport: Transport) -> list[str]:
+        return self.step.health(transport, self.answers, self.facts)
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    snapshot_id: str | None
+    actions_done: int
+    message: str
+    confirmed: bool = True
+
+    @property
+    def changed(self) -> bool:
+        return self.snapshot_id is not None
+
+
+def _stamp() -> str:
+    return '"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'
+
+
+def action_script(action: Action) -> tuple[str, bytes]:
+    """The script (and stdin) that performs one action on the host."""
+    if isinstance(action, WriteFile):
+        path = shell_quote(action.path)
+        owner = shell_quote(f"{action.owner}:{action.group}")
+        script = f"""set -e
+p={path}; d=$(dirname "$p"); mkdir -p "$d"
+t=$(mktemp "$d/.hostwiz.XXXXXX")
+trap 'rm -f "$t"' EXIT
+cat > "$t"
+chown {owner} "$t"; chmod {action.mode:04o} "$t"; sync "$t"
+mv -f "$t" "$p"
+trap - EXIT"""
+        return script, action.content
+    if isinstance(action, RemoveFile):
+        return f"rm -f {shell_quote(action.path)}", b""
+    return action.script, b""
+
+
+def journaled(script: str, snapshot_id: str, index: int) -> str:
+    """Run ``script`` in a subshell and record ``done INDEX`` in the journal when it succeeds."""
+    journal = journal_path(snapshot_id)
+    record = f"[ $rc = 0 ] && echo {_stamp()} done {index} >> {journal}"
+    return f"(\n{script}\n)\nrc=$?\n{record}\nexit $rc\n"
+
+
+def watchdog_marker(snapshot_id: str) -> str:
+    return f"hostwiz-watchdog-{snapshot_id}"
+
+
+def arm_script(snapshot_id: str, seconds: int) -> str:
+    """Start the detached host-side rollback timer; it survives the SSH session ending."""
+    snap = snapshot_dir(snapshot_id)
+    body = (
+        f"echo $$ > {snap}/watchdog.pid; sleep {seconds}; "
+        f"grep -q ' confirmed$' {snap}/journal || exec sh {snap}/restore.sh timeout"
+    )
+    return (
+        f"echo {_stamp()} armed {seconds}s >> {snap}/journal\n"
+        f"setsid -f sh -c {shell_quote(body)} {watchdog_marker(snapshot_id)} "
+        "</dev/null >/dev/null 2>&1\n"
+        f"i=0; while [ ! -s {snap}/watchdog.pid ] && [ $i -lt 50 ]; do\n"
+        "  i=$((i+1)); sleep 0.1\ndone\n"
+        f"[ -s {snap}/watchdog.pid ]"
+    )
+
+
+def disarm_script(snapshot_id: str, *, confirmed: bool = True) -> str:
+    """Stop the watchdog (only our own process, by its pid); mark the change confirmed."""
+    snap = snapshot_dir(snapshot_id)
+    marker = watchdog_marker(snapshot_id)
+    record = f"echo {_stamp()} confirmed >> {snap}/journal" if confirmed else ""
+    return f"""{record}
+pid=$(cat {snap}/watchdog.pid 2>/dev/null)
+if [ -n "$pid" ] && tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q {marker}; then
+  kill -TERM -- -$pid 2>/dev/null || kill -TERM $pid
+fi
+rm -f {snap}/watchdog.pid
+true"""
+
+
+def _revert(transport: Transport, snapshot_id: str, reason: str) -> CommandResult:
+    return transport.run(f"sh {snapshot_dir(snapshot_id)}/restore.sh {shell_quote(reason)}")
+
+
+def apply_changeset(
+    transport: Transport,
+    changeset: Changeset,
+    checks: Sequence[HealthCheck] = (),
+    *,
+    progress: Progress | None = None,
+    confirm_timeout: int = 60,
+    reason: str = "apply",
+) -> ApplyResult:
+    """Apply ``changeset`` as described in the module docstring."""
+    say = progress or (lambda event: None)
+    actions = list(changeset.actions())
+    if not actions:
+        say(Event("done", "Nothing to do: the host is already as asked."))
+        return ApplyResult(None, 0, "nothing to do")
+
+    snapshot_id = new_snapshot_id()
+    recorded = transport.run(record_script(snapshot_id, changeset, reason))
+    if not recorded.ok:
+        raise ApplyFailed(
+            f"could not record a snapshot on {transport.host_label}; nothing was changed.",
+            "Check that /var/lib has free space and is writable (df -h /var/lib).",
+            details=recorded.err,
+        )
+    local = save_local_copy(changeset.host, recorded.out)
+    say(Event("snapshot", f"Snapshot {snapshot_id} recorded on the host"
+              + (f" and in {local}" if local else "")))  # fmt: skip
+
+    armed = transport.run(arm_script(snapshot_id, confirm_timeout))
+    if not armed.ok:
+        raise ApplyFailed(
+            "could not start the safety timer on the host; nothing was changed.",
+            "Check that setsid (util-linux) exists on the host.",
+            details=armed.err,
+        )
+    say(Event("armed", f"Safety timer armed: the host undoes this by itself in "
+              f"{confirm_timeout} s unless hostwiz confirms over a new connection."))  # fmt: skip
+
+    done = 0
+    for index, action in enumerate(actions):
+        secrets = action.secrets if isinstance(action, RunCommand) else ()
+        label = mask(action.describe(), secrets)
+        say(Event("action", label, index))
+        script, stdin = action_script(action)
+        timeout = action.timeout if isinstance(action, RunCommand) else 120.0
+        try:
+            result = transport.run(journaled(script, snapshot_id, index), stdin=stdin,
+                                   timeout=timeout)  # fmt: skip
+        except ConnectionFailed:
+            say(Event("warning", "Lost the connection mid-change: the host's safety timer will "
+                      f"undo it within {confirm_timeout} s."))  # fmt: skip
+            raise
+        output = mask((result.out + result.err).strip(), secrets)
+        if not result.ok:
+            say(Event("action-failed", f"{label} failed (exit {result.exit_code})", index, output))
+            undo_text = _undo(transport, snapshot_id, "failed", say)
+            raise ApplyFailed(
+                f"{label} failed with exit status {result.exit_code}"
+                + (f": {output}" if output else "")
+                + f". {undo_text}",
+                f"The host is as it was before. Snapshot {snapshot_id} keeps the record.",
+            )
+        done += 1
+        say(Event("action-done", label, index, output))
+
+    for check in checks:
+        say(Event("health", f"Checking {check.step.title}"))
+        problems = check.run(transport)
+        if problems:
+            undo_text = _undo(transport, snapshot_id, "health check failed", say)
+            raise ApplyFailed(
+                f"after the change, {check.step.title.lower()} is not healthy: "
+                + "; ".join(problems)
+                + f". {undo_text}",
+                "The host is as it was before. Check the settings, or look at the service's "
+                "log on the host.",
+            )
+
+    confirmed = _confirm(transport, snapshot_id, say)
+    if not confirmed:
+        return ApplyResult(
+            snapshot_id,
+            done,
+            "Applied, but hostwiz could not confirm over a new connection: the host will undo "
+            f"the change by itself within {confirm_timeout} s. Run `hostwiz recover` if you "
+            "cannot get back in.",
+            confirmed=False,
+        )
+    message = f"Applied {done} change(s). Undo with: hostwiz rollback {snapshot_id}"
+    say(Event("done", message))
+    return ApplyResult(snapshot_id, done, message)
+
+
+def _undo(transport: Transport, snapshot_id: str, reason: str, say: Progress) -> str:
+    say(Event("undo", "Undoing what was done so far"))
+    result = _revert(transport, snapshot_id, reason)
+    transport.run(disarm_script(snapshot_id, confirmed=False))
+    if result.ok:
+        return "Everything done so far was undone."
+    return (
+        "Undoing it did not fully work either: "
+        f"{(result.out + result.err).strip()}. From the console run "
+        f"/var/lib/hostwiz/restore {snapshot_id}."
+    )
+
+
+def _confirm(transport: Transport, snapshot_id: str, say: Progress) -> bool:
+    """Disarm the watchdog over a brand-new connection: proof the admin can still get in."""
+    started = time.monotonic()
+    try:
+        fresh = transport.reconnect()
+    except HostwizError as error:
+        say(Event("warning", f"Could not open a new connection: {error.message}"))
+        return False
+    try:
+        result = fresh.run(disarm_script(snapshot_id))
+    except HostwizError as error:
+        say(Event("warning", f"The new connection failed: {error.message}"))
+        return False
+    finally:
+        fresh.close()
+    if not result.ok:
+        return False
+    say(Event("confirm", f"Confirmed over a new connection in {time.monotonic() - started:.1f} s"))
+    return True
