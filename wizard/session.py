@@ -1,0 +1,78 @@
+"""The one way through, used by every front end: facts -> plans -> preview -> apply.
+
+Front ends collect answers and show results; everything between lives here, so the Textual
+wizard, the plain prompts and the scripted CLI behave identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from wizard.errors import HostChanged
+from wizard.facts import Fact, Facts, gather
+from wizard.plan import Changeset
+from wizard.steps.base import Step, StepStatus
+from wizard.transaction import ApplyResult, HealthCheck, Progress, apply_changeset
+from wizard.transport.base import Transport
+
+
+@dataclass(frozen=True)
+class Selection:
+    """One step the admin wants, with their answers for it."""
+
+    step: Step[Any]
+    answers: Any
+
+
+def facts_needed(selections: Sequence[Selection]) -> list[Fact[Any]]:
+    needed: list[Fact[Any]] = []
+    for selection in selections:
+        needed.extend(selection.step.facts(selection.answers))
+    return needed
+
+
+def read_facts(transport: Transport, selections: Sequence[Selection]) -> Facts:
+    """Every fact every selected step needs, in one round trip."""
+    return gather(transport, facts_needed(selections))
+
+
+def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> Changeset:
+    plans = tuple(s.step.plan(s.answers, facts) for s in selections)
+    return Changeset(host, plans)
+
+
+def statuses(selections: Sequence[Selection], facts: Facts) -> list[tuple[Step[Any], StepStatus]]:
+    return [(s.step, s.step.status(s.answers, facts)) for s in selections]
+
+
+def preview(transport: Transport, selections: Sequence[Selection]) -> tuple[Changeset, Facts]:
+    facts = read_facts(transport, selections)
+    return plan_changeset(transport.host_label, selections, facts), facts
+
+
+def apply(
+    transport: Transport,
+    selections: Sequence[Selection],
+    *,
+    expected: Changeset | None = None,
+    progress: Progress | None = None,
+    confirm_timeout: int = 60,
+) -> ApplyResult:
+    """Re-read the host, refuse if the plan is no longer the one shown, then apply it."""
+    changeset, facts = preview(transport, selections)
+    if expected is not None and changeset != expected:
+        raise HostChanged(
+            f"{transport.host_label} changed after the plan was shown, so it no longer "
+            "describes what would happen.",
+            "Look at the new plan (plan again) and confirm that one.",
+        )
+    checks = [
+        HealthCheck(s.step, s.answers, facts)
+        for s, plan in zip(selections, changeset.plans, strict=True)
+        if not plan.empty
+    ]
+    return apply_changeset(
+        transport, changeset, checks, progress=progress, confirm_timeout=confirm_timeout
+    )
