@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import logging
 import os
 import select
 import socket
@@ -69,6 +70,11 @@ from wizard.transport.sshconfig import (
     load_config,
     resolve,
 )
+
+# paramiko logs handshake failures at ERROR level; without any handler configured, Python's
+# last-resort handler would print them over the UI. We report those failures ourselves, so
+# paramiko's records only go wherever the application sends its logs.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 #: ProxyJump chains longer than this are refused (guards against a config that loops).
 MAX_JUMP_DEPTH = 8
@@ -421,17 +427,28 @@ class SshTransport:
                     raise self._timed_out(script, timeout)
                 select.select([channel], [], [], min(remaining, 1.0))
             while not channel.status_event.wait(min(max(deadline - time.monotonic(), 0), 1.0)):
-                if not self._transport.is_active() or channel.closed:
-                    if channel.exit_status_ready():
-                        break
+                if not self._transport.is_active():
                     raise self._lost(script, None)
                 if time.monotonic() >= deadline:
                     raise self._timed_out(script, timeout)
             code = channel.exit_status
+            if code == -1 and self._connection_died():
+                # paramiko closes every channel (status -1) before marking the transport
+                # inactive, so a -1 alone does not tell a dead connection from a signal.
+                raise self._lost(script, None)
         finally:
             channel.close()
             writer.join(timeout=5)
         return code, bytes(out), bytes(err)
+
+    def _connection_died(self, settle: float = 0.5) -> bool:
+        """Whether the transport is dead, giving its thread ``settle`` seconds to say so."""
+        end = time.monotonic() + settle
+        while time.monotonic() < end:
+            if not self._transport.is_active():
+                return True
+            time.sleep(0.02)
+        return not self._transport.is_active()
 
     def _timed_out(self, script: str, timeout: float) -> CommandTimedOut:
         return CommandTimedOut(
@@ -521,16 +538,8 @@ class _Connector:
             options.key_types = preferred_host_key_algorithms(
                 known.known_types(key_name, key_port), list(options.key_types)
             )
-            try:
-                transport.start_client(timeout=self._timeout)
-            except (paramiko.SSHException, EOFError, OSError) as exc:
-                raise ConnectionFailed(
-                    f"{ep.address} ({ep.label}) accepted the connection but the SSH handshake "
-                    f"failed: {exc or type(exc).__name__}.",
-                    "Check that this port is the host's SSH server (sshd) and not another "
-                    "service, and that sshd is healthy (journalctl -u ssh on the console).",
-                ) from None
-            self._check_host_key(ep, transport.get_remote_server_key(), known, write_to)
+            server_key = self._handshake(transport, ep)
+            self._check_host_key(ep, server_key, known, write_to)
             self._authenticate(transport, ep)
             transport.set_keepalive(30)
         except BaseException:
@@ -538,13 +547,34 @@ class _Connector:
             raise
         return transport
 
+    def _handshake(self, transport: paramiko.Transport, ep: Endpoint) -> paramiko.PKey:
+        """Key exchange; returns the server's host key (nothing is sent to it yet)."""
+        hint = (
+            "Check that this port is the host's SSH server (sshd) and not another service, "
+            "and that sshd is healthy (journalctl -u ssh on the VM console)."
+        )
+        try:
+            # start_client returns without error when its timeout passes, hence the checks
+            transport.start_client(timeout=self._timeout)
+            return transport.get_remote_server_key()
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            if not transport.is_active() and transport.get_exception() is None:
+                reason = "the connection was closed"
+            if transport.is_active() or reason == "No existing session":
+                reason = f"no complete answer within {self._timeout:g} s"
+            raise ConnectionFailed(
+                f"{ep.address}{ep.aka} accepted the connection, but the SSH handshake "
+                f"failed: {reason}.",
+                hint,
+            ) from None
+
     def _tcp(self, ep: Endpoint) -> socket.socket:
         try:
             infos = socket.getaddrinfo(ep.hostname, ep.port, type=socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise ConnectionFailed(
-                f"The host name {ep.hostname!r} (for {ep.label}) could not be resolved: "
-                f"{exc.strerror}.",
+                f"The host name {ep.hostname!r}{ep.aka} could not be resolved: {exc.strerror}.",
                 "Check the spelling and your DNS, or use the VM's IP address (its console "
                 "shows it with `ip -br addr`).",
             ) from None
@@ -573,24 +603,23 @@ class _Connector:
         tried = ", ".join(s for s, _ in failures)
         if isinstance(exc, ConnectionRefusedError):
             return ConnectionFailed(
-                f"{tried} refused the connection ({ep.label}): nothing listens on port "
-                f"{ep.port} there.",
+                f"{tried}{ep.aka} refused the connection: nothing listens on port {ep.port} there.",
                 "Check the port, and that the SSH server runs on the host "
                 "(systemctl status ssh on the VM console).",
             )
         if isinstance(exc, TimeoutError):
             return ConnectionFailed(
-                f"No answer from {tried} ({ep.label}) within {self._timeout:g} s.",
+                f"No answer from {tried}{ep.aka} within {self._timeout:g} s.",
                 "Check that the VM is running, that the address is right, and that no "
                 "firewall drops SSH on the way.",
             )
         if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return ConnectionFailed(
-                f"There is no network route to {tried} ({ep.label}): {exc.strerror}.",
+                f"There is no network route to {tried}{ep.aka}: {exc.strerror}.",
                 "Check the address and that this machine is on the same network as the VM.",
             )
         return ConnectionFailed(
-            f"Could not connect to {tried} ({ep.label}): {exc.strerror or exc}.",
+            f"Could not connect to {tried}{ep.aka}: {exc.strerror or exc}.",
             "Check the address and port, and that the VM is up.",
         )
 
@@ -609,14 +638,14 @@ class _Connector:
                 else "Check the address and port as seen from the jump host."
             )
             raise ConnectionFailed(
-                f"The jump host {via_ep.label} could not open a connection to {ep.address} "
-                f"({ep.label}): {exc.text}.",
+                f"The jump host {via_ep.label} could not open a connection to "
+                f"{ep.address}{ep.aka}: {exc.text}.",
                 hint,
             ) from None
         except (paramiko.SSHException, EOFError, OSError) as exc:
             raise ConnectionFailed(
-                f"The jump host {via_ep.label} did not open a connection to {ep.address} "
-                f"({ep.label}): {exc or type(exc).__name__}.",
+                f"The jump host {via_ep.label} did not open a connection to {ep.address}{ep.aka}: "
+                f"{exc or type(exc).__name__}.",
                 "Check that the jump host can reach the target, then run again.",
             ) from None
 
@@ -660,7 +689,7 @@ class _Connector:
         policy = self._settings.accept_new_host_key
         accepted = policy if isinstance(policy, bool) else bool(policy(info))
         if not accepted:
-            raise HostKeyUnknown(f"{ep.label} ({ep.address})", fingerprint, key.get_name())
+            raise HostKeyUnknown(f"{ep.address}{ep.aka}", fingerprint, key.get_name())
         entry = host_entry_name(name, port)
         if ep.hash_known_hosts:
             entry = hash_host(entry)
@@ -687,7 +716,8 @@ class _Connector:
     def _authenticate(self, transport: paramiko.Transport, ep: Endpoint) -> None:
         files, explicit = self._identity_files(ep)
         tried: list[str] = []
-        problems: list[str] = []
+        #: (what went wrong, what to do) for keys that could not even be offered
+        problems: list[tuple[str, str]] = []
         tried_blobs: set[bytes] = set()
         attempt = _Attempt(transport, ep)
 
@@ -696,7 +726,9 @@ class _Connector:
             try:
                 agent_keys = list(agent.get_keys())
             except (paramiko.SSHException, OSError) as exc:
-                problems.append(f"ssh-agent could not be used ({exc})")
+                problems.append(
+                    (f"ssh-agent could not be used ({exc})", "Check that ssh-agent runs.")
+                )
                 agent_keys = []
             if ep.identities_only:
                 wanted = {_public_blob(p) for p in files} - {None}
@@ -720,17 +752,26 @@ class _Connector:
                 key = paramiko.PKey.from_path(path)
             except FileNotFoundError:
                 if explicit:
-                    problems.append(f"{path} does not exist")
+                    problems.append((f"{path} does not exist", "Check the key file's path."))
                 continue
             except (TypeError, paramiko.PasswordRequiredException):
                 # cryptography raises TypeError for an encrypted key without a password
                 problems.append(
-                    f"{path} is protected by a passphrase, and hostwiz does not ask for key "
-                    f"passphrases: load it into ssh-agent first (ssh-add {path})"
+                    (
+                        f"{path} is protected by a passphrase, and hostwiz does not ask for "
+                        "key passphrases",
+                        f"Load the key into ssh-agent first (eval $(ssh-agent) && ssh-add {path}) "
+                        "and run hostwiz from the same shell.",
+                    )
                 )
                 continue
             except (OSError, ValueError, paramiko.SSHException) as exc:
-                problems.append(f"{path} could not be read as a private key ({exc})")
+                problems.append(
+                    (
+                        f"{path} could not be read as a private key ({exc})",
+                        "Give the private key file (not the .pub), in OpenSSH or PEM format.",
+                    )
+                )
                 continue
             if key.asbytes() in tried_blobs:
                 continue
@@ -749,35 +790,42 @@ class _Connector:
         )
         if attempt.refused_method is not None:
             raise AuthenticationFailed(
-                f"{where} ({ep.label}) does not accept SSH keys; it only offers: "
+                f"{where}{ep.aka} does not accept SSH keys; it only offers: "
                 f"{', '.join(attempt.refused_method) or 'nothing'}.",
                 "Enable public key login in the host's sshd_config (PubkeyAuthentication yes) "
                 "from the console, then " + install[0].lower() + install[1:],
             )
         if attempt.disconnected:
             raise AuthenticationFailed(
-                f"{where} ({ep.label}) closed the connection after {len(tried)} key(s) were "
+                f"{where}{ep.aka} closed the connection after {len(tried)} key(s) were "
                 f"refused ({'; '.join(tried)}).",
                 "Too many keys were offered (sshd's MaxAuthTries): set IdentitiesOnly yes and "
                 "IdentityFile for this host, or pass the right key file. " + install,
             )
         lines = []
         if tried:
-            lines.append(f"{where} ({ep.label}) refused every key offered: {'; '.join(tried)}.")
+            lines.append(f"{where}{ep.aka} refused every key offered: {'; '.join(tried)}.")
         else:
-            lines.append(f"There was no SSH key to log in to {where} ({ep.label}) with.")
-        lines += [p[0].upper() + p[1:] + "." for p in problems]
+            lines.append(f"There was no SSH key to log in to {where}{ep.aka} with.")
+        lines += [text[0].upper() + text[1:] + "." for text, _ in problems]
+        fixes = [fix for _, fix in problems]
         if not tried and not problems:
+            agent_state = (
+                "ssh-agent offered no keys"
+                if ep.use_agent and os.environ.get("SSH_AUTH_SOCK")
+                else "no ssh-agent is available"
+            )
             lines.append(
-                "No ssh-agent is running and none of "
+                f"{agent_state[0].upper()}{agent_state[1:]}, and none of "
                 + ", ".join(str(p) for p in files)
                 + " exist."
             )
-            hint = (
+            fixes.append(
                 "Create a key with ssh-keygen -t ed25519, then " + install[0].lower() + install[1:]
             )
-        else:
-            hint = install
+        elif tried:
+            fixes.append(install)
+        hint = " ".join(dict.fromkeys(fixes))
         raise AuthenticationFailed(" ".join(lines), hint)
 
 

@@ -45,6 +45,18 @@ class Endpoint:
     proxy_jump: tuple[str, ...] = field(default=())
 
     @property
+    def aka(self) -> str:
+        """`` (label)`` when the admin's name for the host differs from its address, else ``""``.
+
+        Lets messages say ``10.0.0.5:22 (web1)`` without repeating ``10.0.0.5`` twice.
+        """
+        try:
+            host = parse_target(self.label).host
+        except ConnectionFailed:
+            host = self.label
+        return "" if host == self.hostname else f" ({self.label})"
+
+    @property
     def address(self) -> str:
         """``host:port`` for messages (IPv6 in brackets)."""
         host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
