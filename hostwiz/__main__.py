@@ -1,0 +1,3 @@
+from hostwiz.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,320 @@
+"""``hostwiz``: the wizard by default; subcommands for scripted and repeatable use.
+
+Exit codes: 0 done or nothing to change; 1 error (explained on stderr); 2 changes pending
+(``plan`` only: the host differs from the preset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from wizard.errors import HostwizError
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES_PENDING = 2
+
+
+def _connection_options(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
+    """Connection options, accepted before or after the command.
+
+    On subcommands they default to SUPPRESS, so that a value given before the command is not
+    overwritten by the subcommand's default.
+    """
+    group = parser.add_argument_group("connection")
+    if sub:
+        group.argument_default = argparse.SUPPRESS
+    group.add_argument("--host", help="ssh config name, practice host, or user@host[:port]")
+    group.add_argument("-F", "--ssh-config", help="ssh config file (default: ~/.ssh/config)")
+    group.add_argument("-i", "--identity", help="private key file to log in with")
+    group.add_argument(
+        "--accept-new-host-key",
+        action="store_true",
+        help="trust a host key seen for the first time (a changed key is always refused)",
+    )
+    group.add_argument(
+        "--sudo-password-stdin",
+        action="store_true",
+        help="read the sudo password from the first line of standard input",
+    )
+
+
+def _answer_options(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
+    parser.add_argument("--preset", default=argparse.SUPPRESS if sub else "hardened",
+                        help="shipped preset name or .toml file (default: hardened)")  # fmt: skip
+    parser.add_argument("--set", dest="overrides", action="append",
+                        default=argparse.SUPPRESS if sub else [],
+                        metavar="STEP.KEY=VALUE", help="override one answer")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hostwiz",
+        description="Take a fresh Linux VM to a hardened Docker host, one reviewed, reversible "
+        "step at a time. Without a command, opens the wizard.",
+    )
+    _connection_options(parser, sub=False)
+    _answer_options(parser, sub=False)
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="ask questions line by line instead of the full-screen wizard",
+    )
+    parser.add_argument("--yes", action="store_true",
+                        help="with --plain: apply the preset without asking")  # fmt: skip
+    parser.add_argument(
+        "--confirm-timeout",
+        type=int,
+        default=60,
+        help="seconds before the host undoes an unconfirmed change (default 60)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    facts = commands.add_parser("facts", help="show what hostwiz reads from the host")
+    _connection_options(facts)
+    _answer_options(facts)
+    facts.add_argument("--json", action="store_true")
+
+    plan = commands.add_parser("plan", help="show the diff and commands, change nothing")
+    _connection_options(plan)
+    _answer_options(plan)
+    plan.add_argument("--json", action="store_true")
+
+    apply = commands.add_parser("apply", help="show the plan, then apply it")
+    _connection_options(apply)
+    _answer_options(apply)
+    apply.add_argument(
+        "--yes", action="store_true", default=argparse.SUPPRESS, help="do not ask before applying"
+    )
+    apply.add_argument("--confirm-timeout", type=int, default=argparse.SUPPRESS)
+
+    snaps = commands.add_parser("snapshots", help="list the host's snapshots")
+    _connection_options(snaps)
+    snaps.add_argument("--json", action="store_true")
+
+    rollback = commands.add_parser("rollback", help="put back a snapshot (shown as a plan first)")
+    _connection_options(rollback)
+    rollback.add_argument("snapshot", nargs="?", help="snapshot id (default: the latest)")
+    rollback.add_argument(
+        "--yes",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="do not ask before rolling back",
+    )
+    rollback.add_argument("--confirm-timeout", type=int, default=argparse.SUPPRESS)
+
+    try:
+        from wizard.lab.cli import add_lab_parser
+    except ImportError:
+        pass
+    else:
+        add_lab_parser(commands)
+    return parser
+
+
+def _selections(args: argparse.Namespace) -> list[Any]:
+    from presets import apply_overrides, load_preset
+    from wizard.session import Selection
+    from wizard.steps import STEPS
+
+    preset = apply_overrides(load_preset(args.preset), args.overrides)
+    return [Selection(STEPS[name], answers) for name, answers in preset.answers.items()]
+
+
+def _print_plan(changeset: Any) -> None:
+    from wizard.render import as_ansi, as_text, render_changeset
+
+    lines = render_changeset(changeset)
+    sys.stdout.write(as_ansi(lines) if sys.stdout.isatty() else as_text(lines))
+
+
+def plan_as_json(changeset: Any) -> dict[str, Any]:
+    from wizard.actions import RunCommand
+    from wizard.render import action_lines, as_text, render_plan
+
+    plans = []
+    for plan in changeset.plans:
+        actions = []
+        for action in plan.actions:
+            entry: dict[str, Any] = {
+                "kind": type(action).__name__,
+                "describe": as_text(action_lines(plan, action)),
+            }
+            if isinstance(action, RunCommand):
+                entry["irreversible"] = action.irreversible
+            else:
+                entry["path"] = action.path
+            actions.append(entry)
+        plans.append({
+            "step": plan.step, "empty": plan.empty, "warnings": list(plan.warnings),
+            "notes": list(plan.notes), "actions": actions, "text": as_text(render_plan(plan)),
+        })  # fmt: skip
+    return {"host": changeset.host, "changes_pending": not changeset.empty, "plans": plans}
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
+
+
+def _progress(event: Any) -> None:
+    marks = {"action": "  ..", "action-done": "  ok", "action-failed": "  !!", "warning": "  !"}
+    print(f"{marks.get(event.kind, '--')} {event.message}", file=sys.stderr)
+    if event.kind == "action-failed" and event.output:
+        print("     " + event.output.replace("\n", "\n     "), file=sys.stderr)
+
+
+def cmd_facts(args: argparse.Namespace) -> int:
+    from hostwiz.connect import open_transport
+    from wizard.session import read_facts, statuses
+
+    selections = _selections(args)
+    with open_transport(args) as transport:
+        facts = read_facts(transport, selections)
+    if args.json:
+        print(json.dumps({name: facts.get(name) for name in facts.names()}, default=_jsonable,
+                         indent=2))  # fmt: skip
+        return EXIT_OK
+    for name in facts.names():
+        print(f"{name}: {_jsonable(facts.get(name))}")
+    for step, status in statuses(selections, facts):
+        print(f"\n{step.title}: {status.status.value} ({status.summary})")
+    return EXIT_OK
+
+
+def _jsonable(value: Any) -> Any:
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        data = dataclasses.asdict(value)
+        return {k: (v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
+                for k, v in data.items()}  # fmt: skip
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from hostwiz.connect import open_transport
+    from wizard.session import preview
+
+    with open_transport(args) as transport:
+        changeset, _ = preview(transport, _selections(args))
+    if args.json:
+        print(json.dumps(plan_as_json(changeset), indent=2))
+    else:
+        _print_plan(changeset)
+    return EXIT_OK if changeset.empty else EXIT_CHANGES_PENDING
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from hostwiz.connect import open_transport
+    from wizard.session import apply, preview
+
+    selections = _selections(args)
+    with open_transport(args) as transport:
+        changeset, _ = preview(transport, selections)
+        _print_plan(changeset)
+        if changeset.empty:
+            return EXIT_OK
+        if not args.yes and not _confirm("Apply these changes?"):
+            print("Nothing was changed.", file=sys.stderr)
+            return EXIT_ERROR
+        result = apply(transport, selections, expected=changeset, progress=_progress,
+                       confirm_timeout=args.confirm_timeout)  # fmt: skip
+    print(result.message)
+    return EXIT_OK if result.confirmed else EXIT_ERROR
+
+
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    from hostwiz.connect import open_transport
+    from snapshots.store import list_snapshots
+
+    with open_transport(args) as transport:
+        found = list_snapshots(transport)
+    if args.json:
+        print(json.dumps([_jsonable(info) for info in found], indent=2))
+        return EXIT_OK
+    if not found:
+        print("No snapshots on this host yet.")
+    for info in found:
+        print(f"{info.id}  {info.created}  {', '.join(info.steps) or '-'}  [{info.state}]")
+        for path in info.paths:
+            print(f"    {path}")
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from hostwiz.connect import open_transport
+    from snapshots.rollback import rollback_plan
+    from snapshots.store import list_snapshots
+    from wizard.plan import Changeset
+    from wizard.transaction import apply_changeset
+
+    with open_transport(args) as transport:
+        snapshot_id = args.snapshot
+        if not snapshot_id:
+            found = [info for info in list_snapshots(transport) if info.reason == "apply"]
+            if not found:
+                print("No snapshots on this host: nothing to roll back.")
+                return EXIT_OK
+            snapshot_id = found[-1].id
+        plan = rollback_plan(transport, snapshot_id)
+        changeset = Changeset(transport.host_label, (plan,))
+        _print_plan(changeset)
+        if plan.empty:
+            return EXIT_OK
+        if not args.yes and not _confirm(f"Roll back to before {snapshot_id}?"):
+            print("Nothing was changed.", file=sys.stderr)
+            return EXIT_ERROR
+        result = apply_changeset(
+            transport,
+            changeset,
+            progress=_progress,
+            confirm_timeout=args.confirm_timeout,
+            reason="rollback",
+        )
+    print(result.message)
+    return EXIT_OK if result.confirmed else EXIT_ERROR
+
+
+def cmd_wizard(args: argparse.Namespace) -> int:
+    if args.plain:
+        from screens.plain import run_plain
+
+        return run_plain(args)
+    from screens.app import run_app
+
+    return run_app(args)
+
+
+COMMANDS = {
+    "facts": cmd_facts,
+    "plan": cmd_plan,
+    "apply": cmd_apply,
+    "snapshots": cmd_snapshots,
+    "rollback": cmd_rollback,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "lab":
+            from wizard.lab.cli import run_lab
+
+            return run_lab(args)
+        handler = COMMANDS.get(args.command or "", cmd_wizard)
+        return handler(args)
+    except HostwizError as error:
+        print(error.explain(), file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return EXIT_ERROR

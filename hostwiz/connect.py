@@ -1,0 +1,70 @@
+"""Opening a connection from command-line options, with prompts only where a person is present."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from argparse import Namespace
+from collections.abc import Callable
+from pathlib import Path
+
+from wizard.errors import HostwizError
+from wizard.secrets import Secret
+from wizard.transport.ssh import HostKeyInfo, SshTransport
+
+
+def lab_ssh_config(name: str) -> Path | None:
+    """The lab's ssh_config when ``name`` is a practice host, so ``--host hw1`` just works."""
+    try:
+        from wizard.lab import lab_list, lab_paths
+    except ImportError:
+        return None
+    try:
+        if any(host.name == name for host in lab_list()):
+            return Path(lab_paths().ssh_config)
+    except HostwizError:
+        return None
+    return None
+
+
+def _ask_host_key(info: HostKeyInfo) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    print(
+        f"\n{info.host} presents a {info.key_type} host key never seen before:\n"
+        f"  {info.fingerprint}\n"
+        "Compare it with the VM console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).",
+        file=sys.stderr,
+    )
+    return input("Trust this key and continue? [y/N] ").strip().lower() in {"y", "yes"}
+
+
+def _sudo_password_source(args: Namespace) -> Callable[[], Secret]:
+    def ask() -> Secret:
+        if getattr(args, "sudo_password_stdin", False):
+            return Secret(sys.stdin.readline().rstrip("\n"))
+        if not sys.stdin.isatty():
+            raise HostwizError(
+                "the login user needs a sudo password and nobody is here to type it.",
+                "Run interactively, pass --sudo-password-stdin, or log in as root.",
+            )
+        return Secret(getpass.getpass("sudo password on the host: "))
+
+    return ask
+
+
+def open_transport(args: Namespace) -> SshTransport:
+    if not args.host:
+        raise HostwizError(
+            "no host given.",
+            "Add --host NAME (from your ssh config, a practice host, or user@host[:port]).",
+        )
+    config = Path(args.ssh_config) if args.ssh_config else lab_ssh_config(args.host)
+    accept = True if args.accept_new_host_key else _ask_host_key
+    return SshTransport.connect(
+        args.host,
+        ssh_config=config,
+        accept_new_host_key=accept,
+        sudo_password=_sudo_password_source(args),
+        identity_file=Path(args.identity) if args.identity else None,
+    )
