@@ -266,8 +266,9 @@ class SshTransport:
 
         The new transport shares :attr:`stats` with this one.
         """
+        fresh = self._open(self._settings, self._password, self._stats)
         self._stats.connections += 1
-        return self._open(self._settings, self._password, self._stats)
+        return fresh
 
     def close(self) -> None:
         self._transport.close()
@@ -361,6 +362,13 @@ class SshTransport:
                 f"{ep.user} is not allowed to use sudo on {self.host_label}.",
                 f"On the VM console, as root, add the user to the sudo group: usermod -aG sudo "
                 f"{ep.user} (wheel on Fedora/RHEL), then connect again.",
+                details=text,
+            )
+        if "must have a tty" in text or "requiretty" in text:
+            raise SudoFailed(
+                f"sudo on {self.host_label} only works from a terminal (Defaults requiretty).",
+                "On the VM console, as root, remove `Defaults requiretty` with visudo, then "
+                "connect again.",
                 details=text,
             )
         if "incorrect password" in text or "try again" in text or "no password" in text:
