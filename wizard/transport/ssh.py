@@ -729,64 +729,46 @@ class _Connector:
         tried_blobs: set[bytes] = set()
         attempt = _Attempt(transport, ep)
 
-        if ep.use_agent and os.environ.get("SSH_AUTH_SOCK"):
-            agent = paramiko.Agent()
-            try:
-                agent_keys = list(agent.get_keys())
-            except (paramiko.SSHException, OSError) as exc:
-                problems.append(
-                    (f"ssh-agent could not be used ({exc})", "Check that ssh-agent runs.")
-                )
-                agent_keys = []
-            if ep.identities_only:
-                wanted = {_public_blob(p) for p in files} - {None}
-                agent_keys = [k for k in agent_keys if k.asbytes() in wanted]
-            try:
-                for agent_key in agent_keys:
-                    tried_blobs.add(agent_key.asbytes())
-                    tried.append(
-                        f"{agent_key.get_name()} key from ssh-agent "
-                        f"({fingerprint_sha256(agent_key.asbytes())})"
-                    )
-                    if attempt.offer(agent_key):
-                        return
-            finally:
-                agent.close()
-
-        for path in files:
-            if _public_blob(path) in tried_blobs:
-                continue
-            try:
-                key = paramiko.PKey.from_path(path)
-            except FileNotFoundError:
-                if explicit:
-                    problems.append((f"{path} does not exist", "Check the key file's path."))
-                continue
-            except (TypeError, paramiko.PasswordRequiredException):
-                # cryptography raises TypeError for an encrypted key without a password
-                problems.append(
-                    (
-                        f"{path} is protected by a passphrase, and hostwiz does not ask for "
-                        "key passphrases",
-                        f"Load the key into ssh-agent first (eval $(ssh-agent) && ssh-add {path}) "
-                        "and run hostwiz from the same shell.",
-                    )
-                )
-                continue
-            except (OSError, ValueError, paramiko.SSHException) as exc:
-                problems.append(
-                    (
-                        f"{path} could not be read as a private key ({exc})",
-                        "Give the private key file (not the .pub), in OpenSSH or PEM format.",
-                    )
-                )
-                continue
+        def offer(label: str, key: paramiko.PKey) -> bool:
             if key.asbytes() in tried_blobs:
-                continue
+                return False
             tried_blobs.add(key.asbytes())
-            tried.append(f"{path} ({key.get_name()})")
             if attempt.offer(key):
-                return
+                return True
+            if not attempt.disconnected:
+                tried.append(label)
+            return False
+
+        def agent_label(key: paramiko.PKey) -> str:
+            return f"{key.get_name()} key from ssh-agent ({fingerprint_sha256(key.asbytes())})"
+
+        agent = paramiko.Agent() if ep.use_agent and os.environ.get("SSH_AUTH_SOCK") else None
+        try:
+            agent_keys: list[paramiko.PKey] = []
+            if agent is not None:
+                try:
+                    agent_keys = list(agent.get_keys())
+                except (paramiko.SSHException, OSError) as exc:
+                    problems.append(
+                        (f"ssh-agent could not be used ({exc})", "Check that ssh-agent runs.")
+                    )
+            # Named keys first, so unrelated agent keys cannot use up sshd's MaxAuthTries
+            # before the key the admin pointed at is offered.
+            named = {_public_blob(p) for p in files} - {None}
+            for agent_key in agent_keys:
+                if agent_key.asbytes() in named and offer(agent_label(agent_key), agent_key):
+                    return
+            for path in files:
+                key = self._load_key(path, explicit, problems)
+                if key is not None and offer(f"{path} ({key.get_name()})", key):
+                    return
+            if not ep.identities_only:
+                for agent_key in agent_keys:
+                    if offer(agent_label(agent_key), agent_key):
+                        return
+        finally:
+            if agent is not None:
+                agent.close()
 
         where = f"{ep.user}@{ep.address}"
         pub = f"{files[0]}.pub" if files else "~/.ssh/id_ed25519.pub"
@@ -835,6 +817,35 @@ class _Connector:
             fixes.append(install)
         hint = " ".join(dict.fromkeys(fixes))
         raise AuthenticationFailed(" ".join(lines), hint)
+
+    @staticmethod
+    def _load_key(
+        path: Path, explicit: bool, problems: list[tuple[str, str]]
+    ) -> paramiko.PKey | None:
+        """The private key in ``path``, or None with the reason added to ``problems``."""
+        try:
+            return paramiko.PKey.from_path(path)
+        except FileNotFoundError:
+            if explicit:
+                problems.append((f"{path} does not exist", "Check the key file's path."))
+        except (TypeError, paramiko.PasswordRequiredException):
+            # cryptography raises TypeError for an encrypted key without a password
+            problems.append(
+                (
+                    f"{path} is protected by a passphrase, and hostwiz does not ask for "
+                    "key passphrases",
+                    f"Load the key into ssh-agent first (eval $(ssh-agent) && ssh-add {path}) "
+                    "and run hostwiz from the same shell.",
+                )
+            )
+        except (OSError, ValueError, paramiko.SSHException) as exc:
+            problems.append(
+                (
+                    f"{path} could not be read as a private key ({exc})",
+                    "Give the private key file (not the .pub), in OpenSSH or PEM format.",
+                )
+            )
+        return None
 
 
 class _Attempt:
