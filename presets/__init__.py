@@ -17,7 +17,7 @@ from typing import Any
 import tomlkit
 
 from wizard.answers import as_mapping, build, fields_of
-from wizard.errors import PresetError
+from wizard.errors import InvalidAnswer, PresetError
 from wizard.steps import STEPS
 
 
@@ -95,10 +95,13 @@ def parse_preset(source: str, text: str) -> Preset:
         if not isinstance(values, dict):
             raise PresetError(f"{source}: {section} must be a table ([{section}]).")
         step = STEPS[section]
-        answers[section] = build(
-            step.answers_type, values, where=f"{source} [{section}]",
-            line_of=_line_finder(text, section),
-        )  # fmt: skip
+        try:
+            answers[section] = build(
+                step.answers_type, values, where=f"{source} [{section}]",
+                line_of=_line_finder(text, section),
+            )  # fmt: skip
+        except InvalidAnswer as error:
+            raise PresetError(error.message, error.hint) from None
     return Preset(source, answers)
 
 
@@ -123,7 +126,10 @@ def apply_overrides(preset: Preset, overrides: Sequence[str]) -> Preset:
                               f"Steps are: {', '.join(STEPS)}.")  # fmt: skip
         step = STEPS[step_name]
         base = answers.get(step_name) or step.answers_type()
-        answers[step_name] = build(step.answers_type, {key: raw}, base=base, where="--set")
+        try:
+            answers[step_name] = build(step.answers_type, {key: raw}, base=base, where="--set")
+        except InvalidAnswer as error:
+            raise PresetError(error.message, error.hint) from None
     return Preset(preset.source, answers)
 
 

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from wizard.actions import FileState, RunCommand, WriteFile
+from wizard.plan import Plan
+from wizard.render import as_text, render_plan
+from wizard.secrets import MASK, Secret
+
+
+def test_secrets_are_masked_in_commands_and_secret_files_never_shown():
+    password = Secret("hunter2-very-secret")
+    plan = Plan(
+        "demo",
+        (
+            RunCommand(f"echo {password.reveal()} | chpasswd", why="set password",
+                       secrets=(password,), undo=f"echo {password.reveal()}"),
+            WriteFile("/etc/key.pem", b"-----BEGIN PRIVATE KEY-----", 0o400, secret=True),
+            RunCommand("rm -rf /var/lib/thing", why="wipe", irreversible=True),
+        ),
+    )  # fmt: skip
+    text = as_text(render_plan(plan))
+    assert "hunter2" not in text and MASK in text
+    assert "BEGIN PRIVATE KEY" not in text
+    assert "[IRREVERSIBLE]" in text
+    assert repr(password) == f"Secret({MASK})" and str(password) == MASK
+
+
+def test_mode_and_owner_changes_are_shown():
+    before = FileState("/etc/x", True, b"same\n", 0o644, "root", "root")
+    plan = Plan("demo", (WriteFile("/etc/x", b"same\n", 0o600, "root", "adm"),), before=(before,))
+    text = as_text(render_plan(plan))
+    assert "mode 0644, root:root -> mode 0600, root:adm" in text
+
+
+def test_empty_plan_says_already_done():
+    assert "nothing to do" in as_text(render_plan(Plan("docker")))
