@@ -53,7 +53,7 @@ arg -p
 arg /var/run/docker.pid
 nofile 20000
 shell_nofile 20000
-docker_opts 
+docker_opts
 """
 DOCKERD_SYSTEMD_STOPPED = """shell_nofile 1048576
 execstart { path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock ; ignore_errors=no }

@@ -47,7 +47,7 @@ def test_missing_file_is_explained(tmp_path):
 def test_overrides_convert_types():
     preset = apply_overrides(load_preset("hardened"), ["docker.icc=true", "docker.log_max_file=9"])
     assert preset.answers["docker"].icc is True and preset.answers["docker"].log_max_file == 9
-    with pytest.raises(PresetError, match="step.key=value"):
+    with pytest.raises(PresetError, match=r"step\.key=value"):
         apply_overrides(preset, ["docker-icc"])
 
 
