@@ -50,7 +50,7 @@ def docker_facts(
         "service_manager": (0, manager + "\n"),
         "account:dockremap": (0, "dockremap:x:999:999::/nonexistent:/usr/sbin/nologin\ndockremap\n")
         if dockremap
-        else (2, ""),  # fmt: skip
+        else (2, ""),
     }
     if rootless:
         user = answers.rootless_user
