@@ -15,7 +15,7 @@ from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
 from wizard.errors import HostwizError
 from wizard.facts import file_fact, gather
 from wizard.plan import Plan
-from wizard.transport.base import Transport
+from wizard.transport.base import Transport, shell_quote
 
 
 def _read_snapshot_script(snapshot_id: str) -> str:
@@ -66,6 +66,15 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
                 actions.append(WriteFile(path, content, int(mode, 8), owner, group, why="put back"))
         elif now.exists:
             actions.append(RemoveFile(path, why="did not exist before"))
+            created = saved.get(f"{key}.newdirs", b"").decode().split()
+            if created:
+                folders = " ".join(shell_quote(folder) for folder in created)
+                actions.append(
+                    RunCommand(
+                        f"rmdir --ignore-fail-on-non-empty {folders}",
+                        why="remove the folders the change created, if empty",
+                    )
+                )
     if actions:
         done = {line.rsplit(" ", 1)[1] for line in journal.splitlines() if " done " in f" {line}"}
         for index in reversed([int(i) for i in meta.get("undo", [])]):  # type: ignore[attr-defined]
