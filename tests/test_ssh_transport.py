@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import re
 import stat
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paramiko
 import pytest
 
-from wizard.errors import ConnectionFailed
+from wizard.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    HostKeyChanged,
+    HostKeyUnknown,
+    SudoFailed,
+)
+from wizard.secrets import Secret
+from wizard.transport.base import Transport
 from wizard.transport.known_hosts import (
     KnownHosts,
     Verdict,
@@ -24,6 +39,7 @@ from wizard.transport.known_hosts import (
     host_entry_name,
     preferred_host_key_algorithms,
 )
+from wizard.transport.ssh import CommandTimedOut, HostKeyInfo, SshTransport, SudoMode
 from wizard.transport.sshconfig import load_config, parse_target, resolve
 
 
@@ -211,3 +227,276 @@ def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_no_user_config_means_empty_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     assert resolve("host", load_config(None)).hostname == "host"
+
+
+# --------------------------------------------------------------------------- practice hosts
+
+
+@dataclass(frozen=True)
+class SshLab:
+    """What the SSH tests need from a practice host."""
+
+    ssh_config: Path
+    #: ssh config name that logs in as root with the lab key
+    root_target: str
+    #: ``admin@...`` target: a sudoer that needs its password
+    admin_target: str
+    admin_password: str
+    key: Path
+    hostname: str
+    port: int
+    #: the host's console, to look at outcomes independently of SSH
+    console: Transport
+    known_hosts: Path
+    #: where the host keeps its ed25519 public host key
+    host_key_pub: str = "/etc/ssh/ssh_host_ed25519_key.pub"
+
+
+@pytest.fixture
+def ssh_lab(request: pytest.FixtureRequest) -> SshLab:
+    """A fresh practice host (from the lab's ``lab_host`` fixture) seen through SshLab."""
+    try:
+        host = request.getfixturevalue("lab_host")
+    except pytest.FixtureLookupError:
+        pytest.skip("practice hosts (the lab_host fixture) are not available")
+    from wizard.lab import lab_paths
+
+    paths = lab_paths()
+    return SshLab(
+        ssh_config=Path(paths.ssh_config),
+        root_target=host.ssh_target,
+        admin_target=f"admin@{host.ssh_target}",
+        admin_password=host.admin_password,
+        key=Path(paths.key),
+        hostname=host.address,
+        port=22,
+        console=host.console(),
+        known_hosts=Path(paths.known_hosts),
+    )
+
+
+@pytest.fixture(autouse=True)
+def _no_agent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The developer's own ssh-agent must not change which keys the tests offer."""
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+
+def _connect(lab: SshLab, target: str | None = None, **kwargs: Any) -> SshTransport:
+    kwargs.setdefault("ssh_config", lab.ssh_config)
+    kwargs.setdefault("known_hosts", lab.known_hosts)
+    kwargs.setdefault("identity_file", lab.key)
+    return SshTransport.connect(target or lab.root_target, **kwargs)
+
+
+def _connect_without_config(lab: SshLab, tmp_path: Path, key: Path) -> SshTransport:
+    """Log in as root with only ``key`` (no IdentityFile from the lab's ssh config)."""
+    empty = tmp_path / "empty_ssh_config"
+    empty.write_text("")
+    return _connect(lab, f"root@{lab.hostname}:{lab.port}", ssh_config=empty, identity_file=key)
+
+
+def _host_key_line(lab: SshLab) -> tuple[str, str]:
+    """The host's ed25519 public key, read from its console."""
+    result = lab.console.run(f"cat {lab.host_key_pub}")
+    assert result.ok, result.err
+    key_type, b64 = result.out.split()[:2]
+    return key_type, b64
+
+
+@pytest.mark.lab
+def test_root_login_runs_scripts_as_root(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab) as ssh:
+        assert ssh.sudo_mode is SudoMode.ROOT
+        result = ssh.run("id -u; echo to-stderr >&2")
+        assert (result.exit_code, result.out, result.err) == (0, "0\n", "to-stderr\n")
+        assert ssh.run("exit 7").exit_code == 7
+        assert ssh.run("kill -9 $$").exit_code == -1
+        assert ssh.stats.round_trips == 3
+        assert ssh.stats.connections == 1
+
+
+@pytest.mark.lab
+def test_large_stdin_and_output_round_trip(ssh_lab: SshLab) -> None:
+    data = os.urandom(5 * 1024 * 1024)
+    with _connect(ssh_lab) as ssh:
+        result = ssh.run("cat; head -c 3000000 /dev/zero >&2", stdin=data, timeout=120)
+        assert result.ok
+        assert result.stdout == data
+        assert result.stderr == b"\0" * 3_000_000
+        # a script that ignores its stdin must not hang the writer
+        assert ssh.run("exit 3", stdin=data).exit_code == 3
+
+
+@pytest.mark.lab
+def test_admin_with_sudo_password_runs_as_root(ssh_lab: SshLab) -> None:
+    asked: list[int] = []
+
+    def password() -> Secret:
+        asked.append(1)
+        return Secret(ssh_lab.admin_password)
+
+    with _connect(ssh_lab, ssh_lab.admin_target, sudo_password=password) as ssh:
+        assert ssh.sudo_mode is SudoMode.PASSWORD
+        data = os.urandom(2 * 1024 * 1024)
+        result = ssh.run("id -u; cat", stdin=b"first line\n" + data)
+        assert result.ok, result.err
+        assert result.stdout == b"0\nfirst line\n" + data
+        texts = [result.script, repr(ssh), repr(result), str(ssh.stats)]
+        fresh = ssh.reconnect()
+        with fresh:
+            assert fresh.run("id -u").out == "0\n"
+            texts += [repr(fresh)]
+        assert asked == [1]  # the reconnect reused the password from memory
+        assert not any(ssh_lab.admin_password in text for text in texts)
+
+
+@pytest.mark.lab
+def test_wrong_sudo_password_is_refused_and_nothing_runs(ssh_lab: SshLab) -> None:
+    wrong = "not-the-password-" + os.urandom(4).hex()
+    with pytest.raises(SudoFailed) as caught:
+        _connect(ssh_lab, ssh_lab.admin_target, sudo_password=Secret(wrong))
+    error = caught.value
+    assert "wrong" in error.message
+    for text in (error.message, error.hint, error.details, error.explain(), repr(error)):
+        assert wrong not in text
+
+
+@pytest.mark.lab
+def test_sudo_password_missing_is_a_clear_error(ssh_lab: SshLab) -> None:
+    with pytest.raises(SudoFailed, match="needs a password"):
+        _connect(ssh_lab, ssh_lab.admin_target)
+
+
+@pytest.mark.lab
+def test_open_stream_behind_sudo_is_a_socket(ssh_lab: SshLab) -> None:
+    with _connect(
+        ssh_lab, ssh_lab.admin_target, sudo_password=Secret(ssh_lab.admin_password)
+    ) as ssh:
+        stream = ssh.open_stream("id -u; exec cat")
+        stream.settimeout(10)
+        stream.sendall(b"ping\n")
+        received = b""
+        for _ in range(100):
+            if received.endswith(b"ping\n"):
+                break
+            received += stream.recv(4096)
+        stream.close()
+        assert received == b"0\nping\n"
+
+
+@pytest.mark.lab
+def test_unknown_host_key_needs_acceptance(ssh_lab: SshLab, tmp_path: Path) -> None:
+    known = tmp_path / "ssh" / "known_hosts"
+    key_type, b64 = _host_key_line(ssh_lab)
+    expected = fingerprint_sha256(base64.b64decode(b64))
+    with pytest.raises(HostKeyUnknown) as caught:
+        _connect(ssh_lab, known_hosts=known)
+    assert caught.value.fingerprint == expected
+    assert re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}", expected)
+    assert not known.exists()
+
+    declined: list[HostKeyInfo] = []
+
+    def decline(info: HostKeyInfo) -> bool:
+        declined.append(info)
+        return False
+
+    with pytest.raises(HostKeyUnknown):
+        _connect(ssh_lab, known_hosts=known, accept_new_host_key=decline)
+    assert declined[0].fingerprint == expected and not known.exists()
+
+    with _connect(ssh_lab, known_hosts=known, accept_new_host_key=True) as ssh:
+        assert ssh.run("true").ok
+    entry = host_entry_name(ssh_lab.hostname, ssh_lab.port)
+    assert known.read_text() == f"{entry} {key_type} {b64}\n"
+    assert stat.S_IMODE(known.stat().st_mode) == 0o600
+    # now known: no acceptance needed
+    with _connect(ssh_lab, known_hosts=known) as ssh:
+        assert ssh.run("true").ok
+
+
+@pytest.mark.lab
+def test_changed_host_key_is_refused_even_when_accepting(ssh_lab: SshLab, tmp_path: Path) -> None:
+    key_type, _ = _host_key_line(ssh_lab)
+    _, other = _key(7)
+    tampered = tmp_path / "known_hosts"
+    entry = host_entry_name(ssh_lab.hostname, ssh_lab.port)
+    tampered.write_text(f"{entry} {key_type} {base64.b64encode(other).decode()}\n")
+    before = tampered.read_text()
+    for accept in (False, True, lambda info: True):
+        with pytest.raises(HostKeyChanged) as caught:
+            _connect(ssh_lab, known_hosts=tampered, accept_new_host_key=accept)
+        assert str(tampered) in caught.value.message
+    assert tampered.read_text() == before
+
+
+@pytest.mark.lab
+def test_unreachable_port_fails_fast_and_says_where(ssh_lab: SshLab) -> None:
+    started = time.monotonic()
+    with pytest.raises(ConnectionFailed) as caught:
+        _connect(ssh_lab, f"root@{ssh_lab.hostname}:1", connect_timeout=5)
+    assert time.monotonic() - started < 5
+    assert f"{ssh_lab.hostname}:1" in caught.value.message
+    assert "refused" in caught.value.message
+    with pytest.raises(ConnectionFailed, match="could not be resolved"):
+        _connect(ssh_lab, "root@no-such-host.invalid", connect_timeout=5)
+
+
+@pytest.mark.lab
+def test_refused_key_names_the_key_and_the_fix(ssh_lab: SshLab, tmp_path: Path) -> None:
+    stranger = tmp_path / "id_stranger"
+    _keygen(stranger)
+    with pytest.raises(AuthenticationFailed) as caught:
+        _connect_without_config(ssh_lab, tmp_path, stranger)
+    assert str(stranger) in caught.value.message
+    assert "ssh-copy-id" in caught.value.hint
+
+
+@pytest.mark.lab
+def test_encrypted_key_without_passphrase(ssh_lab: SshLab, tmp_path: Path) -> None:
+    locked = tmp_path / "id_locked"
+    _keygen(locked, passphrase="secret words")
+    with pytest.raises(AuthenticationFailed) as caught:
+        _connect_without_config(ssh_lab, tmp_path, locked)
+    assert "passphrase" in caught.value.message
+    assert "ssh-add" in caught.value.hint
+
+
+@pytest.mark.lab
+def test_reconnect_makes_a_new_connection(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab) as first:
+        port_before = first.run("echo $SSH_CLIENT").out.split()[1]
+        with first.reconnect() as second:
+            port_after = second.run("echo $SSH_CLIENT").out.split()[1]
+            assert second.stats is first.stats
+        assert port_before != port_after
+        assert first.stats.connections == 2
+        assert first.run("true").ok  # the old connection is independent
+
+
+@pytest.mark.lab
+def test_timeout_and_lost_connection(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab) as ssh:
+        started = time.monotonic()
+        with pytest.raises(CommandTimedOut):
+            ssh.run("sleep 30", timeout=1)
+        assert time.monotonic() - started < 5
+        assert ssh.run("true").ok
+        session = ssh.run("echo $PPID").out.strip()
+        killer = threading.Timer(1.0, lambda: ssh_lab.console.run(f"kill -9 {session}"))
+        killer.start()
+        try:
+            with pytest.raises(ConnectionFailed, match="lost"):
+                ssh.run("sleep 30", timeout=20)
+        finally:
+            killer.join()
+        with pytest.raises(ConnectionFailed):
+            ssh.run("true")
+
+
+def _keygen(path: Path, passphrase: str = "") -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
