@@ -29,7 +29,7 @@ from wizard.errors import (
     SudoFailed,
 )
 from wizard.secrets import Secret
-from wizard.transport.base import Transport
+from wizard.transport.base import Transport, shell_quote
 from wizard.transport.known_hosts import (
     KnownHosts,
     Verdict,
@@ -500,3 +500,47 @@ def _keygen(path: Path, passphrase: str = "") -> None:
         check=True,
         capture_output=True,
     )
+
+
+def _add_user(lab: SshLab, user: str, sudoers_line: str = "") -> None:
+    """Create ``user`` on the practice host with the lab key and the admin's password."""
+    public_key = Path(f"{lab.key}.pub").read_text().strip()
+    script = f"""set -e
+if ! id {user} >/dev/null 2>&1; then
+    useradd -m -s /bin/sh {user}
+    printf '%s:%s\\n' {user} "$(cat)" | chpasswd
+    install -d -m 700 -o {user} -g {user} /home/{user}/.ssh
+    printf '%s\\n' {shell_quote(public_key)} >/home/{user}/.ssh/authorized_keys
+    chown {user}:{user} /home/{user}/.ssh/authorized_keys
+    if [ -n {shell_quote(sudoers_line)} ]; then
+        printf '%s\\n' {shell_quote(sudoers_line)} >/etc/sudoers.d/{user}
+        chmod 440 /etc/sudoers.d/{user}
+    fi
+fi
+"""
+    result = lab.console.run(script, stdin=lab.admin_password.encode())
+    assert result.ok, result.err
+
+
+@pytest.mark.lab
+def test_user_without_sudo_rights_is_told_the_fix(ssh_lab: SshLab) -> None:
+    _add_user(ssh_lab, "nosudo")
+    with pytest.raises(SudoFailed) as caught:
+        _connect(
+            ssh_lab, f"nosudo@{ssh_lab.root_target}", sudo_password=Secret(ssh_lab.admin_password)
+        )
+    assert "not allowed to use sudo" in caught.value.message
+    assert "usermod -aG sudo nosudo" in caught.value.hint
+    assert ssh_lab.admin_password not in caught.value.explain() + caught.value.details
+
+
+@pytest.mark.lab
+def test_passwordless_sudo_needs_no_password(ssh_lab: SshLab) -> None:
+    _add_user(ssh_lab, "nopw", "nopw ALL=(ALL) NOPASSWD: ALL")
+
+    def never() -> Secret:
+        raise AssertionError("asked for a sudo password that is not needed")
+
+    with _connect(ssh_lab, f"nopw@{ssh_lab.root_target}", sudo_password=never) as ssh:
+        assert ssh.sudo_mode is SudoMode.NOPASSWD
+        assert ssh.run("id -u; cat", stdin=b"in").out == "0\nin"
