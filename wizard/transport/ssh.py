@@ -301,7 +301,8 @@ class SshTransport:
             return inner, b""
         if self._mode is SudoMode.NOPASSWD:
             return f"sudo -n -- {inner}", b""
-        assert self._password is not None
+        if self._password is None:  # cannot happen: PASSWORD mode is only set with one
+            raise SudoFailed("No sudo password is known for this connection.")
         return f"sudo -k -S -p '' -- {inner}", self._password.reveal().encode() + b"\n"
 
     _PROBE = (
