@@ -1,0 +1,476 @@
+"""The full-screen wizard: ``hostwiz`` without a command.
+
+The flow (host → steps → questions → preview → apply → steps) is sequential code in one
+``@work`` coroutine, :meth:`HostwizApp.run_flow`, that awaits each stage's screen with
+``push_screen_wait``. Anything that talks to the host runs in a thread worker; the SSH
+callbacks (trust this host key? sudo password?) run in that thread and ask through a modal
+screen on the app's thread.
+
+Importing this module must stay fast: paramiko, docker and cryptography (pulled in by the
+transport and the steps) are only imported inside functions, once they are needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, LoadingIndicator, Static
+from textual.worker import Worker, WorkerFailed, get_current_worker
+
+from screens.stages import (
+    ApplyScreen,
+    ErrorScreen,
+    HelpScreen,
+    HostChoice,
+    PasswordScreen,
+    PreviewScreen,
+    SavePresetScreen,
+    SnapshotsScreen,
+    StartScreen,
+    StepListScreen,
+    StepRow,
+    StepScreen,
+    TrustKeyScreen,
+)
+from wizard.errors import HostwizError, SudoFailed
+
+if TYPE_CHECKING:
+    from wizard.plan import Changeset
+    from wizard.secrets import Secret
+    from wizard.session import Selection
+    from wizard.transaction import ApplyResult, Progress
+    from wizard.transport.ssh import HostKeyInfo, SshTransport
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Cancelled(HostwizError):
+    title = "Cancelled"
+
+
+class StepCommands(Provider):
+    """Command palette entries that open a step (only while the step list is shown)."""
+
+    async def discover(self) -> Hits:
+        app = self.app
+        assert isinstance(app, HostwizApp)
+        for name, title in app.step_titles():
+            yield DiscoveryHit(
+                f"Step: {title}",
+                app.palette_action(f"step:{name}"),
+                help="Open the step's questions",
+            )
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, HostwizApp)
+        matcher = self.matcher(query)
+        for name, title in app.step_titles():
+            text = f"Step: {title}"
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(
+                    score,
+                    matcher.highlight(text),
+                    app.palette_action(f"step:{name}"),
+                    help="Open the step's questions",
+                )
+
+
+class HostwizApp(App[int]):
+    """The wizard; its return value is the process exit code."""
+
+    CSS_PATH = "hostwiz.tcss"
+    TITLE = "hostwiz"
+    SUB_TITLE = "hardened Docker host"
+    COMMANDS: ClassVar[Any] = App.COMMANDS | {StepCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
+        Binding("question_mark", "help", "Help", show=False),
+        Binding("ctrl+t", "toggle_dark", "Light/dark"),
+    ]
+
+    def __init__(self, args: argparse.Namespace, *, hosts: list[HostChoice] | None = None):
+        super().__init__()
+        self.args = args
+        self.hosts = hosts
+        """Start-screen candidates; None finds them (practice hosts, ssh config) in a thread."""
+        self.transport: SshTransport | None = None
+        self.answers: dict[str, Any] = {}
+        self.preset_source = ""
+        self._titles: list[tuple[str, str]] = []
+
+    # ---- layout and app-wide actions ---------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="busy"):
+            yield LoadingIndicator()
+            yield Static("Starting…", id="busy-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.run_flow()
+
+    def set_busy(self, text: str) -> None:
+        """What the base screen says while a worker talks to the host."""
+        self.query_one("#busy-text", Static).update(text)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def step_titles(self) -> list[tuple[str, str]]:
+        return list(self._titles)
+
+    def palette_action(self, what: str) -> Callable[[], None]:
+        """A palette command that answers the step list (the flow waits on it)."""
+
+        def run() -> None:
+            if isinstance(self.screen, StepListScreen):
+                self.screen.dismiss(what)
+            else:
+                self.notify(
+                    "Finish or leave this screen first (Escape goes back).", severity="warning"
+                )
+
+        return run
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "Keys and how hostwiz works", self.action_help)
+        yield SystemCommand(
+            "Light/dark", "Switch between light and dark colours", self.action_toggle_dark
+        )
+        yield SystemCommand(
+            "Snapshots", "List the host's snapshots and roll back", self.palette_action("snapshots")
+        )
+        yield SystemCommand(
+            "Save preset", "Save the answers as a preset file", self.palette_action("save")
+        )
+        yield SystemCommand(
+            "Refresh", "Read the host's state again", self.palette_action("refresh")
+        )
+        yield SystemCommand(
+            "Other host", "Disconnect and choose another host", self.palette_action("host")
+        )
+
+    # ---- threads ----------------------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, group="host")
+    def _in_thread(self, job: Callable[[], T]) -> T:
+        return job()
+
+    async def blocking(self, text: str, job: Callable[[], T]) -> T:
+        """Run ``job`` in a thread worker, showing ``text``; re-raise its error as is."""
+        self.set_busy(text)
+        worker: Worker[T] = self._in_thread(job)
+        try:
+            return await worker.wait()
+        except WorkerFailed as failed:
+            raise failed.error from None
+
+    def ask_from_thread(self, screen: Screen[R]) -> R:
+        """From a worker thread: show ``screen`` on the app's thread and wait for its result."""
+        answer: Future[R] = Future()
+        self.call_from_thread(self.push_screen, screen, answer.set_result)
+        worker = get_current_worker()
+        while True:
+            try:
+                return answer.result(timeout=0.2)
+            except TimeoutError:
+                if worker.is_cancelled:
+                    raise Cancelled("the wizard was closed while waiting for an answer.") from None
+
+    def _trust_key(self, info: HostKeyInfo) -> bool:
+        return self.ask_from_thread(TrustKeyScreen(info))
+
+    def _sudo_password(self, host: str) -> Secret:
+        from wizard.secrets import Secret
+
+        password = self.ask_from_thread(PasswordScreen(host))
+        if password is None:
+            raise SudoFailed(
+                "no sudo password was given.", "Connect again and type it, or log in as root."
+            )
+        return Secret(password)
+
+    def connect(self, choice: HostChoice) -> SshTransport:
+        """Blocking: open the SSH transport, asking through modals when needed."""
+        from hostwiz.connect import lab_ssh_config
+        from wizard.transport.ssh import SshTransport
+
+        args = self.args
+        if args.ssh_config:
+            config: Path | None = Path(args.ssh_config)
+        elif choice.ssh_config:
+            config = Path(choice.ssh_config)
+        else:
+            config = lab_ssh_config(choice.target)
+        accept: bool | Callable[[HostKeyInfo], bool] = (
+            True if args.accept_new_host_key else self._trust_key
+        )
+        return SshTransport.connect(
+            choice.target,
+            ssh_config=config,
+            accept_new_host_key=accept,
+            sudo_password=lambda: self._sudo_password(choice.target),
+            identity_file=Path(args.identity) if args.identity else None,
+        )
+
+    def _load_answers(self) -> None:
+        """Blocking: the preset's answers (with --set overrides), defaults for other steps."""
+        from presets import apply_overrides, load_preset
+        from wizard.steps import STEPS
+
+        preset = apply_overrides(
+            load_preset(self.args.preset or "hardened"), self.args.overrides or []
+        )
+        self.preset_source = preset.source
+        self.answers = {
+            name: preset.answers.get(name) or step.answers_type() for name, step in STEPS.items()
+        }
+        self._titles = [(name, step.title) for name, step in STEPS.items()]
+
+    def selections(self, names: Iterable[str] | None = None) -> list[Selection]:
+        from wizard.session import Selection
+        from wizard.steps import STEPS
+
+        wanted = list(self.answers) if names is None else list(names)
+        return [Selection(STEPS[name], self.answers[name]) for name in wanted]
+
+    # ---- the flow ---------------------------------------------------------------------
+
+    @work(exclusive=True, group="flow")
+    async def run_flow(self) -> None:
+        try:
+            await self.blocking("Loading the steps and the preset…", self._load_answers)
+        except HostwizError as error:
+            await self.push_screen_wait(ErrorScreen(error))
+            self.exit(1)
+            return
+        problem: BaseException | None = None
+        typed = self.args.host or ""
+        while True:
+            if typed:
+                choice: HostChoice | None = HostChoice(typed, "", None)
+                typed = ""
+            else:
+                choice = await self.push_screen_wait(
+                    StartScreen(
+                        self.hosts,
+                        problem=problem,
+                        initial=self.args.host or "",
+                        ssh_config=self.args.ssh_config,
+                    )
+                )
+            if choice is None:
+                break
+            try:
+                transport = await self.blocking(
+                    f"Connecting to {choice.target}…", partial(self.connect, choice)
+                )
+            except Exception as error:
+                problem = error
+                continue
+            problem = None
+            self.transport = transport
+            try:
+                again = await self.host_session(transport)
+            finally:
+                self.transport = None
+                await self.blocking("Disconnecting…", transport.close)
+            if not again:
+                break
+        self.exit(0)
+
+    async def host_session(self, transport: SshTransport) -> bool:
+        """The step list and everything reached from it; True to choose another host."""
+        note = ""
+        while True:
+            rows = await self.read_statuses(transport)
+            action = await self.push_screen_wait(
+                StepListScreen(transport.host_label, rows, preset=self.preset_source, note=note)
+            )
+            note = ""
+            try:
+                if action == "quit":
+                    return False
+                if action == "host":
+                    return True
+                if action == "save":
+                    await self.save_preset()
+                elif action == "snapshots":
+                    note = await self.snapshots(transport)
+                elif action.startswith("step:"):
+                    note = await self.run_step(transport, action.removeprefix("step:"))
+            except Exception as error:
+                await self.push_screen_wait(ErrorScreen(error))
+
+    async def read_statuses(self, transport: SshTransport) -> list[StepRow]:
+        from wizard.session import read_facts, statuses
+
+        selections = self.selections()
+        try:
+            facts = await self.blocking(
+                f"Reading the state of {transport.host_label}…",
+                lambda: read_facts(transport, selections),
+            )
+        except Exception as error:
+            await self.push_screen_wait(ErrorScreen(error))
+            return [
+                StepRow(s.step.name, s.step.title, "unknown", "could not be read")
+                for s in selections
+            ]
+        return [
+            StepRow(step.name, step.title, status.status.value, status.summary)
+            for step, status in statuses(selections, facts)
+        ]
+
+    async def run_step(self, transport: SshTransport, name: str) -> str:
+        """Questions → preview → apply for one step; returns a note for the step list."""
+        from wizard.render import render_changeset
+        from wizard.session import apply, preview
+
+        while True:
+            selection = self.selections([name])[0]
+            answers = await self.push_screen_wait(StepScreen(selection.step, selection.answers))
+            if answers is None:
+                return ""
+            self.answers[name] = answers
+            selections = self.selections([name])
+            changeset: Changeset
+            changeset, _ = await self.blocking(
+                f"Planning {selection.step.title} on {transport.host_label}…",
+                partial(preview, transport, selections),
+            )
+            lines = render_changeset(changeset)
+            go = await self.push_screen_wait(
+                PreviewScreen(
+                    f"{selection.step.title}: what would change on {changeset.host}",
+                    lines,
+                    empty=changeset.empty,
+                )
+            )
+            if not go:
+                continue
+            result = await self.push_screen_wait(
+                ApplyScreen(
+                    f"Applying {selection.step.title} on {changeset.host}",
+                    transport.host_label,
+                    partial(self._apply, apply, transport, selections, changeset),
+                    changed=changeset.touched_paths(),
+                )
+            )
+            return result.message if result is not None else ""
+
+    def _apply(
+        self,
+        apply: Callable[..., ApplyResult],
+        transport: SshTransport,
+        selections: list[Selection],
+        expected: Changeset,
+        progress: Progress,
+    ) -> ApplyResult:
+        return apply(
+            transport,
+            selections,
+            expected=expected,
+            progress=progress,
+            confirm_timeout=self.args.confirm_timeout,
+        )
+
+    async def snapshots(self, transport: SshTransport) -> str:
+        from snapshots.rollback import rollback_plan
+        from snapshots.store import list_snapshots
+        from wizard.plan import Changeset
+        from wizard.render import render_changeset
+        from wizard.transaction import apply_changeset
+
+        found = await self.blocking("Listing snapshots…", lambda: list_snapshots(transport))
+        snapshot_id = await self.push_screen_wait(SnapshotsScreen(transport.host_label, found))
+        if snapshot_id is None:
+            return ""
+        plan = await self.blocking(
+            f"Reading snapshot {snapshot_id}…", lambda: rollback_plan(transport, snapshot_id)
+        )
+        changeset = Changeset(transport.host_label, (plan,))
+        go = await self.push_screen_wait(
+            PreviewScreen(
+                f"Roll back {transport.host_label} to before {snapshot_id}",
+                render_changeset(changeset),
+                empty=changeset.empty,
+                action="Roll back",
+            )
+        )
+        if not go:
+            return ""
+        result = await self.push_screen_wait(
+            ApplyScreen(
+                f"Rolling back to before {snapshot_id}",
+                transport.host_label,
+                lambda progress: apply_changeset(
+                    transport,
+                    changeset,
+                    progress=progress,
+                    confirm_timeout=self.args.confirm_timeout,
+                    reason="rollback",
+                ),
+                changed=changeset.touched_paths(),
+            )
+        )
+        return result.message if result is not None else ""
+
+    async def save_preset(self) -> None:
+        from presets import save_preset
+
+        default = self.args.preset if str(self.args.preset).endswith(".toml") else "hostwiz.toml"
+        path = await self.push_screen_wait(SavePresetScreen(default))
+        if path is None:
+            return
+        try:
+            save_preset(Path(path), self.answers)
+        except OSError as error:
+            raise HostwizError(
+                f"could not write {path}: {error.strerror}.", "Choose a folder you can write to."
+            ) from None
+        self.notify(f"Answers saved to {path}. Use them with: hostwiz --preset {path}")
+
+
+def default_args(**values: Any) -> argparse.Namespace:
+    """The wizard's options with their command-line defaults (for tests and embedding)."""
+    base: dict[str, Any] = {
+        "host": None,
+        "ssh_config": None,
+        "identity": None,
+        "accept_new_host_key": False,
+        "sudo_password_stdin": False,
+        "preset": "hardened",
+        "overrides": [],
+        "plain": False,
+        "yes": False,
+        "confirm_timeout": 60,
+    }
+    base.update(values)
+    return argparse.Namespace(**base)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Entry point used by ``hostwiz`` (see :func:`hostwiz.cli.cmd_wizard`)."""
+    if threading.current_thread() is not threading.main_thread():
+        raise HostwizError("the wizard must run in the main thread.")
+    result = HostwizApp(args).run()
+    return 1 if result is None else int(result)

@@ -1,0 +1,277 @@
+"""Reusable widgets: a form generated from FieldInfo data, a coloured diff view, a progress log.
+
+Nothing here imports the SSH or Docker libraries: the widgets only get plain data
+(:class:`~wizard.answers.FieldInfo`, :class:`~wizard.render.RenderedLine`,
+:class:`~wizard.transaction.Event`), so the app starts fast and the widgets are testable alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static, Switch
+
+from wizard.answers import FieldInfo, check_value
+
+if TYPE_CHECKING:
+    from wizard.render import RenderedLine
+    from wizard.transaction import Event
+
+# Theme variables, so that the colours follow the dark and light themes.
+LINE_STYLES: dict[str, str] = {
+    "header": "bold $text",
+    "add": "$text-success",
+    "remove": "$text-error",
+    "context": "$text-muted",
+    "hunk": "$text-accent",
+    "command": "$text-warning",
+    "note": "italic $text-secondary",
+    "warning": "bold $text-error",
+}
+
+
+def _raw_text(info: FieldInfo, value: Any) -> str:
+    """How a current value is shown in a text input (lists as comma-separated text)."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(item) for item in value)
+    return "" if value is None else str(value)
+
+
+class FieldRow(Vertical):
+    """One question: label, input, help text and the validation message under it."""
+
+    def __init__(self, info: FieldInfo, value: Any) -> None:
+        super().__init__(id=f"row-{info.name}", classes="field-row")
+        self.info = info
+        self.initial = value
+
+    def compose(self) -> ComposeResult:
+        info = self.info
+        yield Label(info.label, classes="field-label")
+        control_id = f"field-{info.name}"
+        if info.kind == "bool":
+            yield Switch(value=bool(self.initial), id=control_id)
+        elif info.kind == "choice":
+            options = [(choice, choice) for choice in info.choices]
+            value = self.initial if self.initial in info.choices else info.choices[0]
+            yield Select(options, value=value, allow_blank=False, id=control_id, compact=True)
+        else:
+            restrict = r"[0-9]*" if info.kind in {"int", "port"} else None
+            yield Input(
+                _raw_text(info, self.initial),
+                placeholder=_placeholder(info),
+                restrict=restrict,
+                id=control_id,
+                compact=True,
+            )
+        if info.help:
+            yield Static(info.help, classes="field-help")
+        yield Static("", classes="field-error")
+
+    def raw_value(self) -> Any:
+        control = self.query_one(f"#field-{self.info.name}")
+        if isinstance(control, Switch):
+            return control.value
+        if isinstance(control, Select):
+            return control.value
+        assert isinstance(control, Input)
+        return control.value
+
+    def check(self) -> str:
+        """Validate the current input; show and return the message ("" when fine)."""
+        try:
+            check_value(self.info, self.raw_value())
+        except ValueError as error:
+            message = str(error)
+        else:
+            message = ""
+        error_line = self.query_one(".field-error", Static)
+        error_line.update(message)
+        self.set_class(bool(message), "invalid")
+        return message
+
+
+def _placeholder(info: FieldInfo) -> str:
+    return {
+        "size": "for example 10m",
+        "ip": "for example 192.168.1.10",
+        "cidr": "for example 192.168.1.0/24",
+        "port": "1-65535",
+        "list": "comma-separated",
+        "user": "a Linux user name",
+    }.get(info.kind, "")
+
+
+class QuestionForm(Vertical):
+    """A form built from a step's :func:`~wizard.answers.fields_of` data.
+
+    Every field is checked with :func:`~wizard.answers.check_value` as it is typed; fields with
+    ``show_if`` are hidden while the field they depend on has another value. The form does
+    not scroll by itself, so a screen can put the step's explanation above it in one scroll.
+    """
+
+    DEFAULT_CLASSES = "question-form"
+
+    class Changed(Message):
+        """Some value changed (``valid`` says whether the whole form is usable now)."""
+
+        def __init__(self, form: QuestionForm, valid: bool) -> None:
+            super().__init__()
+            self.form = form
+            self.valid = valid
+
+    def __init__(
+        self, fields: Sequence[FieldInfo], values: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.fields = tuple(fields)
+        self.initial = dict(values or {})
+
+    def compose(self) -> ComposeResult:
+        for info in self.fields:
+            yield FieldRow(info, self.initial.get(info.name, info.default))
+
+    def on_mount(self) -> None:
+        self._update_visibility()
+        for row in self.query(FieldRow):
+            row.check()
+
+    def rows(self) -> list[FieldRow]:
+        return list(self.query(FieldRow))
+
+    def row(self, name: str) -> FieldRow:
+        return self.query_one(f"#row-{name}", FieldRow)
+
+    def raw_values(self) -> dict[str, Any]:
+        return {row.info.name: row.raw_value() for row in self.rows()}
+
+    def shown(self, info: FieldInfo, raw: Mapping[str, Any] | None = None) -> bool:
+        if info.show_if is None:
+            return True
+        other, wanted = info.show_if
+        raw = self.raw_values() if raw is None else raw
+        return bool(raw.get(other) == wanted)
+
+    def values(self) -> dict[str, Any]:
+        """Checked values of the visible fields (hidden ones keep their current answer)."""
+        raw = self.raw_values()
+        return {
+            info.name: check_value(info, raw[info.name])
+            for info in self.fields
+            if self.shown(info, raw)
+        }
+
+    def errors(self) -> dict[str, str]:
+        """Validation messages of the visible fields, by field name."""
+        found = {}
+        raw = self.raw_values()
+        for row in self.rows():
+            if self.shown(row.info, raw):
+                message = row.check()
+                if message:
+                    found[row.info.name] = message
+        return found
+
+    def _update_visibility(self) -> None:
+        raw = self.raw_values()
+        for row in self.rows():
+            row.display = self.shown(row.info, raw)
+
+    def _changed(self, control_id: str | None) -> None:
+        if control_id and control_id.startswith("field-"):
+            name = control_id.removeprefix("field-")
+            self.row(name).check()
+        self._update_visibility()
+        self.post_message(self.Changed(self, not self.errors()))
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._changed(event.input.id)
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        event.stop()
+        self._changed(event.switch.id)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._changed(event.select.id)
+
+
+def styled_lines(lines: Iterable[RenderedLine]) -> Content:
+    """Rendered plan lines as one piece of themed text."""
+    parts: list[Content] = []
+    for line in lines:
+        parts.append(Content.styled(line.text, LINE_STYLES.get(line.kind, "")))
+    return Content("\n").join(parts)
+
+
+class DiffView(VerticalScroll):
+    """A plan's diff and commands, coloured by line kind; warnings are also listed on top."""
+
+    DEFAULT_CLASSES = "diff-view"
+
+    def __init__(self, lines: Sequence[RenderedLine], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lines = list(lines)
+        self.can_focus = True
+
+    def compose(self) -> ComposeResult:
+        yield Static(styled_lines(self.lines), classes="diff-text")
+
+    def show(self, lines: Sequence[RenderedLine]) -> None:
+        self.lines = list(lines)
+        self.query_one(".diff-text", Static).update(styled_lines(self.lines))
+
+
+EVENT_MARKS: dict[str, tuple[str, str]] = {
+    "snapshot": ("snap", "$text-accent"),
+    "armed": ("safe", "$text-accent"),
+    "action": (" .. ", "$text"),
+    "action-done": (" ok ", "$text-success"),
+    "action-failed": ("FAIL", "bold $text-error"),
+    "health": ("chk ", "$text-accent"),
+    "undo": ("undo", "$text-warning"),
+    "confirm": ("conf", "$text-accent"),
+    "done": ("done", "bold $text-success"),
+    "warning": (" !! ", "bold $text-warning"),
+}
+
+
+def event_line(event: Event) -> Content:
+    mark, style = EVENT_MARKS.get(event.kind, (" -- ", ""))
+    return Content.assemble((f"[{mark}] ", style), event.message)
+
+
+class ProgressLog(Vertical):
+    """One line per transaction event, and the output of the current (or failed) command."""
+
+    DEFAULT_CLASSES = "progress-log"
+
+    def compose(self) -> ComposeResult:
+        yield VerticalScroll(id="events")
+        yield Static("", id="command-output")
+
+    def on_mount(self) -> None:
+        self.query_one("#command-output", Static).display = False
+
+    def add_event(self, event: Event) -> None:
+        events = self.query_one("#events", VerticalScroll)
+        events.mount(Static(event_line(event), classes=f"event event-{event.kind}"))
+        events.scroll_end(animate=False)
+        output = self.query_one("#command-output", Static)
+        if event.output:
+            output.update(Content(event.output.rstrip()[-2000:]))
+            output.display = True
+        elif event.kind == "action":
+            output.update("")
+            output.display = False
+
+    @property
+    def lines(self) -> list[str]:
+        """The event lines as plain text (for tests and the plain front end)."""
+        return [str(line.content) for line in self.query(".event").results(Static)]
