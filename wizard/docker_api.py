@@ -17,6 +17,9 @@ from docker.transport.basehttpadapter import BaseHTTPAdapter
 
 from wizard.transport.base import Stream, Transport, shell_quote
 
+TUNNEL_URL = "http://hostwiz-tunnel:2375"
+"""A name only this client uses: every request to it goes through the tunnel adapter."""
+
 API_VERSION = "1.41"
 """Docker 20.10's API; newer daemons still speak it, so no version probe is needed to start."""
 
@@ -70,8 +73,8 @@ def docker_client(
 ) -> Any:
     """A ``docker.DockerClient`` speaking to the daemon at ``socket_path`` on the host."""
     script = dial_script(socket_path, run_as)
-    client = docker.DockerClient(base_url="http://hostwiz-tunnel", version=API_VERSION)
+    client = docker.DockerClient(base_url=TUNNEL_URL, version=API_VERSION)
     adapter = _TunnelAdapter(lambda: transport.open_stream(script), timeout)
-    client.api.mount("http://hostwiz-tunnel", adapter)
+    client.api.mount(TUNNEL_URL, adapter)
     client.api.timeout = timeout
     return client

@@ -83,7 +83,9 @@ def command_lines(action: RunCommand) -> list[RenderedLine]:
     for text in mask(action.script, action.secrets).splitlines():
         lines.append(RenderedLine("command", f"  $ {text}"))
     if action.undo:
-        lines.append(RenderedLine("note", f"  undo: {mask(action.undo, action.secrets)}"))
+        undo = mask(action.undo, action.secrets).splitlines()
+        lines.append(RenderedLine("note", f"  undo: {undo[0]}"))
+        lines.extend(RenderedLine("note", f"        {text}") for text in undo[1:])
     elif not action.irreversible and action.touches:
         lines.append(RenderedLine("note", f"  undo: restore {', '.join(action.touches)}"))
     return lines

@@ -375,12 +375,10 @@ class DockerEngineStep:
         return StepStatus(Status.DRIFTED, f"{len(plan.actions)} change(s) from the chosen settings")
 
 
-WAIT_FOR_DOCKER = f"""i=0
-while [ $i -lt 60 ]; do
-  timeout 5 docker -H unix://{ROOT_SOCKET} version >/dev/null 2>&1 && exit 0
-  i=$((i + 1)); sleep 0.5
-done
-echo "dockerd did not come back within 30 seconds" >&2
-exit 1"""
+WAIT_FOR_DOCKER = (
+    f"timeout 30 sh -c 'until docker -H unix://{ROOT_SOCKET} version >/dev/null 2>&1; "
+    "do sleep 0.5; done' || { echo 'dockerd did not come back within 30 seconds' >&2; exit 1; }"
+)
+"""Bounded wait until dockerd answers on its socket (the init script returns before that)."""
 
 DOCKER_ENGINE = DockerEngineStep()

@@ -1,0 +1,229 @@
+"""The Docker engine step and the apply transaction on real practice hosts with real dockerd."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from presets import apply_overrides, load_preset
+from snapshots.rollback import rollback_plan
+from snapshots.store import list_snapshots
+from wizard.actions import RunCommand, WriteFile
+from wizard.docker_api import docker_client
+from wizard.errors import ApplyFailed, PlanConflict
+from wizard.plan import Changeset, Plan
+from wizard.session import Selection, apply, preview
+from wizard.steps import STEPS
+from wizard.steps.docker_engine import DOCKER_ENGINE, WAIT_FOR_DOCKER
+from wizard.transaction import HealthCheck, apply_changeset
+from wizard.transport.local import LocalTransport
+from wizard.transport.ssh import SshTransport
+
+pytestmark = [pytest.mark.lab, pytest.mark.docker]
+
+
+def selections(*overrides: str) -> list[Selection]:
+    preset = apply_overrides(load_preset("hardened"), list(overrides))
+    return [Selection(STEPS[name], answers) for name, answers in preset.answers.items()]
+
+
+def security_options(
+    console: LocalTransport, socket: str = "/var/run/docker.sock", user: str | None = None
+) -> list[str]:
+    client = docker_client(console, socket_path=socket, run_as=user)
+    try:
+        return [str(option) for option in client.info()["SecurityOptions"]]
+    finally:
+        client.close()
+
+
+def read(console: LocalTransport, path: str) -> bytes:
+    result = console.run(f"cat {path}")
+    assert result.ok, result.err
+    return result.stdout
+
+
+def stat(console: LocalTransport, path: str) -> str:
+    return console.run(f"stat -c '%a %U %G' {path}").out.strip()
+
+
+@pytest.fixture
+def ssh(lab_host, lab_ssh_config) -> Iterator[SshTransport]:
+    transport = SshTransport.connect(lab_host.name, ssh_config=lab_ssh_config)
+    yield transport
+    transport.close()
+
+
+@pytest.fixture
+def console(lab_host) -> LocalTransport:
+    return lab_host.console()
+
+
+@pytest.fixture
+def pristine(console) -> Iterator[None]:
+    """Every test here starts from Docker's defaults and leaves them behind."""
+    before = console.run("cat /etc/docker/daemon.json 2>/dev/null; getent passwd dockremap").out
+    assert before == "", "the practice host is not in its default Docker state"
+    yield
+    console.run(
+        "rm -f /etc/docker/daemon.json; userdel dockremap 2>/dev/null; groupdel dockremap "
+        "2>/dev/null; sed -i '/^dockremap:/d' /etc/subuid /etc/subgid; "
+        "/etc/init.d/docker restart >/dev/null 2>&1\n" + WAIT_FOR_DOCKER
+    )
+
+
+def test_userns_remap_goes_live_and_a_second_apply_plans_nothing(ssh, console, pristine):
+    assert not any(o.startswith("name=userns") for o in security_options(console))
+    result = apply(ssh, selections())
+    assert result.confirmed and result.snapshot_id
+
+    assert any(o.startswith("name=userns") for o in security_options(console))
+    config = json.loads(read(console, "/etc/docker/daemon.json"))
+    assert config["userns-remap"] == "default" and config["icc"] is False
+    assert b"dockremap:" in read(console, "/etc/subuid")
+    journal = read(console, f"/var/lib/hostwiz/snapshots/{result.snapshot_id}/journal").decode()
+    assert journal.rstrip().endswith("confirmed")
+    assert "armed" in journal
+
+    changeset, _ = preview(ssh, selections())
+    assert changeset.empty
+
+    # Roll back: the file is gone, the remap user too, and the engine runs without remapping.
+    plan = rollback_plan(ssh, result.snapshot_id)
+    assert not plan.empty
+    apply_changeset(ssh, Changeset(ssh.host_label, (plan,)), reason="rollback")
+    assert not console.run("test -e /etc/docker/daemon.json").ok
+    assert not console.run("getent passwd dockremap").ok
+    assert not any(o.startswith("name=userns") for o in security_options(console))
+    assert rollback_plan(ssh, result.snapshot_id).empty  # rolling back twice is harmless
+
+
+def test_a_daemon_json_dockerd_rejects_never_stays_live(ssh, console, pristine):
+    good = b'{\n  "log-level": "info"\n}\n'
+    console.run("mkdir -p /etc/docker && cat > /etc/docker/daemon.json && chmod 640 "
+                "/etc/docker/daemon.json && /etc/init.d/docker restart >/dev/null\n"
+                + WAIT_FOR_DOCKER, stdin=good)  # fmt: skip
+    # "bip" has the right type, so only dockerd itself can tell it is nonsense: a planner
+    # gap of exactly this kind is what the transaction has to survive.
+    bad = WriteFile("/etc/docker/daemon.json", b'{"bip": "not-a-network"}\n', 0o644)
+    restart = DOCKER_ENGINE._restart("sysv")
+    plan = Plan("docker", (bad, restart))
+    answers = selections()[0].answers
+    facts_for_check = preview(ssh, selections())[1]
+    with pytest.raises(ApplyFailed) as caught:
+        apply_changeset(ssh, Changeset(ssh.host_label, (plan,)),
+                        [HealthCheck(DOCKER_ENGINE, answers, facts_for_check)])  # fmt: skip
+    assert "undone" in caught.value.message
+    assert read(console, "/etc/docker/daemon.json") == good
+    assert stat(console, "/etc/docker/daemon.json") == "640 root root"
+    assert console.run("timeout 10 docker -H unix:///var/run/docker.sock info >/dev/null").ok
+    snapshot = list_snapshots(ssh)[-1]
+    assert snapshot.reverted
+
+
+def test_a_failing_action_halfway_undoes_the_ones_before(ssh, console):
+    console.run("printf 'keep\\n' > /etc/hostwiz-half; chmod 600 /etc/hostwiz-half")
+    plan = Plan("demo", (
+        WriteFile("/etc/hostwiz-half", b"changed\n", 0o644),
+        WriteFile("/srv/hostwiz-new/file", b"new\n"),
+        RunCommand("touch /tmp/hostwiz-ran", undo="rm -f /tmp/hostwiz-ran"),
+        RunCommand("echo nope >&2; exit 3", why="a step that fails"),
+        WriteFile("/etc/hostwiz-never", b"never\n"),
+    ))  # fmt: skip
+    with pytest.raises(ApplyFailed) as caught:
+        apply_changeset(ssh, Changeset(ssh.host_label, (plan,)))
+    assert "a step that fails failed with exit status 3: nope" in caught.value.message
+    assert read(console, "/etc/hostwiz-half") == b"keep\n"
+    assert stat(console, "/etc/hostwiz-half") == "600 root root"
+    assert not console.run("test -e /srv/hostwiz-new").ok
+    assert not console.run("test -e /tmp/hostwiz-ran").ok
+    assert not console.run("test -e /etc/hostwiz-never").ok
+    console.run("rm -f /etc/hostwiz-half")
+
+
+def test_rollback_restores_bytes_mode_and_owner(ssh, console):
+    original = bytes(range(256)) + b"\nend\n"
+    console.run("cat > /etc/hostwiz-sample && chown admin:adm /etc/hostwiz-sample && "
+                "chmod 0640 /etc/hostwiz-sample", stdin=original)  # fmt: skip
+    plan = Plan("demo", (WriteFile("/etc/hostwiz-sample", b"replaced\n", 0o600, "root", "root"),))
+    result = apply_changeset(ssh, Changeset(ssh.host_label, (plan,)))
+    assert read(console, "/etc/hostwiz-sample") == b"replaced\n"
+    rollback = rollback_plan(ssh, result.snapshot_id)
+    apply_changeset(ssh, Changeset(ssh.host_label, (rollback,)), reason="rollback")
+    assert read(console, "/etc/hostwiz-sample") == original
+    assert stat(console, "/etc/hostwiz-sample") == "640 admin adm"
+    console.run("rm -f /etc/hostwiz-sample")
+
+
+def test_the_console_restore_script_works_without_hostwiz(ssh, console):
+    plan = Plan("demo", (WriteFile("/etc/hostwiz-console", b"x\n"),))
+    result = apply_changeset(ssh, Changeset(ssh.host_label, (plan,)))
+    out = console.run("/var/lib/hostwiz/restore LAST")
+    assert out.ok, out.err
+    assert f"restored snapshot {result.snapshot_id}" in out.out
+    assert not console.run("test -e /etc/hostwiz-console").ok
+    assert result.snapshot_id in console.run("/var/lib/hostwiz/restore").out
+
+
+def test_a_read_only_disk_changes_nothing(ssh, console):
+    console.run("mkdir -p /srv/ro && printf 'before\\n' > /srv/ro/file && "
+                "mount --bind /srv/ro /srv/ro && mount -o remount,bind,ro /srv/ro")  # fmt: skip
+    try:
+        plan = Plan("demo", (WriteFile("/etc/hostwiz-ro-first", b"1\n"),
+                             WriteFile("/srv/ro/file", b"after\n")))  # fmt: skip
+        with pytest.raises(ApplyFailed) as caught:
+            apply_changeset(ssh, Changeset(ssh.host_label, (plan,)))
+        assert "Read-only file system" in caught.value.message
+        assert read(console, "/srv/ro/file") == b"before\n"
+        assert console.run("ls -A /srv/ro").out.split() == ["file"]  # no temp file left
+        assert not console.run("test -e /etc/hostwiz-ro-first").ok
+    finally:
+        console.run("umount /srv/ro; rm -rf /srv/ro /etc/hostwiz-ro-first")
+
+
+def test_a_full_disk_changes_nothing(ssh, console):
+    console.run("mkdir -p /srv/full && mount -t tmpfs -o size=64k tmpfs /srv/full && "
+                "printf 'small\\n' > /srv/full/file")  # fmt: skip
+    try:
+        plan = Plan("demo", (WriteFile("/srv/full/file", b"x" * 200_000),))
+        with pytest.raises(ApplyFailed) as caught:
+            apply_changeset(ssh, Changeset(ssh.host_label, (plan,)))
+        assert "No space left" in caught.value.message
+        assert read(console, "/srv/full/file") == b"small\n"
+        assert console.run("ls -A /srv/full").out.split() == ["file"]
+    finally:
+        console.run("umount /srv/full; rmdir /srv/full")
+
+
+def test_an_invalid_daemon_json_is_explained_and_kept(ssh, console, pristine):
+    console.run("mkdir -p /etc/docker && printf '{ \"icc\": false,, }' > /etc/docker/daemon.json")
+    try:
+        with pytest.raises(PlanConflict) as caught:
+            preview(ssh, selections())
+        assert "not valid JSON" in caught.value.message and "line 1" in caught.value.message
+        assert "replace_invalid_config" in caught.value.hint
+        assert read(console, "/etc/docker/daemon.json") == b'{ "icc": false,, }'
+        changeset, _ = preview(ssh, selections("docker.replace_invalid_config=true"))
+        assert any("not valid JSON" in w for w in changeset.plans[0].warnings)
+    finally:
+        console.run("rm -f /etc/docker/daemon.json")
+
+
+def test_rootless_mode_for_admin(ssh, console):
+    chosen = selections("docker.mode=rootless", "docker.rootless_user=admin")
+    result = apply(ssh, chosen)
+    try:
+        assert result.confirmed
+        uid = console.run("id -u admin").out.strip()
+        options = security_options(console, f"/run/user/{uid}/docker.sock", user="admin")
+        assert any(o.startswith("name=rootless") for o in options)
+        env = console.run("su - admin -c 'echo $DOCKER_HOST'").out.strip()
+        assert env == f"unix:///run/user/{uid}/docker.sock"
+        assert preview(ssh, chosen)[0].empty
+    finally:
+        apply_changeset(ssh, Changeset(ssh.host_label, (rollback_plan(ssh, result.snapshot_id),)),
+                        reason="rollback")  # fmt: skip
+    assert not console.run("test -e /etc/init.d/docker-rootless-admin").ok
+    assert not console.run(f"test -S /run/user/{uid}/docker.sock").ok
