@@ -313,8 +313,8 @@ class StepScreen(Screen[Any]):
             )
         yield Static("", id="form-status")
         with Horizontal(classes="buttons"):
-            yield Button("Back", id="back")
-            yield Button("Preview changes", id="preview", variant="primary")
+            yield Button("Back", id="back", compact=True)
+            yield Button("Preview changes", id="preview", variant="primary", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -383,11 +383,16 @@ class PreviewScreen(Screen[bool]):
             yield Static(
                 "Nothing to change: the host already matches these answers.", classes="note"
             )
-        yield DiffView(self.lines, id="diff")
+        # Warnings are in the panel above; the diff keeps the rest, in order.
+        yield DiffView([line for line in self.lines if line.kind != "warning"], id="diff")
         with Horizontal(classes="buttons"):
-            yield Button("Back", id="back")
+            yield Button("Back", id="back", compact=True)
             yield Button(
-                f"{self.action_word} (a)", id="apply", variant="warning", disabled=self.empty
+                f"{self.action_word} (a)",
+                id="apply",
+                variant="warning",
+                disabled=self.empty,
+                compact=True,
             )
         yield Footer()
 
@@ -654,7 +659,7 @@ class ErrorScreen(ModalScreen[None]):
         with Vertical(classes="dialog error"):
             yield Static(error_content(self.error))
             with Horizontal(classes="buttons"):
-                yield Button("OK", id="ok", variant="primary")
+                yield Button("OK", id="ok", variant="primary", compact=True)
 
     @on(Button.Pressed, "#ok")
     def action_close(self) -> None:

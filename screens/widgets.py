@@ -92,6 +92,7 @@ class FieldRow(Vertical):
             message = ""
         error_line = self.query_one(".field-error", Static)
         error_line.update(message)
+        error_line.display = bool(message)
         self.set_class(bool(message), "invalid")
         return message
 

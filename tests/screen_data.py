@@ -9,7 +9,7 @@ from typing import Any
 from wizard.facts import Facts
 from wizard.plan import Changeset
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import DockerEngineAnswers
+from wizard.steps.docker_engine import WAIT_FOR_DOCKER, DockerEngineAnswers
 
 HOST = "web1"
 
@@ -50,3 +50,11 @@ def docker_changeset(answers: Any = None) -> Changeset:
     step = STEPS["docker"]
     answers = answers or DockerEngineAnswers()
     return Changeset(HOST, (step.plan(answers, docker_facts(answers)),))
+
+
+RESET_DOCKER = (
+    "rm -f /etc/docker/daemon.json; userdel dockremap 2>/dev/null; groupdel dockremap "
+    "2>/dev/null; sed -i '/^dockremap:/d' /etc/subuid /etc/subgid; "
+    "/etc/init.d/docker restart >/dev/null 2>&1\n" + WAIT_FOR_DOCKER
+)
+"""Puts a practice host back to Docker's defaults (other tests on the shared host expect them)."""

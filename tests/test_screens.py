@@ -12,12 +12,12 @@ import asyncio
 import dataclasses
 import functools
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from screen_data import HOST, docker_changeset
+from screen_data import HOST, RESET_DOCKER, docker_changeset
 from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Select, Static, Switch
@@ -489,11 +489,18 @@ def test_snapshot_light_theme(snap_compare: Any) -> None:
 
 
 @pytest.fixture
-def lab(request: pytest.FixtureRequest) -> Any:
+def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The shared practice host with Docker's defaults, put back after the test."""
     try:
-        return request.getfixturevalue("lab_host")
+        host = request.getfixturevalue("lab_host")
     except pytest.FixtureLookupError:
         pytest.skip("practice hosts are not available here (no lab_host fixture)")
+    console = host.console()
+    assert console.run(RESET_DOCKER).ok
+    try:
+        yield host
+    finally:
+        console.run(RESET_DOCKER)
 
 
 async def wait_for(pilot: Any, kind: type[Screen[Any]], seconds: float = 120) -> Any:
@@ -505,11 +512,10 @@ async def wait_for(pilot: Any, kind: type[Screen[Any]], seconds: float = 120) ->
 
 
 @pytest.mark.lab
+@pytest.mark.docker
 @run_async
 async def test_wizard_applies_a_step_on_a_practice_host(lab: Any) -> None:
     """Host → steps → questions → preview → apply → steps, with the real outcome checked."""
-    from wizard.lab import console
-
     app = HostwizApp(default_args(host=lab.name, accept_new_host_key=True))
     async with app.run_test(size=(120, 40)) as pilot:
         steps = await wait_for(pilot, StepListScreen)
@@ -532,7 +538,7 @@ async def test_wizard_applies_a_step_on_a_practice_host(lab: Any) -> None:
         assert steps.rows[0].status == "done"
         await pilot.press("escape")
         await pilot.pause()
-    daemon_json = console(lab).run("cat /etc/docker/daemon.json").out
+    daemon_json = lab.console().run("cat /etc/docker/daemon.json").out
     assert '"userns-remap": "default"' in daemon_json
     assert '"max-file": "4"' in daemon_json
     assert dataclasses.is_dataclass(applying.result)

@@ -1,0 +1,284 @@
+"""``hostwiz --plain``: the same steps as the full-screen wizard, asked line by line.
+
+Questions are generated from the same :func:`~wizard.answers.fields_of` data as the Textual
+form (confirm for bool, select for choice, text checked with
+:func:`~wizard.answers.check_value` otherwise). With ``--yes`` the preset is applied without
+any question, for scripts. Ctrl-C at any point before the change starts ends with
+"No changes were made."
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from wizard.errors import HostwizError
+
+if TYPE_CHECKING:
+    from wizard.answers import FieldInfo
+    from wizard.plan import Changeset
+    from wizard.session import Selection
+    from wizard.steps.base import Step
+    from wizard.transaction import ApplyResult, Event
+    from wizard.transport.base import Transport
+
+NO_CHANGES = "No changes were made."
+
+
+@dataclass
+class _Run:
+    """What has happened so far, to say the right thing when interrupted."""
+
+    applying: bool = False
+    confirm_timeout: int = 60
+    prompt_options: dict[str, Any] = field(default_factory=dict)
+    """Extra options for every prompt (tests pass a pipe input and a dummy output)."""
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+def run_plain(args: argparse.Namespace, **prompt_options: Any) -> int:
+    """Entry point used by ``hostwiz --plain`` (see :func:`hostwiz.cli.cmd_wizard`)."""
+    run = _Run(confirm_timeout=args.confirm_timeout, prompt_options=prompt_options)
+    try:
+        if args.yes:
+            return _unattended(args, run)
+        return _interactive(args, run)
+    except KeyboardInterrupt:
+        if run.applying:
+            _say(
+                run,
+                "\nInterrupted while applying. Unless the change was confirmed, the host "
+                f"puts everything back by itself within {run.confirm_timeout} seconds; "
+                "`hostwiz snapshots` shows what happened.",
+            )
+        else:
+            _say(run, f"\n{NO_CHANGES}")
+        return 1
+    except HostwizError as error:
+        _say(run, error.explain())
+        if not run.applying:
+            _say(run, NO_CHANGES)
+        return 1
+
+
+def _say(run: _Run, text: str = "") -> None:
+    print(text, file=run.out, flush=True)
+
+
+# ---- shared -----------------------------------------------------------------------------
+
+
+def _preset_answers(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    from presets import apply_overrides, load_preset
+
+    preset = apply_overrides(load_preset(args.preset or "hardened"), args.overrides or [])
+    return preset.source, dict(preset.answers)
+
+
+def _show_plan(run: _Run, changeset: Changeset) -> None:
+    from wizard.render import as_ansi, as_text, render_changeset
+
+    lines = render_changeset(changeset)
+    run.out.write(as_ansi(lines) if run.out.isatty() else as_text(lines))
+    run.out.flush()
+
+
+MARKS = {
+    "snapshot": "snap",
+    "armed": "safe",
+    "action": " .. ",
+    "action-done": " ok ",
+    "action-failed": "FAIL",
+    "health": "chk ",
+    "undo": "undo",
+    "confirm": "conf",
+    "done": "done",
+    "warning": " !! ",
+}
+
+
+def _progress(run: _Run) -> Any:
+    def show(event: Event) -> None:
+        _say(run, f"[{MARKS.get(event.kind, ' -- ')}] {event.message}")
+        if event.output and event.kind in {"action-failed", "warning", "undo"}:
+            _say(run, textwrap.indent(event.output.rstrip(), "       "))
+
+    return show
+
+
+def _apply(
+    run: _Run, transport: Transport, selections: list[Selection], changeset: Changeset
+) -> int:
+    from wizard.session import apply
+
+    run.applying = True
+    result = apply(
+        transport,
+        selections,
+        expected=changeset,
+        progress=_progress(run),
+        confirm_timeout=run.confirm_timeout,
+    )
+    _report(run, result, transport.host_label, changeset)
+    return 0 if result.confirmed else 1
+
+
+def _report(run: _Run, result: ApplyResult, host: str, changeset: Changeset) -> None:
+    _say(run)
+    _say(run, result.message)
+    if result.snapshot_id:
+        _say(run, f"Changed: {', '.join(changeset.touched_paths())}")
+        _say(run, f"Snapshot: {result.snapshot_id}")
+        _say(run, f"To undo: hostwiz rollback --host {host} {result.snapshot_id}")
+
+
+# ---- --yes --------------------------------------------------------------------------------
+
+
+def _unattended(args: argparse.Namespace, run: _Run) -> int:
+    """Apply the preset as it is: no question at all, for scripts."""
+    from hostwiz.connect import open_transport
+    from wizard.session import Selection, preview
+    from wizard.steps import STEPS
+
+    source, answers = _preset_answers(args)
+    selections = [Selection(STEPS[name], value) for name, value in answers.items()]
+    _say(run, f"Answers from {source}.")
+    with open_transport(args) as transport:
+        changeset, _ = preview(transport, selections)
+        _show_plan(run, changeset)
+        if changeset.empty:
+            _say(run, f"Nothing to change: {transport.host_label} already matches {source}.")
+            return 0
+        return _apply(run, transport, selections, changeset)
+
+
+# ---- interactive --------------------------------------------------------------------------
+
+
+def _interactive(args: argparse.Namespace, run: _Run) -> int:
+    import questionary
+
+    from hostwiz.connect import open_transport
+    from wizard.session import Selection, preview, read_facts, statuses
+    from wizard.steps import STEPS
+
+    source, preset = _preset_answers(args)
+    answers = {name: preset.get(name) or step.answers_type() for name, step in STEPS.items()}
+    if not args.host:
+        host = questionary.text(
+            "Host (a name from ~/.ssh/config, a practice host, or user@host[:port]):",
+            validate=lambda text: bool(text.strip()) or "type a host",
+            **run.prompt_options,
+        ).unsafe_ask()
+        args = argparse.Namespace(**{**vars(args), "host": host.strip()})
+    _say(run, f"Connecting to {args.host}…")
+    with open_transport(args) as transport:
+        everything = [Selection(STEPS[name], value) for name, value in answers.items()]
+        facts = read_facts(transport, everything)
+        _say(run, f"\n{transport.host_label}, answers from {source}:")
+        for step, status in statuses(everything, facts):
+            _say(run, f"  {step.title}: {status.status.value} ({status.summary})")
+        chosen: list[Selection] = []
+        for name, step in STEPS.items():
+            new = _ask_step(run, step, answers[name])
+            if new is not None:
+                answers[name] = new
+                chosen.append(Selection(step, new))
+        if not chosen:
+            _say(run, NO_CHANGES)
+            return 0
+        changeset, _ = preview(transport, chosen)
+        _say(run)
+        _show_plan(run, changeset)
+        if changeset.empty:
+            _say(run, f"Nothing to change: {transport.host_label} already matches these answers.")
+            code = 0
+        elif questionary.confirm(
+            f"Apply these changes to {transport.host_label}?", default=False, **run.prompt_options
+        ).unsafe_ask():
+            code = _apply(run, transport, chosen, changeset)
+        else:
+            _say(run, NO_CHANGES)
+            code = 0
+    _offer_save(run, answers)
+    return code
+
+
+def _ask_step(run: _Run, step: Step[Any], current: Any) -> Any:
+    """The step's questions, or None when the admin skips the step."""
+    import questionary
+
+    from wizard.answers import as_mapping, build, fields_of
+
+    _say(run, f"\n== {step.title} ==")
+    _say(run, textwrap.fill(step.explanation, width=78))
+    if not questionary.confirm(
+        f"Go through {step.title}?", default=True, **run.prompt_options
+    ).unsafe_ask():
+        return None
+    values = as_mapping(current)
+    for info in fields_of(step.answers_type):
+        if info.show_if is not None and values.get(info.show_if[0]) != info.show_if[1]:
+            continue
+        values[info.name] = ask_field(info, values[info.name], run.prompt_options)
+    return build(step.answers_type, values, base=current, where=step.title)
+
+
+def ask_field(info: FieldInfo, current: Any, prompt_options: dict[str, Any]) -> Any:
+    """One question generated from a FieldInfo; returns the checked value."""
+    import questionary
+
+    from wizard.answers import check_value
+
+    label = info.label
+    options = dict(prompt_options)
+    if info.help:
+        options["instruction"] = f"\n  {info.help}\n "
+    if info.kind == "bool":
+        answer = questionary.confirm(label, default=bool(current), **options).unsafe_ask()
+        return bool(answer)
+    if info.kind == "choice":
+        default = current if current in info.choices else info.choices[0]
+        choice = questionary.select(
+            label, choices=list(info.choices), default=default, **options
+        ).unsafe_ask()
+        return check_value(info, choice)
+
+    def validate(raw: str) -> bool | str:
+        try:
+            check_value(info, raw)
+        except ValueError as error:
+            return str(error)
+        return True
+
+    shown = ", ".join(current) if isinstance(current, list | tuple) else str(current)
+    raw = questionary.text(label, default=shown, validate=validate, **options).unsafe_ask()
+    return check_value(info, raw)
+
+
+def _offer_save(run: _Run, answers: dict[str, Any]) -> None:
+    import questionary
+
+    from presets import save_preset
+
+    if not questionary.confirm(
+        "Save these answers as a preset file?", default=False, **run.prompt_options
+    ).unsafe_ask():
+        return
+    path = questionary.text(
+        "Preset file:",
+        default="hostwiz.toml",
+        validate=lambda text: text.strip().endswith(".toml") or "the name must end in .toml",
+        **run.prompt_options,
+    ).unsafe_ask()
+    try:
+        save_preset(Path(path.strip()), answers)
+    except OSError as error:
+        _say(run, f"Could not write {path}: {error.strerror}.")
+        return
+    _say(run, f"Saved. Use it with: hostwiz --preset {path.strip()}")

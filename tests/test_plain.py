@@ -1,0 +1,147 @@
+"""``hostwiz --plain``: prompts generated from FieldInfo, Ctrl-C, and --yes on a practice host.
+
+Prompts are driven through a prompt_toolkit pipe input, as a person would type them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from screen_data import RESET_DOCKER
+
+from hostwiz.cli import main
+from screens.app import default_args
+from screens.plain import NO_CHANGES, ask_field, run_plain
+from wizard.answers import fields_of
+from wizard.steps.docker_engine import DockerEngineAnswers
+
+FIELDS = {info.name: info for info in fields_of(DockerEngineAnswers)}
+DOWN = "\x1b[B"
+KILL_LINE = "\x15"  # Ctrl-U
+
+
+@pytest.fixture
+def keys() -> Iterator[Any]:
+    """Type into prompts: ``keys("text")`` queues input; returns the prompt options."""
+    with create_pipe_input() as pipe:
+
+        def send(text: str) -> dict[str, Any]:
+            pipe.send_text(text)
+            return {"input": pipe, "output": DummyOutput()}
+
+        yield send
+
+
+def test_text_field_is_checked_as_typed(keys: Any) -> None:
+    options = keys(f"{KILL_LINE}10 megs\r{KILL_LINE}20m\r")
+    assert ask_field(FIELDS["log_max_size"], "10m", options) == "20m"
+
+
+def test_default_is_kept_on_enter_and_numbers_are_numbers(keys: Any) -> None:
+    assert ask_field(FIELDS["log_max_file"], 5, keys("\r")) == 5
+    assert ask_field(FIELDS["log_max_file"], 5, keys(f"{KILL_LINE}x\r{KILL_LINE}7\r")) == 7
+
+
+def test_bool_is_a_confirm_and_choice_a_select(keys: Any) -> None:
+    assert ask_field(FIELDS["icc"], False, keys("y")) is True
+    assert ask_field(FIELDS["live_restore"], True, keys("n")) is False
+    assert ask_field(FIELDS["mode"], "userns-remap", keys(f"{DOWN}\r")) == "rootless"
+    assert ask_field(FIELDS["log_driver"], "json-file", keys("\r")) == "json-file"
+
+
+def test_ctrl_c_at_the_first_question_changes_nothing(keys: Any, capsys: Any) -> None:
+    code = run_plain(default_args(plain=True), **keys("\x03"))
+    assert code == 1
+    assert capsys.readouterr().out.strip().endswith(NO_CHANGES)
+
+
+def test_unreachable_host_with_yes_is_explained_without_a_prompt(capsys: Any) -> None:
+    """A real connection attempt to a closed loopback port, through the real CLI."""
+    code = main(["--plain", "--yes", "--host", "nobody@127.0.0.1:1"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "Cannot connect:" in out and "127.0.0.1" in out
+    assert out.strip().endswith(NO_CHANGES)
+    assert "Traceback" not in out
+
+
+def test_a_bad_override_is_explained(capsys: Any) -> None:
+    code = main(["--plain", "--yes", "--host", "x", "--set", "docker.log_max_size=huge"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "expected a size such as 10m" in out and NO_CHANGES in out
+
+
+# ---- against a practice host ---------------------------------------------------------------
+
+
+@pytest.fixture
+def docker_defaults(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The shared practice host with Docker's defaults, put back after the test.
+
+    Other tests on the same host expect its default state, so it is reset on the way out even
+    when the test fails.
+    """
+    try:
+        host = request.getfixturevalue("lab_host")
+    except pytest.FixtureLookupError:
+        pytest.skip("practice hosts are not available here (no lab_host fixture)")
+    console = host.console()
+    assert console.run(RESET_DOCKER).ok
+    try:
+        yield host
+    finally:
+        console.run(RESET_DOCKER)
+
+
+@pytest.mark.lab
+@pytest.mark.docker
+def test_plain_yes_applies_the_hardened_preset(docker_defaults: Any, capsys: Any) -> None:
+    host = docker_defaults
+    code = main(["--plain", "--yes", "--preset", "hardened", "--host", host.name])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "[done]" in out or "[conf]" in out
+    assert f"To undo: hostwiz rollback --host {host.name} " in out
+    daemon_json = host.console().run("cat /etc/docker/daemon.json").out
+    assert '"userns-remap": "default"' in daemon_json
+    # A second run finds nothing to do and asks nothing.
+    assert main(["--plain", "--yes", "--preset", "hardened", "--host", host.name]) == 0
+    assert "Nothing to change" in capsys.readouterr().out
+
+
+def _args(**values: Any) -> argparse.Namespace:
+    return default_args(plain=True, **values)
+
+
+@pytest.mark.lab
+@pytest.mark.docker
+def test_plain_interactive_answers_then_declines(
+    docker_defaults: Any, keys: Any, capsys: Any
+) -> None:
+    """Go through the step with one answer changed, see the plan, say no: nothing changes."""
+    host = docker_defaults
+    # Go through the step? y; then each field in order (Enter keeps the default) but
+    # log_max_file = 3; apply? n; save a preset? n.
+    typed = ["y"]
+    for info in fields_of(DockerEngineAnswers):
+        if info.show_if is not None:
+            continue
+        if info.name == "log_max_file":
+            typed.append(f"{KILL_LINE}3\r")
+        elif info.kind == "bool":
+            typed.append("\r")
+        else:
+            typed.append("\r")
+    typed += ["n", "n"]
+    code = run_plain(_args(host=host.name), **keys("".join(typed)))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert '"max-file": "3"' in out  # the plan shown
+    assert NO_CHANGES in out
+    assert host.console().run("cat /etc/docker/daemon.json").exit_code != 0
