@@ -219,7 +219,7 @@ class HostwizApp(App[int]):
         elif choice.ssh_config:
             config = Path(choice.ssh_config)
         else:
-            config = lab_ssh_config(choice.target)
+            config = lab_ssh_config(host_name(choice.target))
         accept: bool | Callable[[HostKeyInfo], bool] = (
             True if args.accept_new_host_key else self._trust_key
         )
@@ -448,6 +448,14 @@ class HostwizApp(App[int]):
                 f"could not write {path}: {error.strerror}.", "Choose a folder you can write to."
             ) from None
         self.notify(f"Answers saved to {path}. Use them with: hostwiz --preset {path}")
+
+
+def host_name(target: str) -> str:
+    """The host part of ``user@host[:port]`` (``admin@hw1`` is practice host ``hw1``)."""
+    host = target.rpartition("@")[2]
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.partition(":")[0] if host.count(":") == 1 else host
 
 
 def default_args(**values: Any) -> argparse.Namespace:

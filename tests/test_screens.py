@@ -9,7 +9,6 @@ SVG snapshots of the main screens are taken at 80×24 and 120×40.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import threading
 from collections.abc import Callable, Coroutine, Iterator
@@ -28,6 +27,7 @@ from screens.stages import (
     ErrorScreen,
     HelpScreen,
     HostChoice,
+    PasswordScreen,
     PreviewScreen,
     SnapshotsScreen,
     StartScreen,
@@ -511,15 +511,25 @@ async def wait_for(pilot: Any, kind: type[Screen[Any]], seconds: float = 120) ->
     raise AssertionError(f"{kind.__name__} never showed; now on {pilot.app.screen!r}")
 
 
+async def until_done(pilot: Any, screen: ApplyScreen, seconds: float = 300) -> None:
+    for _ in range(int(seconds / 0.1)):
+        await pilot.pause(0.1)
+        if screen.done:
+            return
+    raise AssertionError("the change did not finish")
+
+
 @pytest.mark.lab
 @pytest.mark.docker
 @run_async
-async def test_wizard_applies_a_step_on_a_practice_host(lab: Any) -> None:
-    """Host → steps → questions → preview → apply → steps, with the real outcome checked."""
-    app = HostwizApp(default_args(host=lab.name, accept_new_host_key=True))
+async def test_wizard_applies_a_step_then_rolls_it_back(lab: Any) -> None:
+    """Host → steps → questions → preview → apply → steps → snapshots → rollback, for real."""
+    app = HostwizApp(default_args(host=lab.name))
     async with app.run_test(size=(120, 40)) as pilot:
         steps = await wait_for(pilot, StepListScreen)
-        await pilot.press("enter")
+        assert steps.rows[0].status == "not done"
+        # Open the step through the command palette.
+        await pilot.press("ctrl+p", *"Step: Docker", "enter")
         step = await wait_for(pilot, StepScreen)
         step.query_one("#field-log_max_file", Input).value = "4"
         await pilot.pause()
@@ -528,17 +538,68 @@ async def test_wizard_applies_a_step_on_a_practice_host(lab: Any) -> None:
         assert not preview.empty
         await pilot.press("a")
         applying = await wait_for(pilot, ApplyScreen)
-        for _ in range(int(300 / 0.1)):
-            await pilot.pause(0.1)
-            if applying.done:
-                break
-        assert applying.result is not None and applying.result.confirmed
+        await until_done(pilot, applying)
+        assert applying.result is not None and applying.result.confirmed, applying.result
+        snapshot_id = applying.result.snapshot_id
         await pilot.press("enter")
         steps = await wait_for(pilot, StepListScreen)
         assert steps.rows[0].status == "done"
+        daemon_json = lab.console().run("cat /etc/docker/daemon.json").out
+        assert '"userns-remap": "default"' in daemon_json
+        assert '"max-file": "4"' in daemon_json
+
+        await pilot.press("s")
+        listing = await wait_for(pilot, SnapshotsScreen)
+        assert snapshot_id in [info.id for info in listing.snapshots]
+        await pilot.press("enter")  # the newest: the change just made
+        rollback = await wait_for(pilot, PreviewScreen)
+        assert "Roll back" in rollback.heading and not rollback.empty
+        await pilot.press("a")
+        undoing = await wait_for(pilot, ApplyScreen)
+        await until_done(pilot, undoing)
+        assert undoing.result is not None and undoing.result.confirmed, undoing.result
+        await pilot.press("enter")
+        steps = await wait_for(pilot, StepListScreen)
+        assert steps.rows[0].status == "not done"
         await pilot.press("escape")
         await pilot.pause()
-    daemon_json = lab.console().run("cat /etc/docker/daemon.json").out
-    assert '"userns-remap": "default"' in daemon_json
-    assert '"max-file": "4"' in daemon_json
-    assert dataclasses.is_dataclass(applying.result)
+    assert app.return_value == 0
+    assert lab.console().run("test -e /etc/docker/daemon.json").exit_code != 0
+
+
+@pytest.mark.lab
+@run_async
+async def test_new_host_key_and_sudo_password_are_asked_in_modals(lab: Any, tmp_path: Path) -> None:
+    """The SSH callbacks run in the worker thread and ask through modal screens."""
+    from wizard.lab import lab_paths
+
+    paths = lab_paths()
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {lab.name}\n  HostName {lab.address}\n  IdentityFile {paths.key}\n"
+        f"  IdentitiesOnly yes\n  UserKnownHostsFile {tmp_path / 'known_hosts'}\n"
+    )
+    target = f"admin@{lab.name}"
+    app = HostwizApp(default_args(host=target, ssh_config=str(config)), hosts=[])
+    async with app.run_test(size=(100, 30)) as pilot:
+        trust = await wait_for(pilot, TrustKeyScreen, 60)
+        assert trust.info.fingerprint.startswith("SHA256:")
+        await pilot.press("y")
+        await wait_for(pilot, PasswordScreen, 60)
+        await pilot.press(*"wrong-password", "enter")
+        start = await wait_for(pilot, StartScreen, 60)
+        for _ in range(100):
+            await pilot.pause(0.05)
+            if start.query("#problem"):
+                break
+        problem = str(start.query_one("#problem", Static).content)
+        assert "No administrator rights" in problem, problem
+        assert "wrong-password" not in problem
+        await pilot.press("ctrl+l", "enter")  # the same host again: its key is known now
+        await wait_for(pilot, PasswordScreen, 60)
+        await pilot.press(*lab.admin_password, "enter")
+        steps = await wait_for(pilot, StepListScreen, 60)
+        assert steps.host
+        await pilot.press("escape")
+        await pilot.pause()
+    assert (tmp_path / "known_hosts").read_text().count("\n") >= 1
