@@ -1,0 +1,78 @@
+"""Shared fixtures: practice hosts (``wizard.lab``) for tests that need a real host.
+
+``lab_host`` is one host with dockerd for the whole session; ``make_lab_hosts(count,
+docker=True)`` makes more for one test; ``lab_ssh_config`` is the ssh_config that reaches them. Both tear down exactly the hosts they made (other
+people's hosts on the same machine are never touched), even when the test fails. Without root
+or the needed packages, tests using them are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from wizard.errors import LabError
+from wizard.lab import LabHost, check_requirements, lab_down, lab_list, lab_paths, lab_up
+
+MakeLabHosts = Callable[..., list[LabHost]]
+
+
+def _require_lab(*, docker: bool = True) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("practice hosts need root (network, mount and PID namespaces)")
+    try:
+        check_requirements(docker=docker)
+    except LabError as exc:
+        pytest.skip(f"{exc.message} {exc.hint}")
+
+
+def _test_prefix() -> str:
+    """A prefix nobody else uses at the same time: t + 4 random hex digits + '-'."""
+    return f"t{secrets.token_hex(2)}-"
+
+
+def _down_only(names: list[str]) -> None:
+    """Take down the named hosts that still exist (a test may have removed some itself)."""
+    alive = {h.name for h in lab_list()}
+    ours = [n for n in names if n in alive]
+    if ours:
+        lab_down(ours)
+
+
+@pytest.fixture(scope="session")
+def lab_host() -> Iterator[LabHost]:
+    """One practice host with a running dockerd, shared by the session."""
+    _require_lab(docker=True)
+    hosts = lab_up(1, _test_prefix(), docker=True)
+    try:
+        yield hosts[0]
+    finally:
+        _down_only([h.name for h in hosts])
+
+
+@pytest.fixture(scope="session")
+def lab_ssh_config() -> Path:
+    """The lab's ssh_config: ``ssh -F <it> NAME`` logs in to practice host NAME as root."""
+    return lab_paths().ssh_config
+
+
+@pytest.fixture
+def make_lab_hosts() -> Iterator[MakeLabHosts]:
+    """Factory: ``make_lab_hosts(count, docker=True)`` -> new hosts, removed after the test."""
+    made: list[str] = []
+    prefix = _test_prefix()
+
+    def make(count: int = 1, docker: bool = True) -> list[LabHost]:
+        _require_lab(docker=docker)
+        hosts = lab_up(count, prefix, docker=docker)
+        made.extend(h.name for h in hosts)
+        return hosts
+
+    try:
+        yield make
+    finally:
+        _down_only(made)

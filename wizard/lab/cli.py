@@ -1,0 +1,171 @@
+"""``hostwiz lab …``: practice hosts from the command line.
+
+The main CLI adds the parser with :func:`add_lab_parser` and hands the parsed arguments to
+:func:`run_lab`, which returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import time
+from typing import Any, TextIO
+
+from wizard.errors import HostwizError, LabError
+from wizard.lab.hosts import HOST_ENV, host_running, lab_down, lab_list, lab_up
+from wizard.lab.model import LabHost
+from wizard.lab.paths import lab_paths
+from wizard.lab.requirements import check_root
+
+# Inside the host, join its own cgroups first (nsenter leaves us in the machine's), then
+# become a login shell.
+_SHELL = (
+    'for f in /sys/fs/cgroup/*/cgroup.procs; do echo $$ >"$f"; done 2>/dev/null; exec /bin/bash -l'
+)
+
+
+def add_lab_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    """Add ``lab`` with its sub-commands ``up``, ``ls``, ``shell`` and ``down``."""
+    lab = subparsers.add_parser(
+        "lab",
+        help="practice hosts: throwaway stand-ins for a fresh VM, on this machine",
+        description=(
+            "Practice hosts are stand-ins for fresh cloud VMs, made of namespaces on this "
+            "machine (needs root). Each has its own network address on the lab bridge, SSH, "
+            "an `admin` user with sudo, and Docker."
+        ),
+    )
+    sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
+    up = sub.add_parser("up", help="create practice hosts")
+    up.add_argument("--hosts", type=int, default=1, metavar="N", help="how many (default 1)")
+    up.add_argument(
+        "--name", default="hw", metavar="PREFIX", help="name prefix: PREFIX1, PREFIX2… (hw)"
+    )
+    up.add_argument(
+        "--no-docker", action="store_true", help="do not start dockerd (it stays installed)"
+    )
+    up.add_argument(
+        "--protect-sysctls",
+        action="store_true",
+        help="make /proc/sys read-only inside except net.* (breaks rootless Docker)",
+    )
+    ls = sub.add_parser("ls", help="list practice hosts")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+    shell = sub.add_parser("shell", help="open a root shell inside a host (like its console)")
+    shell.add_argument("name")
+    down = sub.add_parser("down", help="remove practice hosts (all of this lab's by default)")
+    down.add_argument("names", nargs="*", metavar="NAME")
+    return lab
+
+
+def run_lab(args: argparse.Namespace) -> int:
+    """Run a parsed ``lab`` command; return the exit status."""
+    out = sys.stdout
+    try:
+        command = args.lab_command
+        if command == "up":
+            return _up(
+                args.hosts,
+                args.name,
+                docker=not args.no_docker,
+                protect_sysctls=args.protect_sysctls,
+                out=out,
+            )
+        if command == "ls":
+            return _ls(as_json=args.json, out=out)
+        if command == "shell":
+            return _shell(args.name)
+        if command == "down":
+            removed = lab_down(args.names or None)
+            if removed:
+                print(f"Removed: {', '.join(removed)}", file=out)
+            else:
+                print("No practice hosts to remove.", file=out)
+            return 0
+        raise LabError(f"Unknown lab command {command!r}.")
+    except HostwizError as exc:
+        print(exc.explain(), file=sys.stderr)
+        if exc.details:
+            print(exc.details, file=sys.stderr)
+        return 1
+
+
+def ssh_command(host: LabHost) -> str:
+    return f"ssh -F {shlex.quote(str(lab_paths().ssh_config))} {host.name}"
+
+
+def _describe(host: LabHost) -> dict[str, Any]:
+    return {
+        "name": host.name,
+        "address": host.address,
+        "address6": host.address6,
+        "running": host_running(host),
+        "ssh": ssh_command(host),
+        "admin_user": "admin",
+        "admin_password": host.admin_password,
+        "docker": host.docker,
+        "init_pid": host.init_pid,
+        "console": f"nsenter -t {host.init_pid} -a",
+    }
+
+
+def _table(hosts: list[LabHost], out: TextIO) -> None:
+    rows = [("NAME", "ADDRESS", "STATE", "SSH", "ADMIN PASSWORD")]
+    for host in hosts:
+        state = "running" if host_running(host) else "stopped"
+        rows.append((host.name, host.address, state, ssh_command(host), host.admin_password))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        print(line.rstrip(), file=out)
+
+
+def _up(count: int, prefix: str, *, docker: bool, protect_sysctls: bool, out: TextIO) -> int:
+    started = time.monotonic()
+    hosts = lab_up(count, prefix, docker=docker, protect_sysctls=protect_sysctls)
+    elapsed = time.monotonic() - started
+    noun = "host" if len(hosts) == 1 else "hosts"
+    print(f"{len(hosts)} practice {noun} ready in {elapsed:.1f}s.\n", file=out)
+    _table(hosts, out)
+    print(
+        "\nLog in as root with the ssh command above, or as admin (sudo with the password): "
+        f"ssh -F {shlex.quote(str(lab_paths().ssh_config))} admin@{hosts[0].name}",
+        file=out,
+    )
+    return 0
+
+
+def _ls(*, as_json: bool, out: TextIO) -> int:
+    check_root()
+    hosts = lab_list()
+    if as_json:
+        json.dump([_describe(h) for h in hosts], out, indent=2)
+        print(file=out)
+    elif hosts:
+        _table(hosts, out)
+    else:
+        print("No practice hosts. Make one with: hostwiz lab up", file=out)
+    return 0
+
+
+def _shell(name: str) -> int:
+    check_root()
+    host = next((h for h in lab_list() if h.name == name), None)
+    if host is None:
+        raise LabError(f"No practice host named {name}.", "See the hosts with: hostwiz lab ls")
+    if not host_running(host):
+        raise LabError(f"{name} is not running.", f"Remove it with: hostwiz lab down {name}")
+    env = dict(HOST_ENV, TERM=os.environ.get("TERM", "xterm"))
+    argv = [
+        "nsenter", "-t", str(host.init_pid), "-a",
+        "env", "-i", *(f"{k}={v}" for k, v in env.items()),
+        "/bin/sh", "-c", _SHELL,
+    ]  # fmt: skip
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)
+    return 0  # not reached

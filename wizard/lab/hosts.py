@@ -1,0 +1,458 @@
+"""Bringing practice hosts up and down.
+
+A host is started in three phases:
+
+1. *reserve* (under the machine lock, milliseconds): pick a free name and host number, write
+   the record, create the network namespace and veth pair on the bridge;
+2. *boot*: ``launch.sh`` / ``setup.sh`` build the namespaces and mounts and exec tini, whose
+   pid is recorded;
+3. *provision*: ``provision.sh`` run through nsenter does what cloud-init would (host keys,
+   users, sshd, dockerd); the host keys it prints go into the lab's ``known_hosts``.
+
+``lab down`` kills the recorded tini (the kernel then ends every process of the host's PID
+namespace), removes the host's cgroups, veth, network namespace and record, and the bridge
+when no host is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from wizard.errors import LabError
+from wizard.lab import network, procs, sshfiles
+from wizard.lab.locking import machine_lock
+from wizard.lab.model import LabHost
+from wizard.lab.paths import (
+    FIRST_HOST_NUMBER,
+    LAST_HOST_NUMBER,
+    RUN_ROOT,
+    LabNetwork,
+    LabPaths,
+    lab_network,
+    lab_paths,
+)
+from wizard.lab.requirements import SEARCH_PATH, check_requirements, check_root
+
+SCRIPTS = Path(__file__).resolve().parent
+TINI = "/usr/bin/tini"
+BOOT_TIMEOUT = 20.0
+PROVISION_TIMEOUT = 120.0
+MAX_HOSTS_PER_CALL = 50
+PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+
+# Environment for everything started inside a host: nothing of the caller's (virtualenvs,
+# proxies, locale oddities) should leak into the practice host's daemons.
+HOST_ENV = {"PATH": SEARCH_PATH, "HOME": "/root", "LANG": "C.UTF-8", "TERM": "dumb"}
+
+# Launchers started by this process, so lab_down in the same process can reap them.
+_launchers: dict[str, subprocess.Popen[bytes]] = {}
+
+
+# --- records -------------------------------------------------------------------------------
+
+
+def _record_path(name: str) -> Path:
+    return RUN_ROOT / name / "host.json"
+
+
+def _save(host: LabHost, *, ready: bool) -> None:
+    data = host.to_json() | {"ready": ready}
+    path = _record_path(host.name)
+    tmp = path.with_name("host.json.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def _records() -> list[tuple[LabHost, bool]]:
+    """Every host on the machine with a readable record, and whether it finished booting."""
+    found: list[tuple[LabHost, bool]] = []
+    if not RUN_ROOT.is_dir():
+        return found
+    for path in sorted(RUN_ROOT.glob("*/host.json")):
+        try:
+            data = json.loads(path.read_text())
+            found.append((LabHost.from_json(data), bool(data.get("ready"))))
+        except (OSError, ValueError, LabError):
+            continue
+    return found
+
+
+def _own_records(paths: LabPaths) -> dict[str, tuple[LabHost, bool]]:
+    owner = str(paths.root)
+    return {h.name: (h, ready) for h, ready in _records() if h.owner == owner}
+
+
+def lab_list() -> list[LabHost]:
+    """This lab's practice hosts (those made with this data dir), in creation order."""
+    hosts = [h for h, ready in _own_records(lab_paths()).values() if ready]
+    return sorted(hosts, key=lambda h: (h.created, h.name))
+
+
+def host_running(host: LabHost) -> bool:
+    """True while the host's PID 1 is alive (it is the recorded process, not a reused pid)."""
+    return procs.is_same_process(host.init_pid, host.init_start)
+
+
+# --- lab up --------------------------------------------------------------------------------
+
+
+def lab_up(
+    count: int = 1,
+    prefix: str = "hw",
+    *,
+    docker: bool = True,
+    protect_sysctls: bool = False,
+) -> list[LabHost]:
+    """Create ``count`` practice hosts named ``prefix1``, ``prefix2``… (skipping used names).
+
+    Each has SSH (root by the lab key, ``admin`` by key or password) and, unless
+    ``docker=False``, a running dockerd. They outlive this call; end them with
+    :func:`lab_down`. On failure every host this call started is removed again.
+
+    The hosts share this machine's kernel: only ``net.*`` sysctls are per host. With
+    ``protect_sysctls`` the rest of /proc/sys is read-only inside, so a hardening step cannot
+    change the machine's kernel settings; but then the kernel also refuses to mount /proc in
+    a user namespace there, which rootless Docker and userns-remap need. Hence off by default.
+    """
+    check_requirements(docker=docker)
+    if not PREFIX_RE.match(prefix):
+        raise LabError(
+            f"{prefix!r} cannot start a host name.",
+            "Use a lower-case letter followed by up to 23 letters, digits or dashes.",
+        )
+    if not 1 <= count <= MAX_HOSTS_PER_CALL:
+        raise LabError(f"Cannot make {count} hosts at once (1 to {MAX_HOSTS_PER_CALL}).")
+    paths = lab_paths()
+    pubkey = sshfiles.ensure_key(paths)
+    net = lab_network()
+    reserved: list[LabHost] = []
+    try:
+        _reserve(count, prefix, docker, paths, net, reserved)
+        booted = [_boot(host, protect_sysctls=protect_sysctls) for host in reserved]
+        with ThreadPoolExecutor(max_workers=len(booted)) as pool:
+            host_keys = list(pool.map(lambda h: _provision(h, pubkey), booted))
+        for host, keys in zip(booted, host_keys, strict=True):
+            sshfiles.add_host(paths, host, keys)
+            _wait_for_ssh(host)
+            _save(host, ready=True)
+        return booted
+    except BaseException:
+        with contextlib.suppress(Exception):
+            _down([_reload(h) for h in reserved], paths)
+        raise
+
+
+def _reload(host: LabHost) -> LabHost:
+    try:
+        return LabHost.load(_record_path(host.name))
+    except LabError:
+        return host
+
+
+def _reserve(
+    count: int,
+    prefix: str,
+    docker: bool,
+    paths: LabPaths,
+    net: LabNetwork,
+    reserved: list[LabHost],
+) -> None:
+    """Pick names and numbers and build each host's network, under the machine lock."""
+    with machine_lock():
+        RUN_ROOT.mkdir(mode=0o755, exist_ok=True)
+        records = _records()
+        taken_names = {p.name for p in RUN_ROOT.iterdir() if p.is_dir()} | network.netns_names()
+        taken_numbers = {h.number for h, _ in records}
+        network.ensure_bridge(net)
+        suffix = 1
+        number = FIRST_HOST_NUMBER
+        for _ in range(count):
+            while f"{prefix}{suffix}" in taken_names:
+                suffix += 1
+            while number in taken_numbers or network.link_exists(f"hwlv{number}"):
+                number += 1
+                if number > LAST_HOST_NUMBER:
+                    raise LabError(
+                        "The lab subnet is full: every host address is in use.",
+                        "Remove some practice hosts first (hostwiz lab down NAME).",
+                    )
+            name = f"{prefix}{suffix}"
+            taken_names.add(name)
+            taken_numbers.add(number)
+            state_dir = RUN_ROOT / name
+            state_dir.mkdir(mode=0o700)
+            (state_dir / "disk").mkdir(mode=0o755)
+            host = LabHost(
+                name=name,
+                address=net.address(number),
+                address6=net.address6(number),
+                init_pid=0,
+                state_dir=state_dir,
+                admin_password=_new_password(),
+                number=number,
+                veth=f"hwlv{number}",
+                docker=docker,
+                init_start=0,
+                launcher_pid=0,
+                launcher_start=0,
+                owner=str(paths.root),
+                created=time.time(),
+            )
+            _save(host, ready=False)
+            reserved.append(host)
+            network.create_host_network(name, number, host.veth, net)
+
+
+def _new_password() -> str:
+    # Easy to type from `lab ls`: three groups of lower-case letters and digits.
+    alphabet = "abcdefghjkmnpqrstuvwxyz23456789"
+    return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
+
+
+def _boot(host: LabHost, *, protect_sysctls: bool) -> LabHost:
+    """Start the host's namespaces; return it with the pid of its PID 1 (tini) recorded."""
+    log_path = host.state_dir / "console.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [
+                "nsenter", f"--net=/run/netns/{host.name}",
+                "unshare", "--mount", "--propagation", "private",
+                "/bin/sh", str(SCRIPTS / "launch.sh"), host.name, str(host.state_dir),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the host must outlive this command and its terminal
+            env=HOST_ENV | {"HWLAB_PROTECT_SYSCTL": "1" if protect_sysctls else "0"},
+            cwd="/",
+        )  # fmt: skip
+    _launchers[host.name] = proc
+    host = replace(host, launcher_pid=proc.pid, launcher_start=procs.start_time(proc.pid) or 0)
+    _save(host, ready=False)
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(
+                f"{host.name} stopped while starting (exit status {proc.returncode}).",
+                details=_tail(log_path),
+            )
+        for child in procs.children(proc.pid):
+            if procs.executable(child) == TINI:
+                started = procs.start_time(child)
+                if started is not None:
+                    host = replace(host, init_pid=child, init_start=started)
+                    _save(host, ready=False)
+                    return host
+        time.sleep(0.01)
+    raise LabError(
+        f"{host.name} did not finish starting within {BOOT_TIMEOUT:.0f}s.",
+        details=_tail(log_path),
+    )
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _provision(host: LabHost, pubkey: str) -> list[str]:
+    """Run provision.sh inside the host; return its SSH host public keys."""
+    script = (SCRIPTS / "provision.sh").read_text()
+    env = [f"{key}={value}" for key, value in HOST_ENV.items()]
+    argv = [
+        "nsenter", "-t", str(host.init_pid), "-a",
+        "env", "-i", *env,
+        "/bin/sh", "-c", script, "provision",
+        host.name, pubkey, host.admin_password, "1" if host.docker else "0",
+    ]  # fmt: skip
+    try:
+        proc = subprocess.run(
+            argv,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=PROVISION_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(
+            f"Setting up {host.name} took longer than {PROVISION_TIMEOUT:.0f}s."
+        ) from exc
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip()
+        raise LabError(
+            f"Setting up {host.name} failed (exit status {proc.returncode}): "
+            f"{err.splitlines()[-1] if err else 'no message'}",
+            details=err,
+        )
+    return [line for line in proc.stdout.decode().splitlines() if line.strip()]
+
+
+def _wait_for_ssh(host: LabHost, timeout: float = 15.0) -> None:
+    """Wait until sshd answers with its banner on the host's address."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host.address, 22), timeout=2) as sock:
+                sock.settimeout(2)
+                if sock.recv(64).startswith(b"SSH-"):
+                    return
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.05)
+    raise LabError(f"sshd on {host.name} ({host.address}) did not answer: {last}")
+
+
+# --- lab down ------------------------------------------------------------------------------
+
+
+def lab_down(names: Sequence[str] | None = None) -> list[str]:
+    """Remove this lab's hosts (all of them, or those named); return the names removed.
+
+    Only hosts recorded for this lab's data dir are touched. Leaves nothing behind: no
+    processes, network namespaces, veths, cgroups, records or ssh_config/known_hosts entries,
+    and no bridge once no host on the machine needs it.
+    """
+    check_root()
+    paths = lab_paths()
+    own = _own_records(paths)
+    if names is None:
+        targets = [h for h, _ in own.values()]
+        # Entries whose host is long gone (for instance after a reboot cleared /run).
+        recorded = {h.name for h, _ in _records()}
+        stale = [n for n in sshfiles.configured_names(paths) if n not in recorded]
+    else:
+        unknown = [n for n in names if n not in own]
+        configured = set(sshfiles.configured_names(paths))
+        recorded = {h.name for h, _ in _records()}
+        foreign = [n for n in unknown if n in recorded]
+        if foreign:
+            raise LabError(
+                f"{', '.join(foreign)} belong(s) to another lab (another user's data dir); "
+                "not touching them.",
+            )
+        missing = [n for n in unknown if n not in configured]
+        if missing:
+            raise LabError(
+                f"No practice host named {', '.join(missing)}.",
+                "See the hosts with: hostwiz lab ls",
+            )
+        targets = [own[n][0] for n in dict.fromkeys(names) if n in own]
+        stale = [n for n in names if n not in own]
+    _down(targets, paths)
+    sshfiles.remove_hosts(paths, stale)
+    return [h.name for h in targets] + stale
+
+
+def _down(hosts: Sequence[LabHost], paths: LabPaths) -> None:
+    problems = []
+    for host in hosts:
+        try:
+            _teardown(host)
+        except LabError as exc:
+            problems.append(f"{host.name}: {exc.message}")
+    sshfiles.remove_hosts(paths, [h.name for h in hosts])
+    with machine_lock():
+        _remove_shared_if_unused()
+    if problems:
+        raise LabError(
+            "Some practice hosts could not be removed completely: " + "; ".join(problems),
+            "Run hostwiz lab down again; if it persists, look at `ip netns list` and "
+            "/run/hostwiz-lab.",
+        )
+
+
+def _teardown(host: LabHost) -> None:
+    """End one host's processes, then remove its cgroups, network and state dir."""
+    if host.init_pid and not procs.kill_recorded(host.init_pid, host.init_start):
+        raise LabError(f"PID {host.init_pid} (PID 1 of {host.name}) did not exit.")
+    if not host.init_pid and procs.is_same_process(host.launcher_pid, host.launcher_start):
+        # Killed while starting, before its PID 1 was recorded: end what our launcher started.
+        for child in procs.children(host.launcher_pid):
+            start = procs.start_time(child)
+            if start is not None:
+                procs.kill_recorded(child, start)
+        procs.kill_recorded(host.launcher_pid, host.launcher_start)
+    launcher = _launchers.pop(host.name, None)
+    if launcher is not None:
+        try:
+            launcher.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            launcher.kill()
+            launcher.wait(timeout=10)
+    _wait_gone(host.launcher_pid, host.launcher_start)
+    if (host.state_dir / "cgroups").exists():
+        proc = subprocess.run(
+            [
+                "unshare", "--mount", "--propagation", "private",
+                "/bin/sh", str(SCRIPTS / "cgclean.sh"), str(host.state_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            env=HOST_ENV,
+        )  # fmt: skip
+        if proc.returncode != 0:
+            raise LabError(f"Could not remove the cgroups of {host.name}: {proc.stderr.strip()}")
+    network.remove_host_network(host.name, host.veth)
+    if host.name in network.netns_names():
+        raise LabError(f"The network namespace {host.name} is still there.")
+    _remove_state_dir(host.state_dir)
+
+
+def _wait_gone(pid: int, started: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while procs.is_same_process(pid, started) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _mounts_below(path: Path) -> list[str]:
+    prefix = str(path).rstrip("/") + "/"
+    found = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            target = line.split()[4].replace("\\040", " ")
+            if target == str(path) or target.startswith(prefix):
+                found.append(target)
+    return found
+
+
+def _remove_state_dir(state_dir: Path) -> None:
+    if state_dir.parent != RUN_ROOT or not state_dir.is_dir():
+        return
+    mounted = _mounts_below(state_dir)
+    if mounted:
+        # Never delete through a mount; the host's disk is only ever mounted in its own
+        # namespace, so this means something is badly wrong.
+        raise LabError(f"{', '.join(mounted)} is mounted on the machine; not deleting it.")
+    shutil.rmtree(state_dir)
+
+
+def _remove_shared_if_unused() -> None:
+    """With no host left on the machine: delete the bridge, the lock and the run dir."""
+    if not RUN_ROOT.is_dir():
+        network.remove_bridge_if_unused()
+        return
+    if any(p.is_dir() for p in RUN_ROOT.iterdir()):
+        return
+    if network.remove_bridge_if_unused():
+        for leftover in RUN_ROOT.iterdir():
+            leftover.unlink()
+        RUN_ROOT.rmdir()

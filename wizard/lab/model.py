@@ -1,0 +1,89 @@
+"""A practice host as the rest of hostwiz sees it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from wizard.errors import LabError
+from wizard.transport.local import LocalTransport
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """One practice host: a stand-in for a fresh cloud VM, living in namespaces on this machine.
+
+    ``init_pid`` is the host's PID 1 (tini) as seen from the machine; killing it ends every
+    process of the host. ``init_start`` is its start time (clock ticks after boot) so a
+    recycled pid is never mistaken for the host. ``launcher_pid`` is the ``unshare`` process
+    that started it (it exits by itself when the host's PID 1 does). ``owner`` is the lab data
+    dir that made the host: only that lab lists it and takes it down.
+    """
+
+    name: str
+    address: str
+    address6: str
+    init_pid: int
+    state_dir: Path
+    admin_password: str
+    number: int
+    veth: str
+    docker: bool
+    init_start: int
+    launcher_pid: int
+    launcher_start: int
+    owner: str
+    created: float
+
+    @property
+    def ssh_target(self) -> str:
+        """What to give ``ssh -F <ssh_config>``: the host's name."""
+        return self.name
+
+    def console(self) -> LocalTransport:
+        """A root shell's view of the host, like a VM's console (no SSH involved)."""
+        return console(self)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state_dir"] = str(self.state_dir)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabHost:
+        try:
+            return cls(
+                name=str(data["name"]),
+                address=str(data["address"]),
+                address6=str(data["address6"]),
+                init_pid=int(data["init_pid"]),
+                state_dir=Path(data["state_dir"]),
+                admin_password=str(data["admin_password"]),
+                number=int(data["number"]),
+                veth=str(data["veth"]),
+                docker=bool(data["docker"]),
+                init_start=int(data["init_start"]),
+                launcher_pid=int(data["launcher_pid"]),
+                launcher_start=int(data["launcher_start"]),
+                owner=str(data["owner"]),
+                created=float(data["created"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LabError(f"A practice host record is damaged ({exc}).") from exc
+
+    @classmethod
+    def load(cls, path: Path) -> LabHost:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise LabError(f"Cannot read practice host record {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise LabError(f"Practice host record {path} is not a JSON object.")
+        return cls.from_json(data)
+
+
+def console(host: LabHost) -> LocalTransport:
+    """A root shell's view of ``host`` (nsenter into all its namespaces), like a VM console."""
+    return LocalTransport(enter=("nsenter", "-t", str(host.init_pid), "-a"), label=host.name)

@@ -1,0 +1,116 @@
+"""The lab network: one bridge on the machine, one network namespace and veth pair per host.
+
+The bridge ``hwlab0`` with the lab subnet's ``.1`` (and its connected route) is the only change
+the lab makes to the machine's network. No forwarding, no NAT: hosts reach each other and the
+machine over the bridge, nothing else.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from wizard.errors import LabError
+from wizard.lab.paths import BRIDGE, LabNetwork
+
+NETNS_DIR = Path("/run/netns")
+
+# Fixed MAC addresses ("hw" = 68:77, locally administered). A bridge otherwise takes the
+# lowest MAC of its ports and changes it as hosts come and go, and a reused host address
+# would come with a new random MAC: neighbours that cached the old one (the machine, other
+# hosts) would send into the void for seconds. With these, a cached entry stays right.
+BRIDGE_MAC = "02:68:77:00:00:01"
+
+
+def host_mac(number: int) -> str:
+    return f"02:68:77:00:01:{number:02x}"
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(["ip", *args], capture_output=True, text=True, check=False, timeout=30)
+    if check and proc.returncode != 0:
+        raise LabError(
+            f"`ip {' '.join(args)}` failed: {proc.stderr.strip() or proc.returncode}",
+        )
+    return proc
+
+
+def link_exists(name: str) -> bool:
+    return ip("link", "show", "dev", name, check=False).returncode == 0
+
+
+def netns_names() -> set[str]:
+    proc = ip("netns", "list", check=False)
+    return {line.split()[0] for line in proc.stdout.splitlines() if line.strip()}
+
+
+def bridge_ports() -> list[str]:
+    proc = ip("-o", "link", "show", "master", BRIDGE, check=False)
+    ports = []
+    for line in proc.stdout.splitlines():
+        # "7: hwlv10@if2: <...> ..."
+        name = line.split(":", 2)[1].strip().split("@", 1)[0]
+        ports.append(name)
+    return ports
+
+
+def ensure_bridge(net: LabNetwork) -> None:
+    """Create ``hwlab0`` with the lab addresses unless it is there already."""
+    if not link_exists(BRIDGE):
+        ip("link", "add", BRIDGE, "address", BRIDGE_MAC, "type", "bridge")
+    if f"link/ether {BRIDGE_MAC} " not in ip("-o", "link", "show", "dev", BRIDGE).stdout:
+        ip("link", "set", "dev", BRIDGE, "address", BRIDGE_MAC)
+    addrs = ip("-o", "addr", "show", "dev", BRIDGE).stdout
+    if f" {net.bridge_address} " not in addrs:
+        ip("addr", "add", net.bridge_address, "dev", BRIDGE)
+    if f" {net.bridge_address6} " not in addrs:
+        ip("addr", "add", net.bridge_address6, "dev", BRIDGE, "nodad")
+    ip("link", "set", BRIDGE, "up")
+
+
+def remove_bridge_if_unused() -> bool:
+    """Delete the bridge when nothing is attached to it any more. True if it is gone."""
+    if not link_exists(BRIDGE):
+        return True
+    if bridge_ports():
+        return False
+    ip("link", "del", BRIDGE, check=False)
+    return not link_exists(BRIDGE)
+
+
+def create_host_network(name: str, number: int, veth: str, net: LabNetwork) -> None:
+    """Network namespace ``name`` with ``eth0`` (the inside end of ``veth``) on the bridge."""
+    ip("netns", "add", name)
+    ip(
+        "link", "add", veth, "type", "veth",
+        "peer", "name", "eth0", "address", host_mac(number), "netns", name,
+    )  # fmt: skip
+    ip("link", "set", veth, "master", BRIDGE, "up")
+    batch = "\n".join(
+        [
+            "link set lo up",
+            f"addr add {net.address(number)}/{net.subnet.prefixlen} dev eth0",
+            f"addr add {net.address6(number)}/64 dev eth0 nodad",
+            "link set eth0 up",
+            f"route add default via {net.gateway}",
+            f"route add default via {net.gateway6}",
+        ]
+    )
+    proc = subprocess.run(
+        ["ip", "-n", name, "-batch", "-"],
+        input=batch,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    if proc.returncode != 0:
+        raise LabError(f"Could not configure the network of {name}: {proc.stderr.strip()}")
+
+
+def remove_host_network(name: str, veth: str) -> None:
+    """Delete the host's veth pair and network namespace (each only if present)."""
+    if veth and link_exists(veth):
+        ip("link", "del", veth, check=False)
+    if name in netns_names():
+        ip("netns", "del", name, check=False)
