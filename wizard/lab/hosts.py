@@ -178,6 +178,7 @@ def _reserve(
         taken_names = {p.name for p in RUN_ROOT.iterdir() if p.is_dir()} | network.netns_names()
         taken_numbers = {h.number for h, _ in records}
         network.ensure_bridge(net)
+        netns_before = network.netns_dir_state()
         suffix = 1
         number = FIRST_HOST_NUMBER
         for _ in range(count):
@@ -215,6 +216,21 @@ def _reserve(
             _save(host, ready=False)
             reserved.append(host)
             network.create_host_network(name, number, host.veth, net)
+            _note_netns_dir(netns_before)
+
+
+# Markers in RUN_ROOT: the lab's `ip netns add` created /run/netns (and its self bind mount,
+# which iproute2 makes so that namespace mounts propagate); the last lab down undoes that.
+_NETNS_DIR_MARK = ".created-netns-dir"
+_NETNS_MOUNT_MARK = ".created-netns-mount"
+
+
+def _note_netns_dir(before: tuple[bool, bool]) -> None:
+    existed, mounted = before
+    if not existed:
+        (RUN_ROOT / _NETNS_DIR_MARK).touch()
+    if not mounted and network.netns_dir_state()[1]:
+        (RUN_ROOT / _NETNS_MOUNT_MARK).touch()
 
 
 def _new_password() -> str:
@@ -446,13 +462,19 @@ def _remove_state_dir(state_dir: Path) -> None:
 
 
 def _remove_shared_if_unused() -> None:
-    """With no host left on the machine: delete the bridge, the lock and the run dir."""
+    """With no host left on the machine: delete the bridge, the lock and the run dir, and
+    /run/netns when the lab made it and nobody else has a namespace there."""
     if not RUN_ROOT.is_dir():
         network.remove_bridge_if_unused()
         return
     if any(p.is_dir() for p in RUN_ROOT.iterdir()):
         return
-    if network.remove_bridge_if_unused():
-        for leftover in RUN_ROOT.iterdir():
-            leftover.unlink()
-        RUN_ROOT.rmdir()
+    if not network.remove_bridge_if_unused():
+        return
+    network.release_netns_dir(
+        unmount=(RUN_ROOT / _NETNS_MOUNT_MARK).exists(),
+        remove=(RUN_ROOT / _NETNS_DIR_MARK).exists(),
+    )
+    for leftover in RUN_ROOT.iterdir():
+        leftover.unlink()
+    RUN_ROOT.rmdir()

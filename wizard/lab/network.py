@@ -7,6 +7,7 @@ machine over the bridge, nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -106,6 +107,31 @@ def create_host_network(name: str, number: int, veth: str, net: LabNetwork) -> N
     )
     if proc.returncode != 0:
         raise LabError(f"Could not configure the network of {name}: {proc.stderr.strip()}")
+
+
+def is_mount_point(path: Path) -> bool:
+    """True if something is mounted on ``path`` (os.path.ismount misses same-fs bind mounts)."""
+    with open("/proc/self/mountinfo") as fh:
+        return any(line.split()[4] == str(path) for line in fh)
+
+
+def netns_dir_state() -> tuple[bool, bool]:
+    """Whether /run/netns exists, and whether it is a mount point."""
+    return NETNS_DIR.is_dir(), is_mount_point(NETNS_DIR)
+
+
+def release_netns_dir(*, unmount: bool, remove: bool) -> None:
+    """Undo what ``ip netns add`` did to an empty /run/netns (only what the lab caused)."""
+    if not NETNS_DIR.is_dir() or any(NETNS_DIR.iterdir()):
+        return  # someone else's namespaces live there now
+    # iproute2 may have stacked more than one self bind mount; bounded.
+    for _ in range(4):
+        if not (unmount and is_mount_point(NETNS_DIR)):
+            break
+        subprocess.run(["umount", str(NETNS_DIR)], capture_output=True, check=False, timeout=30)
+    if remove and not is_mount_point(NETNS_DIR):
+        with contextlib.suppress(OSError):
+            NETNS_DIR.rmdir()
 
 
 def remove_host_network(name: str, veth: str) -> None:
