@@ -480,5 +480,10 @@ def run_app(args: argparse.Namespace) -> int:
     """Entry point used by ``hostwiz`` (see :func:`hostwiz.cli.cmd_wizard`)."""
     if threading.current_thread() is not threading.main_thread():
         raise HostwizError("the wizard must run in the main thread.")
-    result = HostwizApp(args).run()
+    app = HostwizApp(args)
+    try:
+        result = app.run()
+    finally:
+        if app.transport is not None:  # quit (Ctrl+Q) while connected
+            app.transport.close()
     return 1 if result is None else int(result)
