@@ -7,7 +7,9 @@ import io
 import json
 import os
 import secrets
+import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import redirect_stdout
 from pathlib import Path
@@ -19,6 +21,7 @@ from wizard.lab import (
     LabHost,
     console,
     host_running,
+    hosts,
     import_test_image,
     lab_down,
     lab_list,
@@ -29,6 +32,7 @@ from wizard.lab import (
     sshfiles,
 )
 from wizard.lab.cli import add_lab_parser, run_lab
+from wizard.lab.hosts import managed_elsewhere
 from wizard.lab.network import host_mac
 from wizard.lab.paths import BRIDGE, RUN_ROOT, LabPaths
 
@@ -155,6 +159,58 @@ def test_lab_up_skips_used_names_and_addresses(make_lab_hosts: MakeLabHosts) -> 
     assert len({h.address for h in first + second}) == 3
     assert len({h.address6 for h in first + second}) == 3
     assert all(h.address.startswith("10.213.0.") for h in first + second)
+
+
+@pytest.mark.lab
+def test_a_host_that_fails_to_boot_is_cleaned_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    for script in hosts.SCRIPTS.glob("*.sh"):
+        shutil.copy(script, tmp_path / script.name)
+    (tmp_path / "setup.sh").write_text("echo 'no disk for you' >&2\nexit 3\n")
+    monkeypatch.setattr(hosts, "SCRIPTS", tmp_path)
+    prefix = f"t{secrets.token_hex(2)}-"
+    with pytest.raises(LabError, match="stopped while starting") as info:
+        lab_up(1, prefix, docker=False)
+    assert "no disk for you" in info.value.details
+    name = f"{prefix}1"
+    assert name not in netns_list()
+    assert not (RUN_ROOT / name).exists()
+    assert not list(Path("/sys/fs/cgroup/cpu").glob(f"**/hostwiz-lab-{name}"))
+    assert name not in sshfiles.configured_names(lab_paths())
+
+
+@pytest.mark.lab
+def test_lab_down_without_names_leaves_hosts_of_running_sessions() -> None:
+    """Another engineer's `lab down` must not pull hosts from under a running test session."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    prefix = f"t{secrets.token_hex(2)}-"
+    name = f"{prefix}1"
+    session = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import sys; from wizard.lab import lab_up; "
+            f"lab_up(1, {prefix!r}, docker=False); print('up', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1],
+    )  # fmt: skip
+    try:
+        assert session.stdout is not None
+        assert session.stdout.readline().strip() == "up"
+        (host,) = [h for h in lab_list() if h.name == name]
+        assert managed_elsewhere(host)  # so `lab down` without names leaves it alone
+        session.communicate(timeout=60)  # the session ends (without taking its host down)
+        assert not managed_elsewhere(host)
+        assert lab_down([name]) == [name]
+    finally:
+        if session.poll() is None:
+            session.kill()
+            session.wait(timeout=60)
+        if name in {h.name for h in lab_list()}:
+            lab_down([name])
 
 
 # --- what a person logging in sees ---------------------------------------------------------

@@ -15,7 +15,14 @@ import time
 from typing import Any, TextIO
 
 from wizard.errors import HostwizError, LabError
-from wizard.lab.hosts import HOST_ENV, host_running, lab_down, lab_list, lab_up
+from wizard.lab.hosts import (
+    HOST_ENV,
+    host_running,
+    lab_down,
+    lab_list,
+    lab_up,
+    managed_elsewhere,
+)
 from wizard.lab.model import LabHost
 from wizard.lab.paths import lab_paths
 from wizard.lab.requirements import check_root
@@ -86,6 +93,13 @@ def run_lab(args: argparse.Namespace) -> int:
                 print(f"Removed: {', '.join(removed)}", file=out)
             else:
                 print("No practice hosts to remove.", file=out)
+            kept = [h for h in lab_list() if managed_elsewhere(h)] if not args.names else []
+            if kept:
+                print(
+                    "Left alone (their creating process, e.g. a test session, still runs; "
+                    f"name them to remove anyway): {', '.join(h.name for h in kept)}",
+                    file=out,
+                )
             return 0
         raise LabError(f"Unknown lab command {command!r}.")
     except HostwizError as exc:

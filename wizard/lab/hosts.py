@@ -212,6 +212,8 @@ def _reserve(
                 launcher_start=0,
                 owner=str(paths.root),
                 created=time.time(),
+                creator_pid=os.getpid(),
+                creator_start=procs.start_time(os.getpid()) or 0,
             )
             _save(host, ready=False)
             reserved.append(host)
@@ -338,10 +340,19 @@ def _wait_for_ssh(host: LabHost, timeout: float = 15.0) -> None:
 # --- lab down ------------------------------------------------------------------------------
 
 
+def managed_elsewhere(host: LabHost) -> bool:
+    """True while another running process (a test session, a benchmark) owns ``host``."""
+    if host.creator_pid in (0, os.getpid()):
+        return False
+    return procs.is_same_process(host.creator_pid, host.creator_start)
+
+
 def lab_down(names: Sequence[str] | None = None) -> list[str]:
     """Remove this lab's hosts (all of them, or those named); return the names removed.
 
-    Only hosts recorded for this lab's data dir are touched. Leaves nothing behind: no
+    Only hosts recorded for this lab's data dir are touched. Without names, hosts whose
+    creating process still runs (another engineer's test session, say) are left to it; name
+    them to remove them anyway. Leaves nothing behind: no
     processes, network namespaces, veths, cgroups, records or ssh_config/known_hosts entries,
     and no bridge once no host on the machine needs it.
     """
@@ -349,7 +360,7 @@ def lab_down(names: Sequence[str] | None = None) -> list[str]:
     paths = lab_paths()
     own = _own_records(paths)
     if names is None:
-        targets = [h for h, _ in own.values()]
+        targets = [h for h, _ in own.values() if not managed_elsewhere(h)]
         # Entries whose host is long gone (for instance after a reboot cleared /run).
         recorded = {h.name for h, _ in _records()}
         stale = [n for n in sshfiles.configured_names(paths) if n not in recorded]

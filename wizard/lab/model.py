@@ -19,7 +19,9 @@ class LabHost:
     process of the host. ``init_start`` is its start time (clock ticks after boot) so a
     recycled pid is never mistaken for the host. ``launcher_pid`` is the ``unshare`` process
     that started it (it exits by itself when the host's PID 1 does). ``owner`` is the lab data
-    dir that made the host: only that lab lists it and takes it down.
+    dir that made the host: only that lab lists it and takes it down. ``creator_pid`` is the
+    process that called ``lab_up``: while it runs (a test session, say), ``lab down`` without
+    names leaves the host to it.
     """
 
     name: str
@@ -36,6 +38,8 @@ class LabHost:
     launcher_start: int
     owner: str
     created: float
+    creator_pid: int = 0
+    creator_start: int = 0
 
     @property
     def ssh_target(self) -> str:
@@ -69,6 +73,8 @@ class LabHost:
                 launcher_start=int(data["launcher_start"]),
                 owner=str(data["owner"]),
                 created=float(data["created"]),
+                creator_pid=int(data.get("creator_pid", 0)),
+                creator_start=int(data.get("creator_start", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise LabError(f"A practice host record is damaged ({exc}).") from exc
