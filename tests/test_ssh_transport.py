@@ -14,6 +14,7 @@ import stat
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from wizard.errors import (
     HostKeyUnknown,
     SudoFailed,
 )
+from wizard.lab import LabHost, lab_paths
 from wizard.secrets import Secret
 from wizard.transport.base import Transport, shell_quote
 from wizard.transport.known_hosts import (
@@ -232,6 +234,9 @@ def test_no_user_config_means_empty_config(tmp_path: Path, monkeypatch: pytest.M
 # --------------------------------------------------------------------------- practice hosts
 
 
+MakeLabHosts = Callable[..., list[LabHost]]
+
+
 @dataclass(frozen=True)
 class SshLab:
     """What the SSH tests need from a practice host."""
@@ -252,15 +257,19 @@ class SshLab:
     host_key_pub: str = "/etc/ssh/ssh_host_ed25519_key.pub"
 
 
-@pytest.fixture
-def ssh_lab(request: pytest.FixtureRequest) -> SshLab:
-    """A fresh practice host (from the lab's ``lab_host`` fixture) seen through SshLab."""
-    try:
-        host = request.getfixturevalue("lab_host")
-    except pytest.FixtureLookupError:
-        pytest.skip("practice hosts (the lab_host fixture) are not available")
-    from wizard.lab import lab_paths
+def _as_ssh_lab(host: LabHost, known_hosts: Path) -> SshLab:
+    """``host`` as the tests see it, with its keys in a known_hosts file of the test's own.
 
+    The lab's shared known_hosts is rewritten by every ``lab_up``/``lab_down`` on this
+    machine (other people's test runs included), so the tests do not depend on it.
+    """
+    console = host.console()
+    keys = console.run("cat /etc/ssh/ssh_host_*_key.pub")
+    assert keys.ok, keys.err
+    known_hosts.write_text(
+        "".join(f"{host.name},{host.address} {line}\n" for line in keys.out.splitlines())
+    )
+    known_hosts.chmod(0o600)
     paths = lab_paths()
     return SshLab(
         ssh_config=Path(paths.ssh_config),
@@ -270,9 +279,21 @@ def ssh_lab(request: pytest.FixtureRequest) -> SshLab:
         key=Path(paths.key),
         hostname=host.address,
         port=22,
-        console=host.console(),
-        known_hosts=Path(paths.known_hosts),
+        console=console,
+        known_hosts=known_hosts,
     )
+
+
+@pytest.fixture
+def ssh_lab(lab_host: LabHost, tmp_path: Path) -> SshLab:
+    """The session's shared practice host, for tests that change nothing on it."""
+    return _as_ssh_lab(lab_host, tmp_path / "lab_known_hosts")
+
+
+@pytest.fixture
+def fresh_ssh_lab(make_lab_hosts: MakeLabHosts, tmp_path: Path) -> SshLab:
+    """A practice host of this test's own (no dockerd), for tests that add users or kill."""
+    return _as_ssh_lab(make_lab_hosts(1, docker=False)[0], tmp_path / "lab_known_hosts")
 
 
 @pytest.fixture(autouse=True)
@@ -475,15 +496,15 @@ def test_reconnect_makes_a_new_connection(ssh_lab: SshLab) -> None:
 
 
 @pytest.mark.lab
-def test_timeout_and_lost_connection(ssh_lab: SshLab) -> None:
-    with _connect(ssh_lab) as ssh:
+def test_timeout_and_lost_connection(fresh_ssh_lab: SshLab) -> None:
+    with _connect(fresh_ssh_lab) as ssh:
         started = time.monotonic()
         with pytest.raises(CommandTimedOut):
             ssh.run("sleep 30", timeout=1)
         assert time.monotonic() - started < 5
         assert ssh.run("true").ok
         session = ssh.run("echo $PPID").out.strip()
-        killer = threading.Timer(1.0, lambda: ssh_lab.console.run(f"kill -9 {session}"))
+        killer = threading.Timer(1.0, lambda: fresh_ssh_lab.console.run(f"kill -9 {session}"))
         killer.start()
         try:
             with pytest.raises(ConnectionFailed, match="lost"):
@@ -494,9 +515,9 @@ def test_timeout_and_lost_connection(ssh_lab: SshLab) -> None:
             ssh.run("true")
 
 
-def _keygen(path: Path, passphrase: str = "") -> None:
+def _keygen(path: Path, passphrase: str = "", kind: str = "ed25519") -> None:
     subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-f", str(path)],
+        ["ssh-keygen", "-q", "-t", kind, "-N", passphrase, "-f", str(path)],
         check=True,
         capture_output=True,
     )
@@ -523,24 +544,109 @@ fi
 
 
 @pytest.mark.lab
-def test_user_without_sudo_rights_is_told_the_fix(ssh_lab: SshLab) -> None:
-    _add_user(ssh_lab, "nosudo")
+def test_user_without_sudo_rights_is_told_the_fix(fresh_ssh_lab: SshLab) -> None:
+    _add_user(fresh_ssh_lab, "nosudo")
     with pytest.raises(SudoFailed) as caught:
         _connect(
-            ssh_lab, f"nosudo@{ssh_lab.root_target}", sudo_password=Secret(ssh_lab.admin_password)
+            fresh_ssh_lab,
+            f"nosudo@{fresh_ssh_lab.root_target}",
+            sudo_password=Secret(fresh_ssh_lab.admin_password),
         )
     assert "not allowed to use sudo" in caught.value.message
     assert "usermod -aG sudo nosudo" in caught.value.hint
-    assert ssh_lab.admin_password not in caught.value.explain() + caught.value.details
+    assert fresh_ssh_lab.admin_password not in caught.value.explain() + caught.value.details
 
 
 @pytest.mark.lab
-def test_passwordless_sudo_needs_no_password(ssh_lab: SshLab) -> None:
-    _add_user(ssh_lab, "nopw", "nopw ALL=(ALL) NOPASSWD: ALL")
+def test_passwordless_sudo_needs_no_password(fresh_ssh_lab: SshLab) -> None:
+    _add_user(fresh_ssh_lab, "nopw", "nopw ALL=(ALL) NOPASSWD: ALL")
 
     def never() -> Secret:
         raise AssertionError("asked for a sudo password that is not needed")
 
-    with _connect(ssh_lab, f"nopw@{ssh_lab.root_target}", sudo_password=never) as ssh:
+    with _connect(fresh_ssh_lab, f"nopw@{fresh_ssh_lab.root_target}", sudo_password=never) as ssh:
         assert ssh.sudo_mode is SudoMode.NOPASSWD
         assert ssh.run("id -u; cat", stdin=b"in").out == "0\nin"
+
+
+@pytest.mark.lab
+def test_proxyjump_goes_through_the_jump_host(
+    lab_host: LabHost, make_lab_hosts: MakeLabHosts, tmp_path: Path
+) -> None:
+    """Reach a fresh host through the shared one, as ``ProxyJump`` in an ssh config says."""
+    target = make_lab_hosts(1, docker=False)[0]
+    paths = lab_paths()
+    # both hosts' keys, read from their consoles (see _as_ssh_lab)
+    known = tmp_path / "known_hosts"
+    known.write_text(
+        "".join(
+            _as_ssh_lab(host, tmp_path / host.name).known_hosts.read_text()
+            for host in (lab_host, target)
+        )
+    )
+    config = tmp_path / "ssh_config"
+    common = (
+        "  User root\n"
+        f"  IdentityFile {paths.key}\n"
+        "  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {known}\n"
+    )
+    config.write_text(
+        f"Host jump\n  HostName {lab_host.address}\n{common}"
+        f"Host behind\n  HostName {target.address}\n  ProxyJump jump\n{common}"
+    )
+    with SshTransport.connect("behind", ssh_config=config) as ssh:
+        seen_from = ssh.run("echo $SSH_CLIENT").out.split()[0]
+        hostname = ssh.run("hostname").out.strip()
+    assert seen_from == lab_host.address
+    assert hostname == target.name
+
+
+@pytest.mark.lab
+def test_ecdsa_rsa_and_agent_keys(
+    fresh_ssh_lab: SshLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every key type logs in; a passphrase-protected key works once it is in ssh-agent."""
+    lab = fresh_ssh_lab
+    keys = {kind: tmp_path / f"id_{kind}" for kind in ("ecdsa", "rsa")}
+    for kind, path in keys.items():
+        _keygen(path, kind=kind)
+    locked = tmp_path / "id_locked"
+    _keygen(locked, passphrase="open sesame")
+    public = "".join(Path(f"{p}.pub").read_text() for p in [*keys.values(), locked])
+    assert lab.console.run("cat >>/root/.ssh/authorized_keys", stdin=public.encode()).ok
+
+    for kind, path in keys.items():
+        with _connect_without_config(lab, tmp_path, path) as ssh:
+            assert ssh.run("id -u").out == "0\n", kind
+
+    with pytest.raises(AuthenticationFailed, match="passphrase"):
+        _connect_without_config(lab, tmp_path, locked)
+
+    sock = tmp_path / "agent.sock"
+    askpass = tmp_path / "askpass"
+    askpass.write_text("#!/bin/sh\necho 'open sesame'\n")
+    askpass.chmod(0o700)
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        env = {
+            **os.environ,
+            "SSH_AUTH_SOCK": str(sock),
+            "SSH_ASKPASS": str(askpass),
+            "SSH_ASKPASS_REQUIRE": "force",
+            "DISPLAY": ":0",
+        }
+        added = subprocess.run(
+            ["ssh-add", str(locked)], env=env, capture_output=True, stdin=subprocess.DEVNULL
+        )
+        assert added.returncode == 0, added.stderr
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        with _connect_without_config(lab, tmp_path, locked) as ssh:
+            assert ssh.run("id -u").out == "0\n"
+    finally:
+        agent.kill()
+        agent.wait(timeout=10)
