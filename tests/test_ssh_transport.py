@@ -327,6 +327,7 @@ def _host_key_line(lab: SshLab) -> tuple[str, str]:
 @pytest.mark.lab
 def test_root_login_runs_scripts_as_root(ssh_lab: SshLab) -> None:
     with _connect(ssh_lab) as ssh:
+        assert isinstance(ssh, Transport)
         assert ssh.sudo_mode is SudoMode.ROOT
         result = ssh.run("id -u; echo to-stderr >&2")
         assert (result.exit_code, result.out, result.err) == (0, "0\n", "to-stderr\n")

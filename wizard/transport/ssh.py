@@ -22,6 +22,11 @@ How a connection is made, in order:
    followed by the caller's stdin (``sudo -S`` reads exactly one line). The password is only
    ever written to a channel's stdin.
 
+Counting: ``stats.round_trips`` counts :meth:`SshTransport.run` and
+:meth:`SshTransport.open_stream` calls (the one or two sudo checks made while connecting are
+part of the connection, not counted); ``stats.connections`` counts connects, and is shared
+with the transports :meth:`SshTransport.reconnect` returns.
+
 Timeouts: :meth:`SshTransport.run` raises :class:`CommandTimedOut` (a
 :class:`ConnectionFailed`) when the script does not finish in time; it never returns a made-up
 exit code. A script killed by a signal (no exit status sent) returns ``exit_code == -1``.
