@@ -273,6 +273,31 @@ def test_writes_inside_stay_inside(lab_host: LabHost) -> None:
     assert "ulimit -n" not in on_console(lab_host, "cat /etc/init.d/docker")
 
 
+@pytest.mark.lab
+def test_user_namespaces_can_mount_proc(lab_host: LabHost) -> None:
+    """What rootless Docker and userns-remap need: /proc is not masked (see protect_sysctls)."""
+    out = on_console(lab_host, "su - admin -c 'unshare -Urmpf --mount-proc cat /proc/self/stat'")
+    assert out.split()[0] == "1"
+
+
+@pytest.mark.lab
+def test_protect_sysctls_leaves_only_net_writable() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    prefix = f"t{secrets.token_hex(2)}-"
+    (host,) = lab_up(1, prefix, docker=False, protect_sysctls=True)
+    try:
+        # Each write puts back the current value: nothing changes even if protection failed.
+        kernel = console(host).run(
+            "cat /proc/sys/kernel/dmesg_restrict > /proc/sys/kernel/dmesg_restrict"
+        )
+        assert not kernel.ok and "Read-only" in kernel.err
+        net = console(host).run("cat /proc/sys/net/ipv4/ip_forward > /proc/sys/net/ipv4/ip_forward")
+        assert net.ok, net.err
+    finally:
+        lab_down([host.name])
+
+
 # --- Docker --------------------------------------------------------------------------------
 
 
