@@ -38,7 +38,7 @@ class HostKeyUnknown(ConnectionFailed):
 
     def __init__(self, host: str, fingerprint: str, key_type: str) -> None:
         super().__init__(
-            f"{host} presented a {key_type} host key with fingerprint {fingerprint}, "
+            f"{host} presented a host key ({key_type}) with fingerprint {fingerprint}, "
             "which is not in your known_hosts.",
             "Compare the fingerprint with the one shown on the VM's console "
             "(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), then run again with "
