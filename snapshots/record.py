@@ -98,7 +98,7 @@ def restore_script(snapshot_id: str, paths: tuple[str, ...], undo: list[UndoComm
         )
     for item in reversed(undo):
         lines.append(
-            f'if grep -q " done {item.index}$" "$SNAP/journal"; then '
+            f'if grep -q " start {item.index}$" "$SNAP/journal"; then '
             f'sh "$SNAP/undo-{item.index}.sh" >> "$SNAP/restore.log" 2>&1 || '
             f'{{ failed=1; log "undo of action {item.index} failed"; }}; fi'
         )

@@ -76,10 +76,10 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
                     )
                 )
     if actions:
-        done = {line.rsplit(" ", 1)[1] for line in journal.splitlines() if " done " in f" {line}"}
+        started = {line.rsplit(" ", 1)[1] for line in journal.splitlines() if " start " in line}
         for index in reversed([int(i) for i in meta.get("undo", [])]):  # type: ignore[attr-defined]
             script = saved.get(f"undo-{index}.sh", b"").decode()
-            if str(index) in done and script:
+            if str(index) in started and script:
                 actions.append(RunCommand(script, why=f"undo action {index} of {snapshot_id}"))
     return Plan(
         f"rollback {snapshot_id}",

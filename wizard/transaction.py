@@ -94,10 +94,16 @@ trap - EXIT"""
 
 
 def journaled(script: str, snapshot_id: str, index: int) -> str:
-    """Run ``script`` in a subshell and record ``done INDEX`` in the journal when it succeeds."""
+    """Run ``script`` in a subshell, journaling ``start INDEX`` before and ``done INDEX`` after.
+
+    The undo of a command runs when it *started*, not only when it succeeded: a failed
+    "restart dockerd" has still stopped the daemon, and restarting it on the restored
+    configuration is exactly what brings it back.
+    """
     journal = journal_path(snapshot_id)
+    start = f"echo {_stamp()} start {index} >> {journal}"
     record = f"[ $rc = 0 ] && echo {_stamp()} done {index} >> {journal}"
-    return f"(\n{script}\n)\nrc=$?\n{record}\nexit $rc\n"
+    return f"{start}\n(\n{script}\n)\nrc=$?\n{record}\nexit $rc\n"
 
 
 def watchdog_marker(snapshot_id: str) -> str:

@@ -204,9 +204,12 @@ def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan
             f"(command -v update-rc.d >/dev/null && update-rc.d {name} defaults >/dev/null "
             f"|| true) && /etc/init.d/{name} restart"
         )
+        # Self-contained on purpose: on rollback the init script itself is already gone.
         stop = (
-            f"/etc/init.d/{name} stop; (command -v update-rc.d >/dev/null && "
-            f"update-rc.d -f {name} remove >/dev/null) || true"
+            f"start-stop-daemon --stop --quiet --pidfile /run/{name}.pid "
+            f"--retry TERM/15/KILL/5 || true\nrm -f /run/{name}.pid\n"
+            f"(command -v update-rc.d >/dev/null && update-rc.d -f {name} remove >/dev/null) "
+            "|| true"
         )
     before = (facts[SUBUID], facts[SUBGID], tools.user_config, tools.user_unit,
               *(facts[file_fact(path)] for path in service_paths(user)))  # fmt: skip
