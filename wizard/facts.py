@@ -50,6 +50,15 @@ class Facts:
     def names(self) -> list[str]:
         return sorted(self._values)
 
+    def with_files(self, states: Iterable[FileState]) -> Facts:
+        """These facts as they will be once ``states`` are written (for steps planned later)."""
+        values = dict(self._values)
+        for state in states:
+            key = f"file:{state.path}"
+            if key in values:
+                values[key] = state
+        return Facts(values, self.raw)
+
     @classmethod
     def from_raw(cls, facts: Iterable[Fact[Any]], raw: Mapping[str, tuple[int, str]]) -> Facts:
         """Parse already-read outputs (used by tests with fixture tables)."""

@@ -7,12 +7,13 @@ wizard, the plain prompts and the scripted CLI behave identically.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from wizard.actions import FileState, RunCommand, WriteFile
 from wizard.errors import HostChanged
 from wizard.facts import Fact, Facts, gather
-from wizard.plan import Changeset
+from wizard.plan import Changeset, Plan
 from wizard.steps.base import Step, StepStatus
 from wizard.transaction import ApplyResult, HealthCheck, Progress, apply_changeset
 from wizard.transport.base import Transport
@@ -39,8 +40,37 @@ def read_facts(transport: Transport, selections: Sequence[Selection]) -> Facts:
 
 
 def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> Changeset:
-    plans = tuple(s.step.plan(s.answers, facts) for s in selections)
-    return Changeset(host, plans)
+    """Plan each step on top of the files the steps before it will have written.
+
+    Two steps may share a file (the engine and TLS steps both edit daemon.json): the later one
+    merges into the earlier one's result instead of overwriting it. A command that a later step
+    repeats word for word (restarting dockerd) runs only once, at its last place.
+    """
+    plans: list[Plan] = []
+    for selection in selections:
+        plan = selection.step.plan(selection.answers, facts)
+        plans.append(plan)
+        facts = facts.with_files(
+            FileState(a.path, True, a.content, a.mode, a.owner, a.group)
+            for a in plan.actions
+            if isinstance(a, WriteFile)
+        )
+    return Changeset(host, tuple(_without_repeated_commands(plans)))
+
+
+def _without_repeated_commands(plans: list[Plan]) -> list[Plan]:
+    later: set[str] = set()
+    kept: list[Plan] = []
+    for plan in reversed(plans):
+        actions = []
+        for action in reversed(plan.actions):
+            if isinstance(action, RunCommand) and action.script in later:
+                continue
+            if isinstance(action, RunCommand):
+                later.add(action.script)
+            actions.append(action)
+        kept.append(replace(plan, actions=tuple(reversed(actions))))
+    return list(reversed(kept))
 
 
 def statuses(selections: Sequence[Selection], facts: Facts) -> list[tuple[Step[Any], StepStatus]]:
