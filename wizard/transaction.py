@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from snapshots import local_journal
 from snapshots.layout import journal_path, snapshot_dir
 from snapshots.record import new_snapshot_id, record_script
 from snapshots.store import save_local_copy
@@ -93,15 +94,17 @@ trap - EXIT"""
     return action.script, b""
 
 
-def journaled(script: str, snapshot_id: str, index: int) -> str:
+def journaled(script: str, snapshot_id: str, index: int, extend_by: float) -> str:
     """Run ``script`` in a subshell, journaling ``start INDEX`` before and ``done INDEX`` after.
 
     The undo of a command runs when it *started*, not only when it succeeded: a failed
     "restart dockerd" has still stopped the daemon, and restarting it on the restored
-    configuration is exactly what brings it back.
+    configuration is exactly what brings it back. Starting an action also pushes the
+    watchdog's deadline out by the action's own time limit plus the window, so a slow action
+    is not reverted under our feet, while a connection that dies mid-action still is.
     """
     journal = journal_path(snapshot_id)
-    start = f"echo {_stamp()} start {index} >> {journal}"
+    start = f"{set_deadline(snapshot_id, extend_by)}\necho {_stamp()} start {index} >> {journal}"
     record = f"[ $rc = 0 ] && echo {_stamp()} done {index} >> {journal}"
     return f"{start}\n(\n{script}\n)\nrc=$?\n{record}\nexit $rc\n"
 
@@ -110,21 +113,39 @@ def watchdog_marker(snapshot_id: str) -> str:
     return f"hostwiz-watchdog-{snapshot_id}"
 
 
+def set_deadline(snapshot_id: str, seconds: float) -> str:
+    """Move the watchdog's deadline to ``seconds`` from now (epoch seconds in a file)."""
+    deadline = f"{snapshot_dir(snapshot_id)}/deadline"
+    return (
+        f"echo $(( $(date +%s) + {int(seconds)} )) > {deadline}.new && mv {deadline}.new {deadline}"
+    )
+
+
 def arm_script(snapshot_id: str, seconds: int) -> str:
-    """Start the detached host-side rollback timer; it survives the SSH session ending."""
+    """Start the host-side rollback timer, outside the SSH session.
+
+    It waits until the deadline file's time has passed (hostwiz moves it while it works), then
+    runs restore.sh unless the journal says the change was confirmed. Where systemd runs it is
+    a transient system service (so logind cannot end it with the session); elsewhere a process
+    detached with setsid. Either way it records its pid for the disarm to stop it.
+    """
     snap = snapshot_dir(snapshot_id)
     body = (
-        f"echo $$ > {snap}/watchdog.pid; sleep {seconds}; "
+        f"echo $$ > {snap}/watchdog.pid; "
+        f'while [ "$(date +%s)" -lt "$(cat {snap}/deadline 2>/dev/null || echo 0)" ]; '
+        "do sleep 0.5; done; "
         f"grep -q ' confirmed$' {snap}/journal || exec sh {snap}/restore.sh timeout"
     )
-    return (
-        f"echo {_stamp()} armed {seconds}s >> {snap}/journal\n"
-        f"setsid -f sh -c {shell_quote(body)} {watchdog_marker(snapshot_id)} "
-        "</dev/null >/dev/null 2>&1\n"
-        f"i=0; while [ ! -s {snap}/watchdog.pid ] && [ $i -lt 50 ]; do\n"
-        "  i=$((i+1)); sleep 0.1\ndone\n"
-        f"[ -s {snap}/watchdog.pid ]"
-    )
+    marker = watchdog_marker(snapshot_id)
+    return f"""{set_deadline(snapshot_id, seconds)}
+echo {_stamp()} armed {seconds}s >> {snap}/journal
+if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
+  systemd-run --quiet --collect --unit={marker} sh -c {shell_quote(body)} {marker}
+else
+  setsid -f sh -c {shell_quote(body)} {marker} </dev/null >/dev/null 2>&1
+fi
+i=0; while [ ! -s {snap}/watchdog.pid ] && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done
+[ -s {snap}/watchdog.pid ]"""
 
 
 def disarm_script(snapshot_id: str, *, confirmed: bool = True) -> str:
@@ -137,6 +158,7 @@ pid=$(cat {snap}/watchdog.pid 2>/dev/null)
 if [ -n "$pid" ] && tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q {marker}; then
   kill -TERM -- -$pid 2>/dev/null || kill -TERM $pid
 fi
+[ -d /run/systemd/system ] && systemctl stop {marker}.service >/dev/null 2>&1
 rm -f {snap}/watchdog.pid
 true"""
 
@@ -180,6 +202,8 @@ def apply_changeset(
             "Check that setsid (util-linux) exists on the host.",
             details=armed.err,
         )
+    journal = _LocalJournal(changeset, snapshot_id)
+    journal("applying", deadline=confirm_timeout)
     say(Event("armed", f"Safety timer armed: the host undoes this by itself in "
               f"{confirm_timeout} s unless hostwiz confirms over a new connection."))  # fmt: skip
 
@@ -191,9 +215,13 @@ def apply_changeset(
         script, stdin = action_script(action)
         timeout = action.timeout if isinstance(action, RunCommand) else 120.0
         try:
-            result = transport.run(journaled(script, snapshot_id, index), stdin=stdin,
-                                   timeout=timeout)  # fmt: skip
+            result = transport.run(
+                journaled(script, snapshot_id, index, timeout + confirm_timeout),
+                stdin=stdin,
+                timeout=timeout,
+            )
         except ConnectionFailed:
+            journal("interrupted", deadline=timeout + confirm_timeout, detail=label)
             say(Event("warning", "Lost the connection mid-change: the host's safety timer will "
                       f"undo it within {confirm_timeout} s."))  # fmt: skip
             raise
@@ -201,6 +229,7 @@ def apply_changeset(
         if not result.ok:
             say(Event("action-failed", f"{label} failed (exit {result.exit_code})", index, output))
             undo_text = _undo(transport, snapshot_id, "failed", say)
+            journal("reverted", detail=f"{label} failed")
             raise ApplyFailed(
                 f"{label} failed with exit status {result.exit_code}"
                 + (f": {output}" if output else "")
@@ -215,6 +244,7 @@ def apply_changeset(
         problems = check.run(transport)
         if problems:
             undo_text = _undo(transport, snapshot_id, "health check failed", say)
+            journal("reverted", detail="health check failed: " + "; ".join(problems))
             raise ApplyFailed(
                 f"after the change, {check.step.title.lower()} is not healthy: "
                 + "; ".join(problems)
@@ -223,7 +253,11 @@ def apply_changeset(
                 "log on the host.",
             )
 
+    # The confirmation window starts now: the fresh connection must get in before it ends.
+    transport.run(set_deadline(snapshot_id, confirm_timeout))
     confirmed = _confirm(transport, snapshot_id, say)
+    journal("confirmed" if confirmed else "unconfirmed",
+            deadline=None if confirmed else confirm_timeout)  # fmt: skip
     if not confirmed:
         return ApplyResult(
             snapshot_id,
@@ -236,6 +270,24 @@ def apply_changeset(
     message = f"Applied {done} change(s). Undo with: hostwiz rollback {snapshot_id}"
     say(Event("done", message))
     return ApplyResult(snapshot_id, done, message)
+
+
+class _LocalJournal:
+    """Writes this transaction's events to the admin's local journal."""
+
+    def __init__(self, changeset: Changeset, snapshot_id: str) -> None:
+        self._host = changeset.host
+        self._steps = changeset.steps
+        self._id = snapshot_id
+
+    def __call__(self, event: str, *, deadline: float | None = None, detail: str = "") -> None:
+        when = local_journal.now()
+        local_journal.record(
+            local_journal.JournalEntry(
+                when, self._host, self._id, event, self._steps,
+                None if deadline is None else when + deadline, detail,
+            )
+        )  # fmt: skip
 
 
 def _undo(transport: Transport, snapshot_id: str, reason: str, say: Progress) -> str:

@@ -1,0 +1,69 @@
+"""The admin's own record of every transaction, kept beside the local snapshot copies.
+
+When hostwiz cannot get into a host any more, this is what lets ``hostwiz recover`` say what
+was applied last, whether it was confirmed, and whether the host's safety timer should already
+have put it back.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from snapshots.store import SAFE_NAME, local_root
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    time: float
+    host: str
+    snapshot_id: str
+    event: str
+    """applying, confirmed, unconfirmed, reverted, interrupted"""
+    steps: tuple[str, ...] = ()
+    deadline: float | None = None
+    """When the host's safety timer fires unless confirmed (epoch seconds, this machine's clock)."""
+    detail: str = ""
+
+
+def journal_file(host: str) -> Path:
+    return local_root().parent / "journal" / f"{SAFE_NAME.sub('_', host)}.jsonl"
+
+
+def record(entry: JournalEntry) -> None:
+    path = journal_file(entry.host)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    line = json.dumps({**entry.__dict__, "steps": list(entry.steps)})
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def entries(host: str) -> list[JournalEntry]:
+    path = journal_file(host)
+    if not path.exists():
+        return []
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            data: dict[str, Any] = json.loads(line)
+            data["steps"] = tuple(data.get("steps", ()))
+            found.append(JournalEntry(**data))
+        except (json.JSONDecodeError, TypeError):
+            continue
+    return found
+
+
+def last_transaction(host: str) -> list[JournalEntry]:
+    """Every entry of the most recent transaction on ``host``, oldest first."""
+    all_entries = entries(host)
+    if not all_entries:
+        return []
+    last = all_entries[-1].snapshot_id
+    return [entry for entry in all_entries if entry.snapshot_id == last]
+
+
+def now() -> float:
+    return time.time()
