@@ -6,8 +6,9 @@ from typing import Any
 
 from wizard.steps.base import Status, Step, StepStatus
 from wizard.steps.docker_engine import DOCKER_ENGINE
+from wizard.steps.ssh_hardening import SSH_HARDENING
 
-STEPS: dict[str, Step[Any]] = {step.name: step for step in (DOCKER_ENGINE,)}
+STEPS: dict[str, Step[Any]] = {step.name: step for step in (SSH_HARDENING, DOCKER_ENGINE)}
 
 
 def get_step(name: str) -> Step[Any]:
