@@ -13,6 +13,7 @@ transport and the steps) are only imported inside functions, once they are neede
 from __future__ import annotations
 
 import argparse
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
@@ -25,6 +26,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator, Static
 from textual.worker import Worker, WorkerFailed, get_current_worker
@@ -127,7 +129,8 @@ class HostwizApp(App[int]):
 
     def set_busy(self, text: str) -> None:
         """What the base screen says while a worker talks to the host."""
-        self.query_one("#busy-text", Static).update(text)
+        with contextlib.suppress(NoMatches):  # the app is shutting down
+            self.query_one("#busy-text", Static).update(text)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

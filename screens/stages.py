@@ -235,8 +235,8 @@ class StepListScreen(Screen[str]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "choose('snapshots')", "Snapshots"),
         Binding("w", "choose('save')", "Save preset"),
-        Binding("r", "choose('refresh')", "Refresh"),
-        Binding("h", "choose('host')", "Other host"),
+        Binding("r", "choose('refresh')", "Refresh", show=False),
+        Binding("h", "choose('host')", "Other host", show=False),
         Binding("escape", "choose('quit')", "Quit"),
     ]
 
@@ -270,7 +270,10 @@ class StepListScreen(Screen[str]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Step", "Status", "Details")
+        table.add_column("Step")
+        # Styled cells are not measured for the column width: make room for "not done".
+        table.add_column("Status", width=max(9, *(len(row.status) for row in self.rows)))
+        table.add_column("Details")
         for row in self.rows:
             status = Content.styled(row.status, STATUS_STYLES.get(row.status, ""))
             table.add_row(row.title, status, row.summary, key=row.name)

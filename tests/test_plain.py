@@ -18,6 +18,7 @@ from hostwiz.cli import main
 from screens.app import default_args
 from screens.plain import NO_CHANGES, ask_field, run_plain
 from wizard.answers import fields_of
+from wizard.steps import STEPS
 from wizard.steps.docker_engine import DockerEngineAnswers
 
 FIELDS = {info.name: info for info in fields_of(DockerEngineAnswers)}
@@ -126,18 +127,19 @@ def test_plain_interactive_answers_then_declines(
 ) -> None:
     """Go through the step with one answer changed, see the plan, say no: nothing changes."""
     host = docker_defaults
-    # Go through the step? y; then each field in order (Enter keeps the default) but
-    # log_max_file = 3; apply? n; save a preset? n.
-    typed = ["y"]
-    for info in fields_of(DockerEngineAnswers):
-        if info.show_if is not None:
+    # For each step in order: go through it? Only the Docker engine step (y), whose fields are
+    # answered in order (Enter keeps the preset's value) except log_max_file = 3. Then:
+    # apply? n; save a preset? n.
+    typed = []
+    for name in STEPS:
+        if name != "docker":
+            typed.append("n")
             continue
-        if info.name == "log_max_file":
-            typed.append(f"{KILL_LINE}3\r")
-        elif info.kind == "bool":
-            typed.append("\r")
-        else:
-            typed.append("\r")
+        typed.append("y")
+        for info in fields_of(DockerEngineAnswers):
+            if info.show_if is not None:
+                continue
+            typed.append(f"{KILL_LINE}3\r" if info.name == "log_max_file" else "\r")
     typed += ["n", "n"]
     code = run_plain(_args(host=host.name), **keys("".join(typed)))
     out = capsys.readouterr().out
