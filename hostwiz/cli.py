@@ -107,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rollback.add_argument("--confirm-timeout", type=int, default=argparse.SUPPRESS)
 
+    recover = commands.add_parser(
+        "recover", help="cannot get in, or a change was interrupted: explain and fix"
+    )
+    _connection_options(recover)
+    recover.add_argument(
+        "--rollback", action="store_true", help="roll back an interrupted change without asking"
+    )
+    recover.add_argument(
+        "--finish",
+        action="store_true",
+        help="keep an interrupted change (confirm it) without asking",
+    )
+
     try:
         from wizard.lab.cli import add_lab_parser
     except ImportError:
@@ -293,12 +306,80 @@ def cmd_wizard(args: argparse.Namespace) -> int:
     return run_app(args)
 
 
+def _alternatives(target: str) -> list[str]:
+    """Other ways in worth trying when the configured one fails."""
+    name = target.split("@", 1)[-1]
+    users = [u for u in ("root", "admin") if not target.startswith(f"{u}@")]
+    return [f"{user}@{name}" for user in users]
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    from hostwiz.connect import lab_ssh_config, open_transport
+    from wizard.recovery import (
+        console_instructions,
+        explain_last_change,
+        finish_interrupted,
+        interrupted_transactions,
+        roll_back_interrupted,
+    )
+
+    try:
+        transport = open_transport(args)
+    except HostwizError as error:
+        print(f"hostwiz cannot get into {args.host}: {error.message}")
+        for line in explain_last_change(args.host):
+            print(line)
+        for target in _alternatives(args.host):
+            try:
+                other = open_transport(argparse.Namespace(**{**vars(args), "host": target}))
+            except HostwizError as other_error:
+                print(f"Tried {target}: {other_error.message}")
+                continue
+            print(f"Tried {target}: that works. Use --host {target} (then run recover again).")
+            other.close()
+            return EXIT_OK
+        practice = lab_ssh_config(args.host.split("@", 1)[-1]) is not None
+        print()
+        for line in console_instructions(args.host.split("@", 1)[-1], practice):
+            print(line)
+        return EXIT_ERROR
+
+    with transport:
+        print(f"Connected to {transport.host_label}.")
+        for line in explain_last_change(args.host):
+            print(line)
+        pending = interrupted_transactions(transport)
+        if not pending:
+            print("No interrupted change on the host: every change was confirmed or undone.")
+            return EXIT_OK
+        for item in pending:
+            info = item.snapshot
+            print(f"\nInterrupted: snapshot {info.id} ({', '.join(info.steps)}), last state: "
+                  f"{info.state}.")  # fmt: skip
+            if item.timer_running:
+                print("Its safety timer is still running and will put it back by itself.")
+                continue
+            choice = "rollback" if args.rollback else "finish" if args.finish else ""
+            if not choice and sys.stdin.isatty():
+                answer = input("Roll it back (r), keep it (k), or leave it (Enter)? ").strip()
+                choice = {"r": "rollback", "k": "finish"}.get(answer.lower()[:1], "")
+            if choice == "rollback":
+                print(roll_back_interrupted(transport, info.id))
+            elif choice == "finish":
+                finish_interrupted(transport, info.id)
+                print(f"Kept: snapshot {info.id} is marked confirmed.")
+            else:
+                print(f"Left as it is. Later: hostwiz recover --host {args.host} --rollback")
+    return EXIT_OK
+
+
 COMMANDS = {
     "facts": cmd_facts,
     "plan": cmd_plan,
     "apply": cmd_apply,
     "snapshots": cmd_snapshots,
     "rollback": cmd_rollback,
+    "recover": cmd_recover,
 }
 
 

@@ -152,7 +152,14 @@ def disarm_script(snapshot_id: str, *, confirmed: bool = True) -> str:
     """Stop the watchdog (only our own process, by its pid); mark the change confirmed."""
     snap = snapshot_dir(snapshot_id)
     marker = watchdog_marker(snapshot_id)
-    record = f"echo {_stamp()} confirmed >> {snap}/journal" if confirmed else ""
+    # Too late is too late: once the host has started putting the snapshot back, a
+    # confirmation must not be recorded (exit 3 tells hostwiz so).
+    record = (
+        f"grep -q ' reverting' {snap}/journal && exit 3\n"
+        f"echo {_stamp()} confirmed >> {snap}/journal"
+        if confirmed
+        else ""
+    )
     return f"""{record}
 pid=$(cat {snap}/watchdog.pid 2>/dev/null)
 if [ -n "$pid" ] && tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q {marker}; then

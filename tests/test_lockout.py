@@ -1,0 +1,163 @@
+"""Lockout-proof apply: changes that cut the admin off undo themselves on the host."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from wizard.actions import RunCommand, WriteFile
+from wizard.plan import Changeset, Plan
+from wizard.transaction import apply_changeset
+from wizard.transport.local import LocalTransport
+from wizard.transport.ssh import SshTransport
+
+pytestmark = pytest.mark.lab
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_for(console: LocalTransport, condition: str, seconds: float) -> bool:
+    """Poll a shell condition on the host, for at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if console.run(condition).ok:
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def last_journal(console: LocalTransport) -> str:
+    return console.run("cat /var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal").out
+
+
+@pytest.fixture
+def host(make_lab_hosts):
+    return make_lab_hosts(1, docker=False)[0]
+
+
+def connect(host, config) -> SshTransport:
+    return SshTransport.connect(host.name, ssh_config=config, connect_timeout=4)
+
+
+def test_a_change_that_stops_sshd_is_undone_by_the_host(host, lab_ssh_config):
+    console = host.console()
+    ssh = connect(host, lab_ssh_config)
+    plan = Plan("demo", (
+        WriteFile("/etc/hostwiz-marker", b"applied\n"),
+        RunCommand("/etc/init.d/ssh stop >/dev/null", why="stop sshd",
+                   undo="/etc/init.d/ssh start >/dev/null"),
+    ))  # fmt: skip
+    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=6)
+    assert not result.confirmed
+    assert "undo the change by itself" in result.message
+    assert wait_for(
+        console,
+        "grep -q 'reverted (timeout)' "
+        "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal",
+        6 + 10,
+    )
+    assert " confirmed" not in last_journal(console)
+    assert not console.run("test -e /etc/hostwiz-marker").ok
+    connect(host, lab_ssh_config).close()  # a fresh login works again
+    ssh.close()
+
+
+def test_new_connections_blackholed_means_no_confirmation_over_the_old_session(
+    host, lab_ssh_config
+):
+    console = host.console()
+    ssh = connect(host, lab_ssh_config)
+    rule = "INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -j DROP"
+    plan = Plan("demo", (RunCommand(f"iptables -I {rule}", why="blackhole new SSH connections",
+                                    undo=f"iptables -D {rule}"),))  # fmt: skip
+    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=6)
+    assert not result.confirmed
+    # The old session still works, but it never confirmed: the host put the rule back.
+    assert ssh.run("true").ok
+    assert wait_for(
+        console,
+        "grep -q 'reverted (timeout)' "
+        "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal",
+        6 + 15,
+    )
+    assert "DROP" not in console.run("iptables -S INPUT").out
+    assert " confirmed" not in last_journal(console)
+    connect(host, lab_ssh_config).close()
+    ssh.close()
+
+
+KILLED_APPLY = """
+import sys
+from pathlib import Path
+from wizard.actions import RunCommand, WriteFile
+from wizard.plan import Changeset, Plan
+from wizard.transaction import apply_changeset
+from wizard.transport.ssh import SshTransport
+ssh = SshTransport.connect(sys.argv[1], ssh_config=Path(sys.argv[2]))
+plan = Plan("demo", (WriteFile("/etc/hostwiz-killed", b"x\\n"),
+                     RunCommand("sleep 60", why="a slow action", timeout=6)))
+apply_changeset(ssh, Changeset(sys.argv[1], (plan,)), confirm_timeout=4)
+"""
+
+
+def test_hostwiz_killed_mid_transaction_is_undone_and_recover_explains(host, lab_ssh_config):
+    console = host.console()
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_APPLY, host.name, str(lab_ssh_config)],
+                            cwd=ROOT, env=os.environ.copy())  # fmt: skip
+    try:
+        assert wait_for(
+            console, "grep -q ' start 1$' /var/lib/hostwiz/snapshots/*/journal 2>/dev/null", 30
+        )
+        assert console.run("test -e /etc/hostwiz-killed").ok
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    # Nobody will ever confirm: the deadline (action limit + window) passes and the host reverts.
+    assert wait_for(
+        console,
+        "grep -q 'reverted (timeout)' "
+        "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal",
+        6 + 4 + 10,
+    )
+    assert not console.run("test -e /etc/hostwiz-killed").ok
+
+    out = subprocess.run(
+        [sys.executable, "-m", "hostwiz", "recover", "--host", host.name, "-F",
+         str(lab_ssh_config)],
+        cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    snapshot = console.run("cat /var/lib/hostwiz/LAST").out.strip()
+    assert f"snapshot {snapshot}" in out.stdout
+    assert "should have put the snapshot back by itself" in out.stdout
+    assert "No interrupted change on the host" in out.stdout
+
+
+def test_recover_when_locked_out_says_what_to_type_at_the_console(host, lab_ssh_config):
+    console = host.console()
+    ssh = connect(host, lab_ssh_config)
+    plan = Plan("demo", (RunCommand("/etc/init.d/ssh stop >/dev/null", why="stop sshd",
+                                    undo="/etc/init.d/ssh start >/dev/null"),))  # fmt: skip
+    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=30)
+    assert not result.confirmed
+    out = subprocess.run(
+        [sys.executable, "-m", "hostwiz", "recover", "--host", host.name, "-F",
+         str(lab_ssh_config)],
+        cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 1
+    assert "cannot get into" in out.stdout
+    assert "puts the snapshot back by itself at" in out.stdout
+    assert f"hostwiz lab shell {host.name}" in out.stdout
+    assert "/var/lib/hostwiz/restore LAST" in out.stdout
+    # The admin follows the advice at the console instead of waiting.
+    restored = console.run("/var/lib/hostwiz/restore LAST")
+    assert restored.ok, restored.err
+    assert not console.run("pgrep -f hostwiz-watchdog").ok  # the timer is stopped too
+    connect(host, lab_ssh_config).close()
+    ssh.close()
