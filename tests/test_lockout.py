@@ -158,6 +158,6 @@ def test_recover_when_locked_out_says_what_to_type_at_the_console(host, lab_ssh_
     # The admin follows the advice at the console instead of waiting.
     restored = console.run("/var/lib/hostwiz/restore LAST")
     assert restored.ok, restored.err
-    assert not console.run("pgrep -f hostwiz-watchdog").ok  # the timer is stopped too
+    assert not console.run("pgrep -f 'hostwiz-watchdo[g]'").ok  # the timer is stopped too
     connect(host, lab_ssh_config).close()
     ssh.close()
