@@ -51,7 +51,7 @@ def _answer_options(parser: argparse.ArgumentParser, *, sub: bool = True) -> Non
                         metavar="STEP.KEY=VALUE", help="override one answer")  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hostwiz",
         description="Take a fresh Linux VM to a hardened Docker host, one reviewed, reversible "
@@ -120,12 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep an interrupted change (confirm it) without asking",
     )
 
-    try:
-        from wizard.lab.cli import add_lab_parser
-    except ImportError:
-        pass
-    else:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "lab" in words or "-h" in words or "--help" in words:
+        from wizard.lab.cli import add_lab_parser  # practice hosts: only loaded when asked for
+
         add_lab_parser(commands)
+    else:
+        commands.add_parser("lab", help="practice hosts (see hostwiz lab --help)")
     return parser
 
 
@@ -227,19 +228,31 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from hostwiz.connect import open_transport
-    from wizard.session import apply, preview
+    from wizard.session import apply, apply_planned, preview
 
     selections = _selections(args)
     with open_transport(args) as transport:
-        changeset, _ = preview(transport, selections)
+        changeset, facts = preview(transport, selections)
         _print_plan(changeset)
         if changeset.empty:
             return EXIT_OK
-        if not args.yes and not _confirm("Apply these changes?"):
+        if args.yes:
+            # Applied straight after it was read and shown: nothing to re-check.
+            result = apply_planned(
+                transport,
+                selections,
+                changeset,
+                facts,
+                progress=_progress,
+                confirm_timeout=args.confirm_timeout,
+            )
+        elif _confirm("Apply these changes?"):
+            # Time passed while the admin read the plan: re-read the host, refuse if it changed.
+            result = apply(transport, selections, expected=changeset, progress=_progress,
+                           confirm_timeout=args.confirm_timeout)  # fmt: skip
+        else:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR
-        result = apply(transport, selections, expected=changeset, progress=_progress,
-                       confirm_timeout=args.confirm_timeout)  # fmt: skip
     print(result.message)
     return EXIT_OK if result.confirmed else EXIT_ERROR
 
@@ -384,7 +397,7 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
         if args.command == "lab":

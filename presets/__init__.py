@@ -14,8 +14,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
 from wizard.answers import as_mapping, build, fields_of
 from wizard.errors import InvalidAnswer, PresetError
 from wizard.steps import STEPS
@@ -138,6 +136,8 @@ def save_preset(path: Path, answers: Mapping[str, Any]) -> None:
 
     New keys get the field's help text as a comment, so a saved preset explains itself.
     """
+    import tomlkit  # only needed when saving
+
     document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else None
     if document is None:
         document = tomlkit.document()

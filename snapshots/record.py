@@ -77,7 +77,7 @@ def restore_script(snapshot_id: str, paths: tuple[str, ...], undo: list[UndoComm
         "# A restore run by hand also stops this change's safety timer (unless it is the timer).",
         'w=$(cat "$SNAP/watchdog.pid" 2>/dev/null)',
         'if [ -n "$w" ] && [ "$w" != "$$" ] && grep -q "hostwiz-watchdog" "/proc/$w/cmdline" \\',
-        "    2>/dev/null; then kill -TERM -- -\"$w\" 2>/dev/null || kill -TERM \"$w\"; fi",
+        '    2>/dev/null; then kill -TERM -- -"$w" 2>/dev/null || kill -TERM "$w"; fi',
         "failed=0",
         "restore_path() {",
         '  n=$1; p=$2; saved="$SNAP/files/$n"',
@@ -163,4 +163,5 @@ def record_script(snapshot_id: str, changeset: Changeset, reason: str = "apply")
     parts.append(f"echo {snapshot_id} > {LAST_FILE}")
     parts.append(f'echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) recorded" >> {journal_path(snapshot_id)}')
     parts.append(f"tar -C {SNAPSHOT_DIR} -cf - {snapshot_id} | base64 -w0")
+    parts.append("echo")
     return "\n".join(parts) + "\n"

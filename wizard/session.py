@@ -98,6 +98,20 @@ def apply(
             "describes what would happen.",
             "Look at the new plan (plan again) and confirm that one.",
         )
+    return apply_planned(transport, selections, changeset, facts, progress=progress,
+                         confirm_timeout=confirm_timeout)  # fmt: skip
+
+
+def apply_planned(
+    transport: Transport,
+    selections: Sequence[Selection],
+    changeset: Changeset,
+    facts: Facts,
+    *,
+    progress: Progress | None = None,
+    confirm_timeout: int = 60,
+) -> ApplyResult:
+    """Apply a changeset planned from ``facts`` just now (no re-read in between)."""
     checks = [
         HealthCheck(s.step, s.answers, facts)
         for s, plan in zip(selections, changeset.plans, strict=True)

@@ -191,24 +191,22 @@ def apply_changeset(
         return ApplyResult(None, 0, "nothing to do")
 
     snapshot_id = new_snapshot_id()
-    recorded = transport.run(record_script(snapshot_id, changeset, reason))
+    # One round trip: record the snapshot (it prints its tar for the local copy), then arm.
+    script = record_script(snapshot_id, changeset, reason) + arm_script(
+        snapshot_id, confirm_timeout
+    )
+    recorded = transport.run(script)
     if not recorded.ok:
         raise ApplyFailed(
-            f"could not record a snapshot on {transport.host_label}; nothing was changed.",
-            "Check that /var/lib has free space and is writable (df -h /var/lib).",
+            f"could not record a snapshot and arm the safety timer on {transport.host_label}; "
+            "nothing was changed.",
+            "Check that /var/lib has free space and is writable (df -h /var/lib), and that "
+            "setsid (util-linux) exists on the host.",
             details=recorded.err,
         )
     local = save_local_copy(changeset.host, recorded.out)
     say(Event("snapshot", f"Snapshot {snapshot_id} recorded on the host"
               + (f" and in {local}" if local else "")))  # fmt: skip
-
-    armed = transport.run(arm_script(snapshot_id, confirm_timeout))
-    if not armed.ok:
-        raise ApplyFailed(
-            "could not start the safety timer on the host; nothing was changed.",
-            "Check that setsid (util-linux) exists on the host.",
-            details=armed.err,
-        )
     journal = _LocalJournal(changeset, snapshot_id)
     journal("applying", deadline=confirm_timeout)
     say(Event("armed", f"Safety timer armed: the host undoes this by itself in "

@@ -22,7 +22,6 @@ from wizard.daemon_json import (
     flag_conflicts,
     parse,
 )
-from wizard.docker_api import docker_client
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, restart_service_script
 from wizard.plan import Plan
@@ -348,6 +347,8 @@ class DockerEngineStep:
             from wizard.steps.docker_rootless import rootless_health
 
             return rootless_health(transport, answers)
+        from wizard.docker_api import docker_client  # the SDK is only needed after an apply
+
         try:
             client = docker_client(transport, socket_path=ROOT_SOCKET)
             info = client.info()

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 from wizard.actions import Action, FileState, RunCommand, WriteFile
 from wizard.daemon_json import dumps, parse
-from wizard.docker_api import docker_client
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Facts, file_fact
 from wizard.plan import Plan
@@ -247,6 +246,8 @@ def rootless_health(transport: Transport, answers: DockerEngineAnswers) -> list[
     if not result.ok:
         return [f"user {user} vanished"]
     uid = int(result.out.strip())
+    from wizard.docker_api import docker_client  # the SDK is only needed after an apply
+
     try:
         client = docker_client(transport, socket_path=socket_path(uid), run_as=user)
         info = client.info()
