@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -112,8 +113,14 @@ def main() -> int:
         counter = SshTransport.connect(host.name, ssh_config=Path(config))
         from wizard.session import apply
 
-        apply(counter, selections)
+        stamps: dict[str, float] = {}
+
+        def note(event: Any) -> None:
+            stamps[event.kind] = time.perf_counter()
+
+        apply(counter, selections, progress=note)
         apply_trips = counter.stats.round_trips
+        confirm_after = stamps["confirm"] - stamps["action-done"]
         counter.close()
         transport.close()
 
