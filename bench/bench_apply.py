@@ -130,6 +130,7 @@ def main() -> int:
         print(f"no-change plan (exit {plan_code}): {plan_time:6.2f} s   (goal <= 0.5 s)")
         print(f"facts round trips:     {fact_trips:6d}     (goal 1 per host)")
         print(f"apply round trips:     {apply_trips:6d}")
+        print(f"confirmed after change:{confirm_after:6.2f} s   (goal <= 3 s)")
         print(
             f"dockerd restarts:      {restarts:6d}     (goal <= 1; pid {pid_before} -> {pid_after})"
         )
