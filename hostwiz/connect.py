@@ -13,8 +13,9 @@ from wizard.secrets import Secret
 from wizard.transport.ssh import HostKeyInfo, SshTransport
 
 
-def lab_ssh_config(name: str) -> Path | None:
-    """The lab's ssh_config when ``name`` is a practice host, so ``--host hw1`` just works."""
+def lab_ssh_config(target: str) -> Path | None:
+    """The lab's ssh_config when ``target`` names a practice host (``hw1``, ``admin@hw1``)."""
+    name = target.rsplit("@", 1)[-1].split(":", 1)[0]
     try:
         from wizard.lab import lab_list, lab_paths
     except ImportError:
