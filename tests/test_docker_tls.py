@@ -234,3 +234,28 @@ def test_renewal_keeps_the_daemon_reachable_and_rollback_removes_everything(
     with pytest.raises(OSError):
         socket.create_connection((address, PORT), timeout=5).close()
     assert os.path.exists(bundle.key)  # the admin's bundle is theirs: rollback is host-side
+
+
+def test_with_the_engine_step_one_apply_one_restart_and_both_settle(practice, tmp_path, local_home):
+    from wizard.steps.docker_engine import DOCKER_ENGINE, DockerEngineAnswers
+
+    ssh, console, address = practice
+    engine = DockerEngineAnswers()  # userns-remap, hardened settings
+    prepared = prepared_for(ssh, address, tmp_path / "ca", ON)
+    selections = [Selection(DOCKER_ENGINE, engine), Selection(DOCKER_TLS, prepared)]
+    changeset, _ = preview(ssh, selections)
+    restarts = [a for a in changeset.actions() if isinstance(a, RunCommand) and "restart" in a.script]
+    assert len(restarts) == 1
+    result = apply(ssh, selections, expected=changeset)  # health of both steps
+    assert result.confirmed
+
+    config = json.loads(read(console, "/etc/docker/daemon.json"))
+    assert config["userns-remap"] == "default" and config["icc"] is False
+    assert config["tlsverify"] is True and "tcp://0.0.0.0:2376" in config["hosts"]
+    setup = install_client(prepared)
+    assert setup is not None
+    client = sdk_client(address, PORT, Bundle(setup.bundle_dir))
+    assert any(str(o).startswith("name=userns") for o in client.info()["SecurityOptions"])
+    client.close()
+    again = prepared_for(ssh, address, tmp_path / "ca", ON, confirmation=None)
+    assert preview(ssh, [Selection(DOCKER_ENGINE, engine), Selection(DOCKER_TLS, again)])[0].empty
