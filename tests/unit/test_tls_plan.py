@@ -502,3 +502,13 @@ def test_install_client_writes_the_bundle_and_a_context_without_switching(ca_roo
     assert '"Host": "tcp://web1.example.org:2376"' in inspect and '"SkipTLSVerify": false' in inspect
     assert config.read_text() == '{"auths": {}}\n'  # the current context is untouched
     assert install_client(prepared).context.action == "unchanged"
+
+
+def test_the_facts_print_as_json_for_hostwiz_facts(ca_root, home):
+    from hostwiz.cli import _jsonable
+
+    first = prep(ON, tls_facts(), ca_root)
+    facts = applied(first)
+    text = json.dumps({name: facts.get(name) for name in facts.names()}, default=_jsonable)
+    assert '"expires": "2026-03-01T' in text and "PRIVATE KEY" not in text
+    assert facts.get("tls:server-cert").info.server_auth

@@ -31,10 +31,12 @@ every re-plan, and fresh keys each time would make the plan never settle.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import ipaddress
 import shlex
 import textwrap
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,7 +222,12 @@ class HostIdentity:
     hostname: str
     fqdn: str
     addresses: tuple[str, ...]
-    now: datetime
+    clock: int
+    """The host's time (epoch seconds): expiry is judged by the clock the host itself uses."""
+
+    @property
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock, UTC)
 
     def names(self) -> tuple[str, ...]:
         """Host name, FQDN, every non-container address, and the loopback names."""
@@ -230,7 +237,7 @@ class HostIdentity:
 
 def parse_identity(code: int, out: str) -> HostIdentity:
     hostname = fqdn = ""
-    now = datetime.now(UTC)
+    clock = int(time.time())
     addresses: list[str] = []
     for line in out.splitlines():
         key, _, value = line.partition(" ")
@@ -240,7 +247,7 @@ def parse_identity(code: int, out: str) -> HostIdentity:
         elif key == "fqdn":
             fqdn = value
         elif key == "now" and value.isdigit():
-            now = datetime.fromtimestamp(int(value), UTC)
+            clock = int(value)
         elif key == "addr":
             # "2: eth0    inet 10.0.0.5/24 brd ... scope global eth0\ ..."
             parts = value.split()
@@ -254,7 +261,7 @@ def parse_identity(code: int, out: str) -> HostIdentity:
                 addresses.append(str(ipaddress.ip_address(parts[3].split("/")[0])))
             except ValueError:
                 continue
-    return HostIdentity(hostname, fqdn, tuple(dict.fromkeys(addresses)), now)
+    return HostIdentity(hostname, fqdn, tuple(dict.fromkeys(addresses)), clock)
 
 
 HOST_IDENTITY: Fact[HostIdentity] = Fact(
@@ -298,15 +305,24 @@ class HostCert:
     """A certificate file on the host, and what it says (``info`` None when unreadable)."""
 
     state: FileState
-    info: CertInfo | None
+    expires: str = ""
+    """notAfter in ISO 8601 ("" without a readable certificate): plain data for `hostwiz facts`."""
+
+    @functools.cached_property
+    def info(self) -> CertInfo | None:
+        return cert_info(self.state.content) if self.state.exists else None
+
+
+def _host_cert(state: FileState) -> HostCert:
+    info = cert_info(state.content) if state.exists else None
+    return HostCert(state, info.not_after.isoformat() if info else "")
 
 
 def cert_fact(name: str, path: str) -> Fact[HostCert]:
     plain = file_fact(path)
 
     def parse(code: int, out: str) -> HostCert:
-        state = plain.parse(code, out)
-        return HostCert(state, cert_info(state.content) if state.exists else None)
+        return _host_cert(plain.parse(code, out))
 
     return Fact(name, plain.command, parse)
 
@@ -315,8 +331,8 @@ def _parse_configured(code: int, out: str) -> HostCert:
     path, _, data = out.partition("\n")
     state = file_fact(path.strip()).parse(0, f"644 root root\n{data}") if path.strip() else None
     if state is None:
-        return HostCert(FileState("", False), None)
-    return HostCert(state, cert_info(state.content))
+        return HostCert(FileState("", False))
+    return _host_cert(state)
 
 
 SERVER_CERT = cert_fact("tls:server-cert", SERVER_CERT_PATH)
