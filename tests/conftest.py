@@ -1,9 +1,12 @@
 """Shared fixtures: practice hosts (``wizard.lab``) for tests that need a real host.
 
 ``lab_host`` is one host with dockerd for the whole session; ``make_lab_hosts(count,
-docker=True)`` makes more for one test; ``lab_ssh_config`` is the ssh_config that reaches them. Both tear down exactly the hosts they made (other
-people's hosts on the same machine are never touched), even when the test fails. Without root
-or the needed packages, tests using them are skipped with the reason.
+docker=True)`` makes more for one test; ``make_topology(name_or_path, prefix=None,
+docker=None)`` brings up a topology (``router``, ``swarm``… or a .toml path) for one test;
+``lab_ssh_config`` is the ssh_config that reaches them. They tear down exactly the hosts (and
+topology networks) they made (other people's hosts on the same machine are never touched),
+even when the test fails. Without root or the needed packages, tests using them are skipped
+with the reason.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import pytest
 
 from wizard.errors import LabError
 from wizard.lab import LabHost, check_requirements, lab_down, lab_list, lab_paths, lab_up
+from wizard.lab.hosts import lab_up_topology
+from wizard.lab.topology import Topology, TopologySpec, load_topology
 
 MakeLabHosts = Callable[..., list[LabHost]]
+MakeTopology = Callable[..., Topology]
 
 
 def _require_lab(*, docker: bool = True) -> None:
@@ -71,6 +77,36 @@ def make_lab_hosts() -> Iterator[MakeLabHosts]:
         hosts = lab_up(count, prefix, docker=docker)
         made.extend(h.name for h in hosts)
         return hosts
+
+    try:
+        yield make
+    finally:
+        _down_only(made)
+
+
+@pytest.fixture
+def make_topology() -> Iterator[MakeTopology]:
+    """Factory: ``make_topology(name_or_path, prefix=None, docker=None)`` -> a running
+    topology (hosts ``PREFIX-ROLE``), removed with its networks after the test.
+
+    ``prefix`` defaults to a fresh ``tXXXX``; ``docker=False`` starts no dockerd anywhere
+    (faster), None keeps what the topology says.
+    """
+    made: list[str] = []
+
+    def make(
+        name_or_path: str | Path | TopologySpec,
+        prefix: str | None = None,
+        *,
+        docker: bool | None = None,
+    ) -> Topology:
+        spec = (
+            name_or_path if isinstance(name_or_path, TopologySpec) else load_topology(name_or_path)
+        )
+        _require_lab(docker=spec.uses_docker if docker is None else docker)
+        topology = lab_up_topology(spec, prefix or _test_prefix().rstrip("-"), docker=docker)
+        made.extend(topology.host_names)
+        return topology
 
     try:
         yield make

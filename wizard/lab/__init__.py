@@ -4,17 +4,40 @@
 each with its own network, mounts (overlays over /etc, /var, /srv, /home, /root), hostname,
 PID 1 and, by default, a running dockerd. ``lab_down()`` removes them without a trace.
 Needs root. See :mod:`wizard.lab.hosts` for how a host is built and taken down.
+
+``lab_up_topology("router", "t1")`` makes several hosts wired by lab networks, described in
+a small TOML file (:mod:`wizard.lab.topology`; shipped ones in ``wizard/lab/topologies``),
+and returns a :class:`Topology` with the hosts by role. ``lab_down(["t1"])`` removes them and
+their networks.
 """
 
-from wizard.lab.hosts import host_running, lab_down, lab_list, lab_up
+from wizard.lab.hosts import (
+    host_running,
+    lab_down,
+    lab_list,
+    lab_topologies,
+    lab_topology,
+    lab_up,
+    lab_up_topology,
+)
 from wizard.lab.image import import_test_image
-from wizard.lab.model import LabHost, console
+from wizard.lab.model import LabHost, LabInterface, console
 from wizard.lab.paths import LabPaths, lab_paths
 from wizard.lab.requirements import check_requirements
+from wizard.lab.topology import (
+    Topology,
+    TopologySpec,
+    load_topology,
+    parse_topology,
+    shipped_topologies,
+)
 
 __all__ = [
     "LabHost",
+    "LabInterface",
     "LabPaths",
+    "Topology",
+    "TopologySpec",
     "check_requirements",
     "console",
     "host_running",
@@ -22,5 +45,11 @@ __all__ = [
     "lab_down",
     "lab_list",
     "lab_paths",
+    "lab_topologies",
+    "lab_topology",
     "lab_up",
+    "lab_up_topology",
+    "load_topology",
+    "parse_topology",
+    "shipped_topologies",
 ]

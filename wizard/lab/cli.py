@@ -12,6 +12,7 @@ import os
 import shlex
 import sys
 import time
+from dataclasses import asdict
 from typing import Any, TextIO
 
 from wizard.errors import HostwizError, LabError
@@ -21,11 +22,13 @@ from wizard.lab.hosts import (
     lab_down,
     lab_list,
     lab_up,
+    lab_up_topology,
     managed_elsewhere,
 )
 from wizard.lab.model import LabHost
 from wizard.lab.paths import lab_paths
 from wizard.lab.requirements import check_root
+from wizard.lab.topology import shipped_topologies
 
 # Inside the host, join its own cgroups first (nsenter leaves us in the machine's), then
 # become a login shell.
@@ -48,13 +51,30 @@ def add_lab_parser(
         ),
     )
     sub = lab.add_subparsers(dest="lab_command", metavar="COMMAND", required=True)
-    up = sub.add_parser("up", help="create practice hosts")
-    up.add_argument("--hosts", type=int, default=1, metavar="N", help="how many (default 1)")
+    up = sub.add_parser(
+        "up",
+        help="create practice hosts",
+        description=(
+            "Create practice hosts: N lone hosts, or the hosts and networks of a topology "
+            f"(shipped: {', '.join(shipped_topologies()) or 'none'}; or a .toml file)."
+        ),
+    )
+    up.add_argument("--hosts", type=int, default=None, metavar="N", help="how many (default 1)")
     up.add_argument(
-        "--name", default="hw", metavar="PREFIX", help="name prefix: PREFIX1, PREFIX2… (hw)"
+        "--topology",
+        metavar="NAME|FILE",
+        help="hosts wired by lab networks, e.g. router (router, client, outside)",
     )
     up.add_argument(
-        "--no-docker", action="store_true", help="do not start dockerd (it stays installed)"
+        "--name",
+        default=None,
+        metavar="PREFIX",
+        help="name prefix: PREFIX1, PREFIX2… (hw); with --topology PREFIX-ROLE (hw, hw2…)",
+    )
+    up.add_argument(
+        "--no-docker",
+        action="store_true",
+        help="do not start dockerd (it stays installed); with --topology: on no host",
     )
     up.add_argument(
         "--protect-sysctls",
@@ -65,7 +85,14 @@ def add_lab_parser(
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     shell = sub.add_parser("shell", help="open a root shell inside a host (like its console)")
     shell.add_argument("name")
-    down = sub.add_parser("down", help="remove practice hosts (all of this lab's by default)")
+    down = sub.add_parser(
+        "down",
+        help="remove practice hosts (all of this lab's by default)",
+        description=(
+            "Remove practice hosts. NAME is a host, or a topology (its hosts' prefix) "
+            "standing for all its hosts; a topology's networks go with its last host."
+        ),
+    )
     down.add_argument("names", nargs="*", metavar="NAME")
     return lab
 
@@ -76,9 +103,22 @@ def run_lab(args: argparse.Namespace) -> int:
     try:
         command = args.lab_command
         if command == "up":
+            if args.topology is not None:
+                if args.hosts is not None:
+                    raise LabError(
+                        "--hosts does not go with --topology: the topology says which hosts.",
+                        "Leave out --hosts.",
+                    )
+                return _up_topology(
+                    args.topology,
+                    args.name,
+                    docker=False if args.no_docker else None,
+                    protect_sysctls=args.protect_sysctls,
+                    out=out,
+                )
             return _up(
-                args.hosts,
-                args.name,
+                1 if args.hosts is None else args.hosts,
+                "hw" if args.name is None else args.name,
                 docker=not args.no_docker,
                 protect_sysctls=args.protect_sysctls,
                 out=out,
@@ -125,6 +165,10 @@ def _describe(host: LabHost) -> dict[str, Any]:
         "docker": host.docker,
         "init_pid": host.init_pid,
         "console": f"nsenter -t {host.init_pid} -a",
+        "topology": host.topology or None,
+        "role": host.role or None,
+        "interfaces": [asdict(i) for i in host.all_interfaces],
+        "gateway": host.gateway or None,
     }
 
 
@@ -134,9 +178,32 @@ def _table(hosts: list[LabHost], out: TextIO) -> None:
         state = "running" if host_running(host) else "stopped"
         rows.append((host.name, host.address, state, ssh_command(host), host.admin_password))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
+    owners: list[LabHost | None] = [None, *hosts]
+    for row, owner in zip(rows, owners, strict=True):
         line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
         print(line.rstrip(), file=out)
+        if owner is not None and owner.topology:
+            for detail in _interface_lines(owner):
+                print(f"    {detail}", file=out)
+
+
+def _interface_lines(host: LabHost) -> list[str]:
+    """A topology host's interfaces and default route, for the lines under its row."""
+    rows = [
+        (
+            f"{i.name} ({i.network})" if i.name != i.network else i.name,
+            f"{i.address}/{i.prefixlen}",
+            f"{i.address6}/{i.prefixlen6}",
+        )
+        for i in host.all_interfaces
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [f"{host.role} in topology {host.topology}"]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    lines.append(f"default via {host.gateway}" if host.gateway else "no default route")
+    return lines
 
 
 def _up(count: int, prefix: str, *, docker: bool, protect_sysctls: bool, out: TextIO) -> int:
@@ -149,6 +216,29 @@ def _up(count: int, prefix: str, *, docker: bool, protect_sysctls: bool, out: Te
     print(
         "\nLog in as root with the ssh command above, or as admin (sudo with the password): "
         f"ssh -F {shlex.quote(str(lab_paths().ssh_config))} admin@{hosts[0].name}",
+        file=out,
+    )
+    return 0
+
+
+def _up_topology(
+    topology: str, prefix: str | None, *, docker: bool | None, protect_sysctls: bool, out: TextIO
+) -> int:
+    started = time.monotonic()
+    topo = lab_up_topology(topology, prefix, docker=docker, protect_sysctls=protect_sysctls)
+    elapsed = time.monotonic() - started
+    networks = ", ".join(f"{n.name} {n.subnet} {n.subnet6}" for n in topo.networks.values())
+    print(
+        f"Topology {topo.spec.name} ({topo.name}) ready in {elapsed:.1f}s: "
+        f"{len(topo.hosts)} practice hosts; networks {networks or 'none'}.\n",
+        file=out,
+    )
+    hosts = list(topo.hosts.values())
+    _table(hosts, out)
+    print(
+        "\nEvery host has eth0 on the lab's management network (mgmt), for SSH from here. "
+        "Log in as root with the ssh commands above, or as admin (sudo with the password). "
+        f"Remove them all with: hostwiz lab down {topo.name}",
         file=out,
     )
     return 0

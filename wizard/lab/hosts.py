@@ -29,11 +29,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from wizard.errors import LabError
-from wizard.lab import network, procs, sshfiles
+from wizard.lab import network, procs, sshfiles, switch
 from wizard.lab.locking import machine_lock
-from wizard.lab.model import LabHost
+from wizard.lab.model import LabHost, LabInterface
 from wizard.lab.paths import (
     FIRST_HOST_NUMBER,
     LAST_HOST_NUMBER,
@@ -44,6 +45,7 @@ from wizard.lab.paths import (
     lab_paths,
 )
 from wizard.lab.requirements import SEARCH_PATH, check_requirements, check_root
+from wizard.lab.topology import Topology, TopologySpec, load_topology, parse_topology
 
 SCRIPTS = Path(__file__).resolve().parent
 TINI = "/usr/bin/tini"
@@ -142,18 +144,25 @@ def lab_up(
     reserved: list[LabHost] = []
     try:
         _reserve(count, prefix, docker, paths, net, reserved)
-        booted = [_boot(host, protect_sysctls=protect_sysctls) for host in reserved]
-        with ThreadPoolExecutor(max_workers=len(booted)) as pool:
-            host_keys = list(pool.map(lambda h: _provision(h, pubkey), booted))
-        for host, keys in zip(booted, host_keys, strict=True):
-            sshfiles.add_host(paths, host, keys)
-            _wait_for_ssh(host)
-            _save(host, ready=True)
-        return booted
+        return _start(reserved, paths, pubkey, protect_sysctls=protect_sysctls)
     except BaseException:
         with contextlib.suppress(Exception):
             _down([_reload(h) for h in reserved], paths)
         raise
+
+
+def _start(
+    reserved: list[LabHost], paths: LabPaths, pubkey: str, *, protect_sysctls: bool
+) -> list[LabHost]:
+    """Boot and provision reserved hosts; record them as ready once sshd answers."""
+    booted = [_boot(host, protect_sysctls=protect_sysctls) for host in reserved]
+    with ThreadPoolExecutor(max_workers=len(booted)) as pool:
+        host_keys = list(pool.map(lambda h: _provision(h, pubkey), booted))
+    for host, keys in zip(booted, host_keys, strict=True):
+        sshfiles.add_host(paths, host, keys)
+        _wait_for_ssh(host)
+        _save(host, ready=True)
+    return booted
 
 
 def _reload(host: LabHost) -> LabHost:
@@ -184,13 +193,7 @@ def _reserve(
         for _ in range(count):
             while f"{prefix}{suffix}" in taken_names:
                 suffix += 1
-            while number in taken_numbers or network.link_exists(f"hwlv{number}"):
-                number += 1
-                if number > LAST_HOST_NUMBER:
-                    raise LabError(
-                        "The lab subnet is full: every host address is in use.",
-                        "Remove some practice hosts first (hostwiz lab down NAME).",
-                    )
+            number = _free_number(number, taken_numbers)
             name = f"{prefix}{suffix}"
             taken_names.add(name)
             taken_numbers.add(number)
@@ -219,6 +222,18 @@ def _reserve(
             reserved.append(host)
             network.create_host_network(name, number, host.veth, net)
             _note_netns_dir(netns_before)
+
+
+def _free_number(number: int, taken_numbers: set[int]) -> int:
+    """The lowest host number from ``number`` on that is neither recorded nor has a veth."""
+    while number in taken_numbers or network.link_exists(f"hwlv{number}"):
+        number += 1
+        if number > LAST_HOST_NUMBER:
+            raise LabError(
+                "The lab subnet is full: every host address is in use.",
+                "Remove some practice hosts first (hostwiz lab down NAME).",
+            )
+    return number
 
 
 # Markers in RUN_ROOT: the lab's `ip netns add` created /run/netns (and its self bind mount,
@@ -337,6 +352,233 @@ def _wait_for_ssh(host: LabHost, timeout: float = 15.0) -> None:
     raise LabError(f"sshd on {host.name} ({host.address}) did not answer: {last}")
 
 
+# --- topologies ----------------------------------------------------------------------------
+
+_SWITCH_RECORD = "switch.json"
+MAX_DEFAULT_PREFIXES = 50
+
+
+def lab_up_topology(
+    topology: str | Path | TopologySpec,
+    prefix: str | None = None,
+    *,
+    docker: bool | None = None,
+    protect_sysctls: bool = False,
+) -> Topology:
+    """Create the hosts of a topology (a shipped name, a .toml path or a parsed spec).
+
+    Hosts are named ``PREFIX-ROLE``; without ``prefix`` the first free of ``hw``, ``hw2``…
+    is used. ``docker`` overrides every host's ``docker`` setting when not None. The
+    topology's networks live in the switch namespace ``hwsw-PREFIX`` (see
+    :mod:`wizard.lab.switch`); :func:`lab_down` removes it with its last host. On failure
+    everything this call made is removed again.
+    """
+    spec = topology if isinstance(topology, TopologySpec) else load_topology(topology)
+    wants_docker = spec.uses_docker if docker is None else docker
+    check_requirements(docker=wants_docker)
+    if prefix is not None:
+        _check_topology_prefix(prefix)
+    paths = lab_paths()
+    pubkey = sshfiles.ensure_key(paths)
+    net = lab_network()
+    reserved: list[LabHost] = []
+    try:
+        instance = _reserve_topology(spec, prefix, docker, paths, net, reserved)
+        booted = _start(reserved, paths, pubkey, protect_sysctls=protect_sysctls)
+        return Topology(
+            name=instance,
+            spec=spec,
+            switch=switch.switch_name(instance),
+            hosts={h.role: h for h in booted},
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            # Also removes the switch, which no host record refers to any more.
+            _down([_reload(h) for h in reserved], paths)
+        raise
+
+
+def _check_topology_prefix(prefix: str) -> None:
+    if not PREFIX_RE.match(prefix) or prefix.endswith("-"):
+        raise LabError(
+            f"{prefix!r} cannot start a host name.",
+            "Use a lower-case letter followed by up to 23 letters, digits or inner dashes "
+            "(hosts are then called PREFIX-ROLE, e.g. t1-router).",
+        )
+
+
+def _reserve_topology(
+    spec: TopologySpec,
+    prefix: str | None,
+    docker: bool | None,
+    paths: LabPaths,
+    net: LabNetwork,
+    reserved: list[LabHost],
+) -> str:
+    """Under the machine lock: pick the prefix, create the switch, then each host's network
+    (eth0 on the lab bridge without a default route, its topology interfaces, routes)."""
+    with machine_lock():
+        RUN_ROOT.mkdir(mode=0o755, exist_ok=True)
+        records = _records()
+        taken_names = {p.name for p in RUN_ROOT.iterdir() if p.is_dir()} | network.netns_names()
+        taken_numbers = {h.number for h, _ in records}
+        instance = _pick_prefix(spec, prefix, taken_names)
+        switch_ns = switch.switch_name(instance)
+        network.ensure_bridge(net)
+        netns_before = network.netns_dir_state()
+        switch_dir = RUN_ROOT / switch_ns
+        switch_dir.mkdir(mode=0o700)
+        _save_switch(switch_dir, instance, spec, paths)
+        switch.create_switch(switch_ns, spec.networks)
+        _note_netns_dir(netns_before)
+        number = FIRST_HOST_NUMBER
+        for role, host_spec in spec.hosts.items():
+            number = _free_number(number, taken_numbers)
+            taken_numbers.add(number)
+            name = f"{instance}-{role}"
+            state_dir = RUN_ROOT / name
+            state_dir.mkdir(mode=0o700)
+            (state_dir / "disk").mkdir(mode=0o755)
+            interfaces = tuple(
+                LabInterface(
+                    name=iface.name,
+                    network=iface.network,
+                    address=str(iface.address),
+                    prefixlen=spec.networks[iface.network].subnet.prefixlen,
+                    address6=str(iface.address6),
+                    prefixlen6=spec.networks[iface.network].subnet6.prefixlen,
+                )
+                for iface in host_spec.interfaces
+            )
+            host = LabHost(
+                name=name,
+                address=net.address(number),
+                address6=net.address6(number),
+                init_pid=0,
+                state_dir=state_dir,
+                admin_password=_new_password(),
+                number=number,
+                veth=f"hwlv{number}",
+                docker=host_spec.docker if docker is None else docker,
+                init_start=0,
+                launcher_pid=0,
+                launcher_start=0,
+                owner=str(paths.root),
+                created=time.time(),
+                creator_pid=os.getpid(),
+                creator_start=procs.start_time(os.getpid()) or 0,
+                topology=instance,
+                role=role,
+                interfaces=interfaces,
+                gateway=str(host_spec.gateway or ""),
+            )
+            _save(host, ready=False)
+            reserved.append(host)
+            network.create_host_network(name, number, host.veth, net, default_route=False)
+            switch.wire_host(switch_ns, name, number, interfaces)
+            switch.configure_host(name, host_spec, interfaces, net)
+        return instance
+
+
+def _pick_prefix(spec: TopologySpec, prefix: str | None, taken: set[str]) -> str:
+    def free(candidate: str) -> bool:
+        names = {f"{candidate}-{role}" for role in spec.hosts}
+        return not (names & taken) and switch.switch_name(candidate) not in taken
+
+    if prefix is not None:
+        if not free(prefix):
+            raise LabError(
+                f"Practice hosts or a topology named {prefix}-… exist already.",
+                f"Choose another --name, or remove them first: hostwiz lab down {prefix}",
+            )
+        return prefix
+    for number in range(1, MAX_DEFAULT_PREFIXES + 1):
+        candidate = "hw" if number == 1 else f"hw{number}"
+        if free(candidate):
+            return candidate
+    raise LabError("Too many topologies are running.", "Remove some: hostwiz lab down PREFIX")
+
+
+def _save_switch(switch_dir: Path, instance: str, spec: TopologySpec, paths: LabPaths) -> None:
+    data = {
+        "instance": instance,
+        "switch": switch_dir.name,
+        "topology": spec.name,
+        "source": spec.source,
+        "text": spec.text,
+        "owner": str(paths.root),
+        "created": time.time(),
+        "creator_pid": os.getpid(),
+        "creator_start": procs.start_time(os.getpid()) or 0,
+    }
+    path = switch_dir / _SWITCH_RECORD
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+
+
+def _switch_records() -> list[tuple[Path, dict[str, Any]]]:
+    """Every topology switch on the machine: (its state dir, its record)."""
+    found: list[tuple[Path, dict[str, Any]]] = []
+    if not RUN_ROOT.is_dir():
+        return found
+    for path in sorted(RUN_ROOT.glob(f"{switch.SWITCH_PREFIX}*/{_SWITCH_RECORD}")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("instance"), str):
+            found.append((path.parent, data))
+    return found
+
+
+def _own_switches(paths: LabPaths) -> dict[str, tuple[Path, dict[str, Any]]]:
+    owner = str(paths.root)
+    return {d["instance"]: (p, d) for p, d in _switch_records() if d.get("owner") == owner}
+
+
+def lab_topologies() -> list[Topology]:
+    """This lab's running topologies (their ready hosts), oldest first."""
+    paths = lab_paths()
+    hosts = lab_list()
+    found = []
+    for instance, (_, data) in _own_switches(paths).items():
+        try:
+            spec = parse_topology(str(data["text"]), str(data["source"]), str(data["topology"]))
+        except (KeyError, LabError):
+            continue
+        members = {h.role: h for h in hosts if h.topology == instance}
+        found.append(
+            (
+                float(data.get("created", 0)),
+                Topology(instance, spec, switch.switch_name(instance), members),
+            )
+        )
+    return [t for _, t in sorted(found, key=lambda item: (item[0], item[1].name))]
+
+
+def lab_topology(name: str) -> Topology:
+    """The running topology ``name`` (its host name prefix) of this lab."""
+    for topo in lab_topologies():
+        if topo.name == name:
+            return topo
+    raise LabError(f"No running topology named {name}.", "See them with: hostwiz lab ls")
+
+
+def _remove_unused_switches(paths: LabPaths) -> list[str]:
+    """Under the machine lock: delete this lab's switches that no host record refers to."""
+    referenced = {h.topology for h, _ in _records() if h.topology}
+    removed = []
+    for instance, (state_dir, data) in _own_switches(paths).items():
+        if instance in referenced:
+            continue
+        switch.remove_switch(str(data.get("switch", switch.switch_name(instance))))
+        if state_dir.parent == RUN_ROOT:
+            shutil.rmtree(state_dir)
+        removed.append(instance)
+    return removed
+
+
 # --- lab down ------------------------------------------------------------------------------
 
 
@@ -349,6 +591,9 @@ def managed_elsewhere(host: LabHost) -> bool:
 
 def lab_down(names: Sequence[str] | None = None) -> list[str]:
     """Remove this lab's hosts (all of them, or those named); return the names removed.
+
+    A name may also be that of a running topology (the prefix of its hosts' names): it
+    stands for all its hosts. A topology's switch namespace goes with its last host.
 
     Only hosts recorded for this lab's data dir are touched. Without names, hosts whose
     creating process still runs (another engineer's test session, say) are left to it; name
@@ -365,6 +610,7 @@ def lab_down(names: Sequence[str] | None = None) -> list[str]:
         recorded = {h.name for h, _ in _records()}
         stale = [n for n in sshfiles.configured_names(paths) if n not in recorded]
     else:
+        names = _expand_topologies(names, own, paths)
         unknown = [n for n in names if n not in own]
         configured = set(sshfiles.configured_names(paths))
         recorded = {h.name for h, _ in _records()}
@@ -387,6 +633,20 @@ def lab_down(names: Sequence[str] | None = None) -> list[str]:
     return [h.name for h in targets] + stale
 
 
+def _expand_topologies(
+    names: Sequence[str], own: dict[str, tuple[LabHost, bool]], paths: LabPaths
+) -> list[str]:
+    """Replace the name of a running topology (not also a host's) by its hosts' names."""
+    topologies = _own_switches(paths)
+    expanded: list[str] = []
+    for name in names:
+        if name in own or name not in topologies:
+            expanded.append(name)
+            continue
+        expanded += sorted(h.name for h, _ in own.values() if h.topology == name)
+    return expanded
+
+
 def _down(hosts: Sequence[LabHost], paths: LabPaths) -> None:
     problems = []
     for host in hosts:
@@ -396,6 +656,10 @@ def _down(hosts: Sequence[LabHost], paths: LabPaths) -> None:
             problems.append(f"{host.name}: {exc.message}")
     sshfiles.remove_hosts(paths, [h.name for h in hosts])
     with machine_lock():
+        try:
+            _remove_unused_switches(paths)
+        except (LabError, OSError) as exc:
+            problems.append(f"topology switch: {exc}")
         _remove_shared_if_unused()
     if problems:
         raise LabError(

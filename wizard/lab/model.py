@@ -10,6 +10,32 @@ from typing import Any
 from wizard.errors import LabError
 from wizard.transport.local import LocalTransport
 
+MGMT_NETWORK = "mgmt"
+MGMT_INTERFACE = "eth0"
+
+
+@dataclass(frozen=True)
+class LabInterface:
+    """A network interface of a practice host, as named inside the host."""
+
+    name: str
+    network: str
+    address: str
+    prefixlen: int
+    address6: str
+    prefixlen6: int = 64
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LabInterface:
+        return cls(
+            name=str(data["name"]),
+            network=str(data["network"]),
+            address=str(data["address"]),
+            prefixlen=int(data["prefixlen"]),
+            address6=str(data["address6"]),
+            prefixlen6=int(data.get("prefixlen6", 64)),
+        )
+
 
 @dataclass(frozen=True)
 class LabHost:
@@ -40,6 +66,26 @@ class LabHost:
     created: float
     creator_pid: int = 0
     creator_start: int = 0
+    topology: str = ""
+    role: str = ""
+    interfaces: tuple[LabInterface, ...] = ()
+    gateway: str = ""
+
+    @property
+    def mgmt_interface(self) -> LabInterface:
+        """``eth0`` on the lab bridge: how this machine reaches the host (SSH)."""
+        return LabInterface(MGMT_INTERFACE, MGMT_NETWORK, self.address, 24, self.address6, 64)
+
+    @property
+    def all_interfaces(self) -> tuple[LabInterface, ...]:
+        return (self.mgmt_interface, *self.interfaces)
+
+    def interface(self, network: str) -> LabInterface:
+        """The host's interface on ``network`` (``mgmt`` for eth0)."""
+        for iface in self.all_interfaces:
+            if iface.network == network:
+                return iface
+        raise LabError(f"{self.name} has no interface on network {network!r}.")
 
     @property
     def ssh_target(self) -> str:
@@ -75,6 +121,10 @@ class LabHost:
                 created=float(data["created"]),
                 creator_pid=int(data.get("creator_pid", 0)),
                 creator_start=int(data.get("creator_start", 0)),
+                topology=str(data.get("topology", "")),
+                role=str(data.get("role", "")),
+                interfaces=tuple(LabInterface.from_json(i) for i in data.get("interfaces", ())),
+                gateway=str(data.get("gateway", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise LabError(f"A practice host record is damaged ({exc}).") from exc

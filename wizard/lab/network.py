@@ -79,8 +79,14 @@ def remove_bridge_if_unused() -> bool:
     return not link_exists(BRIDGE)
 
 
-def create_host_network(name: str, number: int, veth: str, net: LabNetwork) -> None:
-    """Network namespace ``name`` with ``eth0`` (the inside end of ``veth``) on the bridge."""
+def create_host_network(
+    name: str, number: int, veth: str, net: LabNetwork, *, default_route: bool = True
+) -> None:
+    """Network namespace ``name`` with ``eth0`` (the inside end of ``veth``) on the bridge.
+
+    The default route goes to the machine's end of the bridge (which forwards nothing);
+    a topology host (``default_route=False``) gets its default route from the topology.
+    """
     ip("netns", "add", name)
     ip(
         "link", "add", veth, "type", "veth",
@@ -93,9 +99,12 @@ def create_host_network(name: str, number: int, veth: str, net: LabNetwork) -> N
             f"addr add {net.address(number)}/{net.subnet.prefixlen} dev eth0",
             f"addr add {net.address6(number)}/64 dev eth0 nodad",
             "link set eth0 up",
-            f"route add default via {net.gateway}",
-            f"route add default via {net.gateway6}",
         ]
+        + (
+            [f"route add default via {net.gateway}", f"route add default via {net.gateway6}"]
+            if default_route
+            else []
+        )
     )
     proc = subprocess.run(
         ["ip", "-n", name, "-batch", "-"],
