@@ -153,9 +153,11 @@ def test_apply_then_the_api_answers_over_tls_only_to_our_client(practice, tmp_pa
     assert config_on_host["hosts"] == ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]
     assert console.run("timeout 10 docker -H unix:///var/run/docker.sock info >/dev/null").ok
 
-    # The key never reached the snapshot's metadata or the plan's rendering.
+    # The snapshot records which files changed, never the key (it did not exist before).
     snapshot = list_snapshots(ssh)[-1]
-    assert snapshot.steps == ("tls",)
+    assert snapshot.steps == ("tls",) and SERVER_KEY_PATH in snapshot.paths
+    snap = f"/var/lib/hostwiz/snapshots/{snapshot.id}"
+    assert not console.run(f"grep -rq 'PRIVATE KEY' {snap}").ok
 
     # A second run (the CA opened, no confirmation) plans nothing.
     again = prepared_for(ssh, address, tmp_path / "ca", ON, confirmation=None)
