@@ -14,7 +14,7 @@ import stat
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,12 @@ from wizard.transport.known_hosts import (
     hash_host,
     host_entry_name,
     preferred_host_key_algorithms,
+)
+from wizard.transport.persistent import (
+    ReplyReader,
+    ShellProtocol,
+    boot_script,
+    printf_format,
 )
 from wizard.transport.ssh import CommandTimedOut, HostKeyInfo, SshTransport, SudoMode
 from wizard.transport.sshconfig import load_config, parse_target, resolve
@@ -651,3 +657,426 @@ def test_ecdsa_rsa_and_agent_keys(
     finally:
         agent.kill()
         agent.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------- persistent shell
+
+
+class _LocalShell:
+    """The persistent shell's protocol spoken with a local ``/bin/sh`` (no SSH, no root).
+
+    Replies are fed to the readers in small pieces, as a channel may deliver them.
+    """
+
+    def __init__(self, tmp_path: Path, password_line: bytes = b"") -> None:
+        self.protocol = ShellProtocol()
+        self.proc = subprocess.Popen(
+            ["/bin/sh", "-c", boot_script(self.protocol.token)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+        )
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        hello, ready = self.protocol.hello()
+        self.proc.stdin.write(password_line + hello)
+        self.proc.stdin.flush()
+        while not ready.done:
+            piece = os.read(self.proc.stdout.fileno(), 4096)
+            assert piece, self.proc.stderr.read() if self.proc.stderr else b""
+            ready.feed(piece)
+        assert ready.value is not None
+        self.directory = Path(ready.value)
+
+    def run(self, script: str, stdin: bytes = b"") -> tuple[int, bytes, bytes] | None:
+        """(exit code, stdout, stderr), or None when the shell ended."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        data, reply = self.protocol.request(script, stdin)
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
+        while not reply.done:
+            piece = os.read(self.proc.stdout.fileno(), 7)
+            if not piece:
+                return None
+            reply.feed(piece)
+        assert reply.exit_code is not None and reply.stdout is not None
+        return reply.exit_code, reply.stdout, reply.stderr or b""
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def local_shell(tmp_path: Path) -> Iterator[_LocalShell]:
+    shell = _LocalShell(tmp_path)
+    try:
+        yield shell
+    finally:
+        shell.close()
+
+
+def test_printf_format_is_byte_exact(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4 + b"%s %d %% \\n \\000 \\\\ ' '\\'' \0" + "ā‘’".encode()
+    out = tmp_path / "out"
+    script = b"printf " + printf_format(data) + b" > " + str(out).encode() + b"\n"
+    subprocess.run(["/bin/sh"], input=script, check=True)
+    assert out.read_bytes() == data
+
+
+def test_local_shell_framing(local_shell: _LocalShell, tmp_path: Path) -> None:
+    directory = local_shell.directory
+    assert directory.parent == tmp_path and stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert local_shell.run("echo out; echo err >&2; exit 7") == (7, b"out\n", b"err\n")
+    assert local_shell.run("printf 'no newline'") == (0, b"no newline", b"")
+    # stdin with every byte value, and text that looks like shell syntax or printf formats
+    data = bytes(range(256)) * 3 + b"%s\\n'\"$x`id`\n"
+    assert local_shell.run("cat", data) == (0, data, b"")
+    quoted = "echo 'it'\"'\"'s' \"$((1+2))\" \\$HOME %s %% ā"
+    assert local_shell.run(quoted) == (0, "it's 3 $HOME %s %% ā\n".encode(), b"")
+    # syntax errors end the subshell only
+    for broken in ("if true; then", "echo 'unterminated", ")", "case x in"):
+        code, out, err = local_shell.run(broken) or (None, b"", b"")
+        assert (code, out) == (2, b""), broken
+        assert b"syntax error" in err.lower(), err
+    assert local_shell.run("echo still here") == (0, b"still here\n", b"")
+    # no internal variables are visible to scripts
+    assert local_shell.run("set | grep -c __hw || true") == (0, b"0\n", b"")
+    # the per-run files are removed right after each reply; only the directory stays
+    for _ in range(100):
+        if not list(directory.iterdir()):
+            break
+        time.sleep(0.02)
+    assert list(directory.iterdir()) == []
+
+
+def test_local_shell_ends_cleanly(tmp_path: Path) -> None:
+    shell = _LocalShell(tmp_path, password_line=b"a sudo password sudo did not read\n")
+    assert shell.run("echo ok") == (0, b"ok\n", b"")
+    shell.close()
+    assert shell.proc.returncode == 0
+    assert list(tmp_path.iterdir()) == []  # the EXIT trap removed the private directory
+    assert shell.proc.stderr is not None
+    assert b"password" not in shell.proc.stderr.read()
+
+
+def test_local_shell_boot_refuses_other_input(tmp_path: Path) -> None:
+    protocol = ShellProtocol()
+    proc = subprocess.run(
+        ["/bin/sh", "-c", boot_script(protocol.token)],
+        input=b"touch pwned\nanother line\n" + protocol.hello()[0],
+        capture_output=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 97 and proc.stderr == b""
+    assert proc.stdout == f"{protocol.token} boot\n".encode()  # and nothing else ran
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reply_reader_finds_markers_split_anywhere() -> None:
+    marker = b"__hw0123456789abcdef01234567_1"
+    stream = (
+        b"junk before\n" + marker + b":S\n" + b"out" * 1000 + marker + b":O\n"
+        b"err" + marker + b":E 42\n"
+    )
+    for size in (1, 3, 4096):
+        reader = ReplyReader(marker)
+        for offset in range(0, len(stream), size):
+            assert not reader.done
+            reader.feed(stream[offset : offset + size])
+        assert reader.started
+        assert (reader.exit_code, reader.stdout, reader.stderr) == (42, b"out" * 1000, b"err")
+
+
+def _shell_pid(ssh: SshTransport) -> str:
+    """The pid of the shell scripts run under (``$$`` in a subshell is the shell's own)."""
+    return ssh.run("echo $$").out.strip()
+
+
+def _shell_directory(ssh: SshTransport) -> str:
+    """The persistent shell's private directory (where a script's stdout goes)."""
+    return os.path.dirname(ssh.run("readlink /proc/self/fd/1").out.strip())
+
+
+def _until(check: Callable[[], bool], seconds: float = 10) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if check():
+            return True
+        time.sleep(0.1)
+    return check()
+
+
+@pytest.mark.lab
+def test_one_shell_runs_exit_exec_and_stdin_readers(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab) as ssh:
+        shell = _shell_pid(ssh)
+        assert ssh.run("exit 7").exit_code == 7
+        assert ssh.run("exec true").exit_code == 0
+        result = ssh.run("echo x; exec sh -c 'echo y >&2; exit 4'")
+        assert (result.exit_code, result.out, result.err) == (4, "x\n", "y\n")
+        data = os.urandom(300_000) + b"\0"
+        result = ssh.run("cat; echo done >&2", stdin=data)
+        assert (result.exit_code, result.stdout, result.err) == (0, data, "done\n")
+        result = ssh.run('read -r first; echo "$first"; wc -c', stdin=b"one\ntwo\n")
+        assert result.out.split() == ["one", "4"]
+        started = time.monotonic()
+        assert ssh.run("cat").out == ""  # no stdin: EOF at once
+        assert time.monotonic() - started < 5
+        result = ssh.run("id -u; pwd; echo $PATH")
+        uid, cwd, path = result.out.splitlines()
+        assert (uid, cwd) == ("0", "/root")
+        assert {"/usr/sbin", "/sbin"} <= set(path.split(":"))
+        assert _shell_pid(ssh) == shell  # every script ran in the same shell
+        assert ssh.stats.round_trips == 9
+        assert ssh.stats.connections == 1
+
+
+@pytest.mark.lab
+def test_scripts_do_not_share_shell_state(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab) as ssh:
+        result = ssh.run(
+            "cd /tmp; x=set; export Y=set; f() { :; }; set -e; umask 077; alias ll=ls\n"
+            "trap 'echo bye' EXIT; pwd"
+        )
+        assert result.out == "/tmp\nbye\n"
+        result = ssh.run(
+            'pwd; echo "${x-unset} ${Y-unset}"; command -v f || echo no-f; umask\n'
+            "case $- in *e*) echo errexit;; esac; trap; alias"
+        )
+        assert result.out == "/root\nunset unset\nno-f\n0022\n"
+        assert ssh.run("set | grep -c __hw || true").out == "0\n"
+
+
+@pytest.mark.lab
+def test_megabytes_on_both_streams_interleaved(ssh_lab: SshLab) -> None:
+    script = (
+        "i=0; while [ $i -lt 50 ]; do\n"
+        "  head -c 100000 /dev/zero | tr '\\0' o\n"
+        "  head -c 60000 /dev/zero | tr '\\0' e >&2\n"
+        "  i=$((i+1))\n"
+        "done"
+    )
+    with _connect(ssh_lab) as ssh:
+        result = ssh.run(script, timeout=120)
+        assert result.ok
+        assert result.stdout == b"o" * 5_000_000
+        assert result.stderr == b"e" * 3_000_000
+        assert ssh.run("echo small").out == "small\n"
+
+
+@pytest.mark.lab
+def test_background_processes_neither_block_nor_leak(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab) as ssh:
+        started = time.monotonic()
+        result = ssh.run("sleep 30 & echo $!; (sleep 0.5; echo late; echo late >&2) & echo now")
+        assert time.monotonic() - started < 5
+        sleeper, now = result.out.split()
+        assert now == "now"
+        time.sleep(1)
+        result = ssh.run("echo next")
+        assert (result.out, result.err) == ("next\n", "")
+        assert ssh.run(f"kill {sleeper}").ok
+
+
+@pytest.mark.lab
+def test_timeout_then_a_fresh_shell(ssh_lab: SshLab) -> None:
+    pidfile = f"/tmp/pt-timeout-{os.urandom(4).hex()}"
+    with _connect(ssh_lab) as ssh:
+        shell, directory = _shell_pid(ssh), _shell_directory(ssh)
+        started = time.monotonic()
+        with pytest.raises(CommandTimedOut, match="did not finish within 1 s"):
+            ssh.run(f"sh -c 'echo $$ > {pidfile}; exec sleep 30'", timeout=1)
+        assert time.monotonic() - started < 5
+        result = ssh.run("echo ok")
+        assert (result.exit_code, result.out) == (0, "ok\n")
+        assert _shell_pid(ssh) != shell
+        # the abandoned shell's files were removed by the new one; end the sleep
+        assert ssh.run(f"[ -e {directory} ] || echo gone").out == "gone\n"
+        assert ssh.run(f'kill "$(cat {pidfile})"; rm -f {pidfile}').ok
+        # once its script ends, the abandoned shell sees its channel closed and exits
+        assert _until(lambda: not ssh.run(f"kill -0 {shell} 2>/dev/null").ok)
+
+
+@pytest.mark.lab
+def test_a_script_that_ends_the_shell(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab) as ssh:
+        shell, directory = _shell_pid(ssh), _shell_directory(ssh)
+        result = ssh.run("echo before; kill -9 $$; sleep 0.2")
+        assert result.exit_code == -1
+        result = ssh.run("echo $$")
+        assert result.ok and result.out.strip() != shell
+        # SIGKILL skipped the EXIT trap: the new shell removed the old one's directory
+        assert ssh.run(f"[ -e {directory} ] || echo gone").out == "gone\n"
+        # a shell that dies between runs is replaced without the caller noticing
+        shell = _shell_pid(ssh)
+        assert ssh.run("(sleep 0.3; kill -9 $$) >/dev/null 2>&1 &").ok
+        time.sleep(1)
+        result = ssh.run("echo fine")
+        assert (result.exit_code, result.out) == (0, "fine\n")
+        assert _shell_pid(ssh) != shell
+        # TERM: the shell leaves through its EXIT trap; the next run has a new one
+        shell, directory = _shell_pid(ssh), _shell_directory(ssh)
+        ssh.run("kill $$")
+        assert ssh.run("echo again").out == "again\n"
+        assert ssh.run(f"[ -e {directory} ] || echo gone").out == "gone\n"
+        assert ssh.stats.connections == 1
+
+
+@pytest.mark.lab
+def test_scripts_that_look_like_the_framing(ssh_lab: SshLab) -> None:
+    fake = "__hw0123456789abcdef01234567_1:O\n__hw0123456789abcdef01234567_9:E 0\n__hw_s='\n"
+    script = (
+        f"printf '%s' {shell_quote(fake)}\n"
+        f"printf '%s' {shell_quote(fake)} >&2\n"
+        '__hw_s=x; __hw_d=/nonexistent; __hw_r=5; echo "$__hw_d"\n'
+        "cat <<'EOF'\n__hw_R /tmp\nEOF\n"
+        "printf '%s|%s|%s\\n' \"it's\" '%s %% \\n' \"ā\"\n"
+        "cat >&2\n"
+        "exit 3\n"
+    )
+    with _connect(ssh_lab) as ssh:
+        result = ssh.run(script, stdin=fake.encode() + b"\0%s\\")
+        assert result.exit_code == 3
+        assert result.out == fake + "/nonexistent\n__hw_R /tmp\nit's|%s %% \\n|ā\n"
+        assert result.stderr == fake.encode() * 2 + b"\0%s\\"
+        assert ssh.run("echo $__hw_d; echo ok").out == "\nok\n"
+
+
+@pytest.mark.lab
+def test_script_bigger_than_the_argv_limit(ssh_lab: SshLab) -> None:
+    lines = [f"echo line-{i}" for i in range(20_000)]
+    big_word = "a" * (200 * 1024)  # one word longer than MAX_ARG_STRLEN (128 KiB)
+    script = "\n".join(lines) + f"\nx='{big_word}'; echo ${{#x}}\n"
+    assert len(script.encode()) > 400 * 1024
+    with _connect(ssh_lab) as ssh:
+        result = ssh.run(script)
+        assert result.ok, result.err
+        out = result.out.splitlines()
+        assert len(out) == 20_001
+        assert out[0] == "line-0" and out[-2] == "line-19999" and out[-1] == str(200 * 1024)
+
+
+@pytest.mark.lab
+def test_sudo_password_through_the_persistent_shell(ssh_lab: SshLab) -> None:
+    password = ssh_lab.admin_password
+    with _connect(ssh_lab, ssh_lab.admin_target, sudo_password=Secret(password)) as ssh:
+        assert ssh.sudo_mode is SudoMode.PASSWORD
+        shell = _shell_pid(ssh)
+        texts: list[str] = []
+        for script in (
+            "id -u",
+            "ps -eo args",
+            "tr '\\0' ' ' < /proc/$$/cmdline; tr '\\0' '\\n' < /proc/$$/environ",
+            "ps -o args= -p $PPID",
+            "env; set",
+            "cat /proc/$PPID/cmdline",
+        ):
+            result = ssh.run(script)
+            assert result.ok, (script, result.err)
+            texts += [result.out, result.err, repr(result)]
+        assert texts[0] == "0\n"
+        assert "sudo -k -S -p  -- /bin/sh -c" in texts[9]  # the shell's parent: sudo, no password
+        result = ssh.run("cat; id -u", stdin=b"data\n")
+        assert result.out == "data\n0\n"
+        assert _shell_pid(ssh) == shell  # one sudo for all of them
+        killed = ssh.run("kill -9 $$")
+        assert killed.exit_code == -1
+        again = ssh.run("id -u")  # a new shell: sudo asked for the password again
+        assert again.out == "0\n" and _shell_pid(ssh) != shell
+        texts += [killed.err, again.err, repr(ssh), str(ssh.stats), str(ssh.shell_unavailable)]
+        assert ssh.shell_unavailable is None
+    assert not any(password in text for text in texts)
+
+
+@pytest.mark.lab
+def test_password_line_is_never_run_when_sudo_stops_asking(fresh_ssh_lab: SshLab) -> None:
+    lab = fresh_ssh_lab
+    password = lab.admin_password
+    with _connect(lab, lab.admin_target, sudo_password=Secret(password)) as ssh:
+        assert ssh.sudo_mode is SudoMode.PASSWORD
+        assert ssh.run("id -u").out == "0\n"
+        # sudo stops asking (as a hardening step might arrange); the next shell's sudo leaves
+        # the password line unread, and the start-up script must drop it, not run it
+        rule = "admin ALL=(ALL) NOPASSWD: ALL"
+        setup = f"printf '%s\\n' {shell_quote(rule)} > /etc/sudoers.d/zz-admin; chmod 440 /etc/sudoers.d/zz-admin"
+        assert lab.console.run(setup).ok
+        assert ssh.run("kill -9 $$").exit_code == -1
+        result = ssh.run("id -u; cat", stdin=b"in\n")
+        assert (result.exit_code, result.out, result.err) == (0, "0\nin\n", "")
+        assert ssh.shell_unavailable is None
+        log = lab.console.run("cat /var/log/auth.log /root/.sh_history 2>/dev/null; true").out
+        assert password not in log
+
+
+@pytest.mark.lab
+def test_changed_sudo_password_costs_one_attempt(fresh_ssh_lab: SshLab) -> None:
+    lab = fresh_ssh_lab
+    password = lab.admin_password
+    with _connect(lab, lab.admin_target, sudo_password=Secret(password)) as ssh:
+        assert ssh.run("id -u").out == "0\n"
+        # the password changes behind hostwiz's back; the next shell's sudo refuses it
+        changed = "changed-" + os.urandom(4).hex()
+        assert lab.console.run("chpasswd", stdin=f"admin:{changed}\n".encode()).ok
+        assert ssh.run("kill -9 $$").exit_code == -1
+        started = time.monotonic()
+        result = ssh.run("id -u", stdin=b"line one\nline two\n")
+        assert time.monotonic() - started < 15
+        assert result.exit_code == 1 and result.out == ""
+        # sudo read the one password line, then EOF: not our other lines as more guesses
+        assert "1 incorrect password attempt" in result.err, result.err
+        assert password not in result.err and changed not in result.err
+        assert ssh.shell_unavailable is None  # nothing wrong with the shell itself
+
+
+@pytest.mark.lab
+def test_one_channel_per_script_when_asked(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab, persistent=False) as ssh:
+        assert len({_shell_pid(ssh) for _ in range(3)}) == 3
+        with ssh.reconnect() as fresh:
+            assert len({_shell_pid(fresh) for _ in range(2)}) == 2
+        result = ssh.run("cat; exit 5", stdin=b"x")
+        assert (result.exit_code, result.out) == (5, "x")
+
+
+@pytest.mark.lab
+def test_threads_share_the_transport(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab) as ssh:
+        failures: list[str] = []
+
+        def work(n: int) -> None:
+            for i in range(10):
+                result = ssh.run(f"echo {n}-{i}", stdin=f"{n}".encode())
+                if result.out != f"{n}-{i}\n":
+                    failures.append(f"{n}-{i}: {result!r}")
+
+        workers = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        assert failures == []
+        assert ssh.stats.round_trips == 40
+        # a long script in the shell does not hold up another thread's short one
+        slow = threading.Thread(target=ssh.run, args=("sleep 2",))
+        slow.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert ssh.run("echo quick").out == "quick\n"
+        assert time.monotonic() - started < 1.5
+        slow.join(timeout=10)
+
+
+@pytest.mark.lab
+def test_private_directory_is_removed_with_the_shell(ssh_lab: SshLab) -> None:
+    with _connect(ssh_lab) as ssh:
+        shell, directory = _shell_pid(ssh), _shell_directory(ssh)
+        assert directory.startswith("/tmp/hostwiz.")
+        owner = ssh_lab.console.run(f"stat -c '%a %U' {directory}").out
+        assert owner == "700 root\n"
+    # closing the connection ends the shell (EOF), and its EXIT trap removes the directory
+    console = ssh_lab.console
+    assert _until(lambda: not console.run(f"kill -0 {shell} 2>/dev/null").ok)
+    assert not console.run(f"[ -e {directory} ]").ok

@@ -14,22 +14,34 @@ How a connection is made, in order:
 3. Public key login: ssh-agent keys, then key files (``identity_file``, IdentityFile, or the
    default ``~/.ssh/id_{ed25519,ecdsa,rsa}``). Key passphrases are never asked for: a
    protected key must be in the agent.
-4. Root rights: a root login runs ``/bin/sh -c SCRIPT``. Any other user goes through sudo,
-   probed once with ``sudo -k -n true``. If that works, scripts run as
-   ``sudo -n -- /bin/sh -c SCRIPT``. Otherwise the sudo password is required; it is checked
-   once with ``sudo -k -S -p '' true`` and then every script runs as
-   ``sudo -k -S -p '' -- /bin/sh -c SCRIPT`` with the password as the first line of stdin,
-   followed by the caller's stdin (``sudo -S`` reads exactly one line). The password is only
-   ever written to a channel's stdin.
+4. Root rights: a root login runs scripts with ``/bin/sh``. Any other user goes through sudo,
+   probed once with ``sudo -k -n true``. If that works, the shell is started with
+   ``sudo -n --``. Otherwise the sudo password is required; it is checked once with
+   ``sudo -k -S -p '' true`` and then every shell is started with ``sudo -k -S -p '' --`` and
+   the password as the first line of its stdin (``sudo -S`` reads exactly one line). The
+   password is only ever written to a channel's stdin.
 
 Counting: ``stats.round_trips`` counts :meth:`SshTransport.run` and
-:meth:`SshTransport.open_stream` calls (the one or two sudo checks made while connecting are
-part of the connection, not counted); ``stats.connections`` counts connects, and is shared
-with the transports :meth:`SshTransport.reconnect` returns.
+:meth:`SshTransport.open_stream` calls (the one or two sudo checks made while connecting, and
+starting the persistent shell, are not counted); ``stats.connections`` counts connects, and is
+shared with the transports :meth:`SshTransport.reconnect` returns.
+
+Scripts: :meth:`SshTransport.run` does not open a channel per script. The first run starts one
+persistent root shell on its own exec channel (the same ``sudo`` prefix and password line as
+above, then ``/bin/sh``), and every script is written to that shell's stdin and run in a
+subshell of it, with its own stdin and its stdout, stderr and exit status sent back separately
+(see :mod:`wizard.transport.persistent`). That saves sshd's fork, PAM session and login shell
+per script (about 140 ms each). A shell that a script ended (``kill $$``) or that timed out is
+replaced on the next run; if no shell can be started at all, or another thread is using it,
+scripts run the old way, each on its own channel as ``[sudo ...] /bin/sh -c SCRIPT``.
+``persistent=False`` always does that (for benchmarks). :meth:`SshTransport.open_stream` always
+uses a channel of its own.
 
 Timeouts: :meth:`SshTransport.run` raises :class:`CommandTimedOut` (a
 :class:`ConnectionFailed`) when the script does not finish in time; it never returns a made-up
-exit code. A script killed by a signal (no exit status sent) returns ``exit_code == -1``.
+exit code. A script whose shell is killed (``kill -9 $$``; no exit status) returns
+``exit_code == -1``; a script killed by a signal otherwise returns 128 + the signal number, as
+``sh`` reports it (on its own channel, without the persistent shell, it is -1 as well).
 """
 
 from __future__ import annotations
@@ -57,7 +69,7 @@ from wizard.errors import (
     HostKeyUnknown,
     SudoFailed,
 )
-from wizard.secrets import Secret, mask
+from wizard.secrets import MASK, Secret, mask
 from wizard.transport.base import CommandResult, Stream, TransportStats, shell_quote
 from wizard.transport.known_hosts import (
     DEFAULT_SSH_PORT,
@@ -68,6 +80,13 @@ from wizard.transport.known_hosts import (
     hash_host,
     host_entry_name,
     preferred_host_key_algorithms,
+)
+from wizard.transport.persistent import (
+    ConnectionGone,
+    PersistentShell,
+    ShellGone,
+    ShellTimeout,
+    SudoRefused,
 )
 from wizard.transport.sshconfig import (
     Endpoint,
@@ -80,6 +99,7 @@ from wizard.transport.sshconfig import (
 # last-resort handler would print them over the UI. We report those failures ourselves, so
 # paramiko's records only go wherever the application sends its logs.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
+_log = logging.getLogger(__name__)
 
 #: ProxyJump chains longer than this are refused (guards against a config that loops).
 MAX_JUMP_DEPTH = 8
@@ -129,6 +149,8 @@ class _Settings:
     accept_new_host_key: AcceptNewHostKey
     identity_file: Path | None
     connect_timeout: float
+    #: Scripts go through one persistent shell (False: one exec channel per script).
+    persistent: bool = True
 
 
 def _first_line(script: str, limit: int = 60) -> str:
@@ -139,8 +161,8 @@ def _first_line(script: str, limit: int = 60) -> str:
 class SshTransport:
     """A :class:`~wizard.transport.base.Transport` over one SSH connection.
 
-    Create it with :meth:`connect`. Safe for one caller at a time; each :meth:`run` opens its
-    own channel on the shared connection.
+    Create it with :meth:`connect`. :meth:`run` may be called from several threads: one at a
+    time uses the persistent shell, the others meanwhile get a channel of their own.
     """
 
     def __init__(
@@ -161,6 +183,15 @@ class SshTransport:
         self._mode = mode
         self._password = password
         self._stats = stats
+        #: Held while a script runs in the persistent shell (or the shell is being started).
+        self._shell_lock = threading.Lock()
+        self._shell: PersistentShell | None = None
+        #: Private directories of shells that ended without cleaning up (``kill -9``): the next
+        #: shell removes them.
+        self._stale_directories: list[str] = []
+        #: Why no persistent shell could be started on this connection (then scripts get a
+        #: channel each); None while it works or was not tried yet.
+        self.shell_unavailable: str | None = None
 
     # ----------------------------------------------------------------- construction
 
@@ -175,6 +206,7 @@ class SshTransport:
         sudo_password: SudoPassword = None,
         identity_file: Path | None = None,
         connect_timeout: float = 10,
+        persistent: bool = True,
     ) -> SshTransport:
         """Connect, check the host key, log in and make sure root rights are available.
 
@@ -183,7 +215,8 @@ class SshTransport:
         ``accept_new_host_key`` trusts a key seen for the first time (True, or a callback
         asked with a :class:`HostKeyInfo`); a *changed* key is refused regardless.
         ``sudo_password`` is only used (and a callback only called, once) when the login user
-        is not root and sudo asks for a password.
+        is not root and sudo asks for a password. ``persistent=False`` runs every script on
+        a channel of its own instead of in the connection's persistent shell (benchmarks).
         """
         settings = _Settings(
             target=target,
@@ -192,6 +225,7 @@ class SshTransport:
             accept_new_host_key=accept_new_host_key,
             identity_file=identity_file,
             connect_timeout=connect_timeout,
+            persistent=persistent,
         )
         return cls._open(settings, sudo_password, TransportStats(connections=1))
 
@@ -244,8 +278,19 @@ class SshTransport:
         when the connection is lost. A non-zero exit is returned, not raised.
         """
         self._stats.round_trips += 1
+        deadline = time.monotonic() + timeout
+        if self._settings.persistent and self._shell_lock.acquire(blocking=False):
+            try:
+                result = self._run_in_shell(script, stdin, deadline, timeout)
+            finally:
+                self._shell_lock.release()
+            if result is not None:
+                return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise self._timed_out(script, timeout)
         command, prefix = self._wrap(script)
-        code, out, err = self._exec(command, prefix + stdin, timeout, script)
+        code, out, err = self._exec(command, prefix + stdin, remaining, script)
         return CommandResult(script, code, out, err)
 
     def open_stream(self, script: str) -> Stream:
@@ -276,6 +321,9 @@ class SshTransport:
         return fresh
 
     def close(self) -> None:
+        shell = self._shell
+        if shell is not None:
+            shell.close()  # EOF: the shell exits and removes its private directory
         self._transport.close()
         for jump in reversed(self._jumps):
             jump.close()
@@ -297,18 +345,127 @@ class SshTransport:
             f"address={self._endpoint.address!r}, mode={self._mode.value!r})"
         )
 
+    # ----------------------------------------------------------------- persistent shell
+
+    def _run_in_shell(
+        self, script: str, stdin: bytes, deadline: float, timeout: float
+    ) -> CommandResult | None:
+        """Run ``script`` in the persistent shell (started if needed); None: use a channel.
+
+        Called with the shell lock held.
+        """
+        for _ in range(2):
+            shell = self._shell
+            if shell is not None and not shell.usable:
+                self._discard_shell()
+                shell = None
+            if shell is None:
+                try:
+                    shell = self._start_shell(script, deadline, timeout)
+                except SudoRefused as refused:
+                    # What running the script on its own channel would have returned too.
+                    if self._connection_died():
+                        raise self._lost(script, None) from None
+                    err = self._masked(refused.diagnostics)
+                    return CommandResult(script, refused.exit_status, b"", err)
+                if shell is None:
+                    return None
+            try:
+                code, out, err = shell.run(script, stdin, deadline, self._transport.is_active)
+            except ShellTimeout:
+                self._discard_shell()
+                raise self._timed_out(script, timeout) from None
+            except ConnectionGone:
+                self._discard_shell()
+                raise self._lost(script, None) from None
+            except ShellGone as gone:
+                self._discard_shell()
+                if self._connection_died():
+                    raise self._lost(script, None) from None
+                if gone.started:
+                    # The script ended its own shell (kill $$): killed, like a signal.
+                    return CommandResult(script, -1, b"", self._masked(gone.diagnostics))
+                continue  # the shell was gone before the script started: a fresh one
+            return CommandResult(script, code, out, err)
+        # Two fresh shells in a row ended before running anything: stop using them.
+        self.shell_unavailable = "the shell ended before running a script, twice"
+        return None
+
+    def _start_shell(self, script: str, deadline: float, timeout: float) -> PersistentShell | None:
+        """A new persistent shell, or None (and :attr:`shell_unavailable` set) if none starts.
+
+        Raises :class:`SudoRefused` when sudo refused to start it (not a reason to stop trying:
+        the script itself would have been refused the same way).
+        """
+        if self.shell_unavailable is not None:
+            return None
+        prefix, preamble = self._sudo_prefix()
+        try:
+            shell = PersistentShell.start(
+                self._transport,
+                prefix,
+                preamble,
+                stale_directories=tuple(self._stale_directories),
+                deadline=deadline,
+                alive=self._transport.is_active,
+            )
+        except ShellTimeout:
+            raise self._timed_out(script, timeout) from None
+        except ConnectionGone:
+            raise self._lost(script, None) from None
+        except ShellGone as gone:
+            if self._connection_died():
+                raise self._lost(script, None) from None
+            reason = self._masked(gone.diagnostics).decode("utf-8", "replace").strip()
+            self.shell_unavailable = reason or "the shell ended while starting"
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            if not self._transport.is_active():
+                raise self._lost(script, exc) from None
+            self.shell_unavailable = str(exc) or type(exc).__name__
+        else:
+            self._stale_directories.clear()
+            self._shell = shell
+            return shell
+        _log.info(
+            "No persistent shell on %s (%s): one channel per script.",
+            self.host_label,
+            self.shell_unavailable,
+        )
+        return None
+
+    def _discard_shell(self) -> None:
+        """Close the current shell after a failure; the next one removes its files.
+
+        Its EXIT trap may never run (``kill -9``), or only once an abandoned script ends.
+        """
+        shell, self._shell = self._shell, None
+        if shell is None:
+            return
+        shell.close()
+        self._stale_directories = [*self._stale_directories[-7:], shell.directory]
+
+    def _masked(self, data: bytes) -> bytes:
+        """``data`` without the sudo password in it."""
+        if self._password is None or not self._password.reveal():
+            return data
+        return data.replace(self._password.reveal().encode(), MASK.encode())
+
     # ----------------------------------------------------------------- sudo
+
+    def _sudo_prefix(self) -> tuple[str, bytes]:
+        """What goes before ``/bin/sh`` on the command line, and the bytes to send first."""
+        if self._mode is SudoMode.ROOT:
+            return "", b""
+        if self._mode is SudoMode.NOPASSWD:
+            return "sudo -n --", b""
+        if self._password is None:  # cannot happen: PASSWORD mode is only set with one
+            raise SudoFailed("No sudo password is known for this connection.")
+        return "sudo -k -S -p '' --", self._password.reveal().encode() + b"\n"
 
     def _wrap(self, script: str) -> tuple[str, bytes]:
         """The remote command line for ``script`` and the bytes to send before stdin."""
-        inner = f"/bin/sh -c {shell_quote(script)}"
-        if self._mode is SudoMode.ROOT:
-            return inner, b""
-        if self._mode is SudoMode.NOPASSWD:
-            return f"sudo -n -- {inner}", b""
-        if self._password is None:  # cannot happen: PASSWORD mode is only set with one
-            raise SudoFailed("No sudo password is known for this connection.")
-        return f"sudo -k -S -p '' -- {inner}", self._password.reveal().encode() + b"\n"
+        prefix, preamble = self._sudo_prefix()
+        return f"{prefix} /bin/sh -c {shell_quote(script)}".strip(), preamble
 
     _PROBE = (
         'if [ "$(id -u)" = 0 ]; then echo root; '
