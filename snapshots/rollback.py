@@ -17,6 +17,9 @@ from wizard.facts import file_fact, gather
 from wizard.plan import Plan
 from wizard.transport.base import Transport, shell_quote
 
+ALWAYS_SECRET = frozenset({"/etc/shadow", "/etc/gshadow"})
+"""Files whose content (password hashes) a preview never shows, whatever their mode."""
+
 
 def _read_snapshot_script(snapshot_id: str) -> str:
     snap = snapshot_dir(snapshot_id)
@@ -63,7 +66,14 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
             content = saved.get(key, b"")
             wanted = FileState(path, True, content, int(mode, 8), owner, group)
             if now != wanted:
-                actions.append(WriteFile(path, content, int(mode, 8), owner, group, why="put back"))
+                # A key put back must stay as unseen as when it was first written.
+                secret = (
+                    b"PRIVATE KEY" in content or not int(mode, 8) & 0o077 or path in ALWAYS_SECRET
+                )
+                actions.append(
+                    WriteFile(path, content, int(mode, 8), owner, group, why="put back",
+                              secret=secret)
+                )  # fmt: skip
         elif now.exists:
             actions.append(RemoveFile(path, why="did not exist before"))
             created = saved.get(f"{key}.newdirs", b"").decode().split()

@@ -14,6 +14,7 @@ from wizard.actions import RunCommand, WriteFile
 from wizard.docker_api import docker_client
 from wizard.errors import ApplyFailed, PlanConflict
 from wizard.plan import Changeset, Plan
+from wizard.render import as_text, render_plan
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
 from wizard.steps.docker_engine import DOCKER_ENGINE, WAIT_FOR_DOCKER
@@ -156,6 +157,19 @@ def test_rollback_restores_bytes_mode_and_owner(ssh, console):
     assert read(console, "/etc/hostwiz-sample") == original
     assert stat(console, "/etc/hostwiz-sample") == "640 admin adm"
     console.run("rm -f /etc/hostwiz-sample")
+
+
+def test_a_private_key_put_back_is_never_shown(ssh, console):
+    key = b"-----BEGIN PRIVATE KEY-----\nMIIsecretmaterial\n-----END PRIVATE KEY-----\n"
+    console.run("cat > /etc/hostwiz-key.pem && chmod 0600 /etc/hostwiz-key.pem", stdin=key)
+    plan = Plan("demo", (WriteFile("/etc/hostwiz-key.pem", b"new\n", 0o600, secret=True),))
+    result = apply_changeset(ssh, Changeset(ssh.host_label, (plan,)))
+    rollback = rollback_plan(ssh, result.snapshot_id)
+    text = as_text(render_plan(rollback))
+    assert "/etc/hostwiz-key.pem" in text and b"secretmaterial".decode() not in text
+    apply_changeset(ssh, Changeset(ssh.host_label, (rollback,)), reason="rollback")
+    assert read(console, "/etc/hostwiz-key.pem") == key
+    console.run("rm -f /etc/hostwiz-key.pem")
 
 
 def test_the_console_restore_script_works_without_hostwiz(ssh, console):

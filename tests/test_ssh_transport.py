@@ -1080,3 +1080,17 @@ def test_private_directory_is_removed_with_the_shell(ssh_lab: SshLab) -> None:
     console = ssh_lab.console
     assert _until(lambda: not console.run(f"kill -0 {shell} 2>/dev/null").ok)
     assert not console.run(f"[ -e {directory} ]").ok
+
+
+@pytest.mark.parametrize(
+    "data", [b"-----BEGIN CERTIFICATE-----\nAAA\n", b"-", b"--help", b"-n x", b"%s\\n\0-"]
+)
+def test_printf_format_survives_leading_dashes_in_a_real_shell(data: bytes) -> None:
+    import subprocess
+
+    from wizard.transport.persistent import printf_format
+
+    script = b"printf " + printf_format(data)
+    out = subprocess.run(["/bin/sh", "-c", script.decode("latin-1")], capture_output=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == data

@@ -23,7 +23,14 @@ from snapshots.layout import journal_path, snapshot_dir
 from snapshots.record import new_snapshot_id, record_script
 from snapshots.store import save_local_copy
 from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
-from wizard.errors import ApplyFailed, ConnectionFailed, HostwizError
+from wizard.errors import (
+    ApplyFailed,
+    AuthenticationFailed,
+    ConnectionFailed,
+    HostKeyChanged,
+    HostKeyUnknown,
+    HostwizError,
+)
 from wizard.facts import Facts
 from wizard.plan import Changeset
 from wizard.secrets import mask
@@ -308,11 +315,32 @@ def _undo(transport: Transport, snapshot_id: str, reason: str, say: Progress) ->
     )
 
 
+def _reconnect_patiently(transport: Transport, attempts: int = 6) -> Transport:
+    """A fresh connection, retrying a quick refusal for up to about 3 seconds.
+
+    A reloaded sshd refuses connections for a few milliseconds while it re-executes; that must
+    not make the host undo a good change. A slow failure (a blackholed port), a refused login
+    or a wrong host key is final at once.
+    """
+    for attempt in range(attempts):
+        began = time.monotonic()
+        try:
+            return transport.reconnect()
+        except (AuthenticationFailed, HostKeyUnknown, HostKeyChanged):
+            raise
+        except ConnectionFailed:
+            quick = time.monotonic() - began < 1.0
+            if not quick or attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 def _confirm(transport: Transport, snapshot_id: str, say: Progress) -> bool:
     """Disarm the watchdog over a brand-new connection: proof the admin can still get in."""
     started = time.monotonic()
     try:
-        fresh = transport.reconnect()
+        fresh = _reconnect_patiently(transport)
     except HostwizError as error:
         say(Event("warning", f"Could not open a new connection: {error.message}"))
         return False

@@ -33,3 +33,4 @@ def test_mode_and_owner_changes_are_shown():
 
 def test_empty_plan_says_already_done():
     assert "nothing to do" in as_text(render_plan(Plan("docker")))
+

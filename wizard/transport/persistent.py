@@ -80,6 +80,9 @@ def boot_script(token: str) -> str:
 def printf_format(data: bytes) -> bytes:
     """``data`` as a single-quoted ``printf`` format that prints exactly ``data`` (NULs too)."""
     escaped = data.replace(b"\\", b"\\\\").replace(b"%", b"%%").replace(b"\0", b"\\000")
+    if escaped.startswith(b"-"):
+        # printf would take a leading "-" (every PEM file: -----BEGIN) for an option.
+        escaped = b"\\055" + escaped[1:]
     return single_quoted(escaped)
 
 
