@@ -38,6 +38,9 @@ from screens.stages import (
     HostChoice,
     PasswordScreen,
     PreviewScreen,
+    RecoverChoice,
+    RecoveryActions,
+    RecoveryScreen,
     SavePresetScreen,
     SnapshotsScreen,
     StartScreen,
@@ -45,6 +48,7 @@ from screens.stages import (
     StepRow,
     StepScreen,
     TrustKeyScreen,
+    host_name,
 )
 from wizard.errors import HostwizError, SudoFailed
 
@@ -140,11 +144,17 @@ class HostwizApp(App[int]):
         return list(self._titles)
 
     def palette_action(self, what: str) -> Callable[[], None]:
-        """A palette command that answers the step list (the flow waits on it)."""
+        """A palette command that answers the step list (the flow waits on it).
+
+        Recovery also works from the start screen (for the host that failed, or the one
+        picked or typed there).
+        """
 
         def run() -> None:
             if isinstance(self.screen, StepListScreen):
                 self.screen.dismiss(what)
+            elif what == "recover" and isinstance(self.screen, StartScreen):
+                self.screen.action_recover()
             else:
                 self.notify(
                     "Finish or leave this screen first (Escape goes back).", severity="warning"
@@ -160,6 +170,11 @@ class HostwizApp(App[int]):
         )
         yield SystemCommand(
             "Snapshots", "List the host's snapshots and roll back", self.palette_action("snapshots")
+        )
+        yield SystemCommand(
+            "Recovery",
+            "Locked out or a change was interrupted: what happened and how to fix it",
+            self.palette_action("recover"),
         )
         yield SystemCommand(
             "Save preset", "Save the answers as a preset file", self.palette_action("save")
@@ -266,30 +281,38 @@ class HostwizApp(App[int]):
             self.exit(1)
             return
         problem: BaseException | None = None
-        typed = self.args.host or ""
+        failed: HostChoice | None = None
+        pending: HostChoice | None = (
+            HostChoice(self.args.host, "", None) if self.args.host else None
+        )
         while True:
-            if typed:
-                choice: HostChoice | None = HostChoice(typed, "", None)
-                typed = ""
-            else:
+            choice: HostChoice | RecoverChoice | None = pending
+            pending = None
+            if choice is None:
                 choice = await self.push_screen_wait(
                     StartScreen(
                         self.hosts,
                         problem=problem,
+                        failed=failed,
                         initial=self.args.host or "",
                         ssh_config=self.args.ssh_config,
                     )
                 )
             if choice is None:
                 break
+            if isinstance(choice, RecoverChoice):
+                answer = await self.recovery(choice.host.target, problem=choice.problem)
+                if answer == "retry":
+                    pending = choice.host
+                continue
             try:
                 transport = await self.blocking(
                     f"Connecting to {choice.target}…", partial(self.connect, choice)
                 )
             except Exception as error:
-                problem = error
+                problem, failed = error, choice
                 continue
-            problem = None
+            problem, failed = None, None
             self.transport = transport
             try:
                 again = await self.host_session(transport)
@@ -318,6 +341,8 @@ class HostwizApp(App[int]):
                     await self.save_preset()
                 elif action == "snapshots":
                     note = await self.snapshots(transport)
+                elif action == "recover":
+                    await self.recovery(transport.host_label, transport=transport)
                 elif action.startswith("step:"):
                     note = await self.run_step(transport, action.removeprefix("step:"))
             except Exception as error:
@@ -370,15 +395,14 @@ class HostwizApp(App[int]):
             )
             if not go:
                 continue
-            result = await self.push_screen_wait(
-                ApplyScreen(
-                    f"Applying {selection.step.title} on {changeset.host}",
-                    transport.host_label,
-                    partial(self._apply, apply, transport, selections, changeset),
-                    changed=changeset.touched_paths(),
-                )
+            applying = ApplyScreen(
+                f"Applying {selection.step.title} on {changeset.host}",
+                transport.host_label,
+                partial(self._apply, apply, transport, selections, changeset),
+                changed=changeset.touched_paths(),
+                window=self.args.confirm_timeout,
             )
-            return result.message if result is not None else ""
+            return await self.finish_apply(transport, applying)
 
     def _apply(
         self,
@@ -421,21 +445,57 @@ class HostwizApp(App[int]):
         )
         if not go:
             return ""
-        result = await self.push_screen_wait(
-            ApplyScreen(
-                f"Rolling back to before {snapshot_id}",
-                transport.host_label,
-                lambda progress: apply_changeset(
-                    transport,
-                    changeset,
-                    progress=progress,
-                    confirm_timeout=self.args.confirm_timeout,
-                    reason="rollback",
-                ),
-                changed=changeset.touched_paths(),
-            )
+        undoing = ApplyScreen(
+            f"Rolling back to before {snapshot_id}",
+            transport.host_label,
+            lambda progress: apply_changeset(
+                transport,
+                changeset,
+                progress=progress,
+                confirm_timeout=self.args.confirm_timeout,
+                reason="rollback",
+            ),
+            changed=changeset.touched_paths(),
+            window=self.args.confirm_timeout,
         )
+        return await self.finish_apply(transport, undoing)
+
+    async def finish_apply(self, transport: SshTransport, screen: ApplyScreen) -> str:
+        """Show an apply screen; open the recovery screen when the admin asks from there."""
+        result = await self.push_screen_wait(screen)
+        if screen.recover_requested:
+            await self.recovery(transport.host_label, transport=transport)
         return result.message if result is not None else ""
+
+    async def recovery(
+        self,
+        target: str,
+        *,
+        problem: BaseException | None = None,
+        transport: SshTransport | None = None,
+    ) -> str | None:
+        """The recovery screen: connected (``transport``) or not; "retry" to connect again."""
+        from hostwiz.connect import lab_ssh_config
+
+        practice = await self.blocking(
+            f"Looking up {target}…", lambda: lab_ssh_config(host_name(target)) is not None
+        )
+        actions = None
+        if transport is not None:
+            from wizard.recovery import (
+                finish_interrupted,
+                interrupted_transactions,
+                roll_back_interrupted,
+            )
+
+            actions = RecoveryActions(
+                load=partial(interrupted_transactions, transport),
+                roll_back=partial(roll_back_interrupted, transport),
+                finish=partial(finish_interrupted, transport),
+            )
+        return await self.push_screen_wait(
+            RecoveryScreen(target, practice=practice, problem=problem, actions=actions)
+        )
 
     async def save_preset(self) -> None:
         from presets import save_preset
@@ -451,14 +511,6 @@ class HostwizApp(App[int]):
                 f"could not write {path}: {error.strerror}.", "Choose a folder you can write to."
             ) from None
         self.notify(f"Answers saved to {path}. Use them with: hostwiz --preset {path}")
-
-
-def host_name(target: str) -> str:
-    """The host part of ``user@host[:port]`` (``admin@hw1`` is practice host ``hw1``)."""
-    host = target.rpartition("@")[2]
-    if host.startswith("["):
-        return host[1:].partition("]")[0]
-    return host.partition(":")[0] if host.count(":") == 1 else host
 
 
 def default_args(**values: Any) -> argparse.Namespace:

@@ -7,6 +7,8 @@ data built there. The order of the stages lives in :meth:`screens.app.HostwizApp
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import (
     Button,
     DataTable,
@@ -32,10 +36,11 @@ from textual.widgets import (
 from textual.widgets.option_list import Option
 
 from screens.widgets import DiffView, ProgressLog, QuestionForm
-from wizard.errors import HostwizError
+from wizard.errors import HostKeyChanged, HostwizError
 
 if TYPE_CHECKING:
     from snapshots.store import SnapshotInfo
+    from wizard.recovery import Interrupted
     from wizard.render import RenderedLine
     from wizard.steps.base import Step
     from wizard.transaction import ApplyResult, Event, Progress
@@ -53,6 +58,23 @@ class HostChoice:
     detail: str = ""
     ssh_config: str | None = None
     """The ssh_config file that defines ``target`` (practice hosts have their own)."""
+
+
+@dataclass(frozen=True)
+class RecoverChoice:
+    """From the start screen: open the recovery screen for ``host`` instead of connecting."""
+
+    host: HostChoice
+    problem: BaseException | None = None
+    """Why connecting to it failed, when it did."""
+
+
+def host_name(target: str) -> str:
+    """The host part of ``user@host[:port]`` (``admin@hw1`` is practice host ``hw1``)."""
+    host = target.rpartition("@")[2]
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.partition(":")[0] if host.count(":") == 1 else host
 
 
 @dataclass(frozen=True)
@@ -76,9 +98,21 @@ def describe_error(error: BaseException) -> tuple[str, str, str]:
     )
 
 
+def is_danger(error: BaseException | None) -> bool:
+    """Errors that must stand out: the host may not be the one it claims to be."""
+    return isinstance(error, HostKeyChanged)
+
+
 def error_content(error: BaseException) -> Content:
     title, message, hint = describe_error(error)
-    parts = [Content.styled(f"{title}: ", "bold $text-error"), Content(message)]
+    if is_danger(error):
+        parts = [
+            Content.styled(f" ⚠ {title} ", "bold reverse $text-error"),
+            Content.styled(" Do not type passwords or continue until you know why.\n", "bold"),
+            Content(message),
+        ]
+    else:
+        parts = [Content.styled(f"{title}: ", "bold $text-error"), Content(message)]
     if hint:
         parts += [Content("\n"), Content.styled("What to do: ", "bold"), Content(hint)]
     return Content.assemble(*parts)
@@ -87,12 +121,17 @@ def error_content(error: BaseException) -> Content:
 # ---- start ------------------------------------------------------------------------------
 
 
-class StartScreen(Screen[HostChoice | None]):
-    """Pick a practice host or an ssh config entry, or type ``user@host[:port]``."""
+class StartScreen(Screen[HostChoice | RecoverChoice | None]):
+    """Pick a practice host or an ssh config entry, or type ``user@host[:port]``.
+
+    After a failed connection (``problem``, for the host ``failed``) it says why, and Ctrl+R
+    asks for the recovery screen of that host (:class:`RecoverChoice`).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "quit_wizard", "Quit"),
         Binding("ctrl+l", "focus_target", "Type a host", show=True),
+        Binding("ctrl+r", "recover", "Recovery"),
     ]
 
     def __init__(
@@ -100,6 +139,7 @@ class StartScreen(Screen[HostChoice | None]):
         candidates: Sequence[HostChoice] | None = None,
         *,
         problem: BaseException | None = None,
+        failed: HostChoice | None = None,
         initial: str = "",
         ssh_config: str | None = None,
     ) -> None:
@@ -107,12 +147,13 @@ class StartScreen(Screen[HostChoice | None]):
         self.sub_title = "choose a host"
         self.candidates = list(candidates) if candidates is not None else None
         self.problem = problem
+        self.failed = failed
         self.initial = initial
         self.ssh_config = ssh_config
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Vertical(id="start"):
+        with VerticalScroll(id="start"):
             yield Static(
                 "Which machine should become a hardened Docker host? Pick one (↑/↓, Enter) or "
                 "type its address below. Nothing is changed before you have seen and confirmed "
@@ -120,7 +161,16 @@ class StartScreen(Screen[HostChoice | None]):
                 classes="intro",
             )
             if self.problem is not None:
-                yield Static(error_content(self.problem), id="problem", classes="problem")
+                danger = is_danger(self.problem)
+                recovery = "\nCtrl+R: recovery (what the last change did, how to get back in)."
+                yield Static(
+                    Content.assemble(
+                        error_content(self.problem),
+                        Content.styled("" if danger else recovery, "$text-muted"),
+                    ),
+                    id="problem",
+                    classes="problem danger" if danger else "problem",
+                )
             yield OptionList(id="hosts")
             yield Label("Or type user@host[:port], or a Host name from your ssh config:")
             yield Input(self.initial, placeholder="admin@192.0.2.10:22", id="target")
@@ -150,10 +200,16 @@ class StartScreen(Screen[HostChoice | None]):
             hosts.add_option(
                 Option("(no practice hosts or ssh config entries found)", disabled=True)
             )
-            self.query_one("#target", Input).focus()
+            self._focus(self.query_one("#target", Input))
         else:
             hosts.highlighted = 0
-            hosts.focus()
+            self._focus(hosts)
+
+    def _focus(self, widget: Widget) -> None:
+        """Focus and bring into view without an animation: a scroll animation still pending
+        when the wizard quits would never finish (and Pilot tests would wait for it)."""
+        widget.focus(scroll_visible=False)
+        widget.scroll_visible(animate=False)
 
     @on(OptionList.OptionSelected, "#hosts")
     def picked(self, event: OptionList.OptionSelected) -> None:
@@ -172,7 +228,22 @@ class StartScreen(Screen[HostChoice | None]):
         self.dismiss(HostChoice(target, "typed", None))
 
     def action_focus_target(self) -> None:
-        self.query_one("#target", Input).focus()
+        self._focus(self.query_one("#target", Input))
+
+    def action_recover(self) -> None:
+        """Recovery for the host that failed, else the typed or highlighted one."""
+        target = self.query_one("#target", Input)
+        typed = target.value.strip()
+        hosts = self.query_one("#hosts", OptionList)
+        highlighted = hosts.highlighted_option
+        if self.failed is not None and not (target.has_focus and typed != self.failed.target):
+            self.dismiss(RecoverChoice(self.failed, self.problem))
+        elif typed and (target.has_focus or highlighted is None):
+            self.dismiss(RecoverChoice(HostChoice(typed, "typed", None)))
+        elif highlighted is not None and highlighted.id is not None and self.candidates:
+            self.dismiss(RecoverChoice(self.candidates[int(highlighted.id)]))
+        else:
+            self.notify("Pick or type the host to recover first.", severity="warning")
 
     def action_quit_wizard(self) -> None:
         self.dismiss(None)
@@ -229,11 +300,13 @@ STATUS_STYLES = {
 class StepListScreen(Screen[str]):
     """The steps for one host with their status; returns what to do next.
 
-    Results: ``step:NAME``, ``snapshots``, ``save``, ``refresh``, ``host`` or ``quit``.
+    Results: ``step:NAME``, ``snapshots``, ``recover``, ``save``, ``refresh``, ``host`` or
+    ``quit``.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "choose('snapshots')", "Snapshots"),
+        Binding("c", "choose('recover')", "Recovery"),
         Binding("w", "choose('save')", "Save preset"),
         Binding("r", "choose('refresh')", "Refresh", show=False),
         Binding("h", "choose('host')", "Other host", show=False),
@@ -417,14 +490,49 @@ class PreviewScreen(Screen[bool]):
             self.dismiss(True)
 
 
-# ---- apply --------------------------------------------------------------------------------
+# ---- apply ----------------------------------------------------------------------------------
+
+ARMED_SECONDS = re.compile(r"\bin (\d+) s\b")
+
+
+def clock_time(epoch: float) -> str:
+    """A wall-clock time as the admin reads it on this machine (HH:MM:SS)."""
+    return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+def journal_deadline(host: str, since: float) -> float | None:
+    """When the host's safety timer fires for the latest change made since ``since``.
+
+    The local journal records it (the same time ``hostwiz recover`` explains later); None
+    when it holds nothing that recent.
+    """
+    from snapshots.local_journal import last_transaction
+
+    try:
+        entries = last_transaction(host)
+    except OSError:
+        return None
+    recent = [entry for entry in entries if entry.time >= since - 1]
+    if not recent or recent[-1].deadline is None:
+        return None
+    return recent[-1].deadline
 
 
 class ApplyScreen(Screen["ApplyResult | None"]):
-    """Runs the change in a thread worker and shows one line per event, then the result."""
+    """Runs the change in a thread worker and shows one line per event, then the result.
+
+    From the ``armed`` event on, a line counts down the safety window: unless hostwiz confirms
+    over a new connection, the host undoes the change by itself at the time shown. The host
+    pushes that time back while hostwiz works (each command gives it at least a full window
+    again), so the line restarts from the latest event: the time shown is never later than the
+    host's own. It then says whether the confirmation arrived; when it did not, the host will
+    undo the change by itself, and ``c`` leaves this screen asking for the recovery screen
+    (:attr:`recover_requested`).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,enter", "close", "Continue"),
+        Binding("c", "recover", "Recovery"),
     ]
 
     class Progressed(Message):
@@ -445,6 +553,8 @@ class ApplyScreen(Screen["ApplyResult | None"]):
         run: Callable[[Progress], ApplyResult],
         *,
         changed: Sequence[str] = (),
+        window: int | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
         self.sub_title = "applying"
@@ -454,11 +564,23 @@ class ApplyScreen(Screen["ApplyResult | None"]):
         self.changed = list(changed)
         self.result: ApplyResult | None = None
         self.done = False
+        self.window = window
+        """Seconds of the safety window (the armed event says; this is the fallback)."""
+        self.clock = clock
+        self.started = clock()
+        self.deadline: float | None = None
+        """Epoch seconds: the host undoes the change by itself then, unless confirmed."""
+        self.safety = "idle"
+        """idle (not armed yet), ticking, confirmed, undone, or unconfirmed."""
+        self.confirmation = ""
+        self.recover_requested = False
+        self._ticker: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(self.heading, classes="title")
         yield ProgressLog(id="progress")
+        yield Static("", id="window")
         yield Static(
             "Working… the host undoes everything by itself if the connection is lost.",
             id="result",
@@ -467,6 +589,7 @@ class ApplyScreen(Screen["ApplyResult | None"]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#window", Static).display = False
         self.run_change()
 
     @work(thread=True, exit_on_error=False, group="apply")
@@ -483,31 +606,126 @@ class ApplyScreen(Screen["ApplyResult | None"]):
         self.post_message(self.Progressed(event))
 
     def on_apply_screen_progressed(self, message: Progressed) -> None:
-        self.query_one(ProgressLog).add_event(message.event)
+        event = message.event
+        self.query_one(ProgressLog).add_event(event)
+        if event.kind == "armed":
+            found = ARMED_SECONDS.search(event.message)
+            self.window = int(found.group(1)) if found else (self.window or 60)
+            self.deadline = self.clock() + self.window
+            self.safety = "ticking"
+            self._ticker = self.set_interval(1.0, self.show_window)
+        elif event.kind in {"action", "action-done", "health"} and self.safety == "ticking":
+            # The host has moved its deadline to at least a full window from now.
+            assert self.deadline is not None and self.window is not None
+            self.deadline = max(self.deadline, self.clock() + self.window)
+        elif event.kind == "confirm" and self.safety == "ticking":
+            self.safety = "confirmed"
+            self.confirmation = event.message
+        elif event.kind == "undo" and self.safety == "ticking":
+            self.safety = "undone"
+        self.show_window()
 
     def on_apply_screen_finished(self, message: Finished) -> None:
         self.done = True
         self.result = message.result
+        if self.safety == "ticking":
+            confirmed = message.result is not None and message.result.confirmed
+            self.safety = "confirmed" if confirmed else "unconfirmed"
+            if not confirmed:
+                self.deadline = journal_deadline(self.host, self.started) or self.deadline
         panel = self.query_one("#result", Static)
         panel.remove_class("running")
         if message.error is not None:
             panel.add_class("failed")
-            panel.update(error_content(message.error))
+            content = error_content(message.error)
+            if self.safety == "unconfirmed":
+                content = Content.assemble(content, Content.styled(RECOVER_HINT, "$text-muted"))
+            panel.update(content)
         else:
             assert message.result is not None
             panel.add_class("ok" if message.result.confirmed else "failed")
             panel.update(result_content(message.result, self.host, self.changed))
         self.sub_title = "finished"
+        self.show_window()
         self.refresh_bindings()
+
+    def show_window(self) -> None:
+        """The safety-window line, as of now."""
+        line = self.query_one("#window", Static)
+        line.display = self.safety != "idle"
+        line.set_class(self.safety == "confirmed", "ok")
+        line.set_class(self.safety == "unconfirmed", "failed")
+        text = self.window_text()
+        if text is not None:
+            line.update(text)
+        if self.safety in {"confirmed", "undone"} and self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
+
+    def window_text(self) -> Content | None:
+        if self.safety == "confirmed":
+            said = self.confirmation or "Confirmed over a new connection"
+            return Content.assemble(
+                ("✓ ", "bold $text-success"),
+                (said, "bold"),
+                ": the host's safety timer is stopped and the change stays.",
+            )
+        if self.safety == "undone":
+            return Content.assemble(
+                ("↺ ", "bold $text-warning"),
+                "hostwiz undid the change at once and stopped the host's safety timer.",
+            )
+        if self.deadline is None:
+            return None
+        left = int(self.deadline - self.clock() + 0.5)
+        at = clock_time(self.deadline)
+        if self.safety == "unconfirmed":
+            if left > 0:
+                return Content.assemble(
+                    ("✗ Not confirmed over a new connection: ", "bold $text-error"),
+                    "the host undoes this change by itself at ",
+                    (at, "bold"),
+                    f" (in {left} s).",
+                )
+            return Content.assemble(
+                ("✗ Not confirmed over a new connection: ", "bold $text-error"),
+                "the host should have undone this change by itself at ",
+                (at, "bold"),
+                ". The recovery screen (c) shows what the host did.",
+            )
+        if left > 0:
+            return Content.assemble(
+                ("⏱ Safety timer: ", "bold $text-warning"),
+                "unless hostwiz confirms over a new connection, the host undoes this by itself at ",
+                (at, "bold"),
+                " (in ",
+                (f"{left} s", "bold"),
+                ").",
+            )
+        return Content.assemble(
+            ("⏱ Safety timer: ", "bold $text-warning"),
+            "the host waits while the current command runs, then undoes this by itself "
+            "unless hostwiz confirms over a new connection.",
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "close" and not self.done:
             return None
+        if action == "recover":
+            return self.done and self.safety == "unconfirmed"
         return True
 
     def action_close(self) -> None:
         if self.done:
             self.dismiss(self.result)
+
+    def action_recover(self) -> None:
+        if self.done and self.safety == "unconfirmed":
+            self.recover_requested = True
+            self.dismiss(self.result)
+
+
+RECOVER_HINT = "\nc: the recovery screen · Enter: back to the steps."
 
 
 def result_content(result: ApplyResult, host: str, changed: Sequence[str]) -> Content:
@@ -516,14 +734,18 @@ def result_content(result: ApplyResult, host: str, changed: Sequence[str]) -> Co
         if changed:
             parts.append(Content("\nChanged: " + ", ".join(changed)))
         parts.append(Content.assemble("\nSnapshot: ", (result.snapshot_id, "bold")))
-        parts.append(
-            Content.assemble(
-                "\nTo undo: ",
-                (f"hostwiz rollback --host {host} {result.snapshot_id}", "bold"),
-                " (or Snapshots in the step list)",
+        if result.confirmed:
+            parts.append(
+                Content.assemble(
+                    "\nTo undo: ",
+                    (f"hostwiz rollback --host {host} {result.snapshot_id}", "bold"),
+                    " (or Snapshots in the step list)",
+                )
             )
-        )
-    parts.append(Content.styled("\nPress Enter to go back to the steps.", "$text-muted"))
+    if result.confirmed:
+        parts.append(Content.styled("\nPress Enter to go back to the steps.", "$text-muted"))
+    else:
+        parts.append(Content.styled(RECOVER_HINT, "$text-muted"))
     return Content.assemble(*parts)
 
 
@@ -573,6 +795,325 @@ class SnapshotsScreen(Screen[str | None]):
         self.dismiss(event.row_key.value)
 
     def action_back(self) -> None:
+        self.dismiss(None)
+
+
+# ---- recovery -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecoveryActions:
+    """What the recovery screen may do on a connected host; each runs in a thread worker.
+
+    In the app these are :mod:`wizard.recovery`'s functions bound to the open transport.
+    """
+
+    load: Callable[[], Sequence[Interrupted]]
+    roll_back: Callable[[str], str]
+    """Put the snapshot back now; returns what restore.sh said."""
+    finish: Callable[[str], bool]
+    """Keep the change: mark it confirmed; False when the host refused (already reverting)."""
+
+
+class PendingChange(Vertical):
+    """One interrupted change on the host, with what can be done about it."""
+
+    DEFAULT_CLASSES = "pending"
+
+    def __init__(self, item: Interrupted, host: str) -> None:
+        self.item = item
+        self.snapshot_id = item.snapshot.id
+        super().__init__(id=f"pending-{self.snapshot_id}")
+        self.host = host
+
+    def compose(self) -> ComposeResult:
+        info = self.item.snapshot
+        yield Static(
+            Content.assemble(
+                "Snapshot ",
+                (info.id, "bold"),
+                f" · {', '.join(info.steps) or info.reason} · started {info.created}",
+                "\nLast state on the host: ",
+                (info.state, "bold $text-warning"),
+                f" · {len(info.paths)} file(s)",
+            ),
+            classes="pending-text",
+        )
+        if self.item.timer_running:
+            yield Static(
+                "Its safety timer is still running: the host puts it back by itself. "
+                "Check again (t) once it has.",
+                classes="pending-note",
+            )
+            return
+        with Horizontal(classes="buttons pending-buttons"):
+            yield Button(
+                "Roll back", id=f"rollback-{self.snapshot_id}", variant="warning", compact=True
+            )
+            yield Button("Keep", id=f"finish-{self.snapshot_id}", variant="primary", compact=True)
+            yield Button("Leave", id=f"leave-{self.snapshot_id}", compact=True)
+        yield Static(
+            "Roll back: put the files back as they were before it. Keep: the change is fine, "
+            "mark it confirmed. Leave: decide later.",
+            classes="pending-note",
+        )
+        yield Static("", classes="outcome")
+
+    def on_mount(self) -> None:
+        for outcome in self.query(".outcome"):
+            outcome.display = False
+
+    def show_outcome(self, text: Content | str, *, settled: bool) -> None:
+        outcome = self.query_one(".outcome", Static)
+        outcome.update(text)
+        outcome.display = True
+        if settled:
+            for widget in self.query(".pending-buttons, .pending-note"):
+                widget.display = False
+
+
+SETTLED_OUTCOMES = ("rolled back", "kept", "left")
+
+
+class RecoveryScreen(Screen[str | None]):
+    """Recovery for one host; returns ``"retry"`` to connect again, None to go back.
+
+    Always shown: what this machine's journal says about the last change (refreshed every
+    second while its safety timer runs). Without ``actions`` (hostwiz cannot get in): also
+    what to type at the VM console. With ``actions`` (connected): the interrupted changes on
+    the host, each with Roll back / Keep / Leave; if listing them fails, the console
+    instructions instead.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("t", "again", "Try again"),
+    ]
+
+    def __init__(
+        self,
+        host: str,
+        *,
+        practice: bool = False,
+        problem: BaseException | None = None,
+        actions: RecoveryActions | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.sub_title = "recovery"
+        self.host = host
+        self.practice = practice
+        self.problem = problem
+        self.actions = actions
+        self.clock = clock
+        self.explanation: list[str] = []
+        self.deadline: float | None = None
+        self.pending: list[Interrupted] | None = None
+        """The interrupted changes once listed (None before, or when listing failed)."""
+        self.outcomes: dict[str, str] = {}
+        """What was done, by snapshot id: rolled back, kept, left, or failed."""
+        self.busy = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="recovery"):
+            yield Static(f"Recovery: {self.host}", classes="title")
+            if self.problem is not None:
+                yield Static(
+                    error_content(self.problem),
+                    id="problem",
+                    classes="problem danger" if is_danger(self.problem) else "problem",
+                )
+            yield Static("What this machine's journal says", classes="section")
+            yield Static("…", id="explain", classes="recovery-text")
+            if self.actions is not None:
+                yield Static("Interrupted changes on the host", classes="section")
+                yield Vertical(id="pending")
+            yield Static("Get in at the console", id="console-title", classes="section")
+            with Vertical(id="console", classes="recovery-text"):
+                yield from self.console_lines()
+        yield Footer()
+
+    def console_lines(self) -> ComposeResult:
+        """console_instructions, each command on its own line (readable at 80 columns)."""
+        from wizard.recovery import console_instructions
+
+        first, *commands = console_instructions(host_name(self.host), self.practice)
+        yield Static(first)
+        for line in commands:
+            command, _, comment = line.strip().partition("#")
+            yield Static(command.strip(), classes="console-command")
+            if comment.strip():
+                yield Static(comment.strip(), classes="console-comment")
+        if self.actions is None:
+            yield Static("Then press t to connect again.", classes="console-then")
+
+    @property
+    def console_text(self) -> str:
+        """What the console instructions say, as plain text."""
+        return "\n".join(
+            str(line.content) for line in self.query_one("#console").query(Static).results(Static)
+        )
+
+    def on_mount(self) -> None:
+        self.explain()
+        self.set_interval(1.0, self._tick)
+        if self.actions is not None:
+            self.query_one("#console-title").display = False
+            self.query_one("#console").display = False
+            self.load()
+
+    def _tick(self) -> None:
+        if self.deadline is not None and self.clock() < self.deadline + 2:
+            self.explain()
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="explain")
+    def explain(self) -> None:
+        """Read the local journal (a file on this machine) and explain it."""
+        from snapshots.local_journal import last_transaction
+        from wizard.recovery import explain_last_change
+
+        try:
+            lines = explain_last_change(self.host, self.clock())
+            entries = last_transaction(self.host)
+        except OSError as error:
+            lines, entries = [f"The local journal cannot be read: {error}."], []
+        deadline = entries[-1].deadline if entries else None
+        self.app.call_from_thread(self._show_explanation, lines, deadline)
+
+    def _show_explanation(self, lines: list[str], deadline: float | None) -> None:
+        self.explanation = lines
+        self.deadline = deadline
+        self.query_one("#explain", Static).update("\n".join(lines))
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="host")
+    def load(self) -> None:
+        assert self.actions is not None
+        try:
+            found = list(self.actions.load())
+        except Exception as error:
+            self.app.call_from_thread(self.call_later, self._show_load_failed, error)
+        else:
+            self.app.call_from_thread(self.call_later, self._show_pending, found)
+
+    async def _show_pending(self, found: list[Interrupted]) -> None:
+        self.outcomes = {}
+        box = self.query_one("#pending", Vertical)
+        await box.remove_children()  # gone before new ones with the same ids come
+        box.loading = False
+        self.pending = found
+        if not found:
+            await box.mount(
+                Static(
+                    "No interrupted change on the host: every change was confirmed or undone.",
+                    classes="recovery-text ok-text",
+                )
+            )
+            return
+        await box.mount_all(PendingChange(item, self.host) for item in found)
+        self.call_after_refresh(self._focus_first_button)
+
+    def _focus_first_button(self) -> None:
+        buttons = self.query(".pending-buttons Button")
+        if buttons:
+            buttons.first().focus(scroll_visible=False).scroll_visible(animate=False)
+
+    async def _show_load_failed(self, error: BaseException) -> None:
+        self.pending = None
+        box = self.query_one("#pending", Vertical)
+        await box.remove_children()
+        box.loading = False
+        await box.mount(Static(error_content(error), classes="problem"))
+        self.query_one("#console-title").display = True
+        self.query_one("#console").display = True
+
+    @on(Button.Pressed, ".pending-buttons Button")
+    def chosen(self, event: Button.Pressed) -> None:
+        event.stop()
+        what, _, snapshot_id = (event.button.id or "").partition("-")
+        if self.outcomes.get(snapshot_id) in SETTLED_OUTCOMES:
+            return
+        if self.busy:
+            self.notify("One thing at a time: wait for the host to answer.", severity="warning")
+            return
+        if what == "leave":
+            self.outcomes[snapshot_id] = "left"
+            self._item(snapshot_id).show_outcome(
+                Content.assemble(
+                    "Left as it is. Later: Recovery here, or ",
+                    (f"hostwiz recover --host {self.host}", "bold"),
+                ),
+                settled=True,
+            )
+            return
+        self.busy = True
+        for button in self.query(".pending-buttons Button").results(Button):
+            button.disabled = True
+        self._item(snapshot_id).show_outcome(
+            "Rolling back…" if what == "rollback" else "Marking it confirmed…", settled=False
+        )
+        self.act(what, snapshot_id)
+
+    def _item(self, snapshot_id: str) -> PendingChange:
+        return self.query_one(f"#pending-{snapshot_id}", PendingChange)
+
+    @work(thread=True, exit_on_error=False, group="host")
+    def act(self, what: str, snapshot_id: str) -> None:
+        assert self.actions is not None
+        try:
+            if what == "rollback":
+                said = self.actions.roll_back(snapshot_id)
+                outcome: tuple[str, Content, bool] = (
+                    "rolled back",
+                    Content.assemble(
+                        ("Rolled back: ", "bold $text-success"),
+                        "the files are as they were before this change.",
+                        Content.styled(f"\n{said[-600:]}" if said else "", "$text-muted"),
+                    ),
+                    True,
+                )
+            elif self.actions.finish(snapshot_id):
+                outcome = (
+                    "kept",
+                    Content.assemble(
+                        ("Kept: ", "bold $text-success"),
+                        f"snapshot {snapshot_id} is marked confirmed; the change stays.",
+                    ),
+                    True,
+                )
+            else:
+                outcome = (
+                    "failed",
+                    Content.styled(
+                        "The host refused to mark it confirmed: it may already be putting "
+                        "it back. Check again (t).",
+                        "$text-error",
+                    ),
+                    False,
+                )
+        except Exception as error:
+            outcome = ("failed", error_content(error), False)
+        self.app.call_from_thread(self._acted, snapshot_id, *outcome)
+
+    def _acted(self, snapshot_id: str, word: str, text: Content, settled: bool) -> None:
+        self.busy = False
+        self.outcomes[snapshot_id] = word
+        self._item(snapshot_id).show_outcome(text, settled=settled)
+        for button in self.query(".pending-buttons Button").results(Button):
+            button.disabled = False
+        self.explain()
+
+    def action_again(self) -> None:
+        if self.actions is None:
+            self.dismiss("retry")
+        elif not self.busy:
+            self.query_one("#pending", Vertical).loading = True
+            self.load()
+
+    def action_back(self) -> None:
+        if self.busy:
+            self.notify("Wait for the host to answer first.", severity="warning")
+            return
         self.dismiss(None)
 
 
@@ -659,7 +1200,7 @@ class ErrorScreen(ModalScreen[None]):
         self.error = error
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog error"):
+        with Vertical(classes="dialog error danger" if is_danger(self.error) else "dialog error"):
             yield Static(error_content(self.error))
             with Horizontal(classes="buttons"):
                 yield Button("OK", id="ok", variant="primary", compact=True)

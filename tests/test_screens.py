@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,17 +30,24 @@ from screens.stages import (
     HostChoice,
     PasswordScreen,
     PreviewScreen,
+    RecoverChoice,
+    RecoveryActions,
+    RecoveryScreen,
+    SavePresetScreen,
     SnapshotsScreen,
     StartScreen,
     StepListScreen,
     StepRow,
     StepScreen,
     TrustKeyScreen,
+    clock_time,
     ssh_config_hosts,
 )
 from screens.widgets import ProgressLog, QuestionForm
+from snapshots import local_journal
 from snapshots.store import SnapshotInfo
-from wizard.errors import ConnectionFailed
+from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
+from wizard.recovery import Interrupted, explain_last_change
 from wizard.render import render_changeset
 from wizard.steps import STEPS
 from wizard.steps.docker_engine import DockerEngineAnswers
@@ -104,16 +112,22 @@ def start_screen() -> StartScreen:
     return StartScreen(hosts)
 
 
+# The messages wizard.transaction sends.
+ARMED = Event(
+    "armed",
+    "Safety timer armed: the host undoes this by itself in 60 s unless hostwiz confirms over "
+    "a new connection.",
+)
 EVENTS = [
-    Event("snapshot", "snapshot 20240501-101500-ab12 recorded (4 files)"),
-    Event("armed", "the host undoes everything by itself in 60 s unless confirmed"),
+    Event("snapshot", "Snapshot 20240501-101500-ab12 recorded on the host"),
+    ARMED,
     Event("action", "create the unprivileged dockremap user", 1),
     Event("action-done", "create the unprivileged dockremap user", 1),
     Event("action", "hardened dockerd settings", 4),
     Event("action-done", "hardened dockerd settings", 4),
-    Event("health", "Docker engine: healthy"),
-    Event("confirm", "confirmed over a fresh connection"),
-    Event("done", "2 actions applied"),
+    Event("health", "Checking Docker engine"),
+    Event("confirm", "Confirmed over a new connection in 1.4 s"),
+    Event("done", "Applied 2 change(s). Undo with: hostwiz rollback 20240501-101500-ab12"),
 ]
 RESULT = ApplyResult("20240501-101500-ab12", 5, "Docker engine is set up on web1.", True)
 
@@ -131,6 +145,106 @@ def apply_screen() -> ApplyScreen:
         replay,
         changed=docker_changeset().touched_paths(),
     )
+
+
+FIXED = 1714558500.0
+"""2024-05-01 10:15:00 UTC: the clock of screens whose text shows times."""
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = FIXED) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+UNCONFIRMED = ApplyResult(
+    "20240501-101500-ab12",
+    2,
+    "Applied, but hostwiz could not confirm over a new connection: the host will undo the "
+    "change by itself within 60 s. Run `hostwiz recover` if you cannot get back in.",
+    confirmed=False,
+)
+
+
+def unconfirmed_apply_screen() -> ApplyScreen:
+    def run(progress: Callable[[Event], None]) -> ApplyResult:
+        for event in EVENTS[:7]:
+            progress(event)
+        progress(
+            Event(
+                "warning",
+                "Could not open a new connection: 10.213.0.12 refused the connection on port 22.",
+            )
+        )
+        return UNCONFIRMED
+
+    return ApplyScreen(
+        f"Applying Docker engine on {HOST}",
+        HOST,
+        run,
+        changed=["/etc/docker/daemon.json"],
+        clock=FakeClock(),
+    )
+
+
+SNAPSHOT_ID = "20240501-101500-ab12"
+
+
+def interrupted(snapshot_id: str = SNAPSHOT_ID, *, timer: bool = False) -> Interrupted:
+    return Interrupted(
+        SnapshotInfo(
+            snapshot_id,
+            "2024-05-01T10:15:00Z",
+            ("docker",),
+            ("/etc/docker/daemon.json", "/etc/subuid"),
+            (),
+            "done 1",
+        ),
+        timer,
+    )
+
+
+def recovery_screen() -> RecoveryScreen:
+    """Connected: two interrupted changes, one of them still timed by the host."""
+    found = [interrupted(), interrupted("20240501-103000-cd34", timer=True)]
+    actions = RecoveryActions(lambda: found, lambda snapshot_id: "", lambda snapshot_id: True)
+    return RecoveryScreen(HOST, actions=actions, clock=FakeClock())
+
+
+LOCKED = "locked1"
+
+
+def write_journal(host: str, *entries: tuple[float, str, float | None]) -> None:
+    """A local journal for ``host``: (time, event, deadline) of one transaction."""
+    local_journal.journal_file(host).unlink(missing_ok=True)
+    for when, event, deadline in entries:
+        local_journal.record(
+            local_journal.JournalEntry(when, host, SNAPSHOT_ID, event, ("docker",), deadline)
+        )
+
+
+def locked_out_screen() -> RecoveryScreen:
+    """Cannot get in: the journal has an unconfirmed change whose timer has 30 s to go."""
+    write_journal(LOCKED, (FIXED - 30, "applying", FIXED + 30))
+    problem = ConnectionFailed(
+        "10.213.0.12 refused the connection on port 22.",
+        "Is sshd running on the host? Check it at the VM console.",
+    )
+    return RecoveryScreen(LOCKED, practice=True, problem=problem, clock=FakeClock())
+
+
+HOST_KEY_CHANGED = HostKeyChanged(
+    HOST, "SHA256:Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5", "/root/.ssh/known_hosts"
+)
+
+
+def host_key_changed_screen() -> StartScreen:
+    hosts = [HostChoice(HOST, "from ~/.ssh/config")]
+    return StartScreen(hosts, problem=HOST_KEY_CHANGED, failed=hosts[0])
 
 
 def snapshots_screen() -> SnapshotsScreen:
@@ -284,7 +398,7 @@ async def test_apply_screen_logs_each_event_and_says_how_to_undo() -> None:
                 break
         lines = screen.query_one(ProgressLog).lines
         assert len(lines) == len(EVENTS)
-        assert lines[0].startswith("[snap]") and "confirmed" in lines[-2]
+        assert lines[0].startswith("[snap]") and "Confirmed" in lines[-2]
         result = str(screen.query_one("#result", Static).content)
         assert f"hostwiz rollback --host {HOST} {RESULT.snapshot_id}" in result
         assert "/etc/docker/daemon.json" in result
@@ -325,10 +439,308 @@ async def test_apply_screen_explains_a_failure_without_traceback() -> None:
     assert app.results == [None]
 
 
+async def until(pilot: Any, condition: Callable[[], bool], seconds: float = 10) -> None:
+    """Let the app run until ``condition`` holds (at most ``seconds``)."""
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("the screen never got there")
+
+
+def text_of(screen: Screen[Any], selector: str) -> str:
+    return str(screen.query_one(selector, Static).content)
+
+
+@run_async
+async def test_apply_screen_counts_down_the_safety_window_until_confirmed() -> None:
+    clock = FakeClock()
+    gates = [threading.Event(), threading.Event()]
+
+    def run(progress: Callable[[Event], None]) -> ApplyResult:
+        progress(EVENTS[0])
+        progress(ARMED)
+        gates[0].wait(10)
+        progress(Event("action", "hardened dockerd settings", 4))
+        gates[1].wait(10)
+        progress(Event("action-done", "hardened dockerd settings", 4))
+        progress(Event("confirm", "Confirmed over a new connection in 1.4 s"))
+        return RESULT
+
+    app = Harness(lambda: ApplyScreen("Applying", HOST, run, clock=clock))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ApplyScreen)
+        await until(pilot, lambda: screen.safety == "ticking")
+        window = text_of(screen, "#window")
+        assert "unless hostwiz confirms over a new connection" in window
+        assert f"at {clock_time(FIXED + 60)} (in 60 s)" in window
+        clock.now += 25
+        await pilot.pause(1.2)  # the line ticks by itself, once a second
+        assert f"at {clock_time(FIXED + 60)} (in 35 s)" in text_of(screen, "#window")
+        # A command starts: the host moves its deadline to a full window from now.
+        gates[0].set()
+        await until(pilot, lambda: len(screen.query_one(ProgressLog).lines) == 3)
+        assert f"at {clock_time(FIXED + 85)} (in 60 s)" in text_of(screen, "#window")
+        clock.now += 70  # the command takes longer than the window
+        await pilot.pause(1.2)
+        assert "waits while the current command runs" in text_of(screen, "#window")
+        assert screen.check_action("close", ()) is None  # no way out while it runs
+        gates[1].set()
+        await until(pilot, lambda: screen.done)
+        window = text_of(screen, "#window")
+        assert window.startswith("✓ Confirmed over a new connection in 1.4 s")
+        assert "safety timer is stopped" in window
+        assert screen.query_one("#window").has_class("ok")
+        assert not screen.check_action("recover", ())
+        await pilot.press("c")  # not offered: nothing to recover
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == [RESULT]
+    assert not screen.recover_requested
+
+
+@run_async
+async def test_apply_screen_unconfirmed_says_when_the_host_undoes_it_and_offers_recovery() -> None:
+    host = "late1"
+    clock = FakeClock()
+
+    def run(progress: Callable[[Event], None]) -> ApplyResult:
+        progress(EVENTS[0])
+        progress(ARMED)
+        progress(Event("warning", "Could not open a new connection: timed out."))
+        # What apply_changeset records when the confirmation did not come.
+        write_journal(host, (FIXED, "applying", FIXED + 60), (FIXED + 5, "unconfirmed", FIXED + 65))
+        return UNCONFIRMED
+
+    app = Harness(lambda: ApplyScreen("Applying", host, run, changed=["/x"], clock=clock))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ApplyScreen)
+        await until(pilot, lambda: screen.done)
+        window = text_of(screen, "#window")
+        assert window.startswith("✗ Not confirmed over a new connection")
+        # The same time as the recovery screen gives (both from the local journal).
+        at = clock_time(FIXED + 65)
+        assert f"undoes this change by itself at {at} (in 65 s)" in window
+        assert at in " ".join(explain_last_change(host, FIXED + 1))
+        result = text_of(screen, "#result")
+        assert "c: the recovery screen" in result
+        assert "hostwiz rollback" not in result  # the host undoes it by itself
+        clock.now += 70
+        await pilot.pause(1.2)
+        assert f"should have undone this change by itself at {at}" in text_of(screen, "#window")
+        assert screen.check_action("recover", ())
+        await pilot.press("c")
+        await pilot.pause()
+    assert app.results == [UNCONFIRMED]
+    assert screen.recover_requested
+
+
+@run_async
+async def test_apply_screen_says_a_failed_change_was_undone_at_once() -> None:
+    def run(progress: Callable[[Event], None]) -> ApplyResult:
+        progress(ARMED)
+        progress(Event("action", "restart dockerd", 5))
+        progress(Event("action-failed", "restart dockerd failed (exit 1)", 5, "no such key"))
+        progress(Event("undo", "Undoing what was done so far"))
+        raise ApplyFailed("restart dockerd failed. Everything done so far was undone.")
+
+    app = Harness(lambda: ApplyScreen("Applying", HOST, run, clock=FakeClock()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ApplyScreen)
+        await until(pilot, lambda: screen.done)
+        assert "undid the change at once" in text_of(screen, "#window")
+        assert not screen.check_action("recover", ())
+
+
+@run_async
+async def test_recovery_screen_when_the_host_cannot_be_reached() -> None:
+    clock = FakeClock()
+
+    def make() -> RecoveryScreen:
+        screen = locked_out_screen()
+        screen.clock = clock
+        return screen
+
+    app = Harness(make)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RecoveryScreen)
+        await until(pilot, lambda: bool(screen.explanation))
+        assert "refused the connection" in text_of(screen, "#problem")
+        explained = text_of(screen, "#explain")
+        assert f"snapshot {SNAPSHOT_ID}" in explained
+        assert f"by itself at {clock_time(FIXED + 30)}, in 30 s" in explained
+        console = screen.console_text
+        assert f"hostwiz lab shell {LOCKED}" in console  # a practice host's console
+        assert "/var/lib/hostwiz/restore LAST" in console
+        assert "press t to connect again" in console
+        clock.now += 10  # the explanation follows the host's timer
+        await pilot.pause(1.3)
+        assert "in 20 s" in text_of(screen, "#explain")
+        await pilot.press("t")
+        await pilot.pause()
+    assert app.results == ["retry"]
+
+    not_practice = Harness(
+        lambda: RecoveryScreen("admin@198.51.100.7:2222", problem=ConnectionFailed("no route."))
+    )
+    async with not_practice.run_test() as pilot:
+        screen = not_practice.screen
+        await until(pilot, lambda: bool(screen.explanation))
+        assert "has no record of changing admin@198.51.100.7:2222" in text_of(screen, "#explain")
+        assert "provider's web console" in screen.console_text
+        await pilot.press("escape")
+        await pilot.pause()
+    assert not_practice.results == [None]
+
+
+class FakeHost:
+    """RecoveryActions that record each call and the thread it ran in."""
+
+    def __init__(self, found: list[Interrupted], *, fail_load: bool = False) -> None:
+        self.found = found
+        self.fail_load = fail_load
+        self.calls: list[tuple[str, str, bool]] = []
+
+    def _call(self, what: str, snapshot_id: str = "") -> None:
+        in_thread = threading.current_thread() is not threading.main_thread()
+        self.calls.append((what, snapshot_id, in_thread))
+
+    def load(self) -> list[Interrupted]:
+        self._call("load")
+        if self.fail_load:
+            raise ConnectionFailed("the connection to web1 was lost.", "Connect again.")
+        return self.found
+
+    def roll_back(self, snapshot_id: str) -> str:
+        self._call("roll back", snapshot_id)
+        return "restored /etc/docker/daemon.json"
+
+    def finish(self, snapshot_id: str) -> bool:
+        self._call("finish", snapshot_id)
+        return True
+
+    def actions(self) -> RecoveryActions:
+        return RecoveryActions(self.load, self.roll_back, self.finish)
+
+
+@run_async
+async def test_recovery_screen_rolls_back_keeps_or_leaves_each_interrupted_change() -> None:
+    ids = ["20240501-101500-aa11", "20240501-101600-bb22", "20240501-101700-cc33"]
+    running = "20240501-101800-dd44"
+    host = FakeHost([*(interrupted(i) for i in ids), interrupted(running, timer=True)])
+    app = Harness(lambda: RecoveryScreen(HOST, actions=host.actions()))
+    async with app.run_test(size=(100, 50)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RecoveryScreen)
+        await until(pilot, lambda: screen.pending is not None)
+        await pilot.pause(0.1)  # laid out
+        assert not screen.query_one("#console").display  # connected: no console needed
+        item = screen.query_one(f"#pending-{running}")
+        assert "safety timer is still running" in " ".join(
+            str(s.content) for s in item.query(Static).results(Static)
+        )
+        assert not item.query(Button)  # nothing to decide: the host puts it back
+        await pilot.click(f"#rollback-{ids[0]}")
+        await until(pilot, lambda: ids[0] in screen.outcomes)
+        await pilot.click(f"#finish-{ids[1]}")
+        await until(pilot, lambda: ids[1] in screen.outcomes)
+        await pilot.click(f"#leave-{ids[2]}")
+        await until(pilot, lambda: ids[2] in screen.outcomes)
+        assert screen.outcomes == {ids[0]: "rolled back", ids[1]: "kept", ids[2]: "left"}
+        first = screen.query_one(f"#pending-{ids[0]}")
+        assert "Rolled back" in str(first.query_one(".outcome", Static).content)
+        assert not first.query_one(".pending-buttons").display
+        assert "recover --host web1" in str(
+            screen.query_one(f"#pending-{ids[2]}").query_one(".outcome", Static).content
+        )
+        await pilot.press("t")  # check again
+        await until(pilot, lambda: len(host.calls) == 4)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert host.calls == [
+        ("load", "", True),
+        ("roll back", ids[0], True),
+        ("finish", ids[1], True),
+        ("load", "", True),
+    ]
+    assert app.results == [None]
+
+
+@run_async
+async def test_recovery_screen_falls_back_to_the_console_when_listing_fails() -> None:
+    host = FakeHost([], fail_load=True)
+    app = Harness(lambda: RecoveryScreen(HOST, actions=host.actions()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await until(pilot, lambda: screen.query("#pending .problem"))
+        problem = str(screen.query_one("#pending .problem", Static).content)
+        assert problem.startswith("Cannot connect: the connection to web1 was lost.")
+        assert screen.query_one("#console").display
+        assert "/var/lib/hostwiz/restore LAST" in screen.console_text
+
+    empty = Harness(lambda: RecoveryScreen(HOST, actions=FakeHost([]).actions()))
+    async with empty.run_test() as pilot:
+        screen = empty.screen
+        await until(pilot, lambda: screen.pending == [])
+        assert "No interrupted change on the host" in str(
+            screen.query_one("#pending Static", Static).content
+        )
+
+
+@run_async
+async def test_host_key_changed_stands_out() -> None:
+    app = Harness(host_key_changed_screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        problem = app.screen.query_one("#problem", Static)
+        assert problem.has_class("danger")
+        text = str(problem.content)
+        assert text.startswith(" ⚠ HOST KEY CHANGED ")
+        assert "Do not type passwords" in text
+        assert HOST_KEY_CHANGED.fingerprint in text
+        assert "ssh-keygen -R web1" in text
+        # Ctrl+R: recovery for the host that failed.
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+    assert app.results == [RecoverChoice(HostChoice(HOST, "from ~/.ssh/config"), HOST_KEY_CHANGED)]
+
+    modal = Harness(lambda: ErrorScreen(HOST_KEY_CHANGED))
+    async with modal.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert modal.screen.query_one(".dialog").has_class("danger")
+        plain = Harness(lambda: ErrorScreen(ConnectionFailed("refused.")))
+    async with plain.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not plain.screen.query_one(".dialog").has_class("danger")
+
+
+@run_async
+async def test_start_screen_recovery_for_the_highlighted_or_typed_host() -> None:
+    app = Harness(start_screen)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("down", "ctrl+r")
+        await pilot.pause()
+        app.push_screen(start_screen(), app.results.append)
+        await pilot.pause()
+        await pilot.press("ctrl+l", *"admin@192.0.2.10", "ctrl+r")
+        await pilot.pause()
+    assert app.results == [
+        RecoverChoice(HostChoice("web1", "from ~/.ssh/config")),
+        RecoverChoice(HostChoice("admin@192.0.2.10", "typed", None)),
+    ]
+
+
 @run_async
 async def test_step_list_keys() -> None:
-    for key, expected in [("enter", "step:docker"), ("s", "snapshots"), ("w", "save"),
-                          ("h", "host"), ("escape", "quit")]:  # fmt: skip
+    for key, expected in [("enter", "step:docker"), ("s", "snapshots"), ("c", "recover"),
+                          ("w", "save"), ("h", "host"), ("escape", "quit")]:  # fmt: skip
         app = Harness(step_list_screen)
         async with app.run_test() as pilot:
             await pilot.pause()
@@ -450,6 +862,36 @@ async def test_unreachable_host_is_explained_on_the_start_screen() -> None:
     assert app.return_value == 0
 
 
+@run_async
+async def test_recovery_is_reachable_after_a_failed_connection() -> None:
+    """Ctrl+R on the start screen and Recovery in the palette; t tries to connect again."""
+    app = HostwizApp(default_args(host="nobody@127.0.0.1:1"), hosts=[])
+    async with app.run_test(size=(100, 30)) as pilot:
+        start = await wait_for(pilot, StartScreen, 30)
+        await until(pilot, lambda: bool(start.query("#problem")), 30)
+        assert "Ctrl+R: recovery" in text_of(start, "#problem")
+        await pilot.press("ctrl+r")
+        screen = await wait_for(pilot, RecoveryScreen, 30)
+        assert screen.host == "nobody@127.0.0.1:1" and screen.actions is None
+        assert "127.0.0.1" in text_of(screen, "#problem")
+        await until(pilot, lambda: bool(screen.explanation))
+        assert "has no record of changing nobody@127.0.0.1:1" in text_of(screen, "#explain")
+        assert "provider's web console" in screen.console_text
+        await pilot.press("escape")
+        start = await wait_for(pilot, StartScreen, 30)
+        assert start.problem is not None  # still says why
+        await pilot.press("ctrl+p", *"Recovery")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        screen = await wait_for(pilot, RecoveryScreen, 30)
+        await pilot.press("t")  # connect again: refused again, explained again
+        start = await wait_for(pilot, StartScreen, 30)
+        await until(pilot, lambda: bool(start.query("#problem")), 30)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
 # ---- snapshots of the main screens ---------------------------------------------------------
 
 SCREENS: dict[str, Callable[[], Screen[Any]]] = {
@@ -458,23 +900,51 @@ SCREENS: dict[str, Callable[[], Screen[Any]]] = {
     "step": step_screen,
     "preview": preview_screen,
     "apply": apply_screen,
+    "unconfirmed": unconfirmed_apply_screen,
     "snapshots": snapshots_screen,
+    "recovery": recovery_screen,
+    "lockedout": locked_out_screen,
 }
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Times on screen in UTC, whatever the machine's zone (for the SVG snapshots)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def still_working(screen: Screen[Any]) -> bool:
+    if isinstance(screen, ApplyScreen):
+        return not screen.done
+    if isinstance(screen, RecoveryScreen):
+        return not screen.explanation or (screen.actions is not None and screen.pending is None)
+    return False
+
+
+async def settle(pilot: Any) -> None:
+    """Wait (bounded) until the screen has everything it loads or runs."""
+    for _ in range(20):
+        await pilot.pause(0.02)
+    screen = pilot.app.screen
+    for _ in range(500):
+        if not still_working(screen):
+            break
+        await asyncio.sleep(0.02)
+    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("name", list(SCREENS))
-def test_snapshot(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
-    async def settle(pilot: Any) -> None:
-        for _ in range(20):
-            await pilot.pause(0.02)
-        screen = pilot.app.screen
-        if isinstance(screen, ApplyScreen):
-            while not screen.done:
-                await asyncio.sleep(0.02)
-            await pilot.pause()
-
+def test_snapshot(snap_compare: Any, utc: None, name: str, size: tuple[int, int]) -> None:
     assert snap_compare(Harness(SCREENS[name]), terminal_size=size, run_before=settle)
+
+
+def test_snapshot_host_key_changed(snap_compare: Any) -> None:
+    assert snap_compare(Harness(host_key_changed_screen), terminal_size=(80, 24), run_before=settle)
 
 
 def test_snapshot_light_theme(snap_compare: Any) -> None:
@@ -607,3 +1077,151 @@ async def test_new_host_key_and_sudo_password_are_asked_in_modals(lab: Any, tmp_
         await pilot.press("escape")
         await pilot.pause()
     assert (tmp_path / "known_hosts").read_text().count("\n") >= 1
+
+
+@pytest.fixture
+def own_host(make_lab_hosts: Any) -> Any:
+    """A practice host of this test's own (no dockerd: the test changes its snapshots)."""
+    return make_lab_hosts(1, docker=False)[0]
+
+
+def interrupt_a_change(host: Any) -> str:
+    """Leave a transaction half done on ``host``, as a hostwiz killed mid-apply does (with no
+    safety timer left running): snapshot recorded, one file written, never confirmed."""
+    from snapshots.record import new_snapshot_id, record_script
+    from wizard.actions import WriteFile
+    from wizard.plan import Changeset, Plan
+    from wizard.transaction import action_script, journaled
+
+    snapshot_id = new_snapshot_id()
+    action = WriteFile("/etc/hostwiz-half-done", b"half done\n")
+    changeset = Changeset(host.name, (Plan("docker", (action,)),))
+    console = host.console()
+    assert console.run(record_script(snapshot_id, changeset)).ok
+    script, stdin = action_script(action)
+    assert console.run(journaled(script, snapshot_id, 0, 60), stdin=stdin).ok
+    assert console.run("test -e /etc/hostwiz-half-done").ok
+    return snapshot_id
+
+
+@pytest.mark.lab
+@run_async
+async def test_recovery_rolls_back_an_interrupted_change_on_a_practice_host(own_host: Any) -> None:
+    """Step list → c → the interrupted change is listed → Roll back, for real."""
+    host = own_host
+    snapshot_id = interrupt_a_change(host)
+    app = HostwizApp(default_args(host=host.name))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_for(pilot, StepListScreen)
+        await pilot.press("c")
+        screen = await wait_for(pilot, RecoveryScreen)
+        await until(pilot, lambda: screen.pending is not None, 60)
+        await pilot.pause(0.1)
+        assert [item.snapshot.id for item in screen.pending or []] == [snapshot_id]
+        assert not screen.pending[0].timer_running
+        await pilot.click(f"#rollback-{snapshot_id}")
+        await until(pilot, lambda: screen.outcomes.get(snapshot_id) == "rolled back", 60)
+        assert not host.console().run("test -e /etc/hostwiz-half-done").ok
+        await pilot.press("t")  # check again: nothing left
+        await until(pilot, lambda: screen.pending == [], 60)
+        await pilot.press("escape")
+        await wait_for(pilot, StepListScreen)
+        # The palette reaches it too.
+        await pilot.press("ctrl+p", *"Recovery")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        screen = await wait_for(pilot, RecoveryScreen)
+        await until(pilot, lambda: screen.pending == [], 60)
+        await pilot.press("escape")
+        await wait_for(pilot, StepListScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+    journal = host.console().run(f"cat /var/lib/hostwiz/snapshots/{snapshot_id}/journal").out
+    assert "reverted" in journal and " confirmed" not in journal
+
+
+@pytest.fixture
+def reachable(request: pytest.FixtureRequest) -> Any:
+    """The shared practice host, for tests that change nothing on it."""
+    try:
+        return request.getfixturevalue("lab_host")
+    except pytest.FixtureLookupError:
+        pytest.skip("practice hosts are not available here (no lab_host fixture)")
+
+
+@pytest.mark.lab
+@run_async
+async def test_a_changed_host_key_is_refused_and_stands_out(reachable: Any, tmp_path: Path) -> None:
+    """known_hosts holds another key for the host: the start screen says so, prominently."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from wizard.lab import lab_paths
+
+    lab = reachable
+    other_key = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+        .decode()
+    )
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(f"{lab.address} {other_key}\n")
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {lab.name}\n  HostName {lab.address}\n  User root\n"
+        f"  IdentityFile {lab_paths().key}\n  IdentitiesOnly yes\n"
+        f"  UserKnownHostsFile {known_hosts}\n"
+    )
+    app = HostwizApp(default_args(host=lab.name, ssh_config=str(config)), hosts=[])
+    async with app.run_test(size=(80, 24)) as pilot:
+        start = await wait_for(pilot, StartScreen, 60)
+        await until(pilot, lambda: bool(start.query("#problem")), 60)
+        problem = start.query_one("#problem", Static)
+        assert isinstance(start.problem, HostKeyChanged)
+        assert problem.has_class("danger")
+        assert str(problem.content).startswith(" ⚠ HOST KEY CHANGED ")
+        assert f"ssh-keygen -R {lab.address}" in str(problem.content)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+    assert known_hosts.read_text() == f"{lab.address} {other_key}\n"  # never replaced
+
+
+PRESET_WITH_COMMENTS = """\
+# Our team's settings: reviewed by Sam, 2024-05.
+[docker]
+# Small logs: the VMs have 10 GB disks.
+log_max_size = "5m"
+"""
+
+
+@pytest.mark.lab
+@run_async
+async def test_save_preset_from_the_wizard_keeps_the_files_comments(
+    reachable: Any, tmp_path: Path
+) -> None:
+    from presets import load_preset
+    from wizard.steps.docker_engine import DockerEngineAnswers
+
+    path = tmp_path / "team.toml"
+    path.write_text(PRESET_WITH_COMMENTS)
+    app = HostwizApp(default_args(host=reachable.name))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, StepListScreen)
+        await pilot.press("w")
+        dialog = await wait_for(pilot, SavePresetScreen, 10)
+        dialog.query_one("#path", Input).value = str(path)
+        await pilot.press("enter")
+        await wait_for(pilot, StepListScreen, 10)
+        answers = dict(app.answers)
+        await pilot.press("escape")
+        await pilot.pause()
+    text = path.read_text()
+    assert text.startswith("# Our team's settings: reviewed by Sam, 2024-05.\n[docker]\n")
+    assert "# Small logs: the VMs have 10 GB disks.\nlog_max_size = " in text
+    saved = load_preset(str(path)).answers
+    assert saved["docker"] == answers["docker"]
+    assert isinstance(saved["docker"], DockerEngineAnswers)
+    assert set(saved) == set(answers)  # every step, each with its help as comments
