@@ -29,7 +29,7 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator, Static
-from textual.worker import Worker, WorkerFailed, get_current_worker
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, get_current_worker
 
 from screens.stages import (
     ApplyScreen,
@@ -118,6 +118,7 @@ class HostwizApp(App[int]):
         self.answers: dict[str, Any] = {}
         self.preset_source = ""
         self._titles: list[tuple[str, str]] = []
+        self._loading: Worker[None] | None = None
 
     # ---- layout and app-wide actions ---------------------------------------------------
 
@@ -272,14 +273,41 @@ class HostwizApp(App[int]):
 
     # ---- the flow ---------------------------------------------------------------------
 
+    def load_steps(self) -> None:
+        """Start loading the steps and the preset in a thread, once the first screen is up.
+
+        Nothing on the start screen needs them, and they are the slowest imports (the steps
+        pull in their own libraries): the admin reads the start screen meanwhile.
+        """
+        if self._loading is None:
+            self._loading = self._in_thread(self._load_answers)
+            self.watch_loading()
+
+    @work(group="load", exit_on_error=False)
+    async def watch_loading(self) -> None:
+        """A preset that cannot be loaded is shown as soon as it is known; the wizard ends."""
+        assert self._loading is not None
+        try:
+            await self._loading.wait()
+        except WorkerCancelled:  # the wizard was closed first
+            return
+        except WorkerFailed as failed:
+            await self.push_screen_wait(ErrorScreen(failed.error))
+            self.exit(1)
+
+    async def steps_loaded(self) -> bool:
+        """Wait for :meth:`load_steps`; False when it failed (the error is on screen)."""
+        self.load_steps()
+        assert self._loading is not None
+        self.set_busy("Loading the steps and the preset…")
+        try:
+            await self._loading.wait()
+        except (WorkerFailed, WorkerCancelled):
+            return False
+        return True
+
     @work(exclusive=True, group="flow")
     async def run_flow(self) -> None:
-        try:
-            await self.blocking("Loading the steps and the preset…", self._load_answers)
-        except HostwizError as error:
-            await self.push_screen_wait(ErrorScreen(error))
-            self.exit(1)
-            return
         problem: BaseException | None = None
         failed: HostChoice | None = None
         pending: HostChoice | None = (
@@ -289,6 +317,7 @@ class HostwizApp(App[int]):
             choice: HostChoice | RecoverChoice | None = pending
             pending = None
             if choice is None:
+                self.call_after_refresh(self.load_steps)
                 choice = await self.push_screen_wait(
                     StartScreen(
                         self.hosts,
@@ -300,6 +329,8 @@ class HostwizApp(App[int]):
                 )
             if choice is None:
                 break
+            if not await self.steps_loaded():
+                return
             if isinstance(choice, RecoverChoice):
                 answer = await self.recovery(choice.host.target, problem=choice.problem)
                 if answer == "retry":

@@ -179,7 +179,7 @@ class StartScreen(Screen[HostChoice | RecoverChoice | None]):
     def on_mount(self) -> None:
         if self.candidates is None:
             self.query_one("#hosts", OptionList).loading = True
-            self.load_candidates()
+            self.call_after_refresh(self.load_candidates)  # after the first paint
         else:
             self.show_candidates(self.candidates)
 

@@ -828,6 +828,8 @@ async def test_app_starts_on_the_host_choice_with_help_and_theme() -> None:
             if isinstance(app.screen, StartScreen):
                 break
         assert isinstance(app.screen, StartScreen)
+        # The steps load behind the start screen (it needs none of them).
+        await until(pilot, lambda: bool(app.step_titles()))
         assert ("docker", "Docker engine") in app.step_titles()
         await pilot.press("f1")
         await pilot.pause()
@@ -840,6 +842,22 @@ async def test_app_starts_on_the_host_choice_with_help_and_theme() -> None:
         await pilot.press("escape")
         await pilot.pause()
     assert app.return_value == 0
+
+
+@run_async
+async def test_a_preset_that_cannot_be_loaded_is_explained_and_ends_the_wizard(
+    tmp_path: Path,
+) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[docker]\nlog_max_size = "huge"\n')
+    app = HostwizApp(default_args(preset=str(broken)), hosts=[])
+    async with app.run_test(size=(100, 30)) as pilot:
+        error = await wait_for(pilot, ErrorScreen, 30)
+        text = " ".join(str(s.content) for s in error.query(Static).results(Static))
+        assert "expected a size such as 10m" in text
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 1
 
 
 @run_async
