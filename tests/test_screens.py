@@ -448,8 +448,29 @@ async def until(pilot: Any, condition: Callable[[], bool], seconds: float = 10) 
     raise AssertionError("the screen never got there")
 
 
+async def palette(pilot: Any, command: str) -> None:
+    """Run a command palette entry: type its name, wait until it is the first hit, Enter."""
+    from textual.command import CommandList
+
+    await pilot.press("ctrl+p", *command)
+
+    def first_hit() -> str:
+        found = pilot.app.screen.query(CommandList)
+        if not found or not found.first().option_count:
+            return ""
+        return str(found.first().get_option_at_index(0).prompt)
+
+    await until(pilot, lambda: first_hit().startswith(command))
+    await pilot.press("enter")
+
+
 def text_of(screen: Screen[Any], selector: str) -> str:
     return str(screen.query_one(selector, Static).content)
+
+
+def window_of(screen: Screen[Any]) -> str:
+    """The apply screen's safety-window line."""
+    return text_of(screen, "#window")
 
 
 @run_async
@@ -476,15 +497,14 @@ async def test_apply_screen_counts_down_the_safety_window_until_confirmed() -> N
         assert "unless hostwiz confirms over a new connection" in window
         assert f"at {clock_time(FIXED + 60)} (in 60 s)" in window
         clock.now += 25
-        await pilot.pause(1.2)  # the line ticks by itself, once a second
-        assert f"at {clock_time(FIXED + 60)} (in 35 s)" in text_of(screen, "#window")
+        # The line ticks by itself, once a second.
+        await until(pilot, lambda: f"at {clock_time(FIXED + 60)} (in 35 s)" in window_of(screen))
         # A command starts: the host moves its deadline to a full window from now.
         gates[0].set()
         await until(pilot, lambda: len(screen.query_one(ProgressLog).lines) == 3)
         assert f"at {clock_time(FIXED + 85)} (in 60 s)" in text_of(screen, "#window")
         clock.now += 70  # the command takes longer than the window
-        await pilot.pause(1.2)
-        assert "waits while the current command runs" in text_of(screen, "#window")
+        await until(pilot, lambda: "waits while the current command runs" in window_of(screen))
         assert screen.check_action("close", ()) is None  # no way out while it runs
         gates[1].set()
         await until(pilot, lambda: screen.done)
@@ -530,8 +550,9 @@ async def test_apply_screen_unconfirmed_says_when_the_host_undoes_it_and_offers_
         assert "c: the recovery screen" in result
         assert "hostwiz rollback" not in result  # the host undoes it by itself
         clock.now += 70
-        await pilot.pause(1.2)
-        assert f"should have undone this change by itself at {at}" in text_of(screen, "#window")
+        await until(
+            pilot, lambda: f"should have undone this change by itself at {at}" in window_of(screen)
+        )
         assert screen.check_action("recover", ())
         await pilot.press("c")
         await pilot.pause()
@@ -580,8 +601,7 @@ async def test_recovery_screen_when_the_host_cannot_be_reached() -> None:
         assert "/var/lib/hostwiz/restore LAST" in console
         assert "press t to connect again" in console
         clock.now += 10  # the explanation follows the host's timer
-        await pilot.pause(1.3)
-        assert "in 20 s" in text_of(screen, "#explain")
+        await until(pilot, lambda: "in 20 s" in text_of(screen, "#explain"))
         await pilot.press("t")
         await pilot.pause()
     assert app.results == ["retry"]
@@ -898,9 +918,7 @@ async def test_recovery_is_reachable_after_a_failed_connection() -> None:
         await pilot.press("escape")
         start = await wait_for(pilot, StartScreen, 30)
         assert start.problem is not None  # still says why
-        await pilot.press("ctrl+p", *"Recovery")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette(pilot, "Recovery")
         screen = await wait_for(pilot, RecoveryScreen, 30)
         await pilot.press("t")  # connect again: refused again, explained again
         start = await wait_for(pilot, StartScreen, 30)
@@ -1021,7 +1039,7 @@ async def test_wizard_applies_a_step_then_rolls_it_back(lab: Any) -> None:
         steps = await wait_for(pilot, StepListScreen)
         assert docker_status(steps) == "not done"
         # Open the step through the command palette.
-        await pilot.press("ctrl+p", *"Step: Docker", "enter")
+        await palette(pilot, "Step: Docker engine")
         step = await wait_for(pilot, StepScreen)
         step.query_one("#field-log_max_file", Input).value = "4"
         await pilot.pause()
@@ -1145,9 +1163,7 @@ async def test_recovery_rolls_back_an_interrupted_change_on_a_practice_host(own_
         await pilot.press("escape")
         await wait_for(pilot, StepListScreen)
         # The palette reaches it too.
-        await pilot.press("ctrl+p", *"Recovery")
-        await pilot.pause(0.3)
-        await pilot.press("enter")
+        await palette(pilot, "Recovery")
         screen = await wait_for(pilot, RecoveryScreen)
         await until(pilot, lambda: screen.pending == [], 60)
         await pilot.press("escape")
