@@ -16,6 +16,7 @@ from typing import Any
 
 from wizard.answers import as_mapping, build, fields_of
 from wizard.errors import InvalidAnswer, PresetError
+from wizard.local_files import write_atomic
 from wizard.steps import STEPS
 
 
@@ -157,9 +158,8 @@ def save_preset(path: Path, answers: Mapping[str, Any]) -> None:
                 if help_text:
                     table.add(tomlkit.comment(help_text))
                 table.add(key, value)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(tomlkit.dumps(document), encoding="utf-8")
-    tmp.replace(path)
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    write_atomic(path, tomlkit.dumps(document).encode("utf-8"), mode)
 
 
 def default_answers(step_name: str) -> Any:

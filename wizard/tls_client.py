@@ -28,6 +28,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from wizard.errors import HostwizError
+from wizard.local_files import write_atomic
 from wizard.pki import IssuedCert
 
 BUNDLE_FILES = ("ca.pem", "cert.pem", "key.pem")
@@ -90,24 +91,9 @@ class Bundle:
             same = path.is_file() and path.read_bytes() == data
             if same and (path.stat().st_mode & 0o777) == mode:
                 continue
-            _write_atomic(path, data, mode)
+            write_atomic(path, data, mode)
             changed = True
         return changed
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".hostwiz-")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 # ---- docker context -------------------------------------------------------------------------
@@ -198,10 +184,10 @@ def materialised(ca_pem: bytes, client: IssuedCert | None) -> Iterator[Bundle]:
     with tempfile.TemporaryDirectory(prefix="hostwiz-tls-") as tmp:
         folder = Path(tmp)
         folder.chmod(0o700)
-        _write_atomic(folder / "ca.pem", ca_pem, 0o644)
+        write_atomic(folder / "ca.pem", ca_pem, 0o644)
         if client is not None:
-            _write_atomic(folder / "cert.pem", client.cert_pem, 0o644)
-            _write_atomic(folder / "key.pem", client.key_pem, 0o600)
+            write_atomic(folder / "cert.pem", client.cert_pem, 0o644)
+            write_atomic(folder / "key.pem", client.key_pem, 0o600)
         yield Bundle(folder)
 
 

@@ -11,16 +11,16 @@ atomically.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+
+from wizard.local_files import write_atomic
 
 DEFAULT_SSH_PORT = 22
 
@@ -214,20 +214,4 @@ def atomic_append_line(path: Path, line: str) -> None:
         mode = 0o600
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), mode)
-            handle.write(old + line.rstrip("\n").encode("utf-8") + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp_name)
-        raise
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(target, old + line.rstrip("\n").encode("utf-8") + b"\n", mode)
