@@ -162,14 +162,9 @@ def save_preset(path: Path, answers: Mapping[str, Any]) -> None:
     write_atomic(path, tomlkit.dumps(document).encode("utf-8"), mode)
 
 
-def default_answers(step_name: str) -> Any:
-    return STEPS[step_name].answers_type()
-
-
 __all__ = [
     "Preset",
     "apply_overrides",
-    "default_answers",
     "load_preset",
     "parse_preset",
     "save_preset",

@@ -95,8 +95,3 @@ def save_local_copy(host: str, tar_base64: str) -> Path | None:
         names = archive.getnames()
         archive.extractall(target, filter="data")
     return target / names[0].split("/")[0] if names else None
-
-
-def local_snapshots(host: str) -> list[Path]:
-    folder = local_root() / SAFE_NAME.sub("_", host)
-    return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.exists() else []

@@ -152,15 +152,6 @@ def file_fact(path: str) -> Fact[FileState]:
     return Fact(f"file:{path}", command, _parse_file(path))
 
 
-def _parse_flag(code: int, out: str) -> bool:
-    return code == 0
-
-
-def condition_fact(name: str, condition: str) -> Fact[bool]:
-    """True when the shell ``test`` condition holds on the host."""
-    return Fact(name, f"[ {condition} ]", _parse_flag)
-
-
 def _parse_text(code: int, out: str) -> str:
     return out.strip() if code == 0 else ""
 

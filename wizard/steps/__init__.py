@@ -14,15 +14,4 @@ STEPS: dict[str, Step[Any]] = {
 }
 
 
-def get_step(name: str) -> Step[Any]:
-    from wizard.errors import InvalidAnswer
-
-    try:
-        return STEPS[name]
-    except KeyError:
-        raise InvalidAnswer(
-            f"there is no step called {name!r}.", f"Steps are: {', '.join(STEPS)}."
-        ) from None
-
-
-__all__ = ["STEPS", "Status", "Step", "StepStatus", "get_step"]
+__all__ = ["STEPS", "Status", "Step", "StepStatus"]

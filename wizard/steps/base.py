@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
-from wizard.answers import FieldInfo, fields_of
 from wizard.facts import Fact, Facts
 from wizard.plan import Plan
 from wizard.transport.base import Transport
@@ -55,7 +54,3 @@ class Step(Protocol, Generic[A]):
     def status(self, answers: A, facts: Facts) -> StepStatus:
         """Where the host stands for this step, for the wizard's step list."""
         ...
-
-
-def field_infos(step: Step[Any]) -> tuple[FieldInfo, ...]:
-    return fields_of(step.answers_type)
