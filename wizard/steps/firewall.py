@@ -1,0 +1,368 @@
+"""Step: firewall zones that coexist with Docker (seeds 000, 002, 003).
+
+The trap this step exists for: ufw, firewalld and shorewall fight Docker over iptables, Docker
+sets FORWARD to DROP (breaking router hosts), and published container ports bypass INPUT rules
+entirely. hostwiz keeps its rules in its own chains (see :mod:`wizard.firewall.iptables`),
+filters container traffic in DOCKER-USER, and loads everything with one ``iptables-restore
+--noflush`` per address family, at apply time and at boot (before dockerd starts).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
+from wizard.errors import PlanConflict
+from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, gather, text_fact
+from wizard.firewall import boot, iptables, nftables
+from wizard.firewall.answers import FirewallAnswers
+from wizard.firewall.host import (
+    FORWARDING,
+    INTERFACES,
+    IPTABLES_V4,
+    IPTABLES_V6,
+    NFT_TABLE,
+    SSH_PATH,
+    SSHD_PORTS,
+    TOOLS,
+    parse_ports,
+)
+from wizard.firewall.model import Ruleset, allows_ssh_from, resolve, zone_map, zone_of_interface
+from wizard.plan import Plan
+from wizard.steps.base import Status, StepStatus
+from wizard.steps.docker_facts import DAEMON_JSON
+from wizard.steps.ssh_hardening import DROP_IN as SSH_DROP_IN
+from wizard.transport.base import Transport
+
+FILES = {
+    path: file_fact(path)
+    for path in (boot.RULES_V4, boot.RULES_V6, boot.RULES_NFT, boot.SCRIPT, boot.UNIT,
+                 boot.INIT_SCRIPT, boot.SYSCTL, SSH_DROP_IN)
+}  # fmt: skip
+BOOT_REGISTERED = text_fact(
+    "firewall_boot_registered",
+    f"[ -e {boot.UNIT_LINK} ] && echo systemd; "
+    "ls /etc/rc[S2345].d/ 2>/dev/null | grep -q 'hostwiz-firewall$' && echo init; true",
+)
+
+
+def ssh_ports(facts: Facts) -> tuple[int, ...]:
+    """The ports sshd will listen on: those in hostwiz's SSH drop-in when it sets any (an SSH
+    step planned before this one may have changed it), else what sshd reports now."""
+    drop_in = facts[FILES[SSH_DROP_IN]]
+    if drop_in.exists:
+        lines = [line.split() for line in drop_in.text.splitlines()]
+        ports = parse_ports(0, " ".join(w[1] for w in lines if len(w) == 2 and w[0] == "Port"))
+        if ports:
+            return ports
+    return facts[SSHD_PORTS] or (22,)
+
+
+def _daemon_tcp_ports(facts: Facts) -> list[int]:
+    """TCP ports dockerd's daemon.json makes it listen on (the TLS step's 2376)."""
+    state = facts[DAEMON_JSON]
+    try:
+        config = json.loads(state.text) if state.exists else {}
+    except ValueError:
+        return []
+    hosts = config.get("hosts", []) if isinstance(config, dict) else []
+    ports = []
+    for host in hosts if isinstance(hosts, list) else []:
+        if isinstance(host, str) and host.startswith("tcp://"):
+            port = host.rsplit(":", 1)[-1]
+            ports.append(int(port) if port.isdigit() else 2375)
+    return ports
+
+
+class FirewallStep:
+    name = "firewall"
+    title = "Firewall zones"
+    explanation = (
+        "Puts each network interface in a zone (mgmt for admins, lan for trusted clients, wan "
+        "for the internet) and lets each zone reach only the services you choose. The rules "
+        "live in hostwiz's own chains, so Docker never overwrites them, and they also guard "
+        "container ports, which Docker would otherwise open to everyone. A router host "
+        "forwards only between the zones you pick, with NAT towards the internet. The rules "
+        "come back at boot before Docker starts. A change that would cut your own SSH "
+        "connection is refused."
+    )
+    answers_type = FirewallAnswers
+
+    def facts(self, answers: FirewallAnswers) -> list[Fact[Any]]:
+        return [
+            INTERFACES, SSH_PATH, SSHD_PORTS, TOOLS, IPTABLES_V4, IPTABLES_V6, NFT_TABLE,
+            FORWARDING, SERVICE_MANAGER, BOOT_REGISTERED, DAEMON_JSON, *FILES.values(),
+        ]  # fmt: skip
+
+    # ---- planning ------------------------------------------------------------------------
+
+    def ruleset(self, answers: FirewallAnswers, facts: Facts) -> Ruleset:
+        return resolve(answers, facts[INTERFACES], ssh_ports(facts))
+
+    def plan(self, answers: FirewallAnswers, facts: Facts) -> Plan:
+        if not answers.enabled:
+            return Plan(self.name)
+        self._check_tools(answers, facts)
+        ruleset = self.ruleset(answers, facts)
+        warnings = self._check_ssh_path(answers, ruleset, facts)
+        rules = self._rule_files(answers, ruleset)
+        actions: list[Action] = []
+        for path, content, mode in (*rules, (boot.SCRIPT, boot.SCRIPT_TEXT.encode(), 0o755)):
+            state = facts[FILES[path]]
+            if content is None:
+                if state.exists:
+                    actions.append(RemoveFile(path, why="the other backend's rules"))
+            elif not state.exists or state.content != content or state.mode != mode:
+                actions.append(WriteFile(path, content, mode, why=_why(path)))
+        sysctl = self._sysctl(ruleset, facts)
+        actions += sysctl
+        if actions or self._live_problems(answers, facts, rules):
+            actions.append(
+                RunCommand(
+                    f"{boot.SCRIPT} start",
+                    why="load the zones: one iptables-restore --noflush per address family "
+                    "(hostwiz's chains only), then the jumps from INPUT, FORWARD and "
+                    "DOCKER-USER",
+                    undo=boot.undo_load_script() + self._forwarding_undo(facts),
+                    timeout=60,
+                )
+            )
+        boot_actions, boot_warnings = self._boot(facts)
+        actions += boot_actions
+        before = tuple(
+            facts[FILES[a.path]] for a in actions if isinstance(a, WriteFile | RemoveFile)
+        )
+        notes = tuple(zone_map(ruleset, facts[INTERFACES])) + self._notes(answers, ruleset, facts)
+        return Plan(
+            self.name,
+            tuple(actions),
+            before=before,
+            notes=notes if actions else (),
+            warnings=(*warnings, *boot_warnings, *self._foreign(answers, facts)) if actions else (),
+        )
+
+    def _check_tools(self, answers: FirewallAnswers, facts: Facts) -> None:
+        tools = facts[TOOLS]
+        for other, stop in (
+            ("ufw", "ufw disable"),
+            ("firewalld", "systemctl disable --now firewalld"),
+        ):
+            if tools.has(other):
+                raise PlanConflict(
+                    f"{other} is active on this host. It rewrites the same iptables chains as "
+                    "Docker and hostwiz, so the three would fight and rules would vanish.",
+                    f"Use one firewall manager. To use hostwiz's zones, turn {other} off first "
+                    f"({stop}), then run this step again; to keep {other}, leave this step off.",
+                )
+        needed = (
+            ("nft",) if answers.backend == "nftables" else ("iptables-restore", "ip6tables-restore")
+        )
+        missing = [tool for tool in needed if not tools.has(tool)]
+        if missing:
+            package = "nftables" if answers.backend == "nftables" else "iptables"
+            raise PlanConflict(
+                f"{', '.join(missing)} is not installed on the host.",
+                f"Install it (apt install {package}) and run this step again.",
+            )
+
+    def _check_ssh_path(
+        self, answers: FirewallAnswers, ruleset: Ruleset, facts: Facts
+    ) -> list[str]:
+        path = facts[SSH_PATH]
+        if not path.known:
+            return [
+                "hostwiz could not tell which interface your SSH connection arrives on. Check "
+                "the zone map: the zone of that interface must offer ssh."
+            ]
+        if allows_ssh_from(ruleset, path):
+            return []
+        problem = (
+            f"your SSH connection (from {path.client} to port {path.server_port}, arriving on "
+            f"{path.interface}) would be blocked: {path.interface} is in zone "
+            f"{_zone_name(ruleset, path.interface)}, which does not offer ssh to {path.client}"
+        )
+        if not answers.allow_cutting_my_ssh:
+            raise PlanConflict(
+                f"this would lock you out: {problem}.",
+                f"Add ssh to that zone's services (or 'ssh from {path.client}'), or move "
+                f"{path.interface} to a zone that offers ssh. If you will connect another way "
+                "afterwards, set allow_cutting_my_ssh = true (the change will then most "
+                "likely roll itself back, because hostwiz cannot confirm it).",
+            )
+        return [f"{problem[0].upper()}{problem[1:]}. hostwiz will most likely not be able to "
+                "confirm this change, and the host will then roll it back by itself."]  # fmt: skip
+
+    def _rule_files(
+        self, answers: FirewallAnswers, ruleset: Ruleset
+    ) -> list[tuple[str, bytes | None, int]]:
+        if answers.backend == "nftables":
+            return [
+                (boot.RULES_NFT, nftables.render(ruleset).encode(), 0o644),
+                (boot.RULES_V4, None, 0o644),
+                (boot.RULES_V6, None, 0o644),
+            ]
+        return [
+            (boot.RULES_V4, iptables.render(ruleset, 4).encode(), 0o644),
+            (boot.RULES_V6, iptables.render(ruleset, 6).encode(), 0o644),
+            (boot.RULES_NFT, None, 0o644),
+        ]
+
+    def _live_problems(
+        self, answers: FirewallAnswers, facts: Facts, rules: list[tuple[str, bytes | None, int]]
+    ) -> list[str]:
+        """Why the kernel's rules differ from the files (empty: nothing to load)."""
+        content = {path: data.decode() for path, data, _ in rules if data is not None}
+        if answers.backend == "nftables":
+            problems = nftables.live_matches(content[boot.RULES_NFT], facts[NFT_TABLE])
+            for live in (facts[IPTABLES_V4], facts[IPTABLES_V6]):
+                if iptables.parse_save(live).hostwiz().get("filter"):
+                    problems.append("hostwiz's iptables chains are still loaded")
+            return problems
+        problems = iptables.live_matches(content[boot.RULES_V4], facts[IPTABLES_V4])
+        problems += iptables.live_matches(content[boot.RULES_V6], facts[IPTABLES_V6])
+        if facts[NFT_TABLE].strip():
+            problems.append("hostwiz's nftables table is still loaded")
+        return problems
+
+    def live_problems(self, answers: FirewallAnswers, facts: Facts) -> list[str]:
+        ruleset = self.ruleset(answers, facts)
+        return self._live_problems(answers, facts, self._rule_files(answers, ruleset))
+
+    def _sysctl(self, ruleset: Ruleset, facts: Facts) -> list[Action]:
+        state = facts[FILES[boot.SYSCTL]]
+        if not ruleset.forwards:
+            return (
+                [RemoveFile(boot.SYSCTL, why="this host no longer routes")] if state.exists else []
+            )
+        wanted = boot.sysctl_text(ruleset.zone("wan").interfaces).encode()
+        forwarding = facts[FORWARDING]
+        if state.exists and state.content == wanted and forwarding.ipv4 and forwarding.ipv6:
+            return []
+        return [WriteFile(boot.SYSCTL, wanted, 0o644, why="turn on IP forwarding (router host)")]
+
+    @staticmethod
+    def _forwarding_undo(facts: Facts) -> str:
+        forwarding = facts[FORWARDING]
+        return (
+            f"\nsysctl -qw net.ipv4.ip_forward={int(forwarding.ipv4)} "
+            f"net.ipv6.conf.all.forwarding={int(forwarding.ipv6)} || true"
+        )
+
+    def _boot(self, facts: Facts) -> tuple[list[Action], list[str]]:
+        registered = facts[BOOT_REGISTERED].split()
+        if facts[SERVICE_MANAGER] == "systemd":
+            path, content, mode = boot.UNIT, boot.UNIT_TEXT, 0o644
+            enable = RunCommand(
+                "systemctl daemon-reload && systemctl enable hostwiz-firewall.service",
+                why="load the zones at every boot, before the network and Docker",
+                undo=f"rm -f {boot.UNIT_LINK}; systemctl daemon-reload",
+            )
+            done = "systemd" in registered
+        else:
+            path, content, mode = boot.INIT_SCRIPT, boot.INIT_TEXT, 0o755
+            enable = RunCommand(
+                "update-rc.d hostwiz-firewall defaults",
+                why="load the zones at every boot (init script), before the network and Docker",
+                undo="update-rc.d -f hostwiz-firewall remove >/dev/null 2>&1 || true",
+            )
+            done = "init" in registered
+            if not facts[TOOLS].has("update-rc.d"):
+                return [], [
+                    "This host has neither systemd nor update-rc.d: hostwiz cannot make "
+                    f"the rules come back at boot. Run {boot.SCRIPT} start at boot."
+                ]
+        actions: list[Action] = []
+        state = facts[FILES[path]]
+        if not state.exists or state.content != content.encode() or state.mode != mode:
+            actions.append(WriteFile(path, content.encode(), mode, why=_why(path)))
+        if not done:
+            actions.append(enable)
+        return actions, []
+
+    def _notes(self, answers: FirewallAnswers, ruleset: Ruleset, facts: Facts) -> tuple[str, ...]:
+        notes = []
+        forwarding = facts[FORWARDING]
+        if ruleset.forwards and not (forwarding.ipv4 and forwarding.ipv6):
+            notes.append(
+                "IP forwarding gets turned on: this host becomes a router between the zones "
+                "you chose (and only those: everything else that would cross it is dropped). "
+                "IPv6 is routed without NAT, so the wan side needs a route to the LAN's IPv6 "
+                "prefix."
+            )
+        if any(spec.is_ssh and spec.source is None for spec in ruleset.zone("wan").services):
+            notes.append(
+                "SSH stays open to the internet (wan). Once you reach the host through mgmt or "
+                "lan, remove ssh from wan_services or limit it ('ssh from NETWORK')."
+            )
+        if facts[TOOLS].has("dockerd"):
+            notes.append(
+                "Docker publishes container ports on every address and would let anyone reach "
+                "them; hostwiz filters them in DOCKER-USER, which Docker consults first."
+            )
+        offered = {o.protocol + str(r) for zone in ruleset.zones for s in zone.services
+                   for o in s.openings for r in o.ports}  # fmt: skip
+        offered |= {"tcp2376" for z in ruleset.zones for s in z.services if s.name == "docker-tls"}
+        for port in _daemon_tcp_ports(facts):
+            if f"tcp{port}" not in offered:
+                notes.append(
+                    f"dockerd listens on TCP port {port} (the Docker API over TLS), but no zone "
+                    "offers it: add docker-tls (or "
+                    f"'{port}/tcp from YOUR-NETWORK') to mgmt_services to use it remotely."
+                )
+        return tuple(notes)
+
+    def _foreign(self, answers: FirewallAnswers, facts: Facts) -> list[str]:
+        if answers.backend != "iptables":
+            return []
+        found = iptables.foreign_rules(facts[IPTABLES_V4])
+        return [
+            f"{chain} already holds rules that are not hostwiz's; hostwiz's chain comes first, "
+            f"so they no longer see traffic that hostwiz drops: {'; '.join(rules)}"
+            for chain, rules in found.items()
+        ]
+
+    # ---- after apply ---------------------------------------------------------------------
+
+    def health(self, transport: Transport, answers: FirewallAnswers, facts: Facts) -> list[str]:
+        if not answers.enabled:
+            return []
+        now = gather(transport, self.facts(answers))
+        return [f"the live rules differ: {p}" for p in self.live_problems(answers, now)]
+
+    def status(self, answers: FirewallAnswers, facts: Facts) -> StepStatus:
+        loaded = bool(iptables.parse_save(facts[IPTABLES_V4]).hostwiz().get("filter")) or bool(
+            facts[NFT_TABLE].strip()
+        )
+        if not answers.enabled:
+            if loaded:
+                return StepStatus(Status.DONE, "zones loaded (step off: left as they are)")
+            return StepStatus(Status.NOT_DONE, "no zones: Docker's published ports are open to all")
+        try:
+            plan = self.plan(answers, facts)
+        except PlanConflict as error:
+            return StepStatus(Status.UNKNOWN, error.message)
+        if plan.empty:
+            return StepStatus(Status.DONE, "zones loaded and restored at boot")
+        if not loaded:
+            return StepStatus(Status.NOT_DONE, "no zones loaded")
+        return StepStatus(Status.DRIFTED, f"{len(plan.actions)} change(s) from the chosen zones")
+
+
+def _zone_name(ruleset: Ruleset, interface: str) -> str:
+    return zone_of_interface(ruleset, interface).name
+
+
+def _why(path: str) -> str:
+    return {
+        boot.RULES_V4: "IPv4 rules (hostwiz's chains)",
+        boot.RULES_V6: "IPv6 rules, matching the IPv4 intent",
+        boot.RULES_NFT: "the inet hostwiz table",
+        boot.SCRIPT: "loads the rules now and at boot (start/stop)",
+        boot.UNIT: "systemd unit: load the rules before the network and Docker",
+        boot.INIT_SCRIPT: "init script: load the rules before the network and Docker",
+        boot.SYSCTL: "IP forwarding for a router host",
+    }.get(path, "")
+
+
+FIREWALL = FirewallStep()
