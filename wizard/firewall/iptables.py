@@ -16,7 +16,9 @@ The chains, for each address family::
                        interface -> HOSTWIZ-FWD-<zone>, which accepts the outgoing interfaces
                        of the zones it may forward to and drops the rest
     HOSTWIZ-CONTAINERS published ports: allowed sources RETURN (Docker's rules then deliver),
-                       by incoming interface -> HOSTWIZ-CT-<zone>, everything else DROP
+                       by incoming interface -> HOSTWIZ-CT-<zone>, everything else DROP.
+                       A RETURN leaves only one chain, so every jump whose "allowed" means
+                       "on to Docker" is followed by a RETURN with the same match.
     nat HOSTWIZ-POSTROUTING  masquerade towards wan (IPv4 only)
 
 Rules are written exactly the way ``iptables-save`` prints them, so that comparing the file
@@ -113,18 +115,26 @@ def service_rules(
     return rules
 
 
-def _dispatch(
-    chain: str, kind: str, ruleset: Ruleset, target_of: dict[str, str] | None = None
-) -> list[str]:
-    """Send traffic to the per-zone chain of its incoming interface; the catch-all zone last."""
+def _dispatch(chain: str, kind: str, ruleset: Ruleset, *, returned: bool = False) -> list[str]:
+    """Send traffic to the per-zone chain of its incoming interface; the catch-all zone last.
+
+    ``returned``: the zone chains end with DROP and RETURN what they allow, which must reach
+    Docker's own rules. A RETURN only leaves one chain, so each jump is followed by a RETURN
+    with the same match, passing the verdict up instead of on to the next zone's rules.
+    """
     rules = []
     catch_all = ""
     for zone in ruleset.zones:
-        target = (target_of or {}).get(zone.name, zone_chain(kind, zone.name))
-        rules += [_rule(chain, f"-i {name} -j {target}") for name in zone.interfaces]
+        target = zone_chain(kind, zone.name)
+        for name in zone.interfaces:
+            rules.append(_rule(chain, f"-i {name} -j {target}"))
+            if returned:
+                rules.append(_rule(chain, f"-i {name} -j RETURN"))
         if zone.catch_all:
             catch_all = target
     rules.append(_rule(chain, f"-j {catch_all}"))
+    if returned:
+        rules.append(_rule(chain, "-j RETURN"))
     return rules
 
 
@@ -167,7 +177,7 @@ def _containers(ruleset: Ruleset) -> list[str]:
             continue
         for match in _published(access.port):
             rules.append(_rule(CONTAINERS, f"-s {access.source} {match}-j RETURN"))
-    rules += _dispatch(CONTAINERS, "CT", ruleset)
+    rules += _dispatch(CONTAINERS, "CT", ruleset, returned=True)
     for zone in ruleset.zones:
         chain = zone_chain("CT", zone.name)
         for access in ruleset.containers:
@@ -194,7 +204,11 @@ def _forward(ruleset: Ruleset) -> list[str]:
         _rule(FORWARD, f"{INVALID} -j DROP"),
     ]
     rules += [_rule(FORWARD, f"-i {name} -j RETURN") for name in DOCKER_INTERFACES]
-    rules += [_rule(FORWARD, f"-o {name} -j {CONTAINERS}") for name in DOCKER_INTERFACES]
+    for name in DOCKER_INTERFACES:  # what HOSTWIZ-CONTAINERS returns goes on to Docker
+        rules += [
+            _rule(FORWARD, f"-o {name} -j {CONTAINERS}"),
+            _rule(FORWARD, f"-o {name} -j RETURN"),
+        ]
     rules += _dispatch(FORWARD, "FWD", ruleset)
     for zone in ruleset.zones:
         rules += _forward_zone(zone, ruleset)

@@ -1,0 +1,60 @@
+"""Probes for tests on practice hosts: run as root on a host's console, send real traffic.
+
+Everything runs inside the practice hosts' namespaces (through their consoles), so probes only
+ever reach lab addresses.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+import pytest
+
+from wizard.lab import LabHost, console
+
+BUSYBOX = "/bin/busybox"
+
+
+def require_busybox() -> None:
+    if not os.access(BUSYBOX, os.X_OK):
+        pytest.skip("busybox (apt-get install busybox-static) gives the hosts ping and httpd")
+
+
+def on_console(host: LabHost, script: str, timeout: float = 60) -> str:
+    result = console(host).run(script, timeout=timeout)
+    assert result.ok, f"{script!r} failed on {host.name}: {result.err}"
+    return result.out
+
+
+def pings(host: LabHost, address: str) -> bool:
+    """One ICMP echo from ``host`` to ``address`` (a lab address), answered within 2 s."""
+    return console(host).run(f"{BUSYBOX} ping -c 1 -W 2 {address}", timeout=30).ok
+
+
+def ssh_banner(host: LabHost, address: str, port: int = 22) -> str:
+    """The first bytes sshd at ``address`` sends, connecting from ``host`` ("" if none)."""
+    target = f"/dev/tcp/{address}/{port}"
+    script = f"timeout 3 bash -c {shlex.quote(f'exec 3<>{target}; head -c 8 <&3')}"
+    result = console(host).run(script, timeout=30)
+    return result.out if result.ok else ""
+
+
+def http_get(host: LabHost, address: str, port: int, path: str = "/") -> str:
+    """The response to GET ``path`` from http://address:port within 3 s ("" if none), sent
+    with bash's /dev/tcp (busybox wget cannot resolve in a static build)."""
+    request = f"printf 'GET {path} HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"
+    script = f"timeout 3 bash -c {shlex.quote(f'exec 3<>/dev/tcp/{address}/{port}; {request}')}"
+    result = console(host).run(script, timeout=30)
+    return result.out if result.ok else ""
+
+
+def serve_http(host: LabHost, port: int, body: str) -> None:
+    """Start busybox httpd on ``host`` (all addresses) serving ``body`` at /; it lives as long
+    as the host (its PID namespace ends with it)."""
+    folder = f"/tmp/www-{port}"
+    on_console(
+        host,
+        f"mkdir -p {folder} && printf %s {shlex.quote(body)} > {folder}/index.html && "
+        f"{BUSYBOX} httpd -p {port} -h {folder}",
+    )
