@@ -147,7 +147,9 @@ def test_zones_on_a_docker_router(make_topology: Any, lab_ssh_config: Any) -> No
     # Rollback removes every hostwiz chain and jump and leaves Docker working.
     with SshTransport.connect(router.name, ssh_config=lab_ssh_config) as ssh:
         rollback = rollback_plan(ssh, snapshot)
-        assert apply_changeset(ssh, Changeset(router.name, (rollback,)), reason="rollback").confirmed
+        assert apply_changeset(
+            ssh, Changeset(router.name, (rollback,)), reason="rollback"
+        ).confirmed
     assert hostwiz_chains(router) == ""
     assert "HOSTWIZ" not in on_console(router, "iptables -S; iptables -t nat -S; ip6tables -S")
     assert not on_console(router, "ls /etc/hostwiz/firewall 2>/dev/null; true").strip()
@@ -159,7 +161,7 @@ def test_zones_on_a_docker_router(make_topology: Any, lab_ssh_config: Any) -> No
 
 def _get(port: int) -> str:
     request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"
-    return f"timeout 3 bash -c \"exec 3<>/dev/tcp/127.0.0.1/{port}; {request}\""
+    return f'timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/{port}; {request}"'
 
 
 @pytest.fixture
@@ -192,9 +194,12 @@ def test_rules_that_cut_my_ssh_are_refused_then_undone_by_the_host(
 def test_a_wrong_interface_is_explained_and_changes_nothing(
     lone_host: LabHost, lab_ssh_config: Any
 ) -> None:
-    with SshTransport.connect(lone_host.name, ssh_config=lab_ssh_config) as ssh:
-        with pytest.raises(PlanConflict, match="no interface named ens3") as error:
-            apply(ssh, firewall(FirewallAnswers(enabled=True, lan_interfaces=("ens3",))))
+    wrong = FirewallAnswers(enabled=True, lan_interfaces=("ens3",))
+    with (
+        SshTransport.connect(lone_host.name, ssh_config=lab_ssh_config) as ssh,
+        pytest.raises(PlanConflict, match="no interface named ens3") as error,
+    ):
+        apply(ssh, firewall(wrong))
     assert "eth0" in error.value.hint  # the host's real interfaces are listed
     assert hostwiz_chains(lone_host) == ""
     assert not lone_host.console().run("test -d /var/lib/hostwiz/snapshots").ok
