@@ -54,3 +54,17 @@ class Step(Protocol, Generic[A]):
     def status(self, answers: A, facts: Facts) -> StepStatus:
         """Where the host stands for this step, for the wizard's step list."""
         ...
+
+
+def question_context(step: Step[Any], answers: Any, facts: Facts) -> dict[str, str]:
+    """What the host says about some of a step's questions (field name -> a line to show
+    next to it), e.g. the host's interfaces next to "LAN interfaces". Steps that want this
+    define ``question_context(answers, facts)``; the others have none."""
+    context = getattr(step, "question_context", None)
+    if context is None:
+        return {}
+    try:
+        result: dict[str, str] = context(answers, facts)
+    except (KeyError, ValueError):
+        return {}  # facts of another selection: nothing to say
+    return result

@@ -10,13 +10,14 @@ filters container traffic in DOCKER-USER, and loads everything with one ``iptabl
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, gather, text_fact
 from wizard.firewall import boot, iptables, nftables
-from wizard.firewall.answers import FirewallAnswers
+from wizard.firewall.answers import ZONES, FirewallAnswers
 from wizard.firewall.host import (
     FORWARDING,
     INTERFACES,
@@ -26,6 +27,7 @@ from wizard.firewall.host import (
     SSH_PATH,
     SSHD_PORTS,
     TOOLS,
+    SshPath,
     parse_ports,
 )
 from wizard.firewall.model import Ruleset, allows_ssh_from, resolve, zone_map, zone_of_interface
@@ -169,7 +171,7 @@ class FirewallStep:
     def _check_ssh_path(
         self, answers: FirewallAnswers, ruleset: Ruleset, facts: Facts
     ) -> list[str]:
-        path = facts[SSH_PATH]
+        path = _next_ssh_path(facts)
         if not path.known:
             return [
                 "hostwiz could not tell which interface your SSH connection arrives on. Check "
@@ -322,6 +324,21 @@ class FirewallStep:
             for chain, rules in found.items()
         ]
 
+    def question_context(self, answers: FirewallAnswers, facts: Facts) -> dict[str, str]:
+        """The host's real interfaces next to the zone questions, and where the admin's SSH
+        connection comes in next to the services questions."""
+        interfaces = facts[INTERFACES]
+        listed = "; ".join(i.describe() for i in interfaces.values()) or "none found"
+        context = {f"{zone}_interfaces": f"This host has: {listed}." for zone in ZONES}
+        path = facts[SSH_PATH]
+        if path.known:
+            line = (
+                f"Your SSH connection comes from {path.client} on {path.interface}: keep ssh "
+                "in that interface's zone."
+            )
+            context.update({f"{zone}_services": line for zone in ZONES})
+        return context
+
     # ---- after apply ---------------------------------------------------------------------
 
     def health(self, transport: Transport, answers: FirewallAnswers, facts: Facts) -> list[str]:
@@ -347,6 +364,16 @@ class FirewallStep:
         if not loaded:
             return StepStatus(Status.NOT_DONE, "no zones loaded")
         return StepStatus(Status.DRIFTED, f"{len(plan.actions)} change(s) from the chosen zones")
+
+
+def _next_ssh_path(facts: Facts) -> SshPath:
+    """The path of hostwiz's next SSH connection (the one that confirms this change): the
+    current one, but to sshd's new port when an SSH step planned before this one moves it."""
+    path = facts[SSH_PATH]
+    after = ssh_ports(facts)
+    if path.server_port not in after and path.server_port in facts[SSHD_PORTS]:
+        return replace(path, server_port=after[0])
+    return path
 
 
 def _zone_name(ruleset: Ruleset, interface: str) -> str:
