@@ -10,9 +10,16 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wizard.errors import HostwizError
+
+if TYPE_CHECKING:
+    from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
+    from wizard.facts import Facts
+    from wizard.plan import Changeset
+    from wizard.session import Selection
+    from wizard.transport.base import Transport
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -51,6 +58,16 @@ def _answer_options(parser: argparse.ArgumentParser, *, sub: bool = True) -> Non
                         metavar="STEP.KEY=VALUE", help="override one answer")  # fmt: skip
 
 
+def _passphrase_option(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
+    parser.add_argument(
+        "--passphrase-file",
+        default=argparse.SUPPRESS if sub else None,
+        metavar="FILE",
+        help="for scripts: the CA passphrase of the tls step is the first line of FILE (or set "
+        "HOSTWIZ_CA_PASSPHRASE); otherwise it is asked",
+    )
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hostwiz",
@@ -59,6 +76,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     _connection_options(parser, sub=False)
     _answer_options(parser, sub=False)
+    _passphrase_option(parser, sub=False)
     parser.add_argument(
         "--plain",
         action="store_true",
@@ -82,11 +100,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="show the diff and commands, change nothing")
     _connection_options(plan)
     _answer_options(plan)
+    _passphrase_option(plan)
     plan.add_argument("--json", action="store_true")
 
     apply = commands.add_parser("apply", help="show the plan, then apply it")
     _connection_options(apply)
     _answer_options(apply)
+    _passphrase_option(apply)
     apply.add_argument(
         "--yes", action="store_true", default=argparse.SUPPRESS, help="do not ask before applying"
     )
@@ -185,18 +205,20 @@ def _progress(event: Any) -> None:
 
 def cmd_facts(args: argparse.Namespace) -> int:
     from hostwiz.connect import open_transport
-    from wizard.session import read_facts, statuses
+    from hostwiz.tls_setup import step_statuses
+    from wizard.session import read_facts
 
     selections = _selections(args)
     with open_transport(args) as transport:
         facts = read_facts(transport, selections)
+        found = step_statuses(selections, facts, transport)
     if args.json:
         print(json.dumps({name: facts.get(name) for name in facts.names()}, default=_jsonable,
                          indent=2))  # fmt: skip
         return EXIT_OK
     for name in facts.names():
         print(f"{name}: {_jsonable(facts.get(name))}")
-    for step, status in statuses(selections, facts):
+    for step, status in found:
         print(f"\n{step.title}: {status.status.value} ({status.summary})")
     return EXIT_OK
 
@@ -213,12 +235,67 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _ask_on_terminal(request: PassphraseRequest) -> CaPassphrase:
+    """The CA passphrase from the person at the terminal (getpass: not echoed)."""
+    import getpass
+    import textwrap
+
+    from hostwiz.tls_setup import NEVER_STORED, CaPassphrase
+    from wizard.secrets import Secret
+
+    if request.problem is not None:
+        print(f"{request.problem.message} {request.problem.hint}", file=sys.stderr)
+    else:
+        print(textwrap.fill(f"{request.explanation} {NEVER_STORED}", 78), file=sys.stderr)
+    first = Secret(getpass.getpass(f"{request.prompt}: "))
+    if not request.new_ca:
+        return CaPassphrase(first)
+    return CaPassphrase(first, Secret(getpass.getpass("The same passphrase again: ")))
+
+
+def _prepared_plan(
+    transport: Transport, args: argparse.Namespace
+) -> tuple[list[Selection], Changeset, Facts]:
+    """Facts, then the CA passphrase when the tls step needs it, then the plan.
+
+    The passphrase comes from --passphrase-file or HOSTWIZ_CA_PASSPHRASE (scripts), else from
+    the terminal; never from the command line. Returns (selections, changeset, facts).
+    """
+    from hostwiz.tls_setup import (
+        answer_with,
+        nobody_to_ask,
+        prepare_selections,
+        readable_by_others,
+        scripted_passphrase,
+    )
+    from wizard.session import plan_changeset, read_facts
+
+    selections = _selections(args)
+    facts = read_facts(transport, selections)
+    passphrase_file = getattr(args, "passphrase_file", None)
+    given = scripted_passphrase(passphrase_file)
+    if passphrase_file and readable_by_others(passphrase_file):
+        print(f"! {passphrase_file} can be read by other users: chmod 600 it.", file=sys.stderr)
+    if given is not None:
+        prepared = prepare_selections(selections, facts, transport, answer_with(given), tries=1)
+    elif sys.stdin.isatty():
+        prepared = prepare_selections(selections, facts, transport, _ask_on_terminal)
+    else:
+        prepared = prepare_selections(selections, facts, transport, nobody_to_ask, tries=1)
+    for folder in prepared.created:
+        print(f"Created a new CA in {folder} (on this machine; its key is encrypted with your "
+              "passphrase). Back the folder up.", file=sys.stderr)  # fmt: skip
+    changeset = plan_changeset(transport.host_label, prepared.selections, facts)
+    return prepared.selections, changeset, facts
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
+    """Read-only on the host. Locally, the one possible change is a brand-new CA: a plan of the
+    TLS step is made of certificates from it, and the apply that follows uses the same CA."""
     from hostwiz.connect import open_transport
-    from wizard.session import preview
 
     with open_transport(args) as transport:
-        changeset, _ = preview(transport, _selections(args))
+        _, changeset, _ = _prepared_plan(transport, args)
     if args.json:
         print(json.dumps(plan_as_json(changeset), indent=2))
     else:
@@ -228,14 +305,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from hostwiz.connect import open_transport
-    from wizard.session import apply, apply_planned, preview
+    from hostwiz.tls_setup import install_clients
+    from wizard.session import apply, apply_planned
 
-    selections = _selections(args)
     with open_transport(args) as transport:
-        changeset, facts = preview(transport, selections)
+        selections, changeset, facts = _prepared_plan(transport, args)
         _print_plan(changeset)
         if changeset.empty:
-            return EXIT_OK
+            # The host is as it should be; the client side may still be missing here (another
+            # machine, a deleted bundle), and installing it changes nothing on the host.
+            report = install_clients(selections)
+            for line in report.lines:
+                print(line)
+            return EXIT_OK if report.ok else EXIT_ERROR
         if args.yes:
             # Applied straight after it was read and shown: nothing to re-check.
             result = apply_planned(
@@ -254,7 +336,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR
     print(result.message)
-    return EXIT_OK if result.confirmed else EXIT_ERROR
+    if not result.confirmed:
+        return EXIT_ERROR
+    report = install_clients(selections)  # only now: nothing local points at an undone change
+    for line in report.lines:
+        print(line)
+    return EXIT_OK if report.ok else EXIT_ERROR
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, get_current_wo
 
 from screens.stages import (
     ApplyScreen,
+    CaPassphraseScreen,
     ErrorScreen,
     HelpScreen,
     HostChoice,
@@ -53,6 +54,7 @@ from screens.stages import (
 from wizard.errors import HostwizError, SudoFailed
 
 if TYPE_CHECKING:
+    from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
     from wizard.plan import Changeset
     from wizard.secrets import Secret
     from wizard.session import Selection
@@ -227,6 +229,33 @@ class HostwizApp(App[int]):
             )
         return Secret(password)
 
+    def _ca_passphrase(self, request: PassphraseRequest) -> CaPassphrase | None:
+        """From the planning thread: the TLS step's CA passphrase, asked in a modal."""
+        answer = self.ask_from_thread(CaPassphraseScreen(request))
+        if answer is not None:
+            verb = "Creating your CA" if request.new_ca else "Opening your CA"
+            self.call_from_thread(self.set_busy, f"{verb} and issuing certificates…")
+        return answer
+
+    def plan_selections(
+        self, transport: SshTransport, selections: list[Selection]
+    ) -> tuple[list[Selection], Changeset]:
+        """Blocking: read the host, get the CA passphrase if the TLS step needs it, plan."""
+        from hostwiz.tls_setup import prepare_selections
+        from wizard.session import plan_changeset, read_facts
+
+        facts = read_facts(transport, selections)
+        prepared = prepare_selections(selections, facts, transport, self._ca_passphrase, tries=10)
+        for folder in prepared.created:
+            self.call_from_thread(
+                self.notify,
+                f"Created your CA in {folder}; its key is encrypted with your passphrase. "
+                "Back the folder up.",
+                timeout=15,
+            )
+        changeset = plan_changeset(transport.host_label, prepared.selections, facts)
+        return prepared.selections, changeset
+
     def connect(self, choice: HostChoice) -> SshTransport:
         """Blocking: open the SSH transport, asking through modals when needed."""
         from hostwiz.connect import lab_ssh_config
@@ -380,7 +409,8 @@ class HostwizApp(App[int]):
                 await self.push_screen_wait(ErrorScreen(error))
 
     async def read_statuses(self, transport: SshTransport) -> list[StepRow]:
-        from wizard.session import read_facts, statuses
+        from hostwiz.tls_setup import step_statuses
+        from wizard.session import read_facts
 
         selections = self.selections()
         try:
@@ -396,13 +426,15 @@ class HostwizApp(App[int]):
             ]
         return [
             StepRow(step.name, step.title, status.status.value, status.summary)
-            for step, status in statuses(selections, facts)
+            for step, status in step_statuses(selections, facts, transport)
         ]
 
     async def run_step(self, transport: SshTransport, name: str) -> str:
-        """Questions → preview → apply for one step; returns a note for the step list."""
+        """Questions → (CA passphrase) → preview → apply for one step; returns a note for the
+        step list. A plan the host refuses is explained, then the questions come back."""
+        from hostwiz.tls_setup import PassphraseNotGiven, install_clients
         from wizard.render import render_changeset
-        from wizard.session import apply, preview
+        from wizard.session import apply
 
         while True:
             selection = self.selections([name])[0]
@@ -410,12 +442,17 @@ class HostwizApp(App[int]):
             if answers is None:
                 return ""
             self.answers[name] = answers
-            selections = self.selections([name])
             changeset: Changeset
-            changeset, _ = await self.blocking(
-                f"Planning {selection.step.title} on {transport.host_label}…",
-                partial(preview, transport, selections),
-            )
+            try:
+                selections, changeset = await self.blocking(
+                    f"Planning {selection.step.title} on {transport.host_label}…",
+                    partial(self.plan_selections, transport, self.selections([name])),
+                )
+            except PassphraseNotGiven:  # Escape in the passphrase dialog: back to the questions
+                continue
+            except HostwizError as error:
+                await self.push_screen_wait(ErrorScreen(error))
+                continue
             lines = render_changeset(changeset)
             go = await self.push_screen_wait(
                 PreviewScreen(
@@ -425,6 +462,13 @@ class HostwizApp(App[int]):
                 )
             )
             if not go:
+                if changeset.empty:
+                    # The host needs nothing; this machine may still lack the client bundle.
+                    report = await self.blocking(
+                        "Setting up your docker client…", partial(install_clients, selections)
+                    )
+                    if report.lines:
+                        return "\n".join(report.lines)
                 continue
             applying = ApplyScreen(
                 f"Applying {selection.step.title} on {changeset.host}",
@@ -443,13 +487,18 @@ class HostwizApp(App[int]):
         expected: Changeset,
         progress: Progress,
     ) -> ApplyResult:
-        return apply(
+        """In the apply screen's thread: apply, then (confirmed only) the TLS step's client
+        bundle and docker context, whose lines the result panel shows."""
+        from hostwiz.tls_setup import with_client_setup
+
+        result = apply(
             transport,
             selections,
             expected=expected,
             progress=progress,
             confirm_timeout=self.args.confirm_timeout,
         )
+        return with_client_setup(result, selections)
 
     async def snapshots(self, transport: SshTransport) -> str:
         from snapshots.rollback import rollback_plan
@@ -557,6 +606,7 @@ def default_args(**values: Any) -> argparse.Namespace:
         "plain": False,
         "yes": False,
         "confirm_timeout": 60,
+        "passphrase_file": None,
     }
     base.update(values)
     return argparse.Namespace(**base)

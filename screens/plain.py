@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
+    from hostwiz.tls_setup import AskPassphrase, CaPassphrase, PassphraseRequest
     from wizard.answers import FieldInfo
     from wizard.plan import Changeset
     from wizard.session import Selection
@@ -110,6 +111,26 @@ def _progress(run: _Run) -> Any:
     return show
 
 
+def _plan(
+    run: _Run,
+    transport: Transport,
+    selections: list[Selection],
+    ask: AskPassphrase,
+    *,
+    tries: int = 3,
+) -> tuple[list[Selection], Changeset]:
+    """Read the host, get the CA passphrase if the TLS step needs it, plan."""
+    from hostwiz.tls_setup import prepare_selections
+    from wizard.session import plan_changeset, read_facts
+
+    facts = read_facts(transport, selections)
+    prepared = prepare_selections(selections, facts, transport, ask, tries=tries)
+    for folder in prepared.created:
+        _say(run, f"Created a new CA in {folder} (its key is encrypted with your passphrase). "
+                  "Back the folder up.")  # fmt: skip
+    return prepared.selections, plan_changeset(transport.host_label, prepared.selections, facts)
+
+
 def _apply(
     run: _Run, transport: Transport, selections: list[Selection], changeset: Changeset
 ) -> int:
@@ -124,7 +145,20 @@ def _apply(
         confirm_timeout=run.confirm_timeout,
     )
     _report(run, result, transport.host_label, changeset)
-    return 0 if result.confirmed else 1
+    if not result.confirmed:
+        return 1
+    return _install_clients(run, selections)
+
+
+def _install_clients(run: _Run, selections: list[Selection]) -> int:
+    """The TLS step's client bundle and docker context (after a confirmed apply, or when the
+    host needed nothing): never before, so nothing local points at an undone change."""
+    from hostwiz.tls_setup import install_clients
+
+    report = install_clients(selections)
+    for line in report.lines:
+        _say(run, line)
+    return 0 if report.ok else 1
 
 
 def _report(run: _Run, result: ApplyResult, host: str, changeset: Changeset) -> None:
@@ -142,18 +176,21 @@ def _report(run: _Run, result: ApplyResult, host: str, changeset: Changeset) -> 
 def _unattended(args: argparse.Namespace, run: _Run) -> int:
     """Apply the preset as it is: no question at all, for scripts."""
     from hostwiz.connect import open_transport
-    from wizard.session import Selection, preview
+    from hostwiz.tls_setup import answer_with, nobody_to_ask, scripted_passphrase
+    from wizard.session import Selection
     from wizard.steps import STEPS
 
     source, answers = _preset_answers(args)
     selections = [Selection(STEPS[name], value) for name, value in answers.items()]
+    given = scripted_passphrase(getattr(args, "passphrase_file", None))
+    ask = answer_with(given) if given is not None else nobody_to_ask
     _say(run, f"Answers from {source}.")
     with open_transport(args) as transport:
-        changeset, _ = preview(transport, selections)
+        selections, changeset = _plan(run, transport, selections, ask, tries=1)
         _show_plan(run, changeset)
         if changeset.empty:
             _say(run, f"Nothing to change: {transport.host_label} already matches {source}.")
-            return 0
+            return _install_clients(run, selections)
         return _apply(run, transport, selections, changeset)
 
 
@@ -164,7 +201,8 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
     import questionary
 
     from hostwiz.connect import open_transport
-    from wizard.session import Selection, preview, read_facts, statuses
+    from hostwiz.tls_setup import step_statuses
+    from wizard.session import Selection, read_facts
     from wizard.steps import STEPS
 
     source, preset = _preset_answers(args)
@@ -181,7 +219,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
         everything = [Selection(STEPS[name], value) for name, value in answers.items()]
         facts = read_facts(transport, everything)
         _say(run, f"\n{transport.host_label}, answers from {source}:")
-        for step, status in statuses(everything, facts):
+        for step, status in step_statuses(everything, facts, transport):
             _say(run, f"  {step.title}: {status.status.value} ({status.summary})")
         chosen: list[Selection] = []
         for name, step in STEPS.items():
@@ -192,12 +230,12 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
         if not chosen:
             _say(run, NO_CHANGES)
             return 0
-        changeset, _ = preview(transport, chosen)
+        chosen, changeset = _plan(run, transport, chosen, _passphrase_asker(run))
         _say(run)
         _show_plan(run, changeset)
         if changeset.empty:
             _say(run, f"Nothing to change: {transport.host_label} already matches these answers.")
-            code = 0
+            code = _install_clients(run, chosen)
         elif questionary.confirm(
             f"Apply these changes to {transport.host_label}?", default=False, **run.prompt_options
         ).unsafe_ask():
@@ -207,6 +245,42 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
             code = 0
     _offer_save(run, answers)
     return code
+
+
+def _passphrase_asker(run: _Run) -> AskPassphrase:
+    """Ask for the CA passphrase with password prompts (twice for a new CA)."""
+
+    def ask(request: PassphraseRequest) -> CaPassphrase:
+        import questionary
+
+        from hostwiz.tls_setup import NEVER_STORED, CaPassphrase
+        from wizard.pki import MIN_PASSPHRASE
+        from wizard.secrets import Secret
+
+        if request.problem is not None:
+            _say(run, f"{request.problem.message} {request.problem.hint}")
+        else:
+            _say(run, f"\n{textwrap.fill(request.explanation, width=78)}")
+            _say(run, textwrap.fill(NEVER_STORED, width=78))
+
+        def long_enough(text: str) -> bool | str:
+            if len(text) >= MIN_PASSPHRASE:
+                return True
+            return f"at least {MIN_PASSPHRASE} characters (a few unrelated words work well)"
+
+        first = questionary.password(
+            f"{request.prompt}:",
+            validate=long_enough if request.new_ca else None,
+            **run.prompt_options,
+        ).unsafe_ask()
+        if not request.new_ca:
+            return CaPassphrase(Secret(first))
+        again = questionary.password(
+            "The same passphrase again:", **run.prompt_options
+        ).unsafe_ask()
+        return CaPassphrase(Secret(first), Secret(again))
+
+    return ask
 
 
 def _ask_step(run: _Run, step: Step[Any], current: Any) -> Any:

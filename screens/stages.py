@@ -35,10 +35,12 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
+from hostwiz.tls_setup import NEVER_STORED, CaPassphrase
 from screens.widgets import DiffView, ProgressLog, QuestionForm
 from wizard.errors import HostKeyChanged, HostwizError
 
 if TYPE_CHECKING:
+    from hostwiz.tls_setup import PassphraseRequest
     from snapshots.store import SnapshotInfo
     from wizard.recovery import Interrupted
     from wizard.render import RenderedLine
@@ -729,7 +731,13 @@ RECOVER_HINT = "\nc: the recovery screen · Enter: back to the steps."
 
 
 def result_content(result: ApplyResult, host: str, changed: Sequence[str]) -> Content:
-    parts = [Content.styled(result.message, "bold")]
+    """The result panel: the outcome in bold, lines after it (the docker client set up after
+    a TLS change, with its ``docker --context NAME ps``), then where the snapshot is."""
+    headline, _, more = result.message.partition("\n")
+    parts = [Content.styled(headline, "bold")]
+    for line in more.splitlines():
+        command = line.startswith("  docker ")
+        parts.append(Content.styled(f"\n{line}", "bold $text-success" if command else ""))
     if result.snapshot_id:
         if changed:
             parts.append(Content("\nChanged: " + ", ".join(changed)))
@@ -1186,6 +1194,95 @@ class PasswordScreen(ModalScreen[str | None]):
     def submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
 
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class CaPassphraseScreen(ModalScreen[CaPassphrase | None]):
+    """Asks for the TLS step's CA passphrase: once to unlock an existing CA, twice (a confirm
+    field) to create a new one. Returns the answer, or None (Escape) to go back.
+
+    A new passphrase that is empty, short or typed differently twice is refused right here;
+    whether an existing CA's passphrase is right is only known once the CA is opened, so the
+    app shows this screen again with the error (``request.problem``).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, request: PassphraseRequest) -> None:
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        request = self.request
+        with Vertical(classes="dialog", id="ca-passphrase"):
+            yield Static(
+                "New CA passphrase" if request.new_ca else "CA passphrase", classes="title"
+            )
+            yield Static(request.explanation)
+            yield Static(NEVER_STORED, classes="hint")
+            yield Input(password=True, placeholder="passphrase", id="passphrase", compact=True)
+            if request.new_ca:
+                yield Input(
+                    password=True,
+                    placeholder="the same passphrase again",
+                    id="confirmation",
+                    compact=True,
+                )
+            problem = request.problem
+            yield Static(
+                f"{problem.message} {problem.hint}" if problem is not None else "",
+                id="passphrase-error",
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(
+                    "Create CA" if request.new_ca else "Unlock",
+                    id="ok",
+                    variant="primary",
+                    compact=True,
+                )
+
+    def on_mount(self) -> None:
+        self.query_one("#passphrase", Input).focus()
+
+    @on(Input.Submitted, "#passphrase")
+    def first_typed(self) -> None:
+        if self.request.new_ca:
+            self.query_one("#confirmation", Input).focus()
+        else:
+            self.submit()
+
+    @on(Input.Submitted, "#confirmation")
+    @on(Button.Pressed, "#ok")
+    def submit(self) -> None:
+        from wizard.secrets import Secret
+
+        passphrase = Secret(self.query_one("#passphrase", Input).value)
+        if not self.request.new_ca:
+            self.dismiss(CaPassphrase(passphrase))
+            return
+        from wizard.pki import new_passphrase
+
+        confirmation = Secret(self.query_one("#confirmation", Input).value)
+        try:
+            new_passphrase(passphrase, confirmation)
+        except HostwizError as error:  # empty, short, or the two differ: type both again
+            self.show_error(f"{error.message} {error.hint}")
+            for field in self.query(Input).results(Input):
+                field.value = ""
+            self.query_one("#passphrase", Input).focus()
+            return
+        self.dismiss(CaPassphrase(passphrase, confirmation))
+
+    def show_error(self, text: str) -> None:
+        self.query_one("#passphrase-error", Static).update(text)
+
+    @property
+    def error_text(self) -> str:
+        return str(self.query_one("#passphrase-error", Static).content)
+
+    @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
 

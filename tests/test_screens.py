@@ -22,9 +22,11 @@ from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Select, Static, Switch
 
+from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
 from screens.app import HostwizApp, default_args
 from screens.stages import (
     ApplyScreen,
+    CaPassphraseScreen,
     ErrorScreen,
     HelpScreen,
     HostChoice,
@@ -47,6 +49,7 @@ from screens.widgets import ProgressLog, QuestionForm
 from snapshots import local_journal
 from snapshots.store import SnapshotInfo
 from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
+from wizard.pki import WrongPassphrase
 from wizard.recovery import Interrupted, explain_last_change
 from wizard.render import render_changeset
 from wizard.steps import STEPS
@@ -836,6 +839,69 @@ async def test_error_modal_shows_message_and_hint() -> None:
     assert app.results == [None]
 
 
+CA_FOLDER = Path("/home/admin/.local/share/hostwiz/ca/default")
+
+
+def passphrase_screen(*, new_ca: bool = True, problem: Any = None) -> CaPassphraseScreen:
+    return CaPassphraseScreen(PassphraseRequest("default", HOST, new_ca, CA_FOLDER, problem))
+
+
+@run_async
+async def test_a_new_ca_asks_twice_and_refuses_a_mismatch_or_a_short_passphrase() -> None:
+    app = Harness(passphrase_screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CaPassphraseScreen)
+        assert screen.query_one("#passphrase", Input).password
+        assert screen.query_one("#confirmation", Input).password  # the confirm field is there
+        text = " ".join(str(s.content) for s in screen.query(Static))
+        assert "never stores" in text and str(CA_FOLDER) in text
+        # Two different passphrases: explained, both fields emptied, the dialog stays.
+        await pilot.press(*"correct horse battery", "enter", *"correct horse batery", "enter")
+        await pilot.pause()
+        assert "the two passphrases differ" in screen.error_text
+        assert screen.query_one("#passphrase", Input).value == ""
+        assert screen.query_one("#confirmation", Input).value == ""
+        assert screen.query_one("#passphrase", Input).has_focus
+        assert app.results == []
+        # Too short, even typed twice the same.
+        await pilot.press(*"short", "enter", *"short", "enter")
+        await pilot.pause()
+        assert "shorter than 12 characters" in screen.error_text and app.results == []
+        await pilot.press(*"correct horse battery", "enter", *"correct horse battery", "enter")
+        await pilot.pause()
+    assert len(app.results) == 1
+    answer = app.results[0]
+    assert isinstance(answer, CaPassphrase)
+    assert answer.passphrase.reveal() == "correct horse battery"
+    assert answer.confirmation == answer.passphrase
+    assert "correct horse" not in repr(answer)  # a Secret never shows its value
+
+
+@run_async
+async def test_an_existing_ca_asks_once_shows_why_it_is_asked_again_and_escape_cancels() -> None:
+    wrong = WrongPassphrase(
+        "the passphrase does not unlock the CA in /x.",
+        "Type the passphrase chosen (nothing was changed).",
+    )
+    app = Harness(lambda: passphrase_screen(new_ca=False, problem=wrong))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CaPassphraseScreen)
+        assert not screen.query("#confirmation")  # no confirm field for an existing CA
+        assert "does not unlock the CA" in screen.error_text
+        await pilot.press(*"my old passphrase", "enter")
+        await pilot.pause()
+    assert len(app.results) == 1 and app.results[0].confirmation is None
+    assert app.results[0].passphrase.reveal() == "my old passphrase"
+
+    cancelled = Harness(lambda: passphrase_screen(new_ca=False))
+    async with cancelled.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*"typed", "escape")
+        await pilot.pause()
+    assert cancelled.results == [None]
+
+
 # ---- the whole app -----------------------------------------------------------------------
 
 
@@ -940,6 +1006,7 @@ SCREENS: dict[str, Callable[[], Screen[Any]]] = {
     "snapshots": snapshots_screen,
     "recovery": recovery_screen,
     "lockedout": locked_out_screen,
+    "passphrase": passphrase_screen,
 }
 
 
@@ -1113,6 +1180,107 @@ async def test_new_host_key_and_sudo_password_are_asked_in_modals(lab: Any, tmp_
         await pilot.press("escape")
         await pilot.pause()
     assert (tmp_path / "known_hosts").read_text().count("\n") >= 1
+
+
+@pytest.fixture
+def tls_admin(make_lab_hosts: Any, lab_ssh_config: Path, tmp_path: Path) -> Iterator[Any]:
+    """A practice host with dockerd of this test's own, and this machine's HOME, DOCKER_CONFIG
+    and XDG data dir (the CA) under tmp_path, set once the host is up (the lab keeps its own
+    files in the real XDG data dir) and put back before it is taken down."""
+    (host,) = make_lab_hosts(1)
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("DOCKER_CONFIG", str(home / ".docker"))
+        patch.setenv("XDG_DATA_HOME", str(home / "data"))
+        patch.setenv("XDG_STATE_HOME", str(home / "state"))
+        yield host, Path(lab_ssh_config), home
+
+
+def tls_row(screen: StepListScreen) -> StepRow:
+    return next(row for row in screen.rows if row.name == "tls")
+
+
+@pytest.mark.lab
+@pytest.mark.docker
+@run_async
+async def test_wizard_tls_asks_the_passphrase_applies_and_sets_up_the_docker_client(
+    tls_admin: Any,
+) -> None:
+    """TLS step: on → new CA passphrase (a mismatch first) → the real plan → apply → the
+    result shows `docker --context NAME ps`, which works; then a wrong passphrase for the
+    existing CA is explained in the dialog and Escape goes back to the questions."""
+    import subprocess
+
+    from wizard.tls_client import Bundle, sdk_client
+
+    host, ssh_config, home = tls_admin
+    passphrase = "correct horse battery staple"
+    app = HostwizApp(default_args(host=host.name, ssh_config=str(ssh_config)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        steps = await wait_for(pilot, StepListScreen)
+        assert tls_row(steps).status == "not done"
+        await palette(pilot, "Step: Docker API over TLS")
+        step = await wait_for(pilot, StepScreen)
+        step.query_one("#field-enabled", Switch).value = True
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        dialog = await wait_for(pilot, CaPassphraseScreen, 60)
+        assert dialog.request.new_ca and dialog.query("#confirmation")
+        await pilot.press(*passphrase, "enter", *"correct horse battery stable", "enter")
+        await until(pilot, lambda: "differ" in dialog.error_text)
+        await pilot.press(*passphrase, "enter", *passphrase, "enter")
+        preview = await wait_for(pilot, PreviewScreen, 120)
+        shown = "\n".join(line.text for line in preview.lines)
+        assert "/etc/docker/tls/server-cert.pem" in shown and "tcp://0.0.0.0:2376" in shown
+        assert passphrase not in shown and "BEGIN EC PRIVATE KEY" not in shown
+        await pilot.press("a")
+        applying = await wait_for(pilot, ApplyScreen)
+        await until_done(pilot, applying)
+        assert applying.result is not None and applying.result.confirmed, applying.result
+        result = text_of(applying, "#result")
+        assert f"docker --context {host.name} ps" in result
+        assert f"{home}/.docker/hostwiz/{host.name}" in result
+        await pilot.press("enter")
+        steps = await wait_for(pilot, StepListScreen)
+        row = tls_row(steps)
+        assert row.status == "done", row
+        assert "server certificate valid 36" in row.summary
+        assert "client certificate valid 36" in row.summary
+
+        # The CA exists now: asked once; a wrong passphrase is explained in the dialog.
+        await palette(pilot, "Step: Docker API over TLS")
+        await wait_for(pilot, StepScreen)
+        await pilot.press("ctrl+n")
+        dialog = await wait_for(pilot, CaPassphraseScreen, 60)
+        assert not dialog.request.new_ca and not dialog.query("#confirmation")
+        await pilot.press(*"not my passphrase", "enter")
+        await until(
+            pilot,
+            lambda: (
+                isinstance(pilot.app.screen, CaPassphraseScreen) and pilot.app.screen is not dialog
+            ),
+            60,
+        )
+        again = pilot.app.screen
+        assert isinstance(again, CaPassphraseScreen)
+        assert "does not unlock the CA" in again.error_text
+        await pilot.press("escape")
+        await wait_for(pilot, StepScreen)
+        await pilot.press("escape")
+        await wait_for(pilot, StepListScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+
+    ps = subprocess.run(
+        ["docker", "--context", host.name, "ps"], capture_output=True, text=True, timeout=60
+    )
+    assert ps.returncode == 0, ps.stderr
+    client = sdk_client(host.address, 2376, Bundle(home / ".docker" / "hostwiz" / host.name))
+    assert client.version()["ApiVersion"]
+    client.close()
 
 
 @pytest.fixture

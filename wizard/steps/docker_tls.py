@@ -816,6 +816,44 @@ DOCKER_TLS = DockerTlsStep()
 # ---- preparation and the client side (local side effects) ---------------------------------
 
 
+def needs_ca(answers: DockerTlsAnswers, facts: Facts) -> bool:
+    """Whether :func:`prepare` needs the CA (so a front end asks for the passphrase).
+
+    False when the step is off or the host's own TLS setup is reused. Raises what
+    :func:`prepare` would refuse before the CA is opened or created (an existing setup to stop
+    at, ``-H`` in DOCKER_OPTS, a daemon.json dockerd would refuse), so the admin hears about
+    those before typing a passphrase, and a refusal never leaves a new CA behind.
+    """
+    if not answers.enabled:
+        return False
+    current = _daemon_config(facts)
+    found = foreign_setup(current, facts, None)
+    if found and answers.existing == "stop":
+        raise _existing_conflict(found)
+    if found and answers.existing == "reuse":
+        return False
+    listeners = _listeners(answers, current, facts)  # refuses -H in DOCKER_OPTS
+    merged = {**current, "tls": True, "tlsverify": True, **TLS_KEYS, "hosts": listeners.hosts}
+    _check_config(merged, _args_to_check(listeners, facts))
+    return True
+
+
+def client_bundle_dir(answers: DockerTlsAnswers, host: str) -> Path:
+    """Where the admin's client bundle for ``host`` is (``tls.bundle_dir`` or the default)."""
+    return Path(answers.bundle_dir).expanduser() if answers.bundle_dir else default_bundle_dir(host)
+
+
+def client_days_left(answers: DockerTlsAnswers, host: str, now: datetime) -> int | None:
+    """Days the client certificate in this machine's bundle for ``host`` has left (negative:
+    expired), or None when there is no readable one. Reads a local file: not for planners."""
+    try:
+        found = Bundle(client_bundle_dir(answers, host)).read()
+    except OSError:
+        return None
+    info = cert_info(found[1].cert_pem) if found else None
+    return info.days_left(now) if info else None
+
+
 def ca_exists(site: str, ca_root: Path | None = None) -> bool:
     """Whether the site's CA exists on this machine (so a front end asks once, or twice)."""
     return CaFolder.for_site(site, ca_root).holds_ca()
@@ -896,9 +934,7 @@ def prepare(
     with a message and a hint.
     """
     address = answers.address or address
-    bundle_dir = Path(answers.bundle_dir).expanduser() if answers.bundle_dir else (
-        default_bundle_dir(host)
-    )  # fmt: skip
+    bundle_dir = client_bundle_dir(answers, host)
     base = PreparedTls(answers, host, address, str(bundle_dir), context_name(host))
     if not answers.enabled:
         return base
@@ -909,15 +945,9 @@ def prepare(
         )
     address = _check_names((address,), "address")[0]
     client_name = answers.client_name.strip() or getpass.getuser()
-    current = _daemon_config(facts)
-    found = foreign_setup(current, facts, None)
-    if found and answers.existing == "stop":
-        raise _existing_conflict(found)
-    if found and answers.existing == "reuse":
+    if not needs_ca(answers, facts):
         return replace(base, address=address)
-    listeners = _listeners(answers, current, facts)  # refuses -H in DOCKER_OPTS before any change
-    merged = {**current, "tls": True, "tlsverify": True, **TLS_KEYS, "hosts": listeners.hosts}
-    _check_config(merged, _args_to_check(listeners, facts))
+    current = _daemon_config(facts)
 
     folder = CaFolder.for_site(answers.site, ca_root)
     if folder.holds_ca():
@@ -999,6 +1029,9 @@ __all__ = [
     "PreparedTls",
     "TlsMaterial",
     "ca_exists",
+    "client_bundle_dir",
+    "client_days_left",
     "install_client",
+    "needs_ca",
     "prepare",
 ]

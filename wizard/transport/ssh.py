@@ -268,6 +268,11 @@ class SshTransport:
         return self._endpoint.user
 
     @property
+    def hostname(self) -> str:
+        """The name or address the connection goes to (HostName from the ssh config)."""
+        return self._endpoint.hostname
+
+    @property
     def sudo_mode(self) -> SudoMode:
         return self._mode
 

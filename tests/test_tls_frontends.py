@@ -1,0 +1,204 @@
+"""The TLS step through its front ends, on practice hosts with a real dockerd.
+
+The ``hostwiz`` command runs as a subprocess, as an admin or a CI job runs it: its standard
+input is not a terminal, so the CA passphrase comes from ``HOSTWIZ_CA_PASSPHRASE`` or
+``--passphrase-file``. The plain (questionary) mode runs in this process, typed into through a
+prompt_toolkit pipe. Each test has its own practice host, and its own HOME, DOCKER_CONFIG and
+XDG data dir (where the CA lives) under ``tmp_path``, set only after the host is up (the lab
+keeps its own files in the real XDG data dir). After each apply, the docker CLI (``docker
+--context NAME ps``) and the docker SDK connect from this machine over TLS.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from screens.app import default_args
+from screens.plain import run_plain
+from snapshots.store import list_snapshots
+from wizard.answers import fields_of
+from wizard.lab import LabHost
+from wizard.pki import CaFolder
+from wizard.steps import STEPS
+from wizard.steps.docker_tls import TLS_DIR, DockerTlsAnswers
+from wizard.tls_client import Bundle, sdk_client
+from wizard.transport.ssh import SshTransport
+
+pytestmark = [pytest.mark.lab, pytest.mark.docker]
+
+PASSPHRASE = "correct horse battery staple"
+PORT = 2376
+KILL_LINE = "\x15"  # Ctrl-U
+
+
+@dataclass(frozen=True)
+class Admin:
+    """The admin's machine for one test: where the CA, bundles and docker contexts go."""
+
+    host: LabHost
+    ssh_config: Path
+    home: Path
+    env: dict[str, str]
+
+    @property
+    def ca(self) -> CaFolder:
+        return CaFolder(self.home / "data" / "hostwiz" / "ca" / "default")
+
+    @property
+    def bundle(self) -> Bundle:
+        return Bundle(self.home / ".docker" / "hostwiz" / self.host.name)
+
+    def hostwiz(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """The real command, without a terminal; the host named through our ssh config."""
+        command = [sys.executable, "-m", "hostwiz", *args, "--host", self.host.name]
+        command += ["-F", str(self.ssh_config)]
+        return subprocess.run(
+            command, env={**self.env, **env}, capture_output=True, text=True, timeout=300,
+            stdin=subprocess.DEVNULL, check=False,
+        )  # fmt: skip
+
+    def docker_ps(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", "--context", self.host.name, "ps", "--format", "{{.ID}}"],
+            env=self.env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    def host_has_tls(self) -> bool:
+        return self.host.console().run(f"test -e {TLS_DIR}").ok
+
+    def sdk_answers(self) -> bool:
+        client = sdk_client(self.host.address, PORT, self.bundle)
+        try:
+            return bool(client.version()["ApiVersion"])
+        finally:
+            client.close()
+
+
+@pytest.fixture
+def admin(make_lab_hosts: Any, lab_ssh_config: Path, tmp_path: Path) -> Iterator[Admin]:
+    (host,) = make_lab_hosts(1)  # before HOME and XDG_DATA_HOME move: the lab uses the real ones
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    env = {key: value for key, value in os.environ.items() if key != "HOSTWIZ_CA_PASSPHRASE"}
+    env.update({
+        "HOME": str(home), "DOCKER_CONFIG": str(home / ".docker"),
+        "XDG_DATA_HOME": str(home / "data"), "XDG_STATE_HOME": str(home / "state"),
+    })  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:  # undone before the host is taken down
+        for key in ("HOME", "DOCKER_CONFIG", "XDG_DATA_HOME", "XDG_STATE_HOME"):
+            patch.setenv(key, env[key])
+        patch.delenv("HOSTWIZ_CA_PASSPHRASE", raising=False)
+        yield Admin(host, Path(lab_ssh_config), home, env)
+
+
+def tls_preset(admin: Admin) -> str:
+    path = admin.home / "tls.toml"
+    path.write_text("[tls]\nenabled = true\n")
+    return str(path)
+
+
+def test_cli_plan_then_apply_with_the_passphrase_from_the_environment_or_a_file(
+    admin: Admin,
+) -> None:
+    preset = tls_preset(admin)
+
+    # No passphrase and no terminal: explained, nothing made anywhere.
+    nobody = admin.hostwiz("plan", "--preset", preset)
+    assert nobody.returncode == 1
+    assert "nobody is here to type it" in nobody.stderr
+    assert "HOSTWIZ_CA_PASSPHRASE" in nobody.stderr and "--passphrase-file" in nobody.stderr
+    empty = admin.hostwiz("plan", "--preset", preset, HOSTWIZ_CA_PASSPHRASE="")
+    assert empty.returncode == 1 and "the CA passphrase is empty" in empty.stderr
+    assert not admin.ca.path.exists()
+
+    # plan: the new CA is the one local change, and it says so; the host is untouched.
+    planned = admin.hostwiz("plan", "--preset", preset, HOSTWIZ_CA_PASSPHRASE=PASSPHRASE)
+    assert planned.returncode == 2, planned.stderr
+    assert f"Created a new CA in {admin.ca.path}" in planned.stderr
+    assert admin.ca.holds_ca()
+    assert "/etc/docker/tls/server-cert.pem" in planned.stdout
+    assert f"docker --context {admin.host.name} ps" in planned.stdout
+    assert not admin.host_has_tls() and not admin.bundle.folder.exists()
+    ca_key = admin.ca.key_path.read_bytes()
+
+    # A wrong passphrase (from a file): explained, nothing changed here or on the host.
+    wrong = admin.home / "wrong"
+    wrong.write_text("not the passphrase at all\n")
+    wrong.chmod(0o600)
+    refused = admin.hostwiz("apply", "--yes", "--preset", preset, "--passphrase-file", str(wrong))
+    assert refused.returncode == 1
+    assert "does not unlock the CA" in refused.stderr and "nothing was changed" in refused.stderr
+    assert admin.ca.key_path.read_bytes() == ca_key
+    assert not admin.host_has_tls() and not admin.bundle.folder.exists()
+
+    # The right one: applied, then the client bundle and the docker context.
+    right = admin.home / "passphrase"
+    right.write_text(f"{PASSPHRASE}\n")
+    right.chmod(0o600)
+    applied = admin.hostwiz("apply", "--yes", "--preset", preset, "--passphrase-file", str(right))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert f"Client bundle (written): {admin.bundle.folder}" in applied.stdout
+    assert f"  docker --context {admin.host.name} ps" in applied.stdout
+    assert "can be read by other users" not in applied.stderr
+    for result in (nobody, empty, planned, refused, applied):
+        assert PASSPHRASE not in result.stdout + result.stderr
+    assert admin.host_has_tls()
+    assert oct(admin.bundle.key.stat().st_mode & 0o777) == "0o600"
+    ps = admin.docker_ps()
+    assert ps.returncode == 0, ps.stderr
+    assert admin.sdk_answers()
+
+    # Again, in plain mode without questions: nothing to change on the host, the client
+    # side is checked and left as it is; the step list says how long both certificates last.
+    again = admin.hostwiz("--plain", "--yes", "--preset", preset, HOSTWIZ_CA_PASSPHRASE=PASSPHRASE)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing to change" in again.stdout
+    assert f"docker context {admin.host.name!r} unchanged" in again.stdout
+    facts = admin.hostwiz("facts", "--preset", preset)
+    assert "server certificate valid 36" in facts.stdout, facts.stdout
+    assert "client certificate valid 36" in facts.stdout
+
+
+def test_plain_mode_asks_twice_for_a_new_ca_then_applies_and_installs_the_client(
+    admin: Admin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Go through the TLS step only: switch it on, keep the other answers; the passphrase is
+    too short, then typed differently twice, then right; apply; do not save a preset."""
+    typed: list[str] = []
+    for name in STEPS:
+        if name != "tls":
+            typed.append("n")
+            continue
+        typed.append("y")
+        for info in fields_of(DockerTlsAnswers):
+            if info.show_if is None:
+                typed.append("y" if info.name == "enabled" else "\r")
+    typed += ["short\r", f"{KILL_LINE}{PASSPHRASE}\r", "a different passphrase\r"]
+    typed += [f"{PASSPHRASE}\r", f"{PASSPHRASE}\r", "y", "n"]
+    args = default_args(plain=True, host=admin.host.name, ssh_config=str(admin.ssh_config))
+    with create_pipe_input() as pipe:
+        pipe.send_text("".join(typed))
+        code = run_plain(args, input=pipe, output=DummyOutput())
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "never stores" in out
+    assert "the two passphrases differ" in out
+    assert f"Created a new CA in {admin.ca.path}" in out
+    assert "/etc/docker/tls/server-key.pem" in out and PASSPHRASE not in out
+    assert f"  docker --context {admin.host.name} ps" in out
+    assert admin.host_has_tls()
+    ps = admin.docker_ps()
+    assert ps.returncode == 0, ps.stderr
+    assert admin.sdk_answers()
+    with SshTransport.connect(admin.host.name, ssh_config=admin.ssh_config) as ssh:
+        assert [info.steps for info in list_snapshots(ssh)] == [("tls",)]
