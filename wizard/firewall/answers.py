@@ -13,6 +13,7 @@ interface in two zones, forwarding between zones that do not exist. The host-dep
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -141,11 +142,17 @@ class FirewallAnswers:
     def __post_init__(self) -> None:
         seen: dict[str, str] = {}
         for zone in ZONES:
+            where = f"firewall.{zone}_interfaces"
             for name in self.interfaces_of(zone):
-                _check_interface_name(name, f"firewall.{zone}_interfaces")
+                _check_interface_name(name, where)
+                if seen.get(name) == zone:
+                    raise InvalidAnswer(
+                        f"{where}: interface {name} is listed twice.", "List each interface once."
+                    )
                 if name in seen:
                     raise InvalidAnswer(
-                        f"firewall: interface {name} is in two zones ({seen[name]} and {zone}).",
+                        f"{where}: interface {name} is also in firewall.{seen[name]}_interfaces "
+                        f"(zones {seen[name]} and {zone}).",
                         "An interface belongs to exactly one zone: remove it from one list.",
                     )
                 seen[name] = zone
@@ -171,9 +178,16 @@ class FirewallAnswers:
         pairs = []
         for entry in self.forward:
             source, sep, target = entry.replace(" ", "").partition(">")
-            if not sep or source not in ZONES or target not in ZONES or source == target:
+            unknown = [zone for zone in (source, target) if zone not in ZONES]
+            if not sep or unknown or source == target:
+                if not sep:
+                    problem = "is not a pair of zones"
+                elif unknown:
+                    problem = f"names no zone {' or '.join(repr(z) for z in unknown)}"
+                else:
+                    problem = "routes a zone to itself"
                 raise InvalidAnswer(
-                    f"firewall.forward: {entry!r} is not a pair of zones.",
+                    f"firewall.forward: {entry!r} {problem}.",
                     f"Write FROM>TO with two different zones of {', '.join(ZONES)}, e.g. lan>wan.",
                 )
             pairs.append((source, target))
@@ -210,7 +224,16 @@ class FirewallAnswers:
 def _zone_or_network(text: str, where: str) -> str:
     if text in ZONES:
         return text
-    return str(parse_network(text, where))
+    try:
+        return str(parse_network(text, where))
+    except InvalidAnswer:
+        close = difflib.get_close_matches(text.lower(), ZONES, n=1)
+        guess = f"Did you mean {close[0]!r}? " if close else ""
+        raise InvalidAnswer(
+            f"{where}: {text!r} is neither a zone nor a network.",
+            f"{guess}Write a zone ({', '.join(ZONES)}), a network such as 10.0.0.0/8 or "
+            "fd00::/64, or one address.",
+        ) from None
 
 
 def _check_interface_name(name: str, where: str) -> None:

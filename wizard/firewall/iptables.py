@@ -170,11 +170,11 @@ def _forward_zone(zone: ZoneRules, ruleset: Ruleset) -> list[str]:
     return rules
 
 
-def _containers(ruleset: Ruleset) -> list[str]:
+def _containers(ruleset: Ruleset, version: int) -> list[str]:
     rules = []
     for access in ruleset.containers:
-        if access.source is None:
-            continue
+        if access.source is None or access.source.version != version:
+            continue  # a network of the other address family: that family's file has it
         for match in _published(access.port):
             rules.append(_rule(CONTAINERS, f"-s {access.source} {match}-j RETURN"))
     rules += _dispatch(CONTAINERS, "CT", ruleset, returned=True)
@@ -198,7 +198,7 @@ def _published(port: ServiceSpec | None) -> list[str]:
     ]
 
 
-def _forward(ruleset: Ruleset) -> list[str]:
+def _forward(ruleset: Ruleset, version: int) -> list[str]:
     rules = [
         _rule(FORWARD, f"{ESTABLISHED} -j ACCEPT"),
         _rule(FORWARD, f"{INVALID} -j DROP"),
@@ -212,7 +212,7 @@ def _forward(ruleset: Ruleset) -> list[str]:
     rules += _dispatch(FORWARD, "FWD", ruleset)
     for zone in ruleset.zones:
         rules += _forward_zone(zone, ruleset)
-    return rules + _containers(ruleset)
+    return rules + _containers(ruleset, version)
 
 
 def _postrouting(ruleset: Ruleset) -> list[str]:
@@ -280,7 +280,7 @@ def render(ruleset: Ruleset, version: int) -> str:
         f"# Written by hostwiz (firewall zones). Loaded with {family}-restore --noflush by",
         "# /usr/local/sbin/hostwiz-firewall: only hostwiz's own HOSTWIZ-* chains are replaced,",
         "# Docker's chains are never touched. Change it with hostwiz, not by hand.",
-        *section("filter", _input(ruleset, version) + _forward(ruleset)),
+        *section("filter", _input(ruleset, version) + _forward(ruleset, version)),
     ]
     nat = _postrouting(ruleset) if version == 4 else []
     if nat:

@@ -126,9 +126,13 @@ def zone_of_interface(ruleset: Ruleset, name: str) -> ZoneRules:
 
 
 def allows_ssh_from(ruleset: Ruleset, path: SshPath) -> bool:
-    """Would the admin's current SSH connection still get in after this change?"""
+    """Would the admin's SSH connection (``path``) still get in after this change?"""
+    if path.interface == "lo":
+        return True  # HOSTWIZ-INPUT accepts loopback before any zone
     zone = zone_of_interface(ruleset, path.interface)
     client = ipaddress.ip_address(path.client)
+    if isinstance(client, ipaddress.IPv6Address) and client.ipv4_mapped:
+        client = client.ipv4_mapped  # sshd on [::] shows IPv4 clients as ::ffff:a.b.c.d
     for spec in zone.services:
         if not spec.is_ssh and not any(
             o.protocol == "tcp" and any(r.low <= path.server_port <= r.high for r in o.ports)

@@ -100,6 +100,12 @@ def parse_network(text: str, where: str) -> Network:
 
 def _parse_ports(text: str, where: str) -> tuple[Opening, ...]:
     match = PORT_SPEC.match(text)
+    ports, slash, protocol = text.partition("/")
+    if not match and slash and PORT_SPEC.match(ports):
+        raise InvalidAnswer(
+            f"{where}: {text!r} names protocol {protocol!r}; hostwiz opens tcp or udp ports.",
+            f"Write {ports}/tcp, {ports}/udp, or {ports} for both.",
+        )
     if not match:
         raise InvalidAnswer(
             f"{where}: {text!r} is neither a known service nor a port.",
