@@ -85,13 +85,13 @@ hw_forwarding() {
 }
 case "${1:-}" in
   start)
-    if [ -f "$DIR/rules.nft" ]; then
-      hw_stop_family iptables; hw_stop_family ip6tables
+    if [ -f "$DIR/rules.nft" ]; then  # load the table first: never a moment without rules
       nft -f "$DIR/rules.nft" || exit 1
+      hw_stop_family iptables; hw_stop_family ip6tables
     else
-      hw_stop_nft
       hw_start_family iptables "$DIR/rules.v4" || exit 1
       hw_start_family ip6tables "$DIR/rules.v6" || exit 1
+      hw_stop_nft
     fi
     hw_forwarding ;;
   stop)

@@ -123,9 +123,7 @@ class FirewallStep:
             actions.append(
                 RunCommand(
                     f"{boot.SCRIPT} start",
-                    why="load the zones: one iptables-restore --noflush per address family "
-                    "(hostwiz's chains only), then the jumps from INPUT, FORWARD and "
-                    "DOCKER-USER",
+                    why=_LOAD_WHY[answers.backend],
                     undo=boot.undo_load_script() + self._forwarding_undo(facts),
                     timeout=60,
                 )
@@ -297,7 +295,16 @@ class FirewallStep:
                 "SSH stays open to the internet (wan). Once you reach the host through mgmt or "
                 "lan, remove ssh from wan_services or limit it ('ssh from NETWORK')."
             )
-        if facts[TOOLS].has("dockerd"):
+        if facts[TOOLS].has("dockerd") and answers.backend == "nftables":
+            notes.append(
+                "Warning: dockerd runs on this host, and the nftables backend cannot overrule "
+                "Docker's own iptables rules (an accept in hostwiz's table does not stop "
+                "Docker's chains from dropping). Published ports are still limited to the "
+                "zones you chose, but once Docker sets its FORWARD policy to DROP (it does "
+                "when it turns IP forwarding on itself), routing between zones stops. Use "
+                'backend = "iptables" on Docker hosts.'
+            )
+        elif facts[TOOLS].has("dockerd"):
             notes.append(
                 "Docker publishes container ports on every address and would let anyone reach "
                 "them; hostwiz filters them in DOCKER-USER, which Docker consults first."
@@ -378,6 +385,14 @@ def _next_ssh_path(facts: Facts) -> SshPath:
 
 def _zone_name(ruleset: Ruleset, interface: str) -> str:
     return zone_of_interface(ruleset, interface).name
+
+
+_LOAD_WHY = {
+    "iptables": "load the zones: one iptables-restore --noflush per address family (hostwiz's "
+    "chains only), then the jumps from INPUT, FORWARD and DOCKER-USER",
+    "nftables": "load the zones: nft -f replaces the inet hostwiz table in one transaction "
+    "(no other table is touched), then removes hostwiz's iptables chains if any",
+}
 
 
 def _why(path: str) -> str:
