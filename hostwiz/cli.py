@@ -406,13 +406,6 @@ def cmd_wizard(args: argparse.Namespace) -> int:
     return run_app(args)
 
 
-def _alternatives(target: str) -> list[str]:
-    """Other ways in worth trying when the configured one fails."""
-    name = target.split("@", 1)[-1]
-    users = [u for u in ("root", "admin") if not target.startswith(f"{u}@")]
-    return [f"{user}@{name}" for user in users]
-
-
 def cmd_recover(args: argparse.Namespace) -> int:
     from hostwiz.connect import lab_ssh_config, open_transport
     from wizard.recovery import (
@@ -424,29 +417,29 @@ def cmd_recover(args: argparse.Namespace) -> int:
     )
 
     try:
-        transport = open_transport(args)
+        transport: Any = open_transport(args)
     except HostwizError as error:
+        from hostwiz.ways_in import try_other_ways
+
         print(f"hostwiz cannot get into {args.host}: {error.message}")
         for line in explain_last_change(args.host):
             print(line)
-        for target in _alternatives(args.host):
-            try:
-                other = open_transport(argparse.Namespace(**{**vars(args), "host": target}))
-            except HostwizError as other_error:
-                print(f"Tried {target}: {other_error.message}")
-                continue
-            print(f"Tried {target}: that works. Use --host {target} (then run recover again).")
-            other.close()
-            return EXIT_OK
-        practice = lab_ssh_config(args.host.split("@", 1)[-1]) is not None
-        print()
-        for line in console_instructions(args.host.split("@", 1)[-1], practice):
-            print(line)
-        return EXIT_ERROR
+        transport, found = try_other_ways(args)  # other ports, users, keys: says what worked
+        if found and transport is None:
+            return EXIT_ERROR
+        if transport is None:
+            practice = lab_ssh_config(args.host.split("@", 1)[-1]) is not None
+            print()
+            for line in console_instructions(args.host.split("@", 1)[-1], practice):
+                print(line)
+            return EXIT_ERROR
+        explained = True
+    else:
+        explained = False
 
     with transport:
         print(f"Connected to {transport.host_label}.")
-        for line in explain_last_change(args.host):
+        for line in [] if explained else explain_last_change(args.host):
             print(line)
         pending = interrupted_transactions(transport)
         if not pending:

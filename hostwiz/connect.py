@@ -8,7 +8,7 @@ from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
 
-from wizard.errors import HostwizError
+from wizard.errors import HostwizError, SudoFailed
 from wizard.secrets import Secret
 from wizard.transport.ssh import HostKeyInfo, SshTransport
 
@@ -45,7 +45,7 @@ def _sudo_password_source(args: Namespace) -> Callable[[], Secret]:
         if getattr(args, "sudo_password_stdin", False):
             return Secret(sys.stdin.readline().rstrip("\n"))
         if not sys.stdin.isatty():
-            raise HostwizError(
+            raise SudoFailed(
                 "the login user needs a sudo password and nobody is here to type it.",
                 "Run interactively, pass --sudo-password-stdin, or log in as root.",
             )
@@ -54,18 +54,34 @@ def _sudo_password_source(args: Namespace) -> Callable[[], Secret]:
     return ask
 
 
-def open_transport(args: Namespace) -> SshTransport:
+def ssh_config_for(args: Namespace) -> Path | None:
+    """The ssh config to use: ``-F``, else the lab's for a practice host, else the default."""
+    return Path(args.ssh_config) if args.ssh_config else lab_ssh_config(args.host)
+
+
+def open_transport(
+    args: Namespace,
+    *,
+    port: int | None = None,
+    identity: Path | None = None,
+    connect_timeout: float = 10,
+) -> SshTransport:
+    """Connect as the options say. ``port`` and ``identity`` override them (``recover`` tries
+    other ports and keys); without ``port``, a port hostwiz moved SSH to is remembered."""
     if not args.host:
         raise HostwizError(
             "no host given.",
             "Add --host NAME (from your ssh config, a practice host, or user@host[:port]).",
         )
-    config = Path(args.ssh_config) if args.ssh_config else lab_ssh_config(args.host)
     accept = True if args.accept_new_host_key else _ask_host_key
+    if identity is None and args.identity:
+        identity = Path(args.identity)
     return SshTransport.connect(
         args.host,
-        ssh_config=config,
+        ssh_config=ssh_config_for(args),
         accept_new_host_key=accept,
         sudo_password=_sudo_password_source(args),
-        identity_file=Path(args.identity) if args.identity else None,
+        identity_file=identity,
+        port=port,
+        connect_timeout=connect_timeout,
     )

@@ -27,6 +27,10 @@ class JournalEntry:
     deadline: float | None = None
     """When the host's safety timer fires unless confirmed (epoch seconds, this machine's clock)."""
     detail: str = ""
+    ssh_port_before: int | None = None
+    ssh_port_after: int | None = None
+    """Set when the transaction moves sshd from one port to another (``hostwiz recover`` tries
+    both)."""
 
 
 def journal_file(host: str) -> Path:

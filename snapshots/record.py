@@ -40,6 +40,8 @@ def undo_commands(changeset: Changeset) -> list[UndoCommand]:
 
 
 def meta_document(snapshot_id: str, changeset: Changeset, reason: str) -> dict[str, object]:
+    move = changeset.ssh_port
+    moved = {"ssh_port": {"before": move.before, "after": move.after}} if move else {}
     return {
         "id": snapshot_id,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -50,6 +52,7 @@ def meta_document(snapshot_id: str, changeset: Changeset, reason: str) -> dict[s
         "actions": [action.describe() for action in changeset.actions()],
         "undo": [undo.index for undo in undo_commands(changeset)],
         "hostwiz": __version__,
+        **moved,
     }
 
 

@@ -14,7 +14,7 @@ from snapshots.layout import snapshot_dir
 from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
 from wizard.errors import HostwizError
 from wizard.facts import file_fact, gather
-from wizard.plan import Plan
+from wizard.plan import Plan, PortMove
 from wizard.transport.base import Transport, shell_quote
 
 ALWAYS_SECRET = frozenset({"/etc/shadow", "/etc/gshadow"})
@@ -91,9 +91,17 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
             script = saved.get(f"undo-{index}.sh", b"").decode()
             if str(index) in started and script:
                 actions.append(RunCommand(script, why=f"undo action {index} of {snapshot_id}"))
+    # A change that moved SSH moves it back: the confirmation goes to the old port.
+    moved = meta.get("ssh_port")
+    ssh_port = (
+        PortMove(int(moved["after"]), int(moved["before"]))  # type: ignore[index]
+        if moved and actions
+        else None
+    )
     return Plan(
         f"rollback {snapshot_id}",
         tuple(actions),
         before=tuple(before),
         notes=(f"Puts back what snapshot {snapshot_id} recorded ({', '.join(paths)}).",),
+        ssh_port=ssh_port,
     )

@@ -6,12 +6,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from snapshots.local_journal import last_transaction
 from wizard.actions import RunCommand, WriteFile
+from wizard.errors import ConnectionFailed, HostwizError
 from wizard.plan import Changeset, Plan
 from wizard.transaction import apply_changeset
 from wizard.transport.local import LocalTransport
@@ -19,6 +22,7 @@ from wizard.transport.ssh import SshTransport
 
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[1]
+JOURNAL = "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal"
 
 
 def wait_for(console: LocalTransport, condition: str, seconds: float) -> bool:
@@ -89,6 +93,48 @@ def test_new_connections_blackholed_means_no_confirmation_over_the_old_session(
     assert " confirmed" not in last_journal(console)
     connect(host, lab_ssh_config).close()
     ssh.close()
+
+
+def test_link_cut_mid_apply_is_undone_by_the_host_and_the_journal_says_why(host, lab_ssh_config):
+    """The practice host's cable is pulled (its veth on the lab bridge goes down) mid-apply."""
+    console = host.console()
+    ssh = connect(host, lab_ssh_config)
+    plan = Plan("demo", (WriteFile("/etc/hostwiz-cut", b"applied\n"),
+                         RunCommand("sleep 2", why="a slow action", timeout=6)))  # fmt: skip
+    outcome: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = apply_changeset(ssh, Changeset(host.name, (plan,)),
+                                                confirm_timeout=4)  # fmt: skip
+        except HostwizError as error:
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        assert wait_for(console, f"grep -q ' start 1$' {JOURNAL}", 30)
+        link(host.veth, "down")
+        worker.join(60)
+        assert isinstance(outcome.get("error"), ConnectionFailed), outcome
+        # The action finished on the host, nobody could confirm: at the deadline (the
+        # action's limit + the window) the host puts everything back by itself.
+        assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 6 + 4 + 15)
+    finally:
+        link(host.veth, "up")
+    journal = console.run(f"cat {JOURNAL}").out
+    assert " done 1" in journal and " confirmed" not in journal
+    assert not console.run("test -e /etc/hostwiz-cut").ok
+    local = last_transaction(host.name)
+    assert local[-1].event == "interrupted" and "a slow action" in local[-1].detail
+    ssh.close()
+    connect(host, lab_ssh_config).close()  # the link is back: a fresh login works
+
+
+def link(name: str, state: str) -> None:
+    """The lab's own end of a practice host's cable (never one of this machine's links)."""
+    assert name.startswith("hwlv"), name
+    subprocess.run(["ip", "link", "set", "dev", name, state], check=True, timeout=30)
 
 
 KILLED_APPLY = """

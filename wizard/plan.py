@@ -9,6 +9,18 @@ from wizard.actions import Action, FileState
 
 
 @dataclass(frozen=True)
+class PortMove:
+    """After this change, sshd listens on ``after`` instead of ``before``.
+
+    The transaction opens its confirmation connection to ``after``: a port change is only kept
+    once the new port answers.
+    """
+
+    before: int
+    after: int
+
+
+@dataclass(frozen=True)
 class Plan:
     """The actions one step needs, in order. No actions means the step is already done."""
 
@@ -20,6 +32,8 @@ class Plan:
     """Plain-words explanations shown with the preview."""
     warnings: tuple[str, ...] = ()
     """Things the admin should know before confirming (shown prominently)."""
+    ssh_port: PortMove | None = None
+    """Set when this plan moves sshd to another port (None: SSH stays where it is)."""
 
     @property
     def empty(self) -> bool:
@@ -64,3 +78,11 @@ class Changeset:
     @property
     def steps(self) -> tuple[str, ...]:
         return tuple(plan.step for plan in self.plans if not plan.empty)
+
+    @property
+    def ssh_port(self) -> PortMove | None:
+        """Where SSH listens after the whole changeset, if any plan moves it."""
+        moves = [plan.ssh_port for plan in self.plans if plan.ssh_port and not plan.empty]
+        if not moves or moves[0].before == moves[-1].after:
+            return None
+        return PortMove(moves[0].before, moves[-1].after)

@@ -1,20 +1,33 @@
 """Guided recovery: what happened to a host, and how to get it back.
 
 Two situations. hostwiz cannot get in: the local journal says what was applied last and whether
-the host's safety timer should already have undone it, and the admin is told exactly what to
-type at the VM console. hostwiz can get in: the host's journal shows any transaction that was
-interrupted (started, never confirmed nor reverted, and no safety timer still running), which
-can be rolled back or finished.
+the host's safety timer should already have undone it; hostwiz tries the other ways in
+(:func:`find_a_way_in`: the ports SSH was at or moved to, common SSH ports, other users, other
+keys) and says which worked; failing that, the admin is told exactly what to type at the VM
+console. hostwiz can get in: the host's journal shows any transaction that was interrupted
+(started, never confirmed nor reverted, and no safety timer still running), which can be rolled
+back or finished.
 """
 
 from __future__ import annotations
 
+import getpass
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from snapshots.layout import RESTORE_COMMAND, snapshot_dir
-from snapshots.local_journal import JournalEntry, last_transaction
+from snapshots.local_journal import JournalEntry, entries, last_transaction
 from snapshots.store import SnapshotInfo, list_snapshots
+from wizard.errors import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    HostKeyChanged,
+    HostKeyUnknown,
+    HostwizError,
+    SudoFailed,
+)
 from wizard.transaction import disarm_script
 from wizard.transport.base import Transport
 
@@ -37,6 +50,17 @@ def explain_last_change(host: str, now: float | None = None) -> list[str]:
         f"Last change from here: {steps} (snapshot {first.snapshot_id}), started at "
         f"{_clock(first.time)}."
     ]
+    if first.ssh_port_before is not None and first.ssh_port_after is not None:
+        where = (
+            f"so SSH is on port {first.ssh_port_after} now"
+            if last.event == "confirmed"
+            else f"so SSH is on port {first.ssh_port_after} until it is undone, then on "
+            f"port {first.ssh_port_before} again"
+        )
+        lines.append(
+            f"It moved SSH from port {first.ssh_port_before} to port {first.ssh_port_after}, "
+            f"{where}."
+        )
     lines.append(_state_sentence(last, now))
     return lines
 
@@ -107,3 +131,147 @@ def roll_back_interrupted(transport: Transport, snapshot_id: str) -> str:
 def finish_interrupted(transport: Transport, snapshot_id: str) -> bool:
     """Keep an interrupted change: confirm it (this connection is a fresh one) and disarm."""
     return transport.run(disarm_script(snapshot_id)).ok
+
+
+# ---- other ways in ------------------------------------------------------------------------
+
+COMMON_SSH_PORTS = (22, 2222, 2022, 2200, 22222, 222, 8022)
+"""Ports admins often move SSH to, tried after the ones hostwiz knows of."""
+FALLBACK_USERS = ("root", "admin")
+
+
+def journal_ports(host: str) -> list[int]:
+    """Ports the local journal says SSH was at or moved to on ``host``, newest first."""
+    ports: list[int] = []
+    for entry in reversed(entries(host)):
+        for port in (entry.ssh_port_after, entry.ssh_port_before):
+            if port is not None and port not in ports:
+                ports.append(port)
+    return ports
+
+
+def candidate_ports(configured: int, known: Iterable[int]) -> list[int]:
+    """Where to look for sshd: the configured port, ports from the journal, common ones."""
+    return list(dict.fromkeys([configured, *known, *COMMON_SSH_PORTS]))
+
+
+def candidate_users(configured: str) -> list[str]:
+    """The configured user, then root, admin and the local login name."""
+    try:
+        local = getpass.getuser()
+    except (KeyError, OSError):
+        local = "root"
+    return list(dict.fromkeys([configured, *FALLBACK_USERS, local]))
+
+
+def candidate_keys(home: Path, configured: Iterable[Path] = ()) -> list[Path]:
+    """The configured identities, then every ``~/.ssh/id_*`` private key."""
+    found = [path for path in configured if path.is_file()]
+    folder = home / ".ssh"
+    found += sorted(p for p in folder.glob("id_*") if p.is_file() and p.suffix != ".pub")
+    return list(dict.fromkeys(found))
+
+
+@dataclass(frozen=True)
+class WayIn:
+    """One way to try: a port, a user, and a key (None: the keys the ssh config names)."""
+
+    port: int
+    user: str
+    key: Path | None = None
+
+    def describe(self) -> str:
+        key = f" with the key {self.key}" if self.key else ""
+        return f"port {self.port} as {self.user}{key}"
+
+
+@dataclass(frozen=True)
+class Tried:
+    way: WayIn
+    result: str
+    """works, no-root (login works, root rights do not), login-refused, host-key, no-ssh"""
+    message: str
+
+
+@dataclass
+class Search:
+    """What :func:`find_a_way_in` tried, and the way that works (if any)."""
+
+    tried: list[Tried] = field(default_factory=list)
+    found: WayIn | None = None
+    transport: Transport | None = None
+    """Open when the way found also gives root rights."""
+
+
+OpenWay = Callable[[WayIn], Transport]
+
+
+def _classify(error: HostwizError) -> str:
+    if isinstance(error, SudoFailed):
+        return "no-root"
+    if isinstance(error, AuthenticationFailed):
+        return "login-refused"
+    if isinstance(error, HostKeyChanged | HostKeyUnknown):
+        return "host-key"
+    if isinstance(error, ConnectionFailed):
+        return "no-ssh"
+    return "failed"
+
+
+def find_a_way_in(
+    open_way: OpenWay,
+    *,
+    ports: Iterable[int],
+    users: Iterable[str],
+    keys: Iterable[Path] = (),
+    configured_keys: Iterable[Path] = (),
+    say: Callable[[Tried], None] | None = None,
+) -> Search:
+    """Try ports, then users and keys on the ports where sshd answers; stop at the first that
+    works.
+
+    First every port as configured (user and key): a port that refuses or stays silent has no
+    sshd, a refused login means sshd is there. Then, on those ports, every user with every key
+    (``configured_keys`` are skipped for the configured user: the first round offered them).
+    A host key that is unknown or changed is never accepted here: that port is reported and
+    left alone.
+    """
+    search = Search()
+    users, keys = list(users), list(keys)
+    configured_user = users[0]
+    already_offered = set(configured_keys)
+
+    def attempt(way: WayIn) -> str:
+        try:
+            transport = open_way(way)
+        except HostwizError as error:
+            result = _classify(error)
+            tried = Tried(way, result, error.message)
+            search.tried.append(tried)
+            if say:
+                say(tried)
+            if result == "no-root" and search.found is None:
+                search.found = way
+            return result
+        tried = Tried(way, "works", "that works")
+        search.tried.append(tried)
+        if say:
+            say(tried)
+        search.found, search.transport = way, transport
+        return "works"
+
+    answering = []
+    for port in ports:
+        result = attempt(WayIn(port, configured_user))
+        if result == "works":
+            return search
+        if result in ("login-refused", "no-root"):
+            answering.append(port)
+    for port in answering:
+        for user in users:
+            for key in [None, *keys]:
+                if user == configured_user and (key is None or key in already_offered):
+                    continue  # tried above
+                if attempt(WayIn(port, user, key)) == "works":
+                    return search
+    return search

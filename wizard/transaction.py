@@ -6,6 +6,10 @@
 3. Run the actions, each journaled on the host as it completes.
 4. Run the steps' health checks.
 5. Confirm over a fresh connection (new TCP connection, new authentication) and disarm there.
+   When the changeset moves sshd to another port (``Changeset.ssh_port``), that connection goes
+   to the new port, with the host key trusted for the old one: a port change is only kept once
+   the new port answers. hostwiz then remembers the port for the host
+   (:mod:`wizard.transport.ports`), so the next connection goes there too.
 
 Any failure in 3-4 runs restore.sh at once (it restores files, then runs the undo scripts of the
 commands that completed, newest first) and reports what failed and what was undone.
@@ -32,10 +36,12 @@ from wizard.errors import (
     HostwizError,
 )
 from wizard.facts import Facts
-from wizard.plan import Changeset
+from wizard.plan import Changeset, PortMove
 from wizard.secrets import mask
 from wizard.steps.base import Step
 from wizard.transport.base import CommandResult, Transport, shell_quote
+from wizard.transport.known_hosts import DEFAULT_SSH_PORT
+from wizard.transport.ports import forget_port, remember_port
 
 EventKind = Literal[
     "snapshot", "armed", "action", "action-done", "action-failed", "health", "undo", "confirm",
@@ -72,6 +78,8 @@ class ApplyResult:
     actions_done: int
     message: str
     confirmed: bool = True
+    ssh_port: int | None = None
+    """The port SSH listens on now, when this change moved it (and was confirmed there)."""
 
     @property
     def changed(self) -> bool:
@@ -267,21 +275,49 @@ def apply_changeset(
 
     # The confirmation window starts now: the fresh connection must get in before it ends.
     transport.run(set_deadline(snapshot_id, confirm_timeout))
-    confirmed = _confirm(transport, snapshot_id, say)
-    journal("confirmed" if confirmed else "unconfirmed",
-            deadline=None if confirmed else confirm_timeout)  # fmt: skip
-    if not confirmed:
+    move = changeset.ssh_port
+    problem = _confirm(transport, snapshot_id, say, move)
+    journal("unconfirmed" if problem else "confirmed",
+            deadline=confirm_timeout if problem else None, detail=problem)  # fmt: skip
+    if problem:
+        what = f"SSH was to move to port {move.after} and " if move else ""
+        back = f" (SSH back on port {move.before})" if move else ""
         return ApplyResult(
             snapshot_id,
             done,
-            "Applied, but hostwiz could not confirm over a new connection: the host will undo "
-            f"the change by itself within {confirm_timeout} s. Run `hostwiz recover` if you "
-            "cannot get back in.",
+            f"Applied, but {what}hostwiz could not confirm over a new connection ({problem}): "
+            f"the host will undo the change by itself{back} within {confirm_timeout} s. Run "
+            "`hostwiz recover` if you cannot get back in.",
             confirmed=False,
         )
     message = f"Applied {done} change(s). Undo with: hostwiz rollback {snapshot_id}"
+    if move:
+        message += "\n" + hand_over_port(transport, changeset.host, move)
     say(Event("done", message))
-    return ApplyResult(snapshot_id, done, message)
+    return ApplyResult(snapshot_id, done, message, ssh_port=move.after if move else None)
+
+
+def hand_over_port(transport: Transport, host: str, move: PortMove) -> str:
+    """Remember where SSH moved (for the next connection) and tell the admin how to connect."""
+    from wizard.transport.ssh import SshTransport
+
+    if isinstance(transport, SshTransport):
+        configured, command = transport.configured_port, transport.ssh_command(move.after)
+    else:
+        configured, command = DEFAULT_SSH_PORT, f"ssh -p {move.after} {host}"
+    if move.after == configured:
+        forget_port(host)
+        return (
+            f"SSH listens on port {move.after} again (no longer on {move.before}), the port "
+            f"your ssh config names. Connect with: {command}"
+        )
+    remember_port(host, move.after)
+    return (
+        f"SSH now listens on port {move.after} (no longer on {move.before}). Connect with: "
+        f"{command} (in your own ssh config: `Port {move.after}` under `Host {host}`). "
+        f"hostwiz remembers port {move.after} for {host}, so `hostwiz --host {host}` keeps "
+        "working."
+    )
 
 
 class _LocalJournal:
@@ -291,13 +327,16 @@ class _LocalJournal:
         self._host = changeset.host
         self._steps = changeset.steps
         self._id = snapshot_id
+        self._move = changeset.ssh_port
 
     def __call__(self, event: str, *, deadline: float | None = None, detail: str = "") -> None:
         when = local_journal.now()
+        move = self._move
         local_journal.record(
             local_journal.JournalEntry(
                 when, self._host, self._id, event, self._steps,
                 None if deadline is None else when + deadline, detail,
+                move.before if move else None, move.after if move else None,
             )
         )  # fmt: skip
 
@@ -315,8 +354,10 @@ def _undo(transport: Transport, snapshot_id: str, reason: str, say: Progress) ->
     )
 
 
-def _reconnect_patiently(transport: Transport, attempts: int = 6) -> Transport:
-    """A fresh connection, retrying a quick refusal for up to about 3 seconds.
+def _reconnect_patiently(
+    transport: Transport, port: int | None = None, attempts: int = 6
+) -> Transport:
+    """A fresh connection (to ``port`` if SSH moved), retrying a quick refusal for about 3 s.
 
     A reloaded sshd refuses connections for a few milliseconds while it re-executes; that must
     not make the host undo a good change. A slow failure (a blackholed port), a refused login
@@ -325,7 +366,7 @@ def _reconnect_patiently(transport: Transport, attempts: int = 6) -> Transport:
     for attempt in range(attempts):
         began = time.monotonic()
         try:
-            return transport.reconnect()
+            return transport.reconnect(port=port)
         except (AuthenticationFailed, HostKeyUnknown, HostKeyChanged):
             raise
         except ConnectionFailed:
@@ -336,22 +377,29 @@ def _reconnect_patiently(transport: Transport, attempts: int = 6) -> Transport:
     raise AssertionError("unreachable")
 
 
-def _confirm(transport: Transport, snapshot_id: str, say: Progress) -> bool:
-    """Disarm the watchdog over a brand-new connection: proof the admin can still get in."""
+def _confirm(transport: Transport, snapshot_id: str, say: Progress, move: PortMove | None) -> str:
+    """Disarm the watchdog over a brand-new connection: proof the admin can still get in.
+
+    Returns why that did not work ("" when confirmed), for the admin and the local journal.
+    """
     started = time.monotonic()
+    where = f" to the new SSH port {move.after}" if move else ""
     try:
-        fresh = _reconnect_patiently(transport)
+        fresh = _reconnect_patiently(transport, move.after if move else None)
     except HostwizError as error:
-        say(Event("warning", f"Could not open a new connection: {error.message}"))
-        return False
+        say(Event("warning", f"Could not open a new connection{where}: {error.message}"))
+        return f"a new connection{where} failed: {error.message}"
     try:
         result = fresh.run(disarm_script(snapshot_id))
     except HostwizError as error:
-        say(Event("warning", f"The new connection failed: {error.message}"))
-        return False
+        say(Event("warning", f"The new connection{where} failed: {error.message}"))
+        return f"the new connection{where} failed: {error.message}"
     finally:
         fresh.close()
+    if result.exit_code == 3:
+        return "the confirmation came too late: the host had started undoing the change"
     if not result.ok:
-        return False
-    say(Event("confirm", f"Confirmed over a new connection in {time.monotonic() - started:.1f} s"))
-    return True
+        return f"the confirmation over the new connection failed (exit {result.exit_code})"
+    say(Event("confirm", f"Confirmed over a new connection{where} in "
+              f"{time.monotonic() - started:.1f} s"))  # fmt: skip
+    return ""

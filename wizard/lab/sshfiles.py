@@ -83,11 +83,19 @@ def _known_host_names(host: LabHost) -> set[str]:
     return {host.name, host.address, host.address6}
 
 
+def _entry_host(pattern: str) -> str:
+    """``[addr]:2222`` -> ``addr``: hostwiz records a host's key there after moving SSH."""
+    if pattern.startswith("[") and "]:" in pattern:
+        return pattern[1 : pattern.index("]:")]
+    return pattern
+
+
 def _without_known(text: str, patterns: set[str]) -> str:
     out = []
     for line in text.splitlines(keepends=True):
         fields = line.split()
-        if fields and not line.startswith("#") and set(fields[0].split(",")) & patterns:
+        hosts = {_entry_host(pattern) for pattern in fields[0].split(",")} if fields else set()
+        if fields and not line.startswith("#") and hosts & patterns:
             continue
         out.append(line)
     return "".join(out)

@@ -7,6 +7,10 @@ cloud images' ``50-cloud-init.conf`` (which often turns passwords back on).
 
 The step refuses to plan a change that would lock out the admin running it: the user hostwiz
 is logged in as must still be allowed in, with a key, after the change.
+
+It can also move sshd to another port (:mod:`wizard.steps.ssh_port`). Its plan then says so
+(``Plan.ssh_port``), and the transaction confirms over a new connection to the new port: the
+move is only kept once the new port answers with the host's known key.
 """
 
 from __future__ import annotations
@@ -19,8 +23,21 @@ from wizard.actions import Action, FileState, RunCommand, WriteFile
 from wizard.answers import describe
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
-from wizard.plan import Plan
+from wizard.plan import Plan, PortMove
 from wizard.steps.base import Status, StepStatus
+from wizard.steps.ssh_port import (
+    LISTENERS,
+    SSH_SOCKET,
+    SSHD_LISTEN,
+    listen_problems,
+    listening_script,
+    only_port,
+    parse_listen,
+    parse_listeners,
+    port_files_fact,
+    port_in,
+    reload_commands,
+)
 from wizard.transport.base import Transport
 
 MAIN_CONFIG = "/etc/ssh/sshd_config"
@@ -85,6 +102,16 @@ class SshAnswers:
         default=False,
         metadata=describe("X11 forwarding", "Servers rarely need graphical forwarding: keep off."),
     )
+    port: int = field(
+        default=0,
+        metadata=describe(
+            "SSH port",
+            "0 keeps the port sshd listens on now (22 on a fresh host). Another number (such "
+            "as 2222) moves SSH there, and only there: fewer bots knock, though it is no real "
+            "protection. hostwiz keeps the move only once a new connection gets in on the new "
+            "port. Open it first in any firewall in front of the host.",
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -130,11 +157,23 @@ MAIN = file_fact(MAIN_CONFIG)
 DROP = file_fact(DROP_IN)
 
 
-def drop_in_text(answers: SshAnswers) -> str:
+PORT_FILES = port_files_fact(DROP_IN)
+
+
+def drop_in_text(answers: SshAnswers, port: int | None = None) -> str:
+    """The drop-in's text; ``port`` (None: no Port line) is the only port sshd listens on."""
     algorithms = [alg for kind in answers.host_key_types for alg in HOST_KEY_ALGORITHMS[kind]]
     lines = [
         "# Written by hostwiz (SSH hardening). sshd keeps the first value it reads, and this",
         "# file sorts first among the drop-ins, so these settings win. Undo: hostwiz rollback.",
+    ]
+    if port is not None:
+        lines += [
+            "# Unlike the settings below, every Port line adds a listener: hostwiz commented",
+            "# out the others, so this is the only port sshd listens on.",
+            f"Port {port}",
+        ]
+    lines += [
         f"PermitRootLogin {answers.permit_root_login}",
         f"PasswordAuthentication {'yes' if answers.password_authentication else 'no'}",
         "KbdInteractiveAuthentication no",
@@ -168,19 +207,74 @@ def lockout_problem(answers: SshAnswers, login: LoginUser) -> str:
     return ""
 
 
-def _with_include(main: FileState) -> WriteFile | None:
+def _main_config(main: FileState, port: int | None) -> WriteFile | None:
+    """The main file with the drop-in folder included first and, when moving, no Port lines."""
     text = main.text
-    if any(line.strip().startswith("Include") and "sshd_config.d" in line
-           for line in text.splitlines()):  # fmt: skip
+    why = []
+    if not any(line.strip().startswith("Include") and "sshd_config.d" in line
+               for line in text.splitlines()):  # fmt: skip
+        text = f"{INCLUDE_LINE}\n{text}"
+        why.append("make sshd read its drop-in folder first")
+    if port is not None and only_port(text, port, DROP_IN) != text:
+        text = only_port(text, port, DROP_IN)
+        why.append(f"leave port {port} as the only port (Port lines add listeners)")
+    if not why:
         return None
     return WriteFile(
-        MAIN_CONFIG,
-        f"{INCLUDE_LINE}\n{text}".encode(),
-        main.mode,
-        main.owner,
-        main.group,
-        why="make sshd read its drop-in folder first",
+        MAIN_CONFIG, text.encode(), main.mode, main.owner, main.group, why="; ".join(why)
     )
+
+
+def _other_port_files(files: tuple[FileState, ...], port: int) -> list[WriteFile]:
+    """Other drop-ins' Port lines commented out, their ListenAddress ports moved."""
+    writes = []
+    for state in files:
+        text = only_port(state.text, port, DROP_IN)
+        if text != state.text:
+            writes.append(
+                WriteFile(state.path, text.encode(), state.mode, state.owner, state.group,
+                          why=f"leave port {port} as the only port sshd listens on")
+            )  # fmt: skip
+    return writes
+
+
+def wanted_port(answers: SshAnswers, drop: FileState) -> int | None:
+    """The port the drop-in sets: the answer, or (0 = keep) the one it already sets, if any."""
+    if answers.port:
+        return answers.port
+    return port_in(drop.text) if drop.exists else None
+
+
+def _check_port(port: int, facts: Facts) -> None:
+    if not 0 <= port <= 65535:
+        raise PlanConflict(
+            f"{port} is not a port number.",
+            "Use a port from 1 to 65535 (for example 2222), or 0 to keep the current port.",
+        )
+    others = [name for name in facts[LISTENERS].get(port, ()) if name not in {"sshd", "systemd"}]
+    if port and others:
+        raise PlanConflict(
+            f"port {port} is already in use on the host (by {', '.join(others)}), so sshd "
+            "could not listen there.",
+            "Pick a port nothing listens on (ss -ltnp on the host lists the busy ones), or 0 "
+            "to keep the current port.",
+        )
+
+
+def _port_notes(move: PortMove) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    notes = (
+        f"SSH moves from port {move.before} to port {move.after}, and only there. hostwiz "
+        f"confirms over a new connection to port {move.after}; if it cannot get in, the host "
+        f"moves SSH back to port {move.before} by itself when the safety window ends.",
+        f"Afterwards: ssh -p {move.after} ..., or `Port {move.after}` for this host in your "
+        "~/.ssh/config. hostwiz remembers the new port for this host.",
+    )
+    warnings = (
+        f"Open port {move.after} first in every firewall in front of this host (a cloud "
+        "security group, a router's port forward, a firewall on the host itself); if you reach "
+        f"the host through a port forward, forward port {move.after} too.",
+    )
+    return notes, warnings
 
 
 class SshHardeningStep:
@@ -196,7 +290,8 @@ class SshHardeningStep:
     answers_type = SshAnswers
 
     def facts(self, answers: SshAnswers) -> list[Fact[Any]]:
-        return [MAIN, DROP, EFFECTIVE, LOGIN, SERVICE_MANAGER]
+        return [MAIN, DROP, EFFECTIVE, LOGIN, SERVICE_MANAGER, SSHD_LISTEN, PORT_FILES, LISTENERS,
+                SSH_SOCKET]  # fmt: skip
 
     def plan(self, answers: SshAnswers, facts: Facts) -> Plan:
         unknown = [kind for kind in answers.host_key_types if kind not in HOST_KEY_ALGORITHMS]
@@ -214,31 +309,48 @@ class SshHardeningStep:
                 "admin's ~/.ssh/authorized_keys and connect as admin@HOST), then run this step "
                 "again; or change the answers.",
             )
+        _check_port(answers.port, facts)
         actions: list[Action] = []
-        main = facts[MAIN]
-        include = _with_include(main)
+        main, drop = facts[MAIN], facts[DROP]
+        port = wanted_port(answers, drop)
+        include = _main_config(main, answers.port or None)
         if include:
             actions.append(include)
-        drop = facts[DROP]
-        wanted = drop_in_text(answers).encode()
+        others = _other_port_files(facts[PORT_FILES], answers.port) if answers.port else []
+        actions += others
+        wanted = drop_in_text(answers, port).encode()
         if not drop.exists or drop.content != wanted or drop.mode != 0o644:
             actions.append(WriteFile(DROP_IN, wanted, 0o644, why="hardened sshd settings"))
-        if actions:
-            manager = facts[SERVICE_MANAGER]
-            reload = "systemctl reload ssh" if manager == "systemd" else "/etc/init.d/ssh reload"
-            actions.append(
-                RunCommand(
-                    f"sshd -t && {reload}",
-                    why="check the new configuration (sshd -t), then reload sshd; open "
-                    "sessions stay connected",
-                    undo=reload,
-                )
+        if not actions:
+            return Plan(self.name, (), before=(main, drop))
+        apply, undo = reload_commands(facts[SERVICE_MANAGER], facts[SSH_SOCKET])
+        actions.append(
+            RunCommand(
+                apply,
+                why="check the new configuration (sshd -t), then reload sshd; open sessions "
+                "stay connected",
+                undo=undo,
             )
-        notes = (
+        )
+        notes: tuple[str, ...] = (
             "Open sessions stay connected; hostwiz keeps the change only after a new "
             "connection logs in.",
         )
-        return Plan(self.name, tuple(actions), before=(main, drop), notes=notes if actions else ())
+        warnings: tuple[str, ...] = ()
+        listen = facts[SSHD_LISTEN]
+        move = None
+        if answers.port and listen.ports != (answers.port,):
+            move = PortMove(listen.port, answers.port)
+            port_notes, warnings = _port_notes(move)
+            notes += port_notes
+        return Plan(
+            self.name,
+            tuple(actions),
+            before=(main, drop, *(facts[PORT_FILES])),
+            notes=notes,
+            warnings=warnings,
+            ssh_port=move,
+        )
 
     def health(self, transport: Transport, answers: SshAnswers, facts: Facts) -> list[str]:
         effective = parse_effective(0, transport.run("sshd -T").out)
@@ -250,7 +362,12 @@ class SshHardeningStep:
         }
         wrong = [f"{key} is {effective.get(key)!r}" for key, value in wanted.items()
                  if effective.get(key) not in {value, answers.permit_root_login}]  # fmt: skip
-        return [f"sshd's effective configuration differs: {', '.join(wrong)}"] if wrong else []
+        problems = [f"sshd's effective configuration differs: {', '.join(wrong)}"] if wrong else []
+        if answers.port:
+            listen = parse_listen(0, transport.run(SSHD_LISTEN.command).out)
+            listeners = parse_listeners(0, transport.run(listening_script(answers.port)).out)
+            problems += listen_problems(answers.port, listen, listeners, facts[SSH_SOCKET])
+        return problems
 
     def status(self, answers: SshAnswers, facts: Facts) -> StepStatus:
         effective = facts[EFFECTIVE]
@@ -259,7 +376,8 @@ class SshHardeningStep:
         except PlanConflict as error:
             return StepStatus(Status.UNKNOWN, error.message)
         if plan.empty:
-            return StepStatus(Status.DONE, "keys only, hardened")
+            port = f", port {answers.port}" if answers.port else ""
+            return StepStatus(Status.DONE, f"keys only, hardened{port}")
         if effective.get("passwordauthentication") == "yes":
             return StepStatus(Status.NOT_DONE, "password logins are allowed")
         return StepStatus(Status.DRIFTED, f"{len(plan.actions)} change(s) from the chosen settings")

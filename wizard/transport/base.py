@@ -87,10 +87,11 @@ class Transport(Protocol):
         """
         ...
 
-    def reconnect(self) -> Transport:
+    def reconnect(self, *, port: int | None = None) -> Transport:
         """A fresh, independent connection (new TCP connection, new authentication).
 
-        The commit-confirmed apply only trusts a confirmation that arrives this way.
+        The commit-confirmed apply only trusts a confirmation that arrives this way. ``port``:
+        the host's SSH server has just moved there (None: where this connection went).
         """
         ...
 

@@ -98,6 +98,9 @@ class Verdict(Enum):
     UNKNOWN = "unknown"
     CHANGED = "changed"
     REVOKED = "revoked"
+    MOVED = "moved"
+    """No entry for this port, but the key is the one on record for the host at a port its
+    SSH server moved from: safe to record under the new port."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,34 @@ class KnownHosts:
             if not key.revoked:
                 return Check(Verdict.CHANGED, key)
         return Check(Verdict.UNKNOWN)
+
+
+def check_moved(
+    known: KnownHosts,
+    hostname: str,
+    port: int,
+    from_ports: Sequence[int],
+    key_type: str,
+    blob: bytes,
+) -> Check:
+    """:meth:`KnownHosts.check` for a host whose SSH server moved from one of ``from_ports``.
+
+    An entry for ``[hostname]:port`` decides as usual. Without one, the key must be exactly a
+    key on record for the host at a port it moved from (the host key belongs to the machine,
+    not to the port): then the verdict is MOVED. A different key is CHANGED, never offered
+    for acceptance, and with no key on record at those ports either, it stays UNKNOWN.
+    """
+    here = known.check(hostname, port, key_type, blob)
+    if here.verdict is not Verdict.UNKNOWN:
+        return here
+    changed: Check | None = None
+    for old_port in dict.fromkeys(p for p in from_ports if p != port):
+        there = known.check(hostname, old_port, key_type, blob)
+        if there.verdict is Verdict.KNOWN:
+            return Check(Verdict.MOVED)
+        if there.verdict is not Verdict.UNKNOWN and changed is None:
+            changed = Check(Verdict.CHANGED, there.conflicting)
+    return changed or here
 
 
 def preferred_host_key_algorithms(known_types: Iterable[str], offered: Sequence[str]) -> list[str]:

@@ -50,7 +50,8 @@ class LocalTransport:
         theirs.close()
         return ours
 
-    def reconnect(self) -> Transport:
+    def reconnect(self, *, port: int | None = None) -> Transport:
+        """A new console (it has no port: ``port`` changes nothing)."""
         clone = LocalTransport(self._enter, self._label)
         clone._stats = self._stats
         self._stats.connections += 1

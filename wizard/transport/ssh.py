@@ -76,6 +76,7 @@ from wizard.transport.known_hosts import (
     KnownHosts,
     Verdict,
     atomic_append_line,
+    check_moved,
     fingerprint_sha256,
     hash_host,
     host_entry_name,
@@ -88,10 +89,12 @@ from wizard.transport.persistent import (
     ShellTimeout,
     SudoRefused,
 )
+from wizard.transport.ports import forget_port, remembered_port
 from wizard.transport.sshconfig import (
     Endpoint,
     default_identity_files,
     load_config,
+    parse_target,
     resolve,
 )
 
@@ -151,6 +154,13 @@ class _Settings:
     connect_timeout: float
     #: Scripts go through one persistent shell (False: one exec channel per script).
     persistent: bool = True
+    #: Connect to this port instead of the configured one (None: as configured).
+    port: int | None = None
+    #: Ports the host's SSH server moved from: a key on record for the host at one of them
+    #: is accepted (and recorded) for the new port, any other key is refused.
+    moved_from: tuple[int, ...] = ()
+    #: Use the port hostwiz remembers for the host (:mod:`wizard.transport.ports`).
+    remembered_port: bool = True
 
 
 def _first_line(script: str, limit: int = 60) -> str:
@@ -192,6 +202,7 @@ class SshTransport:
         #: Why no persistent shell could be started on this connection (then scripts get a
         #: channel each); None while it works or was not tried yet.
         self.shell_unavailable: str | None = None
+        self._configured_port = endpoint.port
 
     # ----------------------------------------------------------------- construction
 
@@ -207,6 +218,8 @@ class SshTransport:
         identity_file: Path | None = None,
         connect_timeout: float = 10,
         persistent: bool = True,
+        port: int | None = None,
+        use_remembered_port: bool = True,
     ) -> SshTransport:
         """Connect, check the host key, log in and make sure root rights are available.
 
@@ -217,6 +230,13 @@ class SshTransport:
         ``sudo_password`` is only used (and a callback only called, once) when the login user
         is not root and sudo asks for a password. ``persistent=False`` runs every script on
         a channel of its own instead of in the connection's persistent shell (benchmarks).
+
+        The port: one in ``target`` (``web1:2222``) or ``port`` wins; otherwise the port
+        hostwiz moved the host's SSH server to (remembered after a confirmed port change),
+        falling back to the configured one (then forgotten) if that port does not answer;
+        otherwise the ssh config's. On a port other than the configured one, the host key
+        recorded for the configured port vouches for the same key (see
+        :func:`~wizard.transport.known_hosts.check_moved`).
         """
         settings = _Settings(
             target=target,
@@ -226,6 +246,8 @@ class SshTransport:
             identity_file=identity_file,
             connect_timeout=connect_timeout,
             persistent=persistent,
+            port=port,
+            remembered_port=use_remembered_port and port is None,
         )
         return cls._open(settings, sudo_password, TransportStats(connections=1))
 
@@ -234,7 +256,54 @@ class SshTransport:
         cls, settings: _Settings, sudo_password: SudoPassword, stats: TransportStats
     ) -> SshTransport:
         config = load_config(settings.ssh_config)
-        endpoint = resolve(settings.target, config)
+        configured = resolve(settings.target, config)
+        remembered = cls._remembered(settings, configured)
+        if remembered is None:
+            port = configured.port if settings.port is None else settings.port
+            return cls._open_at(settings, config, configured, port, sudo_password, stats)
+        try:
+            return cls._open_at(settings, config, configured, remembered, sudo_password, stats)
+        except (AuthenticationFailed, HostKeyChanged, HostKeyUnknown):
+            raise  # sshd answers there: the port is right
+        except ConnectionFailed as not_there:
+            # Moved back by hand, or the host was rebuilt: try where the config points.
+            try:
+                fresh = cls._open_at(
+                    settings, config, configured, configured.port, sudo_password, stats
+                )
+            except (AuthenticationFailed, HostKeyChanged, HostKeyUnknown):
+                raise
+            except ConnectionFailed:
+                raise not_there from None
+            _log.info("%s answers on its configured port again", settings.target)
+            forget_port(settings.target)
+            return fresh
+
+    @staticmethod
+    def _remembered(settings: _Settings, configured: Endpoint) -> int | None:
+        if settings.port is not None or not settings.remembered_port:
+            return None
+        if parse_target(settings.target).port is not None:
+            return None
+        port = remembered_port(settings.target)
+        return None if port in (None, configured.port) else port
+
+    @classmethod
+    def _open_at(
+        cls,
+        settings: _Settings,
+        config: paramiko.SSHConfig,
+        configured: Endpoint,
+        port: int,
+        sudo_password: SudoPassword,
+        stats: TransportStats,
+    ) -> SshTransport:
+        """Connect to ``port``; the returned transport's reconnects go to the same port."""
+        moved_from = settings.moved_from
+        if port != configured.port:
+            moved_from = (*moved_from, configured.port)
+        settings = replace(settings, port=port, moved_from=moved_from, remembered_port=False)
+        endpoint = replace(configured, port=port)
         connector = _Connector(settings, config)
         transport, jumps = connector.open(endpoint, depth=0)
         self = cls(
@@ -246,6 +315,7 @@ class SshTransport:
             password=None,
             stats=stats,
         )
+        self._configured_port = configured.port
         try:
             self._setup_root_rights(sudo_password)
         except BaseException:
@@ -273,8 +343,32 @@ class SshTransport:
         return self._endpoint.hostname
 
     @property
+    def port(self) -> int:
+        """The port this connection went to."""
+        return self._endpoint.port
+
+    @property
+    def configured_port(self) -> int:
+        """The port the target or the ssh config names (``port`` may be a remembered one)."""
+        return self._configured_port
+
+    @property
     def sudo_mode(self) -> SudoMode:
         return self._mode
+
+    def ssh_command(self, port: int | None = None) -> str:
+        """The OpenSSH command for the same login (to ``port`` instead of this one's)."""
+        parsed = parse_target(self._settings.target)
+        words = ["ssh"]
+        if self._settings.ssh_config is not None:
+            words += ["-F", shell_quote(str(self._settings.ssh_config))]
+        if self._settings.identity_file is not None:
+            words += ["-i", shell_quote(str(self._settings.identity_file))]
+        wanted = self._endpoint.port if port is None else port
+        if wanted != DEFAULT_SSH_PORT:
+            words += ["-p", str(wanted)]
+        words.append(f"{parsed.user}@{parsed.host}" if parsed.user else parsed.host)
+        return " ".join(words)
 
     def run(self, script: str, *, stdin: bytes = b"", timeout: float = 300.0) -> CommandResult:
         """Run ``script`` as root with ``/bin/sh``; stdout and stderr are collected fully.
@@ -316,12 +410,18 @@ class SshTransport:
                 raise self._lost(script, exc) from None
         return channel
 
-    def reconnect(self) -> SshTransport:
+    def reconnect(self, *, port: int | None = None) -> SshTransport:
         """A new connection with the same settings (new TCP, new login, same sudo password).
 
-        The new transport shares :attr:`stats` with this one.
+        It goes to the same port as this one, or to ``port`` when the host's SSH server moved
+        there: then the host key must be the one trusted on this connection's port. The new
+        transport shares :attr:`stats` with this one.
         """
-        fresh = self._open(self._settings, self._password, self._stats)
+        settings = self._settings
+        if port is not None and port != self._endpoint.port:
+            moved_from = (*settings.moved_from, self._endpoint.port)
+            settings = replace(settings, port=port, moved_from=moved_from)
+        fresh = self._open(settings, self._password, self._stats)
         self._stats.connections += 1
         return fresh
 
@@ -685,7 +785,8 @@ class _Connector:
                     transport = self._establish(hop_endpoint, via)
                     chain.append(transport)
                     via = (transport, hop_endpoint)
-            return self._establish(endpoint, via), chain
+            moved_from = self._settings.moved_from if depth == 0 else ()
+            return self._establish(endpoint, via, moved_from), chain
         except BaseException:
             for transport in reversed(chain):
                 transport.close()
@@ -694,7 +795,10 @@ class _Connector:
     # ----------------------------------------------------------------- one hop
 
     def _establish(
-        self, ep: Endpoint, via: tuple[paramiko.Transport, Endpoint] | None
+        self,
+        ep: Endpoint,
+        via: tuple[paramiko.Transport, Endpoint] | None,
+        moved_from: tuple[int, ...] = (),
     ) -> paramiko.Transport:
         sock: socket.socket | paramiko.Channel = (
             self._tcp(ep) if via is None else self._tunnel(ep, *via)
@@ -711,11 +815,12 @@ class _Connector:
             known, write_to = self._known_hosts(ep)
             key_name, key_port = self._key_name(ep)
             options = transport.get_security_options()
-            options.key_types = preferred_host_key_algorithms(
-                known.known_types(key_name, key_port), list(options.key_types)
-            )
+            known_types = known.known_types(key_name, key_port)
+            for old_port in moved_from:  # ask for the key type trusted where SSH was
+                known_types += known.known_types(key_name, old_port)
+            options.key_types = preferred_host_key_algorithms(known_types, list(options.key_types))
             server_key = self._handshake(transport, ep)
-            self._check_host_key(ep, server_key, known, write_to)
+            self._check_host_key(ep, server_key, known, write_to, moved_from)
             self._authenticate(transport, ep)
             transport.set_keepalive(30)
         except BaseException:
@@ -843,17 +948,29 @@ class _Connector:
         return ep.hostname, ep.port
 
     def _check_host_key(
-        self, ep: Endpoint, key: paramiko.PKey, known: KnownHosts, write_to: Path
+        self,
+        ep: Endpoint,
+        key: paramiko.PKey,
+        known: KnownHosts,
+        write_to: Path,
+        moved_from: tuple[int, ...] = (),
     ) -> None:
         name, port = self._key_name(ep)
         blob = key.asbytes()
         fingerprint = fingerprint_sha256(blob)
-        check = known.check(name, port, key.get_name(), blob)
+        if moved_from and port == ep.port:  # (a HostKeyAlias does not depend on the port)
+            check = check_moved(known, name, port, moved_from, key.get_name(), blob)
+        else:
+            check = known.check(name, port, key.get_name(), blob)
         if check.verdict is Verdict.KNOWN:
             return
         if check.verdict in (Verdict.CHANGED, Verdict.REVOKED):
             recorded = check.conflicting.path if check.conflicting else write_to
             raise HostKeyChanged(host_entry_name(name, port), fingerprint, str(recorded))
+        if check.verdict is Verdict.MOVED:
+            # The very key trusted for this host where its SSH server was: same machine.
+            self._record_key(ep, key, name, port, write_to)
+            return
         info = HostKeyInfo(
             host=ep.label,
             hostname=ep.hostname,
@@ -866,6 +983,10 @@ class _Connector:
         accepted = policy if isinstance(policy, bool) else bool(policy(info))
         if not accepted:
             raise HostKeyUnknown(f"{ep.address}{ep.aka}", fingerprint, key.get_name())
+        self._record_key(ep, key, name, port, write_to)
+
+    @staticmethod
+    def _record_key(ep: Endpoint, key: paramiko.PKey, name: str, port: int, write_to: Path) -> None:
         entry = host_entry_name(name, port)
         if ep.hash_known_hosts:
             entry = hash_host(entry)

@@ -1,0 +1,237 @@
+"""Moving SSH to another port on practice hosts, and finding it again: all real logins."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from presets import apply_overrides, load_preset
+from snapshots.local_journal import last_transaction
+from snapshots.rollback import rollback_plan
+from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
+from wizard.lab import lab_paths
+from wizard.plan import Changeset
+from wizard.session import Selection, apply, apply_planned, preview
+from wizard.steps import STEPS
+from wizard.steps.ssh_port import parse_listeners
+from wizard.transaction import apply_changeset
+from wizard.transport.known_hosts import KnownHosts
+from wizard.transport.local import LocalTransport
+from wizard.transport.ports import remember_port, remembered_port
+from wizard.transport.ssh import SshTransport
+
+pytestmark = pytest.mark.lab
+ROOT = Path(__file__).resolve().parents[1]
+JOURNAL = "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal"
+
+
+def ssh_only(*overrides: str) -> list[Selection]:
+    preset = apply_overrides(load_preset("hardened"), list(overrides))
+    return [Selection(STEPS["ssh"], preset.answers["ssh"])]
+
+
+def wait_for(console: LocalTransport, condition: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if console.run(condition).ok:
+            return True
+        time.sleep(0.25)
+    return False
+
+
+def listeners(console: LocalTransport) -> dict[int, tuple[str, ...]]:
+    return parse_listeners(0, console.run("ss -Hltnp").out)
+
+
+def connect(host, config: Path, **options) -> SshTransport:
+    return SshTransport.connect(host.name, ssh_config=config, connect_timeout=4, **options)
+
+
+def recover(
+    host, config: Path, *extra: str, home: Path, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hostwiz", "recover", "--host", host.name, "-F", str(config),
+         *extra],
+        cwd=ROOT, capture_output=True, text=True, input=stdin, timeout=180,
+        env={**os.environ, "HOME": str(home)},  # no keys of this machine's own in the search
+    )  # fmt: skip
+
+
+@pytest.fixture
+def host(make_lab_hosts):
+    return make_lab_hosts(1, docker=False)[0]
+
+
+def test_port_change_answers_on_the_new_port_only_and_rolls_back(host, lab_ssh_config):
+    console = host.console()
+    with connect(host, lab_ssh_config) as ssh:
+        result = apply(ssh, ssh_only("ssh.port=2222"))
+    assert result.confirmed and result.ssh_port == 2222
+    assert f"-p 2222 {host.name}" in result.message
+    ports = listeners(console)
+    assert ports.get(2222) == ("sshd",) and 22 not in ports
+    with pytest.raises(ConnectionFailed, match="refused"):
+        SshTransport.connect(f"{host.name}:22", ssh_config=lab_ssh_config, connect_timeout=4)
+    # known_hosts: the new port is on record with the very key trusted for port 22.
+    known = KnownHosts([lab_paths().known_hosts])
+    trusted = {key.blob for key in known.keys_for(host.address, 22)}
+    moved = known.keys_for(host.address, 2222)
+    assert moved and {key.blob for key in moved} <= trusted
+    # hostwiz remembers the port: the lab's ssh_config (no Port) keeps working by name.
+    assert remembered_port(host.name) == 2222
+    with connect(host, lab_ssh_config) as again:
+        assert again.port == 2222
+        back = apply_changeset(
+            again,
+            Changeset(host.name, (rollback_plan(again, result.snapshot_id),)),
+            reason="rollback",
+        )
+    assert back.confirmed and back.ssh_port == 22  # confirmed over the old port again
+    assert remembered_port(host.name) is None
+    assert 2222 not in listeners(console) and listeners(console).get(22) == ("sshd",)
+    connect(host, lab_ssh_config).close()
+
+
+def test_main_file_port_line_is_commented_out_so_sshd_listens_on_one_port(host, lab_ssh_config):
+    console = host.console()
+    assert console.run("sed -i 's/^#Port 22$/Port 22/' /etc/ssh/sshd_config").ok
+    with connect(host, lab_ssh_config) as ssh:
+        assert apply(ssh, ssh_only("ssh.port=2200")).confirmed
+    assert "\n#Port 22  # hostwiz:" in console.run("cat /etc/ssh/sshd_config").out
+    assert console.run("sshd -T | grep -i '^port '").out.split() == ["port", "2200"]
+    assert 22 not in listeners(console)
+
+
+def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_config):
+    console = host.console()
+    # A firewall on the host that the admin forgot: new connections to 2222 are dropped.
+    assert console.run("iptables -I INPUT -p tcp --dport 2222 -j DROP").ok
+    with connect(host, lab_ssh_config) as ssh:
+        result = apply(ssh, ssh_only("ssh.port=2222"), confirm_timeout=8)
+        assert not result.confirmed
+        assert "SSH was to move to port 2222" in result.message
+        assert "No answer" in result.message
+        assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 8 + 15)
+    assert " confirmed" not in console.run(f"cat {JOURNAL}").out
+    assert listeners(console).get(22) == ("sshd",) and 2222 not in listeners(console)
+    # The local journal says why, with both ports for `recover`.
+    last = last_transaction(host.name)[-1]
+    assert last.event == "unconfirmed" and "new SSH port 2222" in last.detail
+    assert (last.ssh_port_before, last.ssh_port_after) == (22, 2222)
+    assert remembered_port(host.name) is None
+    with connect(host, lab_ssh_config) as fresh:
+        assert fresh.port == 22
+
+
+SQUAT = (
+    "setsid -f sh -c 'echo $$ > /root/squatter.pid; exec python3 -c \""
+    "import socket, time; s = socket.socket(socket.AF_INET6); "
+    's.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); s.bind((\\"::\\", 2222)); '
+    "s.listen(); time.sleep(300)\"' </dev/null >/dev/null 2>&1"
+)
+
+
+def test_sshd_unable_to_bind_the_new_port_is_put_back_at_once(host, lab_ssh_config):
+    console = host.console()
+    selections = ssh_only("ssh.port=2222")
+    with connect(host, lab_ssh_config) as ssh:
+        changeset, facts = preview(ssh, selections)  # port 2222 is free now...
+        assert console.run(SQUAT).ok  # ...and taken before the apply
+        try:
+            assert wait_for(console, "ss -Hltn 'sport = :2222' | grep -q .", 10)
+            with pytest.raises(ApplyFailed, match="another program \\(python3\\)"):
+                apply_planned(ssh, selections, changeset, facts, confirm_timeout=30)
+        finally:
+            console.run("kill $(cat /root/squatter.pid)")
+    assert "reverted (health check failed)" in console.run(f"cat {JOURNAL}").out
+    # sshd had exited (it could not bind): the undo started it again on the old port.
+    assert wait_for(console, "ss -Hltnp 'sport = :22' | grep -q sshd", 10)
+    connect(host, lab_ssh_config).close()
+
+
+def test_recover_finds_ssh_moved_without_hostwiz_knowing(host, lab_ssh_config, tmp_path):
+    console = host.console()
+    moved = (
+        "printf 'Port 2200\\n' > /etc/ssh/sshd_config.d/10-by-hand.conf && /etc/init.d/ssh reload"
+    )
+    assert console.run(moved).ok
+    assert wait_for(console, "ss -Hltnp 'sport = :2200' | grep -q sshd", 10)
+    assert remembered_port(host.name) is None
+    out = recover(host, lab_ssh_config, home=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "cannot get into" in out.stdout
+    assert "-- port 22 as root:" in out.stdout and "refused" in out.stdout
+    assert "ok port 2200 as root: that works" in out.stdout
+    assert "hostwiz uses port 2200" in out.stdout
+    assert "No interrupted change on the host" in out.stdout
+    # Accepted under [addr]:2200 only because it is the key trusted for the host.
+    known = KnownHosts([lab_paths().known_hosts])
+    assert {k.blob for k in known.keys_for(host.address, 2200)} <= {
+        k.blob for k in known.keys_for(host.address, 22)
+    }
+    with connect(host, lab_ssh_config) as ssh:
+        assert ssh.port == 2200
+
+
+def test_recover_tries_other_keys_and_other_users(host, lab_ssh_config, tmp_path):
+    paths = lab_paths()
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    shutil.copy(paths.key, home / ".ssh" / "id_ed25519")  # the working key, not configured
+    wrong = tmp_path / "wrong_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host {host.name}\n    HostName {host.address}\n    User root\n"
+        f"    IdentityFile {wrong}\n    IdentitiesOnly yes\n"
+        f"    UserKnownHostsFile {paths.known_hosts}\n"
+    )
+    out = recover(host, config, home=home)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"ok port 22 as root with the key {home}/.ssh/id_ed25519: that works" in out.stdout
+    assert f"Next time, connect with: hostwiz -i {home}/.ssh/id_ed25519" in out.stdout
+
+    # root may not log in at all now: admin may, with sudo and its password.
+    console = host.console()
+    no_root = "PermitRootLogin no"
+    assert console.run(
+        f"printf '{no_root}\\n' > /etc/ssh/sshd_config.d/000-no-root.conf && /etc/init.d/ssh reload"
+    ).ok
+    out = recover(host, lab_ssh_config, "--sudo-password-stdin", home=home,
+                  stdin=host.admin_password + "\n")  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "ok port 22 as admin: that works" in out.stdout
+    assert f"Next time, connect with: hostwiz --host admin@{host.name}" in out.stdout
+    assert f"Connected to admin@{host.name}" in out.stdout
+
+
+def test_only_the_key_trusted_for_the_host_is_accepted_on_another_port(host, lab_ssh_config):
+    console = host.console()
+    # A second sshd on the same host with a key of its own: not the host's trusted key.
+    impostor = (
+        "ssh-keygen -q -t ed25519 -N '' -f /root/other_key && "
+        "/usr/sbin/sshd -p 2299 -h /root/other_key -o PidFile=/root/other_sshd.pid"
+    )
+    assert console.run(impostor).ok
+    try:
+        assert wait_for(console, "ss -Hltn 'sport = :2299' | grep -q .", 10)
+        with pytest.raises(HostKeyChanged):
+            connect(host, lab_ssh_config, port=2299, accept_new_host_key=True).close()
+        known = KnownHosts([lab_paths().known_hosts])
+        assert known.keys_for(host.address, 2299) == []  # nothing recorded for it
+    finally:
+        console.run("kill $(cat /root/other_sshd.pid)")
+
+
+def test_a_remembered_port_that_no_longer_answers_is_forgotten(host, lab_ssh_config):
+    remember_port(host.name, 2299)  # say SSH was moved back by hand since
+    with connect(host, lab_ssh_config) as ssh:
+        assert ssh.port == 22
+    assert remembered_port(host.name) is None

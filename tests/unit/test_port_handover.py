@@ -1,0 +1,137 @@
+"""Port hand-over pieces that need no host: known_hosts trust, remembered ports, the search."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import pytest
+
+from snapshots import local_journal
+from wizard.errors import AuthenticationFailed, ConnectionFailed, HostKeyChanged, SudoFailed
+from wizard.recovery import (
+    WayIn,
+    candidate_keys,
+    candidate_ports,
+    explain_last_change,
+    find_a_way_in,
+    journal_ports,
+)
+from wizard.transport.known_hosts import KnownHosts, Verdict, check_moved
+from wizard.transport.local import LocalTransport
+from wizard.transport.ports import forget_port, remember_port, remembered_port
+
+KEY = b"\x00\x00\x00\x0bssh-ed25519" + bytes(range(36))
+OTHER = b"\x00\x00\x00\x0bssh-ed25519" + bytes(range(1, 37))
+
+
+@pytest.fixture
+def state(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path
+
+
+def known(tmp_path: Path, *lines: str) -> KnownHosts:
+    path = tmp_path / "known_hosts"
+    path.write_text("".join(line + "\n" for line in lines))
+    return KnownHosts([path])
+
+
+def entry(name: str, blob: bytes) -> str:
+    return f"{name} ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
+def test_the_key_trusted_on_the_old_port_is_trusted_on_the_new_one(tmp_path):
+    hosts = known(tmp_path, entry("10.0.0.5,web1", KEY))
+    assert hosts.check("10.0.0.5", 2222, "ssh-ed25519", KEY).verdict is Verdict.UNKNOWN
+    moved = check_moved(hosts, "10.0.0.5", 2222, (22,), "ssh-ed25519", KEY)
+    assert moved.verdict is Verdict.MOVED
+
+
+def test_another_key_on_the_new_port_is_a_changed_key_never_a_new_one(tmp_path):
+    hosts = known(tmp_path, entry("10.0.0.5", KEY))
+    assert check_moved(hosts, "10.0.0.5", 2222, (22,), "ssh-ed25519", OTHER).verdict is (
+        Verdict.CHANGED
+    )
+    # With nothing on record anywhere it stays unknown (asked like any first connection).
+    empty = known(tmp_path)
+    assert check_moved(empty, "10.0.0.5", 2222, (22,), "ssh-ed25519", KEY).verdict is (
+        Verdict.UNKNOWN
+    )
+
+
+def test_an_entry_for_the_new_port_decides_by_itself(tmp_path):
+    hosts = known(tmp_path, entry("10.0.0.5", KEY), entry("[10.0.0.5]:2222", OTHER))
+    assert check_moved(hosts, "10.0.0.5", 2222, (22,), "ssh-ed25519", OTHER).verdict is (
+        Verdict.KNOWN
+    )
+    assert check_moved(hosts, "10.0.0.5", 2222, (22,), "ssh-ed25519", KEY).verdict is (
+        Verdict.CHANGED
+    )
+
+
+def test_ports_are_remembered_per_host_whatever_the_user(state):
+    assert remembered_port("web1") is None
+    remember_port("admin@web1", 2222)
+    assert remembered_port("web1") == 2222
+    assert remembered_port("root@web1:22") == 2222  # the target's own port wins elsewhere
+    forget_port("web1")
+    assert remembered_port("admin@web1") is None
+
+
+def test_recover_reads_old_and_new_ports_from_the_local_journal(state):
+    local_journal.record(local_journal.JournalEntry(
+        1000.0, "web1", "s1", "applying", ("ssh",), 1060.0, "", 22, 2222))  # fmt: skip
+    local_journal.record(local_journal.JournalEntry(1001.0, "web1", "s1", "unconfirmed",
+                                                    ("ssh",), 1061.0, "no answer", 22, 2222))  # fmt: skip
+    assert journal_ports("web1") == [2222, 22]
+    assert candidate_ports(22, journal_ports("web1"))[:3] == [22, 2222, 2022]
+    text = " ".join(explain_last_change("web1", now=1100.0))
+    assert "moved SSH from port 22 to port 2222" in text
+    assert "port 22 again" in text
+
+
+def test_candidate_keys_are_the_configured_one_then_every_id_file(tmp_path):
+    ssh = tmp_path / ".ssh"
+    ssh.mkdir()
+    for name in ("id_rsa", "id_rsa.pub", "id_ed25519", "id_ed25519.pub", "config"):
+        (ssh / name).write_text("x")
+    mine = tmp_path / "lab_key"
+    mine.write_text("x")
+    assert candidate_keys(tmp_path, [mine, tmp_path / "missing"]) == [
+        mine, ssh / "id_ed25519", ssh / "id_rsa",
+    ]  # fmt: skip
+
+
+def test_search_finds_sshd_on_another_port_then_another_user_and_key():
+    console = LocalTransport()
+    sshd_ports = {22: "moved away", 2222: "sshd"}
+    works = WayIn(2222, "admin", Path("/k/id_ed25519"))
+
+    def open_way(way: WayIn) -> LocalTransport:
+        if sshd_ports.get(way.port) != "sshd":
+            raise ConnectionFailed(f"port {way.port} refused the connection")
+        if way == works:
+            return console
+        raise AuthenticationFailed("refused every key")
+
+    search = find_a_way_in(open_way, ports=[22, 2222, 2022], users=["root", "admin"],
+                           keys=[Path("/k/id_rsa"), Path("/k/id_ed25519")])  # fmt: skip
+    assert search.found == works and search.transport is console
+    results = [(t.way.port, t.way.user, t.result) for t in search.tried]
+    assert results[:3] == [(22, "root", "no-ssh"), (2222, "root", "login-refused"),
+                           (2022, "root", "no-ssh")]  # fmt: skip
+    assert results[-1] == (2222, "admin", "works")
+
+
+def test_search_never_goes_past_a_changed_key_and_reports_login_without_root():
+    def open_way(way: WayIn) -> LocalTransport:
+        if way.port == 22:
+            raise HostKeyChanged("[h]:22", "SHA256:x", "known_hosts")
+        if way.user == "admin":
+            raise SudoFailed("admin needs a password for sudo")
+        raise AuthenticationFailed("refused")
+
+    search = find_a_way_in(open_way, ports=[22, 2222], users=["root", "admin"])
+    assert search.found == WayIn(2222, "admin") and search.transport is None
+    assert all(t.way.port != 22 for t in search.tried[1:])  # no other user tried on port 22
