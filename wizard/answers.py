@@ -159,9 +159,14 @@ def build(
             raise InvalidAnswer(
                 f"{place}: {key} = {value!r} is not valid: {error}.", infos[name].help
             ) from None
-    if base is None:
-        return cls(**values)
-    return dataclasses.replace(base, **values)  # type: ignore[type-var]
+    try:
+        if base is None:
+            return cls(**values)
+        return dataclasses.replace(base, **values)  # type: ignore[type-var]
+    except InvalidAnswer as error:  # checks across fields, in the answers' __post_init__
+        if not where or error.message.startswith(where):
+            raise
+        raise InvalidAnswer(f"{where}: {error.message}", error.hint) from None
 
 
 def as_mapping(answers: Any) -> dict[str, Any]:

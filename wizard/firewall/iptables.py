@@ -93,13 +93,8 @@ def _opening_matches(opening: Opening, version: int) -> list[str]:
 
 
 def _sources(spec: ServiceSpec, ruleset: Ruleset, version: int) -> list[Network | None]:
-    if spec.name == "swarm" and ruleset.swarm_peers:
-        candidates: list[Network | None] = list(ruleset.swarm_peers)
-    elif spec.source is not None:
-        candidates = [spec.source]
-    else:
-        return [None]
-    return [s for s in candidates if s is not None and s.version == version]
+    """The service's sources of this address family (none: the rule is left out here)."""
+    return [s for s in ruleset.sources(spec) if s is None or s.version == version]
 
 
 def service_rules(

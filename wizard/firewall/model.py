@@ -52,6 +52,15 @@ class Ruleset:
     networks: dict[str, tuple[str, ...]]
     """zone -> its IPv4 networks (from the host's addresses), for NAT sources."""
 
+    def sources(self, spec: ServiceSpec) -> tuple[Network | None, ...]:
+        """Where a service may be reached from: its own 'from NETWORK' when it has one, the
+        swarm peers for swarm, else anywhere in the zone (None)."""
+        if spec.source is not None:
+            return (spec.source,)
+        if spec.name == "swarm" and self.swarm_peers:
+            return self.swarm_peers
+        return (None,)
+
     def zone(self, name: str) -> ZoneRules:
         return next(zone for zone in self.zones if zone.name == name)
 
