@@ -12,8 +12,13 @@ keeps its own files in the real XDG data dir). After each apply, the docker CLI 
 from __future__ import annotations
 
 import os
+import pty
+import re
+import select
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +104,62 @@ def admin(make_lab_hosts: Any, lab_ssh_config: Path, tmp_path: Path) -> Iterator
             patch.setenv(key, env[key])
         patch.delenv("HOSTWIZ_CA_PASSPHRASE", raising=False)
         yield Admin(host, Path(lab_ssh_config), home, env)
+
+
+class Terminal:
+    """``hostwiz`` on a pseudo-terminal of its own (its controlling terminal, which getpass
+    reads from), typed at like a person would."""
+
+    def __init__(self, admin: Admin, *args: str) -> None:
+        command = [sys.executable, "-m", "hostwiz", *args, "--host", admin.host.name]
+        command += ["-F", str(admin.ssh_config)]
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: a new session whose controlling terminal is the pty
+            os.execve(sys.executable, command, admin.env)
+        self.transcript = ""
+        """Everything the terminal showed so far."""
+        self.position = 0
+        """Where the last match ended: the next wait looks after it."""
+
+    def _read(self, timeout: float) -> bool:
+        """Read what is there within ``timeout``; False once the program has ended."""
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.fd, 4096)
+        except OSError:  # EIO: the child has ended
+            return False
+        self.transcript += chunk.decode("utf-8", "replace").replace("\r\n", "\n")
+        return bool(chunk)
+
+    def wait_for(self, pattern: str, seconds: float = 120) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            found = re.compile(pattern).search(self.transcript, self.position)
+            if found:
+                self.position = found.end()
+                return
+            if time.monotonic() > deadline or not self._read(deadline - time.monotonic()):
+                raise AssertionError(f"{pattern!r} did not show; the terminal:\n{self.transcript}")
+
+    def type(self, line: str) -> None:
+        os.write(self.fd, f"{line}\r".encode())
+
+    def exit_code(self, seconds: float = 300) -> int:
+        """Read to the end; the exit code."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self._read(0.5):
+            pass
+        while time.monotonic() < deadline:  # the terminal closes a moment before the exit
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        raise AssertionError(f"hostwiz did not end; the terminal:\n{self.transcript}")
 
 
 def tls_preset(admin: Admin) -> str:
@@ -202,3 +263,41 @@ def test_plain_mode_asks_twice_for_a_new_ca_then_applies_and_installs_the_client
     assert admin.sdk_answers()
     with SshTransport.connect(admin.host.name, ssh_config=admin.ssh_config) as ssh:
         assert [info.steps for info in list_snapshots(ssh)] == [("tls",)]
+
+
+def test_cli_on_a_terminal_asks_twice_for_a_new_ca_once_for_an_existing_one(admin: Admin) -> None:
+    """getpass on a real (pseudo-)terminal: nothing typed is echoed; a mismatch and a wrong
+    passphrase are explained and asked again; then apply asks before changing the host."""
+    preset = tls_preset(admin)
+    plan = Terminal(admin, "plan", "--preset", preset)
+    plan.wait_for(r"never stores, shows or logs it")
+    plan.wait_for(r"Choose a passphrase for the new CA 'default': ")
+    plan.type(PASSPHRASE)
+    plan.wait_for(r"The same passphrase again: ")
+    plan.type("correct horse battery stable")
+    plan.wait_for(r"the two passphrases differ\. Type the same passphrase twice")
+    plan.wait_for(r"Choose a passphrase for the new CA 'default': ")
+    plan.type(PASSPHRASE)
+    plan.wait_for(r"The same passphrase again: ")
+    plan.type(PASSPHRASE)
+    plan.wait_for(r"Created a new CA in ")
+    assert plan.exit_code() == 2, plan.transcript
+    assert "/etc/docker/tls/server-cert.pem" in plan.transcript
+    assert not admin.host_has_tls()
+
+    apply = Terminal(admin, "apply", "--preset", preset)
+    apply.wait_for(r"Passphrase of your CA 'default': ")
+    apply.type("not the passphrase at all")
+    apply.wait_for(r"does not unlock the CA")
+    apply.wait_for(r"Passphrase of your CA 'default': ")
+    apply.type(PASSPHRASE)
+    apply.wait_for(r"Apply these changes\? \[y/N\] ")
+    assert not admin.host_has_tls()
+    apply.type("y")
+    apply.wait_for(rf"docker context '{re.escape(admin.host.name)}' created\. Try:\n  docker --")
+    assert apply.exit_code() == 0, apply.transcript
+    for terminal in (plan, apply):
+        assert PASSPHRASE not in terminal.transcript  # never echoed nor printed
+    ps = admin.docker_ps()
+    assert ps.returncode == 0, ps.stderr
+    assert admin.sdk_answers()
