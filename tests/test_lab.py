@@ -261,7 +261,7 @@ def test_host_has_its_own_identity(lab_host: LabHost) -> None:
 @pytest.mark.lab
 def test_writes_inside_stay_inside(lab_host: LabHost) -> None:
     marker = f"hostwiz-lab-test-{secrets.token_hex(4)}"
-    for directory in ("/etc", "/var", "/srv", "/home", "/root", "/tmp"):
+    for directory in ("/etc", "/var", "/srv", "/home", "/root", "/tmp", "/usr/local/sbin"):
         on_console(lab_host, f"echo inside > {directory}/{marker}")
         assert on_console(lab_host, f"cat {directory}/{marker}").strip() == "inside"
         assert not Path(directory, marker).exists(), f"{directory} write reached the machine"

@@ -4,8 +4,9 @@
 # `tini -- sleep infinity`: tini reaps orphans, and killing it ends every process of the host.
 #
 # Everything mounted here lives in the host's private mount namespace only. Writes to /etc,
-# /var, /srv, /home and /root land in overlay upper dirs on the host's tmpfs "disk"; /usr and
-# the rest come straight from the machine, so whatever is installed here is installed there.
+# /var, /srv, /home, /root and /usr/local land in overlay upper dirs on the host's tmpfs "disk"
+# (steps install scripts in /usr/local/sbin); the rest of /usr comes straight from the machine,
+# so whatever is installed there with apt is installed on the machine.
 set -eu
 
 name=$1
@@ -16,7 +17,7 @@ controllers=$(cut -d' ' -f1 "$cgfile")
 mount -t proc -o nosuid,nodev,noexec proc /proc
 echo "$name" >/proc/sys/kernel/hostname
 
-for d in etc var srv home root; do
+for d in etc var srv home root usr/local; do
     [ -d "/$d" ] || continue
     mkdir -p "$disk/$d/upper" "$disk/$d/work"
     # Upper and work dirs sit on the disk tmpfs, outside every overlaid tree: the kernel
