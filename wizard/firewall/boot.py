@@ -35,6 +35,12 @@ STOP_FUNCTIONS = r"""hw_stop_family() {
     for chain in $chains; do "$cmd" -w -t "$table" -F "$chain"; done
     for chain in $chains; do "$cmd" -w -t "$table" -X "$chain"; done
   done
+  # DOCKER-USER as the start path made it (RETURN only) that nothing jumps to (no dockerd)
+  if [ "$("$cmd" -w -S DOCKER-USER 2>/dev/null | tr '\n' ' ')" = \
+       "-N DOCKER-USER -A DOCKER-USER -j RETURN " ] &&
+     ! "$cmd-save" -t filter 2>/dev/null | grep -q -e '-j DOCKER-USER'; then
+    "$cmd" -w -F DOCKER-USER && "$cmd" -w -X DOCKER-USER
+  fi
   return 0
 }
 hw_stop_nft() {
