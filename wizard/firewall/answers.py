@@ -110,7 +110,8 @@ class FirewallAnswers:
             "Who may reach published container ports",
             "Zones or networks that may reach ports published with docker run -p (which "
             "Docker would otherwise open to everyone): mgmt, lan, wan, 10.0.0.0/8, or one "
-            "port: '8080/tcp from wan'.",
+            "port: '8080/tcp from wan'. Rootless Docker publishes through an ordinary host "
+            "process instead: offer those ports as zone services (8080/tcp).",
         ),
     )
     container_services: tuple[str, ...] = field(
