@@ -374,6 +374,18 @@ def test_lab_shell_execs_a_login_shell_in_the_host(
 
 
 @pytest.mark.lab
+def test_lab_shell_runs_a_command_inside_the_host(lab_host: LabHost) -> None:
+    def shell(*command: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "hostwiz", "lab", "shell", lab_host.name, "--", *command]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+
+    inside = shell("sh", "-c", 'echo "$(hostname) $(id -un)"')
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.split() == [lab_host.name, "root"]
+    assert shell("false").returncode == 1  # the command's own status
+
+
+@pytest.mark.lab
 def test_lab_down_refuses_unknown_names() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")

@@ -85,6 +85,10 @@ def add_lab_parser(
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     shell = sub.add_parser("shell", help="open a root shell inside a host (like its console)")
     shell.add_argument("name")
+    shell.add_argument(
+        "run", nargs=argparse.REMAINDER, metavar="-- COMMAND",
+        help="run this (after --) instead of an interactive shell, e.g. -- iptables -S",
+    )  # fmt: skip
     down = sub.add_parser(
         "down",
         help="remove practice hosts (all of this lab's by default)",
@@ -126,7 +130,7 @@ def run_lab(args: argparse.Namespace) -> int:
         if command == "ls":
             return _ls(as_json=args.json, out=out)
         if command == "shell":
-            return _shell(args.name)
+            return _shell(args.name, args.run)
         if command == "down":
             removed = lab_down(args.names or None)
             if removed:
@@ -257,7 +261,7 @@ def _ls(*, as_json: bool, out: TextIO) -> int:
     return 0
 
 
-def _shell(name: str) -> int:
+def _shell(name: str, command: list[str] | None = None) -> int:
     check_root()
     host = next((h for h in lab_list() if h.name == name), None)
     if host is None:
@@ -270,6 +274,10 @@ def _shell(name: str) -> int:
         "env", "-i", *(f"{k}={v}" for k, v in env.items()),
         "/bin/sh", "-c", _SHELL,
     ]  # fmt: skip
+    words = (command or [])[1:] if (command or [])[:1] == ["--"] else (command or [])
+    if words:  # a login shell that runs the command: the console, scripted
+        argv[-1] = _SHELL.replace("exec /bin/bash -l", 'exec /bin/bash -lc "$1"')
+        argv += ["sh", shlex.join(words)]
     sys.stdout.flush()
     os.execvp(argv[0], argv)
     return 0  # not reached
