@@ -122,17 +122,11 @@ def _opening_matches(opening: Opening, version: int | None) -> list[str]:
     return [f"meta l4proto {opening.protocol}"]
 
 
-def _sources(spec: ServiceSpec, ruleset: Ruleset) -> list[Network | None]:
-    if spec.name == "swarm" and ruleset.swarm_peers:
-        return list(ruleset.swarm_peers)
-    return [spec.source]
-
-
 def service_rules(services: Iterable[ServiceSpec], ruleset: Ruleset) -> list[str]:
     rules: list[str] = []
     for spec in services:
         openings = (ssh_opening(ruleset.ssh_ports),) if spec.is_ssh else spec.openings
-        for source in _sources(spec, ruleset):
+        for source in ruleset.sources(spec):
             version = source.version if source is not None else None
             prefix = _saddr(source) if source is not None else ""
             for opening in openings:
