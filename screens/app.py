@@ -55,6 +55,7 @@ from wizard.errors import HostwizError, SudoFailed
 
 if TYPE_CHECKING:
     from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
+    from wizard.facts import Facts
     from wizard.plan import Changeset
     from wizard.secrets import Secret
     from wizard.session import Selection
@@ -118,6 +119,8 @@ class HostwizApp(App[int]):
         """Start-screen candidates; None finds them (practice hosts, ssh config) in a thread."""
         self.transport: SshTransport | None = None
         self.answers: dict[str, Any] = {}
+        self.host_facts: Facts | None = None
+        """What the step list last read from the host (reused for the questions' context)."""
         self.preset_source = ""
         self._titles: list[tuple[str, str]] = []
         self._loading: Worker[None] | None = None
@@ -413,6 +416,7 @@ class HostwizApp(App[int]):
         from wizard.session import read_facts
 
         selections = self.selections()
+        self.host_facts = None
         try:
             facts = await self.blocking(
                 f"Reading the state of {transport.host_label}…",
@@ -424,10 +428,20 @@ class HostwizApp(App[int]):
                 StepRow(s.step.name, s.step.title, "unknown", "could not be read")
                 for s in selections
             ]
+        self.host_facts = facts
         return [
             StepRow(step.name, step.title, status.status.value, status.summary)
             for step, status in step_statuses(selections, facts, transport)
         ]
+
+    def question_context(self, selection: Selection) -> dict[str, str]:
+        """What the host says about the step's questions, from the facts the step list read
+        (no new round trip; nothing when they could not be read)."""
+        from wizard.steps.base import question_context
+
+        if self.host_facts is None:
+            return {}
+        return question_context(selection.step, selection.answers, self.host_facts)
 
     async def run_step(self, transport: SshTransport, name: str) -> str:
         """Questions → (CA passphrase) → preview → apply for one step; returns a note for the
@@ -438,7 +452,9 @@ class HostwizApp(App[int]):
 
         while True:
             selection = self.selections([name])[0]
-            answers = await self.push_screen_wait(StepScreen(selection.step, selection.answers))
+            answers = await self.push_screen_wait(
+                StepScreen(selection.step, selection.answers, self.question_context(selection))
+            )
             if answers is None:
                 return ""
             self.answers[name] = answers

@@ -204,6 +204,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
     from hostwiz.tls_setup import step_statuses
     from wizard.session import Selection, read_facts
     from wizard.steps import STEPS
+    from wizard.steps.base import question_context
 
     source, preset = _preset_answers(args)
     answers = {name: preset.get(name) or step.answers_type() for name, step in STEPS.items()}
@@ -223,7 +224,8 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
             _say(run, f"  {step.title}: {status.status.value} ({status.summary})")
         chosen: list[Selection] = []
         for name, step in STEPS.items():
-            new = _ask_step(run, step, answers[name])
+            context = question_context(step, answers[name], facts)
+            new = _ask_step(run, step, answers[name], context)
             if new is not None:
                 answers[name] = new
                 chosen.append(Selection(step, new))
@@ -283,8 +285,12 @@ def _passphrase_asker(run: _Run) -> AskPassphrase:
     return ask
 
 
-def _ask_step(run: _Run, step: Step[Any], current: Any) -> Any:
-    """The step's questions, or None when the admin skips the step."""
+def _ask_step(
+    run: _Run, step: Step[Any], current: Any, context: dict[str, str] | None = None
+) -> Any:
+    """The step's questions, or None when the admin skips the step. What the host says about
+    a question (``context``: the host's interfaces next to a zone question) is printed just
+    before it."""
     import questionary
 
     from wizard.answers import as_mapping, build, fields_of
@@ -299,8 +305,16 @@ def _ask_step(run: _Run, step: Step[Any], current: Any) -> Any:
     for info in fields_of(step.answers_type):
         if info.show_if is not None and values.get(info.show_if[0]) != info.show_if[1]:
             continue
+        if context and context.get(info.name):
+            _say(run, context_text(context[info.name]))
         values[info.name] = ask_field(info, values[info.name], run.prompt_options)
     return build(step.answers_type, values, base=current, where=step.title)
+
+
+def context_text(line: str) -> str:
+    """A context line as printed before its question: indented and wrapped, without a
+    symbol a screen reader would read out (the line says itself that it is about the host)."""
+    return textwrap.fill(line, width=78, initial_indent="  ", subsequent_indent="  ")
 
 
 def ask_field(info: FieldInfo, current: Any, prompt_options: dict[str, Any]) -> Any:

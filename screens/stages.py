@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -366,18 +366,25 @@ class StepListScreen(Screen[str]):
 
 
 class StepScreen(Screen[Any]):
-    """A step's explanation and its questions; returns the new answers, or None for back."""
+    """A step's explanation and its questions; returns the new answers, or None for back.
+
+    ``context`` is what the host says about some questions (field name -> line, from
+    :func:`wizard.steps.base.question_context` over the facts the step list read).
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back"),
         Binding("ctrl+n", "preview", "Preview changes"),
     ]
 
-    def __init__(self, step: Step[Any], answers: Any) -> None:
+    def __init__(
+        self, step: Step[Any], answers: Any, context: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__()
         self.sub_title = step.title
         self.step = step
         self.answers = answers
+        self.context = dict(context or {})
 
     def compose(self) -> ComposeResult:
         from wizard.answers import as_mapping, fields_of
@@ -387,7 +394,10 @@ class StepScreen(Screen[Any]):
             yield Static(self.step.title, classes="title")
             yield Static(self.step.explanation, classes="explanation")
             yield QuestionForm(
-                fields_of(self.step.answers_type), as_mapping(self.answers), id="form"
+                fields_of(self.step.answers_type),
+                as_mapping(self.answers),
+                context=self.context,
+                id="form",
             )
         yield Static("", id="form-status")
         with Horizontal(classes="buttons"):

@@ -43,12 +43,14 @@ def _raw_text(info: FieldInfo, value: Any) -> str:
 
 
 class FieldRow(Vertical):
-    """One question: label, input, help text and the validation message under it."""
+    """One question: label, input, help text, what the host says about it (``context``, from
+    the step's ``question_context``) and the validation message under it."""
 
-    def __init__(self, info: FieldInfo, value: Any) -> None:
+    def __init__(self, info: FieldInfo, value: Any, context: str = "") -> None:
         super().__init__(id=f"row-{info.name}", classes="field-row")
         self.info = info
         self.initial = value
+        self.context = context
 
     def compose(self) -> ComposeResult:
         info = self.info
@@ -71,6 +73,8 @@ class FieldRow(Vertical):
             )
         if info.help:
             yield Static(info.help, classes="field-help")
+        if self.context:
+            yield Static(context_line(self.context), classes="field-context")
         yield Static("", classes="field-error")
 
     def raw_value(self) -> Any:
@@ -97,6 +101,11 @@ class FieldRow(Vertical):
         return message
 
 
+def context_line(text: str) -> Content:
+    """What the host says about a question, marked so it is not taken for the help text."""
+    return Content.assemble(("▸ ", "bold"), text)
+
+
 def _placeholder(info: FieldInfo) -> str:
     return {
         "size": "for example 10m",
@@ -112,8 +121,10 @@ class QuestionForm(Vertical):
     """A form built from a step's :func:`~wizard.answers.fields_of` data.
 
     Every field is checked with :func:`~wizard.answers.check_value` as it is typed; fields with
-    ``show_if`` are hidden while the field they depend on has another value. The form does
-    not scroll by itself, so a screen can put the step's explanation above it in one scroll.
+    ``show_if`` are hidden while the field they depend on has another value. ``context`` maps
+    field names to what the host says about them (the host's interfaces next to a zone
+    question), shown under the help. The form does not scroll by itself, so a screen can put
+    the step's explanation above it in one scroll.
     """
 
     DEFAULT_CLASSES = "question-form"
@@ -127,15 +138,22 @@ class QuestionForm(Vertical):
             self.valid = valid
 
     def __init__(
-        self, fields: Sequence[FieldInfo], values: Mapping[str, Any] | None = None, **kwargs: Any
+        self,
+        fields: Sequence[FieldInfo],
+        values: Mapping[str, Any] | None = None,
+        *,
+        context: Mapping[str, str] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.fields = tuple(fields)
         self.initial = dict(values or {})
+        self.context = dict(context or {})
 
     def compose(self) -> ComposeResult:
         for info in self.fields:
-            yield FieldRow(info, self.initial.get(info.name, info.default))
+            value = self.initial.get(info.name, info.default)
+            yield FieldRow(info, value, self.context.get(info.name, ""))
 
     def on_mount(self) -> None:
         self._update_visibility()

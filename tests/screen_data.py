@@ -58,3 +58,46 @@ RESET_DOCKER = (
     "/etc/init.d/docker restart >/dev/null 2>&1\n" + WAIT_FOR_DOCKER
 )
 """Puts a practice host back to Docker's defaults (other tests on the shared host expect them)."""
+
+
+def _link(name: str, *addresses: str, up: bool = True) -> dict[str, Any]:
+    """One link as ``ip -j addr show`` prints it."""
+    infos = []
+    for text in addresses:
+        local, _, prefix = text.partition("/")
+        infos.append({"family": "inet6" if ":" in local else "inet", "local": local,
+                      "prefixlen": int(prefix)})  # fmt: skip
+    flags = ["BROADCAST", "MULTICAST", *(["UP", "LOWER_UP"] if up else [])]
+    return {"ifname": name, "flags": flags, "addr_info": infos}
+
+
+def firewall_raw() -> dict[str, tuple[int, str]]:
+    """A small router: eth0 (management, where the admin's SSH comes in), lan, wan, docker0."""
+    links = [
+        {"ifname": "lo", "flags": ["LOOPBACK", "UP"], "addr_info": []},
+        _link("eth0", "192.0.2.10/24", "2001:db8::10/64"),
+        _link("lan", "10.0.0.1/24"),
+        _link("wan", "198.51.100.7/24"),
+        _link("docker0", "172.17.0.1/16", up=False),
+    ]
+    return {
+        "net_interfaces": (0, json.dumps(links) + "\n"),
+        "ssh_path": (
+            0,
+            "connection 192.0.2.50 51234 192.0.2.10 22\n"
+            "route 192.0.2.50 dev eth0 src 192.0.2.10 uid 0 \\    cache \n",
+        ),
+    }
+
+
+def firewall_facts() -> Facts:
+    """Only the facts the firewall step's question context reads."""
+    from wizard.firewall.host import INTERFACES, SSH_PATH
+
+    return Facts.from_raw([INTERFACES, SSH_PATH], firewall_raw())
+
+
+def firewall_context(answers: Any) -> dict[str, str]:
+    from wizard.steps.base import question_context
+
+    return question_context(STEPS["firewall"], answers, firewall_facts())

@@ -147,3 +147,47 @@ def test_plain_interactive_answers_then_declines(
     assert '"max-file": "3"' in out  # the plan shown
     assert NO_CHANGES in out
     assert host.console().run("cat /etc/docker/daemon.json").exit_code != 0
+
+
+@pytest.fixture
+def practice_host(request: pytest.FixtureRequest) -> Any:
+    """The shared practice host, for tests that change nothing on it."""
+    try:
+        return request.getfixturevalue("lab_host")
+    except pytest.FixtureLookupError:
+        pytest.skip("practice hosts are not available here (no lab_host fixture)")
+
+
+@pytest.mark.lab
+def test_plain_firewall_questions_name_the_hosts_interfaces(
+    practice_host: Any, keys: Any, capsys: Any
+) -> None:
+    """The facts read for the step list say, before each zone question, which interfaces and
+    addresses the host has and where hostwiz's SSH connection comes in; a firewall that is
+    off asks nothing more. The plan is shown, declined, and nothing changes."""
+    from wizard.firewall.answers import FirewallAnswers
+
+    host = practice_host
+    console = host.console()
+    address = console.run("ip -4 -o addr show dev eth0 | awk '{print $4}'").out.split()[0]
+    rules_before = console.run("iptables-save | grep -v '^#'").out
+    typed = []
+    for name in STEPS:
+        if name != "firewall":
+            typed.append("n")
+            continue
+        typed.append("y")
+        typed += ["y" if info.name == "enabled" else "\r" for info in fields_of(FirewallAnswers)]
+    typed += ["n", "n"]  # apply? save a preset?
+    code = run_plain(_args(host=host.name), **keys("".join(typed)))
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = out.splitlines()
+    hosts_lines = [line for line in lines if line.startswith("  This host has: ")]
+    assert len(hosts_lines) == 3, out  # before mgmt, lan and wan interfaces
+    assert all(f"eth0 {address}" in line for line in hosts_lines), hosts_lines
+    ssh_lines = [line for line in lines if line.startswith("  Your SSH connection comes from")]
+    assert len(ssh_lines) == 3 and all("on eth0" in line for line in ssh_lines), out
+    assert "HOSTWIZ-INPUT" in out  # the plan shown
+    assert NO_CHANGES in out
+    assert console.run("iptables-save | grep -v '^#'").out == rules_before

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from screen_data import HOST, RESET_DOCKER, docker_changeset
+from screen_data import HOST, RESET_DOCKER, docker_changeset, firewall_context
 from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Select, Static, Switch
@@ -49,6 +49,7 @@ from screens.widgets import ProgressLog, QuestionForm
 from snapshots import local_journal
 from snapshots.store import SnapshotInfo
 from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
+from wizard.firewall.answers import FirewallAnswers
 from wizard.pki import WrongPassphrase
 from wizard.recovery import Interrupted, explain_last_change
 from wizard.render import render_changeset
@@ -91,6 +92,12 @@ class Harness(App[None]):
 
 def step_screen() -> StepScreen:
     return StepScreen(STEPS["docker"], DockerEngineAnswers())
+
+
+def firewall_screen(answers: FirewallAnswers | None = None) -> StepScreen:
+    """The firewall step's form with what a small router's facts say about its questions."""
+    answers = answers or FirewallAnswers(enabled=True)
+    return StepScreen(STEPS["firewall"], answers, firewall_context(answers))
 
 
 def preview_screen() -> PreviewScreen:
@@ -354,6 +361,37 @@ async def test_values_keep_int_and_bool_types() -> None:
         await pilot.press("ctrl+n")
         await pilot.pause()
     assert app.results == [DockerEngineAnswers(log_max_file=9, icc=True)]
+
+
+def context_text(form: QuestionForm, name: str) -> str:
+    """The host's line under a question ("" when there is none)."""
+    found = form.row(name).query(".field-context")
+    return str(found.first(Static).content).removeprefix("▸ ") if found else ""
+
+
+@run_async
+async def test_the_host_says_its_interfaces_and_ssh_path_next_to_the_zone_questions() -> None:
+    app = Harness(lambda: firewall_screen(FirewallAnswers()))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        form = app.screen.query_one(QuestionForm)
+        # Zones off: only the switch is asked; the zone questions come with it.
+        shown = [row.info.name for row in form.rows() if row.display]
+        assert shown == ["enabled"]
+        app.screen.query_one("#field-enabled", Switch).value = True
+        await pilot.pause()
+        assert all(row.display for row in form.rows())
+        for zone in ("mgmt", "lan", "wan"):
+            line = context_text(form, f"{zone}_interfaces")
+            assert "eth0 192.0.2.10/24" in line and "lan 10.0.0.1/24" in line, line
+            assert "wan 198.51.100.7/24" in line and "docker0" in line, line
+            line = context_text(form, f"{zone}_services")
+            assert "from 192.0.2.50 on eth0" in line, line
+        assert context_text(form, "forward") == ""  # nothing to say there
+        # The context is shown, not asked: the answers are unchanged by it.
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+    assert app.results == [FirewallAnswers(enabled=True)]
 
 
 # ---- preview, apply, lists, modals ---------------------------------------------------------
@@ -1050,6 +1088,19 @@ def test_snapshot_host_key_changed(snap_compare: Any) -> None:
     assert snap_compare(Harness(host_key_changed_screen), terminal_size=(80, 24), run_before=settle)
 
 
+def test_snapshot_firewall_form(snap_compare: Any) -> None:
+    """80x24, scrolled to the first zone question: the host's interfaces under its help."""
+
+    async def to_zones(pilot: Any) -> None:
+        await settle(pilot)
+        field = pilot.app.screen.query_one("#field-mgmt_interfaces", Input)
+        field.cursor_blink = False  # a blinking cursor would make the picture depend on time
+        field.focus()
+        await settle(pilot)
+
+    assert snap_compare(Harness(firewall_screen), terminal_size=(80, 24), run_before=to_zones)
+
+
 def test_snapshot_light_theme(snap_compare: Any) -> None:
     async def light(pilot: Any) -> None:
         pilot.app.theme = "textual-light"
@@ -1350,6 +1401,33 @@ def reachable(request: pytest.FixtureRequest) -> Any:
         return request.getfixturevalue("lab_host")
     except pytest.FixtureLookupError:
         pytest.skip("practice hosts are not available here (no lab_host fixture)")
+
+
+@pytest.mark.lab
+@run_async
+async def test_firewall_questions_name_the_practice_hosts_interfaces(reachable: Any) -> None:
+    """The facts the step list read are reused: the firewall form lists the host's real
+    interfaces and addresses and where hostwiz's own SSH connection comes in."""
+    console = reachable.console()
+    address = console.run("ip -4 -o addr show dev eth0 | awk '{print $4}'").out.split()[0]
+    app = HostwizApp(default_args(host=reachable.name))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, StepListScreen)
+        await palette(pilot, "Step: Firewall zones")
+        step = await wait_for(pilot, StepScreen)
+        form = step.query_one(QuestionForm)
+        step.query_one("#field-enabled", Switch).value = True
+        await pilot.pause()
+        for zone in ("mgmt", "lan", "wan"):
+            assert form.row(f"{zone}_interfaces").display
+            line = context_text(form, f"{zone}_interfaces")
+            assert line.startswith("This host has: ") and f"eth0 {address}" in line, line
+            assert "on eth0" in context_text(form, f"{zone}_services")
+        await pilot.press("escape")
+        await wait_for(pilot, StepListScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
 
 
 @pytest.mark.lab

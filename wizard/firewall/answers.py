@@ -26,13 +26,19 @@ Zone = Literal["mgmt", "lan", "wan"]
 INTERFACE_NAME_MAX = 15
 
 
+def _when_enabled(label: str, help: str) -> dict[str, object]:
+    """Field metadata for a question that only matters while the zones are on: the forms
+    hide it while ``enabled`` is false (its answer is kept)."""
+    result: dict[str, object] = describe(label, help, show_if=("enabled", True))
+    return result
+
+
 def _interfaces(key: str, label: str) -> tuple[str, ...]:
     return field(
         default=(),
-        metadata=describe(
+        metadata=_when_enabled(
             label,
-            f"The host's interfaces in the {key} zone (comma separated, e.g. eth0, ens4). "
-            "hostwiz lists the host's interfaces and addresses next to this question.",
+            f"The host's interfaces in the {key} zone, comma separated (e.g. eth0, ens4).",
         ),
     )
 
@@ -49,7 +55,7 @@ class FirewallAnswers:
     )
     backend: Literal["iptables", "nftables"] = field(
         default="iptables",
-        metadata=describe(
+        metadata=_when_enabled(
             "Backend",
             "iptables: works with Docker (own chains plus DOCKER-USER). nftables: one "
             "'inet hostwiz' table, for hosts without Docker and for workstations.",
@@ -60,7 +66,7 @@ class FirewallAnswers:
     wan_interfaces: tuple[str, ...] = _interfaces("wan", "WAN (internet) interfaces")
     other_interfaces: Zone = field(
         default="wan",
-        metadata=describe(
+        metadata=_when_enabled(
             "Zone of interfaces not listed",
             "Interfaces you did not put in a zone (including ones added later) are treated as "
             "this zone. wan (untrusted) is the safe choice.",
@@ -68,7 +74,7 @@ class FirewallAnswers:
     )
     mgmt_services: tuple[str, ...] = field(
         default=("ssh", "ping"),
-        metadata=describe(
+        metadata=_when_enabled(
             "Services offered to mgmt",
             "What the host answers on its mgmt interfaces: service names (ssh, ping, "
             "docker-tls, swarm, nfs, proxy, http, https, dns, dhcp, ntp) or ports (8080/tcp, "
@@ -77,11 +83,11 @@ class FirewallAnswers:
     )
     lan_services: tuple[str, ...] = field(
         default=("ssh", "ping"),
-        metadata=describe("Services offered to lan", "As for mgmt, for the lan interfaces."),
+        metadata=_when_enabled("Services offered to lan", "As for mgmt, for the lan interfaces."),
     )
     wan_services: tuple[str, ...] = field(
         default=("ssh", "ping"),
-        metadata=describe(
+        metadata=_when_enabled(
             "Services offered to wan",
             "As for mgmt, for the internet side. Keep ssh here until you reach the host "
             "through mgmt or lan, or limit it: 'ssh from 203.0.113.0/24'.",
@@ -89,7 +95,7 @@ class FirewallAnswers:
     )
     forward: tuple[str, ...] = field(
         default=(),
-        metadata=describe(
+        metadata=_when_enabled(
             "Forwarding (router hosts)",
             "Zone pairs the host routes between, as FROM>TO, e.g. lan>wan lets lan clients "
             "reach the internet through this host. Empty: the host routes nothing (Docker's "
@@ -98,7 +104,7 @@ class FirewallAnswers:
     )
     masquerade: bool = field(
         default=True,
-        metadata=describe(
+        metadata=_when_enabled(
             "NAT towards wan",
             "true: traffic forwarded to wan leaves with the host's address (masquerade), so "
             "the internet needs no route back to your LAN. IPv6 is routed without NAT.",
@@ -106,7 +112,7 @@ class FirewallAnswers:
     )
     containers_reachable_from: tuple[str, ...] = field(
         default=("mgmt", "lan"),
-        metadata=describe(
+        metadata=_when_enabled(
             "Who may reach published container ports",
             "Zones or networks that may reach ports published with docker run -p (which "
             "Docker would otherwise open to everyone): mgmt, lan, wan, 10.0.0.0/8, or one "
@@ -116,7 +122,7 @@ class FirewallAnswers:
     )
     container_services: tuple[str, ...] = field(
         default=(),
-        metadata=describe(
+        metadata=_when_enabled(
             "Host services containers may use",
             "What containers may reach on the host itself (e.g. dns, proxy, 8080/tcp). "
             "Empty: containers cannot connect to the host.",
@@ -124,7 +130,7 @@ class FirewallAnswers:
     )
     swarm_peers: tuple[str, ...] = field(
         default=(),
-        metadata=describe(
+        metadata=_when_enabled(
             "Swarm peers",
             "Addresses or networks of the other swarm nodes: the swarm service is only open "
             "to them. Empty: open to the whole zone that offers swarm.",
@@ -132,7 +138,7 @@ class FirewallAnswers:
     )
     allow_cutting_my_ssh: bool = field(
         default=False,
-        metadata=describe(
+        metadata=_when_enabled(
             "Allow a change that cuts my SSH path",
             "false: refuse rules that would block the SSH connection hostwiz is using now. "
             "true: plan them anyway (the change will most likely roll itself back, because "
