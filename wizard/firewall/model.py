@@ -161,8 +161,8 @@ def zone_map(ruleset: Ruleset, interfaces: dict[str, Interface]) -> list[str]:
     for zone in ruleset.zones:
         names = [interfaces[n].describe() if n in interfaces else n for n in zone.interfaces]
         if zone.catch_all:
-            others = [i.describe() for n, i in interfaces.items()
-                      if n not in ruleset.explicit_interfaces and not _is_docker(n)]  # fmt: skip
+            unlisted = [name for name in interfaces if name not in ruleset.explicit_interfaces]
+            others = [interfaces[n].describe() for n in unlisted if not is_docker_interface(n)]
             names += [f"{o} (not listed)" for o in others] or ["any interface not listed"]
         offers = ", ".join(describe_service(s, ruleset.ssh_ports) for s in zone.services)
         lines.append(
@@ -183,7 +183,8 @@ def _describe_access(access: ContainerAccess) -> str:
     return f"{access.port.text.split()[0]} from {where}" if access.port else where
 
 
-def _is_docker(name: str) -> bool:
+def is_docker_interface(name: str) -> bool:
+    """Docker's bridges and the veth ends of its containers (not the admin's to zone)."""
     return any(
         name == pattern or (pattern.endswith("+") and name.startswith(pattern[:-1]))
         for pattern in DOCKER_INTERFACES

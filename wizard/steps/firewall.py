@@ -30,7 +30,14 @@ from wizard.firewall.host import (
     SshPath,
     parse_ports,
 )
-from wizard.firewall.model import Ruleset, allows_ssh_from, resolve, zone_map, zone_of_interface
+from wizard.firewall.model import (
+    Ruleset,
+    allows_ssh_from,
+    is_docker_interface,
+    resolve,
+    zone_map,
+    zone_of_interface,
+)
 from wizard.plan import Plan
 from wizard.steps.base import Status, StepStatus
 from wizard.steps.docker_facts import DAEMON_JSON
@@ -335,7 +342,8 @@ class FirewallStep:
         """The host's real interfaces next to the zone questions, and where the admin's SSH
         connection comes in next to the services questions."""
         interfaces = facts[INTERFACES]
-        listed = "; ".join(i.describe() for i in interfaces.values()) or "none found"
+        own = [i for name, i in interfaces.items() if not is_docker_interface(name)]
+        listed = "; ".join(i.describe() for i in own) or "none found"
         context = {f"{zone}_interfaces": f"This host has: {listed}." for zone in ZONES}
         path = facts[SSH_PATH]
         if path.known:
