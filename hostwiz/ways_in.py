@@ -4,16 +4,23 @@ The candidates come from what hostwiz knows (the configured port, the port it re
 ports the local journal says SSH was at or moved to), then common SSH ports, other users and
 other keys (see :func:`wizard.recovery.find_a_way_in`). A key on record for the host's
 configured port vouches for the same key on another port; any other key is refused.
+
+:func:`look_for_ways_in` is the search with its consequences (the port remembered, the options
+for next time) and no output of its own: the CLI (:func:`try_other_ways`) prints each try, the
+wizard's recovery screen lists them.
 """
 
 from __future__ import annotations
 
 import socket
 from argparse import Namespace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from hostwiz.connect import open_transport, ssh_config_for
 from wizard.recovery import (
+    Search,
     Tried,
     WayIn,
     candidate_keys,
@@ -29,10 +36,49 @@ from wizard.transport.sshconfig import load_config, parse_target, resolve
 PROBE_TIMEOUT = 4.0
 """Seconds per attempt: a port that drops packets costs this much, once."""
 
+OpenAt = Callable[[str, int, Path | None], Transport]
+"""Open a transport to ``user@name`` on a port with a key (None: the keys the config names)."""
 
-def _show(tried: Tried) -> None:
-    mark = "ok" if tried.result == "works" else "--"
-    print(f"  {mark} {tried.way.describe()}: {tried.message}", flush=True)
+
+@dataclass(frozen=True)
+class WaysIn:
+    """What :func:`look_for_ways_in` tried and found, and what to tell the admin about it."""
+
+    target: str
+    """The host as the admin named it (``web1``, ``admin@web1``)."""
+    name: str
+    """The host part of the target: what ``user@`` is put in front of."""
+    configured_port: int
+    search: Search
+    options: tuple[str, ...] = ()
+    """The hostwiz options that reach the host the way found (other user, other key)."""
+    port_remembered: bool = False
+    """hostwiz now remembers the port found for the host (it differs from the configured)."""
+
+    @property
+    def way(self) -> WayIn | None:
+        return self.search.found
+
+    @property
+    def transport(self) -> Transport | None:
+        """Open when the way found also gives root rights."""
+        return self.search.transport
+
+    def port_note(self) -> str:
+        """Where sshd answers, when that is not the configured port ('' otherwise)."""
+        way = self.way
+        if way is None or not self.port_remembered:
+            return ""
+        return (
+            f"sshd answers on port {way.port}, not on the configured {self.configured_port}. "
+            f"hostwiz uses port {way.port} for {self.name} from now on; for ssh itself: "
+            f"ssh -p {way.port} ..., or `Port {way.port}` under `Host {self.name}` in your "
+            "ssh config."
+        )
+
+    def next_time(self) -> str:
+        """``hostwiz OPTIONS`` that connect the way found ('' when the usual way does)."""
+        return f"hostwiz {' '.join(self.options)}" if self.options else ""
 
 
 def _resolves(name: str) -> bool:
@@ -43,6 +89,62 @@ def _resolves(name: str) -> bool:
     return True
 
 
+def look_for_ways_in(
+    target: str,
+    open_at: OpenAt,
+    *,
+    ssh_config: Path | None = None,
+    identity: Path | None = None,
+    say: Callable[[Tried], None] | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> WaysIn | None:
+    """Search for a way into ``target``, telling ``say`` each try as it ends (``stop``: see
+    :func:`~wizard.recovery.find_a_way_in`).
+
+    None when the host's name does not resolve (other ports or users cannot help then). A
+    way found on another port than the configured one is remembered for the host (a
+    remembered port that turns out wrong is forgotten). A way that logs in but cannot get
+    root rights (sudo wants a password nobody typed) counts as found, with no transport.
+    """
+    endpoint = resolve(target, load_config(ssh_config))
+    name = parse_target(target).host
+    if not endpoint.proxy_jump and not _resolves(endpoint.hostname):
+        return None
+    known = journal_ports(target)
+    remembered = remembered_port(target)
+    if remembered is not None:
+        known.insert(0, remembered)
+    configured_keys = [identity] if identity else list(endpoint.identity_files)
+    search = find_a_way_in(
+        lambda way: open_at(f"{way.user}@{name}", way.port, way.key),
+        ports=candidate_ports(endpoint.port, known),
+        users=candidate_users(endpoint.user),
+        keys=candidate_keys(Path.home(), configured_keys),
+        configured_keys=configured_keys,
+        say=say,
+        stop=stop,
+    )
+    way = search.found
+    if way is None:
+        return WaysIn(target, name, endpoint.port, search)
+    moved = way.port != endpoint.port
+    if moved:
+        remember_port(target, way.port)
+    elif remembered is not None:
+        forget_port(target)
+    options: list[str] = []
+    if way.user != endpoint.user:
+        options += ["--host", f"{way.user}@{name}"]
+    if way.key is not None and way.key not in configured_keys:
+        options += ["-i", str(way.key)]
+    return WaysIn(target, name, endpoint.port, search, tuple(options), port_remembered=moved)
+
+
+def _show(tried: Tried) -> None:
+    mark = "ok" if tried.result == "works" else "--"
+    print(f"  {mark} {tried.way.describe()}: {tried.message}", flush=True)
+
+
 def try_other_ways(args: Namespace) -> tuple[Transport | None, bool]:
     """Search for a way in, printing each try. Returns (open transport or None, found a login).
 
@@ -50,57 +152,38 @@ def try_other_ways(args: Namespace) -> tuple[Transport | None, bool]:
     here) counts as found: the admin is told how to use it.
     """
     config = ssh_config_for(args)
-    endpoint = resolve(args.host, load_config(config))
-    name = parse_target(args.host).host
-    known = journal_ports(args.host)
-    remembered = remembered_port(args.host)
-    if remembered is not None:
-        known.insert(0, remembered)
-    configured_keys = [Path(args.identity)] if args.identity else list(endpoint.identity_files)
     base = Namespace(**{**vars(args), "ssh_config": str(config) if config else None})
+    started = False
 
-    def open_way(way: WayIn) -> Transport:
-        target = Namespace(**{**vars(base), "host": f"{way.user}@{name}"})
-        return open_transport(target, port=way.port, identity=way.key,
-                              connect_timeout=PROBE_TIMEOUT)  # fmt: skip
+    def open_at(target: str, port: int, key: Path | None) -> Transport:
+        return open_transport(Namespace(**{**vars(base), "host": target}), port=port,
+                              identity=key, connect_timeout=PROBE_TIMEOUT)  # fmt: skip
 
-    if not endpoint.proxy_jump and not _resolves(endpoint.hostname):
+    def show(tried: Tried) -> None:
+        nonlocal started
+        if not started:
+            print("\nTrying other ways in:")
+            started = True
+        _show(tried)
+
+    identity = Path(args.identity) if args.identity else None
+    found = look_for_ways_in(args.host, open_at, ssh_config=config, identity=identity, say=show)
+    if found is None:
         return None, False  # the error said so already; other ports or users cannot help
-    print("\nTrying other ways in:")
-    search = find_a_way_in(
-        open_way,
-        ports=candidate_ports(endpoint.port, known),
-        users=candidate_users(endpoint.user),
-        keys=candidate_keys(Path.home(), configured_keys),
-        configured_keys=configured_keys,
-        say=_show,
-    )
-    way = search.found
+    way = found.way
     if way is None:
         print("None of them works.")
         return None, False
     print(f"\nWhat works: {way.describe()}.")
-    if way.port != endpoint.port:
-        remember_port(args.host, way.port)
-        print(
-            f"sshd answers on port {way.port}, not on the configured {endpoint.port}. hostwiz "
-            f"uses port {way.port} for {name} from now on; for ssh itself: ssh -p {way.port} "
-            f"..., or `Port {way.port}` under `Host {name}` in your ssh config."
-        )
-    elif remembered is not None:
-        forget_port(args.host)
-    options = []
-    if way.user != endpoint.user:
-        options += ["--host", f"{way.user}@{name}"]
-    if way.key is not None and way.key not in configured_keys:
-        options += ["-i", str(way.key)]
-    if search.transport is None:
+    if found.port_note():
+        print(found.port_note())
+    if found.transport is None:
         print(
             f"{way.user} can log in, but hostwiz cannot get root rights that way here (sudo "
             "wants a password). From a terminal run: hostwiz recover "
-            f"{' '.join(options) or '--host ' + args.host} (it asks for the sudo password)."
+            f"{' '.join(found.options) or '--host ' + args.host} (it asks for the sudo password)."
         )
         return None, True
-    if options:
-        print(f"Next time, connect with: hostwiz {' '.join(options)}")
-    return search.transport, True
+    if found.options:
+        print(f"Next time, connect with: {found.next_time()}")
+    return found.transport, True

@@ -55,8 +55,10 @@ from wizard.errors import HostwizError, SudoFailed
 
 if TYPE_CHECKING:
     from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
+    from hostwiz.ways_in import WaysIn
     from wizard.facts import Facts
     from wizard.plan import Changeset
+    from wizard.recovery import Tried
     from wizard.secrets import Secret
     from wizard.session import Selection
     from wizard.transaction import ApplyResult, Progress
@@ -259,27 +261,58 @@ class HostwizApp(App[int]):
         changeset = plan_changeset(transport.host_label, prepared.selections, facts)
         return prepared.selections, changeset
 
+    def ssh_config_for(self, choice: HostChoice) -> Path | None:
+        """Blocking: ``--ssh-config``, else the file that lists the host, else the lab's for
+        a practice host (None: the usual ~/.ssh/config)."""
+        from hostwiz.connect import lab_ssh_config
+
+        if self.args.ssh_config:
+            return Path(self.args.ssh_config)
+        if choice.ssh_config:
+            return Path(choice.ssh_config)
+        return lab_ssh_config(host_name(choice.target))
+
     def connect(self, choice: HostChoice) -> SshTransport:
         """Blocking: open the SSH transport, asking through modals when needed."""
-        from hostwiz.connect import lab_ssh_config
         from wizard.transport.ssh import SshTransport
 
         args = self.args
-        if args.ssh_config:
-            config: Path | None = Path(args.ssh_config)
-        elif choice.ssh_config:
-            config = Path(choice.ssh_config)
-        else:
-            config = lab_ssh_config(host_name(choice.target))
         accept: bool | Callable[[HostKeyInfo], bool] = (
             True if args.accept_new_host_key else self._trust_key
         )
         return SshTransport.connect(
             choice.target,
-            ssh_config=config,
+            ssh_config=self.ssh_config_for(choice),
             accept_new_host_key=accept,
             sudo_password=lambda: self._sudo_password(choice.target),
             identity_file=Path(args.identity) if args.identity else None,
+        )
+
+    def look_for_ways_in(
+        self, choice: HostChoice, say: Callable[[Tried], None], stop: Callable[[], bool]
+    ) -> WaysIn | None:
+        """Blocking (the recovery screen's worker): the ``hostwiz recover`` search for another
+        way into the host. A host key seen for the first time is not trusted on the way (only
+        with --accept-new-host-key); a sudo password is asked in a modal, as when connecting."""
+        from hostwiz.ways_in import PROBE_TIMEOUT, look_for_ways_in
+        from wizard.transport.ssh import SshTransport
+
+        config = self.ssh_config_for(choice)
+        identity = Path(self.args.identity) if self.args.identity else None
+
+        def open_at(target: str, port: int, key: Path | None) -> SshTransport:
+            return SshTransport.connect(
+                target,
+                ssh_config=config,
+                accept_new_host_key=bool(self.args.accept_new_host_key),
+                sudo_password=lambda: self._sudo_password(target),
+                identity_file=key or identity,
+                port=port,
+                connect_timeout=PROBE_TIMEOUT,
+            )
+
+        return look_for_ways_in(
+            choice.target, open_at, ssh_config=config, identity=identity, say=say, stop=stop
         )
 
     def _load_answers(self) -> None:
@@ -364,20 +397,28 @@ class HostwizApp(App[int]):
             if not await self.steps_loaded():
                 return
             if isinstance(choice, RecoverChoice):
-                answer = await self.recovery(choice.host.target, problem=choice.problem)
+                answer, found = await self.recovery(
+                    choice.host.target, problem=choice.problem, searching=choice.host
+                )
                 if answer == "retry":
                     pending = choice.host
-                continue
-            try:
-                transport = await self.blocking(
-                    f"Connecting to {choice.target}…", partial(self.connect, choice)
-                )
-            except Exception as error:
-                problem, failed = error, choice
-                continue
+                if found is None:
+                    continue
+                transport, recovered = found, True
+            else:
+                try:
+                    transport = await self.blocking(
+                        f"Connecting to {choice.target}…", partial(self.connect, choice)
+                    )
+                except Exception as error:
+                    problem, failed = error, choice
+                    continue
+                recovered = False
             problem, failed = None, None
             self.transport = transport
             try:
+                if recovered:  # in over another way: first what was interrupted, then the steps
+                    await self.recovery(transport.host_label, transport=transport)
                 again = await self.host_session(transport)
             finally:
                 self.transport = None
@@ -569,9 +610,13 @@ class HostwizApp(App[int]):
         *,
         problem: BaseException | None = None,
         transport: SshTransport | None = None,
-    ) -> str | None:
-        """The recovery screen: connected (``transport``) or not; "retry" to connect again."""
+        searching: HostChoice | None = None,
+    ) -> tuple[str | None, SshTransport | None]:
+        """The recovery screen: connected (``transport``) or not (``searching`` for another
+        way into that host). Returns the screen's answer ("retry" to connect again) and the
+        connection to go on with when the search found one and the admin chose to."""
         from hostwiz.connect import lab_ssh_config
+        from wizard.transport.ssh import SshTransport
 
         practice = await self.blocking(
             f"Looking up {target}…", lambda: lab_ssh_config(host_name(target)) is not None
@@ -589,9 +634,17 @@ class HostwizApp(App[int]):
                 roll_back=partial(roll_back_interrupted, transport),
                 finish=partial(finish_interrupted, transport),
             )
-        return await self.push_screen_wait(
-            RecoveryScreen(target, practice=practice, problem=problem, actions=actions)
+        search = None if searching is None else partial(self.look_for_ways_in, searching)
+        screen = RecoveryScreen(
+            target, practice=practice, problem=problem, actions=actions, search=search
         )
+        answer = await self.push_screen_wait(screen)
+        found = screen.ways_in.transport if screen.ways_in is not None else None
+        if answer == "connected" and isinstance(found, SshTransport):
+            return answer, found
+        if found is not None:
+            await self.blocking("Disconnecting…", found.close)
+        return answer, None
 
     async def save_preset(self) -> None:
         from presets import save_preset

@@ -7,12 +7,13 @@ data built there. The order of the stages lives in :meth:`screens.app.HostwizApp
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -34,6 +35,7 @@ from textual.widgets import (
     Static,
 )
 from textual.widgets.option_list import Option
+from textual.worker import get_current_worker
 
 from hostwiz.tls_setup import NEVER_STORED, CaPassphrase
 from screens.widgets import DiffView, ProgressLog, QuestionForm
@@ -41,8 +43,9 @@ from wizard.errors import HostKeyChanged, HostwizError
 
 if TYPE_CHECKING:
     from hostwiz.tls_setup import PassphraseRequest
+    from hostwiz.ways_in import WaysIn
     from snapshots.store import SnapshotInfo
-    from wizard.recovery import Interrupted
+    from wizard.recovery import Interrupted, Tried, WayIn
     from wizard.render import RenderedLine
     from wizard.steps.base import Step
     from wizard.transaction import ApplyResult, Event, Progress
@@ -833,6 +836,49 @@ class RecoveryActions:
     """Keep the change: mark it confirmed; False when the host refused (already reverting)."""
 
 
+class WaysInSearch(Protocol):
+    """Looks for another way into the host (blocking; the recovery screen runs it in a thread
+    worker). In the app: :func:`hostwiz.ways_in.look_for_ways_in` with the app's connection
+    settings. ``say`` hears each try as it ends; ``stop`` returns True once the admin left."""
+
+    def __call__(self, say: Callable[[Tried], None], stop: Callable[[], bool]) -> WaysIn | None: ...
+
+
+def try_outcome(tried: Tried) -> str:
+    """How a try ended, in a few words where the error's full message says no more (the
+    problem box above already shows the full message for the configured way)."""
+    message = tried.message
+    if tried.result == "no-ssh":
+        if "refused the connection" in message:
+            return "refused (nothing listens there)"
+        if message.startswith("No answer"):
+            return "no answer"
+        if "no network route" in message:
+            return "no route to the host"
+    if tried.result == "login-refused":
+        return "sshd answers there, but refused the login"
+    if tried.result == "no-root":
+        return f"logs in, but no root rights ({message.rstrip('.')})"
+    return message
+
+
+def way_text(way: WayIn) -> str:
+    """``port 22 as admin with the key ~/.ssh/id_ed25519`` (keys under the home folder short)."""
+    return way.describe().replace(f" {Path.home()}/", " ~/")
+
+
+def tried_line(tried: Tried) -> Content:
+    """One try of the search: a mark, the way, how it ended."""
+    way = way_text(tried.way)
+    works = tried.result == "works"
+    return Content.assemble(
+        ("✓ " if works else "✗ ", "bold $text-success" if works else "$text-error"),
+        (way, "bold" if works else ""),
+        ": ",
+        (try_outcome(tried), "" if works else "$text-muted"),
+    )
+
+
 class PendingChange(Vertical):
     """One interrupted change on the host, with what can be done about it."""
 
@@ -894,13 +940,15 @@ SETTLED_OUTCOMES = ("rolled back", "kept", "left")
 
 
 class RecoveryScreen(Screen[str | None]):
-    """Recovery for one host; returns ``"retry"`` to connect again, None to go back.
+    """Recovery for one host; returns ``"retry"`` to connect again, ``"connected"`` to go on
+    over the way in the search found (:attr:`ways_in`), None to go back.
 
     Always shown: what this machine's journal says about the last change (refreshed every
-    second while its safety timer runs). Without ``actions`` (hostwiz cannot get in): also
-    what to type at the VM console. With ``actions`` (connected): the interrupted changes on
-    the host, each with Roll back / Keep / Leave; if listing them fails, the console
-    instructions instead.
+    second while its safety timer runs). Without ``actions`` (hostwiz cannot get in): what
+    to type at the VM console and, given a ``search``, the other ways in tried one by one (in
+    a thread worker) with what worked; a way with root rights can be continued connected.
+    With ``actions`` (connected): the interrupted changes on the host, each with Roll back /
+    Keep / Leave; if listing them fails, the console instructions instead.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -915,6 +963,7 @@ class RecoveryScreen(Screen[str | None]):
         practice: bool = False,
         problem: BaseException | None = None,
         actions: RecoveryActions | None = None,
+        search: WaysInSearch | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
@@ -923,6 +972,14 @@ class RecoveryScreen(Screen[str | None]):
         self.practice = practice
         self.problem = problem
         self.actions = actions
+        self.search = search if actions is None else None
+        self.tried: list[Tried] = []
+        """The tries of the search so far, in order."""
+        self.searching = False
+        self.ways_in: WaysIn | None = None
+        """What the search found; its transport (if any) is the app's once this screen is
+        dismissed with ``"connected"``, and to be closed otherwise."""
+        self.leaving = False
         self.clock = clock
         self.explanation: list[str] = []
         self.deadline: float | None = None
@@ -944,6 +1001,19 @@ class RecoveryScreen(Screen[str | None]):
                 )
             yield Static("What this machine's journal says", classes="section")
             yield Static("…", id="explain", classes="recovery-text")
+            if self.search is not None:
+                yield Static("Other ways in", id="search-title", classes="section")
+                yield Static(
+                    "The ports SSH was on or moved to and the usual SSH ports, then other "
+                    "users and your other keys where sshd answers:",
+                    classes="recovery-text search-intro",
+                )
+                yield Vertical(id="tries", classes="recovery-text")
+                yield Static("", id="search-outcome", classes="recovery-text")
+                with Horizontal(id="found-buttons", classes="buttons"):
+                    yield Button(
+                        "Continue connected", id="continue", variant="primary", compact=True
+                    )
             if self.actions is not None:
                 yield Static("Interrupted changes on the host", classes="section")
                 yield Vertical(id="pending")
@@ -980,6 +1050,20 @@ class RecoveryScreen(Screen[str | None]):
             self.query_one("#console-title").display = False
             self.query_one("#console").display = False
             self.load()
+        if self.search is not None:
+            self.query_one("#found-buttons").display = False
+            if is_danger(self.problem):
+                self._say_outcome(
+                    Content.styled(
+                        "Not looking for other ways in: the host key changed (above). Find "
+                        "out why first.",
+                        "bold $text-error",
+                    )
+                )
+            else:
+                self.searching = True
+                self._say_outcome(Content.styled("Searching…", "$text-muted"))
+                self.look_for_ways_in()
 
     def _tick(self) -> None:
         if self.deadline is not None and self.clock() < self.deadline + 2:
@@ -1123,7 +1207,7 @@ class RecoveryScreen(Screen[str | None]):
 
     def action_again(self) -> None:
         if self.actions is None:
-            self.dismiss("retry")
+            self._leave("retry")
         elif not self.busy:
             self.query_one("#pending", Vertical).loading = True
             self.load()
@@ -1132,7 +1216,126 @@ class RecoveryScreen(Screen[str | None]):
         if self.busy:
             self.notify("Wait for the host to answer first.", severity="warning")
             return
-        self.dismiss(None)
+        self._leave(None)
+
+    def _leave(self, answer: str | None) -> None:
+        self.leaving = True  # ends the search before its next try
+        self.dismiss(answer)
+
+    # ---- other ways in (not connected) --------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="search")
+    def look_for_ways_in(self) -> None:
+        """Run the search; each try is shown as it ends. A transport found after the admin
+        left is closed here."""
+        assert self.search is not None
+        worker = get_current_worker()
+
+        def say(tried: Tried) -> None:
+            with contextlib.suppress(RuntimeError):  # the app is closing
+                self.app.call_from_thread(self._show_try, tried)
+
+        def stop() -> bool:
+            return self.leaving or worker.is_cancelled
+
+        found: WaysIn | BaseException | None
+        try:
+            found = self.search(say, stop)
+        except Exception as error:
+            found = error
+        try:
+            kept = self.app.call_from_thread(self._show_found, found)
+        except RuntimeError:
+            kept = False
+        transport = None if isinstance(found, BaseException | None) else found.transport
+        if not kept and transport is not None:
+            transport.close()
+
+    def _show_try(self, tried: Tried) -> None:
+        if self.leaving:
+            return
+        self.tried.append(tried)
+        self.query_one("#tries", Vertical).mount(Static(tried_line(tried), classes="try"))
+
+    def _say_outcome(self, text: Content) -> None:
+        self.query_one("#search-outcome", Static).update(text)
+
+    def _show_found(self, found: WaysIn | BaseException | None) -> bool:
+        """Show what the search found; False when nobody is here to use it any more."""
+        if self.leaving:
+            return False
+        self.searching = False
+        if isinstance(found, BaseException):
+            self._say_outcome(error_content(found))
+            self.call_after_refresh(self._show_console)
+            return True
+        self.ways_in = found
+        self._say_outcome(self._found_text(found))
+        if found is not None and found.transport is not None:
+            self.query_one("#console-title").display = False
+            self.query_one("#console").display = False
+            self.query_one("#found-buttons").display = True
+            self.call_after_refresh(self._focus_continue)
+        else:
+            self.call_after_refresh(self._show_console)
+        return True
+
+    def _found_text(self, found: WaysIn | None) -> Content:
+        name = host_name(self.host)
+        if found is None:
+            return Content.assemble(
+                (f"{name} does not resolve here: ", "bold $text-error"),
+                "other ports, users or keys cannot help. Check the name (HostName in your "
+                "ssh config) or your DNS; meanwhile, the console (below).",
+            )
+        way = found.way
+        if way is None:
+            return Content.assemble(
+                ("None of them works. ", "bold $text-error"),
+                "Get in at the console (below).",
+            )
+        parts = [
+            Content.styled(f"What works: {way_text(way)}.", "bold $text-success")
+            if found.transport is not None
+            else Content.styled(f"What logs in: {way_text(way)}.", "bold $text-warning")
+        ]
+        if found.port_note():
+            parts.append(Content(f"\n{found.port_note()}"))
+        if found.transport is None:
+            why = next((t.message for t in self.tried if t.way == way), "").rstrip(".")
+            parts.append(
+                Content(
+                    f"\n{way.user} logs in, but hostwiz got no root rights that way ({why}). "
+                    f"Connect as {way.user}@{name} (Escape, then type it) and give the sudo "
+                    "password when asked."
+                )
+            )
+        elif found.next_time():
+            parts.append(
+                Content.assemble("\nNext time, connect with: ", (found.next_time(), "bold"))
+            )
+        if found.transport is not None:
+            parts.append(
+                Content.styled(
+                    "\nContinue connected: the changes that were interrupted, to roll back or "
+                    "keep, then the steps.",
+                    "$text-muted",
+                )
+            )
+        return Content.assemble(*parts)
+
+    def _focus_continue(self) -> None:
+        self.query_one("#continue", Button).focus(scroll_visible=False).scroll_visible(
+            animate=False
+        )
+
+    def _show_console(self) -> None:
+        self.query_one("#recovery", VerticalScroll).scroll_end(animate=False)
+
+    @on(Button.Pressed, "#continue")
+    def continue_connected(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._leave("connected")
 
 
 # ---- modals -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Select, Static, Switch
 
 from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
+from hostwiz.ways_in import WaysIn
 from screens.app import HostwizApp, default_args
 from screens.stages import (
     ApplyScreen,
@@ -51,7 +52,7 @@ from snapshots.store import SnapshotInfo
 from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
 from wizard.firewall.answers import FirewallAnswers
 from wizard.pki import WrongPassphrase
-from wizard.recovery import Interrupted, explain_last_change
+from wizard.recovery import Interrupted, Search, Tried, WayIn, explain_last_change
 from wizard.render import render_changeset
 from wizard.steps import STEPS
 from wizard.steps.docker_engine import DockerEngineAnswers
@@ -237,14 +238,67 @@ def write_journal(host: str, *entries: tuple[float, str, float | None]) -> None:
         )
 
 
-def locked_out_screen() -> RecoveryScreen:
-    """Cannot get in: the journal has an unconfirmed change whose timer has 30 s to go."""
+def refused(port: int) -> str:
+    return f"10.213.0.12:{port} ({LOCKED}) refused the connection: nothing listens on port {port} there."
+
+
+NOTHING_ANSWERS = [
+    Tried(WayIn(22, "root"), "no-ssh", refused(22)),
+    Tried(WayIn(2222, "root"), "no-ssh", f"No answer from 10.213.0.12:2222 ({LOCKED}) within 4 s."),
+    *(Tried(WayIn(port, "root"), "no-ssh", refused(port)) for port in (2022, 2200)),
+]
+
+
+class ReplayedSearch:
+    """A search for other ways in that replays ``tries`` (one per ``step`` gate when given)
+    and finds ``found``; it records the thread it ran in and whether it was told to stop."""
+
+    def __init__(
+        self,
+        tries: list[Tried],
+        found: WayIn | None = None,
+        *,
+        transport: Any = None,
+        options: tuple[str, ...] = (),
+        moved: bool = False,
+        step: threading.Semaphore | None = None,
+    ) -> None:
+        self.tries, self.found, self.transport = tries, found, transport
+        self.options, self.moved, self.step = options, moved, step
+        self.in_thread: bool | None = None
+        self.stopped = False
+
+    def __call__(self, say: Callable[[Tried], None], stop: Callable[[], bool]) -> WaysIn | None:
+        self.in_thread = threading.current_thread() is not threading.main_thread()
+        search = Search()
+        for tried in self.tries:
+            if self.step is not None:
+                while not self.step.acquire(timeout=0.05):
+                    if stop():
+                        self.stopped = True
+                        return WaysIn(LOCKED, LOCKED, 22, search)
+            search.tried.append(tried)
+            say(tried)
+        search.found, search.transport = self.found, self.transport
+        return WaysIn(LOCKED, LOCKED, 22, search, self.options, port_remembered=self.moved)
+
+
+def locked_out_screen(search: ReplayedSearch | None = None) -> RecoveryScreen:
+    """Cannot get in: the journal has an unconfirmed change whose timer has 30 s to go, and
+    none of the other ways in works."""
     write_journal(LOCKED, (FIXED - 30, "applying", FIXED + 30))
     problem = ConnectionFailed(
-        "10.213.0.12 refused the connection on port 22.",
-        "Is sshd running on the host? Check it at the VM console.",
+        refused(22),
+        "Check the port, and that the SSH server runs on the host (systemctl status ssh on the "
+        "VM console).",
     )
-    return RecoveryScreen(LOCKED, practice=True, problem=problem, clock=FakeClock())
+    return RecoveryScreen(
+        LOCKED,
+        practice=True,
+        problem=problem,
+        search=search or ReplayedSearch(NOTHING_ANSWERS),
+        clock=FakeClock(),
+    )
 
 
 HOST_KEY_CHANGED = HostKeyChanged(
@@ -384,7 +438,8 @@ async def test_the_host_says_its_interfaces_and_ssh_path_next_to_the_zone_questi
         for zone in ("mgmt", "lan", "wan"):
             line = context_text(form, f"{zone}_interfaces")
             assert "eth0 192.0.2.10/24" in line and "lan 10.0.0.1/24" in line, line
-            assert "wan 198.51.100.7/24" in line and "docker0" in line, line
+            assert "wan 198.51.100.7/24" in line, line
+            assert "docker0" not in line, line  # Docker's bridges are not the admin's to zone
             line = context_text(form, f"{zone}_services")
             assert "from 192.0.2.50 on eth0" in line, line
         assert context_text(form, "forward") == ""  # nothing to say there
@@ -630,8 +685,7 @@ async def test_recovery_screen_when_the_host_cannot_be_reached() -> None:
 
     app = Harness(make)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, RecoveryScreen)
+        screen = recovery_of(app)
         await until(pilot, lambda: bool(screen.explanation))
         assert "refused the connection" in text_of(screen, "#problem")
         explained = text_of(screen, "#explain")
@@ -641,6 +695,17 @@ async def test_recovery_screen_when_the_host_cannot_be_reached() -> None:
         assert f"hostwiz lab shell {LOCKED}" in console  # a practice host's console
         assert "/var/lib/hostwiz/restore LAST" in console
         assert "press t to connect again" in console
+        # The other ways in were tried, one line each; none works: the console stays.
+        await until(pilot, lambda: not screen.searching)
+        assert tries_of(screen) == [
+            "✗ port 22 as root: refused (nothing listens there)",
+            "✗ port 2222 as root: no answer",
+            "✗ port 2022 as root: refused (nothing listens there)",
+            "✗ port 2200 as root: refused (nothing listens there)",
+        ]
+        assert text_of(screen, "#search-outcome").startswith("None of them works.")
+        assert screen.query_one("#console").display
+        assert not screen.query_one("#found-buttons").display
         clock.now += 10  # the explanation follows the host's timer
         await until(pilot, lambda: "in 20 s" in text_of(screen, "#explain"))
         await pilot.press("t")
@@ -651,13 +716,101 @@ async def test_recovery_screen_when_the_host_cannot_be_reached() -> None:
         lambda: RecoveryScreen("admin@198.51.100.7:2222", problem=ConnectionFailed("no route."))
     )
     async with not_practice.run_test() as pilot:
-        screen = not_practice.screen
+        screen = recovery_of(not_practice)
         await until(pilot, lambda: bool(screen.explanation))
         assert "has no record of changing admin@198.51.100.7:2222" in text_of(screen, "#explain")
         assert "provider's web console" in screen.console_text
         await pilot.press("escape")
         await pilot.pause()
     assert not_practice.results == [None]
+
+
+def recovery_of(app: App[Any]) -> RecoveryScreen:
+    screen = app.screen
+    assert isinstance(screen, RecoveryScreen)
+    return screen
+
+
+def tries_of(screen: RecoveryScreen) -> list[str]:
+    return [str(line.content) for line in screen.query(".try").results(Static)]
+
+
+@run_async
+async def test_recovery_screen_finds_another_way_in_and_continues_connected() -> None:
+    connection = object()  # the app's SshTransport; the screen only hands it over
+    search = ReplayedSearch(
+        [*NOTHING_ANSWERS[:3], Tried(WayIn(2200, "root"), "works", "that works")],
+        WayIn(2200, "root"),
+        transport=connection,
+        moved=True,
+    )
+    app = Harness(lambda: locked_out_screen(search))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = recovery_of(app)
+        await until(pilot, lambda: screen.ways_in is not None)
+        assert search.in_thread
+        assert tries_of(screen)[-1] == "✓ port 2200 as root: that works"
+        outcome = text_of(screen, "#search-outcome")
+        assert outcome.startswith("What works: port 2200 as root.")
+        assert f"hostwiz uses port 2200 for {LOCKED} from now on" in outcome
+        assert not screen.query_one("#console").display  # in: no console needed
+        await pilot.pause()
+        assert app.focused is screen.query_one("#continue", Button)
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == ["connected"]
+    assert screen.ways_in is not None and screen.ways_in.transport is connection
+
+
+@run_async
+async def test_recovery_screen_a_login_without_root_rights_says_how_to_use_it() -> None:
+    key = Path.home() / ".ssh" / "id_ed25519"
+    admin = WayIn(22, "admin", key)
+    search = ReplayedSearch(
+        [
+            Tried(WayIn(22, "root"), "login-refused", "root@10.213.0.12 was refused."),
+            Tried(admin, "no-root", "no sudo password was given."),
+        ],
+        admin,
+        options=("--host", f"admin@{LOCKED}", "-i", str(key)),
+    )
+    app = Harness(lambda: locked_out_screen(search))
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = recovery_of(app)
+        await until(pilot, lambda: screen.ways_in is not None)
+        assert tries_of(screen)[-1] == (
+            "✗ port 22 as admin with the key ~/.ssh/id_ed25519: logs in, but no root rights "
+            "(no sudo password was given)"
+        )
+        outcome = text_of(screen, "#search-outcome")
+        assert outcome.startswith("What logs in: port 22 as admin with the key ~/.ssh/id_ed25519.")
+        assert "no root rights that way (no sudo password was given)" in outcome
+        assert f"Connect as admin@{LOCKED}" in outcome
+        assert not screen.query_one("#found-buttons").display  # nothing to continue with
+        assert screen.query_one("#console").display
+
+
+@run_async
+async def test_recovery_screen_stops_searching_when_left_and_not_with_a_changed_key() -> None:
+    search = ReplayedSearch(NOTHING_ANSWERS, step=threading.Semaphore(1))
+    app = Harness(lambda: locked_out_screen(search))
+    async with app.run_test() as pilot:
+        screen = recovery_of(app)
+        await until(pilot, lambda: len(tries_of(screen)) == 1)
+        assert screen.searching
+        await pilot.press("escape")
+        await until(pilot, lambda: search.stopped)
+    assert app.results == [None]
+
+    untouched = ReplayedSearch(NOTHING_ANSWERS)
+    danger = Harness(lambda: RecoveryScreen(HOST, problem=HOST_KEY_CHANGED, search=untouched))
+    async with danger.run_test() as pilot:
+        screen = recovery_of(danger)
+        await until(pilot, lambda: bool(screen.explanation))
+        assert "Not looking for other ways in: the host key changed" in text_of(
+            screen, "#search-outcome"
+        )
+        assert untouched.in_thread is None and not screen.searching
 
 
 class FakeHost:
@@ -738,8 +891,8 @@ async def test_recovery_screen_falls_back_to_the_console_when_listing_fails() ->
     host = FakeHost([], fail_load=True)
     app = Harness(lambda: RecoveryScreen(HOST, actions=host.actions()))
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = app.screen
-        await until(pilot, lambda: screen.query("#pending .problem"))
+        screen = recovery_of(app)
+        await until(pilot, lambda: bool(screen.query("#pending .problem")))
         problem = str(screen.query_one("#pending .problem", Static).content)
         assert problem.startswith("Cannot connect: the connection to web1 was lost.")
         assert screen.query_one("#console").display
@@ -747,7 +900,7 @@ async def test_recovery_screen_falls_back_to_the_console_when_listing_fails() ->
 
     empty = Harness(lambda: RecoveryScreen(HOST, actions=FakeHost([]).actions()))
     async with empty.run_test() as pilot:
-        screen = empty.screen
+        screen = recovery_of(empty)
         await until(pilot, lambda: screen.pending == [])
         assert "No interrupted change on the host" in str(
             screen.query_one("#pending Static", Static).content
@@ -1062,7 +1215,11 @@ def still_working(screen: Screen[Any]) -> bool:
     if isinstance(screen, ApplyScreen):
         return not screen.done
     if isinstance(screen, RecoveryScreen):
-        return not screen.explanation or (screen.actions is not None and screen.pending is None)
+        return (
+            not screen.explanation
+            or screen.searching
+            or (screen.actions is not None and screen.pending is None)
+        )
     return False
 
 
@@ -1392,6 +1549,66 @@ async def test_recovery_rolls_back_an_interrupted_change_on_a_practice_host(own_
     assert app.return_value == 0
     journal = host.console().run(f"cat /var/lib/hostwiz/snapshots/{snapshot_id}/journal").out
     assert "reverted" in journal and " confirmed" not in journal
+
+
+@pytest.mark.lab
+@run_async
+async def test_recovery_screen_finds_ssh_moved_by_hand_and_continues_connected(
+    own_host: Any,
+) -> None:
+    """sshd moved to port 2200 at the console, hostwiz not told: the wizard cannot get in.
+    Ctrl+R → the recovery screen lists each try (port 22 refused, … port 2200 works), says
+    hostwiz remembers the port, and continues connected: the interrupted change (rolled back
+    here), then the step list over port 2200."""
+    from wizard.transport.ports import remembered_port
+
+    host = own_host
+    console = host.console()
+    snapshot_id = interrupt_a_change(host)
+    moved = (
+        "printf 'Port 2200\\n' > /etc/ssh/sshd_config.d/10-by-hand.conf && /etc/init.d/ssh reload"
+    )
+    assert console.run(moved).ok
+    for _ in range(100):
+        if console.run("ss -Hltnp 'sport = :2200' | grep -q sshd").ok:
+            break
+        time.sleep(0.1)
+    assert remembered_port(host.name) is None
+    app = HostwizApp(default_args(host=host.name))
+    async with app.run_test(size=(100, 40)) as pilot:
+        start = await wait_for(pilot, StartScreen, 60)
+        await until(pilot, lambda: bool(start.query("#problem")), 60)
+        assert "refused the connection" in text_of(start, "#problem")
+        await pilot.press("ctrl+r")
+        screen = await wait_for(pilot, RecoveryScreen, 60)
+        assert screen.search is not None
+        await until(pilot, lambda: not screen.searching, 120)
+        tries = tries_of(screen)
+        assert tries[0] == "✗ port 22 as root: refused (nothing listens there)", tries
+        assert tries[-1] == "✓ port 2200 as root: that works", tries
+        assert [t.way.port for t in screen.tried] == [22, 2222, 2022, 2200]
+        outcome = text_of(screen, "#search-outcome")
+        assert "What works: port 2200 as root." in outcome
+        assert f"hostwiz uses port 2200 for {host.name} from now on" in outcome
+        assert remembered_port(host.name) == 2200
+        assert not screen.query_one("#console").display
+        await pilot.click("#continue")
+        await until(pilot, lambda: app.screen is not screen, 30)
+        connected = app.screen
+        assert isinstance(connected, RecoveryScreen) and connected.actions is not None
+        await until(pilot, lambda: connected.pending is not None, 60)
+        await pilot.pause(0.1)
+        assert [item.snapshot.id for item in connected.pending or []] == [snapshot_id]
+        await pilot.click(f"#rollback-{snapshot_id}")
+        await until(pilot, lambda: connected.outcomes.get(snapshot_id) == "rolled back", 60)
+        await pilot.press("escape")
+        steps = await wait_for(pilot, StepListScreen, 60)
+        assert steps.host == f"root@{host.name}"
+        assert app.transport is not None and app.transport.port == 2200
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+    assert not console.run("test -e /etc/hostwiz-half-done").ok
 
 
 @pytest.fixture

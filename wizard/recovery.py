@@ -89,13 +89,16 @@ def _state_sentence(last: JournalEntry, now: float) -> str:
 
 
 def console_instructions(host: str, practice_host: bool) -> list[str]:
-    where = (
-        f"`hostwiz lab shell {host}` (the practice host's console)"
+    """Where the console is, then the restore commands (each with a ``#`` comment)."""
+    first = (
+        f"Open the practice host's console with `hostwiz lab shell {host}` (a root shell "
+        "there) and type:"
         if practice_host
-        else "your provider's web console or the VM's serial console"
+        else "At the VM console (your provider's web console or the VM's serial console), "
+        "log in as root and type:"
     )
     return [
-        f"At the VM console ({where}), log in as root and type:",
+        first,
         f"    {RESTORE_COMMAND}          # lists the snapshots and what happened to each",
         f"    {RESTORE_COMMAND} LAST     # puts back the state before the last change",
     ]
@@ -226,6 +229,7 @@ def find_a_way_in(
     keys: Iterable[Path] = (),
     configured_keys: Iterable[Path] = (),
     say: Callable[[Tried], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Search:
     """Try ports, then users and keys on the ports where sshd answers; stop at the first that
     works.
@@ -234,7 +238,8 @@ def find_a_way_in(
     sshd, a refused login means sshd is there. Then, on those ports, every user with every key
     (``configured_keys`` are skipped for the configured user: the first round offered them).
     A host key that is unknown or changed is never accepted here: that port is reported and
-    left alone.
+    left alone. ``say`` hears each try as it ends; ``stop`` returning True (the admin left)
+    ends the search before the next try.
     """
     search = Search()
     users, keys = list(users), list(keys)
@@ -242,6 +247,8 @@ def find_a_way_in(
     already_offered = set(configured_keys)
 
     def attempt(way: WayIn) -> str:
+        if stop is not None and stop():
+            return "stopped"
         try:
             transport = open_way(way)
         except HostwizError as error:
@@ -263,7 +270,7 @@ def find_a_way_in(
     answering = []
     for port in ports:
         result = attempt(WayIn(port, configured_user))
-        if result == "works":
+        if result in ("works", "stopped"):
             return search
         if result in ("login-refused", "no-root"):
             answering.append(port)
@@ -272,6 +279,6 @@ def find_a_way_in(
             for key in [None, *keys]:
                 if user == configured_user and (key is None or key in already_offered):
                     continue  # tried above
-                if attempt(WayIn(port, user, key)) == "works":
+                if attempt(WayIn(port, user, key)) in ("works", "stopped"):
                     return search
     return search
