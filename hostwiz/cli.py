@@ -232,7 +232,9 @@ def _jsonable(value: Any) -> Any:
                 for k, v in data.items()}  # fmt: skip
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
-    return value
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    return str(value)  # addresses, networks, enums: their usual text
 
 
 def _ask_on_terminal(request: PassphraseRequest) -> CaPassphrase:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -203,3 +206,14 @@ def test_a_wrong_interface_is_explained_and_changes_nothing(
     assert "eth0" in error.value.hint  # the host's real interfaces are listed
     assert hostwiz_chains(lone_host) == ""
     assert not lone_host.console().run("test -d /var/lib/hostwiz/snapshots").ok
+
+
+def test_facts_as_json_show_the_network(lone_host: LabHost, lab_ssh_config: Any) -> None:
+    command = [sys.executable, "-m", "hostwiz", "facts", "--json", "--host", lone_host.name,
+               "-F", str(lab_ssh_config)]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(result.stdout)
+    assert f"{lone_host.address}/24" in facts["net_interfaces"]["eth0"]["addresses"]
+    assert facts["ssh_path"]["interface"] == "eth0"
+    assert "iptables-restore" in facts["firewall_tools"]["present"]
