@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import shlex
+import time
+from collections.abc import Callable
 
 import pytest
 
 from wizard.lab import LabHost, console
+from wizard.transport.base import Transport
 
 BUSYBOX = "/bin/busybox"
 
@@ -58,3 +61,18 @@ def serve_http(host: LabHost, port: int, body: str) -> None:
         f"mkdir -p {folder} && printf %s {shlex.quote(body)} > {folder}/index.html && "
         f"{BUSYBOX} httpd -p {port} -h {folder}",
     )
+
+
+def wait_until(check: Callable[[], bool], seconds: float, every: float = 0.25) -> bool:
+    """Poll ``check`` until it is true, for at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every)
+    return False
+
+
+def wait_for(host_console: Transport, condition: str, seconds: float) -> bool:
+    """Poll a shell condition on a host's console, for at most ``seconds``."""
+    return wait_until(lambda: host_console.run(condition).ok, seconds)

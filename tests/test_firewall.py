@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +19,7 @@ from tests.probes import (
     require_busybox,
     serve_http,
     ssh_banner,
+    wait_until,
 )
 from wizard.errors import PlanConflict
 from wizard.firewall.answers import FirewallAnswers
@@ -57,15 +57,6 @@ def firewall(answers: FirewallAnswers = ROUTER, **changes: Any) -> list[Selectio
 def hostwiz_chains(host: LabHost) -> str:
     out = on_console(host, "iptables-save; ip6tables-save")
     return "\n".join(line for line in out.splitlines() if "HOSTWIZ" in line)
-
-
-def wait_until(check: Any, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def container_answers(client: LabHost, address: str) -> bool:

@@ -7,12 +7,12 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from snapshots.local_journal import last_transaction
+from tests.probes import wait_for
 from wizard.actions import RunCommand, WriteFile
 from wizard.errors import ConnectionFailed, HostwizError
 from wizard.plan import Changeset, Plan
@@ -23,16 +23,6 @@ from wizard.transport.ssh import SshTransport
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[1]
 JOURNAL = "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal"
-
-
-def wait_for(console: LocalTransport, condition: str, seconds: float) -> bool:
-    """Poll a shell condition on the host, for at most ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if console.run(condition).ok:
-            return True
-        time.sleep(0.25)
-    return False
 
 
 def last_journal(console: LocalTransport) -> str:

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from presets import apply_overrides, load_preset
 from snapshots.local_journal import last_transaction
 from snapshots.rollback import rollback_plan
+from tests.probes import wait_for
 from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
 from wizard.lab import lab_paths
 from wizard.plan import Changeset
@@ -34,15 +34,6 @@ JOURNAL = "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal"
 def ssh_only(*overrides: str) -> list[Selection]:
     preset = apply_overrides(load_preset("hardened"), list(overrides))
     return [Selection(STEPS["ssh"], preset.answers["ssh"])]
-
-
-def wait_for(console: LocalTransport, condition: str, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if console.run(condition).ok:
-            return True
-        time.sleep(0.25)
-    return False
 
 
 def listeners(console: LocalTransport) -> dict[int, tuple[str, ...]]:
