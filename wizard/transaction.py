@@ -17,8 +17,10 @@ commands that completed, newest first) and reports what failed and what was undo
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -259,24 +261,31 @@ def apply_changeset(
         done += 1
         say(Event("action-done", label, index, output))
 
-    for check in checks:
-        say(Event("health", f"Checking {check.step.title}"))
-        problems = check.run(transport)
-        if problems:
-            undo_text = _undo(transport, snapshot_id, "health check failed", say)
-            journal("reverted", detail="health check failed: " + "; ".join(problems))
-            raise ApplyFailed(
-                f"after the change, {check.step.title.lower()} is not healthy: "
-                + "; ".join(problems)
-                + f". {undo_text}",
-                "The host is as it was before. Check the settings, or look at the service's "
-                "log on the host.",
-            )
+    move = changeset.ssh_port
+    # The fresh connection that will confirm is opened now, after the last action, while the
+    # health checks run over the old one: the two waits overlap instead of adding up.
+    opening = _FreshConnection(transport, move.after if move else None)
+    try:
+        for check in checks:
+            say(Event("health", f"Checking {check.step.title}"))
+            problems = check.run(transport)
+            if problems:
+                undo_text = _undo(transport, snapshot_id, "health check failed", say)
+                journal("reverted", detail="health check failed: " + "; ".join(problems))
+                raise ApplyFailed(
+                    f"after the change, {check.step.title.lower()} is not healthy: "
+                    + "; ".join(problems)
+                    + f". {undo_text}",
+                    "The host is as it was before. Check the settings, or look at the service's "
+                    "log on the host.",
+                )
+    except BaseException:
+        opening.discard()  # after the undo: no connection left behind
+        raise
 
     # The confirmation window starts now: the fresh connection must get in before it ends.
     transport.run(set_deadline(snapshot_id, confirm_timeout))
-    move = changeset.ssh_port
-    problem = _confirm(transport, snapshot_id, say, move)
+    problem = _confirm(opening, snapshot_id, say, move)
     journal("unconfirmed" if problem else "confirmed",
             deadline=confirm_timeout if problem else None, detail=problem)  # fmt: skip
     if problem:
@@ -377,15 +386,36 @@ def _reconnect_patiently(
     raise AssertionError("unreachable")
 
 
-def _confirm(transport: Transport, snapshot_id: str, say: Progress, move: PortMove | None) -> str:
+class _FreshConnection:
+    """A new connection being opened in the background (see :func:`_reconnect_patiently`)."""
+
+    def __init__(self, transport: Transport, port: int | None) -> None:
+        self.started = time.monotonic()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hostwiz-confirm")
+        self._future: Future[Transport] = self._pool.submit(_reconnect_patiently, transport, port)
+        self._pool.shutdown(wait=False)
+
+    def result(self) -> Transport:
+        """The new connection, or the error that opening it raised."""
+        return self._future.result()
+
+    def discard(self) -> None:
+        """Not needed after all: wait for it to settle, then close it."""
+        with contextlib.suppress(Exception):  # one we no longer need may fail any way
+            self._future.result().close()
+
+
+def _confirm(
+    opening: _FreshConnection, snapshot_id: str, say: Progress, move: PortMove | None
+) -> str:
     """Disarm the watchdog over a brand-new connection: proof the admin can still get in.
 
     Returns why that did not work ("" when confirmed), for the admin and the local journal.
     """
-    started = time.monotonic()
+    started = opening.started
     where = f" to the new SSH port {move.after}" if move else ""
     try:
-        fresh = _reconnect_patiently(transport, move.after if move else None)
+        fresh = opening.result()
     except HostwizError as error:
         say(Event("warning", f"Could not open a new connection{where}: {error.message}"))
         return f"a new connection{where} failed: {error.message}"
