@@ -77,6 +77,9 @@ class RunCommand:
     why: str = ""
     undo: str | None = None
     """Script that reverses the command, run after the touched files are restored."""
+    undo_why: str = ""
+    """Plain words for a long ``undo`` script: previews show these instead of the script (the
+    snapshot on the host keeps the script itself, in ``undo-N.sh``)."""
     touches: tuple[str, ...] = ()
     """Files the command changes; they are snapshotted and restored on undo."""
     irreversible: bool = False

@@ -82,7 +82,9 @@ def command_lines(action: RunCommand) -> list[RenderedLine]:
     lines = [RenderedLine("header", f"run: {mask(action.why or 'command', action.secrets)}{flag}")]
     for text in mask(action.script, action.secrets).splitlines():
         lines.append(RenderedLine("command", f"  $ {text}"))
-    if action.undo:
+    if action.undo and action.undo_why:
+        lines.append(RenderedLine("note", f"  undo: {action.undo_why}"))
+    elif action.undo:
         undo = mask(action.undo, action.secrets).splitlines()
         lines.append(RenderedLine("note", f"  undo: {undo[0]}"))
         lines.extend(RenderedLine("note", f"        {text}") for text in undo[1:])

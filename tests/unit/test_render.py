@@ -34,3 +34,13 @@ def test_mode_and_owner_changes_are_shown():
 def test_empty_plan_says_already_done():
     assert "nothing to do" in as_text(render_plan(Plan("docker")))
 
+
+def test_a_long_undo_is_shown_in_plain_words_and_a_short_one_as_it_is():
+    long_undo = "\n".join(f"step {n}" for n in range(30))
+    plan = Plan("demo", (
+        RunCommand("load", why="load rules", undo=long_undo, undo_why="remove the rules"),
+        RunCommand("reload sshd", undo="/etc/init.d/ssh reload"),
+    ))  # fmt: skip
+    text = as_text(render_plan(plan))
+    assert "undo: remove the rules" in text and "step 7" not in text
+    assert "undo: /etc/init.d/ssh reload" in text

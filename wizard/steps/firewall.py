@@ -132,6 +132,8 @@ class FirewallStep:
                     f"{boot.SCRIPT} start",
                     why=_LOAD_WHY[answers.backend],
                     undo=boot.undo_load_script() + self._forwarding_undo(facts),
+                    undo_why="load the rules that were there before, or, if there were none, "
+                    "remove every hostwiz chain and jump; put IP forwarding back as it was",
                     timeout=60,
                 )
             )
