@@ -208,3 +208,24 @@ def test_facts_as_json_show_the_network(lone_host: LabHost, lab_ssh_config: Any)
     assert f"{lone_host.address}/24" in facts["net_interfaces"]["eth0"]["addresses"]
     assert facts["ssh_path"]["interface"] == "eth0"
     assert "iptables-restore" in facts["firewall_tools"]["present"]
+
+
+def test_swarm_ports_only_from_the_listed_peers(make_topology: Any, lab_ssh_config: Any) -> None:
+    require_busybox()
+    topo: Topology = make_topology("swarm", docker=False)
+    node1, node2, node3 = topo["node1"], topo["node2"], topo["node3"]
+    manager = topo.address("node1", "cluster")
+    serve_http(node1, 2377, "swarm manager stand-in")  # the port swarm managers listen on
+    assert "stand-in" in http_get(node3, manager, 2377)
+    answers = FirewallAnswers(
+        enabled=True,
+        mgmt_interfaces=("eth0",),
+        lan_interfaces=("cluster",),
+        lan_services=("ping", "swarm"),
+        swarm_peers=(topo.address("node2", "cluster"),),
+    )
+    with SshTransport.connect(node1.name, ssh_config=lab_ssh_config) as ssh:
+        assert apply(ssh, firewall(answers)).confirmed
+    assert "stand-in" in http_get(node2, manager, 2377)
+    assert http_get(node3, manager, 2377) == ""  # in the zone, but not a listed peer
+    assert pings(node3, manager)  # the zone's other services still answer node3
