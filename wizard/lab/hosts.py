@@ -197,31 +197,39 @@ def _reserve(
             name = f"{prefix}{suffix}"
             taken_names.add(name)
             taken_numbers.add(number)
-            state_dir = RUN_ROOT / name
-            state_dir.mkdir(mode=0o700)
-            (state_dir / "disk").mkdir(mode=0o755)
-            host = LabHost(
-                name=name,
-                address=net.address(number),
-                address6=net.address6(number),
-                init_pid=0,
-                state_dir=state_dir,
-                admin_password=_new_password(),
-                number=number,
-                veth=f"hwlv{number}",
-                docker=docker,
-                init_start=0,
-                launcher_pid=0,
-                launcher_start=0,
-                owner=str(paths.root),
-                created=time.time(),
-                creator_pid=os.getpid(),
-                creator_start=procs.start_time(os.getpid()) or 0,
-            )
+            host = _new_host(name, number, docker, paths, net)
             _save(host, ready=False)
             reserved.append(host)
             network.create_host_network(name, number, host.veth, net)
             _note_netns_dir(netns_before)
+
+
+def _new_host(
+    name: str, number: int, docker: bool, paths: LabPaths, net: LabNetwork, **topology: Any
+) -> LabHost:
+    """The record of a host about to be made, with its state folder and "disk" created."""
+    state_dir = RUN_ROOT / name
+    state_dir.mkdir(mode=0o700)
+    (state_dir / "disk").mkdir(mode=0o755)
+    return LabHost(
+        name=name,
+        address=net.address(number),
+        address6=net.address6(number),
+        init_pid=0,
+        state_dir=state_dir,
+        admin_password=_new_password(),
+        number=number,
+        veth=f"hwlv{number}",
+        docker=docker,
+        init_start=0,
+        launcher_pid=0,
+        launcher_start=0,
+        owner=str(paths.root),
+        created=time.time(),
+        creator_pid=os.getpid(),
+        creator_start=procs.start_time(os.getpid()) or 0,
+        **topology,
+    )
 
 
 def _free_number(number: int, taken_numbers: set[int]) -> int:
@@ -436,9 +444,6 @@ def _reserve_topology(
             number = _free_number(number, taken_numbers)
             taken_numbers.add(number)
             name = f"{instance}-{role}"
-            state_dir = RUN_ROOT / name
-            state_dir.mkdir(mode=0o700)
-            (state_dir / "disk").mkdir(mode=0o755)
             interfaces = tuple(
                 LabInterface(
                     name=iface.name,
@@ -450,23 +455,12 @@ def _reserve_topology(
                 )
                 for iface in host_spec.interfaces
             )
-            host = LabHost(
-                name=name,
-                address=net.address(number),
-                address6=net.address6(number),
-                init_pid=0,
-                state_dir=state_dir,
-                admin_password=_new_password(),
-                number=number,
-                veth=f"hwlv{number}",
-                docker=host_spec.docker if docker is None else docker,
-                init_start=0,
-                launcher_pid=0,
-                launcher_start=0,
-                owner=str(paths.root),
-                created=time.time(),
-                creator_pid=os.getpid(),
-                creator_start=procs.start_time(os.getpid()) or 0,
+            host = _new_host(
+                name,
+                number,
+                host_spec.docker if docker is None else docker,
+                paths,
+                net,
                 topology=instance,
                 role=role,
                 interfaces=interfaces,
