@@ -3,6 +3,7 @@
 ``lab_host`` is one host with dockerd for the whole session; ``make_lab_hosts(count,
 docker=True)`` makes more for one test; ``make_topology(name_or_path, prefix=None,
 docker=None)`` brings up a topology (``router``, ``swarm``… or a .toml path) for one test;
+``docker_defaults`` is ``lab_host`` with Docker's defaults, put back after the test;
 ``lab_ssh_config`` is the ssh_config that reaches them. They tear down exactly the hosts (and
 topology networks) they made (other people's hosts on the same machine are never touched),
 even when the test fails. Without root or the needed packages, tests using them are skipped
@@ -17,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from screen_data import RESET_DOCKER
 
 from wizard.errors import LabError
 from wizard.lab import LabHost, check_requirements, lab_down, lab_list, lab_paths, lab_up
@@ -112,3 +114,18 @@ def make_topology() -> Iterator[MakeTopology]:
         yield make
     finally:
         _down_only(made)
+
+
+@pytest.fixture
+def docker_defaults(lab_host: LabHost) -> Iterator[LabHost]:
+    """The shared practice host with Docker's defaults, put back after the test.
+
+    Other tests on the same host expect its default state, so it is reset on the way out even
+    when the test fails.
+    """
+    console = lab_host.console()
+    assert console.run(RESET_DOCKER).ok
+    try:
+        yield lab_host
+    finally:
+        console.run(RESET_DOCKER)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.probes import BUSYBOX, on_console, pings, require_busybox, ssh_banner
 from wizard.errors import LabError
 from wizard.lab import (
     LabHost,
@@ -42,8 +43,6 @@ from wizard.lab.switch import switch_name
 
 MakeTopology = Callable[..., Topology]
 
-BUSYBOX = "/bin/busybox"
-
 # A router topology whose "internet" does not route the LAN back: only NAT gets answers home.
 NO_ROUTE_BACK = """
 [networks.wan]
@@ -62,24 +61,6 @@ networks = ["wan"]
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def on_console(host: LabHost, script: str) -> str:
-    result = console(host).run(script, timeout=60)
-    assert result.ok, f"{script!r} failed on {host.name}: {result.err}"
-    return result.out
-
-
-def pings(host: LabHost, address: str) -> bool:
-    """One ICMP echo from ``host`` to ``address`` (a lab address), answered within 2 s."""
-    return console(host).run(f"{BUSYBOX} ping -c 1 -W 2 {address}", timeout=30).ok
-
-
-def ssh_banner(host: LabHost, address: str) -> str:
-    """The first bytes sshd at ``address`` sends, connecting from ``host`` ("" if none)."""
-    script = f"timeout 3 bash -c 'exec 3<>/dev/tcp/{address}/22; head -c 8 <&3'"
-    result = console(host).run(script, timeout=30)
-    return result.out if result.ok else ""
 
 
 def ssh(host: LabHost, command: str) -> subprocess.CompletedProcess[str]:
@@ -129,11 +110,6 @@ def netns_holders(inode: int) -> list[str]:
         except OSError:
             continue
     return found
-
-
-def require_busybox() -> None:
-    if not os.access(BUSYBOX, os.X_OK):
-        pytest.skip("busybox (apt-get install busybox-static) gives the hosts ping")
 
 
 def _cli(*argv: str) -> tuple[int, str]:

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
-from screen_data import RESET_DOCKER
 
 from hostwiz.cli import main
 from screens.app import default_args
@@ -79,25 +78,6 @@ def test_a_bad_override_is_explained(capsys: Any) -> None:
 
 
 # ---- against a practice host ---------------------------------------------------------------
-
-
-@pytest.fixture
-def docker_defaults(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The shared practice host with Docker's defaults, put back after the test.
-
-    Other tests on the same host expect its default state, so it is reset on the way out even
-    when the test fails.
-    """
-    try:
-        host = request.getfixturevalue("lab_host")
-    except pytest.FixtureLookupError:
-        pytest.skip("practice hosts are not available here (no lab_host fixture)")
-    console = host.console()
-    assert console.run(RESET_DOCKER).ok
-    try:
-        yield host
-    finally:
-        console.run(RESET_DOCKER)
 
 
 @pytest.mark.lab

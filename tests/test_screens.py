@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from screen_data import HOST, RESET_DOCKER, docker_changeset, firewall_context
+from screen_data import HOST, docker_changeset, firewall_context
 from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Select, Static, Switch
@@ -1270,18 +1270,9 @@ def test_snapshot_light_theme(snap_compare: Any) -> None:
 
 
 @pytest.fixture
-def lab(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The shared practice host with Docker's defaults, put back after the test."""
-    try:
-        host = request.getfixturevalue("lab_host")
-    except pytest.FixtureLookupError:
-        pytest.skip("practice hosts are not available here (no lab_host fixture)")
-    console = host.console()
-    assert console.run(RESET_DOCKER).ok
-    try:
-        yield host
-    finally:
-        console.run(RESET_DOCKER)
+def lab(docker_defaults: Any) -> Any:
+    """The shared practice host with Docker's defaults (tests/conftest.py)."""
+    return docker_defaults
 
 
 async def wait_for(pilot: Any, kind: type[Screen[Any]], seconds: float = 120) -> Any:
