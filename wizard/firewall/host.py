@@ -10,7 +10,7 @@ import ipaddress
 import json
 from dataclasses import dataclass
 
-from wizard.facts import Fact
+from wizard.facts import Fact, text_fact
 
 Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
@@ -139,13 +139,9 @@ true""",
 )
 
 
-def parse_text(code: int, out: str) -> str:
-    return out
-
-
-IPTABLES_V4 = Fact("iptables_v4", "iptables-save 2>/dev/null", parse_text)
-IPTABLES_V6 = Fact("iptables_v6", "ip6tables-save 2>/dev/null", parse_text)
-NFT_TABLE = Fact("nft_hostwiz", "nft list table inet hostwiz 2>/dev/null", parse_text)
+IPTABLES_V4 = text_fact("iptables_v4", "iptables-save 2>/dev/null")
+IPTABLES_V6 = text_fact("iptables_v6", "ip6tables-save 2>/dev/null")
+NFT_TABLE = text_fact("nft_hostwiz", "nft list table inet hostwiz 2>/dev/null")
 
 
 @dataclass(frozen=True)

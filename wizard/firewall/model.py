@@ -61,6 +61,15 @@ class Ruleset:
             return self.swarm_peers
         return (None,)
 
+    def opens_tcp(self, spec: ServiceSpec, port: int) -> bool:
+        """Does this service open TCP ``port`` (ssh: the ports sshd listens on)?"""
+        if spec.is_ssh:
+            return port in self.ssh_ports
+        return any(
+            opening.protocol == "tcp" and any(r.low <= port <= r.high for r in opening.ports)
+            for opening in spec.openings
+        )
+
     def zone(self, name: str) -> ZoneRules:
         return next(zone for zone in self.zones if zone.name == name)
 
@@ -142,17 +151,11 @@ def allows_ssh_from(ruleset: Ruleset, path: SshPath) -> bool:
     client = ipaddress.ip_address(path.client)
     if isinstance(client, ipaddress.IPv6Address) and client.ipv4_mapped:
         client = client.ipv4_mapped  # sshd on [::] shows IPv4 clients as ::ffff:a.b.c.d
-    for spec in zone.services:
-        if not spec.is_ssh and not any(
-            o.protocol == "tcp" and any(r.low <= path.server_port <= r.high for r in o.ports)
-            for o in spec.openings
-        ):
-            continue
-        if spec.is_ssh and path.server_port not in ruleset.ssh_ports:
-            continue
-        if spec.source is None or client in spec.source:
-            return True
-    return False
+    return any(
+        ruleset.opens_tcp(spec, path.server_port)
+        and any(source is None or client in source for source in ruleset.sources(spec))
+        for spec in zone.services
+    )
 
 
 def zone_map(ruleset: Ruleset, interfaces: dict[str, Interface]) -> list[str]:

@@ -9,11 +9,11 @@ filters container traffic in DOCKER-USER, and loads everything with one ``iptabl
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
 from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
+from wizard.daemon_json import parse as parse_daemon_json
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, gather, text_fact
 from wizard.firewall import boot, iptables, nftables
@@ -71,17 +71,18 @@ def ssh_ports(facts: Facts) -> tuple[int, ...]:
 def _daemon_tcp_ports(facts: Facts) -> list[int]:
     """TCP ports dockerd's daemon.json makes it listen on (the TLS step's 2376)."""
     state = facts[DAEMON_JSON]
-    try:
-        config = json.loads(state.text) if state.exists else {}
-    except ValueError:
-        return []
-    hosts = config.get("hosts", []) if isinstance(config, dict) else []
+    config, _ = parse_daemon_json(state.text if state.exists else "")
+    hosts = (config or {}).get("hosts", [])
     ports = []
     for host in hosts if isinstance(hosts, list) else []:
         if isinstance(host, str) and host.startswith("tcp://"):
             port = host.rsplit(":", 1)[-1]
             ports.append(int(port) if port.isdigit() else 2375)
     return ports
+
+
+def _offers_tcp(ruleset: Ruleset, port: int) -> bool:
+    return any(ruleset.opens_tcp(spec, port) for zone in ruleset.zones for spec in zone.services)
 
 
 class FirewallStep:
@@ -186,10 +187,11 @@ class FirewallStep:
             ]
         if allows_ssh_from(ruleset, path):
             return []
+        zone = zone_of_interface(ruleset, path.interface).name
         problem = (
             f"your SSH connection (from {path.client} to port {path.server_port}, arriving on "
-            f"{path.interface}) would be blocked: {path.interface} is in zone "
-            f"{_zone_name(ruleset, path.interface)}, which does not offer ssh to {path.client}"
+            f"{path.interface}) would be blocked: {path.interface} is in zone {zone}, which "
+            f"does not offer ssh to {path.client}"
         )
         if not answers.allow_cutting_my_ssh:
             raise PlanConflict(
@@ -318,11 +320,8 @@ class FirewallStep:
                 "Docker publishes container ports on every address and would let anyone reach "
                 "them; hostwiz filters them in DOCKER-USER, which Docker consults first."
             )
-        offered = {o.protocol + str(r) for zone in ruleset.zones for s in zone.services
-                   for o in s.openings for r in o.ports}  # fmt: skip
-        offered |= {"tcp2376" for z in ruleset.zones for s in z.services if s.name == "docker-tls"}
         for port in _daemon_tcp_ports(facts):
-            if f"tcp{port}" not in offered:
+            if not _offers_tcp(ruleset, port):
                 notes.append(
                     f"dockerd listens on TCP port {port} (the Docker API over TLS), but no zone "
                     "offers it: add docker-tls (or "
@@ -391,10 +390,6 @@ def _next_ssh_path(facts: Facts) -> SshPath:
     if path.server_port not in after and path.server_port in facts[SSHD_PORTS]:
         return replace(path, server_port=after[0])
     return path
-
-
-def _zone_name(ruleset: Ruleset, interface: str) -> str:
-    return zone_of_interface(ruleset, interface).name
 
 
 _LOAD_WHY = {
