@@ -1232,6 +1232,8 @@ async def settle(pilot: Any) -> None:
         if not still_working(screen):
             break
         await asyncio.sleep(0.02)
+    for field in screen.query(Input):
+        field.cursor_blink = False  # a blinking cursor would make the picture depend on time
     await pilot.pause()
 
 
@@ -1250,9 +1252,7 @@ def test_snapshot_firewall_form(snap_compare: Any) -> None:
 
     async def to_zones(pilot: Any) -> None:
         await settle(pilot)
-        field = pilot.app.screen.query_one("#field-mgmt_interfaces", Input)
-        field.cursor_blink = False  # a blinking cursor would make the picture depend on time
-        field.focus()
+        pilot.app.screen.query_one("#field-mgmt_interfaces", Input).focus()
         await settle(pilot)
 
     assert snap_compare(Harness(firewall_screen), terminal_size=(80, 24), run_before=to_zones)
