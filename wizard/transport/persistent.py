@@ -326,10 +326,14 @@ class PersistentShell:
                 pass  # sudo or the shell ended: _pump sees the closed channel
             _pump(channel, feed, lambda: ready.done, stderr, deadline, alive)
         except ShellGone as gone:
-            channel.close()
             if command_prefix.startswith("sudo") and not boot.done:
+                # sshd may send sudo's exit status just after the end of its output: wait for
+                # it (bounded) before closing, or a refusal would look like a killed shell.
+                channel.status_event.wait(max(0.0, min(2.0, deadline - time.monotonic())))
                 status = channel.exit_status if channel.exit_status_ready() else -1
+                channel.close()
                 raise SudoRefused(status, gone.diagnostics) from None
+            channel.close()
             raise
         except BaseException:
             channel.close()
