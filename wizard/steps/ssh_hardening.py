@@ -8,6 +8,12 @@ cloud images' ``50-cloud-init.conf`` (which often turns passwords back on).
 The step refuses to plan a change that would lock out the admin running it: the user hostwiz
 is logged in as must still be allowed in, with a key, after the change.
 
+The rest of the usual baselines (dev-sec's ssh-baseline, Mozilla's OpenSSH guidelines, CIS
+Debian 5.2) are answers with hardened defaults: log level, idle-client checks, sessions per
+connection, agent and TCP forwarding, compression, TCP keepalives, an optional banner, and
+strong algorithm lists limited to what the host's OpenSSH supports and hostwiz's own client
+speaks (:mod:`wizard.steps.ssh_crypto`). The health check wants ``sshd -T`` to show each.
+
 It can also move sshd to another port (:mod:`wizard.steps.ssh_port`). Its plan then says so
 (``Plan.ssh_port``), and the transaction confirms over a new connection to the new port: the
 move is only kept once the new port answers with the host's known key.
@@ -159,7 +165,7 @@ class SshAnswers:
             "to git pull from GitHub or to hop on to another server without copying a private "
             "key here. Off: anyone with root on this host could use your agent (and so your "
             "keys) while you are logged in. Turn on only if you work that way; ProxyJump "
-            "(ssh -J) is the safer way to hop.",
+            "(ssh -J, which needs TCP forwarding) is the safer way to hop.",
         ),
     )
     allow_tcp_forwarding: bool = field(
@@ -531,7 +537,9 @@ class SshHardeningStep:
     explanation = (
         "Makes SSH accept keys only, so that the password-guessing bots that hit every public "
         "server get nowhere; keeps root from logging in with a password; offers only strong host "
-        "key types; and can limit who may log in at all. hostwiz refuses a setting that would "
+        "key types and modern algorithms; drops vanished clients, logs which key logged in, "
+        "turns off forwarding you do not use; and can limit who may log in at all. hostwiz "
+        "refuses a setting that would "
         "lock you out, checks the new configuration with sshd -t before reloading, and only "
         "keeps the change once a brand-new SSH connection gets in."
     )
