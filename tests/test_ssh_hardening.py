@@ -98,7 +98,7 @@ HARDENED_SSHD_T = {
     "x11forwarding": "no",
     "kexalgorithms": "sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,"
     "curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,"
-    "diffie-hellman-group18-sha512,diffie-hellman-group-exchange-sha256",
+    "diffie-hellman-group18-sha512",
     "ciphers": "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,"
     "aes256-ctr,aes192-ctr,aes128-ctr",
     "macs": "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com",
@@ -122,8 +122,9 @@ def test_baseline_settings_reach_sshd_and_weak_clients_are_refused(host, lab_ssh
     tunnel = ("-W", "127.0.0.1:22")  # a forwarded TCP connection, to the host's own sshd
     # Weaker algorithms sshd 9.2 accepts by default (CBC ciphers it already refuses).
     nist_kex = ("-o", "KexAlgorithms=ecdh-sha2-nistp256")
+    gex_kex = ("-o", "KexAlgorithms=diffie-hellman-group-exchange-sha256")  # 2048-bit moduli
     sha1_mac = ("-c", "aes128-ctr", "-m", "hmac-sha1")
-    for weak in (nist_kex, sha1_mac):
+    for weak in (nist_kex, gex_kex, sha1_mac):
         assert openssh(host, lab_ssh_config, *weak).returncode == 0
     forwarded = openssh(host, lab_ssh_config, *tunnel)
     assert forwarded.stdout.startswith("SSH-2.0-"), forwarded.stderr
@@ -137,6 +138,7 @@ def test_baseline_settings_reach_sshd_and_weak_clients_are_refused(host, lab_ssh
 
     refusals = {
         nist_kex: "no matching key exchange",
+        gex_kex: "no matching key exchange",
         ("-o", "KexAlgorithms=diffie-hellman-group14-sha1"): "no matching key exchange",
         sha1_mac: "no matching MAC",
         ("-c", "aes128-cbc"): "no matching cipher",

@@ -1,7 +1,12 @@
 """Strong SSH algorithms (key exchange, ciphers, MACs) limited to what the host's sshd supports.
 
 The lists follow Mozilla's "modern" OpenSSH guidelines and ssh-audit's hardening guides, most
-preferred first. sshd refuses to start (``sshd -t`` fails) on a name it does not know, and an
+preferred first. diffie-hellman-group-exchange-sha256 is left out: with the moduli Debian
+ships it still hands out 2048-bit groups (ssh-audit fails it; Mozilla keeps it only after
+removing the small moduli from /etc/ssh/moduli), and clients of the last ten years (OpenSSH
+since 6.5, PuTTY since 0.68) have curve25519 instead.
+
+sshd refuses to start (``sshd -t`` fails) on a name it does not know, and an
 empty list would leave no way in, so hostwiz writes only the names the host supports: what
 ``ssh -Q kex|cipher|mac`` lists. On Debian and Ubuntu ``openssh-server`` depends on
 ``openssh-client`` of exactly the same version, so the client's list is the server's. Where
@@ -30,7 +35,6 @@ MODERN_KEX = (
     "curve25519-sha256@libssh.org",
     "diffie-hellman-group16-sha512",
     "diffie-hellman-group18-sha512",
-    "diffie-hellman-group-exchange-sha256",
 )
 MODERN_CIPHERS = (
     "chacha20-poly1305@openssh.com",
