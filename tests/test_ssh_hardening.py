@@ -11,7 +11,7 @@ import pytest
 
 from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
-from wizard.errors import AuthenticationFailed, PlanConflict
+from wizard.errors import ApplyFailed, AuthenticationFailed, PlanConflict
 from wizard.plan import Changeset
 from wizard.secrets import Secret
 from wizard.session import Selection, apply, preview
@@ -151,3 +151,22 @@ def test_baseline_settings_reach_sshd_and_weak_clients_are_refused(host, lab_ssh
     assert "Authorized access only. Connections are logged." in normal.stderr  # the banner
     refused = openssh(host, lab_ssh_config, *tunnel)
     assert not refused.stdout and "administratively prohibited" in refused.stderr
+
+
+def test_a_drop_in_that_overrides_a_baseline_setting_fails_the_check_and_rolls_back(
+    host, lab_ssh_config
+):
+    """sshd keeps the first value it reads: a drop-in sorting before hostwiz's turns TCP
+    forwarding back on. The plan cannot see that; the sshd -T check after the reload does,
+    and the change is undone."""
+    console = host.console()
+    first = "/etc/ssh/sshd_config.d/0-first.conf"
+    assert console.run(f"printf 'AllowTcpForwarding yes\\n' > {first}").ok
+    wrong = "allowtcpforwarding is 'yes' instead of 'no'"
+    with (
+        SshTransport.connect(host.name, ssh_config=lab_ssh_config) as ssh,
+        pytest.raises(ApplyFailed, match=wrong),
+    ):
+        apply(ssh, ssh_only())
+    assert not console.run("test -e /etc/ssh/sshd_config.d/00-hostwiz.conf").ok
+    assert "loglevel INFO" in console.run("sshd -T").out

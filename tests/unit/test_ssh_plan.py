@@ -443,3 +443,15 @@ def test_effective_differences_name_each_setting_sshd_does_not_show():
     assert "loglevel is None instead of 'VERBOSE'" in problems
     assert any(p.startswith("ciphers is 'aes128-cbc' instead of 'chacha20") for p in problems)
     assert len(problems) == 3
+
+
+def test_hardened_preset_sets_every_ssh_answer_to_the_hardened_default():
+    import tomllib
+    from importlib import resources
+
+    from presets import load_preset
+    from wizard.answers import fields_of
+
+    text = (resources.files("presets") / "hardened.toml").read_text(encoding="utf-8")
+    assert set(tomllib.loads(text)["ssh"]) == {info.name for info in fields_of(SshAnswers)}
+    assert load_preset("hardened").answers["ssh"] == SshAnswers()
