@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import tomllib
+from importlib import resources
 
 import pytest
 
+from presets import load_preset
 from wizard.actions import RunCommand
-from wizard.answers import build
+from wizard.answers import build, fields_of
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Facts
 from wizard.plan import Changeset, Plan, PortMove
@@ -446,12 +449,6 @@ def test_effective_differences_name_each_setting_sshd_does_not_show():
 
 
 def test_hardened_preset_sets_every_ssh_answer_to_the_hardened_default():
-    import tomllib
-    from importlib import resources
-
-    from presets import load_preset
-    from wizard.answers import fields_of
-
     text = (resources.files("presets") / "hardened.toml").read_text(encoding="utf-8")
     assert set(tomllib.loads(text)["ssh"]) == {info.name for info in fields_of(SshAnswers)}
     assert load_preset("hardened").answers["ssh"] == SshAnswers()
