@@ -347,6 +347,12 @@ def test_without_ssh_the_lists_sshd_prints_now_stand_in():
     assert "\nMACs hmac-sha2-512-etm@openssh.com\n" in text
 
 
+def test_lists_nobody_could_read_are_explained_not_written_empty():
+    with pytest.raises(PlanConflict, match="could not read which MAC algorithms") as caught:
+        SSH_HARDENING.plan(SshAnswers(), facts(algorithms=DEBIAN_12_Q.split("[mac]")[0]))
+    assert "sshd -T" in caught.value.hint
+
+
 def test_a_host_without_any_strong_mac_is_refused_not_given_an_empty_list():
     weak = DEBIAN_12_Q.split("[mac]")[0] + "[mac]\nhmac-sha1\nhmac-sha2-256\n"
     with pytest.raises(PlanConflict) as caught:

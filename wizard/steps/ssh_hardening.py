@@ -499,7 +499,16 @@ def chosen_algorithms(answers: SshAnswers, facts: Facts) -> Algorithms | None:
     """
     if not answers.strong_algorithms:
         return None
-    chosen = strong_subset(with_fallback(facts[SUPPORTED], facts[EFFECTIVE]))
+    supported = with_fallback(facts[SUPPORTED], facts[EFFECTIVE])
+    unread = missing_kinds(supported)
+    if unread:
+        raise PlanConflict(
+            f"hostwiz could not read which {' and '.join(unread)} algorithms this host's "
+            "OpenSSH supports (neither ssh -Q nor sshd -T listed any).",
+            "Run sshd -T as root on the host: it says what is wrong with the configuration. "
+            "Or set ssh.strong_algorithms = false to keep sshd's defaults.",
+        )
+    chosen = strong_subset(supported)
     missing = missing_kinds(chosen)
     if missing:
         raise PlanConflict(
