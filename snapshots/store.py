@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import platformdirs
 
@@ -82,6 +83,23 @@ def local_root() -> Path:
     return Path(platformdirs.user_state_dir("hostwiz")) / "snapshots"
 
 
+def _plain_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    """The archive's files and folders, each kept inside the target and owned by us.
+
+    What ``extractall(filter="data")`` does, which Python 3.11.2 (Debian 12) does not have:
+    no absolute paths, no ``..``, no links or devices, no setuid bits, no foreign owners.
+    """
+    members = []
+    for member in archive.getmembers():
+        parts = PurePosixPath(member.name).parts
+        if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
+            raise ValueError(f"unexpected entry in a snapshot archive: {member.name!r}")
+        member.mode &= 0o755
+        member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
+        members.append(member)
+    return members
+
+
 def save_local_copy(host: str, tar_base64: str) -> Path | None:
     """Unpack the host's snapshot folder under the XDG state dir (0700: it may hold secrets)."""
     if not tar_base64.strip():
@@ -93,5 +111,5 @@ def save_local_copy(host: str, tar_base64: str) -> Path | None:
     data = base64.b64decode(tar_base64.strip())
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         names = archive.getnames()
-        archive.extractall(target, filter="data")
+        archive.extractall(target, members=_plain_members(archive))
     return target / names[0].split("/")[0] if names else None

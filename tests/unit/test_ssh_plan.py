@@ -3,18 +3,79 @@
 from __future__ import annotations
 
 import base64
+import tomllib
+from importlib import resources
 
 import pytest
 
+from presets import load_preset
 from wizard.actions import RunCommand
-from wizard.errors import PlanConflict
+from wizard.answers import build, fields_of
+from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Facts
 from wizard.plan import Changeset, Plan, PortMove
-from wizard.steps.ssh_hardening import DROP_IN, SSH_HARDENING, SshAnswers, drop_in_text
+from wizard.steps import ssh_crypto
+from wizard.steps.ssh_crypto import Algorithms, parse_supported, strong_subset, with_fallback
+from wizard.steps.ssh_hardening import (
+    BANNER_FILE,
+    DROP_IN,
+    SSH_HARDENING,
+    SshAnswers,
+    drop_in_text,
+    effective_differences,
+    parse_effective,
+)
 from wizard.steps.ssh_port import listen_problems, parse_listen, parse_listeners
 
 DEBIAN_MAIN = b"Include /etc/ssh/sshd_config.d/*.conf\n#Port 22\nKbdInteractiveAuthentication no\n"
 
+
+# `ssh -Q kex|cipher|mac` on Debian 12 (OpenSSH 9.2p1), as the SUPPORTED fact prints it.
+DEBIAN_12_Q = """[kex]
+diffie-hellman-group1-sha1
+diffie-hellman-group14-sha1
+diffie-hellman-group14-sha256
+diffie-hellman-group16-sha512
+diffie-hellman-group18-sha512
+diffie-hellman-group-exchange-sha1
+diffie-hellman-group-exchange-sha256
+ecdh-sha2-nistp256
+ecdh-sha2-nistp384
+ecdh-sha2-nistp521
+curve25519-sha256
+curve25519-sha256@libssh.org
+sntrup761x25519-sha512
+sntrup761x25519-sha512@openssh.com
+[cipher]
+3des-cbc
+aes128-cbc
+aes192-cbc
+aes256-cbc
+aes128-ctr
+aes192-ctr
+aes256-ctr
+aes128-gcm@openssh.com
+aes256-gcm@openssh.com
+chacha20-poly1305@openssh.com
+[mac]
+hmac-sha1
+hmac-sha1-96
+hmac-sha2-256
+hmac-sha2-512
+hmac-md5
+hmac-md5-96
+umac-64@openssh.com
+umac-128@openssh.com
+hmac-sha1-etm@openssh.com
+hmac-sha1-96-etm@openssh.com
+hmac-sha2-256-etm@openssh.com
+hmac-sha2-512-etm@openssh.com
+hmac-md5-etm@openssh.com
+hmac-md5-96-etm@openssh.com
+umac-64-etm@openssh.com
+umac-128-etm@openssh.com
+"""
+DEBIAN_12_STRONG = strong_subset(parse_supported(0, DEBIAN_12_Q))
 
 SS_DEBIAN = (
     'LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=87,fd=3))\n'
@@ -24,7 +85,9 @@ SS_DEBIAN = (
 
 def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, drop=None,
           manager="sysv", listen="port 22\nlistenaddress [::]:22\nlistenaddress 0.0.0.0:22\n",
-          others=(), ss=SS_DEBIAN, socket=False) -> Facts:  # fmt: skip
+          others=(), ss=SS_DEBIAN, socket=False, algorithms=DEBIAN_12_Q, banner=None,
+          effective="passwordauthentication yes\npermitrootlogin without-password\n",
+          ) -> Facts:  # fmt: skip
     def file(content):
         if content is None:
             return (0, "MISSING\n")
@@ -37,13 +100,15 @@ def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, dro
     raw = {
         "file:/etc/ssh/sshd_config": file(main),
         f"file:{DROP_IN}": file(drop),
-        "sshd_effective": (0, "passwordauthentication yes\npermitrootlogin without-password\n"),
+        "sshd_effective": (0, effective),
         "ssh_login": (0, f"user {user}\ngroups {groups}\nkeys {'yes' if keys else 'no'}\n"),
         "service_manager": (0, manager),
         "sshd_listen": (0, listen),
         "sshd_port_files": (0, port_files),
         "tcp_listeners": (0, ss),
         "ssh_socket_activated": (0, "active\n") if socket else (3, "inactive\n"),
+        "ssh_algorithms": (0, algorithms),
+        f"file:{BANNER_FILE}": file(banner),
     }
     return Facts.from_raw(SSH_HARDENING.facts(SshAnswers()), raw)
 
@@ -58,7 +123,8 @@ def test_fresh_debian_host_gets_the_drop_in_and_a_checked_reload():
 
 
 def test_done_host_plans_nothing():
-    assert SSH_HARDENING.plan(SshAnswers(), facts(drop=drop_in_text(SshAnswers()).encode())).empty
+    done = drop_in_text(SshAnswers(), strong=DEBIAN_12_STRONG).encode()
+    assert SSH_HARDENING.plan(SshAnswers(), facts(drop=done)).empty
 
 
 def test_main_config_without_include_gets_one_at_the_top():
@@ -139,7 +205,7 @@ def test_a_moved_host_plans_nothing_more_and_keep_keeps_the_port_it_is_on():
     moved = dict(
         main=b"Include /etc/ssh/sshd_config.d/*.conf\n#Port 22  # hostwiz: sshd listens on port "
         b"2222 only, set in /etc/ssh/sshd_config.d/00-hostwiz.conf\n",
-        drop=drop_in_text(SshAnswers(port=2222), 2222).encode(),
+        drop=drop_in_text(SshAnswers(port=2222), 2222, DEBIAN_12_STRONG).encode(),
         listen="port 2222\nlistenaddress 0.0.0.0:2222\n",
     )
     assert SSH_HARDENING.plan(SshAnswers(port=2222), facts(**moved)).empty
@@ -182,3 +248,213 @@ def test_listen_problems_name_what_is_wrong():
     assert "nothing listens on port 2222" in listen_problems(2222, right, {})[0]
     squatter = parse_listeners(0, 'LISTEN 0 5 [::]:2222 [::]:* users:(("nc",pid=9,fd=3))')
     assert "another program (nc)" in listen_problems(2222, right, squatter)[0]
+
+
+# ---- the baseline settings (dev-sec ssh-baseline, Mozilla, CIS 5.2) -------------------------
+
+# An older host's `ssh -Q` (shortened, in OpenSSH's order): no sntrup, no group16/18, no umac,
+# and the strong names come out in hostwiz's order, not the host's.
+OPENSSH_74_Q = """[kex]
+diffie-hellman-group14-sha1
+diffie-hellman-group-exchange-sha256
+ecdh-sha2-nistp256
+curve25519-sha256@libssh.org
+[cipher]
+aes128-cbc
+aes128-ctr
+aes256-ctr
+aes128-gcm@openssh.com
+[mac]
+hmac-sha1
+hmac-sha2-256
+hmac-sha2-256-etm@openssh.com
+"""
+
+
+def test_hardened_defaults_render_every_baseline_line():
+    plan = SSH_HARDENING.plan(SshAnswers(), facts())
+    text = written(plan, DROP_IN)
+    for line in ("LogLevel VERBOSE", "ClientAliveInterval 300", "ClientAliveCountMax 2",
+                 "MaxSessions 10", "MaxAuthTries 3", "AllowAgentForwarding no",
+                 "AllowTcpForwarding no", "Compression no", "TCPKeepAlive no",
+                 "X11Forwarding no"):  # fmt: skip
+        assert f"\n{line}\n" in text
+    assert "Banner" not in text
+    assert not any(getattr(a, "path", "") == BANNER_FILE for a in plan.actions)
+
+
+@pytest.mark.parametrize(
+    ("answers", "line"),
+    [
+        (SshAnswers(allow_agent_forwarding=True), "AllowAgentForwarding yes"),
+        (SshAnswers(allow_tcp_forwarding=True), "AllowTcpForwarding yes"),
+        (SshAnswers(compression=True), "Compression yes"),
+        (SshAnswers(tcp_keep_alive=True), "TCPKeepAlive yes"),
+        (SshAnswers(log_level="INFO"), "LogLevel INFO"),
+        (SshAnswers(client_alive_interval=0), "ClientAliveInterval 0"),
+        (SshAnswers(max_sessions=4), "MaxSessions 4"),
+    ],
+)
+def test_each_answer_reaches_its_line(answers, line):
+    assert f"\n{line}\n" in written(SSH_HARDENING.plan(answers, facts()), DROP_IN)
+
+
+@pytest.mark.parametrize(
+    ("host", "kex", "ciphers", "macs"),
+    [
+        (
+            DEBIAN_12_Q,
+            "sntrup761x25519-sha512,sntrup761x25519-sha512@openssh.com,curve25519-sha256,"
+            "curve25519-sha256@libssh.org,diffie-hellman-group16-sha512,"
+            "diffie-hellman-group18-sha512",
+            "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,"
+            "aes256-ctr,aes192-ctr,aes128-ctr",
+            "hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com",
+        ),
+        (
+            OPENSSH_74_Q,
+            "curve25519-sha256@libssh.org",
+            "aes128-gcm@openssh.com,aes256-ctr,aes128-ctr",
+            "hmac-sha2-256-etm@openssh.com",
+        ),
+    ],
+    ids=["debian12", "openssh74"],
+)
+def test_strong_lists_are_the_modern_ones_the_host_supports(host, kex, ciphers, macs):
+    text = written(SSH_HARDENING.plan(SshAnswers(), facts(algorithms=host)), DROP_IN)
+    assert f"\nKexAlgorithms {kex}\n" in text
+    assert f"\nCiphers {ciphers}\n" in text
+    assert f"\nMACs {macs}\n" in text
+    supported = parse_supported(0, host)
+    for kind, keyword in (("kex", "KexAlgorithms"), ("cipher", "Ciphers"), ("mac", "MACs")):
+        listed = text.split(f"\n{keyword} ", 1)[1].split("\n", 1)[0].split(",")
+        assert listed and set(listed) <= set(supported.of(kind))  # never an unknown name
+
+
+def test_without_ssh_the_lists_sshd_prints_now_stand_in():
+    effective = (
+        "passwordauthentication yes\nkexalgorithms curve25519-sha256,"
+        "curve25519-sha256@libssh.org,diffie-hellman-group14-sha1\n"
+        "ciphers aes128-cbc,aes256-gcm@openssh.com\nmacs hmac-sha1,hmac-sha2-512-etm@openssh.com\n"
+    )
+    text = written(
+        SSH_HARDENING.plan(SshAnswers(), facts(algorithms="[kex]\n[cipher]\n[mac]\n",
+                                                effective=effective)),
+        DROP_IN,
+    )  # fmt: skip
+    assert "\nKexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org\n" in text
+    assert "\nCiphers aes256-gcm@openssh.com\n" in text
+    assert "\nMACs hmac-sha2-512-etm@openssh.com\n" in text
+
+
+def test_lists_nobody_could_read_are_explained_not_written_empty():
+    with pytest.raises(PlanConflict, match="could not read which MAC algorithms") as caught:
+        SSH_HARDENING.plan(SshAnswers(), facts(algorithms=DEBIAN_12_Q.split("[mac]")[0]))
+    assert "sshd -T" in caught.value.hint
+
+
+def test_a_host_without_any_strong_mac_is_refused_not_given_an_empty_list():
+    weak = DEBIAN_12_Q.split("[mac]")[0] + "[mac]\nhmac-sha1\nhmac-sha2-256\n"
+    with pytest.raises(PlanConflict) as caught:
+        SSH_HARDENING.plan(SshAnswers(), facts(algorithms=weak))
+    assert "none of the strong MAC algorithms" in caught.value.message
+    assert "strong_algorithms = false" in caught.value.hint
+    # Off, sshd keeps its own lists: no algorithm line at all.
+    text = written(SSH_HARDENING.plan(SshAnswers(strong_algorithms=False),
+                                      facts(algorithms=weak)), DROP_IN)  # fmt: skip
+    assert "KexAlgorithms" not in text and "Ciphers" not in text and "MACs" not in text
+
+
+def test_lists_hostwiz_own_client_cannot_speak_are_refused():
+    """paramiko has no chacha20-poly1305: a host whose only strong cipher it is would leave
+    hostwiz unable to connect, so the plan refuses (real paramiko, nothing mocked)."""
+    chacha_only = DEBIAN_12_Q.replace(
+        DEBIAN_12_Q[DEBIAN_12_Q.index("[cipher]") : DEBIAN_12_Q.index("[mac]")],
+        "[cipher]\naes128-cbc\nchacha20-poly1305@openssh.com\n",
+    )
+    assert "chacha20-poly1305@openssh.com" not in ssh_crypto.paramiko_algorithms().cipher
+    with pytest.raises(PlanConflict) as caught:
+        SSH_HARDENING.plan(SshAnswers(), facts(algorithms=chacha_only))
+    assert "lock hostwiz out" in caught.value.message
+    assert "cipher" in caught.value.message and "chacha20-poly1305" in caught.value.message
+
+
+def test_hostwiz_own_client_shares_each_kind_with_the_debian_12_lists():
+    client = ssh_crypto.paramiko_algorithms()
+    assert ssh_crypto.client_problem(DEBIAN_12_STRONG, client) == ""
+    assert ssh_crypto.client_problem(DEBIAN_12_STRONG, Algorithms(client.kex, ("3des-cbc",),
+                                                                  client.mac))  # fmt: skip
+
+
+def test_fallback_keeps_what_ssh_q_listed():
+    supported = parse_supported(0, "[kex]\ncurve25519-sha256\n[cipher]\n[mac]\n")
+    merged = with_fallback(supported, {"ciphers": "aes128-ctr", "kexalgorithms": "x"})
+    assert merged == Algorithms(("curve25519-sha256",), ("aes128-ctr",), ())
+
+
+# ---- the login banner ----------------------------------------------------------------------
+
+
+def test_banner_is_written_and_pointed_at_then_plans_nothing_more():
+    answers = SshAnswers(banner=True, banner_text="Authorized use only.\nLogged.")
+    plan = SSH_HARDENING.plan(answers, facts())
+    assert written(plan, BANNER_FILE) == "Authorized use only.\nLogged.\n"
+    assert f"\nBanner {BANNER_FILE}\n" in written(plan, DROP_IN)
+    done = facts(drop=written(plan, DROP_IN).encode(), banner=written(plan, BANNER_FILE).encode())
+    assert SSH_HARDENING.plan(answers, done).empty
+
+
+def test_turning_the_banner_off_removes_hostwiz_banner_file():
+    plan = SSH_HARDENING.plan(SshAnswers(), facts(banner=b"old\n"))
+    assert [a.path for a in plan.actions if type(a).__name__ == "RemoveFile"] == [BANNER_FILE]
+    assert "Banner" not in written(plan, DROP_IN)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"banner": True, "banner_text": "bell\x07"}, "control characters \\(U\\+0007\\)"),
+        ({"banner": True, "banner_text": "tab\there"}, "U\\+0009"),
+        ({"banner": True, "banner_text": "   "}, "empty"),
+        ({"banner": True, "banner_text": "x" * 2001}, "at most 2000"),
+        ({"max_sessions": 1}, "at least 2 sessions"),
+    ],
+)
+def test_bad_baseline_answers_are_explained_with_the_preset_place(overrides, expected):
+    with pytest.raises(InvalidAnswer, match=expected) as caught:
+        build(SshAnswers, overrides, where="site.toml [ssh]")
+    assert caught.value.message.startswith("site.toml [ssh]")
+    assert caught.value.hint
+
+
+def test_banner_text_is_not_checked_while_the_banner_is_off():
+    assert build(SshAnswers, {"banner_text": "bell\x07"}).banner is False
+    assert build(SshAnswers, {"banner": True, "banner_text": "a\r\nb"}).banner
+
+
+# ---- the health check against sshd -T ------------------------------------------------------
+
+
+def test_effective_differences_name_each_setting_sshd_does_not_show():
+    answers = SshAnswers(banner=True)
+    wanted = drop_in_text(answers, strong=DEBIAN_12_STRONG)
+    sshd_t = "\n".join(
+        line.split(" ", 1)[0].lower() + " " + line.split(" ", 1)[1]
+        for line in wanted.splitlines()
+        if line and not line.startswith("#")
+    )
+    effective = parse_effective(0, sshd_t)
+    assert effective_differences(effective, answers, DEBIAN_12_STRONG) == []
+    effective.update(allowtcpforwarding="yes", ciphers="aes128-cbc")
+    effective.pop("loglevel")
+    problems = effective_differences(effective, answers, DEBIAN_12_STRONG)
+    assert "allowtcpforwarding is 'yes' instead of 'no'" in problems
+    assert "loglevel is None instead of 'VERBOSE'" in problems
+    assert any(p.startswith("ciphers is 'aes128-cbc' instead of 'chacha20") for p in problems)
+    assert len(problems) == 3
+
+
+def test_hardened_preset_sets_every_ssh_answer_to_the_hardened_default():
+    text = (resources.files("presets") / "hardened.toml").read_text(encoding="utf-8")
+    assert set(tomllib.loads(text)["ssh"]) == {info.name for info in fields_of(SshAnswers)}
+    assert load_preset("hardened").answers["ssh"] == SshAnswers()

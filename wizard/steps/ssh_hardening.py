@@ -8,6 +8,12 @@ cloud images' ``50-cloud-init.conf`` (which often turns passwords back on).
 The step refuses to plan a change that would lock out the admin running it: the user hostwiz
 is logged in as must still be allowed in, with a key, after the change.
 
+The rest of the usual baselines (dev-sec's ssh-baseline, Mozilla's OpenSSH guidelines, CIS
+Debian 5.2) are answers with hardened defaults: log level, idle-client checks, sessions per
+connection, agent and TCP forwarding, compression, TCP keepalives, an optional banner, and
+strong algorithm lists limited to what the host's OpenSSH supports and hostwiz's own client
+speaks (:mod:`wizard.steps.ssh_crypto`). The health check wants ``sshd -T`` to show each.
+
 It can also move sshd to another port (:mod:`wizard.steps.ssh_port`). Its plan then says so
 (``Plan.ssh_port``), and the transaction confirms over a new connection to the new port: the
 move is only kept once the new port answers with the host's known key.
@@ -19,12 +25,23 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from wizard.actions import Action, FileState, RunCommand, WriteFile
+from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
 from wizard.answers import describe
-from wizard.errors import PlanConflict
+from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
 from wizard.plan import Plan, PortMove
 from wizard.steps.base import Status, StepStatus
+from wizard.steps.ssh_crypto import (
+    KEYWORDS,
+    KINDS,
+    SUPPORTED,
+    Algorithms,
+    client_problem,
+    missing_kinds,
+    paramiko_algorithms,
+    strong_subset,
+    with_fallback,
+)
 from wizard.steps.ssh_port import (
     LISTENERS,
     SSH_SOCKET,
@@ -43,6 +60,9 @@ from wizard.transport.base import Transport
 MAIN_CONFIG = "/etc/ssh/sshd_config"
 DROP_IN = "/etc/ssh/sshd_config.d/00-hostwiz.conf"
 INCLUDE_LINE = "Include /etc/ssh/sshd_config.d/*.conf"
+BANNER_FILE = "/etc/ssh/hostwiz-banner"
+BANNER_MAX = 2000
+"""Characters of banner text: sshd sends it to every client before login, keep it short."""
 HOST_KEY_ALGORITHMS = {
     "ed25519": ("ssh-ed25519",),
     "rsa": ("rsa-sha2-512", "rsa-sha2-256"),
@@ -102,6 +122,107 @@ class SshAnswers:
         default=False,
         metadata=describe("X11 forwarding", "Servers rarely need graphical forwarding: keep off."),
     )
+    log_level: Literal["VERBOSE", "INFO"] = field(
+        default="VERBOSE",
+        metadata=describe(
+            "Log detail",
+            "VERBOSE also logs the fingerprint of the key each login used, so the auth log "
+            "(journalctl -u ssh, or /var/log/auth.log) tells whose key got in. INFO: sshd's "
+            "default, without fingerprints.",
+        ),
+    )
+    client_alive_interval: int = field(
+        default=300,
+        metadata=describe(
+            "Idle check (seconds)",
+            "After this many seconds without a word from the client, sshd asks whether it is "
+            "still there (through the encrypted connection). 0 turns the check off.",
+        ),
+    )
+    client_alive_count_max: int = field(
+        default=2,
+        metadata=describe(
+            "Unanswered idle checks",
+            "sshd hangs up after this many idle checks go unanswered: with 300 and 2, a "
+            "connection whose client vanished (laptop closed, network gone) ends after about "
+            "10 minutes instead of lingering. Live sessions answer by themselves, however "
+            "long they sit idle.",
+        ),
+    )
+    max_sessions: int = field(
+        default=10,
+        metadata=describe(
+            "Sessions per connection",
+            "Shells, commands and file transfers one SSH connection may run at the same time "
+            "(10 is sshd's default). hostwiz itself needs at least 2.",
+        ),
+    )
+    allow_agent_forwarding: bool = field(
+        default=False,
+        metadata=describe(
+            "Agent forwarding",
+            "Lets you use the keys on your own machine from this host (ssh -A), for example "
+            "to git pull from GitHub or to hop on to another server without copying a private "
+            "key here. Off: anyone with root on this host could use your agent (and so your "
+            "keys) while you are logged in. Turn on only if you work that way; ProxyJump "
+            "(ssh -J, which needs TCP forwarding) is the safer way to hop.",
+        ),
+    )
+    allow_tcp_forwarding: bool = field(
+        default=False,
+        metadata=describe(
+            "TCP forwarding (tunnels)",
+            "Lets SSH users open tunnels through this host: ssh -L to reach a database or web "
+            "page that only listens on the server, ssh -D as a proxy, ssh -J / ProxyJump to "
+            "reach other machines through this one, and VS Code Remote-SSH (it needs this on). "
+            "Off: a stolen key cannot turn this host into a tunnel into your network. Turn on "
+            "if you use any of these.",
+        ),
+    )
+    compression: bool = field(
+        default=False,
+        metadata=describe(
+            "Compression",
+            "Compressing an encrypted stream can leak what it carries and adds work for the "
+            "server; on today's networks it rarely helps. Keep off.",
+        ),
+    )
+    tcp_keep_alive: bool = field(
+        default=False,
+        metadata=describe(
+            "TCP keepalive",
+            "Unencrypted TCP probes that anyone on the path can fake, and that drop a session "
+            "at a short network hiccup. Off: the idle checks above (encrypted) find dead "
+            "clients instead.",
+        ),
+    )
+    strong_algorithms: bool = field(
+        default=True,
+        metadata=describe(
+            "Strong algorithms only",
+            "Key exchange, ciphers and MACs limited to modern ones (Mozilla's and ssh-audit's "
+            "lists) that this host's OpenSSH supports, read with ssh -Q. Any OpenSSH from the "
+            "last ten years still connects; very old clients or network gear may not. false: "
+            "sshd's own defaults.",
+        ),
+    )
+    banner: bool = field(
+        default=False,
+        metadata=describe(
+            "Login banner",
+            "Show a text (such as a legal notice) to everyone who connects, before they log "
+            "in. Some company policies require one; it protects nothing by itself.",
+        ),
+    )
+    banner_text: str = field(
+        default="Authorized access only. Connections are logged.",
+        metadata=describe(
+            "Banner text",
+            f"The text shown before login, written to {BANNER_FILE}. Plain text; new lines "
+            "allowed (in a preset: a TOML multi-line string), no other control characters.",
+            show_if=("banner", True),
+        ),
+    )
     port: int = field(
         default=0,
         metadata=describe(
@@ -112,6 +233,41 @@ class SshAnswers:
             "port. Open it first in any firewall in front of the host.",
         ),
     )
+
+    def __post_init__(self) -> None:
+        check_baseline(self)
+
+
+def banner_problem(text: str) -> str:
+    """What is wrong with a banner text ("" if nothing)."""
+    if not text.strip():
+        return "the banner text is empty"
+    if len(text) > BANNER_MAX:
+        return f"the banner text has {len(text)} characters; at most {BANNER_MAX} are allowed"
+    text = text.replace("\r\n", "\n")
+    bad = sorted({ch for ch in text if ch != "\n" and (ord(ch) < 32 or 127 <= ord(ch) < 160)})
+    if bad:
+        shown = ", ".join(f"U+{ord(ch):04X}" for ch in bad)
+        return f"the banner text contains control characters ({shown})"
+    return ""
+
+
+def check_baseline(answers: SshAnswers) -> None:
+    """Refuse values sshd would reject, or that would leave hostwiz without a session."""
+    if answers.max_sessions < 2:
+        raise InvalidAnswer(
+            f"ssh.max_sessions = {answers.max_sessions}: hostwiz needs at least 2 sessions per "
+            "connection (its shell, plus a command or a Docker API connection).",
+            "Keep 10 (sshd's default) unless you have a reason.",
+        )
+    if answers.banner:
+        problem = banner_problem(answers.banner_text)
+        if problem:
+            raise InvalidAnswer(
+                f"ssh.banner_text: {problem}.",
+                "Write plain text; new lines are fine, tabs and other control characters "
+                "are not. Or set ssh.banner = false.",
+            )
 
 
 @dataclass(frozen=True)
@@ -155,13 +311,48 @@ EFFECTIVE = Fact("sshd_effective", "sshd -T 2>/dev/null", parse_effective)
 
 MAIN = file_fact(MAIN_CONFIG)
 DROP = file_fact(DROP_IN)
+BANNER = file_fact(BANNER_FILE)
 
 
 PORT_FILES = port_files_fact(DROP_IN)
 
 
-def drop_in_text(answers: SshAnswers, port: int | None = None) -> str:
-    """The drop-in's text; ``port`` (None: no Port line) is the only port sshd listens on."""
+def _yes(value: bool) -> str:
+    return "yes" if value else "no"
+
+
+def baseline_settings(answers: SshAnswers, algorithms: Algorithms | None) -> dict[str, str]:
+    """The baseline keywords (dev-sec, Mozilla, CIS 5.2) and their values, in file order.
+
+    ``algorithms`` are the strong lists for this host (None: leave sshd's defaults).
+    """
+    settings = {
+        "LogLevel": answers.log_level,
+        "ClientAliveInterval": str(answers.client_alive_interval),
+        "ClientAliveCountMax": str(answers.client_alive_count_max),
+        "MaxSessions": str(answers.max_sessions),
+        "AllowAgentForwarding": _yes(answers.allow_agent_forwarding),
+        "AllowTcpForwarding": _yes(answers.allow_tcp_forwarding),
+        "Compression": _yes(answers.compression),
+        "TCPKeepAlive": _yes(answers.tcp_keep_alive),
+    }
+    if answers.strong_algorithms and algorithms is not None:
+        settings.update({KEYWORDS[kind]: ",".join(algorithms.of(kind)) for kind in KINDS})
+    if answers.banner:
+        settings["Banner"] = BANNER_FILE
+    return settings
+
+
+def banner_bytes(answers: SshAnswers) -> bytes:
+    """The banner file's content: the text with one final new line."""
+    return (answers.banner_text.replace("\r\n", "\n").rstrip("\n") + "\n").encode()
+
+
+def drop_in_text(
+    answers: SshAnswers, port: int | None = None, strong: Algorithms | None = None
+) -> str:
+    """The drop-in's text; ``port`` (None: no Port line) is the only port sshd listens on;
+    ``strong``: the strong algorithm lists for this host (None: none written)."""
     algorithms = [alg for kind in answers.host_key_types for alg in HOST_KEY_ALGORITHMS[kind]]
     lines = [
         "# Written by hostwiz (SSH hardening). sshd keeps the first value it reads, and this",
@@ -188,7 +379,30 @@ def drop_in_text(answers: SshAnswers, port: int | None = None) -> str:
         lines.append(f"AllowUsers {' '.join(answers.allow_users)}")
     if answers.allow_groups:
         lines.append(f"AllowGroups {' '.join(answers.allow_groups)}")
+    lines += [f"{key} {value}" for key, value in baseline_settings(answers, strong).items()]
     return "\n".join(lines) + "\n"
+
+
+def effective_differences(
+    effective: dict[str, str], answers: SshAnswers, strong: Algorithms | None
+) -> list[str]:
+    """Baseline settings ``sshd -T`` shows with another value than the answers want.
+
+    ``sshd -T`` prints keywords in lower case, and algorithm lists as written in the file.
+    """
+    wanted = {key.lower(): value for key, value in baseline_settings(answers, strong).items()}
+    wanted.update(
+        {
+            "logingracetime": str(answers.login_grace_time),
+            "maxauthtries": str(answers.max_auth_tries),
+            "x11forwarding": _yes(answers.x11_forwarding),
+        }
+    )
+    return [
+        f"{key} is {effective.get(key)!r} instead of {value!r}"
+        for key, value in wanted.items()
+        if effective.get(key) != value
+    ]
 
 
 def lockout_problem(answers: SshAnswers, login: LoginUser) -> str:
@@ -277,13 +491,64 @@ def _port_notes(move: PortMove) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return notes, warnings
 
 
+def chosen_algorithms(answers: SshAnswers, facts: Facts) -> Algorithms | None:
+    """The strong algorithm lists to write (None: strong_algorithms is off).
+
+    Refuses (PlanConflict) when the host supports no strong algorithm of a kind, or when
+    hostwiz's own client could not negotiate with what is left.
+    """
+    if not answers.strong_algorithms:
+        return None
+    supported = with_fallback(facts[SUPPORTED], facts[EFFECTIVE])
+    unread = missing_kinds(supported)
+    if unread:
+        raise PlanConflict(
+            f"hostwiz could not read which {' and '.join(unread)} algorithms this host's "
+            "OpenSSH supports (neither ssh -Q nor sshd -T listed any).",
+            "Run sshd -T as root on the host: it says what is wrong with the configuration. "
+            "Or set ssh.strong_algorithms = false to keep sshd's defaults.",
+        )
+    chosen = strong_subset(supported)
+    missing = missing_kinds(chosen)
+    if missing:
+        raise PlanConflict(
+            f"this host's OpenSSH supports none of the strong {' or '.join(missing)} "
+            "algorithms (ssh -Q kex, ssh -Q cipher and ssh -Q mac on the host list what it "
+            "supports), so hostwiz cannot limit sshd to strong ones.",
+            "Update OpenSSH on the host (apt-get install --only-upgrade openssh-server), or set "
+            "ssh.strong_algorithms = false to keep sshd's defaults.",
+        )
+    problem = client_problem(chosen, paramiko_algorithms())
+    if problem:
+        raise PlanConflict(
+            f"this would lock hostwiz out: {problem}.",
+            "Set ssh.strong_algorithms = false to keep sshd's defaults, or update hostwiz "
+            "(its paramiko) so that it speaks a modern algorithm of that kind.",
+        )
+    return chosen
+
+
+def _banner_actions(answers: SshAnswers, current: FileState) -> list[Action]:
+    """Write the banner file when the banner is on; remove hostwiz's file when it is off."""
+    if answers.banner:
+        text = banner_bytes(answers)
+        if current.exists and current.content == text and current.mode == 0o644:
+            return []
+        return [WriteFile(BANNER_FILE, text, 0o644, why="the text sshd shows before login")]
+    if current.exists:
+        return [RemoveFile(BANNER_FILE, why="the login banner is off")]
+    return []
+
+
 class SshHardeningStep:
     name = "ssh"
     title = "SSH hardening"
     explanation = (
         "Makes SSH accept keys only, so that the password-guessing bots that hit every public "
         "server get nowhere; keeps root from logging in with a password; offers only strong host "
-        "key types; and can limit who may log in at all. hostwiz refuses a setting that would "
+        "key types and modern algorithms; drops vanished clients, logs which key logged in, "
+        "turns off forwarding you do not use; and can limit who may log in at all. hostwiz "
+        "refuses a setting that would "
         "lock you out, checks the new configuration with sshd -t before reloading, and only "
         "keeps the change once a brand-new SSH connection gets in."
     )
@@ -291,7 +556,7 @@ class SshHardeningStep:
 
     def facts(self, answers: SshAnswers) -> list[Fact[Any]]:
         return [MAIN, DROP, EFFECTIVE, LOGIN, SERVICE_MANAGER, SSHD_LISTEN, PORT_FILES, LISTENERS,
-                SSH_SOCKET]  # fmt: skip
+                SSH_SOCKET, SUPPORTED, BANNER]  # fmt: skip
 
     def plan(self, answers: SshAnswers, facts: Facts) -> Plan:
         unknown = [kind for kind in answers.host_key_types if kind not in HOST_KEY_ALGORITHMS]
@@ -310,6 +575,7 @@ class SshHardeningStep:
                 "again; or change the answers.",
             )
         _check_port(answers.port, facts)
+        algorithms = chosen_algorithms(answers, facts)
         actions: list[Action] = []
         main, drop = facts[MAIN], facts[DROP]
         port = wanted_port(answers, drop)
@@ -318,11 +584,12 @@ class SshHardeningStep:
             actions.append(include)
         others = _other_port_files(facts[PORT_FILES], answers.port) if answers.port else []
         actions += others
-        wanted = drop_in_text(answers, port).encode()
+        actions += _banner_actions(answers, facts[BANNER])
+        wanted = drop_in_text(answers, port, algorithms).encode()
         if not drop.exists or drop.content != wanted or drop.mode != 0o644:
             actions.append(WriteFile(DROP_IN, wanted, 0o644, why="hardened sshd settings"))
         if not actions:
-            return Plan(self.name, (), before=(main, drop))
+            return Plan(self.name, (), before=(main, drop, facts[BANNER]))
         apply, undo = reload_commands(facts[SERVICE_MANAGER], facts[SSH_SOCKET])
         actions.append(
             RunCommand(
@@ -346,7 +613,7 @@ class SshHardeningStep:
         return Plan(
             self.name,
             tuple(actions),
-            before=(main, drop, *(facts[PORT_FILES])),
+            before=(main, drop, facts[BANNER], *(facts[PORT_FILES])),
             notes=notes,
             warnings=warnings,
             ssh_port=move,
@@ -362,6 +629,7 @@ class SshHardeningStep:
         }
         wrong = [f"{key} is {effective.get(key)!r}" for key, value in wanted.items()
                  if effective.get(key) not in {value, answers.permit_root_login}]  # fmt: skip
+        wrong += effective_differences(effective, answers, chosen_algorithms(answers, facts))
         problems = [f"sshd's effective configuration differs: {', '.join(wrong)}"] if wrong else []
         if answers.port:
             listen = parse_listen(0, transport.run(SSHD_LISTEN.command).out)
