@@ -16,7 +16,10 @@ from wizard.transport.base import Transport
 
 def findings(facts: Facts) -> list[Finding]:
     """Every rule's findings over ``facts``, worst first."""
-    view = host_view(facts)
+    return findings_in(host_view(facts))
+
+
+def findings_in(view: HostView) -> list[Finding]:
     return worst_first(f for rule in RULES for f in rule.findings(view))
 
 
