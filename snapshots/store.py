@@ -13,6 +13,7 @@ from pathlib import Path
 import platformdirs
 
 from snapshots.layout import SNAPSHOT_DIR
+from wizard.errors import HostwizError
 from wizard.transport.base import Transport
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]+")
@@ -93,5 +94,22 @@ def save_local_copy(host: str, tar_base64: str) -> Path | None:
     data = base64.b64decode(tar_base64.strip())
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         names = archive.getnames()
-        archive.extractall(target, filter="data")
+        _refuse_unsafe_members(archive, target)
+        archive.extractall(target)  # no filter="data": Python 3.11.2 lacks it (checked above)
     return target / names[0].split("/")[0] if names else None
+
+
+def _refuse_unsafe_members(archive: tarfile.TarFile, target: Path) -> None:
+    """What ``filter="data"`` would refuse: paths or links leaving ``target``, devices."""
+    root = target.resolve()
+    for member in archive.getmembers():
+        path = (root / member.name).resolve()
+        link = (path.parent / member.linkname).resolve() if member.issym() else path
+        if member.islnk():
+            link = (root / member.linkname).resolve()
+        inside = all(p == root or root in p.parents for p in (path, link))
+        if not inside or member.isdev() or member.name.startswith("/"):
+            raise HostwizError(
+                f"the snapshot copy holds an unsafe entry ({member.name}); it was not unpacked.",
+                "The host's snapshot folder may have been tampered with: look at it there.",
+            )
