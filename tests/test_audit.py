@@ -1,4 +1,5 @@
-"""The audit on a practice host with real containers and a real dockerd, through the real CLI.
+"""The audit on a practice host with real containers and a real dockerd, through the real CLI
+and the wizard's audit screen (driven with Pilot, offline with fixed findings and for real).
 
 Uses the shared practice host with Docker's defaults (``docker_defaults``): the containers
 started here are removed and daemon.json is put back after each test, even when it fails.
@@ -15,8 +16,13 @@ from typing import Any
 
 import pytest
 from probes import http_get, on_console
+from test_screens import Harness, run_async, until_done, wait_for
+from textual.widgets import DataTable, Static
 
-from wizard.audit import audit, compare
+from screens.app import HostwizApp, default_args
+from screens.audit import AuditScreen
+from screens.stages import ApplyScreen, PreviewScreen, StepListScreen, StepScreen
+from wizard.audit import Finding, Severity, audit, compare, worst_first
 from wizard.lab import LabHost
 from wizard.lab.image import import_test_image
 from wizard.session import Selection, apply
@@ -24,7 +30,9 @@ from wizard.steps import STEPS
 from wizard.steps.docker_engine import WAIT_FOR_DOCKER, DockerEngineAnswers
 from wizard.transport.ssh import SshTransport
 
-pytestmark = [pytest.mark.lab, pytest.mark.docker]
+
+def on_practice_host(test: Any) -> Any:
+    return pytest.mark.lab(pytest.mark.docker(test))
 
 IMAGE = "hostwiz/busybox:latest"
 RISKY = (
@@ -64,6 +72,7 @@ def by_subject(report: dict[str, Any], subject: str) -> set[str]:
     return {f["id"] for f in report["findings"] if f["subject"] == subject}
 
 
+@on_practice_host
 def test_real_containers_through_the_cli_json_and_exit_code(with_containers: LabHost) -> None:
     result = hostwiz_audit(with_containers, "--json")
     assert result.returncode == 3, result.stderr  # critical and high findings, --fail-on high
@@ -88,6 +97,7 @@ def test_real_containers_through_the_cli_json_and_exit_code(with_containers: Lab
     assert "Container holds the Docker socket  [audit-risky]" in text.stdout
 
 
+@on_practice_host
 def test_unauthenticated_2375_is_the_critical_finding(docker_defaults: LabHost) -> None:
     host = docker_defaults
     on_console(host, OPEN_2375, timeout=120)
@@ -102,6 +112,7 @@ def test_unauthenticated_2375_is_the_critical_finding(docker_defaults: LabHost) 
     assert report["findings"][0]["id"] == "daemon.tcp-no-tls"  # the worst comes first
 
 
+@on_practice_host
 def test_before_and_after_the_docker_step(docker_defaults: LabHost, lab_ssh_config: Path) -> None:
     """Audit, apply the Docker engine step for real, audit again: the diff names the fixes."""
     with SshTransport.connect(docker_defaults.name, ssh_config=lab_ssh_config) as ssh:
@@ -116,3 +127,97 @@ def test_before_and_after_the_docker_step(docker_defaults: LabHost, lab_ssh_conf
             "daemon.log-limits", "daemon.userland-proxy"} <= fixed  # fmt: skip
     assert not diff.new, diff.new
     assert "daemon.no-userns" not in {f.id for f in after}
+
+
+# ---- the audit screen ----------------------------------------------------------------------
+
+
+def sample_findings() -> list[Finding]:
+    return worst_first([
+        Finding("ssh.password-login", Severity.MEDIUM, "SSH accepts passwords",
+                "Passwords can be guessed.", "sshd -T: passwordauthentication yes", "ssh"),
+        Finding("container.docker-socket", Severity.CRITICAL, "Container holds the Docker socket",
+                "Root on the host.", "/var/run/docker.sock -> /var/run/docker.sock (rw)",
+                manual="Recreate it without the socket.", subject="risky"),
+        Finding("host.forwarding", Severity.INFO, "IP forwarding is on", "Docker needs it.",
+                "net.ipv4.ip_forward = 1"),
+    ])  # fmt: skip
+
+
+def audit_screen() -> AuditScreen:
+    return AuditScreen("web1", sample_findings(), titles={"ssh": "SSH hardening"})
+
+
+def cursor_to(screen: AuditScreen, rule: str, subject: str = "") -> None:
+    table = screen.query_one("#finding-table", DataTable)
+    table.move_cursor(row=table.get_row_index(f"{rule}|{subject}"))
+
+
+@run_async
+async def test_audit_screen_explains_groups_and_opens_the_fixing_step() -> None:
+    app = Harness(audit_screen)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AuditScreen)
+        table = screen.query_one("#finding-table", DataTable)
+        severities = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert severities == ["critical", "medium", "info"]  # grouped, worst first
+        detail = str(screen.query_one("#finding-detail", Static).content)
+        assert "Found: /var/run/docker.sock" in detail and "Why it matters: Root" in detail
+        assert "No hostwiz step fixes this. By hand: Recreate it" in detail
+        await pilot.press("enter")  # no step fixes it: the screen stays and says so
+        await pilot.pause()
+        assert app.screen is screen and app.results == []
+        cursor_to(screen, "ssh.password-login")
+        await pilot.pause()
+        detail = str(screen.query_one("#finding-detail", Static).content)
+        assert "Enter opens the SSH hardening step" in detail
+        assert str(table.get_row_at(1)[3]) == "SSH hardening"
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == ["step:ssh"]
+
+
+@run_async
+async def test_audit_screen_escape_and_no_findings() -> None:
+    app = Harness(lambda: AuditScreen("web1", []))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        detail = str(app.screen.query_one("#finding-detail", Static).content)
+        assert "No findings" in detail
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+@on_practice_host
+@run_async
+async def test_wizard_audit_opens_the_step_and_shows_what_it_fixed(
+    docker_defaults: LabHost,
+) -> None:
+    """Step list → a → audit → Enter on "Container root is host root" → the Docker engine
+    step → preview → apply → back on the step list, which says what the change fixed."""
+    app = HostwizApp(default_args(host=docker_defaults.name))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, StepListScreen)
+        await pilot.press("a")
+        screen = await wait_for(pilot, AuditScreen)
+        assert "daemon.no-userns" in {f.id for f in screen.findings}
+        cursor_to(screen, "daemon.no-userns")
+        await pilot.pause()
+        await pilot.press("enter")
+        step = await wait_for(pilot, StepScreen)
+        assert step.step.name == "docker"
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, PreviewScreen)
+        await pilot.press("a")
+        applying = await wait_for(pilot, ApplyScreen)
+        await until_done(pilot, applying)
+        assert applying.result is not None and applying.result.confirmed, applying.result
+        await pilot.press("enter")
+        steps = await wait_for(pilot, StepListScreen)
+        assert "fixed: [medium] Container root is host root" in steps.note
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
