@@ -113,6 +113,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--yes", action="store_true", default=argparse.SUPPRESS, help="do not ask before applying"
     )
     apply.add_argument("--confirm-timeout", type=int, default=argparse.SUPPRESS)
+    apply.add_argument(
+        "--audit",
+        action="store_true",
+        help="audit the host before and after, and say which findings the change fixed",
+    )
 
     snaps = commands.add_parser("snapshots", help="list the host's snapshots")
     _connection_options(snaps)
@@ -324,6 +329,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             for line in report.lines:
                 print(line)
             return EXIT_OK if report.ok else EXIT_ERROR
+        before = _audit_findings(transport) if getattr(args, "audit", False) else None
         if args.yes:
             # Applied straight after it was read and shown: nothing to re-check.
             result = apply_planned(
@@ -341,7 +347,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         else:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR
+        after = _audit_findings(transport) if before is not None and result.confirmed else None
     print(result.message)
+    if before is not None and after is not None:
+        _print_audit_change(before, after)
     if not result.confirmed:
         return EXIT_ERROR
     report = install_clients(selections)  # only now: nothing local points at an undone change
@@ -439,6 +448,21 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if threshold is not None and failing(found, threshold):
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+def _audit_findings(transport: Transport) -> list[Any]:
+    from wizard.audit import audit
+
+    return audit(transport)
+
+
+def _print_audit_change(before: list[Any], after: list[Any]) -> None:
+    """``apply --audit``: which findings the change fixed (and any it brought)."""
+    from wizard.audit import compare
+
+    print("Audit, before -> after:")
+    for line in compare(before, after).lines():
+        print(f"  {line}")
 
 
 def cmd_wizard(args: argparse.Namespace) -> int:

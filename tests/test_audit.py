@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,13 +21,10 @@ from textual.widgets import DataTable, Static
 from screens.app import HostwizApp, default_args
 from screens.audit import AuditScreen
 from screens.stages import ApplyScreen, PreviewScreen, StepListScreen, StepScreen
-from wizard.audit import Finding, Severity, audit, compare, worst_first
+from wizard.audit import Finding, Severity, worst_first
 from wizard.lab import LabHost
 from wizard.lab.image import import_test_image
-from wizard.session import Selection, apply
-from wizard.steps import STEPS
-from wizard.steps.docker_engine import WAIT_FOR_DOCKER, DockerEngineAnswers
-from wizard.transport.ssh import SshTransport
+from wizard.steps.docker_engine import WAIT_FOR_DOCKER
 
 
 def on_practice_host(test: Any) -> Any:
@@ -113,20 +109,24 @@ def test_unauthenticated_2375_is_the_critical_finding(docker_defaults: LabHost) 
 
 
 @on_practice_host
-def test_before_and_after_the_docker_step(docker_defaults: LabHost, lab_ssh_config: Path) -> None:
-    """Audit, apply the Docker engine step for real, audit again: the diff names the fixes."""
-    with SshTransport.connect(docker_defaults.name, ssh_config=lab_ssh_config) as ssh:
-        before = audit(ssh)
-        selection = Selection(STEPS["docker"], DockerEngineAnswers())
-        result = apply(ssh, [selection], confirm_timeout=60)
-        assert result.confirmed, result.message
-        after = audit(ssh)
-    diff = compare(before, after)
-    fixed = {f.id for f in diff.fixed}
-    assert {"daemon.no-userns", "daemon.no-new-privileges", "daemon.icc", "daemon.live-restore",
-            "daemon.log-limits", "daemon.userland-proxy"} <= fixed  # fmt: skip
-    assert not diff.new, diff.new
-    assert "daemon.no-userns" not in {f.id for f in after}
+def test_apply_with_audit_says_what_the_change_fixed(docker_defaults: LabHost) -> None:
+    """``hostwiz apply --audit``: audit, apply the classic preset (the Docker engine step) for
+    real, audit again; the output names the findings the change fixed and nothing new."""
+    command = [sys.executable, "-m", "hostwiz", "apply", "--host", docker_defaults.name,
+               "--preset", "classic", "--yes", "--audit"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = result.stdout.split("Audit, before -> after:", 1)[1]
+    fixed = {line.split("] ", 1)[1] for line in after.splitlines() if "fixed: [" in line}
+    assert {
+        "Containers may gain privileges by default",
+        "Containers on the default bridge can all talk to each other",
+        "Containers stop whenever dockerd restarts",
+        "Container logs grow without limit",
+        "The userland proxy is on",
+    } == fixed, after
+    assert "new:" not in after
+    assert '"no-new-privileges": true' in on_console(docker_defaults, "cat /etc/docker/daemon.json")
 
 
 # ---- the audit screen ----------------------------------------------------------------------
