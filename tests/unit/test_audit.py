@@ -342,6 +342,9 @@ def test_compare_tells_what_a_change_fixed_and_what_it_brought() -> None:
     assert [f.id for f in diff.new] == ["ssh.x11-forwarding"]
     assert "daemon.icc" in {f.id for f in diff.remaining}
     assert diff.lines()[0].startswith("fixed: [medium] SSH accepts passwords")
+    with_tls = compare(audit_of(**{"audit:certificates": (0, "")}), audit_of())
+    assert "tls.cert-days" in {f.id for f in with_tls.new}
+    assert not any(line.startswith("new:") for line in with_tls.lines())  # information only
     assert not compare(after, after).changed
     assert compare(after, after).lines() == ["The audit finds the same things as before."]
 

@@ -137,6 +137,8 @@ class AuditDiff:
         for finding in self.fixed:
             out.append(f"fixed: [{finding.severity.value}] {_label(finding)}")
         for finding in self.new:
+            if finding.severity is Severity.INFO:
+                continue  # e.g. a certificate's days left, once TLS is set up: not a problem
             out.append(f"new:   [{finding.severity.value}] {_label(finding)}")
         if not out:
             out.append("The audit finds the same things as before.")
