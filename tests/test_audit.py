@@ -112,6 +112,16 @@ def test_unauthenticated_2375_is_the_critical_finding(docker_defaults: LabHost) 
 def test_apply_with_audit_says_what_the_change_fixed(docker_defaults: LabHost) -> None:
     """``hostwiz apply --audit``: audit, apply the classic preset (the Docker engine step) for
     real, audit again; the output names the findings the change fixed and nothing new."""
+    host = docker_defaults
+    import_test_image(host)
+    on_console(host, f"{REMOVE}\ndocker run -d --restart always --name audit-old {IMAGE} sleep 600")
+    try:
+        applied_with_audit(host)
+    finally:
+        on_console(host, "docker rm -f audit-old >/dev/null 2>&1; true")
+
+
+def applied_with_audit(docker_defaults: LabHost) -> None:
     command = [sys.executable, "-m", "hostwiz", "apply", "--host", docker_defaults.name,
                "--preset", "classic", "--yes", "--audit"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
@@ -127,6 +137,13 @@ def test_apply_with_audit_says_what_the_change_fixed(docker_defaults: LabHost) -
     } == fixed, after
     assert "new:" not in after
     assert '"no-new-privileges": true' in on_console(docker_defaults, "cat /etc/docker/daemon.json")
+    # The daemon's new default applies to containers created from now on; the kernel says the
+    # older container's process still may gain privileges, and the audit still says so.
+    pid = on_console(docker_defaults, "docker inspect -f '{{.State.Pid}}' audit-old").strip()
+    status = on_console(docker_defaults, f"cat /proc/{pid}/status")
+    assert "NoNewPrivs:\t0" in status
+    report = json.loads(hostwiz_audit(docker_defaults, "--json").stdout)
+    assert "container.no-new-privileges" in by_subject(report, "audit-old")
 
 
 # ---- the audit screen ----------------------------------------------------------------------

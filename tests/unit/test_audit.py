@@ -17,6 +17,7 @@ import pytest
 
 from wizard.audit import AUDIT_FACTS, Finding, Severity, compare, failing, findings, host_view
 from wizard.audit.facts import (
+    PROCESS_MARK,
     container_from,
     parse_certificates,
     parse_containers,
@@ -49,6 +50,7 @@ def inspect(name: str = "web", **changes: Any) -> dict[str, Any]:
         "Id": "af8fd007ef69" + "0" * 52,
         "Name": f"/{name}",
         "AppArmorProfile": "docker-default",
+        "State": {"Status": "running", "Pid": 4242},
         "Config": {"User": "1000", "Image": "hostwiz/busybox:latest"},
         "HostConfig": {
             "CapAdd": None,
@@ -137,7 +139,7 @@ def good_raw() -> dict[str, tuple[int, str]]:
         "file:/etc/docker/daemon.json": daemon_file(DAEMON),
         "dockerd": (0, "pid 98\narg /usr/sbin/dockerd\narg -p\narg /var/run/docker.pid\n"),
         "docker_info": (0, json.dumps(INFO) + "\n"),
-        "audit:containers": (0, json.dumps([inspect()])),
+        "audit:containers": containers(inspect(), process="4242 NoNewPrivs:\t1\n4242 Seccomp:\t2\n"),
         "audit:listeners": (0, 'LISTEN 0 4096 *:2376 *:* users:(("dockerd",pid=98,fd=9))\n'
                                'LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=86,fd=3))\n'),
         "audit:paths": (0, STAT),
@@ -166,8 +168,9 @@ def ids(found: list[Finding]) -> set[str]:
     return {f.id for f in found}
 
 
-def containers(*items: dict[str, Any]) -> tuple[int, str]:
-    return 0, json.dumps(list(items))
+def containers(*items: dict[str, Any], process: str = "") -> tuple[int, str]:
+    """``docker inspect`` output of ``items``, then their main processes' status lines."""
+    return 0, json.dumps(list(items), indent=4) + f"\n{PROCESS_MARK}\n{process}"
 
 
 def config(**changes: Any) -> tuple[int, str]:
@@ -210,6 +213,11 @@ BAD: list[tuple[str, dict[str, tuple[int, str]]]] = [
     ("container.no-new-privileges", {
         "audit:containers": containers(inspect(HostConfig__SecurityOpt=None)),
         "file:/etc/docker/daemon.json": config(no_new_privileges=None)}),
+    ("container.no-new-privileges", {  # created before the daemon's default was set
+        "audit:containers": containers(inspect(HostConfig__SecurityOpt=None),
+                                       process="4242 NoNewPrivs:\t0\n4242 Seccomp:\t2\n")}),
+    ("container.seccomp-unconfined", {"audit:containers": containers(
+        inspect(), process="4242 NoNewPrivs:\t1\n4242 Seccomp:\t0\n")}),
     ("container.seccomp-unconfined", {"audit:containers": containers(
         inspect(HostConfig__SecurityOpt=["no-new-privileges", "seccomp=unconfined"]))}),
     ("container.apparmor-unconfined", {"audit:containers": containers(
@@ -375,6 +383,15 @@ def test_parse_containers() -> None:
     assert [m.source for m in c.binds] == ["/srv/www"]  # volumes are not bind mounts
     assert c.ports[0].describe() == "127.0.0.1:8080 -> 80/tcp" and not c.ports[0].all_addresses
     assert c.no_new_privileges and not c.runs_as_root
+
+
+def test_the_kernel_says_how_the_process_really_runs() -> None:
+    out = containers(inspect("a"), inspect("b", State={"Pid": 77}),
+                     process="4242 NoNewPrivs:\t0\n4242 Seccomp:\t2\n77 Seccomp:\t0\n")[1]
+    a, b = parse_containers(0, out) or ()
+    assert (a.pid, a.process_no_new_privs, a.process_seccomp) == (4242, False, 2)
+    assert (b.pid, b.process_no_new_privs, b.process_seccomp) == (77, None, 0)
+    assert a.no_new_privileges  # what it was asked for, not what it got
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +63,13 @@ class Container:
     binds: tuple[Mount, ...]
     ports: tuple[PublishedPort, ...]
     apparmor_profile: str = ""
+    pid: int = 0
+    process_no_new_privs: bool | None = None
+    """What the kernel says of the container's main process (``NoNewPrivs`` in
+    /proc/PID/status): the daemon's default applies only to containers created after it was
+    set, so the running process is the truth. None when it could not be read."""
+    process_seccomp: int | None = None
+    """``Seccomp`` of the main process: 0 off, 2 filtering. None when unknown."""
 
     @property
     def runs_as_root(self) -> bool:
@@ -121,6 +128,7 @@ def container_from(data: dict[str, Any]) -> Container:
                     container_port,
                 )
             )
+    state = data.get("State") or {}
     return Container(
         name=str(data.get("Name", "")).lstrip("/") or str(data.get("Id", ""))[:12],
         image=str(config.get("Image", "")),
@@ -136,6 +144,30 @@ def container_from(data: dict[str, Any]) -> Container:
         binds=binds,
         ports=tuple(ports),
         apparmor_profile=str(data.get("AppArmorProfile") or ""),
+        pid=int(state.get("Pid") or 0),
+    )
+
+
+PROCESS_MARK = "--- process status ---"
+
+
+def _process_status(lines: list[str]) -> dict[int, dict[str, str]]:
+    """``PID KEY: VALUE`` lines -> pid -> key -> value."""
+    status: dict[int, dict[str, str]] = {}
+    for line in lines:
+        pid, _, rest = line.partition(" ")
+        key, sep, value = rest.partition(":")
+        if pid.isdigit() and sep:
+            status.setdefault(int(pid), {})[key.strip()] = value.strip()
+    return status
+
+
+def _with_process(container: Container, status: dict[str, str]) -> Container:
+    nnp, seccomp = status.get("NoNewPrivs", ""), status.get("Seccomp", "")
+    return replace(
+        container,
+        process_no_new_privs=nnp == "1" if nnp.isdigit() else None,
+        process_seccomp=int(seccomp) if seccomp.isdigit() else None,
     )
 
 
@@ -143,8 +175,8 @@ def parse_containers(code: int, out: str) -> tuple[Container, ...] | None:
     """``docker inspect`` of every running container; None when Docker could not be asked."""
     if code != 0:
         return None
-    text = out.strip()
-    if not text:
+    text, _, process_lines = out.partition(PROCESS_MARK)
+    if not text.strip():
         return ()
     try:
         data = json.loads(text)
@@ -152,14 +184,22 @@ def parse_containers(code: int, out: str) -> tuple[Container, ...] | None:
         return None
     if not isinstance(data, list):
         return None
-    return tuple(container_from(item) for item in data if isinstance(item, dict))
+    status = _process_status(process_lines.splitlines())
+    found = (container_from(item) for item in data if isinstance(item, dict))
+    return tuple(_with_process(c, status.get(c.pid, {})) if c.pid else c for c in found)
 
 
 CONTAINERS: Fact[tuple[Container, ...] | None] = Fact(
     "audit:containers",
-    f'ids=$({DOCKER} ps -q) || exit 1\n[ -z "$ids" ] || {DOCKER} inspect $ids',
+    f'ids=$({DOCKER} ps -q) || exit 1\n[ -n "$ids" ] || exit 0\n'
+    f"out=$({DOCKER} inspect $ids) || exit 1\nprintf '%s\\n{PROCESS_MARK}\\n' \"$out\"\n"
+    "for p in $(printf '%s\\n' \"$out\" | sed -n 's/^ *\"Pid\": \\([0-9]*\\),*$/\\1/p'); do\n"
+    '  grep -E \'^(NoNewPrivs|Seccomp):\' "/proc/$p/status" 2>/dev/null | sed "s/^/$p /"\n'
+    "done; true",
     parse_containers,
 )
+"""``docker inspect`` of the running containers, then what the kernel says of each one's main
+process (no-new-privileges and seccomp as they really apply)."""
 
 
 # ---- listeners ----------------------------------------------------------------------------

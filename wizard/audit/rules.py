@@ -126,6 +126,8 @@ def _no_cap_drop(c: Container) -> str:
 
 def _no_new_privileges(view: HostView) -> Callable[[Container], str]:
     def test(c: Container) -> str:
+        if c.process_no_new_privs is not None:  # the kernel's word wins
+            return "" if c.process_no_new_privs else f"NoNewPrivs: 0 in /proc/{c.pid}/status"
         if c.no_new_privileges or view.config("no-new-privileges") is True:
             return ""
         return "no no-new-privileges security option (nor as the daemon's default)"
@@ -134,7 +136,11 @@ def _no_new_privileges(view: HostView) -> Callable[[Container], str]:
 
 
 def _seccomp_off(c: Container) -> str:
-    return "--security-opt seccomp=unconfined" if c.option("seccomp") == "unconfined" else ""
+    if c.option("seccomp") == "unconfined":
+        return "--security-opt seccomp=unconfined"
+    if c.process_seccomp == 0 and not c.privileged:
+        return f"Seccomp: 0 in /proc/{c.pid}/status"
+    return ""
 
 
 def _apparmor_off(c: Container) -> str:
@@ -606,7 +612,8 @@ RULES: tuple[Rule, ...] = (
         "Container may gain privileges through setuid",
         "Without no-new-privileges, a program like sudo or a setuid binary in the image can "
         "raise a process's privileges inside the container. The Docker engine step makes it "
-        "the default for every container.",
+        "the default for containers created after it; recreate older ones (or give them "
+        "--security-opt no-new-privileges).",
         _no_new_privileges,
         fix="docker",
     ),

@@ -29,11 +29,15 @@ def _sensitive(source: str) -> bool:
 def container_row(container: Container, view: HostView) -> tuple[Cell, ...]:
     c = container
     nnp = c.no_new_privileges or view.config("no-new-privileges") is True
+    if c.process_no_new_privs is not None:
+        nnp = c.process_no_new_privs
     seccomp = c.option("seccomp") or (
         "default"
         if any(o.startswith("name=seccomp") for o in view.info.security_options)
         else "none"
     )
+    if c.process_seccomp == 0:
+        seccomp = "off"
     apparmor = c.option("apparmor") or c.apparmor_profile or "none"
     mounts = []
     for m in c.binds:
@@ -47,7 +51,7 @@ def container_row(container: Container, view: HostView) -> tuple[Cell, ...]:
         ),
         Cell("cap drop", " ".join(c.cap_drop) or "-", "ALL" not in c.cap_drop),
         Cell("no-new-privileges", "yes" if nnp else "no", not nnp),
-        Cell("seccomp", seccomp, seccomp in {"unconfined", "none"}),
+        Cell("seccomp", seccomp, seccomp in {"unconfined", "none", "off"}),
         Cell("apparmor", apparmor, apparmor == "unconfined"),
         Cell("privileged", "yes" if c.privileged else "no", c.privileged),
         Cell("host namespaces", " ".join(c.shared_namespaces) or "-", bool(c.shared_namespaces)),
