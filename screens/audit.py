@@ -101,7 +101,9 @@ class AuditScreen(Screen[str | None]):
         table.add_column("Fixed by")
         for finding in self.findings:
             severity = finding.severity.value
-            fix = self.titles.get(finding.fix or "", finding.fix or "by hand")
+            fix = self.titles.get(finding.fix, finding.fix) if finding.fix else "by hand"
+            if not finding.fix and not finding.manual:
+                fix = "-"
             table.add_row(
                 Content.styled(severity, SEVERITY_STYLES[severity]),
                 finding.title,
@@ -112,8 +114,10 @@ class AuditScreen(Screen[str | None]):
         if self.containers:
             rows = self.query_one("#container-table", DataTable)
             rows.add_column("Container")
-            for cell in self.containers[0][1]:
-                rows.add_column(cell.column)
+            # Styled cells are not measured for the column width: give each room for its text.
+            for index, cell in enumerate(self.containers[0][1]):
+                values = [len(cells[index].value) + 2 for _, cells in self.containers]
+                rows.add_column(cell.column, width=max(len(cell.column), *values))
             for container, cells in self.containers:
                 rows.add_row(container.name, *(self._cell(cell) for cell in cells))
         table.focus()
