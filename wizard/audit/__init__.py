@@ -23,11 +23,6 @@ def findings_in(view: HostView) -> list[Finding]:
     return worst_first(f for rule in RULES for f in rule.findings(view))
 
 
-def containers(facts: Facts) -> tuple[Container, ...]:
-    """The least-privilege table: the running containers (empty when Docker did not answer)."""
-    return host_view(facts).containers or ()
-
-
 def read_audit_facts(transport: Transport) -> Facts:
     """Everything the audit needs, in one round trip."""
     return gather(transport, AUDIT_FACTS)

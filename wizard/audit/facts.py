@@ -213,10 +213,6 @@ class Listener:
     port: int
     process: str
 
-    @property
-    def loopback(self) -> bool:
-        return self.address.startswith("127.") or self.address in {"::1", "localhost"}
-
 
 def parse_listeners(code: int, out: str) -> tuple[Listener, ...]:
     found = []

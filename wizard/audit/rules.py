@@ -8,7 +8,7 @@ containers).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 
 from wizard.audit.facts import Container
@@ -944,7 +944,3 @@ RULES: tuple[Rule, ...] = (
         _forwarding_on,
     ),
 )
-
-
-def rule_ids() -> Sequence[str]:
-    return [rule.id for rule in RULES]

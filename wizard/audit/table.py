@@ -10,9 +10,6 @@ from wizard.audit.facts import Container
 from wizard.audit.rules import DANGEROUS_CAPS, SENSITIVE_MOUNTS, SOCKET_PATHS
 from wizard.audit.view import HostView
 
-COLUMNS = ("user", "cap add", "cap drop", "no-new-privileges", "seccomp", "apparmor",
-           "privileged", "host namespaces", "bind mounts", "ports")  # fmt: skip
-
 
 @dataclass(frozen=True)
 class Cell:
