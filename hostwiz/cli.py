@@ -1,7 +1,8 @@
 """``hostwiz``: the wizard by default; subcommands for scripted and repeatable use.
 
 Exit codes: 0 done or nothing to change; 1 error (explained on stderr); 2 changes pending
-(``plan`` only: the host differs from the preset).
+(``plan`` only: the host differs from the preset); 3 findings at or above ``--fail-on``
+(``audit`` only).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES_PENDING = 2
+EXIT_FINDINGS = 3
 
 
 def _connection_options(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
@@ -111,6 +113,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--yes", action="store_true", default=argparse.SUPPRESS, help="do not ask before applying"
     )
     apply.add_argument("--confirm-timeout", type=int, default=argparse.SUPPRESS)
+    apply.add_argument(
+        "--audit",
+        action="store_true",
+        help="audit the host before and after, and say which findings the change fixed",
+    )
 
     snaps = commands.add_parser("snapshots", help="list the host's snapshots")
     _connection_options(snaps)
@@ -139,6 +146,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         action="store_true",
         help="keep an interrupted change (confirm it) without asking",
     )
+
+    _audit_parser(commands)
 
     words = list(sys.argv[1:] if argv is None else argv)
     if "lab" in words or "-h" in words or "--help" in words:
@@ -320,6 +329,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             for line in report.lines:
                 print(line)
             return EXIT_OK if report.ok else EXIT_ERROR
+        before = _audit_findings(transport) if getattr(args, "audit", False) else None
         if args.yes:
             # Applied straight after it was read and shown: nothing to re-check.
             result = apply_planned(
@@ -337,7 +347,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
         else:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR
+        after = _audit_findings(transport) if before is not None and result.confirmed else None
     print(result.message)
+    if before is not None and after is not None:
+        _print_audit_change(before, after)
     if not result.confirmed:
         return EXIT_ERROR
     report = install_clients(selections)  # only now: nothing local points at an undone change
@@ -396,6 +409,60 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         )
     print(result.message)
     return EXIT_OK if result.confirmed else EXIT_ERROR
+
+
+def _audit_parser(commands: Any) -> None:
+    audit = commands.add_parser(
+        "audit",
+        help="where the host stands: findings with severity, meaning and the step that fixes "
+        "them (read-only)",
+        description="Audit one host (--host; auditing a whole site with --site is not "
+        "supported yet). Read-only. Exit code 0: no finding at or above --fail-on; 3: at "
+        "least one; 1: the audit could not run.",
+    )
+    _connection_options(audit)
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.add_argument(
+        "--fail-on",
+        default="high",
+        choices=["critical", "high", "medium", "low", "info", "never"],
+        help="exit with 3 when a finding is at least this severe (default: high)",
+    )
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from hostwiz.connect import open_transport
+    from wizard.audit import Severity, failing, findings_in, host_view, read_audit_facts
+    from wizard.audit.report import as_json, as_text
+
+    threshold = None if args.fail_on == "never" else Severity.named(args.fail_on)
+    with open_transport(args) as transport:
+        facts = read_audit_facts(transport)
+        host = transport.host_label
+    view = host_view(facts)
+    found = findings_in(view)
+    if args.json:
+        print(json.dumps(as_json(host, view, found, threshold), indent=2))
+    else:
+        sys.stdout.write(as_text(host, view, found))
+    if threshold is not None and failing(found, threshold):
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _audit_findings(transport: Transport) -> list[Any]:
+    from wizard.audit import audit
+
+    return audit(transport)
+
+
+def _print_audit_change(before: list[Any], after: list[Any]) -> None:
+    """``apply --audit``: which findings the change fixed (and any it brought)."""
+    from wizard.audit import compare
+
+    print("Audit, before -> after:")
+    for line in compare(before, after).lines():
+        print(f"  {line}")
 
 
 def cmd_wizard(args: argparse.Namespace) -> int:
@@ -475,6 +542,7 @@ COMMANDS = {
     "snapshots": cmd_snapshots,
     "rollback": cmd_rollback,
     "recover": cmd_recover,
+    "audit": cmd_audit,
 }
 
 

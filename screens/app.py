@@ -31,6 +31,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, get_current_worker
 
+from screens.audit import audit_flow
 from screens.stages import (
     ApplyScreen,
     CaPassphraseScreen,
@@ -175,6 +176,10 @@ class HostwizApp(App[int]):
         yield SystemCommand("Help", "Keys and how hostwiz works", self.action_help)
         yield SystemCommand(
             "Light/dark", "Switch between light and dark colours", self.action_toggle_dark
+        )
+        yield SystemCommand(
+            "Audit", "Where the host stands, and the step that fixes each finding",
+            self.palette_action("audit"),
         )
         yield SystemCommand(
             "Snapshots", "List the host's snapshots and roll back", self.palette_action("snapshots")
@@ -443,6 +448,8 @@ class HostwizApp(App[int]):
                     return True
                 if action == "save":
                     await self.save_preset()
+                elif action == "audit":
+                    note = await audit_flow(self, transport)
                 elif action == "snapshots":
                     note = await self.snapshots(transport)
                 elif action == "recover":

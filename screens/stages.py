@@ -310,6 +310,7 @@ class StepListScreen(Screen[str]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("a", "choose('audit')", "Audit"),
         Binding("s", "choose('snapshots')", "Snapshots"),
         Binding("c", "choose('recover')", "Recovery"),
         Binding("w", "choose('save')", "Save preset"),

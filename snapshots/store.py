@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 import platformdirs
 
 from snapshots.layout import SNAPSHOT_DIR
+from wizard.errors import HostwizError
 from wizard.transport.base import Transport
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]+")
@@ -93,7 +94,11 @@ def _plain_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     for member in archive.getmembers():
         parts = PurePosixPath(member.name).parts
         if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
-            raise ValueError(f"unexpected entry in a snapshot archive: {member.name!r}")
+            raise HostwizError(
+                f"the host's snapshot archive holds an unsafe entry: {member.name!r}",
+                "The local copy was not made; the snapshot on the host is unaffected. Check "
+                "/var/lib/hostwiz/snapshots on the host for files you did not expect.",
+            )
         member.mode &= 0o755
         member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
         members.append(member)

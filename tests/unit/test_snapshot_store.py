@@ -9,6 +9,7 @@ import tarfile
 import pytest
 
 from snapshots.store import save_local_copy
+from wizard.errors import HostwizError
 
 
 def archive(*entries: tuple[str, bytes, int]) -> str:
@@ -33,6 +34,6 @@ def test_a_snapshot_unpacks_owned_by_us_without_setuid(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["../escape", "/etc/escape", "a/../../escape"])
 def test_entries_outside_the_folder_are_refused(tmp_path, monkeypatch, name):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    with pytest.raises(ValueError, match="unexpected entry"):
+    with pytest.raises(HostwizError, match="unsafe entry"):
         save_local_copy("web1", archive((name, b"x", 0o644)))
     assert not (tmp_path / "escape").exists()

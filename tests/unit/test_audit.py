@@ -1,0 +1,441 @@
+"""The audit's parsers and rules, from tables of real outputs.
+
+A hardened host (every rule silent) is the base; each case changes one fact's output and
+names the rule that must fire. Every rule has at least one case.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+
+import pytest
+
+from wizard.audit import AUDIT_FACTS, Finding, Severity, compare, failing, findings, host_view
+from wizard.audit.facts import (
+    PROCESS_MARK,
+    container_from,
+    parse_certificates,
+    parse_containers,
+    parse_listeners,
+    parse_paths,
+    parse_socket_group,
+)
+from wizard.audit.report import as_json, as_text
+from wizard.audit.rules import RULES
+from wizard.audit.table import container_row
+from wizard.errors import InvalidAnswer
+from wizard.facts import Facts
+from wizard.pki import CertificateAuthority
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+INFO_RULES = {"tls.cert-days", "host.forwarding"}
+"""Rules that always report on a host with TLS and Docker (for information only)."""
+
+
+@cache
+def cert_pem(days_left: int) -> str:
+    """A CA certificate (10 years) that expires ``days_left`` days after NOW, base64."""
+    ca = CertificateAuthority.create("audit", now=NOW + timedelta(days=days_left - 3650))
+    return base64.b64encode(ca.cert_pem).decode()
+
+
+def inspect(name: str = "web", **changes: Any) -> dict[str, Any]:
+    """A hardened container as ``docker inspect`` prints it (docker 20.10)."""
+    data: dict[str, Any] = {
+        "Id": "af8fd007ef69" + "0" * 52,
+        "Name": f"/{name}",
+        "AppArmorProfile": "docker-default",
+        "State": {"Status": "running", "Pid": 4242},
+        "Config": {"User": "1000", "Image": "hostwiz/busybox:latest"},
+        "HostConfig": {
+            "CapAdd": None,
+            "CapDrop": ["ALL"],
+            "SecurityOpt": ["no-new-privileges"],
+            "Privileged": False,
+            "PidMode": "",
+            "NetworkMode": "default",
+            "IpcMode": "private",
+            "ReadonlyRootfs": True,
+            "PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+        },
+        "Mounts": [
+            {"Type": "volume", "Source": "/var/lib/docker/volumes/x/_data",
+             "Destination": "/data", "RW": True},
+            {"Type": "bind", "Source": "/srv/www", "Destination": "/www", "RW": False},
+        ],
+    }  # fmt: skip
+    for path, value in changes.items():
+        target = data
+        *parents, last = path.split("__")
+        for parent in parents:
+            target = target[parent]
+        target[last] = value
+    return data
+
+
+DAEMON = {
+    "icc": False, "live-restore": True, "no-new-privileges": True, "userland-proxy": False,
+    "log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "5"},
+    "userns-remap": "default", "tls": True, "tlsverify": True,
+    "tlscacert": "/etc/docker/tls/ca.pem", "tlscert": "/etc/docker/tls/server-cert.pem",
+    "tlskey": "/etc/docker/tls/server-key.pem",
+    "hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"],
+}  # fmt: skip
+IPTABLES = """*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER-USER - [0:0]
+:HOSTWIZ-INPUT - [0:0]
+:HOSTWIZ-FORWARD - [0:0]
+-A INPUT -j HOSTWIZ-INPUT
+-A FORWARD -j DOCKER-USER
+-A FORWARD -j DOCKER-ISOLATION-STAGE-1
+-A FORWARD -o docker0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A FORWARD -j HOSTWIZ-FORWARD
+-A DOCKER-USER -j HOSTWIZ-FORWARD
+-A DOCKER-USER -j RETURN
+-A HOSTWIZ-INPUT -i lo -j ACCEPT
+-A HOSTWIZ-INPUT -j DROP
+COMMIT
+"""
+SSHD = """port 22
+permitrootlogin no
+passwordauthentication no
+kbdinteractiveauthentication no
+permitemptypasswords no
+x11forwarding no
+maxauthtries 3
+"""
+STAT = (
+    "755|root|root|directory|/etc/docker\n"
+    "644|root|root|regular file|/etc/docker/daemon.json\n"
+    "660|root|docker|socket|/var/run/docker.sock\n"
+    "644|root|root|regular file|/lib/systemd/system/docker.service\n"
+    "700|root|root|directory|/etc/docker/tls\n"
+    "644|root|root|regular file|/etc/docker/tls/ca.pem\n"
+    "644|root|root|regular file|/etc/docker/tls/server-cert.pem\n"
+    "600|root|root|regular file|/etc/docker/tls/server-key.pem\n"
+)
+INFO = {
+    "ServerVersion": "20.10.24+dfsg1", "Containers": 1, "Images": 1,
+    "SecurityOptions": ["name=apparmor", "name=seccomp,profile=default", "name=userns"],
+}  # fmt: skip
+
+
+def daemon_file(config: dict[str, Any] | str) -> tuple[int, str]:
+    text = config if isinstance(config, str) else json.dumps(config)
+    return 0, "644 root root\n" + base64.b64encode(text.encode()).decode()
+
+
+def good_raw() -> dict[str, tuple[int, str]]:
+    """A host hardened by every hostwiz step, running one hardened container."""
+    return {
+        "file:/etc/docker/daemon.json": daemon_file(DAEMON),
+        "dockerd": (0, "pid 98\narg /usr/sbin/dockerd\narg -p\narg /var/run/docker.pid\n"),
+        "docker_info": (0, json.dumps(INFO) + "\n"),
+        "audit:containers": containers(inspect(), process="4242 NoNewPrivs:\t1\n4242 Seccomp:\t2\n"),
+        "audit:listeners": (0, 'LISTEN 0 4096 *:2376 *:* users:(("dockerd",pid=98,fd=9))\n'
+                               'LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=86,fd=3))\n'),
+        "audit:paths": (0, STAT),
+        "audit:certificates": (0, f"/etc/docker/tls/ca.pem {cert_pem(3000)}\n"),
+        "audit:socket_group": (0, "group docker:x:105:\n"),
+        "audit:now": (0, f"{int(NOW.timestamp())}\n"),
+        "sshd_effective": (0, SSHD),
+        "iptables_v4": (0, IPTABLES),
+        "iptables_v6": (0, IPTABLES),
+        "audit:nft_tables": (0, "table ip filter\ntable ip nat\n"),
+        "firewall_tools": (0, "iptables-restore\ndockerd\n"),
+        "firewall_boot_registered": (0, "init\n"),
+        "audit:firewall_files": (0, ""),
+        "ip_forwarding": (0, "1\n0\n"),
+        "service_manager": (0, "sysv\n"),
+    }  # fmt: skip
+
+
+def audit_of(**changes: tuple[int, str]) -> list[Finding]:
+    raw = good_raw()
+    raw.update(changes)
+    return findings(Facts.from_raw(AUDIT_FACTS, raw))
+
+
+def ids(found: list[Finding]) -> set[str]:
+    return {f.id for f in found}
+
+
+def containers(*items: dict[str, Any], process: str = "") -> tuple[int, str]:
+    """``docker inspect`` output of ``items``, then their main processes' status lines."""
+    return 0, json.dumps(list(items), indent=4) + f"\n{PROCESS_MARK}\n{process}"
+
+
+def config(**changes: Any) -> tuple[int, str]:
+    settings = copy.deepcopy(DAEMON)
+    for key, value in changes.items():
+        key = key.replace("_", "-")
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
+    return daemon_file(settings)
+
+
+def sshd(**changes: str) -> tuple[int, str]:
+    lines = [line for line in SSHD.splitlines() if line.split()[0] not in changes]
+    return 0, "\n".join(lines + [f"{k} {v}" for k, v in changes.items()]) + "\n"
+
+
+BIND_ROOT = [{"Type": "bind", "Source": "/", "Destination": "/host", "RW": False}]
+SOCKET = [{"Type": "bind", "Source": "/var/run/docker.sock", "Destination": "/var/run/docker.sock",
+           "RW": False}]  # fmt: skip
+EVERYWHERE = {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
+NO_FIREWALL = ":INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n-A FORWARD -j DOCKER-USER\n"
+
+BAD: list[tuple[str, dict[str, tuple[int, str]]]] = [
+    ("container.privileged", {"audit:containers": containers(inspect(HostConfig__Privileged=True))}),
+    ("container.docker-socket", {"audit:containers": containers(inspect(Mounts=SOCKET))}),
+    ("container.sensitive-mount", {"audit:containers": containers(inspect(Mounts=BIND_ROOT))}),
+    ("container.host-pid", {"audit:containers": containers(inspect(HostConfig__PidMode="host"))}),
+    ("container.host-network",
+     {"audit:containers": containers(inspect(HostConfig__NetworkMode="host"))}),
+    ("container.host-ipc", {"audit:containers": containers(inspect(HostConfig__IpcMode="host"))}),
+    ("container.dangerous-capability",
+     {"audit:containers": containers(inspect(HostConfig__CapAdd=["CAP_SYS_ADMIN"]))}),
+    ("container.capability-added",
+     {"audit:containers": containers(inspect(HostConfig__CapAdd=["NET_BIND_SERVICE"]))}),
+    ("container.root-user", {"audit:containers": containers(inspect(Config__User=""))}),
+    ("container.capabilities-kept",
+     {"audit:containers": containers(inspect(HostConfig__CapDrop=None))}),
+    ("container.no-new-privileges", {
+        "audit:containers": containers(inspect(HostConfig__SecurityOpt=None)),
+        "file:/etc/docker/daemon.json": config(no_new_privileges=None)}),
+    ("container.no-new-privileges", {  # created before the daemon's default was set
+        "audit:containers": containers(inspect(HostConfig__SecurityOpt=None),
+                                       process="4242 NoNewPrivs:\t0\n4242 Seccomp:\t2\n")}),
+    ("container.seccomp-unconfined", {"audit:containers": containers(
+        inspect(), process="4242 NoNewPrivs:\t1\n4242 Seccomp:\t0\n")}),
+    ("container.seccomp-unconfined", {"audit:containers": containers(
+        inspect(HostConfig__SecurityOpt=["no-new-privileges", "seccomp=unconfined"]))}),
+    ("container.apparmor-unconfined", {"audit:containers": containers(
+        inspect(HostConfig__SecurityOpt=["no-new-privileges", "apparmor:unconfined"]))}),
+    ("container.port-open", {
+        "audit:containers": containers(inspect(HostConfig__PortBindings=EVERYWHERE)),
+        "iptables_v4": (0, IPTABLES.replace("-A DOCKER-USER -j HOSTWIZ-FORWARD\n", ""))}),
+    ("daemon.tcp-no-tls", {"file:/etc/docker/daemon.json": config(
+        tls=None, tlsverify=None, hosts=["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"])}),
+    ("daemon.tcp-no-tls", {  # on dockerd's command line instead of daemon.json
+        "file:/etc/docker/daemon.json": config(tls=None, tlsverify=None, hosts=None),
+        "dockerd": (0, "pid 98\narg /usr/sbin/dockerd\narg -H\narg tcp://0.0.0.0:2375\n")}),
+    ("daemon.tcp-no-tls", {  # only seen listening (socket activation, another config)
+        "file:/etc/docker/daemon.json": config(tls=None, tlsverify=None, hosts=None),
+        "audit:listeners": (0, 'LISTEN 0 4096 *:2375 *:* users:(("dockerd",pid=9,fd=9))\n')}),
+    ("daemon.tcp-local-no-tls", {"file:/etc/docker/daemon.json": config(
+        tls=None, tlsverify=None, hosts=["tcp://127.0.0.1:2375"])}),
+    ("daemon.tls-no-verify", {"file:/etc/docker/daemon.json": config(tlsverify=False)}),
+    ("daemon.config-unreadable", {"file:/etc/docker/daemon.json": daemon_file('{"icc": false,}')}),
+    ("daemon.no-userns", {
+        "file:/etc/docker/daemon.json": config(userns_remap=None),
+        "docker_info": (0, json.dumps({**INFO, "SecurityOptions": ["name=seccomp"]}))}),
+    ("daemon.no-new-privileges", {"file:/etc/docker/daemon.json": config(no_new_privileges=None)}),
+    ("daemon.icc", {"file:/etc/docker/daemon.json": config(icc=None)}),
+    ("daemon.live-restore", {"file:/etc/docker/daemon.json": config(live_restore=False)}),
+    ("daemon.userland-proxy", {"file:/etc/docker/daemon.json": config(userland_proxy=None)}),
+    ("daemon.log-limits", {"file:/etc/docker/daemon.json": config(log_opts=None)}),
+    ("daemon.experimental", {"file:/etc/docker/daemon.json": config(experimental=True)}),
+    ("daemon.insecure-registries",
+     {"file:/etc/docker/daemon.json": config(insecure_registries=["10.0.0.5:5000"])}),
+    ("daemon.no-seccomp",
+     {"docker_info": (0, json.dumps({**INFO, "SecurityOptions": ["name=userns"]}))}),
+    ("daemon.no-seccomp", {"file:/etc/docker/daemon.json": config(seccomp_profile="unconfined")}),
+    ("daemon.not-running", {"audit:containers": (1, ""), "docker_info": (1, ""),
+                            "dockerd": (0, "")}),
+    ("files.permissions", {"audit:paths": (0, STAT.replace(
+        "644|root|root|regular file|/etc/docker/daemon.json",
+        "666|root|root|regular file|/etc/docker/daemon.json"))}),
+    ("files.permissions", {"audit:paths": (0, STAT.replace(
+        "660|root|docker|socket", "660|root|admin|socket"))}),
+    ("files.tls-key", {"audit:paths": (0, STAT.replace(
+        "600|root|root|regular file|/etc/docker/tls/server-key.pem",
+        "644|root|root|regular file|/etc/docker/tls/server-key.pem"))}),
+    ("socket.group-members", {"audit:socket_group": (0, "group docker:x:105:admin,bob\n")}),
+    ("socket.group-members",
+     {"audit:socket_group": (0, "group docker:x:105:\nprimary ci\n")}),
+    ("tls.cert-expired", {"audit:certificates": (0, f"/etc/docker/tls/ca.pem {cert_pem(-2)}\n")}),
+    ("tls.cert-expiring",
+     {"audit:certificates": (0, f"/etc/docker/tls/ca.pem {cert_pem(10)}\n")}),
+    ("tls.cert-days", {}),
+    ("ssh.empty-passwords", {"sshd_effective": sshd(permitemptypasswords="yes")}),
+    ("ssh.root-password-login", {"sshd_effective": sshd(permitrootlogin="yes")}),
+    ("ssh.password-login", {"sshd_effective": sshd(passwordauthentication="yes")}),
+    ("ssh.keyboard-interactive", {"sshd_effective": sshd(kbdinteractiveauthentication="yes")}),
+    ("ssh.root-key-login", {"sshd_effective": sshd(permitrootlogin="without-password")}),
+    ("ssh.x11-forwarding", {"sshd_effective": sshd(x11forwarding="yes")}),
+    ("ssh.max-auth-tries", {"sshd_effective": sshd(maxauthtries="6")}),
+    ("ssh.unknown", {"sshd_effective": (1, "")}),
+    ("firewall.none", {"iptables_v4": (0, "*filter\n" + NO_FIREWALL + "COMMIT\n")}),
+    ("firewall.hostwiz-not-at-boot", {"firewall_boot_registered": (0, "")}),
+    ("firewall.not-saved", {"iptables_v4": (0, IPTABLES.replace("HOSTWIZ-INPUT", "MINE")
+                                                  .replace("HOSTWIZ-FORWARD", "OTHER")
+                                                  .replace("-j MINE", "-j DROP"))}),
+    ("firewall.forward-behind-docker", {"iptables_v4": (0, IPTABLES.replace(
+        "-A FORWARD -j HOSTWIZ-FORWARD", "-A FORWARD -s 10.9.0.0/16 -j DROP"))}),
+    ("host.forwarding-open",
+     {"iptables_v4": (0, IPTABLES.replace(":FORWARD DROP", ":FORWARD ACCEPT"))}),
+    ("host.forwarding", {}),
+]
+
+
+def test_the_hardened_host_has_only_information() -> None:
+    found = audit_of()
+    assert ids(found) == INFO_RULES, [f.evidence for f in found]
+    assert all(f.severity is Severity.INFO for f in found)
+
+
+@pytest.mark.parametrize(("rule", "changes"), BAD, ids=[case[0] for case in BAD])
+def test_each_rule_fires_on_its_bad_input(rule: str, changes: dict[str, tuple[int, str]]) -> None:
+    found = audit_of(**changes)
+    assert rule in ids(found), [f.id for f in found]
+    finding = next(f for f in found if f.id == rule)
+    assert finding.evidence and finding.meaning and finding.title
+    assert finding.fix or finding.manual or finding.severity is Severity.INFO
+
+
+def test_every_rule_has_a_bad_case_and_words() -> None:
+    assert {rule.id for rule in RULES} <= {case[0] for case in BAD}
+    assert len({rule.id for rule in RULES}) == len(RULES)
+    fixes = {rule.fix for rule in RULES} - {None}
+    assert fixes <= {"docker", "tls", "firewall", "ssh"}
+
+
+def test_the_hardened_container_stays_silent_beside_a_risky_one() -> None:
+    risky = inspect(
+        "risky", Config__User="", HostConfig__CapAdd=["CAP_NET_ADMIN"], HostConfig__CapDrop=None,
+        HostConfig__PidMode="host", HostConfig__PortBindings=EVERYWHERE,
+        HostConfig__SecurityOpt=["label=disable"], Mounts=SOCKET,
+    )  # fmt: skip
+    no_filter = IPTABLES.replace("-A DOCKER-USER -j HOSTWIZ-FORWARD\n", "")
+    found = audit_of(**{"audit:containers": containers(inspect("hard"), risky),
+                        "iptables_v4": (0, no_filter)})  # fmt: skip
+    about = {(f.id, f.subject) for f in found if f.id.startswith("container.")}
+    assert {subject for _, subject in about} == {"risky"}
+    assert about == {
+        ("container.docker-socket", "risky"), ("container.dangerous-capability", "risky"),
+        ("container.host-pid", "risky"), ("container.port-open", "risky"),
+        ("container.root-user", "risky"), ("container.capabilities-kept", "risky"),
+    }  # fmt: skip
+
+
+def test_severity_order_and_threshold() -> None:
+    found = audit_of(**{"sshd_effective": sshd(passwordauthentication="yes", x11forwarding="yes")})
+    assert [f.severity for f in found] == sorted((f.severity for f in found),
+                                                 key=lambda s: -s.rank)  # fmt: skip
+    assert failing(found, Severity.HIGH) == []
+    assert {f.id for f in failing(found, Severity.MEDIUM)} == {"ssh.password-login"}
+    assert Severity.named(" High ") is Severity.HIGH
+    with pytest.raises(InvalidAnswer, match="not a severity"):
+        Severity.named("severe")
+
+
+def test_compare_tells_what_a_change_fixed_and_what_it_brought() -> None:
+    before = audit_of(**{"sshd_effective": sshd(passwordauthentication="yes"),
+                         "file:/etc/docker/daemon.json": config(icc=None)})  # fmt: skip
+    after = audit_of(**{"sshd_effective": sshd(x11forwarding="yes"),
+                        "file:/etc/docker/daemon.json": config(icc=None)})  # fmt: skip
+    diff = compare(before, after)
+    assert [f.id for f in diff.fixed] == ["ssh.password-login"]
+    assert [f.id for f in diff.new] == ["ssh.x11-forwarding"]
+    assert "daemon.icc" in {f.id for f in diff.remaining}
+    assert diff.lines()[0].startswith("fixed: [medium] SSH accepts passwords")
+    with_tls = compare(audit_of(**{"audit:certificates": (0, "")}), audit_of())
+    assert "tls.cert-days" in {f.id for f in with_tls.new}
+    assert not any(line.startswith("new:") for line in with_tls.lines())  # information only
+    assert not compare(after, after).changed
+    assert compare(after, after).lines() == ["The audit finds the same things as before."]
+
+
+def test_report_text_and_json() -> None:
+    raw = good_raw()
+    raw["audit:containers"] = containers(inspect("risky", Config__User=""))
+    facts = Facts.from_raw(AUDIT_FACTS, raw)
+    view, found = host_view(facts), findings(facts)
+    data = as_json("web1", view, found, Severity.MEDIUM)
+    assert data["failed"] and data["counts"]["medium"] == 1
+    assert data["containers"][0]["cells"]["user"] == {"value": "root (image default)",
+                                                      "risky": True}  # fmt: skip
+    assert json.loads(json.dumps(data)) == data
+    text = as_text("web1", view, found)
+    assert "Container runs as root  [risky]" in text and "Why it matters:" in text
+
+
+# ---- parsers -------------------------------------------------------------------------------
+
+
+def test_parse_containers() -> None:
+    assert parse_containers(1, "Cannot connect to the Docker daemon") is None
+    assert parse_containers(0, "") == ()
+    assert parse_containers(0, "not json") is None
+    (c,) = parse_containers(0, json.dumps([inspect(HostConfig__CapAdd=["CAP_NET_ADMIN"])])) or ()
+    assert c.name == "web" and c.cap_add == ("NET_ADMIN",) and c.cap_drop == ("ALL",)
+    assert [m.source for m in c.binds] == ["/srv/www"]  # volumes are not bind mounts
+    assert c.ports[0].describe() == "127.0.0.1:8080 -> 80/tcp" and not c.ports[0].all_addresses
+    assert c.no_new_privileges and not c.runs_as_root
+
+
+def test_the_kernel_says_how_the_process_really_runs() -> None:
+    out = containers(inspect("a"), inspect("b", State={"Pid": 77}),
+                     process="4242 NoNewPrivs:\t0\n4242 Seccomp:\t2\n77 Seccomp:\t0\n")[1]
+    a, b = parse_containers(0, out) or ()
+    assert (a.pid, a.process_no_new_privs, a.process_seccomp) == (4242, False, 2)
+    assert (b.pid, b.process_no_new_privs, b.process_seccomp) == (77, None, 0)
+    assert a.no_new_privileges  # what it was asked for, not what it got
+
+
+@pytest.mark.parametrize(
+    ("user", "root"), [("", True), ("0", True), ("root:root", True), ("1000:1000", False),
+                       ("nobody", False)],
+)  # fmt: skip
+def test_root_user(user: str, root: bool) -> None:
+    assert container_from(inspect(Config__User=user)).runs_as_root is root
+
+
+def test_security_options_in_both_spellings() -> None:
+    c = container_from(inspect(HostConfig__SecurityOpt=["seccomp:unconfined",
+                                                         "no-new-privileges:true"]))  # fmt: skip
+    assert c.option("seccomp") == "unconfined" and c.no_new_privileges
+
+
+def test_parse_listeners() -> None:
+    out = (
+        'LISTEN 0 128 0.0.0.0:22 0.0.0.0:* users:(("sshd",pid=86,fd=3))\n'
+        'LISTEN 0 4096 [::]:2375 [::]:* users:(("dockerd",pid=98,fd=7))\n'
+        "LISTEN 0 4096 127.0.0.1%lo:631 0.0.0.0:*\n"
+        "garbage\n"
+    )
+    found = parse_listeners(0, out)
+    assert [(x.address, x.port, x.process) for x in found] == [
+        ("0.0.0.0", 22, "sshd"), ("::", 2375, "dockerd"), ("127.0.0.1", 631, "")]  # fmt: skip
+
+
+def test_parse_paths_socket_group_and_certificates() -> None:
+    (info,) = parse_paths(0, "660|root|docker|socket|/var/run/docker.sock\nbroken line\n")
+    assert (info.mode, info.owner, info.group, info.kind) == (0o660, "root", "docker", "socket")
+    group = parse_socket_group(0, "group docker:x:105:admin,bob\nprimary ci\nprimary admin\n")
+    assert group.name == "docker" and group.members == ("admin", "bob", "ci")
+    assert parse_socket_group(0, "").members == ()
+    certs = parse_certificates(0, f"/a.pem {cert_pem(100)}\n/b.pem bm90IGEgY2VydA==\n")
+    assert certs[0].not_after is not None and certs[0].subject == "hostwiz CA audit"
+    assert certs[1].not_after is None
+
+
+def test_table_marks_risky_cells() -> None:
+    view = host_view(Facts.from_raw(AUDIT_FACTS, good_raw()))
+    hard = container_row(container_from(inspect()), view)
+    assert not any(cell.risky for cell in hard), hard
+    risky = container_row(container_from(inspect(Mounts=SOCKET, HostConfig__PidMode="host")),
+                          view)  # fmt: skip
+    marked = {cell.column for cell in risky if cell.risky}
+    assert marked == {"bind mounts", "host namespaces"}
