@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from wizard.actions import Action, FileState, RunCommand, WriteFile
-from wizard.answers import describe
+from wizard.answers import check_fields, describe
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
 from wizard.plan import Plan, PortMove
@@ -52,6 +52,9 @@ HOST_KEY_ALGORITHMS = {
 
 @dataclass(frozen=True)
 class SshAnswers:
+    def __post_init__(self) -> None:
+        check_fields(self, "ssh")  # answers made in code are checked like typed ones
+
     permit_root_login: Literal["prohibit-password", "no"] = field(
         default="prohibit-password",
         metadata=describe(
@@ -72,11 +75,16 @@ class SshAnswers:
         metadata=describe(
             "Allowed users",
             "If set, only these users may log in over SSH (comma-separated; * wildcards).",
+            item="user_pattern",
         ),
     )
     allow_groups: tuple[str, ...] = field(
         default=(),
-        metadata=describe("Allowed groups", "If set, only members of these groups may log in."),
+        metadata=describe(
+            "Allowed groups",
+            "If set, only members of these groups may log in.",
+            item="group_pattern",
+        ),
     )
     login_grace_time: int = field(
         default=30,
@@ -96,6 +104,7 @@ class SshAnswers:
             "Host key types",
             "Host key types sshd offers: ed25519 and rsa are recommended; ecdsa is dropped by "
             "default (seed advice), dsa is never offered.",
+            item="word",
         ),
     )
     x11_forwarding: bool = field(
