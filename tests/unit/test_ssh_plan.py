@@ -24,7 +24,8 @@ SS_DEBIAN = (
 
 def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, drop=None,
           manager="sysv", listen="port 22\nlistenaddress [::]:22\nlistenaddress 0.0.0.0:22\n",
-          others=(), ss=SS_DEBIAN, socket=False) -> Facts:  # fmt: skip
+          others=(), ss=SS_DEBIAN, socket=False, users="root daemon admin bob",
+          groups_known="root sudo admin bob") -> Facts:  # fmt: skip
     def file(content):
         if content is None:
             return (0, "MISSING\n")
@@ -44,6 +45,8 @@ def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, dro
         "sshd_port_files": (0, port_files),
         "tcp_listeners": (0, ss),
         "ssh_socket_activated": (0, "active\n") if socket else (3, "inactive\n"),
+        "ssh_accounts": (0, "\n".join(users.split()) + "\n--groups--\n"
+                         + "\n".join(groups_known.split()) + "\n"),
     }
     return Facts.from_raw(SSH_HARDENING.facts(SshAnswers()), raw)
 
@@ -182,3 +185,32 @@ def test_listen_problems_name_what_is_wrong():
     assert "nothing listens on port 2222" in listen_problems(2222, right, {})[0]
     squatter = parse_listeners(0, 'LISTEN 0 5 [::]:2222 [::]:* users:(("nc",pid=9,fd=3))')
     assert "another program (nc)" in listen_problems(2222, right, squatter)[0]
+
+
+# ---- names the host does not know ---------------------------------------------------------
+
+
+def test_a_mistyped_allowed_user_is_warned_about_with_a_guess():
+    answers = SshAnswers(allow_users=("root", "admn"))
+    plan = SSH_HARDENING.plan(answers, facts(user="root"))
+    assert not plan.empty
+    assert any("admn is not a user on this host: did you mean admin?" in w for w in plan.warnings)
+    assert not any("root is not" in w for w in plan.warnings)
+
+
+def test_unknown_groups_are_warned_about_and_wildcards_and_known_names_are_not():
+    answers = SshAnswers(allow_users=("admin", "ops-*", "bob@10.0.0.0/8"),
+                         allow_groups=("sudo", "sshusers"))  # fmt: skip
+    plan = SSH_HARDENING.plan(answers, facts())
+    assert len(plan.warnings) == 1 and "sshusers is not a group on this host" in plan.warnings[0]
+
+
+def test_the_warning_shows_even_when_nothing_changes():
+    answers = SshAnswers(allow_users=("admin", "carol"))
+    plan = SSH_HARDENING.plan(answers, facts(drop=drop_in_text(answers).encode()))
+    assert plan.empty and any("carol is not a user" in w for w in plan.warnings)
+
+
+def test_a_list_that_locks_out_the_login_user_is_still_refused():
+    with pytest.raises(PlanConflict, match="lock you out"):
+        SSH_HARDENING.plan(SshAnswers(allow_users=("admn",)), facts())

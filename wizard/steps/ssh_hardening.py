@@ -15,6 +15,7 @@ move is only kept once the new port answers with the host's known key.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -148,6 +149,46 @@ h=$(getent passwd "$u" | cut -d: -f6)
 [ -s "$h/.ssh/authorized_keys" ] && echo "keys yes" || echo "keys no\"""",
     parse_login,
 )
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """The user and group names the host knows (``getent``: local files, LDAP…)."""
+
+    users: frozenset[str]
+    groups: frozenset[str]
+
+
+def parse_accounts(code: int, out: str) -> Accounts:
+    users, _, groups = out.partition("--groups--\n")
+    return Accounts(frozenset(users.split()), frozenset(groups.split()))
+
+
+ACCOUNTS = Fact(
+    "ssh_accounts",
+    "getent passwd | cut -d: -f1; echo --groups--; getent group | cut -d: -f1",
+    parse_accounts,
+)
+
+
+def unknown_account_warnings(answers: SshAnswers, accounts: Accounts) -> tuple[str, ...]:
+    """A warning for each AllowUsers/AllowGroups name (no wildcards) the host does not know:
+    sshd takes such a name silently, and nobody of that name can log in."""
+    warnings = []
+    lists = (("user", "AllowUsers", answers.allow_users, accounts.users),
+             ("group", "AllowGroups", answers.allow_groups, accounts.groups))  # fmt: skip
+    for kind, keyword, patterns, known in lists:
+        for pattern in patterns:
+            name = pattern.split("@")[0]
+            if any(char in name for char in "*?!") or name in known:
+                continue
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            guess = f": did you mean {close[0]}?" if close else "."
+            warnings.append(
+                f"{name} is not a {kind} on this host{guess} {keyword} would list it anyway, "
+                f"and no {kind} of that name can log in until one exists."
+            )
+    return tuple(warnings)
 
 
 def parse_effective(code: int, out: str) -> dict[str, str]:
@@ -300,7 +341,7 @@ class SshHardeningStep:
 
     def facts(self, answers: SshAnswers) -> list[Fact[Any]]:
         return [MAIN, DROP, EFFECTIVE, LOGIN, SERVICE_MANAGER, SSHD_LISTEN, PORT_FILES, LISTENERS,
-                SSH_SOCKET]  # fmt: skip
+                SSH_SOCKET, ACCOUNTS]  # fmt: skip
 
     def plan(self, answers: SshAnswers, facts: Facts) -> Plan:
         unknown = [kind for kind in answers.host_key_types if kind not in HOST_KEY_ALGORITHMS]
@@ -330,8 +371,9 @@ class SshHardeningStep:
         wanted = drop_in_text(answers, port).encode()
         if not drop.exists or drop.content != wanted or drop.mode != 0o644:
             actions.append(WriteFile(DROP_IN, wanted, 0o644, why="hardened sshd settings"))
+        unknown_names = unknown_account_warnings(answers, facts[ACCOUNTS])
         if not actions:
-            return Plan(self.name, (), before=(main, drop))
+            return Plan(self.name, (), before=(main, drop), warnings=unknown_names)
         apply, undo = reload_commands(facts[SERVICE_MANAGER], facts[SSH_SOCKET])
         actions.append(
             RunCommand(
@@ -345,13 +387,14 @@ class SshHardeningStep:
             "Open sessions stay connected; hostwiz keeps the change only after a new "
             "connection logs in.",
         )
-        warnings: tuple[str, ...] = ()
+        warnings: tuple[str, ...] = unknown_names
         listen = facts[SSHD_LISTEN]
         move = None
         if answers.port and listen.ports != (answers.port,):
             move = PortMove(listen.port, answers.port)
-            port_notes, warnings = _port_notes(move)
+            port_notes, port_warnings = _port_notes(move)
             notes += port_notes
+            warnings += port_warnings
         return Plan(
             self.name,
             tuple(actions),
