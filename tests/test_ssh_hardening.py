@@ -7,7 +7,7 @@ import pytest
 
 from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
-from wizard.errors import AuthenticationFailed, PlanConflict
+from wizard.errors import AuthenticationFailed, PlanConflict, PresetError
 from wizard.plan import Changeset
 from wizard.secrets import Secret
 from wizard.session import Selection, apply, preview
@@ -75,3 +75,20 @@ def test_a_lockout_is_refused_before_anything_changes(host, lab_ssh_config):
                 apply(ssh, ssh_only(*overrides))
     assert not host.console().run("test -e /etc/ssh/sshd_config.d/00-hostwiz.conf").ok
     assert not host.console().run("test -d /var/lib/hostwiz/snapshots").ok
+
+
+def test_an_allow_users_entry_cannot_inject_a_match_block(host, lab_ssh_config):
+    """A line break in an answer would add lines of its own to the drop-in: here a Match block
+    turning password logins back on for admin while the step says "hardened"."""
+    injection = "root, admin\nMatch User admin\n  PasswordAuthentication yes"
+    drop_in = "cat /etc/ssh/sshd_config.d/00-hostwiz.conf"
+    with SshTransport.connect(host.name, ssh_config=lab_ssh_config) as ssh:
+        assert apply(ssh, ssh_only()).confirmed
+        hardened = host.console().run(drop_in).out
+        assert not password_login_works(host, host.admin_password)
+        with pytest.raises(PresetError) as caught:
+            apply(ssh, ssh_only(f"ssh.allow_users={injection}"))
+        assert "allow_users" in caught.value.message and "line break" in caught.value.message
+        assert host.console().run(drop_in).out == hardened
+        assert not password_login_works(host, host.admin_password)
+        assert "passwordauthentication no" in host.console().run("sshd -T -C user=admin").out
