@@ -9,6 +9,7 @@ from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
 from wizard.errors import AuthenticationFailed, PlanConflict, PresetError
 from wizard.plan import Changeset
+from wizard.render import as_text, render_plan
 from wizard.secrets import Secret
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
@@ -92,3 +93,11 @@ def test_an_allow_users_entry_cannot_inject_a_match_block(host, lab_ssh_config):
         assert host.console().run(drop_in).out == hardened
         assert not password_login_works(host, host.admin_password)
         assert "passwordauthentication no" in host.console().run("sshd -T -C user=admin").out
+
+
+def test_a_mistyped_allowed_user_is_named_in_the_preview(host, lab_ssh_config):
+    with SshTransport.connect(host.name, ssh_config=lab_ssh_config) as ssh:
+        changeset, _ = preview(ssh, ssh_only("ssh.allow_users=root,admn"))
+    text = as_text(render_plan(changeset.plans[0]))
+    assert "! admn is not a user on this host: did you mean admin?" in text
+    assert "root is not a user" not in text
