@@ -31,6 +31,8 @@ LOGIN_HOST = re.compile(r"[A-Za-z0-9_.*?!:/-]{1,255}")
 """The ``@HOST`` part of an AllowUsers pattern: a host name or address pattern, or a network."""
 INTERFACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
 """A network interface name (the kernel takes up to 15 bytes; hostwiz takes the usual ones)."""
+WORD = re.compile(r"[A-Za-z0-9_.@+^-]{1,128}")
+"""A keyword in a setting's list (a host key type, an algorithm name)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class FieldInfo:
     show_if: tuple[str, Any] | None = None
     """Only relevant when another field has this value, e.g. ("mode", "rootless")."""
     item: str = ""
-    """For a list: the kind of each entry (see :data:`ITEM_KINDS`); "" is any one-line text."""
+    """For a list, the kind of each entry: user_pattern, group_pattern, interface, network or
+    word (see ``_item_problem``); "" is any one line of text."""
 
 
 def describe(label: str, help: str, kind: str = "", **extra: Any) -> Any:
@@ -149,7 +152,8 @@ def check_value(info: FieldInfo, value: Any) -> Any:
     return value
 
 
-ONE_LINE = "expected one line of text"
+ONE_LINE_TEXT = "one line of text"
+ONE_LINE = f"expected {ONE_LINE_TEXT}"
 
 
 def _unprintable(text: str) -> str:
@@ -210,11 +214,7 @@ def _item_problem(kind: str, item: str) -> tuple[str, str]:
     if kind == "word":
         ok = WORD.fullmatch(item)
         return ("" if ok else "is not a single word"), "words such as ed25519 or rsa"
-    return "", ONE_LINE.removeprefix("expected ")
-
-
-WORD = re.compile(r"[A-Za-z0-9_.@+^-]{1,128}")
-"""A keyword in a setting's list (a host key type, an algorithm name)."""
+    return "", ONE_LINE_TEXT
 
 
 def _check_item(info: FieldInfo, item: str) -> str:
