@@ -242,3 +242,80 @@ def test_rootless_mode_for_admin(ssh, console):
                         reason="rollback")  # fmt: skip
     assert not console.run("test -e /etc/init.d/docker-rootless-admin").ok
     assert not console.run(f"test -S /run/user/{uid}/docker.sock").ok
+
+
+ETC_LISTING = (
+    "find /etc/docker /etc/systemd/system -xdev \\( -type f -o -type d \\) "
+    "-printf '%p %u %g %m\\n' 2>/dev/null | sort; "
+    "find /etc/docker /etc/systemd/system -xdev -type f -exec md5sum {} + 2>/dev/null | sort"
+)
+
+
+def test_rootless_never_writes_through_links_the_user_planted(ssh, console):
+    """admin points ~/.config/docker at /etc/docker and ~/.config/systemd/user at
+    /etc/systemd/system: root's configuration stays root's. The first link would keep the
+    engine from starting (it keeps its key there), so it is refused before any change; the
+    second does not matter without systemd, and the engine starts without going through it."""
+    plant = ("rm -rf ~/.config ~/.local/share/docker && mkdir -p ~/.config/systemd && "
+             "ln -s /etc/docker ~/.config/docker && "
+             "ln -s /etc/systemd/system ~/.config/systemd/user")  # fmt: skip
+    assert console.run("mkdir -p /etc/docker /etc/systemd/system").ok
+    assert console.run(f"su admin -c '{plant}'").ok
+    assert console.run("test -L /home/admin/.config/docker").ok
+    before = console.run(ETC_LISTING).out
+    snapshots = "ls /var/lib/hostwiz/snapshots 2>/dev/null"
+    taken = console.run(snapshots).out
+    chosen = selections("docker.mode=rootless", "docker.rootless_user=admin")
+    result = None
+    try:
+        with pytest.raises(PlanConflict) as caught:
+            apply(ssh, chosen)
+        assert "admin cannot write ~/.config/docker, which leads to /etc/docker" in (
+            caught.value.message
+        )
+        assert "rm ~/.config/docker" in caught.value.hint
+        assert console.run(ETC_LISTING).out == before
+        assert console.run(snapshots).out == taken
+
+        assert console.run("rm /home/admin/.config/docker").ok  # as the hint says
+        result = apply(ssh, chosen)
+        assert result.confirmed
+        uid = console.run("id -u admin").out.strip()
+        options = security_options(console, f"/run/user/{uid}/docker.sock", user="admin")
+        assert any(o.startswith("name=rootless") for o in options)
+        config = "/etc/docker/rootless-admin.json"
+        assert stat(console, config) == "644 root root"
+        after = console.run(ETC_LISTING).out
+        assert [line for line in after.splitlines() if config not in line] == before.splitlines()
+        assert console.run("test -L /home/admin/.config/systemd/user").ok  # left as it was
+    finally:
+        if result is not None:
+            rollback = rollback_plan(ssh, result.snapshot_id)
+            apply_changeset(ssh, Changeset(ssh.host_label, (rollback,)), reason="rollback")
+        console.run("rm -rf /home/admin/.config /home/admin/.local/share/docker")
+    assert console.run(ETC_LISTING).out == before
+
+
+def _private_tun(console: LocalTransport) -> bool:
+    """True when the host's /dev/net/tun is its own node (bind-mounted from its disk), so a
+    chmod there cannot reach the machine's device."""
+    mounts = console.run("grep ' /dev/net/tun ' /proc/self/mountinfo").out
+    return "hwlab-disk" in mounts
+
+
+def test_rootless_explains_an_unusable_tun_before_changing_anything(ssh, console):
+    if not _private_tun(console):
+        pytest.skip("the practice host shares /dev/net/tun with the machine: not changing it")
+    snapshots = "ls /var/lib/hostwiz/snapshots 2>/dev/null"
+    before = console.run(snapshots).out
+    assert console.run("chmod 0600 /dev/net/tun").ok
+    try:
+        with pytest.raises(PlanConflict) as caught:
+            apply(ssh, selections("docker.mode=rootless", "docker.rootless_user=admin"))
+        assert "admin cannot open /dev/net/tun (mode 600)" in caught.value.message
+        assert "chmod 0666 /dev/net/tun" in caught.value.hint
+        assert console.run(snapshots).out == before
+        assert not console.run("test -e /etc/docker/rootless-admin.json").ok
+        assert not console.run("test -e /etc/init.d/docker-rootless-admin").ok
+    finally:
+        console.run("chmod 0666 /dev/net/tun")

@@ -11,8 +11,9 @@ import pytest
 
 from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
-from wizard.errors import ApplyFailed, AuthenticationFailed, PlanConflict
+from wizard.errors import ApplyFailed, AuthenticationFailed, PlanConflict, PresetError
 from wizard.plan import Changeset
+from wizard.render import as_text, render_plan
 from wizard.secrets import Secret
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
@@ -170,3 +171,28 @@ def test_a_drop_in_that_overrides_a_baseline_setting_fails_the_check_and_rolls_b
         apply(ssh, ssh_only())
     assert not console.run("test -e /etc/ssh/sshd_config.d/00-hostwiz.conf").ok
     assert "loglevel INFO" in console.run("sshd -T").out
+
+
+def test_an_allow_users_entry_cannot_inject_a_match_block(host, lab_ssh_config):
+    """A line break in an answer would add lines of its own to the drop-in: here a Match block
+    turning password logins back on for admin while the step says "hardened"."""
+    injection = "root, admin\nMatch User admin\n  PasswordAuthentication yes"
+    drop_in = "cat /etc/ssh/sshd_config.d/00-hostwiz.conf"
+    with SshTransport.connect(host.name, ssh_config=lab_ssh_config) as ssh:
+        assert apply(ssh, ssh_only()).confirmed
+        hardened = host.console().run(drop_in).out
+        assert not password_login_works(host, host.admin_password)
+        with pytest.raises(PresetError) as caught:
+            apply(ssh, ssh_only(f"ssh.allow_users={injection}"))
+        assert "allow_users" in caught.value.message and "line break" in caught.value.message
+        assert host.console().run(drop_in).out == hardened
+        assert not password_login_works(host, host.admin_password)
+        assert "passwordauthentication no" in host.console().run("sshd -T -C user=admin").out
+
+
+def test_a_mistyped_allowed_user_is_named_in_the_preview(host, lab_ssh_config):
+    with SshTransport.connect(host.name, ssh_config=lab_ssh_config) as ssh:
+        changeset, _ = preview(ssh, ssh_only("ssh.allow_users=root,admn"))
+    text = as_text(render_plan(changeset.plans[0]))
+    assert "! admn is not a user on this host: did you mean admin?" in text
+    assert "root is not a user" not in text

@@ -19,8 +19,20 @@ from wizard.errors import InvalidAnswer
 
 A = TypeVar("A")
 
-USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
-SIZE = re.compile(r"^[0-9]+[kmg]?$")
+USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+SIZE = re.compile(r"[0-9]+[kmg]?")
+WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+# Patterns are always used with ``fullmatch``: ``^...$`` with ``match`` lets a trailing newline
+# through, and a newline is exactly what would inject a line into a configuration file.
+ACCOUNT_PATTERN = re.compile(r"[A-Za-z0-9_.*?!][A-Za-z0-9_.*?!-]{0,63}\$?")
+"""A user or group name as sshd's AllowUsers/AllowGroups take it (``*`` and ``?`` wildcards,
+``!`` negation, a trailing ``$`` for machine accounts)."""
+LOGIN_HOST = re.compile(r"[A-Za-z0-9_.*?!:/-]{1,255}")
+"""The ``@HOST`` part of an AllowUsers pattern: a host name or address pattern, or a network."""
+INTERFACE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}")
+"""A network interface name (the kernel takes up to 15 bytes; hostwiz takes the usual ones)."""
+WORD = re.compile(r"[A-Za-z0-9_.@+^-]{1,128}")
+"""A keyword in a setting's list (a host key type, an algorithm name)."""
 
 
 @dataclass(frozen=True)
@@ -31,11 +43,14 @@ class FieldInfo:
     label: str
     help: str
     kind: str
-    """bool, int, str, choice, user, size, ip, cidr, port, list"""
+    """bool, int, str, multiline, choice, user, size, ip, cidr, port, list"""
     default: Any
     choices: tuple[str, ...] = ()
     show_if: tuple[str, Any] | None = None
     """Only relevant when another field has this value, e.g. ("mode", "rootless")."""
+    item: str = ""
+    """For a list, the kind of each entry: user_pattern, group_pattern, interface, network or
+    word (see ``_item_problem``); "" is any one line of text."""
 
 
 def describe(label: str, help: str, kind: str = "", **extra: Any) -> Any:
@@ -75,13 +90,19 @@ def fields_of(cls: type[Any]) -> tuple[FieldInfo, ...]:
                 default=default,
                 choices=choices,
                 show_if=meta.get("show_if"),
+                item=meta.get("item", ""),
             )
         )
     return tuple(result)
 
 
 def check_value(info: FieldInfo, value: Any) -> Any:
-    """Return ``value`` converted for ``info`` or raise ``ValueError`` saying what was expected."""
+    """Return ``value`` converted for ``info`` or raise ``ValueError`` saying what was expected.
+
+    Every text is one line without control characters (a line break in an answer would become
+    a line of its own in the configuration file it ends up in), and every list entry is checked
+    by its kind (``info.item``).
+    """
     kind = info.kind
     if kind == "bool":
         if isinstance(value, bool):
@@ -91,6 +112,8 @@ def check_value(info: FieldInfo, value: Any) -> Any:
         raise ValueError("expected true or false")
     if kind in {"int", "port"}:
         if isinstance(value, bool):
+            raise ValueError("expected a whole number")
+        if isinstance(value, str) and not WHOLE_NUMBER.fullmatch(value.strip(" ")):
             raise ValueError("expected a whole number")
         try:
             number = int(value)
@@ -103,29 +126,127 @@ def check_value(info: FieldInfo, value: Any) -> Any:
         return number
     if kind == "list":
         if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
+            value = [part for part in value.split(",") if part.strip(" ")]
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ValueError("expected a list of strings")
-        return tuple(value)
+        return tuple(_check_item(info, item) for item in value)
     if not isinstance(value, str):
         raise ValueError("expected text")
+    if kind == "multiline":  # free text over several lines (a login banner): lines, no controls
+        problem = next(filter(None, map(_unprintable, value.replace("\r\n", "\n").split("\n"))), "")
+        if problem:
+            raise ValueError(f"it contains {problem}; expected plain text (new lines are fine)")
+        return value
+    problem = _unprintable(value)
+    if problem:
+        raise ValueError(f"it contains {problem}; {ONE_LINE}")
     if kind == "choice" and value not in info.choices:
         raise ValueError(f"expected one of: {', '.join(info.choices)}")
-    if kind == "user" and value and not USER_NAME.match(value):
+    if kind == "user" and value and not USER_NAME.fullmatch(value):
         raise ValueError("expected a Linux user name (lower case letters, digits, - and _)")
-    if kind == "size" and not SIZE.match(value):
+    if kind == "size" and not SIZE.fullmatch(value):
         raise ValueError("expected a size such as 10m, 512k or 1g")
     if kind == "ip":
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            raise ValueError("expected an IP address such as 192.168.1.10") from None
+        problem = _address_problem(value, network=False)
+        if problem:
+            raise ValueError(f"{problem}; expected an IP address such as 192.168.1.10")
     if kind == "cidr":
-        try:
-            ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise ValueError("expected a network such as 192.168.1.0/24") from None
+        problem = _address_problem(value, network=True)
+        if problem:
+            raise ValueError(f"{problem}; expected a network such as 192.168.1.0/24")
     return value
+
+
+ONE_LINE_TEXT = "one line of text"
+ONE_LINE = f"expected {ONE_LINE_TEXT}"
+
+
+def _unprintable(text: str) -> str:
+    """What makes ``text`` unfit for a one-line setting, in words ("" when nothing does)."""
+    for char in text:
+        if char in "\r\n":
+            return "a line break"
+        if char == "\t":
+            return "a tab"
+        if not char.isprintable():
+            return f"an invisible or control character (U+{ord(char):04X})"
+    return ""
+
+
+def _address_problem(text: str, *, network: bool) -> str:
+    """Why ``text`` is no address (or, with ``network``, no network either); "" if it is one.
+
+    A scope id (``fe80::1%eth0``) is refused: :mod:`ipaddress` takes almost anything after the
+    ``%``, line breaks included, and no rule or setting hostwiz writes needs one.
+    """
+    if "%" in text:
+        return "it carries a scope id (the part from %), which hostwiz does not use"
+    if any(char.isspace() for char in text):
+        return "it contains spaces"
+    try:
+        if network:
+            ipaddress.ip_network(text, strict=False)
+        else:
+            ipaddress.ip_address(text)
+    except ValueError:
+        return "it is not a network or an address" if network else "it is not an IP address"
+    return ""
+
+
+def _account_problem(text: str, *, allow_host: bool) -> str:
+    name, at, host = text.partition("@")
+    if not ACCOUNT_PATTERN.fullmatch(name):
+        return "is not a user or group name (letters, digits, . _ - and the wildcards * ?)"
+    if at and not allow_host:
+        return "names a host, which group names cannot"
+    if at and not LOGIN_HOST.fullmatch(host):
+        return "has a host part that is not a host name, address or network"
+    return ""
+
+
+def _item_problem(kind: str, item: str) -> tuple[str, str]:
+    """(what is wrong with one list entry, what is expected) for the entry kind ``kind``."""
+    if kind == "user_pattern":
+        expected = "user names or patterns such as admin, deploy, ops-*, admin@10.0.0.0/8"
+        return _account_problem(item, allow_host=True), expected
+    if kind == "group_pattern":
+        return _account_problem(item, allow_host=False), "group names such as sudo or ssh-users"
+    if kind == "interface":
+        ok = INTERFACE.fullmatch(item)
+        return ("" if ok else "is not an interface name"), "interface names such as eth0 or ens3"
+    if kind == "network":
+        return _address_problem(item, network=True), "networks or addresses such as 10.0.0.0/8"
+    if kind == "word":
+        ok = WORD.fullmatch(item)
+        return ("" if ok else "is not a single word"), "words such as ed25519 or rsa"
+    return "", ONE_LINE_TEXT
+
+
+def _check_item(info: FieldInfo, item: str) -> str:
+    problem = _unprintable(item)
+    entry = item.strip(" ")
+    kind_problem, expected = _item_problem(info.item, entry)
+    if problem:
+        raise ValueError(f"entry {item!r} contains {problem}; expected {expected}")
+    if kind_problem:
+        raise ValueError(f"entry {item!r} {kind_problem}; expected {expected}")
+    return entry
+
+
+def check_fields(answers: Any, step: str) -> None:
+    """Check every field of ``answers`` as :func:`check_value` checks an answer typed in.
+
+    Called from the answers classes' ``__post_init__``, so that answers built in code (not
+    through :func:`build`) cannot carry a line break into a configuration file either.
+    """
+    for info in fields_of(type(answers)):
+        value = getattr(answers, info.name)
+        try:
+            check_value(info, value)
+        except ValueError as error:
+            raise InvalidAnswer(
+                f"{step}.{info.name}: {value!r} is not valid: {error}.", info.help
+            ) from None
 
 
 def build(
@@ -177,4 +298,6 @@ def as_mapping(answers: Any) -> dict[str, Any]:
     return result
 
 
-__all__ = ["FieldInfo", "as_mapping", "build", "check_value", "describe", "fields_of"]
+__all__ = [
+    "FieldInfo", "as_mapping", "build", "check_fields", "check_value", "describe", "fields_of",
+]  # fmt: skip

@@ -47,8 +47,8 @@ BACKDATE = timedelta(minutes=5)
 
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"
-SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # fullmatch only
+DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")  # fullmatch only
 
 Usage = Literal["server", "client"]
 
@@ -79,7 +79,7 @@ def is_dns_name(text: str) -> bool:
     if not name or len(name) > 253:
         return False
     labels = name.split(".")
-    if not all(DNS_LABEL.match(label) for label in labels):
+    if not all(DNS_LABEL.fullmatch(label) for label in labels):
         return False
     return not labels[-1].isdigit()  # "10.0.0.300" is a broken address, not a name
 
@@ -88,7 +88,8 @@ def san_entry(text: str) -> x509.GeneralName:
     """The subjectAltName entry for ``text`` (an IP address or a DNS name), else SanError."""
     value = text.strip()
     try:
-        return x509.IPAddress(ipaddress.ip_address(value))
+        if "%" not in value:  # no scope ids: ipaddress takes anything after the %
+            return x509.IPAddress(ipaddress.ip_address(value))
     except ValueError:
         pass
     if is_dns_name(value):
@@ -96,7 +97,7 @@ def san_entry(text: str) -> x509.GeneralName:
     raise SanError(
         f"{text!r} is neither a DNS name nor an IP address, so it cannot go into a certificate.",
         "Give host names such as docker1.example.org (letters, digits, - and .) or addresses "
-        "such as 192.0.2.10 or 2001:db8::10, separated by commas.",
+        "such as 192.0.2.10 or 2001:db8::10 (without a %scope), separated by commas.",
     )
 
 
@@ -110,7 +111,7 @@ def normalise_names(items: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_site(site: str) -> str:
-    if not SITE_NAME.match(site):
+    if not SITE_NAME.fullmatch(site):
         raise InvalidAnswer(
             f"tls.site = {site!r} cannot name a CA folder.",
             "Use letters, digits, '.', '-' and '_' (for example: default, office, lab).",

@@ -8,6 +8,7 @@ from typing import Any
 
 from wizard.facts import Facts
 from wizard.steps.docker_engine import DOCKER_ENGINE, DockerEngineAnswers
+from wizard.steps.docker_rootless import service_paths
 
 
 def file_output(content: bytes | None, meta: str = "644 root root") -> tuple[int, str]:
@@ -56,8 +57,8 @@ def docker_facts(
         user = answers.rootless_user
         raw[f"account:{user}"] = (0, f"{user}:x:1001:1001::/home/{user}:/bin/bash\n{user}\n")
         raw[f"rootless:{user}"] = (0, rootless)
-        raw[f"file:/etc/profile.d/hostwiz-docker-rootless-{user}.sh"] = (0, "MISSING\n")
-        raw[f"file:/etc/init.d/docker-rootless-{user}"] = (0, "MISSING\n")
+        for path in service_paths(user):
+            raw[f"file:{path}"] = (0, "MISSING\n")
     raw.update(extra or {})
     return Facts.from_raw(DOCKER_ENGINE.facts(answers), raw)
 
@@ -67,7 +68,13 @@ newgidmap yes
 slirp4netns yes
 rootlesskit yes
 tun yes
+tun_mode 666
 script /usr/share/docker.io/contrib/dockerd-rootless.sh
-config_path /home/alice/.config/docker/daemon.json
-unit_path /home/alice/.config/systemd/user/docker.service
+idmap_privileged yes
+sysctl user/max_user_namespaces 96362
+update_rc yes
+probe yes
+tun_user yes
+probe_userns yes
+userns yes
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -117,17 +118,122 @@ def test_rootless_without_uidmap_is_refused_with_the_package_name():
         DOCKER_ENGINE.plan(answers, docker_facts(answers, rootless=missing))
 
 
-def test_rootless_plan_writes_user_files_and_starts_the_service():
+def test_rootless_plan_writes_root_owned_files_only_and_starts_the_service():
     answers = DockerEngineAnswers(mode="rootless", rootless_user="alice")
     plan = DOCKER_ENGINE.plan(answers, docker_facts(answers, rootless=ROOTLESS_READY))
-    paths = [a.path for a in plan.actions if isinstance(a, WriteFile)]
-    assert "/home/alice/.config/docker/daemon.json" in paths
+    writes = [a for a in plan.actions if isinstance(a, WriteFile)]
+    paths = [a.path for a in writes]
+    # Nothing in alice's home, where a planted link would redirect root's writes.
+    assert not any(path.startswith("/home/") for path in paths)
+    assert all((a.owner, a.group) == ("root", "root") for a in writes)
+    assert not any("/home/" in a.script for a in plan.actions if isinstance(a, RunCommand))
+    config = json.loads(written(plan, "/etc/docker/rootless-alice.json").content)
+    assert config["no-new-privileges"] is True and "userns-remap" not in config
     assert "/etc/init.d/docker-rootless-alice" in paths
+    init = written(plan, "/etc/init.d/docker-rootless-alice").content.decode()
+    assert "--config-file /etc/docker/rootless-alice.json" in init
     assert "/etc/profile.d/hostwiz-docker-rootless-alice.sh" in paths
     assert written(plan, "/etc/subuid").content.endswith(b"alice:165536:65536\n")
     start = plan.actions[-1]
     assert isinstance(start, RunCommand) and start.undo and "stop" in start.undo
     assert any("below 1024" in note for note in plan.notes)
+
+
+def test_rootless_on_systemd_uses_a_unit_outside_the_home_and_turns_on_lingering():
+    answers = DockerEngineAnswers(mode="rootless", rootless_user="alice")
+    plan = DOCKER_ENGINE.plan(
+        answers, docker_facts(answers, rootless=ROOTLESS_READY, manager="systemd")
+    )
+    unit = written(plan, "/etc/systemd/user/docker-rootless-alice.service").content.decode()
+    assert "ExecStart=/usr/share/docker.io/contrib/dockerd-rootless.sh --config-file " in unit
+    assert "ConditionUser=alice" in unit
+    start = plan.actions[-1]
+    assert isinstance(start, RunCommand) and "enable-linger alice" in start.script
+    assert start.undo and "disable-linger alice" in start.undo
+    assert any("lingering" in note for note in plan.notes)
+    lingering = ROOTLESS_READY + "linger yes\n"
+    again = DOCKER_ENGINE.plan(answers, docker_facts(answers, rootless=lingering, manager="systemd"))
+    assert "disable-linger" not in (again.actions[-1].undo or "")
+
+
+def test_the_users_own_daemon_json_read_as_the_user_is_carried_over():
+    answers = DockerEngineAnswers(mode="rootless", rootless_user="alice")
+    own = base64.b64encode(b'{"data-root": "/srv/alice-docker", "icc": true}').decode()
+    facts = docker_facts(answers, rootless=ROOTLESS_READY + f"own_data {own}\n")
+    plan = DOCKER_ENGINE.plan(answers, facts)
+    config = json.loads(written(plan, "/etc/docker/rootless-alice.json").content)
+    assert config["data-root"] == "/srv/alice-docker" and config["icc"] is False
+    assert any("carried over" in note for note in plan.notes)
+
+
+@pytest.mark.parametrize(
+    ("replacements", "message", "hint"),
+    [
+        (
+            (("tun_user yes\n", ""), ("tun_mode 666", "tun_mode 600")),
+            "alice cannot open /dev/net/tun (mode 600)",
+            "chmod 0666 /dev/net/tun",
+        ),
+        (
+            (("\nuserns yes\n", "\nuserns yes\nunwritable .config/docker /etc/docker\n"),),
+            "alice cannot write ~/.config/docker, which leads to /etc/docker; the rootless "
+            "engine keeps its key",
+            "rm ~/.config/docker if it is a link",
+        ),
+        (
+            (("\nuserns yes\n", "\nuserns yes\nunwritable .local/share/docker "
+              "/home/alice/.local/share/docker\n"),),
+            "alice cannot write ~/.local/share/docker; the rootless engine keeps its images",
+            "make ~/.local/share/docker an ordinary folder of their own",
+        ),
+        (
+            (("idmap_privileged yes", "idmap_privileged no"),),
+            "newuidmap/newgidmap are not setuid root",
+            "apt install --reinstall uidmap",
+        ),
+        (
+            (("\nuserns yes\n", "\n"), ("max_user_namespaces 96362", "max_user_namespaces 0")),
+            "does not let alice create user namespaces (user.max_user_namespaces = 0)",
+            "kernel.unprivileged_userns_clone = 1",
+        ),
+    ],
+)
+def test_rootless_prerequisites_are_refused_before_any_change_with_the_fix(
+    replacements, message, hint
+):
+    answers = DockerEngineAnswers(mode="rootless", rootless_user="alice")
+    output = ROOTLESS_READY
+    for old, new in replacements:
+        output = output.replace(old, new)
+    with pytest.raises(PlanConflict) as caught:
+        DOCKER_ENGINE.plan(answers, docker_facts(answers, rootless=output))
+    assert message in caught.value.message
+    assert hint in caught.value.hint and "userns-remap" in caught.value.hint
+
+
+def test_a_linked_systemd_user_folder_only_matters_where_systemd_runs():
+    answers = DockerEngineAnswers(mode="rootless", rootless_user="alice")
+    linked = ROOTLESS_READY + "unwritable .config/systemd/user /etc/systemd/system\n"
+    assert not DOCKER_ENGINE.plan(answers, docker_facts(answers, rootless=linked)).empty
+    with pytest.raises(PlanConflict, match="which leads to /etc/systemd/system"):
+        DOCKER_ENGINE.plan(answers, docker_facts(answers, rootless=linked, manager="systemd"))
+
+
+def test_without_setpriv_nothing_is_refused_on_a_guess():
+    answers = DockerEngineAnswers(mode="rootless", rootless_user="alice")
+    output = "".join(
+        line + "\n"
+        for line in ROOTLESS_READY.splitlines()
+        if line.split()[0] not in {"probe", "tun_user", "probe_userns", "userns"}
+    )
+    assert not DOCKER_ENGINE.plan(answers, docker_facts(answers, rootless=output)).empty
+
+
+def test_a_host_without_update_rc_is_told_the_engine_will_not_start_at_boot():
+    answers = DockerEngineAnswers(mode="rootless", rootless_user="alice")
+    output = ROOTLESS_READY.replace("update_rc yes\n", "")
+    plan = DOCKER_ENGINE.plan(answers, docker_facts(answers, rootless=output))
+    assert any("not by itself after a reboot" in note for note in plan.notes)
 
 
 def test_rootless_needs_a_user():

@@ -87,6 +87,7 @@ def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, dro
           manager="sysv", listen="port 22\nlistenaddress [::]:22\nlistenaddress 0.0.0.0:22\n",
           others=(), ss=SS_DEBIAN, socket=False, algorithms=DEBIAN_12_Q, banner=None,
           effective="passwordauthentication yes\npermitrootlogin without-password\n",
+          users="root daemon admin bob", groups_known="root sudo admin bob",
           ) -> Facts:  # fmt: skip
     def file(content):
         if content is None:
@@ -109,6 +110,8 @@ def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, dro
         "ssh_socket_activated": (0, "active\n") if socket else (3, "inactive\n"),
         "ssh_algorithms": (0, algorithms),
         f"file:{BANNER_FILE}": file(banner),
+        "ssh_accounts": (0, "\n".join(users.split()) + "\n--groups--\n"
+                         + "\n".join(groups_known.split()) + "\n"),
     }
     return Facts.from_raw(SSH_HARDENING.facts(SshAnswers()), raw)
 
@@ -413,8 +416,8 @@ def test_turning_the_banner_off_removes_hostwiz_banner_file():
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"banner": True, "banner_text": "bell\x07"}, "control characters \\(U\\+0007\\)"),
-        ({"banner": True, "banner_text": "tab\there"}, "U\\+0009"),
+        ({"banner": True, "banner_text": "bell\x07"}, "control character \\(U\\+0007\\)"),
+        ({"banner": True, "banner_text": "tab\there"}, "a tab"),
         ({"banner": True, "banner_text": "   "}, "empty"),
         ({"banner": True, "banner_text": "x" * 2001}, "at most 2000"),
         ({"max_sessions": 1}, "at least 2 sessions"),
@@ -427,8 +430,12 @@ def test_bad_baseline_answers_are_explained_with_the_preset_place(overrides, exp
     assert caught.value.hint
 
 
-def test_banner_text_is_not_checked_while_the_banner_is_off():
-    assert build(SshAnswers, {"banner_text": "bell\x07"}).banner is False
+def test_banner_text_takes_new_lines_but_never_control_characters_even_while_off():
+    """Every text answer is checked as typed (a stray control character is a mistake whether
+    or not the banner is on); the banner's length and emptiness only matter when it is on."""
+    with pytest.raises(InvalidAnswer, match="U\\+0007"):
+        build(SshAnswers, {"banner_text": "bell\x07"})
+    assert build(SshAnswers, {"banner_text": "   "}).banner is False
     assert build(SshAnswers, {"banner": True, "banner_text": "a\r\nb"}).banner
 
 
@@ -458,3 +465,33 @@ def test_hardened_preset_sets_every_ssh_answer_to_the_hardened_default():
     text = (resources.files("presets") / "hardened.toml").read_text(encoding="utf-8")
     assert set(tomllib.loads(text)["ssh"]) == {info.name for info in fields_of(SshAnswers)}
     assert load_preset("hardened").answers["ssh"] == SshAnswers()
+
+
+# ---- names the host does not know ---------------------------------------------------------
+
+
+def test_a_mistyped_allowed_user_is_warned_about_with_a_guess():
+    answers = SshAnswers(allow_users=("root", "admn"))
+    plan = SSH_HARDENING.plan(answers, facts(user="root"))
+    assert not plan.empty
+    assert any("admn is not a user on this host: did you mean admin?" in w for w in plan.warnings)
+    assert not any("root is not" in w for w in plan.warnings)
+
+
+def test_unknown_groups_are_warned_about_and_wildcards_and_known_names_are_not():
+    answers = SshAnswers(allow_users=("admin", "ops-*", "bob@10.0.0.0/8"),
+                         allow_groups=("sudo", "sshusers"))  # fmt: skip
+    plan = SSH_HARDENING.plan(answers, facts())
+    assert len(plan.warnings) == 1 and "sshusers is not a group on this host" in plan.warnings[0]
+
+
+def test_the_warning_shows_even_when_nothing_changes():
+    answers = SshAnswers(allow_users=("admin", "carol"))
+    done = drop_in_text(answers, strong=DEBIAN_12_STRONG).encode()
+    plan = SSH_HARDENING.plan(answers, facts(drop=done))
+    assert plan.empty and any("carol is not a user" in w for w in plan.warnings)
+
+
+def test_a_list_that_locks_out_the_login_user_is_still_refused():
+    with pytest.raises(PlanConflict, match="lock you out"):
+        SSH_HARDENING.plan(SshAnswers(allow_users=("admn",)), facts())

@@ -15,21 +15,20 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from wizard.answers import describe
+from wizard.answers import INTERFACE, check_fields, describe
 from wizard.errors import InvalidAnswer
 from wizard.firewall.services import ServiceSpec, parse_network, parse_service
 
 ZONES = ("mgmt", "lan", "wan")
 Zone = Literal["mgmt", "lan", "wan"]
-INTERFACE_NAME_MAX = 15
 
 
-def _when_enabled(label: str, help: str) -> dict[str, object]:
+def _when_enabled(label: str, help: str, **extra: Any) -> dict[str, object]:
     """Field metadata for a question that only matters while the zones are on: the forms
     hide it while ``enabled`` is false (its answer is kept)."""
-    result: dict[str, object] = describe(label, help, show_if=("enabled", True))
+    result: dict[str, object] = describe(label, help, show_if=("enabled", True), **extra)
     return result
 
 
@@ -39,6 +38,7 @@ def _interfaces(key: str, label: str) -> tuple[str, ...]:
         metadata=_when_enabled(
             label,
             f"The host's interfaces in the {key} zone, comma separated (e.g. eth0, ens4).",
+            item="interface",
         ),
     )
 
@@ -134,6 +134,7 @@ class FirewallAnswers:
             "Swarm peers",
             "Addresses or networks of the other swarm nodes: the swarm service is only open "
             "to them. Empty: open to the whole zone that offers swarm.",
+            item="network",
         ),
     )
     allow_cutting_my_ssh: bool = field(
@@ -169,6 +170,7 @@ class FirewallAnswers:
         self.forward_pairs()
         self.container_access()
         self.swarm_peer_networks()
+        check_fields(self, "firewall")  # what the checks above let through: line breaks
 
     def interfaces_of(self, zone: str) -> tuple[str, ...]:
         return tuple(getattr(self, f"{zone}_interfaces"))
@@ -244,10 +246,9 @@ def _zone_or_network(text: str, where: str) -> str:
 
 
 def _check_interface_name(name: str, where: str) -> None:
-    if (not name or len(name) > INTERFACE_NAME_MAX or "/" in name or name in {".", ".."}
-            or any(c.isspace() for c in name)):  # fmt: skip
+    if not INTERFACE.fullmatch(name):
         raise InvalidAnswer(
             f"{where}: {name!r} is not an interface name.",
-            "Interface names are up to 15 characters without spaces or '/', e.g. eth0, "
-            "ens3, enp0s3.",
+            "Interface names are up to 15 characters without spaces or '/' (letters, digits, "
+            "'.', '-' and '_'), e.g. eth0, ens3, enp0s3.",
         )

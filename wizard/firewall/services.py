@@ -19,7 +19,8 @@ from wizard.errors import InvalidAnswer
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-PORT_SPEC = re.compile(r"^(?P<low>\d{1,5})(?:[-:](?P<high>\d{1,5}))?(?:/(?P<proto>tcp|udp))?$")
+PORT_SPEC = re.compile(r"(?P<low>\d{1,5})(?:[-:](?P<high>\d{1,5}))?(?:/(?P<proto>tcp|udp))?")
+"""Always used with ``fullmatch`` (``$`` would let a trailing line break through)."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,13 @@ class ServiceSpec:
 
 
 def parse_network(text: str, where: str) -> Network:
+    if "%" in text:
+        # ipaddress takes almost anything after the %, line breaks included.
+        raise InvalidAnswer(
+            f"{where}: {text!r} carries a scope id (the part from %), which firewall rules "
+            "do not use.",
+            "Write the address or network without %... (e.g. fe80::/64 or fe80::1).",
+        )
     try:
         return ipaddress.ip_network(text, strict=False)
     except ValueError:
@@ -99,9 +107,9 @@ def parse_network(text: str, where: str) -> Network:
 
 
 def _parse_ports(text: str, where: str) -> tuple[Opening, ...]:
-    match = PORT_SPEC.match(text)
+    match = PORT_SPEC.fullmatch(text)
     ports, slash, protocol = text.partition("/")
-    if not match and slash and PORT_SPEC.match(ports):
+    if not match and slash and PORT_SPEC.fullmatch(ports):
         raise InvalidAnswer(
             f"{where}: {text!r} names protocol {protocol!r}; hostwiz opens tcp or udp ports.",
             f"Write {ports}/tcp, {ports}/udp, or {ports} for both.",

@@ -52,7 +52,7 @@ TINI = "/usr/bin/tini"
 BOOT_TIMEOUT = 20.0
 PROVISION_TIMEOUT = 120.0
 MAX_HOSTS_PER_CALL = 50
-PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
+PREFIX_RE = re.compile(r"[a-z][a-z0-9-]{0,23}")  # fullmatch only
 
 # Environment for everything started inside a host: nothing of the caller's (virtualenvs,
 # proxies, locale oddities) should leak into the practice host's daemons.
@@ -131,7 +131,7 @@ def lab_up(
     a user namespace there, which rootless Docker and userns-remap need. Hence off by default.
     """
     check_requirements(docker=docker)
-    if not PREFIX_RE.match(prefix):
+    if not PREFIX_RE.fullmatch(prefix):
         raise LabError(
             f"{prefix!r} cannot start a host name.",
             "Use a lower-case letter followed by up to 23 letters, digits or dashes.",
@@ -407,7 +407,7 @@ def lab_up_topology(
 
 
 def _check_topology_prefix(prefix: str) -> None:
-    if not PREFIX_RE.match(prefix) or prefix.endswith("-"):
+    if not PREFIX_RE.fullmatch(prefix) or prefix.endswith("-"):
         raise LabError(
             f"{prefix!r} cannot start a host name.",
             "Use a lower-case letter followed by up to 23 letters, digits or inner dashes "

@@ -70,8 +70,8 @@ ALLOCATION_BASE = Net4("10.214.0.0/16")
 MAX_TOPOLOGY_HOSTS = 20
 MAX_NETWORKS = 8
 
-NETWORK_RE = re.compile(r"^[a-z][a-z0-9]{0,9}$")
-ROLE_RE = re.compile(r"^[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?$")
+NETWORK_RE = re.compile(r"[a-z][a-z0-9]{0,9}")  # fullmatch only
+ROLE_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,22}[a-z0-9])?")  # fullmatch only
 _RESERVED_NETWORKS = {"lo", MGMT_INTERFACE, MGMT_NETWORK}
 _RESERVED_NETWORK_PREFIXES = ("docker", "veth", "br", "hwl", "tun", "tap")
 _PRIVATE4 = (Net4("10.0.0.0/8"), Net4("172.16.0.0/12"), Net4("192.168.0.0/16"))
@@ -347,7 +347,7 @@ def _parse_networks(reader: _Reader, raw: Any) -> dict[str, NetworkSpec]:
 
 
 def _check_network_name(reader: _Reader, path: tuple[str, ...], name: str) -> None:
-    if not NETWORK_RE.match(name):
+    if not NETWORK_RE.fullmatch(name):
         raise reader.fail(
             path,
             f"network name {name!r} cannot be an interface name.",
@@ -436,7 +436,7 @@ def _parse_hosts(
     wanted: dict[str, dict[str, str]] = {}  # role -> network -> "auto" or address text
     for role, table in raw.items():
         path = ("hosts", role)
-        if not ROLE_RE.match(role):
+        if not ROLE_RE.fullmatch(role):
             raise reader.fail(
                 path,
                 f"host role {role!r} cannot be part of a host name.",

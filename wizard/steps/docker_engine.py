@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from wizard.actions import Action, FileState, RunCommand, WriteFile
-from wizard.answers import describe
+from wizard.answers import check_fields, describe
 from wizard.daemon_json import (
     check_types,
     command_line_flags,
@@ -122,6 +122,9 @@ class DockerEngineAnswers:
             "snapshot). Off: stop and explain instead.",
         ),
     )
+
+    def __post_init__(self) -> None:
+        check_fields(self, "docker")  # answers made in code are checked like typed ones
 
 
 def _hardened_settings(answers: DockerEngineAnswers, nofile_cap: int | None) -> dict[str, Any]:

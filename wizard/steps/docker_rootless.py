@@ -4,6 +4,14 @@ What rootless cannot do (told to the admin with the plan): publish ports below 1
 ``net.ipv4.ip_unprivileged_port_start`` is lowered), limit containers' CPU and memory without
 systemd and cgroup v2, join a swarm or use overlay networks, use AppArmor, or show clients'
 real source addresses on published ports; networking goes through slirp4netns and is slower.
+
+Nothing is written, as root, under the user's home: the user controls it, and a link planted
+there (``~/.config/docker -> /etc/docker``) would make root write, and hand to the user, its own
+configuration. The engine's settings are root's file ``/etc/docker/rootless-USER.json`` (passed
+with ``--config-file``), its systemd unit is in ``/etc/systemd/user``, and the user's own files
+are only read, as the user. What the engine needs from the kernel and the host (a usable
+``/dev/net/tun``, setuid id mappers, user namespaces) is read as facts and explained before
+anything changes.
 """
 
 from __future__ import annotations
@@ -36,6 +44,16 @@ def socket_path(uid: int) -> str:
     return f"/run/user/{uid}/docker.sock"
 
 
+def config_path(user: str) -> str:
+    """The rootless engine's daemon.json: root's file, which the user can read but not change."""
+    return f"/etc/docker/rootless-{user}.json"
+
+
+def unit_path(user: str) -> str:
+    """The systemd user unit (in the system-wide folder: nothing written in the user's home)."""
+    return f"/etc/systemd/user/{service_name(user)}.service"
+
+
 def init_script(account: Account, script: str) -> str:
     """A SysV init script starting dockerd-rootless.sh as the user (hosts without systemd)."""
     name = service_name(account.name)
@@ -59,7 +77,7 @@ start() {{
     --chuid {account.name} --output "$LOG" --exec /usr/bin/env -- \\
     HOME={account.home} XDG_RUNTIME_DIR={rundir} \\
     PATH={script.rsplit("/", 1)[0]}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \\
-    {script}
+    {script} --config-file {config_path(account.name)}
   i=0
   while [ $i -lt 60 ]; do
     [ -S "$SOCK" ] && return 0
@@ -84,13 +102,14 @@ esac
 """
 
 
-def user_unit(script: str) -> str:
+def user_unit(user: str, script: str) -> str:
     return f"""[Unit]
-Description=Rootless Docker engine (written by hostwiz)
+Description=Rootless Docker engine of {user} (written by hostwiz)
+ConditionUser={user}
 
 [Service]
 Environment=PATH={script.rsplit("/", 1)[0]}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin
-ExecStart={script}
+ExecStart={script} --config-file {config_path(user)}
 Restart=on-failure
 Delegate=yes
 Type=simple
@@ -108,16 +127,40 @@ fi
 """
 
 
-def _rootless_config(current: FileState, answers: DockerEngineAnswers) -> dict[str, Any]:
+def _rootless_config(
+    current: FileState, own: bytes | None, answers: DockerEngineAnswers
+) -> tuple[dict[str, Any], str]:
+    """The engine's settings, and a note when the user's own daemon.json was carried over.
+
+    hostwiz's file is the base once it exists; the first time, the user's own
+    ~/.config/docker/daemon.json is (its other keys, such as data-root, keep working).
+    """
     from wizard.steps.docker_engine import _hardened_settings
 
-    config, reason = parse(current.text) if current.exists else ({}, "")
-    if config is None:
-        if not answers.replace_invalid_config:
-            raise PlanConflict(
-                f"{current.path} is not valid JSON ({reason}).",
-                "Fix it by hand or set docker.replace_invalid_config = true.",
+    note = ""
+    if current.exists:
+        config, reason = parse(current.text)
+        if config is None:
+            if not answers.replace_invalid_config:
+                raise PlanConflict(
+                    f"{current.path} is not valid JSON ({reason}).",
+                    "Fix it by hand or set docker.replace_invalid_config = true.",
+                )
+            config = {}
+    elif own is not None:
+        config, reason = parse(own.decode("utf-8", "replace"))
+        if config is None:
+            config = {}
+            note = (
+                f"The user's own ~/.config/docker/daemon.json is not valid JSON ({reason}); "
+                f"it is not read any more, and {current.path} starts from hostwiz's settings."
             )
+        else:
+            note = (
+                f"The user's own ~/.config/docker/daemon.json is not read any more: its "
+                f"settings are carried over into {current.path}, which hostwiz keeps."
+            )
+    else:
         config = {}
     merged = dict(config)
     settings = _hardened_settings(answers, None)
@@ -125,20 +168,13 @@ def _rootless_config(current: FileState, answers: DockerEngineAnswers) -> dict[s
     settings.pop("live-restore", None)  # not supported in rootless mode
     merged.update(settings)
     merged.pop("userns-remap", None)
-    return merged
+    return merged, note
 
 
-def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan:
-    from wizard.steps.docker_engine import _ensure_range
-
-    user = answers.rootless_user
-    if not user:
-        raise PlanConflict(
-            "rootless mode needs the user who will run Docker.",
-            "Set docker.rootless_user to an existing user, e.g. admin.",
-        )
-    account: Account = facts.get(f"account:{user}")
-    tools: RootlessTools = facts.get(f"rootless:{user}")
+def _check_prerequisites(
+    user: str, account: Account, tools: RootlessTools, manager: str
+) -> None:
+    """Refuse, before any change, what would only fail once dockerd-rootless.sh runs."""
     if not account.exists:
         raise PlanConflict(
             f"there is no user {user!r} on the host.",
@@ -153,86 +189,120 @@ def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan
             "Install what is listed (e.g. apt install uidmap slirp4netns rootlesskit), then plan "
             "again, or choose the userns-remap mode, which needs none of it.",
         )
+    blockers = tools.blockers(user, manager)
+    if blockers:
+        raise PlanConflict(
+            f"{user}'s rootless Docker engine could not start here: "
+            + "; ".join(problem for problem, _ in blockers)
+            + ".",
+            "On the host: "
+            + "; ".join(fix for _, fix in blockers)
+            + ". Then plan again (hostwiz does not change these itself), or choose the "
+            "userns-remap mode, which needs none of it.",
+        )
+
+
+def _start_stop(manager: str, user: str, tools: RootlessTools) -> tuple[str, str, str]:
+    """(start command, its undo, a note on starting at boot) for the service manager."""
+    name = service_name(user)
+    if manager == "systemd":
+        start = (
+            f"loginctl enable-linger {user} && "
+            f"systemctl --user -M {user}@ daemon-reload && "
+            f"systemctl --user -M {user}@ enable --now {name}"
+        )
+        stop = f"systemctl --user -M {user}@ disable --now {name} || true"
+        if tools.linger:
+            return start, stop, ""
+        note = (
+            f"hostwiz turns on lingering for {user} (loginctl enable-linger): their systemd "
+            "starts at boot, and with it the engine, without anyone logging in."
+        )
+        return start, f"{stop}\nloginctl disable-linger {user} || true", note
+    start = (
+        f"(command -v update-rc.d >/dev/null && update-rc.d {name} defaults >/dev/null "
+        f"|| true) && /etc/init.d/{name} restart"
+    )
+    # Self-contained on purpose: on rollback the init script itself is already gone.
+    stop = (
+        f"start-stop-daemon --stop --quiet --pidfile /run/{name}.pid "
+        f"--retry TERM/15/KILL/5 || true\nrm -f /run/{name}.pid\n"
+        f"(command -v update-rc.d >/dev/null && update-rc.d -f {name} remove >/dev/null) "
+        "|| true"
+    )
+    note = (
+        ""
+        if tools.update_rc
+        else f"The host has no update-rc.d, so the engine starts now but not by itself after a "
+        f"reboot: add /etc/init.d/{name} start to the host's boot scripts."
+    )
+    return start, stop, note
+
+
+def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan:
+    from wizard.steps.docker_engine import _ensure_range
+
+    user = answers.rootless_user
+    if not user:
+        raise PlanConflict(
+            "rootless mode needs the user who will run Docker.",
+            "Set docker.rootless_user to an existing user, e.g. admin.",
+        )
+    account: Account = facts.get(f"account:{user}")
+    tools: RootlessTools = facts.get(f"rootless:{user}")
+    manager: str = facts[SERVICE_MANAGER]
+    _check_prerequisites(user, account, tools, manager)
 
     actions: list[Action] = []
     for ids in (facts[SUBUID], facts[SUBGID]):
         write = _ensure_range(ids, user)
         if write:
             actions.append(write)
-    config = _rootless_config(tools.user_config, answers)
-    if not tools.user_config.exists or parse(tools.user_config.text)[0] != config:
-        config_dir = tools.user_config.path.rsplit("/", 1)[0]
-        actions.append(
-            RunCommand(
-                f"install -d -o {account.uid} -g {account.gid} -m 0700 "
-                f"{config_dir.rsplit('/', 1)[0]} {config_dir}",
-                why=f"create {config_dir} owned by {user}",
-            )
-        )
-        actions.append(
-            WriteFile(
-                tools.user_config.path, dumps(config), 0o644, user, account.group,
-                why=f"hardened settings for {user}'s rootless engine",
-            )
+    profile, init, config_file, unit = (facts[file_fact(path)] for path in service_paths(user))
+    config, config_note = _rootless_config(config_file, tools.own_config, answers)
+    wanted: list[WriteFile] = []
+    if not config_file.exists or parse(config_file.text)[0] != config:
+        wanted.append(
+            WriteFile(config_file.path, dumps(config), 0o644,
+                      why=f"hardened settings for {user}'s rootless engine (root's file: "
+                      f"{user}'s engine reads it, {user} cannot change it)")
         )  # fmt: skip
-    manager: str = facts[SERVICE_MANAGER]
-    profile_path, init_path = service_paths(user)
-    service_files: list[WriteFile] = [
-        WriteFile(profile_path, profile_snippet(account).encode(), 0o644,
+    wanted.append(
+        WriteFile(profile.path, profile_snippet(account).encode(), 0o644,
                   why=f"point {user}'s docker client at their own engine (DOCKER_HOST)"),
-    ]  # fmt: skip
-    name = service_name(user)
+    )  # fmt: skip
     if manager == "systemd":
-        unit = tools.user_unit.path
-        service_files.append(
-            WriteFile(unit, user_unit(tools.script).encode(), 0o644, user, account.group,
-                      why="a systemd user service for the rootless engine")
+        wanted.append(
+            WriteFile(unit.path, user_unit(user, tools.script).encode(), 0o644,
+                      why=f"a systemd user service for {user}'s rootless engine")
         )  # fmt: skip
-        start = (
-            f"loginctl enable-linger {user} && "
-            f"systemctl --user -M {user}@ daemon-reload && "
-            f"systemctl --user -M {user}@ enable --now docker"
-        )
-        stop = f"systemctl --user -M {user}@ disable --now docker || true"
     else:
-        service_files.append(
-            WriteFile(init_path, init_script(account, tools.script).encode(), 0o755,
+        wanted.append(
+            WriteFile(init.path, init_script(account, tools.script).encode(), 0o755,
                       why="an init script that starts the rootless engine at boot")
         )  # fmt: skip
-        start = (
-            f"(command -v update-rc.d >/dev/null && update-rc.d {name} defaults >/dev/null "
-            f"|| true) && /etc/init.d/{name} restart"
-        )
-        # Self-contained on purpose: on rollback the init script itself is already gone.
-        stop = (
-            f"start-stop-daemon --stop --quiet --pidfile /run/{name}.pid "
-            f"--retry TERM/15/KILL/5 || true\nrm -f /run/{name}.pid\n"
-            f"(command -v update-rc.d >/dev/null && update-rc.d -f {name} remove >/dev/null) "
-            "|| true"
-        )
-    before = (facts[SUBUID], facts[SUBGID], tools.user_config, tools.user_unit,
-              *(facts[file_fact(path)] for path in service_paths(user)))  # fmt: skip
-    for write in service_files:
-        current = next((state for state in before if state.path == write.path), None)
-        if current is None or not _same(current, write):
+    before = (facts[SUBUID], facts[SUBGID], profile, init, config_file, unit)
+    for write in wanted:
+        current = next(state for state in before if state.path == write.path)
+        if write.path == config_file.path or not _same(current, write):
             actions.append(write)
+    start, stop, boot_note = _start_stop(manager, user, tools)
     if actions or not tools.running:
         actions.append(
             RunCommand(start, why=f"start {user}'s rootless engine (and at every boot)", undo=stop)
         )
-    return Plan(
-        step,
-        tuple(actions),
-        before=before,
-        notes=(LIMITS,) if actions else (),
-    )
+    notes = tuple(note for note in (LIMITS, config_note, boot_note) if note)
+    return Plan(step, tuple(actions), before=before, notes=notes if actions else ())
 
 
-def service_paths(user: str) -> tuple[str, str]:
-    """Files of the rootless service outside the user's home, read as facts."""
+def service_paths(user: str) -> tuple[str, str, str, str]:
+    """Files of the rootless service (none in the user's home), read as facts: the profile
+    snippet, the init script, the engine's daemon.json and the systemd user unit."""
     return (
         f"/etc/profile.d/hostwiz-docker-rootless-{user}.sh",
         f"/etc/init.d/{service_name(user)}",
+        config_path(user),
+        unit_path(user),
     )
 
 

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from wizard.actions import Action, FileState, RunCommand, WriteFile
-from wizard.answers import describe
+from wizard.answers import check_fields, describe
 from wizard.daemon_json import check_types, command_line_flags, dumps, flag_conflicts, parse
 from wizard.errors import HostwizError, InvalidAnswer, PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
@@ -197,6 +197,7 @@ class DockerTlsAnswers:
         object.__setattr__(self, "extra_sans", _check_names(self.extra_sans))
         if self.address:
             _check_names((self.address,), "address")
+        check_fields(self, "tls")  # what the checks above let through: line breaks
         for name in ("server_days", "client_days"):
             days = getattr(self, name)
             if not 1 <= days <= LEAF_DAYS_MAX:

@@ -21,12 +21,13 @@ move is only kept once the new port answers with the host's known key.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
-from wizard.answers import describe
+from wizard.answers import check_fields, describe
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
 from wizard.plan import Plan, PortMove
@@ -92,11 +93,16 @@ class SshAnswers:
         metadata=describe(
             "Allowed users",
             "If set, only these users may log in over SSH (comma-separated; * wildcards).",
+            item="user_pattern",
         ),
     )
     allow_groups: tuple[str, ...] = field(
         default=(),
-        metadata=describe("Allowed groups", "If set, only members of these groups may log in."),
+        metadata=describe(
+            "Allowed groups",
+            "If set, only members of these groups may log in.",
+            item="group_pattern",
+        ),
     )
     login_grace_time: int = field(
         default=30,
@@ -116,6 +122,7 @@ class SshAnswers:
             "Host key types",
             "Host key types sshd offers: ed25519 and rsa are recommended; ecdsa is dropped by "
             "default (seed advice), dsa is never offered.",
+            item="word",
         ),
     )
     x11_forwarding: bool = field(
@@ -220,6 +227,7 @@ class SshAnswers:
             "Banner text",
             f"The text shown before login, written to {BANNER_FILE}. Plain text; new lines "
             "allowed (in a preset: a TOML multi-line string), no other control characters.",
+            kind="multiline",
             show_if=("banner", True),
         ),
     )
@@ -235,6 +243,7 @@ class SshAnswers:
     )
 
     def __post_init__(self) -> None:
+        check_fields(self, "ssh")  # answers made in code are checked like typed ones
         check_baseline(self)
 
 
@@ -295,6 +304,46 @@ h=$(getent passwd "$u" | cut -d: -f6)
 [ -s "$h/.ssh/authorized_keys" ] && echo "keys yes" || echo "keys no\"""",
     parse_login,
 )
+
+
+@dataclass(frozen=True)
+class Accounts:
+    """The user and group names the host knows (``getent``: local files, LDAP…)."""
+
+    users: frozenset[str]
+    groups: frozenset[str]
+
+
+def parse_accounts(code: int, out: str) -> Accounts:
+    users, _, groups = out.partition("--groups--\n")
+    return Accounts(frozenset(users.split()), frozenset(groups.split()))
+
+
+ACCOUNTS = Fact(
+    "ssh_accounts",
+    "getent passwd | cut -d: -f1; echo --groups--; getent group | cut -d: -f1",
+    parse_accounts,
+)
+
+
+def unknown_account_warnings(answers: SshAnswers, accounts: Accounts) -> tuple[str, ...]:
+    """A warning for each AllowUsers/AllowGroups name (no wildcards) the host does not know:
+    sshd takes such a name silently, and nobody of that name can log in."""
+    warnings = []
+    lists = (("user", "AllowUsers", answers.allow_users, accounts.users),
+             ("group", "AllowGroups", answers.allow_groups, accounts.groups))  # fmt: skip
+    for kind, keyword, patterns, known in lists:
+        for pattern in patterns:
+            name = pattern.split("@")[0]
+            if any(char in name for char in "*?!") or name in known:
+                continue
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            guess = f": did you mean {close[0]}?" if close else "."
+            warnings.append(
+                f"{name} is not a {kind} on this host{guess} {keyword} would list it anyway, "
+                f"and no {kind} of that name can log in until one exists."
+            )
+    return tuple(warnings)
 
 
 def parse_effective(code: int, out: str) -> dict[str, str]:
@@ -556,7 +605,7 @@ class SshHardeningStep:
 
     def facts(self, answers: SshAnswers) -> list[Fact[Any]]:
         return [MAIN, DROP, EFFECTIVE, LOGIN, SERVICE_MANAGER, SSHD_LISTEN, PORT_FILES, LISTENERS,
-                SSH_SOCKET, SUPPORTED, BANNER]  # fmt: skip
+                SSH_SOCKET, SUPPORTED, BANNER, ACCOUNTS]  # fmt: skip
 
     def plan(self, answers: SshAnswers, facts: Facts) -> Plan:
         unknown = [kind for kind in answers.host_key_types if kind not in HOST_KEY_ALGORITHMS]
@@ -588,8 +637,11 @@ class SshHardeningStep:
         wanted = drop_in_text(answers, port, algorithms).encode()
         if not drop.exists or drop.content != wanted or drop.mode != 0o644:
             actions.append(WriteFile(DROP_IN, wanted, 0o644, why="hardened sshd settings"))
+        unknown_names = unknown_account_warnings(answers, facts[ACCOUNTS])
         if not actions:
-            return Plan(self.name, (), before=(main, drop, facts[BANNER]))
+            return Plan(
+                self.name, (), before=(main, drop, facts[BANNER]), warnings=unknown_names
+            )
         apply, undo = reload_commands(facts[SERVICE_MANAGER], facts[SSH_SOCKET])
         actions.append(
             RunCommand(
@@ -603,13 +655,14 @@ class SshHardeningStep:
             "Open sessions stay connected; hostwiz keeps the change only after a new "
             "connection logs in.",
         )
-        warnings: tuple[str, ...] = ()
+        warnings: tuple[str, ...] = unknown_names
         listen = facts[SSHD_LISTEN]
         move = None
         if answers.port and listen.ports != (answers.port,):
             move = PortMove(listen.port, answers.port)
-            port_notes, warnings = _port_notes(move)
+            port_notes, port_warnings = _port_notes(move)
             notes += port_notes
+            warnings += port_warnings
         return Plan(
             self.name,
             tuple(actions),
