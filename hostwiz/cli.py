@@ -417,6 +417,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         interrupted_transactions,
         roll_back_interrupted,
     )
+    from wizard.transport.base import hostwiz_command
 
     try:
         transport: Any = open_transport(args)
@@ -464,7 +465,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
                 finish_interrupted(transport, info.id)
                 print(f"Kept: snapshot {info.id} is marked confirmed.")
             else:
-                print(f"Left as it is. Later: hostwiz recover --host {args.host} --rollback")
+                later = hostwiz_command(transport, "recover", "--rollback")
+                print(f"Left as it is. Later: {later}")
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from screen_data import HOST, docker_changeset, firewall_context
+from screen_data import HOST, docker_changeset, firewall_context, firewall_context_for
 from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Select, Static, Switch
@@ -98,7 +98,9 @@ def step_screen() -> StepScreen:
 def firewall_screen(answers: FirewallAnswers | None = None) -> StepScreen:
     """The firewall step's form with what a small router's facts say about its questions."""
     answers = answers or FirewallAnswers(enabled=True)
-    return StepScreen(STEPS["firewall"], answers, firewall_context(answers))
+    return StepScreen(
+        STEPS["firewall"], answers, firewall_context(answers), context_for=firewall_context_for()
+    )
 
 
 def preview_screen() -> PreviewScreen:
@@ -440,13 +442,40 @@ async def test_the_host_says_its_interfaces_and_ssh_path_next_to_the_zone_questi
             assert "eth0 192.0.2.10/24" in line and "lan 10.0.0.1/24" in line, line
             assert "wan 198.51.100.7/24" in line, line
             assert "docker0" not in line, line  # Docker's bridges are not the admin's to zone
-            line = context_text(form, f"{zone}_services")
-            assert "from 192.0.2.50 on eth0" in line, line
+        # Where the SSH connection comes in: once, under the zone eth0 is in with these
+        # answers (in no list: the zone of interfaces not listed, wan).
+        assert ssh_lines(form) == {
+            "wan_services": "Your SSH connection comes from 192.0.2.50 on eth0, which is in zone "
+            "wan with these answers (in no list: interfaces not listed are wan): keep ssh in "
+            "wan's services."
+        }
         assert context_text(form, "forward") == ""  # nothing to say there
+        # eth0 typed into the management zone: the line follows it.
+        mgmt = app.screen.query_one("#field-mgmt_interfaces", Input)
+        mgmt.focus()
+        await pilot.press(*"eth0")
+        await pilot.pause()
+        assert list(ssh_lines(form)) == ["mgmt_services"]
+        assert "which is in zone mgmt with these answers: keep ssh in mgmt's" in ssh_lines(
+            form
+        )["mgmt_services"]
+        await pilot.press(*["backspace"] * 4)
+        await pilot.pause()
+        assert list(ssh_lines(form)) == ["wan_services"]
         # The context is shown, not asked: the answers are unchanged by it.
         await pilot.press("ctrl+n")
         await pilot.pause()
     assert app.results == [FirewallAnswers(enabled=True)]
+
+
+def ssh_lines(form: QuestionForm) -> dict[str, str]:
+    """The rows that say where the admin's SSH connection comes in, and what they say."""
+    found = {}
+    for row in form.rows():
+        line = context_text(form, row.info.name)
+        if row.display and "Your SSH connection" in line:
+            found[row.info.name] = line
+    return found
 
 
 # ---- preview, apply, lists, modals ---------------------------------------------------------
