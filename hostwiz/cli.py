@@ -348,7 +348,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
     from hostwiz.connect import open_transport
-    from snapshots.store import list_snapshots
+    from snapshots.store import list_snapshots, shown_states
 
     with open_transport(args) as transport:
         found = list_snapshots(transport)
@@ -357,8 +357,9 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not found:
         print("No snapshots on this host yet.")
+    states = shown_states(found)
     for info in found:
-        print(f"{info.id}  {info.created}  {', '.join(info.steps) or '-'}  [{info.state}]")
+        print(f"{info.id}  {info.created}  {', '.join(info.steps) or '-'}  [{states[info.id]}]")
         for path in info.paths:
             print(f"    {path}")
     return EXIT_OK

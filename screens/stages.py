@@ -922,12 +922,15 @@ class SnapshotsScreen(Screen[str | None]):
     def on_mount(self) -> None:
         if not self.snapshots:
             return
+        from snapshots.store import shown_states
+
+        states = shown_states(self.snapshots)
         table = self.query_one(DataTable)
         table.add_columns("Time", "Steps", "Files", "State", "Id")
         for info in reversed(self.snapshots):
             steps = ", ".join(info.steps) or info.reason
             table.add_row(
-                info.created, steps, str(len(info.paths)), info.state, info.id, key=info.id
+                info.created, steps, str(len(info.paths)), states[info.id], info.id, key=info.id
             )
         table.focus()
 

@@ -20,7 +20,7 @@ import pytest
 from screen_data import HOST, docker_changeset, firewall_context, firewall_context_for
 from textual.app import App, ComposeResult
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Input, Select, Static, Switch
+from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
 
 from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
 from hostwiz.ways_in import WaysIn
@@ -41,8 +41,10 @@ from screens.stages import (
     StartScreen,
     StepListScreen,
     StepRow,
+    KeptAnswers,
     StepScreen,
     TrustKeyScreen,
+    UnsavedScreen,
     clock_time,
     ssh_config_hosts,
 )
@@ -326,10 +328,10 @@ def snapshots_screen() -> SnapshotsScreen:
         SnapshotInfo(
             "20240502-090000-cd34",
             "2024-05-02T09:00:00Z",
-            (),
+            ("rollback 20240501-101500-ab12",),
             ("/etc/docker/daemon.json",),
             (),
-            "reverted (rollback)",
+            "confirmed",
             "rollback",
         ),
     ]
@@ -476,6 +478,153 @@ def ssh_lines(form: QuestionForm) -> dict[str, str]:
         if row.display and "Your SSH connection" in line:
             found[row.info.name] = line
     return found
+
+
+@run_async
+async def test_escape_with_edited_answers_asks_to_keep_editing_discard_or_save() -> None:
+    app = Harness(step_screen)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        step = app.screen
+        step.query_one("#field-log_max_file", Input).value = "9"
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, UnsavedScreen)
+        await pilot.press("escape")  # keep editing: the answer is still there
+        await pilot.pause()
+        assert app.screen is step and app.results == []
+        assert step.query_one("#field-log_max_file", Input).value == "9"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("s")  # save: kept, not previewed
+        await pilot.pause()
+    assert app.results == [KeptAnswers(DockerEngineAnswers(log_max_file=9))]
+
+    discard = Harness(step_screen)
+    async with discard.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        discard.screen.query_one("#field-log_max_size", Input).value = "1 gig"  # not valid
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        dialog = discard.screen
+        assert isinstance(dialog, UnsavedScreen)
+        assert dialog.query_one("#save", Button).disabled  # nothing valid to save
+        await pilot.press("s")
+        await pilot.pause()
+        assert discard.screen is dialog
+        await pilot.press("d")
+        await pilot.pause()
+    assert discard.results == [None]
+
+    # The same value typed back (a list with other spaces): nothing to ask.
+    same = Harness(lambda: firewall_screen(FirewallAnswers(enabled=True)))
+    async with same.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        same.screen.query_one("#field-mgmt_services", Input).value = "ssh,ping"
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+    assert same.results == [None]
+
+
+def error_under(form: QuestionForm, name: str) -> str:
+    return str(form.row(name).query_one(".field-error", Static).content)
+
+
+@run_async
+async def test_list_items_and_answers_across_fields_are_checked_as_typed() -> None:
+    app = Harness(firewall_screen)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        form = screen.query_one(QuestionForm)
+        services = screen.query_one("#field-wan_services", Input)
+        services.focus()
+        await pilot.press("end", *", htps")
+        await pilot.pause()
+        assert "'htps' is neither a known service nor a port" in error_under(form, "wan_services")
+        assert "https" in error_under(form, "wan_services")  # the suggestion
+        assert form.row("wan_services").has_class("invalid")
+        assert screen.query_one("#preview", Button).disabled
+        await pilot.press("backspace", "backspace", *"tps")
+        await pilot.pause()
+        assert error_under(form, "wan_services") == ""
+        assert not screen.query_one("#preview", Button).disabled
+        # One interface in two zones: said under the second, at once.
+        screen.query_one("#field-mgmt_interfaces", Input).value = "eth0"
+        screen.query_one("#field-lan_interfaces", Input).value = "lan, eth0"
+        await pilot.pause()
+        assert "interface eth0 is also in firewall.mgmt_interfaces" in error_under(
+            form, "lan_interfaces"
+        )
+        assert screen.query_one("#preview", Button).disabled
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.results == []
+        assert app.focused is screen.query_one("#field-lan_interfaces", Input)
+
+
+@run_async
+async def test_the_questions_come_back_on_the_one_the_error_was_about() -> None:
+    """The plan refuses to cut the admin's SSH: its hint names the form's questions with their
+    preset keys, and the questions come back focused on the zone's services."""
+    from screens.app import field_in_error
+    from tests.unit.test_firewall_plan import firewall_facts
+    from wizard.errors import PlanConflict
+
+    answers = FirewallAnswers(enabled=True, wan_services=("ping",))
+    with pytest.raises(PlanConflict) as refused:
+        STEPS["firewall"].plan(answers, firewall_facts(answers))
+    hint = refused.value.hint
+    assert '"Services offered to wan" (wan_services)' in hint
+    assert '"Allow a change that cuts my SSH path" (allow_cutting_my_ssh = true)' in hint
+    assert field_in_error(STEPS["firewall"], refused.value) == "wan_services"
+
+    app = Harness(
+        lambda: StepScreen(
+            STEPS["firewall"], answers, context_for=firewall_context_for(), focus="wan_services"
+        )
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.focused is app.screen.query_one("#field-wan_services", Input)
+
+
+@run_async
+async def test_switches_say_on_or_off() -> None:
+    app = Harness(step_screen)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        row = app.screen.query_one(QuestionForm).row("icc")
+
+        def word() -> str:
+            return str(row.query_one(".switch-state", Label).content)
+
+        assert word() == "Off"
+        app.screen.query_one("#field-icc", Switch).value = True
+        await pilot.pause()
+        assert word() == "On"
+
+
+@run_async
+async def test_help_says_how_to_close_it_and_its_footer_offers_close() -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = Harness(start_screen)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.push_screen(HelpScreen())
+        await pilot.pause()
+        help_screen = app.screen
+        assert "Escape, q or F1 closes this help" in text_of(help_screen, "#help-close")
+        keys = [(key.key_display, key.description) for key in help_screen.query(FooterKey)]
+        assert ("esc", "Close") in keys, keys
+        assert all(description != "Quit" for _, description in keys)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
 
 
 # ---- preview, apply, lists, modals ---------------------------------------------------------
@@ -1000,6 +1149,9 @@ async def test_snapshots_list_newest_first_and_pick() -> None:
         table = app.screen.query_one(DataTable)
         assert table.row_count == 2
         assert table.get_row_at(0)[-1] == "20240502-090000-cd34"
+        # The change that rollback put back says so (its own journal says "confirmed").
+        assert table.get_row_at(1)[3] == "rolled back"
+        assert table.get_row_at(0)[3] == "confirmed"
         await pilot.press("down", "enter")
         await pilot.pause()
     assert app.results == ["20240501-101500-ab12"]
