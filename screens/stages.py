@@ -302,6 +302,16 @@ STATUS_STYLES = {
 }
 
 
+SUMMARY_WIDTH = 48
+
+
+def short_summary(summary: str) -> str:
+    """A summary as the step table shows it: whole when short, else its start and "…"."""
+    if len(summary) <= SUMMARY_WIDTH:
+        return summary
+    return summary[: SUMMARY_WIDTH - 1].rstrip(" ,;:") + "…"
+
+
 class StepListScreen(Screen[str]):
     """The steps for one host with their status; returns what to do next.
 
@@ -338,6 +348,9 @@ class StepListScreen(Screen[str]):
                 classes="intro",
             )
             yield DataTable(id="step-table", cursor_type="row", zebra_stripes=True)
+            detail = Static("", id="step-detail", classes="note")
+            detail.display = False
+            yield detail
             yield Static(
                 "Enter opens a step: its questions, then a preview of exactly what would change.",
                 classes="hint",
@@ -354,8 +367,19 @@ class StepListScreen(Screen[str]):
         table.add_column("Details")
         for row in self.rows:
             status = Content.styled(row.status, STATUS_STYLES.get(row.status, ""))
-            table.add_row(row.title, status, row.summary, key=row.name)
+            table.add_row(row.title, status, short_summary(row.summary), key=row.name)
         table.focus()
+
+    @on(DataTable.RowHighlighted, "#step-table")
+    def show_detail(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted step's whole summary, wrapped (the table shows its start)."""
+        row = next((r for r in self.rows if r.name == event.row_key.value), None)
+        detail = self.query_one("#step-detail", Static)
+        if row is None or short_summary(row.summary) == row.summary:
+            detail.display = False
+            return
+        detail.update(Content.assemble((f"{row.title}: ", "bold"), row.summary))
+        detail.display = True
 
     @on(DataTable.RowSelected, "#step-table")
     def open_step(self, event: DataTable.RowSelected) -> None:

@@ -1142,6 +1142,31 @@ async def test_step_list_keys() -> None:
 
 
 @run_async
+async def test_a_long_step_summary_is_shown_whole_under_the_table() -> None:
+    """Zones loaded while the step is off: the list says what that means and what to do."""
+    from wizard.steps.firewall import STEP_OFF_ZONES_ACTIVE
+
+    rows = [
+        StepRow("docker", "Docker engine", "not done", "Docker runs with its defaults"),
+        StepRow("firewall", "Firewall zones", "done", STEP_OFF_ZONES_ACTIVE),
+    ]
+    app = Harness(lambda: StepListScreen(HOST, rows, preset="preset hardened"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert not screen.query_one("#step-detail").display  # short: the table says it all
+        await pilot.press("down")
+        await pilot.pause()
+        detail = text_of(screen, "#step-detail")
+        assert screen.query_one("#step-detail").display
+        assert detail == f"Firewall zones: {STEP_OFF_ZONES_ACTIVE}"
+        assert "earlier apply are active" in detail and "turn the step on" in detail
+        assert "roll back the snapshot" in detail
+        cell = str(screen.query_one(DataTable).get_row_at(1)[2])
+        assert cell.endswith("…") and len(cell) <= 48
+
+
+@run_async
 async def test_snapshots_list_newest_first_and_pick() -> None:
     app = Harness(snapshots_screen)
     async with app.run_test() as pilot:
