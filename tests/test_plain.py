@@ -6,7 +6,17 @@ Prompts are driven through a prompt_toolkit pipe input, as a person would type t
 from __future__ import annotations
 
 import argparse
+import fcntl
 import io
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import sys
+import termios
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -232,3 +242,103 @@ def test_plain_firewall_questions_name_the_hosts_interfaces(
     assert "HOSTWIZ-INPUT" in out  # the plan shown
     assert NO_CHANGES in out
     assert console.run("iptables-save | grep -v '^#'").out == rules_before
+
+
+class PlainTerminal:
+    """``hostwiz --plain`` on a pseudo-terminal of its own, 80 columns wide, typed at like a
+    person would (see tests/test_tls_frontends.py). What it shows is kept without the
+    terminal's escape sequences."""
+
+    ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]|\r")
+
+    def __init__(self, *args: str) -> None:
+        command = [sys.executable, "-m", "hostwiz", "--plain", *args]
+        env = {**os.environ, "TERM": "xterm", "COLUMNS": "80", "LINES": "24"}
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: a new session whose controlling terminal is the pty
+            os.execve(sys.executable, command, env)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.raw = ""
+        self.position = 0
+
+    @property
+    def text(self) -> str:
+        return self.ESCAPES.sub("", self.raw)
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.fd, 4096)
+        except OSError:  # EIO: the child has ended
+            return False
+        self.raw += chunk.decode("utf-8", "replace")
+        if "\x1b[6n" in chunk.decode("utf-8", "replace"):
+            os.write(self.fd, b"\x1b[1;1R")  # answer the cursor position request
+        return bool(chunk)
+
+    def wait_for(self, pattern: str, seconds: float = 120) -> str:
+        """Wait until ``pattern`` shows after the last match; what showed before it."""
+        deadline = time.monotonic() + seconds
+        while True:
+            found = re.compile(pattern).search(self.text, self.position)
+            if found:
+                before = self.text[self.position : found.start()]
+                self.position = found.end()
+                return before
+            if time.monotonic() > deadline or not self._read(deadline - time.monotonic()):
+                raise AssertionError(f"{pattern!r} did not show; the terminal:\n{self.text}")
+
+    def type(self, keys: str) -> None:
+        os.write(self.fd, keys.encode())
+
+    def exit_code(self, seconds: float = 120) -> int:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self._read(0.5):
+            pass
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        raise AssertionError(f"hostwiz did not end; the terminal:\n{self.text}")
+
+
+@pytest.mark.lab
+def test_plain_mode_on_a_terminal_waits_for_enter_says_the_keys_and_skips_a_step_turned_off(
+    practice_host: Any, lab_ssh_config: Any
+) -> None:
+    """The real ``hostwiz --plain`` on a pseudo-terminal: n then Enter skips a step and the
+    Enter does not answer the next question; each question says its keys and default; help
+    is wrapped at 80 columns; TLS answered No asks none of its other questions."""
+    host = practice_host
+    terminal = PlainTerminal("--host", host.name, "-F", str(lab_ssh_config))
+    terminal.wait_for(r"Go through SSH hardening\? \(y or n, then Enter; Enter alone: yes\)")
+    terminal.type("n")
+    time.sleep(0.5)  # a key alone answers nothing: the question is still open
+    assert "Go through Docker engine" not in terminal.text
+    terminal.type("\r")
+    terminal.wait_for(r"Go through Docker engine\?")
+    time.sleep(0.5)  # the Enter typed after n answered nothing here
+    assert "Engine mode" not in terminal.text[terminal.position :]
+    terminal.type("n\r")
+    terminal.wait_for(r"Go through Docker API over TLS\?")
+    terminal.type("y\r")
+    help_text = terminal.wait_for(r"\? Docker API over TLS \(y or n, then Enter; Enter alone: no\)")
+    help_lines = [line for line in help_text.splitlines() if line.startswith("  ")]
+    said = " ".join(" ".join(help_lines).split())
+    assert said.startswith("true: dockerd also listens"), help_text
+    assert "(reach it over SSH)." in help_text  # all of it: wrapped, not cut
+    assert all(len(line) <= 80 for line in help_lines), help_lines
+    terminal.type("n\r")
+    skipped = terminal.wait_for(r"Go through Firewall zones\?")
+    assert "Listen address" not in skipped and "Site" not in skipped, skipped
+    terminal.type("n\r")
+    terminal.wait_for(r"Nothing to change")  # TLS off, as the host is
+    terminal.wait_for(r"Save these answers as a preset file\? \(y or n, then Enter; Enter alone: no\)")
+    terminal.type("n\r")
+    assert terminal.exit_code() == 0, terminal.text
