@@ -1836,12 +1836,97 @@ async def test_firewall_questions_name_the_practice_hosts_interfaces(reachable: 
             assert form.row(f"{zone}_interfaces").display
             line = context_text(form, f"{zone}_interfaces")
             assert line.startswith("This host has: ") and f"eth0 {address}" in line, line
-            assert "on eth0" in context_text(form, f"{zone}_services")
-        await pilot.press("escape")
+        # Once, under the services of the zone eth0 is in with the preset's answers (wan).
+        assert list(ssh_lines(form)) == ["wan_services"]
+        assert "on eth0, which is in zone wan" in ssh_lines(form)["wan_services"]
+        await pilot.press("escape")  # the switch was turned on: discard that
+        await wait_for(pilot, UnsavedScreen, 10)
+        await pilot.press("d")
         await wait_for(pilot, StepListScreen)
         await pilot.press("escape")
         await pilot.pause()
     assert app.return_value == 0
+
+
+@pytest.mark.lab
+@run_async
+async def test_kept_answers_and_a_refused_plan_on_a_practice_host(reachable: Any) -> None:
+    """Escape, Save keeps the edited answers (nothing planned or applied); a firewall that
+    would cut the admin's SSH is refused in a dialog, after which the questions come back on
+    the zone's services."""
+    app = HostwizApp(default_args(host=reachable.name))
+    async with app.run_test(size=(120, 40)) as pilot:
+        steps = await wait_for(pilot, StepListScreen)
+        before = docker_status(steps)
+        await palette(pilot, "Step: Docker engine")
+        step = await wait_for(pilot, StepScreen)
+        step.query_one("#field-log_max_file", Input).value = "7"
+        await pilot.pause()
+        await pilot.press("escape")
+        await wait_for(pilot, UnsavedScreen, 10)
+        await pilot.press("s")
+        steps = await wait_for(pilot, StepListScreen)
+        assert app.answers["docker"].log_max_file == 7
+        assert "Docker engine: your answers are kept for this session, not applied" in (
+            text_of(steps, "#note")
+        )
+        assert docker_status(steps) == before
+
+        await palette(pilot, "Step: Firewall zones")
+        step = await wait_for(pilot, StepScreen)
+        step.query_one("#field-enabled", Switch).value = True
+        await pilot.pause()
+        step.query_one("#field-wan_services", Input).value = "ping"
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        error = await wait_for(pilot, ErrorScreen, 60)
+        said = " ".join(str(s.content) for s in error.query(Static).results(Static))
+        assert "this would lock you out" in said
+        assert '"Allow a change that cuts my SSH path" (allow_cutting_my_ssh = true)' in said
+        await pilot.press("escape")
+        step = await wait_for(pilot, StepScreen, 10)
+        await pilot.pause()
+        assert app.focused is step.query_one("#field-wan_services", Input)
+        assert step.query_one("#field-wan_services", Input).value == "ping"
+        await pilot.press("escape", "d")
+        await wait_for(pilot, StepListScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+@pytest.mark.lab
+def test_printed_commands_work_when_pasted(reachable: Any, tmp_path: Path) -> None:
+    """A command hostwiz prints names the host and the ssh config it was reached through:
+    pasted as it is, it works."""
+    import shlex
+    import subprocess
+    import sys
+
+    from snapshots.rollback import rollback_plan
+    from wizard.errors import HostwizError
+    from wizard.lab import lab_paths
+    from wizard.transport.base import hostwiz_command
+    from wizard.transport.ssh import SshTransport
+
+    config = tmp_path / "my ssh config"
+    config.write_text(lab_paths().ssh_config.read_text())
+    with SshTransport.connect(reachable.name, ssh_config=config) as transport:
+        assert hostwiz_command(transport, "rollback", "X") == (
+            f"hostwiz rollback --host {reachable.name} -F '{config}' X"
+        )
+        with pytest.raises(HostwizError) as missing:
+            rollback_plan(transport, "20000101-000000-0000")
+    hint = missing.value.hint
+    assert hint.startswith("List them with: hostwiz snapshots --host "), hint
+    words = shlex.split(hint.removeprefix("List them with: "))
+    pasted = subprocess.run(
+        [sys.executable, "-m", *words], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    # Through the lab's own ssh config (found by itself), no -F is needed.
+    with SshTransport.connect(reachable.name, ssh_config=lab_paths().ssh_config) as transport:
+        assert hostwiz_command(transport, "recover") == f"hostwiz recover --host {reachable.name}"
 
 
 @pytest.mark.lab
