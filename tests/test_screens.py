@@ -1750,6 +1750,26 @@ async def test_recovery_rolls_back_an_interrupted_change_on_a_practice_host(own_
 
 @pytest.mark.lab
 @run_async
+async def test_a_step_never_applied_is_not_done_not_drifted(own_host: Any) -> None:
+    """A host whose sshd already refuses passwords (as cloud images do), never touched by
+    hostwiz: its settings differ from the answers, but that is not drift."""
+    console = own_host.console()
+    assert console.run(
+        "printf 'PasswordAuthentication no\\n' > /etc/ssh/sshd_config.d/50-cloud.conf"
+    ).ok
+    app = HostwizApp(default_args(host=own_host.name))
+    async with app.run_test(size=(120, 40)) as pilot:
+        steps = await wait_for(pilot, StepListScreen)
+        row = next(row for row in steps.rows if row.name == "ssh")
+        assert row.status == "not done", row
+        assert row.summary.startswith("never applied by hostwiz: "), row
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+@pytest.mark.lab
+@run_async
 async def test_recovery_screen_finds_ssh_moved_by_hand_and_continues_connected(
     own_host: Any,
 ) -> None:
