@@ -2,8 +2,11 @@
 
 Questions are generated from the same :func:`~wizard.answers.fields_of` data as the Textual
 form (confirm for bool, select for choice, text checked with
-:func:`~wizard.answers.check_value` otherwise). With ``--yes`` the preset is applied without
-any question, for scripts. Ctrl-C at any point before the change starts ends with
+:func:`~wizard.answers.check_value` and against the other answers otherwise), and only those
+that matter with the answers so far (``show_if``, a step's ``enabled`` switch). Each prints
+its help wrapped to the terminal and says its default and keys; a yes/no answer takes Enter
+too, so that Enter never falls through to the next question. With ``--yes`` the preset is
+applied without any question, for scripts. Ctrl-C at any point before the change starts ends with
 "No changes were made."
 """
 
