@@ -688,7 +688,11 @@ class HostwizApp(App[int]):
             raise HostwizError(
                 f"could not write {path}: {error.strerror}.", "Choose a folder you can write to."
             ) from None
-        self.notify(f"Answers saved to {path}. Use them with: hostwiz --preset {path}")
+        from wizard.transport.base import shell_quote
+
+        words = ["hostwiz", *(self.transport.cli_options if self.transport else ()), "--preset"]
+        again = " ".join(shell_quote(word) for word in [*words, path])
+        self.notify(f"Answers saved to {path}. Use them with: {again}")
 
 
 def field_in_error(step: Any, error: HostwizError) -> str | None:

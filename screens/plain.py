@@ -224,6 +224,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
     from wizard.session import Selection, read_facts
     from wizard.steps import STEPS
     from wizard.steps.base import question_context
+    from wizard.transport.base import hostwiz_command
 
     source, preset = _preset_answers(args)
     answers = {name: preset.get(name) or step.answers_type() for name, step in STEPS.items()}
@@ -262,7 +263,8 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
         else:
             _say(run, NO_CHANGES)
             code = 0
-    _offer_save(run, answers)
+        again = hostwiz_command(transport, "--plain")
+    _offer_save(run, answers, again)
     return code
 
 
@@ -450,7 +452,9 @@ def ask_field(
     return check_value(info, raw)
 
 
-def _offer_save(run: _Run, answers: dict[str, Any]) -> None:
+def _offer_save(run: _Run, answers: dict[str, Any], again: str = "hostwiz --plain") -> None:
+    """Offer to save the answers; ``again`` is the command that runs plain mode on the same
+    host (the saved file's ``--preset`` is added to it)."""
     import questionary
 
     from presets import save_preset
@@ -468,4 +472,6 @@ def _offer_save(run: _Run, answers: dict[str, Any]) -> None:
     except OSError as error:
         _say(run, f"Could not write {path}: {error.strerror}.")
         return
-    _say(run, f"Saved. Use it with: hostwiz --preset {path.strip()}")
+    from wizard.transport.base import shell_quote
+
+    _say(run, f"Saved. Use it with: {again} --preset {shell_quote(path.strip())}")

@@ -170,13 +170,15 @@ def _args(**values: Any) -> argparse.Namespace:
 @pytest.mark.lab
 @pytest.mark.docker
 def test_plain_interactive_answers_then_declines(
-    docker_defaults: Any, keys: Any, capsys: Any
+    docker_defaults: Any, keys: Any, capsys: Any, tmp_path: Any
 ) -> None:
-    """Go through the step with one answer changed, see the plan, say no: nothing changes."""
+    """Go through the step with one answer changed, see the plan, say no: nothing changes.
+    The answers are saved, and the command printed to use them names the host."""
     host = docker_defaults
+    saved = tmp_path / "mine.toml"
     # For each step in order: go through it? Only the Docker engine step (y), whose fields are
     # answered in order (Enter keeps the preset's value) except log_max_file = 3. Then:
-    # apply? n; save a preset? n.
+    # apply? n; save a preset? y, in tmp_path.
     typed = []
     for name in STEPS:
         if name != "docker":
@@ -187,12 +189,14 @@ def test_plain_interactive_answers_then_declines(
             if info.show_if is not None:
                 continue
             typed.append(f"{KILL_LINE}3\r" if info.name == "log_max_file" else "\r")
-    typed += ["n\r", "n\r"]
+    typed += ["n\r", "y\r", f"{KILL_LINE}{saved}\r"]
     code = run_plain(_args(host=host.name), **keys("".join(typed)))
     out = capsys.readouterr().out
     assert code == 0, out
     assert '"max-file": "3"' in out  # the plan shown
     assert NO_CHANGES in out
+    assert f"Saved. Use it with: hostwiz --plain --host {host.name} --preset {saved}" in out
+    assert "log_max_file = 3" in saved.read_text()
     assert host.console().run("cat /etc/docker/daemon.json").exit_code != 0
 
 
