@@ -361,7 +361,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
     from hostwiz.connect import open_transport
-    from snapshots.store import list_snapshots
+    from snapshots.store import list_snapshots, shown_states
 
     with open_transport(args) as transport:
         found = list_snapshots(transport)
@@ -370,8 +370,9 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not found:
         print("No snapshots on this host yet.")
+    states = shown_states(found)
     for info in found:
-        print(f"{info.id}  {info.created}  {', '.join(info.steps) or '-'}  [{info.state}]")
+        print(f"{info.id}  {info.created}  {', '.join(info.steps) or '-'}  [{states[info.id]}]")
         for path in info.paths:
             print(f"    {path}")
     return EXIT_OK
@@ -484,6 +485,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         interrupted_transactions,
         roll_back_interrupted,
     )
+    from wizard.transport.base import hostwiz_command
 
     try:
         transport: Any = open_transport(args)
@@ -531,7 +533,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
                 finish_interrupted(transport, info.id)
                 print(f"Kept: snapshot {info.id} is marked confirmed.")
             else:
-                print(f"Left as it is. Later: hostwiz recover --host {args.host} --rollback")
+                later = hostwiz_command(transport, "recover", "--rollback")
+                print(f"Left as it is. Later: {later}")
     return EXIT_OK
 
 

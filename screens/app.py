@@ -38,6 +38,7 @@ from screens.stages import (
     ErrorScreen,
     HelpScreen,
     HostChoice,
+    KeptAnswers,
     PasswordScreen,
     PreviewScreen,
     RecoverChoice,
@@ -491,20 +492,44 @@ class HostwizApp(App[int]):
             return {}
         return question_context(selection.step, selection.answers, self.host_facts)
 
+    def context_for(self, selection: Selection) -> Callable[[Any], dict[str, str]] | None:
+        """The same, as a function of the answers typed so far (for the form to follow)."""
+        from wizard.steps.base import question_context
+
+        if self.host_facts is None:
+            return None
+        return partial(question_context, selection.step, facts=self.host_facts)
+
     async def run_step(self, transport: SshTransport, name: str) -> str:
         """Questions → (CA passphrase) → preview → apply for one step; returns a note for the
         step list. A plan the host refuses is explained, then the questions come back."""
         from hostwiz.tls_setup import PassphraseNotGiven, install_clients
         from wizard.render import render_changeset
         from wizard.session import apply
+        from wizard.transport.base import hostwiz_command
 
+        focus: str | None = None
         while True:
             selection = self.selections([name])[0]
             answers = await self.push_screen_wait(
-                StepScreen(selection.step, selection.answers, self.question_context(selection))
+                StepScreen(
+                    selection.step,
+                    selection.answers,
+                    self.question_context(selection),
+                    context_for=self.context_for(selection),
+                    focus=focus,
+                )
             )
+            focus = None
             if answers is None:
                 return ""
+            if isinstance(answers, KeptAnswers):
+                self.answers[name] = answers.answers
+                return (
+                    f"{selection.step.title}: your answers are kept for this session, not "
+                    "applied. Open the step again to preview and apply them; w saves them to "
+                    "a preset file."
+                )
             self.answers[name] = answers
             changeset: Changeset
             try:
@@ -516,6 +541,7 @@ class HostwizApp(App[int]):
                 continue
             except HostwizError as error:
                 await self.push_screen_wait(ErrorScreen(error))
+                focus = field_in_error(selection.step, error)
                 continue
             lines = render_changeset(changeset)
             go = await self.push_screen_wait(
@@ -540,6 +566,7 @@ class HostwizApp(App[int]):
                 partial(self._apply, apply, transport, selections, changeset),
                 changed=changeset.touched_paths(),
                 window=self.args.confirm_timeout,
+                rollback=hostwiz_command(transport, "rollback"),
             )
             return await self.finish_apply(transport, applying)
 
@@ -570,6 +597,7 @@ class HostwizApp(App[int]):
         from wizard.plan import Changeset
         from wizard.render import render_changeset
         from wizard.transaction import apply_changeset
+        from wizard.transport.base import hostwiz_command
 
         found = await self.blocking("Listing snapshots…", lambda: list_snapshots(transport))
         snapshot_id = await self.push_screen_wait(SnapshotsScreen(transport.host_label, found))
@@ -601,6 +629,7 @@ class HostwizApp(App[int]):
             ),
             changed=changeset.touched_paths(),
             window=self.args.confirm_timeout,
+            rollback=hostwiz_command(transport, "rollback"),
         )
         return await self.finish_apply(transport, undoing)
 
@@ -666,7 +695,19 @@ class HostwizApp(App[int]):
             raise HostwizError(
                 f"could not write {path}: {error.strerror}.", "Choose a folder you can write to."
             ) from None
-        self.notify(f"Answers saved to {path}. Use them with: hostwiz --preset {path}")
+        from wizard.transport.base import shell_quote
+
+        words = ["hostwiz", *(self.transport.cli_options if self.transport else ()), "--preset"]
+        again = " ".join(shell_quote(word) for word in [*words, path])
+        self.notify(f"Answers saved to {path}. Use them with: {again}")
+
+
+def field_in_error(step: Any, error: HostwizError) -> str | None:
+    """The step's question an error is about (the questions come back focused on it)."""
+    from screens.questions import field_named_in
+    from wizard.answers import fields_of
+
+    return field_named_in(fields_of(step.answers_type), error.message, error.hint)
 
 
 def default_args(**values: Any) -> argparse.Namespace:

@@ -2,20 +2,33 @@
 
 Questions are generated from the same :func:`~wizard.answers.fields_of` data as the Textual
 form (confirm for bool, select for choice, text checked with
-:func:`~wizard.answers.check_value` otherwise). With ``--yes`` the preset is applied without
-any question, for scripts. Ctrl-C at any point before the change starts ends with
+:func:`~wizard.answers.check_value` and against the other answers otherwise), and only those
+that matter with the answers so far (``show_if``, a step's ``enabled`` switch). Each prints
+its help wrapped to the terminal and says its default and keys; a yes/no answer takes Enter
+too, so that Enter never falls through to the next question. With ``--yes`` the preset is
+applied without any question, for scripts. Ctrl-C at any point before the change starts ends with
 "No changes were made."
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from screens.questions import (
+    confirm_keys,
+    field_named_in,
+    is_asked,
+    select_keys,
+    text_keys,
+)
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
@@ -35,6 +48,8 @@ class _Run:
     """What has happened so far, to say the right thing when interrupted."""
 
     applying: bool = False
+    snapshots_command: str = ""
+    """``hostwiz snapshots --host NAME ...`` for the host being changed (once applying)."""
     confirm_timeout: int = 60
     prompt_options: dict[str, Any] = field(default_factory=dict)
     """Extra options for every prompt (tests pass a pipe input and a dummy output)."""
@@ -54,7 +69,7 @@ def run_plain(args: argparse.Namespace, **prompt_options: Any) -> int:
                 run,
                 "\nInterrupted while applying. Unless the change was confirmed, the host "
                 f"puts everything back by itself within {run.confirm_timeout} seconds; "
-                "`hostwiz snapshots` shows what happened.",
+                f"`{run.snapshots_command}` shows what happened.",
             )
         else:
             _say(run, f"\n{NO_CHANGES}")
@@ -135,8 +150,10 @@ def _apply(
     run: _Run, transport: Transport, selections: list[Selection], changeset: Changeset
 ) -> int:
     from wizard.session import apply
+    from wizard.transport.base import hostwiz_command
 
     run.applying = True
+    run.snapshots_command = hostwiz_command(transport, "snapshots")
     result = apply(
         transport,
         selections,
@@ -144,7 +161,7 @@ def _apply(
         progress=_progress(run),
         confirm_timeout=run.confirm_timeout,
     )
-    _report(run, result, transport.host_label, changeset)
+    _report(run, result, transport, changeset)
     if not result.confirmed:
         return 1
     return _install_clients(run, selections)
@@ -161,13 +178,15 @@ def _install_clients(run: _Run, selections: list[Selection]) -> int:
     return 0 if report.ok else 1
 
 
-def _report(run: _Run, result: ApplyResult, host: str, changeset: Changeset) -> None:
+def _report(run: _Run, result: ApplyResult, transport: Transport, changeset: Changeset) -> None:
+    from wizard.transport.base import hostwiz_command
+
     _say(run)
     _say(run, result.message)
     if result.snapshot_id:
         _say(run, f"Changed: {', '.join(changeset.touched_paths())}")
         _say(run, f"Snapshot: {result.snapshot_id}")
-        _say(run, f"To undo: hostwiz rollback --host {host} {result.snapshot_id}")
+        _say(run, f"To undo: {hostwiz_command(transport, 'rollback', result.snapshot_id)}")
 
 
 # ---- --yes --------------------------------------------------------------------------------
@@ -205,6 +224,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
     from wizard.session import Selection, read_facts
     from wizard.steps import STEPS
     from wizard.steps.base import question_context
+    from wizard.transport.base import hostwiz_command
 
     source, preset = _preset_answers(args)
     answers = {name: preset.get(name) or step.answers_type() for name, step in STEPS.items()}
@@ -224,7 +244,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
             _say(run, f"  {step.title}: {status.status.value} ({status.summary})")
         chosen: list[Selection] = []
         for name, step in STEPS.items():
-            context = question_context(step, answers[name], facts)
+            context = partial(question_context, step, facts=facts)
             new = _ask_step(run, step, answers[name], context)
             if new is not None:
                 answers[name] = new
@@ -238,14 +258,13 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
         if changeset.empty:
             _say(run, f"Nothing to change: {transport.host_label} already matches these answers.")
             code = _install_clients(run, chosen)
-        elif questionary.confirm(
-            f"Apply these changes to {transport.host_label}?", default=False, **run.prompt_options
-        ).unsafe_ask():
+        elif yes_no(f"Apply these changes to {transport.host_label}?", False, run.prompt_options):
             code = _apply(run, transport, chosen, changeset)
         else:
             _say(run, NO_CHANGES)
             code = 0
-    _offer_save(run, answers)
+        again = hostwiz_command(transport, "--plain")
+    _offer_save(run, answers, again)
     return code
 
 
@@ -262,8 +281,8 @@ def _passphrase_asker(run: _Run) -> AskPassphrase:
         if request.problem is not None:
             _say(run, f"{request.problem.message} {request.problem.hint}")
         else:
-            _say(run, f"\n{textwrap.fill(request.explanation, width=78)}")
-            _say(run, textwrap.fill(NEVER_STORED, width=78))
+            _say(run, f"\n{wrap(request.explanation)}")
+            _say(run, wrap(NEVER_STORED))
 
         def long_enough(text: str) -> bool | str:
             if len(text) >= MIN_PASSPHRASE:
@@ -286,77 +305,161 @@ def _passphrase_asker(run: _Run) -> AskPassphrase:
 
 
 def _ask_step(
-    run: _Run, step: Step[Any], current: Any, context: dict[str, str] | None = None
+    run: _Run,
+    step: Step[Any],
+    current: Any,
+    context: Callable[[Any], Mapping[str, str]] | Mapping[str, str] | None = None,
 ) -> Any:
-    """The step's questions, or None when the admin skips the step. What the host says about
-    a question (``context``: the host's interfaces next to a zone question) is printed just
-    before it."""
-    import questionary
+    """The step's questions, or None when the admin skips the step.
 
+    Only the questions that matter with the answers so far are asked (``show_if``, and none
+    but the switch while a step's ``enabled`` switch is off). What the host says about a
+    question (``context``: the host's interfaces next to a zone question) is printed just
+    before it; given as a function of the answers, it follows the answers typed so far.
+    Each answer is also checked against the others (a typo in a list item, one interface in
+    two zones) before the next question."""
     from wizard.answers import as_mapping, build, fields_of
+    from wizard.errors import InvalidAnswer
 
     _say(run, f"\n== {step.title} ==")
-    _say(run, textwrap.fill(step.explanation, width=78))
-    if not questionary.confirm(
-        f"Go through {step.title}?", default=True, **run.prompt_options
-    ).unsafe_ask():
+    _say(run, wrap(step.explanation))
+    if not yes_no(f"Go through {step.title}?", True, run.prompt_options):
         return None
+    fields = fields_of(step.answers_type)
     values = as_mapping(current)
-    for info in fields_of(step.answers_type):
-        if info.show_if is not None and values.get(info.show_if[0]) != info.show_if[1]:
+
+    def answers_with(name: str, value: Any) -> Any:
+        return build(step.answers_type, {**values, name: value}, base=current, where=step.title)
+
+    def with_the_others(info: FieldInfo) -> Callable[[Any], str]:
+        def check(value: Any) -> str:
+            try:
+                answers_with(info.name, value)
+            except InvalidAnswer as error:
+                if field_named_in(fields, error.message, error.hint) in {info.name, None}:
+                    return f"{error.message} {error.hint}".strip()
+            return ""
+
+        return check
+
+    for info in fields:
+        if not is_asked(info, values, fields):
             continue
-        if context and context.get(info.name):
-            _say(run, context_text(context[info.name]))
-        values[info.name] = ask_field(info, values[info.name], run.prompt_options)
+        so_far = partial(answers_with, info.name, values[info.name])
+        line = _context_line(context, info.name, so_far)
+        if line:
+            _say(run, context_text(line))
+        values[info.name] = ask_field(
+            info,
+            values[info.name],
+            run.prompt_options,
+            say=lambda text: _say(run, text),
+            whole=with_the_others(info),
+        )
     return build(step.answers_type, values, base=current, where=step.title)
+
+
+def _context_line(
+    context: Callable[[Any], Mapping[str, str]] | Mapping[str, str] | None,
+    name: str,
+    answers: Callable[[], Any],
+) -> str:
+    """The host's line for one question, as of the answers so far."""
+    from wizard.errors import InvalidAnswer
+
+    if context is None:
+        return ""
+    if not callable(context):
+        return context.get(name, "")
+    try:
+        return context(answers()).get(name, "")
+    except InvalidAnswer:
+        return ""
+
+
+def terminal_width() -> int:
+    """Where printed text is wrapped: the terminal's width, at most 100 columns."""
+    return max(40, min(shutil.get_terminal_size((80, 24)).columns, 100) - 2)
+
+
+def wrap(text: str, indent: str = "") -> str:
+    """Help and explanations wrapped to the terminal (never cut at its edge)."""
+    width = terminal_width()
+    paragraphs = text.splitlines() or [""]
+    return "\n".join(
+        textwrap.fill(line, width=width, initial_indent=indent, subsequent_indent=indent)
+        for line in paragraphs
+    )
 
 
 def context_text(line: str) -> str:
     """A context line as printed before its question: indented and wrapped, without a
     symbol a screen reader would read out (the line says itself that it is about the host)."""
-    return textwrap.fill(line, width=78, initial_indent="  ", subsequent_indent="  ")
+    return wrap(line, "  ")
 
 
-def ask_field(info: FieldInfo, current: Any, prompt_options: dict[str, Any]) -> Any:
-    """One question generated from a FieldInfo; returns the checked value."""
+def yes_no(question: str, default: bool, prompt_options: Mapping[str, Any]) -> bool:
+    """A yes/no question answered with y or n *and Enter*: a key alone never answers it, so
+    the Enter typed after it cannot answer the next question."""
+    import questionary
+
+    options = {"instruction": confirm_keys(default), **prompt_options}
+    answer = questionary.confirm(question, default=default, auto_enter=False, **options)
+    return bool(answer.unsafe_ask())
+
+
+def ask_field(
+    info: FieldInfo,
+    current: Any,
+    prompt_options: Mapping[str, Any],
+    *,
+    say: Callable[[str], None] | None = None,
+    whole: Callable[[Any], str] | None = None,
+) -> Any:
+    """One question generated from a FieldInfo; returns the checked value.
+
+    The help is printed first (``say``, else standard output), wrapped to the terminal; the
+    prompt says its default and which keys answer it. ``whole`` checks a value against the
+    other answers (a message, or "" when fine)."""
     import questionary
 
     from wizard.answers import check_value
 
-    label = info.label
-    options = dict(prompt_options)
+    show = say or print
     if info.help:
-        options["instruction"] = f"\n  {info.help}\n "
+        show(wrap(info.help, "  "))
     if info.kind == "bool":
-        answer = questionary.confirm(label, default=bool(current), **options).unsafe_ask()
-        return bool(answer)
+        return yes_no(info.label, bool(current), prompt_options)
+    options = dict(prompt_options)
     if info.kind == "choice":
         default = current if current in info.choices else info.choices[0]
+        options.setdefault("instruction", select_keys(default))
         choice = questionary.select(
-            label, choices=list(info.choices), default=default, **options
+            info.label, choices=list(info.choices), default=default, **options
         ).unsafe_ask()
         return check_value(info, choice)
 
     def validate(raw: str) -> bool | str:
         try:
-            check_value(info, raw)
+            value = check_value(info, raw)
         except ValueError as error:
             return str(error)
-        return True
+        return (whole(value) if whole is not None else "") or True
 
     shown = ", ".join(current) if isinstance(current, list | tuple) else str(current)
-    raw = questionary.text(label, default=shown, validate=validate, **options).unsafe_ask()
+    options.setdefault("instruction", text_keys(shown))
+    raw = questionary.text(info.label, default=shown, validate=validate, **options).unsafe_ask()
     return check_value(info, raw)
 
 
-def _offer_save(run: _Run, answers: dict[str, Any]) -> None:
+def _offer_save(run: _Run, answers: dict[str, Any], again: str = "hostwiz --plain") -> None:
+    """Offer to save the answers; ``again`` is the command that runs plain mode on the same
+    host (the saved file's ``--preset`` is added to it)."""
     import questionary
 
     from presets import save_preset
 
-    if not questionary.confirm(
-        "Save these answers as a preset file?", default=False, **run.prompt_options
-    ).unsafe_ask():
+    if not yes_no("Save these answers as a preset file?", False, run.prompt_options):
         return
     path = questionary.text(
         "Preset file:",
@@ -369,4 +472,6 @@ def _offer_save(run: _Run, answers: dict[str, Any]) -> None:
     except OSError as error:
         _say(run, f"Could not write {path}: {error.strerror}.")
         return
-    _say(run, f"Saved. Use it with: hostwiz --preset {path.strip()}")
+    from wizard.transport.base import shell_quote
+
+    _say(run, f"Saved. Use it with: {again} --preset {shell_quote(path.strip())}")

@@ -302,6 +302,16 @@ STATUS_STYLES = {
 }
 
 
+SUMMARY_WIDTH = 48
+
+
+def short_summary(summary: str) -> str:
+    """A summary as the step table shows it: whole when short, else its start and "…"."""
+    if len(summary) <= SUMMARY_WIDTH:
+        return summary
+    return summary[: SUMMARY_WIDTH - 1].rstrip(" ,;:") + "…"
+
+
 class StepListScreen(Screen[str]):
     """The steps for one host with their status; returns what to do next.
 
@@ -339,6 +349,9 @@ class StepListScreen(Screen[str]):
                 classes="intro",
             )
             yield DataTable(id="step-table", cursor_type="row", zebra_stripes=True)
+            detail = Static("", id="step-detail", classes="note")
+            detail.display = False
+            yield detail
             yield Static(
                 "Enter opens a step: its questions, then a preview of exactly what would change.",
                 classes="hint",
@@ -355,8 +368,19 @@ class StepListScreen(Screen[str]):
         table.add_column("Details")
         for row in self.rows:
             status = Content.styled(row.status, STATUS_STYLES.get(row.status, ""))
-            table.add_row(row.title, status, row.summary, key=row.name)
+            table.add_row(row.title, status, short_summary(row.summary), key=row.name)
         table.focus()
+
+    @on(DataTable.RowHighlighted, "#step-table")
+    def show_detail(self, event: DataTable.RowHighlighted) -> None:
+        """The highlighted step's whole summary, wrapped (the table shows its start)."""
+        row = next((r for r in self.rows if r.name == event.row_key.value), None)
+        detail = self.query_one("#step-detail", Static)
+        if row is None or short_summary(row.summary) == row.summary:
+            detail.display = False
+            return
+        detail.update(Content.assemble((f"{row.title}: ", "bold"), row.summary))
+        detail.display = True
 
     @on(DataTable.RowSelected, "#step-table")
     def open_step(self, event: DataTable.RowSelected) -> None:
@@ -369,11 +393,22 @@ class StepListScreen(Screen[str]):
 # ---- one step -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class KeptAnswers:
+    """From a step: keep these answers (Escape, then Save) without previewing them now."""
+
+    answers: Any
+
+
 class StepScreen(Screen[Any]):
-    """A step's explanation and its questions; returns the new answers, or None for back.
+    """A step's explanation and its questions; returns the new answers (to preview),
+    :class:`KeptAnswers` (kept, back to the steps) or None (back, nothing kept).
 
     ``context`` is what the host says about some questions (field name -> line, from
-    :func:`wizard.steps.base.question_context` over the facts the step list read).
+    :func:`wizard.steps.base.question_context` over the facts the step list read);
+    ``context_for`` (answers -> such lines) keeps it up to date while the answers change.
+    ``focus`` names the question to start on (the one an error was about). Escape with edited
+    answers asks whether to keep editing, discard them or save them (:class:`UnsavedScreen`).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -382,13 +417,21 @@ class StepScreen(Screen[Any]):
     ]
 
     def __init__(
-        self, step: Step[Any], answers: Any, context: Mapping[str, str] | None = None
+        self,
+        step: Step[Any],
+        answers: Any,
+        context: Mapping[str, str] | None = None,
+        *,
+        context_for: Callable[[Any], Mapping[str, str]] | None = None,
+        focus: str | None = None,
     ) -> None:
         super().__init__()
         self.sub_title = step.title
         self.step = step
         self.answers = answers
         self.context = dict(context or {})
+        self.context_for = context_for
+        self.focus_field = focus
 
     def compose(self) -> ComposeResult:
         from wizard.answers import as_mapping, fields_of
@@ -401,6 +444,8 @@ class StepScreen(Screen[Any]):
                 fields_of(self.step.answers_type),
                 as_mapping(self.answers),
                 context=self.context,
+                build=self._build,
+                context_for=self.context_for,
                 id="form",
             )
         yield Static("", id="form-status")
@@ -409,39 +454,134 @@ class StepScreen(Screen[Any]):
             yield Button("Preview changes", id="preview", variant="primary", compact=True)
         yield Footer()
 
+    def _build(self, values: dict[str, Any]) -> Any:
+        from wizard.answers import build
+
+        return build(self.step.answers_type, values, base=self.answers)
+
     def on_mount(self) -> None:
+        form = self.query_one(QuestionForm)
+        self.show_validity(form)
+        wanted = self.focus_field
+        if wanted and self.query(f"#field-{wanted}") and form.row(wanted).display:
+            self.focus_on(wanted)
+            return
         first = self.query(".field-row Input, .field-row Switch, .field-row Select").first()
         first.focus()
 
+    def focus_on(self, name: str) -> None:
+        """Focus a question and bring it into view (without an animation)."""
+        control = self.query_one(f"#field-{name}")
+        control.focus(scroll_visible=False)
+        self.call_after_refresh(
+            lambda: self.query_one(QuestionForm).row(name).scroll_visible(animate=False)
+        )
+
+    def show_validity(self, form: QuestionForm) -> None:
+        valid = not form.errors() and not form.problem
+        status = self.query_one("#form-status", Static)
+        if form.problem:
+            status.update(Content.styled(form.problem, "$text-error"))
+        else:
+            status.update("" if valid else "Some answers need fixing (see the red lines).")
+        self.query_one("#preview", Button).disabled = not valid
+
     @on(QuestionForm.Changed)
     def form_changed(self, event: QuestionForm.Changed) -> None:
-        status = self.query_one("#form-status", Static)
-        status.update("" if event.valid else "Some answers need fixing (see the red lines).")
-        self.query_one("#preview", Button).disabled = not event.valid
+        self.show_validity(event.form)
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#preview")
-    def action_preview(self) -> None:
-        from wizard.answers import build
-
         form = self.query_one(QuestionForm)
+        if not form.edited:
+            self.dismiss(None)
+            return
+        valid = not form.errors() and not form.problem
+        self.app.push_screen(UnsavedScreen(self.step.title, can_save=valid), self._unsaved)
+
+    def _unsaved(self, choice: str | None) -> None:
+        if choice == "discard":
+            self.dismiss(None)
+        elif choice == "save":
+            answers = self.checked_answers()
+            if answers is not None:
+                self.dismiss(KeptAnswers(answers))
+
+    def checked_answers(self) -> Any | None:
+        """The form's answers, or None after focusing the first question in error."""
+        form = self.query_one(QuestionForm)
+        form.check_across()
         errors = form.errors()
         if errors:
             name = next(iter(errors))
-            self.query_one(f"#field-{name}").focus()
+            self.focus_on(name)
             self.notify(f"{name.replace('_', ' ')}: {errors[name]}", severity="error")
-            return
+            return None
         try:
-            answers = build(
-                self.step.answers_type, form.values(), base=self.answers, where=self.step.title
-            )
+            return self._build(form.values())
         except HostwizError as error:
             self.query_one("#form-status", Static).update(error_content(error))
+            return None
+
+    @on(Button.Pressed, "#preview")
+    def action_preview(self) -> None:
+        answers = self.checked_answers()
+        if answers is not None:
+            self.dismiss(answers)
+
+
+class UnsavedScreen(ModalScreen[str]):
+    """Escape on a step whose answers were edited: keep editing, discard or save them.
+    Returns ``keep``, ``discard`` or ``save``."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "choose('keep')", "Keep editing"),
+        Binding("d", "choose('discard')", "Discard"),
+        Binding("s", "choose('save')", "Save"),
+    ]
+
+    def __init__(self, title: str, *, can_save: bool = True) -> None:
+        super().__init__()
+        self.step_title = title
+        self.can_save = can_save
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="unsaved"):
+            yield Static("Unsaved answers", classes="title")
+            yield Static(
+                f"You changed answers of {self.step_title}. Save keeps them for this session "
+                "(nothing is applied until you preview and apply); Discard drops them."
+                + ("" if self.can_save else " Some answers need fixing before they can be saved.")
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Keep editing (Esc)", id="keep", compact=True)
+                yield Button("Discard (d)", id="discard", variant="warning", compact=True)
+                yield Button(
+                    "Save (s)",
+                    id="save",
+                    variant="primary",
+                    disabled=not self.can_save,
+                    compact=True,
+                )
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "choose" and parameters == ("save",) and not self.can_save:
+            return None
+        return True
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_choose(event.button.id or "keep")
+
+    def action_choose(self, choice: str) -> None:
+        if choice == "save" and not self.can_save:
             return
-        self.dismiss(answers)
+        self.dismiss(choice)
 
 
 # ---- preview ------------------------------------------------------------------------------
@@ -571,9 +711,13 @@ class ApplyScreen(Screen["ApplyResult | None"]):
         changed: Sequence[str] = (),
         window: int | None = None,
         clock: Callable[[], float] = time.time,
+        rollback: str = "",
     ) -> None:
         super().__init__()
         self.sub_title = "applying"
+        self.rollback = rollback or f"hostwiz rollback --host {host}"
+        """The command that undoes the change, without the snapshot id (with -F and -i when
+        the connection needs them)."""
         self.heading = title
         self.host = host
         self.run = run
@@ -660,7 +804,7 @@ class ApplyScreen(Screen["ApplyResult | None"]):
         else:
             assert message.result is not None
             panel.add_class("ok" if message.result.confirmed else "failed")
-            panel.update(result_content(message.result, self.host, self.changed))
+            panel.update(result_content(message.result, self.rollback, self.changed))
         self.sub_title = "finished"
         self.show_window()
         self.refresh_bindings()
@@ -744,7 +888,7 @@ class ApplyScreen(Screen["ApplyResult | None"]):
 RECOVER_HINT = "\nc: the recovery screen · Enter: back to the steps."
 
 
-def result_content(result: ApplyResult, host: str, changed: Sequence[str]) -> Content:
+def result_content(result: ApplyResult, rollback: str, changed: Sequence[str]) -> Content:
     """The result panel: the outcome in bold, lines after it (the docker client set up after
     a TLS change, with its ``docker --context NAME ps``), then where the snapshot is."""
     headline, _, more = result.message.partition("\n")
@@ -760,7 +904,7 @@ def result_content(result: ApplyResult, host: str, changed: Sequence[str]) -> Co
             parts.append(
                 Content.assemble(
                     "\nTo undo: ",
-                    (f"hostwiz rollback --host {host} {result.snapshot_id}", "bold"),
+                    (f"{rollback} {result.snapshot_id}", "bold"),
                     " (or Snapshots in the step list)",
                 )
             )
@@ -803,12 +947,15 @@ class SnapshotsScreen(Screen[str | None]):
     def on_mount(self) -> None:
         if not self.snapshots:
             return
+        from snapshots.store import shown_states
+
+        states = shown_states(self.snapshots)
         table = self.query_one(DataTable)
         table.add_columns("Time", "Steps", "Files", "State", "Id")
         for info in reversed(self.snapshots):
             steps = ", ".join(info.steps) or info.reason
             table.add_row(
-                info.created, steps, str(len(info.paths)), info.state, info.id, key=info.id
+                info.created, steps, str(len(info.paths)), states[info.id], info.id, key=info.id
             )
         table.focus()
 
@@ -1551,6 +1698,9 @@ class SavePresetScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+CLOSE_HELP = "Escape, q or F1 closes this help; ↑/↓ and Page Up/Down scroll it."
+
+
 class HelpScreen(ModalScreen[None]):
     """Keys and concepts; the text is kept as Markdown in screens/help.md."""
 
@@ -1563,7 +1713,9 @@ class HelpScreen(ModalScreen[None]):
 
         text = (HERE / "help.md").read_text(encoding="utf-8")
         with VerticalScroll(classes="dialog help"):
+            yield Static(CLOSE_HELP, id="help-close", classes="hint")
             yield Markdown(text)
+        yield Footer()
 
     def action_close(self) -> None:
         self.dismiss(None)

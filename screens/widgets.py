@@ -7,16 +7,19 @@ Nothing here imports the SSH or Docker libraries: the widgets only get plain dat
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Input, Label, Select, Static, Switch
 
+from screens.questions import field_named_in, is_asked, normalized, on_off
 from wizard.answers import FieldInfo, check_value
+from wizard.errors import InvalidAnswer
 
 if TYPE_CHECKING:
     from wizard.render import RenderedLine
@@ -57,7 +60,9 @@ class FieldRow(Vertical):
         yield Label(info.label, classes="field-label")
         control_id = f"field-{info.name}"
         if info.kind == "bool":
-            yield Switch(value=bool(self.initial), id=control_id)
+            with Horizontal(classes="switch-row"):
+                yield Switch(value=bool(self.initial), id=control_id)
+                yield Label(on_off(bool(self.initial)), classes="switch-state")
         elif info.kind == "choice":
             options = [(choice, choice) for choice in info.choices]
             value = self.initial if self.initial in info.choices else info.choices[0]
@@ -73,9 +78,19 @@ class FieldRow(Vertical):
             )
         if info.help:
             yield Static(info.help, classes="field-help")
-        if self.context:
-            yield Static(context_line(self.context), classes="field-context")
+        context = Static(context_line(self.context), classes="field-context")
+        context.display = bool(self.context)
+        yield context
         yield Static("", classes="field-error")
+
+    def show_context(self, text: str) -> None:
+        """What the host says about this question, as of the current answers ("" hides it)."""
+        if text == self.context:
+            return
+        self.context = text
+        line = self.query_one(".field-context", Static)
+        line.update(context_line(text))
+        line.display = bool(text)
 
     def raw_value(self) -> Any:
         control = self.query_one(f"#field-{self.info.name}")
@@ -86,14 +101,18 @@ class FieldRow(Vertical):
         assert isinstance(control, Input)
         return control.value
 
-    def check(self) -> str:
-        """Validate the current input; show and return the message ("" when fine)."""
+    def check(self, across: str = "") -> str:
+        """Validate the current input; show and return the message ("" when fine).
+        ``across``: what a check across fields says about this one (when the value alone is
+        fine)."""
         try:
             check_value(self.info, self.raw_value())
         except ValueError as error:
             message = str(error)
         else:
-            message = ""
+            message = across
+        if self.info.kind == "bool":
+            self.query_one(".switch-state", Label).update(on_off(bool(self.raw_value())))
         error_line = self.query_one(".field-error", Static)
         error_line.update(message)
         error_line.display = bool(message)
@@ -120,11 +139,15 @@ def _placeholder(info: FieldInfo) -> str:
 class QuestionForm(Vertical):
     """A form built from a step's :func:`~wizard.answers.fields_of` data.
 
-    Every field is checked with :func:`~wizard.answers.check_value` as it is typed; fields with
-    ``show_if`` are hidden while the field they depend on has another value. ``context`` maps
-    field names to what the host says about them (the host's interfaces next to a zone
-    question), shown under the help. The form does not scroll by itself, so a screen can put
-    the step's explanation above it in one scroll.
+    Every field is checked with :func:`~wizard.answers.check_value` as it is typed and, given
+    ``build`` (values -> the step's answers, raising :class:`InvalidAnswer`), against the other
+    fields too: a typo in one item of a list, one interface in two zones. Such a message is
+    shown under the field it names (else in :attr:`problem`). Questions that do not matter
+    with the current answers (``show_if``, or a step's ``enabled`` switch off) are hidden and
+    keep their answer. ``context`` maps field names to what the host says about them (the
+    host's interfaces next to a zone question), shown under the help; ``context_for``
+    (answers -> such a mapping) keeps it up to date as the answers change. The form does not
+    scroll by itself, so a screen can put the step's explanation above it in one scroll.
     """
 
     DEFAULT_CLASSES = "question-form"
@@ -143,12 +166,21 @@ class QuestionForm(Vertical):
         values: Mapping[str, Any] | None = None,
         *,
         context: Mapping[str, str] | None = None,
+        build: Callable[[dict[str, Any]], Any] | None = None,
+        context_for: Callable[[Any], Mapping[str, str]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.fields = tuple(fields)
         self.initial = dict(values or {})
         self.context = dict(context or {})
+        self.build = build
+        self.context_for = context_for
+        self.across: dict[str, str] = {}
+        """What the check across fields says, by the field it names."""
+        self.problem = ""
+        """What the check across fields says when it names no field shown."""
+        self._start: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
         for info in self.fields:
@@ -157,8 +189,10 @@ class QuestionForm(Vertical):
 
     def on_mount(self) -> None:
         self._update_visibility()
-        for row in self.query(FieldRow):
-            row.check()
+        self.check_across()
+        for row in self.rows():
+            row.check(self.across.get(row.info.name, ""))
+        self._start = self.normalized_values()
 
     def rows(self) -> list[FieldRow]:
         return list(self.query(FieldRow))
@@ -169,12 +203,18 @@ class QuestionForm(Vertical):
     def raw_values(self) -> dict[str, Any]:
         return {row.info.name: row.raw_value() for row in self.rows()}
 
+    def normalized_values(self) -> dict[str, Any]:
+        raw = self.raw_values()
+        return {info.name: normalized(info, raw[info.name]) for info in self.fields}
+
+    @property
+    def edited(self) -> bool:
+        """Whether any answer differs from what the form opened with (``a,b`` and ``a, b``
+        are the same answer)."""
+        return bool(self._start) and self.normalized_values() != self._start
+
     def shown(self, info: FieldInfo, raw: Mapping[str, Any] | None = None) -> bool:
-        if info.show_if is None:
-            return True
-        other, wanted = info.show_if
-        raw = self.raw_values() if raw is None else raw
-        return bool(raw.get(other) == wanted)
+        return is_asked(info, self.raw_values() if raw is None else raw, self.fields)
 
     def values(self) -> dict[str, Any]:
         """Checked values of the visible fields (hidden ones keep their current answer)."""
@@ -185,13 +225,41 @@ class QuestionForm(Vertical):
             if self.shown(info, raw)
         }
 
+    def check_across(self) -> None:
+        """Build the whole answers from the form (when each field is fine alone): what the
+        answers' own checks say goes under the field they name; the host's lines follow."""
+        self.across, self.problem = {}, ""
+        if self.build is None:
+            return
+        try:
+            values = self.values()
+        except ValueError:
+            return  # shown under that field already
+        try:
+            answers = self.build(values)
+        except InvalidAnswer as error:
+            raw = self.raw_values()
+            shown = [info for info in self.fields if self.shown(info, raw)]
+            name = field_named_in(shown, error.message, error.hint)
+            if name is None:
+                self.problem = f"{error.message} {error.hint}".strip()
+            else:
+                message = re.sub(rf"^(\w+\.)?{re.escape(name)}: ", "", error.message)
+                self.across[name] = f"{message} {error.hint}".strip()
+            return
+        if self.context_for is not None:
+            context = self.context_for(answers)
+            for row in self.rows():
+                row.show_context(context.get(row.info.name, ""))
+
     def errors(self) -> dict[str, str]:
-        """Validation messages of the visible fields, by field name."""
+        """Validation messages of the visible fields, by field name (as of the last
+        :meth:`check_across`)."""
         found = {}
         raw = self.raw_values()
         for row in self.rows():
             if self.shown(row.info, raw):
-                message = row.check()
+                message = row.check(self.across.get(row.info.name, ""))
                 if message:
                     found[row.info.name] = message
         return found
@@ -202,11 +270,10 @@ class QuestionForm(Vertical):
             row.display = self.shown(row.info, raw)
 
     def _changed(self, control_id: str | None) -> None:
-        if control_id and control_id.startswith("field-"):
-            name = control_id.removeprefix("field-")
-            self.row(name).check()
+        self.check_across()
         self._update_visibility()
-        self.post_message(self.Changed(self, not self.errors()))
+        errors = self.errors()
+        self.post_message(self.Changed(self, not errors and not self.problem))
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()

@@ -15,7 +15,7 @@ from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
 from wizard.errors import HostwizError
 from wizard.facts import file_fact, gather
 from wizard.plan import Plan, PortMove
-from wizard.transport.base import Transport, shell_quote
+from wizard.transport.base import Transport, hostwiz_command, shell_quote
 
 ALWAYS_SECRET = frozenset({"/etc/shadow", "/etc/gshadow"})
 """Files whose content (password hashes) a preview never shows, whatever their mode."""
@@ -39,7 +39,7 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
     if result.exit_code == 3:
         raise HostwizError(
             f"there is no snapshot {snapshot_id} on {transport.host_label}.",
-            "Run `hostwiz snapshots --host HOST` to list them.",
+            f"List them with: {hostwiz_command(transport, 'snapshots')}",
         )
     saved: dict[str, bytes] = {}
     meta: dict[str, object] = {}

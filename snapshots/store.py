@@ -8,6 +8,7 @@ import json
 import os
 import re
 import tarfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -67,6 +68,40 @@ def parse_listing(output: str) -> list[SnapshotInfo]:
             )
         )
     return sorted(snapshots, key=lambda info: info.id)
+
+
+ROLLBACK_PREFIX = "rollback "
+"""A rollback's changeset has one plan, named ``rollback SNAPSHOT_ID``."""
+
+
+def shown_states(snapshots: Sequence[SnapshotInfo]) -> dict[str, str]:
+    """Each snapshot's state as the admin should read it, by id: a change that a later,
+    confirmed rollback put back is ``rolled back``, whatever its own journal's last
+    word ("confirmed"). A rollback that was itself rolled back puts nothing back."""
+    undone: dict[str, str] = {}
+    shown: dict[str, str] = {}
+    for info in sorted(snapshots, key=lambda item: item.id, reverse=True):
+        if info.id in undone:
+            shown[info.id] = "rolled back"
+            continue
+        shown[info.id] = info.state
+        if info.state == "confirmed":
+            for step in info.steps:
+                if step.startswith(ROLLBACK_PREFIX):
+                    undone.setdefault(step.removeprefix(ROLLBACK_PREFIX), info.id)
+    return shown
+
+
+def applied_steps(snapshots: Sequence[SnapshotInfo]) -> frozenset[str]:
+    """The steps a confirmed change applied that no rollback put back since."""
+    shown = shown_states(snapshots)
+    return frozenset(
+        step
+        for info in snapshots
+        if shown[info.id] == "confirmed"
+        for step in info.steps
+        if not step.startswith(ROLLBACK_PREFIX)
+    )
 
 
 LIST_SCRIPT = f"""for d in {SNAPSHOT_DIR}/*/; do

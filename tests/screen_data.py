@@ -101,3 +101,12 @@ def firewall_context(answers: Any) -> dict[str, str]:
     from wizard.steps.base import question_context
 
     return question_context(STEPS["firewall"], answers, firewall_facts())
+
+
+def firewall_context_for() -> Any:
+    """The firewall step's context as a function of the answers (as the app passes it)."""
+    from functools import partial
+
+    from wizard.steps.base import question_context
+
+    return partial(question_context, STEPS["firewall"], facts=firewall_facts())

@@ -6,6 +6,17 @@ Prompts are driven through a prompt_toolkit pipe input, as a person would type t
 from __future__ import annotations
 
 import argparse
+import fcntl
+import io
+import os
+import pty
+import re
+import select
+import signal
+import struct
+import sys
+import termios
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +26,8 @@ from prompt_toolkit.output import DummyOutput
 
 from hostwiz.cli import main
 from screens.app import default_args
-from screens.plain import NO_CHANGES, ask_field, run_plain
+from screens.plain import NO_CHANGES, ask_field, run_plain, yes_no
+from screens.questions import confirm_keys, select_keys, text_keys
 from wizard.answers import fields_of
 from wizard.steps import STEPS
 from wizard.steps.docker_engine import DockerEngineAnswers
@@ -48,10 +60,65 @@ def test_default_is_kept_on_enter_and_numbers_are_numbers(keys: Any) -> None:
 
 
 def test_bool_is_a_confirm_and_choice_a_select(keys: Any) -> None:
-    assert ask_field(FIELDS["icc"], False, keys("y")) is True
-    assert ask_field(FIELDS["live_restore"], True, keys("n")) is False
+    assert ask_field(FIELDS["icc"], False, keys("y\r")) is True
+    assert ask_field(FIELDS["live_restore"], True, keys("n\r")) is False
     assert ask_field(FIELDS["mode"], "userns-remap", keys(f"{DOWN}\r")) == "rootless"
     assert ask_field(FIELDS["log_driver"], "json-file", keys("\r")) == "json-file"
+
+
+def test_a_yes_no_question_waits_for_enter_so_the_enter_answers_nothing_else(keys: Any) -> None:
+    """n, Enter: the Enter belongs to this question; the next one still waits for its own."""
+    options = keys("n\ry\r")
+    assert yes_no("Go through SSH hardening?", True, options) is False
+    assert yes_no("Go through Docker engine?", False, options) is True
+    # A key alone answers nothing yet: Backspace takes it back, Enter alone is the default.
+    options = keys("y\x08\r")
+    assert yes_no("Go through Docker engine?", False, options) is False
+
+
+def test_help_is_wrapped_to_the_terminal_and_the_keys_are_said(keys: Any) -> None:
+    info = FIELDS["log_max_size"]
+    said: list[str] = []
+    ask_field(info, "10m", keys("\r"), say=said.append)
+    text = "\n".join(said)
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    assert " ".join(text.split()) == info.help  # all of it, only wrapped
+    assert text_keys("10m") == "(Enter keeps the value shown; Ctrl-U clears it)"
+    assert confirm_keys(True).endswith("Enter alone: yes)")
+    assert select_keys("json-file").endswith("Enter alone keeps: json-file)")
+
+
+def _step_run(keys: Any, typed: str) -> Any:
+    from screens.plain import _Run
+
+    out = io.StringIO()
+    return _Run(prompt_options=keys(typed), out=out), out
+
+
+def test_a_step_switched_off_asks_nothing_more(keys: Any) -> None:
+    """TLS answered No: none of its other questions is asked (the input ends right there)."""
+    from screens.plain import _ask_step
+    from wizard.steps.docker_tls import DockerTlsAnswers
+
+    run, out = _step_run(keys, "y\rn\r")
+    assert _ask_step(run, STEPS["tls"], DockerTlsAnswers(enabled=True)) == DockerTlsAnswers()
+    assert "Listen address" not in out.getvalue()
+
+
+def test_a_typo_in_one_item_of_a_list_is_refused_as_typed(keys: Any) -> None:
+    """The services of a zone are checked item by item before the next question."""
+    from screens.plain import _ask_step
+    from wizard.firewall.answers import FirewallAnswers
+
+    typed = ["y\r", "y\r"]  # go through it; zones on
+    for info in fields_of(FirewallAnswers)[1:]:
+        if info.name == "mgmt_services":
+            typed += [f"{KILL_LINE}ssh, pnig\r", f"{KILL_LINE}ssh, ping, https\r"]
+        else:
+            typed.append("\r")
+    run, _ = _step_run(keys, "".join(typed))
+    answers = _ask_step(run, STEPS["firewall"], FirewallAnswers())
+    assert answers.mgmt_services == ("ssh", "ping", "https")
 
 
 def test_ctrl_c_at_the_first_question_changes_nothing(keys: Any, capsys: Any) -> None:
@@ -103,29 +170,33 @@ def _args(**values: Any) -> argparse.Namespace:
 @pytest.mark.lab
 @pytest.mark.docker
 def test_plain_interactive_answers_then_declines(
-    docker_defaults: Any, keys: Any, capsys: Any
+    docker_defaults: Any, keys: Any, capsys: Any, tmp_path: Any
 ) -> None:
-    """Go through the step with one answer changed, see the plan, say no: nothing changes."""
+    """Go through the step with one answer changed, see the plan, say no: nothing changes.
+    The answers are saved, and the command printed to use them names the host."""
     host = docker_defaults
+    saved = tmp_path / "mine.toml"
     # For each step in order: go through it? Only the Docker engine step (y), whose fields are
     # answered in order (Enter keeps the preset's value) except log_max_file = 3. Then:
-    # apply? n; save a preset? n.
+    # apply? n; save a preset? y, in tmp_path.
     typed = []
     for name in STEPS:
         if name != "docker":
-            typed.append("n")
+            typed.append("n\r")
             continue
-        typed.append("y")
+        typed.append("y\r")
         for info in fields_of(DockerEngineAnswers):
             if info.show_if is not None:
                 continue
             typed.append(f"{KILL_LINE}3\r" if info.name == "log_max_file" else "\r")
-    typed += ["n", "n"]
+    typed += ["n\r", "y\r", f"{KILL_LINE}{saved}\r"]
     code = run_plain(_args(host=host.name), **keys("".join(typed)))
     out = capsys.readouterr().out
     assert code == 0, out
     assert '"max-file": "3"' in out  # the plan shown
     assert NO_CHANGES in out
+    assert f"Saved. Use it with: hostwiz --plain --host {host.name} --preset {saved}" in out
+    assert "log_max_file = 3" in saved.read_text()
     assert host.console().run("cat /etc/docker/daemon.json").exit_code != 0
 
 
@@ -154,11 +225,11 @@ def test_plain_firewall_questions_name_the_hosts_interfaces(
     typed = []
     for name in STEPS:
         if name != "firewall":
-            typed.append("n")
+            typed.append("n\r")
             continue
-        typed.append("y")
-        typed += ["y" if info.name == "enabled" else "\r" for info in fields_of(FirewallAnswers)]
-    typed += ["n", "n"]  # apply? save a preset?
+        typed.append("y\r")
+        typed += ["y\r" if info.name == "enabled" else "\r" for info in fields_of(FirewallAnswers)]
+    typed += ["n\r", "n\r"]  # apply? save a preset?
     code = run_plain(_args(host=host.name), **keys("".join(typed)))
     out = capsys.readouterr().out
     assert code == 0, out
@@ -166,8 +237,112 @@ def test_plain_firewall_questions_name_the_hosts_interfaces(
     hosts_lines = [line for line in lines if line.startswith("  This host has: ")]
     assert len(hosts_lines) == 3, out  # before mgmt, lan and wan interfaces
     assert all(f"eth0 {address}" in line for line in hosts_lines), hosts_lines
-    ssh_lines = [line for line in lines if line.startswith("  Your SSH connection comes from")]
-    assert len(ssh_lines) == 3 and all("on eth0" in line for line in ssh_lines), out
+    # Where the SSH connection comes in: once, before the services of eth0's zone (wan: eth0
+    # is in no list, and the hardened preset leaves interfaces not listed in wan).
+    at = [n for n, line in enumerate(lines) if line.startswith("  Your SSH connection comes from")]
+    assert len(at) == 1, out
+    said = " ".join(line.strip() for line in lines[at[0] : at[0] + 3])
+    assert "on eth0, which is in zone wan with these answers" in said, said
     assert "HOSTWIZ-INPUT" in out  # the plan shown
     assert NO_CHANGES in out
     assert console.run("iptables-save | grep -v '^#'").out == rules_before
+
+
+class PlainTerminal:
+    """``hostwiz --plain`` on a pseudo-terminal of its own, 80 columns wide, typed at like a
+    person would (see tests/test_tls_frontends.py). What it shows is kept without the
+    terminal's escape sequences."""
+
+    ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\x1b[=>]|\r")
+
+    def __init__(self, *args: str) -> None:
+        command = [sys.executable, "-m", "hostwiz", "--plain", *args]
+        env = {**os.environ, "TERM": "xterm", "COLUMNS": "80", "LINES": "24"}
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: a new session whose controlling terminal is the pty
+            os.execve(sys.executable, command, env)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        self.raw = ""
+        self.position = 0
+
+    @property
+    def text(self) -> str:
+        return self.ESCAPES.sub("", self.raw)
+
+    def _read(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        if not ready:
+            return True
+        try:
+            chunk = os.read(self.fd, 4096)
+        except OSError:  # EIO: the child has ended
+            return False
+        self.raw += chunk.decode("utf-8", "replace")
+        if "\x1b[6n" in chunk.decode("utf-8", "replace"):
+            os.write(self.fd, b"\x1b[1;1R")  # answer the cursor position request
+        return bool(chunk)
+
+    def wait_for(self, pattern: str, seconds: float = 120) -> str:
+        """Wait until ``pattern`` shows after the last match; what showed before it."""
+        deadline = time.monotonic() + seconds
+        while True:
+            found = re.compile(pattern).search(self.text, self.position)
+            if found:
+                before = self.text[self.position : found.start()]
+                self.position = found.end()
+                return before
+            if time.monotonic() > deadline or not self._read(deadline - time.monotonic()):
+                raise AssertionError(f"{pattern!r} did not show; the terminal:\n{self.text}")
+
+    def type(self, keys: str) -> None:
+        os.write(self.fd, keys.encode())
+
+    def exit_code(self, seconds: float = 120) -> int:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self._read(0.5):
+            pass
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                os.close(self.fd)
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        raise AssertionError(f"hostwiz did not end; the terminal:\n{self.text}")
+
+
+@pytest.mark.lab
+def test_plain_mode_on_a_terminal_waits_for_enter_says_the_keys_and_skips_a_step_turned_off(
+    practice_host: Any, lab_ssh_config: Any
+) -> None:
+    """The real ``hostwiz --plain`` on a pseudo-terminal: n then Enter skips a step and the
+    Enter does not answer the next question; each question says its keys and default; help
+    is wrapped at 80 columns; TLS answered No asks none of its other questions."""
+    host = practice_host
+    terminal = PlainTerminal("--host", host.name, "-F", str(lab_ssh_config))
+    terminal.wait_for(r"Go through SSH hardening\? \(y or n, then Enter; Enter alone: yes\)")
+    terminal.type("n")
+    time.sleep(0.5)  # a key alone answers nothing: the question is still open
+    assert "Go through Docker engine" not in terminal.text
+    terminal.type("\r")
+    terminal.wait_for(r"Go through Docker engine\?")
+    time.sleep(0.5)  # the Enter typed after n answered nothing here
+    assert "Engine mode" not in terminal.text[terminal.position :]
+    terminal.type("n\r")
+    terminal.wait_for(r"Go through Docker API over TLS\?")
+    terminal.type("y\r")
+    help_text = terminal.wait_for(r"\? Docker API over TLS \(y or n, then Enter; Enter alone: no\)")
+    help_lines = [line for line in help_text.splitlines() if line.startswith("  ")]
+    said = " ".join(" ".join(help_lines).split())
+    assert said.startswith("true: dockerd also listens"), help_text
+    assert "(reach it over SSH)." in help_text  # all of it: wrapped, not cut
+    assert all(len(line) <= 80 for line in help_lines), help_lines
+    terminal.type("n\r")
+    skipped = terminal.wait_for(r"Go through Firewall zones\?")
+    assert "Listen address" not in skipped and "Site" not in skipped, skipped
+    terminal.type("n\r")
+    terminal.wait_for(r"Nothing to change")  # TLS off, as the host is
+    terminal.wait_for(r"Save these answers as a preset file\? \(y or n, then Enter; Enter alone: no\)")
+    terminal.type("n\r")
+    assert terminal.exit_code() == 0, terminal.text

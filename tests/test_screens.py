@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from screen_data import HOST, docker_changeset, firewall_context
+from screen_data import HOST, docker_changeset, firewall_context, firewall_context_for
 from textual.app import App, ComposeResult
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Input, Select, Static, Switch
+from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
 
 from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
 from hostwiz.ways_in import WaysIn
@@ -31,6 +31,7 @@ from screens.stages import (
     ErrorScreen,
     HelpScreen,
     HostChoice,
+    KeptAnswers,
     PasswordScreen,
     PreviewScreen,
     RecoverChoice,
@@ -43,6 +44,7 @@ from screens.stages import (
     StepRow,
     StepScreen,
     TrustKeyScreen,
+    UnsavedScreen,
     clock_time,
     ssh_config_hosts,
 )
@@ -98,7 +100,9 @@ def step_screen() -> StepScreen:
 def firewall_screen(answers: FirewallAnswers | None = None) -> StepScreen:
     """The firewall step's form with what a small router's facts say about its questions."""
     answers = answers or FirewallAnswers(enabled=True)
-    return StepScreen(STEPS["firewall"], answers, firewall_context(answers))
+    return StepScreen(
+        STEPS["firewall"], answers, firewall_context(answers), context_for=firewall_context_for()
+    )
 
 
 def preview_screen() -> PreviewScreen:
@@ -324,10 +328,10 @@ def snapshots_screen() -> SnapshotsScreen:
         SnapshotInfo(
             "20240502-090000-cd34",
             "2024-05-02T09:00:00Z",
-            (),
+            ("rollback 20240501-101500-ab12",),
             ("/etc/docker/daemon.json",),
             (),
-            "reverted (rollback)",
+            "confirmed",
             "rollback",
         ),
     ]
@@ -440,13 +444,187 @@ async def test_the_host_says_its_interfaces_and_ssh_path_next_to_the_zone_questi
             assert "eth0 192.0.2.10/24" in line and "lan 10.0.0.1/24" in line, line
             assert "wan 198.51.100.7/24" in line, line
             assert "docker0" not in line, line  # Docker's bridges are not the admin's to zone
-            line = context_text(form, f"{zone}_services")
-            assert "from 192.0.2.50 on eth0" in line, line
+        # Where the SSH connection comes in: once, under the zone eth0 is in with these
+        # answers (in no list: the zone of interfaces not listed, wan).
+        assert ssh_lines(form) == {
+            "wan_services": "Your SSH connection comes from 192.0.2.50 on eth0, which is in zone "
+            "wan with these answers (in no list: interfaces not listed are wan): keep ssh in "
+            "wan's services."
+        }
         assert context_text(form, "forward") == ""  # nothing to say there
+        # eth0 typed into the management zone: the line follows it.
+        mgmt = app.screen.query_one("#field-mgmt_interfaces", Input)
+        mgmt.focus()
+        await pilot.press(*"eth0")
+        await pilot.pause()
+        assert list(ssh_lines(form)) == ["mgmt_services"]
+        assert "which is in zone mgmt with these answers: keep ssh in mgmt's" in ssh_lines(
+            form
+        )["mgmt_services"]
+        await pilot.press(*["backspace"] * 4)
+        await pilot.pause()
+        assert list(ssh_lines(form)) == ["wan_services"]
         # The context is shown, not asked: the answers are unchanged by it.
         await pilot.press("ctrl+n")
         await pilot.pause()
     assert app.results == [FirewallAnswers(enabled=True)]
+
+
+def ssh_lines(form: QuestionForm) -> dict[str, str]:
+    """The rows that say where the admin's SSH connection comes in, and what they say."""
+    found = {}
+    for row in form.rows():
+        line = context_text(form, row.info.name)
+        if row.display and "Your SSH connection" in line:
+            found[row.info.name] = line
+    return found
+
+
+@run_async
+async def test_escape_with_edited_answers_asks_to_keep_editing_discard_or_save() -> None:
+    app = Harness(step_screen)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        step = app.screen
+        step.query_one("#field-log_max_file", Input).value = "9"
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, UnsavedScreen)
+        await pilot.press("escape")  # keep editing: the answer is still there
+        await pilot.pause()
+        assert app.screen is step and app.results == []
+        assert step.query_one("#field-log_max_file", Input).value == "9"
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("s")  # save: kept, not previewed
+        await pilot.pause()
+    assert app.results == [KeptAnswers(DockerEngineAnswers(log_max_file=9))]
+
+    discard = Harness(step_screen)
+    async with discard.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        discard.screen.query_one("#field-log_max_size", Input).value = "1 gig"  # not valid
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        dialog = discard.screen
+        assert isinstance(dialog, UnsavedScreen)
+        assert dialog.query_one("#save", Button).disabled  # nothing valid to save
+        await pilot.press("s")
+        await pilot.pause()
+        assert discard.screen is dialog
+        await pilot.press("d")
+        await pilot.pause()
+    assert discard.results == [None]
+
+    # The same value typed back (a list with other spaces): nothing to ask.
+    same = Harness(lambda: firewall_screen(FirewallAnswers(enabled=True)))
+    async with same.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        same.screen.query_one("#field-mgmt_services", Input).value = "ssh,ping"
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+    assert same.results == [None]
+
+
+def error_under(form: QuestionForm, name: str) -> str:
+    return str(form.row(name).query_one(".field-error", Static).content)
+
+
+@run_async
+async def test_list_items_and_answers_across_fields_are_checked_as_typed() -> None:
+    app = Harness(firewall_screen)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        form = screen.query_one(QuestionForm)
+        services = screen.query_one("#field-wan_services", Input)
+        services.focus()
+        await pilot.press("end", *", htps")
+        await pilot.pause()
+        assert "'htps' is neither a known service nor a port" in error_under(form, "wan_services")
+        assert "https" in error_under(form, "wan_services")  # the suggestion
+        assert form.row("wan_services").has_class("invalid")
+        assert screen.query_one("#preview", Button).disabled
+        await pilot.press("backspace", "backspace", *"tps")
+        await pilot.pause()
+        assert error_under(form, "wan_services") == ""
+        assert not screen.query_one("#preview", Button).disabled
+        # One interface in two zones: said under the second, at once.
+        screen.query_one("#field-mgmt_interfaces", Input).value = "eth0"
+        screen.query_one("#field-lan_interfaces", Input).value = "lan, eth0"
+        await pilot.pause()
+        assert "interface eth0 is also in firewall.mgmt_interfaces" in error_under(
+            form, "lan_interfaces"
+        )
+        assert screen.query_one("#preview", Button).disabled
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.results == []
+        assert app.focused is screen.query_one("#field-lan_interfaces", Input)
+
+
+@run_async
+async def test_the_questions_come_back_on_the_one_the_error_was_about() -> None:
+    """The plan refuses to cut the admin's SSH: its hint names the form's questions with their
+    preset keys, and the questions come back focused on the zone's services."""
+    from screens.app import field_in_error
+    from tests.unit.test_firewall_plan import firewall_facts
+    from wizard.errors import PlanConflict
+
+    answers = FirewallAnswers(enabled=True, wan_services=("ping",))
+    with pytest.raises(PlanConflict) as refused:
+        STEPS["firewall"].plan(answers, firewall_facts(answers))
+    hint = refused.value.hint
+    assert '"Services offered to wan" (wan_services)' in hint
+    assert '"Allow a change that cuts my SSH path" (allow_cutting_my_ssh = true)' in hint
+    assert field_in_error(STEPS["firewall"], refused.value) == "wan_services"
+
+    app = Harness(
+        lambda: StepScreen(
+            STEPS["firewall"], answers, context_for=firewall_context_for(), focus="wan_services"
+        )
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.focused is app.screen.query_one("#field-wan_services", Input)
+
+
+@run_async
+async def test_switches_say_on_or_off() -> None:
+    app = Harness(step_screen)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        row = app.screen.query_one(QuestionForm).row("icc")
+
+        def word() -> str:
+            return str(row.query_one(".switch-state", Label).content)
+
+        assert word() == "Off"
+        app.screen.query_one("#field-icc", Switch).value = True
+        await pilot.pause()
+        assert word() == "On"
+
+
+@run_async
+async def test_help_says_how_to_close_it_and_its_footer_offers_close() -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = Harness(start_screen)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.push_screen(HelpScreen())
+        await pilot.pause()
+        help_screen = app.screen
+        assert "Escape, q or F1 closes this help" in text_of(help_screen, "#help-close")
+        keys = [(key.key_display, key.description) for key in help_screen.query(FooterKey)]
+        assert ("esc", "Close") in keys, keys
+        assert all(description != "Quit" for _, description in keys)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
 
 
 # ---- preview, apply, lists, modals ---------------------------------------------------------
@@ -964,6 +1142,31 @@ async def test_step_list_keys() -> None:
 
 
 @run_async
+async def test_a_long_step_summary_is_shown_whole_under_the_table() -> None:
+    """Zones loaded while the step is off: the list says what that means and what to do."""
+    from wizard.steps.firewall import STEP_OFF_ZONES_ACTIVE
+
+    rows = [
+        StepRow("docker", "Docker engine", "not done", "Docker runs with its defaults"),
+        StepRow("firewall", "Firewall zones", "done", STEP_OFF_ZONES_ACTIVE),
+    ]
+    app = Harness(lambda: StepListScreen(HOST, rows, preset="preset hardened"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert not screen.query_one("#step-detail").display  # short: the table says it all
+        await pilot.press("down")
+        await pilot.pause()
+        detail = text_of(screen, "#step-detail")
+        assert screen.query_one("#step-detail").display
+        assert detail == f"Firewall zones: {STEP_OFF_ZONES_ACTIVE}"
+        assert "earlier apply are active" in detail and "turn the step on" in detail
+        assert "roll back the snapshot" in detail
+        cell = str(screen.query_one(DataTable).get_row_at(1)[2])
+        assert cell.endswith("…") and len(cell) <= 48
+
+
+@run_async
 async def test_snapshots_list_newest_first_and_pick() -> None:
     app = Harness(snapshots_screen)
     async with app.run_test() as pilot:
@@ -971,6 +1174,9 @@ async def test_snapshots_list_newest_first_and_pick() -> None:
         table = app.screen.query_one(DataTable)
         assert table.row_count == 2
         assert table.get_row_at(0)[-1] == "20240502-090000-cd34"
+        # The change that rollback put back says so (its own journal says "confirmed").
+        assert table.get_row_at(1)[3] == "rolled back"
+        assert table.get_row_at(0)[3] == "confirmed"
         await pilot.press("down", "enter")
         await pilot.pause()
     assert app.results == ["20240501-101500-ab12"]
@@ -1544,6 +1750,26 @@ async def test_recovery_rolls_back_an_interrupted_change_on_a_practice_host(own_
 
 @pytest.mark.lab
 @run_async
+async def test_a_step_never_applied_is_not_done_not_drifted(own_host: Any) -> None:
+    """A host whose sshd already refuses passwords (as cloud images do), never touched by
+    hostwiz: its settings differ from the answers, but that is not drift."""
+    console = own_host.console()
+    assert console.run(
+        "printf 'PasswordAuthentication no\\n' > /etc/ssh/sshd_config.d/50-cloud.conf"
+    ).ok
+    app = HostwizApp(default_args(host=own_host.name))
+    async with app.run_test(size=(120, 40)) as pilot:
+        steps = await wait_for(pilot, StepListScreen)
+        row = next(row for row in steps.rows if row.name == "ssh")
+        assert row.status == "not done", row
+        assert row.summary.startswith("never applied by hostwiz: "), row
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+@pytest.mark.lab
+@run_async
 async def test_recovery_screen_finds_ssh_moved_by_hand_and_continues_connected(
     own_host: Any,
 ) -> None:
@@ -1630,12 +1856,97 @@ async def test_firewall_questions_name_the_practice_hosts_interfaces(reachable: 
             assert form.row(f"{zone}_interfaces").display
             line = context_text(form, f"{zone}_interfaces")
             assert line.startswith("This host has: ") and f"eth0 {address}" in line, line
-            assert "on eth0" in context_text(form, f"{zone}_services")
-        await pilot.press("escape")
+        # Once, under the services of the zone eth0 is in with the preset's answers (wan).
+        assert list(ssh_lines(form)) == ["wan_services"]
+        assert "on eth0, which is in zone wan" in ssh_lines(form)["wan_services"]
+        await pilot.press("escape")  # the switch was turned on: discard that
+        await wait_for(pilot, UnsavedScreen, 10)
+        await pilot.press("d")
         await wait_for(pilot, StepListScreen)
         await pilot.press("escape")
         await pilot.pause()
     assert app.return_value == 0
+
+
+@pytest.mark.lab
+@run_async
+async def test_kept_answers_and_a_refused_plan_on_a_practice_host(reachable: Any) -> None:
+    """Escape, Save keeps the edited answers (nothing planned or applied); a firewall that
+    would cut the admin's SSH is refused in a dialog, after which the questions come back on
+    the zone's services."""
+    app = HostwizApp(default_args(host=reachable.name))
+    async with app.run_test(size=(120, 40)) as pilot:
+        steps = await wait_for(pilot, StepListScreen)
+        before = docker_status(steps)
+        await palette(pilot, "Step: Docker engine")
+        step = await wait_for(pilot, StepScreen)
+        step.query_one("#field-log_max_file", Input).value = "7"
+        await pilot.pause()
+        await pilot.press("escape")
+        await wait_for(pilot, UnsavedScreen, 10)
+        await pilot.press("s")
+        steps = await wait_for(pilot, StepListScreen)
+        assert app.answers["docker"].log_max_file == 7
+        assert "Docker engine: your answers are kept for this session, not applied" in (
+            text_of(steps, "#note")
+        )
+        assert docker_status(steps) == before
+
+        await palette(pilot, "Step: Firewall zones")
+        step = await wait_for(pilot, StepScreen)
+        step.query_one("#field-enabled", Switch).value = True
+        await pilot.pause()
+        step.query_one("#field-wan_services", Input).value = "ping"
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        error = await wait_for(pilot, ErrorScreen, 60)
+        said = " ".join(str(s.content) for s in error.query(Static).results(Static))
+        assert "this would lock you out" in said
+        assert '"Allow a change that cuts my SSH path" (allow_cutting_my_ssh = true)' in said
+        await pilot.press("escape")
+        step = await wait_for(pilot, StepScreen, 10)
+        await pilot.pause()
+        assert app.focused is step.query_one("#field-wan_services", Input)
+        assert step.query_one("#field-wan_services", Input).value == "ping"
+        await pilot.press("escape", "d")
+        await wait_for(pilot, StepListScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+@pytest.mark.lab
+def test_printed_commands_work_when_pasted(reachable: Any, tmp_path: Path) -> None:
+    """A command hostwiz prints names the host and the ssh config it was reached through:
+    pasted as it is, it works."""
+    import shlex
+    import subprocess
+    import sys
+
+    from snapshots.rollback import rollback_plan
+    from wizard.errors import HostwizError
+    from wizard.lab import lab_paths
+    from wizard.transport.base import hostwiz_command
+    from wizard.transport.ssh import SshTransport
+
+    config = tmp_path / "my ssh config"
+    config.write_text(lab_paths().ssh_config.read_text())
+    with SshTransport.connect(reachable.name, ssh_config=config) as transport:
+        assert hostwiz_command(transport, "rollback", "X") == (
+            f"hostwiz rollback --host {reachable.name} -F '{config}' X"
+        )
+        with pytest.raises(HostwizError) as missing:
+            rollback_plan(transport, "20000101-000000-0000")
+    hint = missing.value.hint
+    assert hint.startswith("List them with: hostwiz snapshots --host "), hint
+    words = shlex.split(hint.removeprefix("List them with: "))
+    pasted = subprocess.run(
+        [sys.executable, "-m", *words], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+    # Through the lab's own ssh config (found by itself), no -F is needed.
+    with SshTransport.connect(reachable.name, ssh_config=lab_paths().ssh_config) as transport:
+        assert hostwiz_command(transport, "recover") == f"hostwiz recover --host {reachable.name}"
 
 
 @pytest.mark.lab

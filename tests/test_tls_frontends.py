@@ -238,14 +238,14 @@ def test_plain_mode_asks_twice_for_a_new_ca_then_applies_and_installs_the_client
     typed: list[str] = []
     for name in STEPS:
         if name != "tls":
-            typed.append("n")
+            typed.append("n\r")  # a yes/no answer takes Enter too
             continue
-        typed.append("y")
+        typed.append("y\r")
         for info in fields_of(DockerTlsAnswers):
             if info.show_if is None:
-                typed.append("y" if info.name == "enabled" else "\r")
+                typed.append("y\r" if info.name == "enabled" else "\r")
     typed += ["short\r", f"{KILL_LINE}{PASSPHRASE}\r", "a different passphrase\r"]
-    typed += [f"{PASSPHRASE}\r", f"{PASSPHRASE}\r", "y", "n"]
+    typed += [f"{PASSPHRASE}\r", f"{PASSPHRASE}\r", "y\r", "n\r"]
     args = default_args(plain=True, host=admin.host.name, ssh_config=str(admin.ssh_config))
     with create_pipe_input() as pipe:
         pipe.send_text("".join(typed))

@@ -14,7 +14,7 @@ from wizard.actions import FileState, RunCommand, WriteFile
 from wizard.errors import HostChanged
 from wizard.facts import Fact, Facts, gather
 from wizard.plan import Changeset, Plan
-from wizard.steps.base import Step, StepStatus
+from wizard.steps.base import APPLIED_STEPS, Step, StepStatus, settled_status
 from wizard.transaction import ApplyResult, HealthCheck, Progress, apply_changeset
 from wizard.transport.base import Transport
 
@@ -31,6 +31,8 @@ def facts_needed(selections: Sequence[Selection]) -> list[Fact[Any]]:
     needed: list[Fact[Any]] = []
     for selection in selections:
         needed.extend(selection.step.facts(selection.answers))
+    if needed:
+        needed.append(APPLIED_STEPS)
     return needed
 
 
@@ -74,7 +76,10 @@ def _without_repeated_commands(plans: list[Plan]) -> list[Plan]:
 
 
 def statuses(selections: Sequence[Selection], facts: Facts) -> list[tuple[Step[Any], StepStatus]]:
-    return [(s.step, s.step.status(s.answers, facts)) for s in selections]
+    return [
+        (s.step, settled_status(s.step.name, s.step.status(s.answers, facts), facts))
+        for s in selections
+    ]
 
 
 def preview(transport: Transport, selections: Sequence[Selection]) -> tuple[Changeset, Facts]:

@@ -41,7 +41,7 @@ from wizard.facts import Facts
 from wizard.plan import Changeset, PortMove
 from wizard.secrets import mask
 from wizard.steps.base import Step
-from wizard.transport.base import CommandResult, Transport, shell_quote
+from wizard.transport.base import CommandResult, Transport, hostwiz_command, shell_quote
 from wizard.transport.known_hosts import DEFAULT_SSH_PORT
 from wizard.transport.ports import forget_port, remember_port
 
@@ -299,7 +299,8 @@ def apply_changeset(
             "`hostwiz recover` if you cannot get back in.",
             confirmed=False,
         )
-    message = f"Applied {done} change(s). Undo with: hostwiz rollback {snapshot_id}"
+    undo = hostwiz_command(transport, "rollback", snapshot_id)
+    message = f"Applied {done} change(s). Undo with: {undo}"
     if move:
         message += "\n" + hand_over_port(transport, changeset.host, move)
     say(Event("done", message))

@@ -333,7 +333,12 @@ def test_the_admins_ssh_path_is_checked(answers, ssh, cut):
         FIREWALL.plan(answers, facts)
     assert "this would lock you out" in caught.value.message
     assert "arriving on eth0" in caught.value.message
-    assert "'ssh from " in caught.value.hint and "allow_cutting_my_ssh = true" in caught.value.hint
+    assert "'ssh from " in caught.value.hint
+    # The switch as the form shows it, with the preset key beside it.
+    assert '"Allow a change that cuts my SSH path" (allow_cutting_my_ssh = true)' in (
+        caught.value.hint
+    )
+    assert '"Services offered to ' in caught.value.hint and '_services)' in caught.value.hint
 
 
 def test_cutting_my_ssh_when_allowed_is_planned_with_a_warning():

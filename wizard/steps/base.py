@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
+from snapshots.store import LIST_SCRIPT, applied_steps, parse_listing
 from wizard.facts import Fact, Facts
 from wizard.plan import Plan
 from wizard.transport.base import Transport
@@ -27,6 +28,25 @@ class Status(Enum):
 class StepStatus:
     status: Status
     summary: str
+
+
+def _parse_applied(code: int, out: str) -> frozenset[str]:
+    return applied_steps(parse_listing(out))
+
+
+APPLIED_STEPS = Fact("hostwiz_applied_steps", LIST_SCRIPT, _parse_applied)
+"""The steps hostwiz applied on the host (a confirmed snapshot no rollback put back since):
+read with every step's facts, so that a status can tell drift from never applied."""
+
+
+def settled_status(name: str, status: StepStatus, facts: Facts) -> StepStatus:
+    """A step's status, where "drifted" needs hostwiz to have applied the step: differences
+    from the answers on a host where it never was (or was rolled back) are "not done"."""
+    if status.status is not Status.DRIFTED or APPLIED_STEPS not in facts:
+        return status
+    if name in facts[APPLIED_STEPS]:
+        return status
+    return StepStatus(Status.NOT_DONE, f"never applied by hostwiz: {status.summary}")
 
 
 class Step(Protocol, Generic[A]):

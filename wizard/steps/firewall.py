@@ -196,10 +196,10 @@ class FirewallStep:
         if not answers.allow_cutting_my_ssh:
             raise PlanConflict(
                 f"this would lock you out: {problem}.",
-                f"Add ssh to that zone's services (or 'ssh from {path.client}'), or move "
-                f"{path.interface} to a zone that offers ssh. If you will connect another way "
-                "afterwards, set allow_cutting_my_ssh = true (the change will then most "
-                "likely roll itself back, because hostwiz cannot confirm it).",
+                f"Add ssh to {_field(f'{zone}_services')} (or 'ssh from {path.client}'), or "
+                f"move {path.interface} to a zone that offers ssh. If you will connect another "
+                f"way afterwards, turn on {_field('allow_cutting_my_ssh', 'true')} (the change "
+                "will then most likely roll itself back, because hostwiz cannot confirm it).",
             )
         return [f"{problem[0].upper()}{problem[1:]}. hostwiz will most likely not be able to "
                 "confirm this change, and the host will then roll it back by itself."]  # fmt: skip
@@ -341,18 +341,21 @@ class FirewallStep:
 
     def question_context(self, answers: FirewallAnswers, facts: Facts) -> dict[str, str]:
         """The host's real interfaces next to the zone questions, and where the admin's SSH
-        connection comes in next to the services questions."""
+        connection comes in once, under the services of the zone its interface is in with
+        these answers."""
         interfaces = facts[INTERFACES]
         own = [i for name, i in interfaces.items() if not is_docker_interface(name)]
         listed = "; ".join(i.describe() for i in own) or "none found"
         context = {f"{zone}_interfaces": f"This host has: {listed}." for zone in ZONES}
         path = facts[SSH_PATH]
-        if path.known:
-            line = (
-                f"Your SSH connection comes from {path.client} on {path.interface}: keep ssh "
-                "in that interface's zone."
+        if path.known:  # once, under the services of the zone that interface is in now
+            zones = [z for z in ZONES if path.interface in answers.interfaces_of(z)]
+            zone = zones[0] if zones else answers.other_interfaces
+            why = "" if zones else f" (in no list: interfaces not listed are {zone})"
+            context[f"{zone}_services"] = (
+                f"Your SSH connection comes from {path.client} on {path.interface}, which is "
+                f"in zone {zone} with these answers{why}: keep ssh in {zone}'s services."
             )
-            context.update({f"{zone}_services": line for zone in ZONES})
         return context
 
     # ---- after apply ---------------------------------------------------------------------
@@ -369,7 +372,7 @@ class FirewallStep:
         )
         if not answers.enabled:
             if loaded:
-                return StepStatus(Status.DONE, "zones loaded (step off: left as they are)")
+                return StepStatus(Status.DONE, STEP_OFF_ZONES_ACTIVE)
             return StepStatus(Status.NOT_DONE, "no zones: Docker's published ports are open to all")
         try:
             plan = self.plan(answers, facts)
@@ -380,6 +383,22 @@ class FirewallStep:
         if not loaded:
             return StepStatus(Status.NOT_DONE, "no zones loaded")
         return StepStatus(Status.DRIFTED, f"{len(plan.actions)} change(s) from the chosen zones")
+
+
+STEP_OFF_ZONES_ACTIVE = (
+    "zones from an earlier apply are active, and hostwiz leaves them as they are while this "
+    "step is off. To change them, turn the step on; to remove them, roll back the snapshot "
+    "that loaded them (Snapshots)."
+)
+
+
+def _field(name: str, value: str = "") -> str:
+    """A question as the form shows it, with its preset key beside it:
+    '"Services offered to wan" (wan_services)'."""
+    from wizard.answers import fields_of
+
+    label = next(info.label for info in fields_of(FirewallAnswers) if info.name == name)
+    return f'"{label}" ({name}{f" = {value}" if value else ""})'
 
 
 def _next_ssh_path(facts: Facts) -> SshPath:

@@ -121,7 +121,8 @@ class SshAnswers:
         metadata=describe(
             "Host key types",
             "Host key types sshd offers: ed25519 and rsa are recommended; ecdsa is dropped by "
-            "default (seed advice), dsa is never offered.",
+            "default (hardening guides advise it: one key type fewer to trust and protect), "
+            "dsa (broken) is never offered.",
             item="word",
         ),
     )

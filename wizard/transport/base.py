@@ -17,6 +17,13 @@ def shell_quote(value: str) -> str:
     return shlex.quote(value)
 
 
+def hostwiz_command(transport: Transport, command: str, *words: str) -> str:
+    """``hostwiz COMMAND --host NAME [-F FILE] [-i KEY] WORDS``, ready to paste: with the
+    options that reach this host (an SSH transport's ``cli_options``), quoted for ``sh``."""
+    options = getattr(transport, "cli_options", None) or ("--host", transport.host_label)
+    return " ".join(shell_quote(word) for word in ("hostwiz", command, *options, *words))
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """What a script did: its exit code and both output streams."""

@@ -370,6 +370,22 @@ class SshTransport:
         words.append(f"{parsed.user}@{parsed.host}" if parsed.user else parsed.host)
         return " ".join(words)
 
+    @property
+    def cli_options(self) -> tuple[str, ...]:
+        """``--host TARGET`` plus what a pasted ``hostwiz`` command needs to reach the host the
+        same way: ``-F`` for an ssh config other than the usual one (a practice host's is
+        found by itself), ``-i`` for a key given by hand."""
+        from wizard.lab.paths import lab_paths
+
+        words = ["--host", self._settings.target]
+        config = self._settings.ssh_config
+        usual = {Path.home() / ".ssh" / "config", lab_paths().ssh_config}
+        if config is not None and config.expanduser().absolute() not in usual:
+            words += ["-F", str(config)]
+        if self._settings.identity_file is not None:
+            words += ["-i", str(self._settings.identity_file)]
+        return tuple(words)
+
     def run(self, script: str, *, stdin: bytes = b"", timeout: float = 300.0) -> CommandResult:
         """Run ``script`` as root with ``/bin/sh``; stdout and stderr are collected fully.
 
