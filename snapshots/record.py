@@ -153,9 +153,9 @@ RESTORE_WRAPPER = f"""#!/bin/sh
 #   {RESTORE_COMMAND} ID       undo the change recorded as snapshot ID
 if [ $# -eq 0 ]; then
   n=0
-  for d in {SNAPSHOT_DIR}/*/; do
-    [ -f "$d/meta.json" ] || continue
-    n=$((n + 1)); id=$(basename "$d")
+  # Oldest first, by when each was recorded (two may share an ID's second).
+  for m in $(ls -1tr {SNAPSHOT_DIR}/*/meta.json 2>/dev/null); do
+    d=$(dirname "$m"); n=$((n + 1)); id=$(basename "$d")
     if [ "$id" = "$(cat {LAST_FILE} 2>/dev/null)" ]; then echo "$id  (LAST)"; else echo "$id"; fi
     if [ -f "$d/{ABOUT_FILE}" ]; then sed 's/^/    /' "$d/{ABOUT_FILE}"
     else echo "    made:  $(sed -n 's/^ *"created": "\\([^"]*\\)".*/\\1/p' "$d/meta.json")"; fi
@@ -218,7 +218,7 @@ a=$(cat {ACTIVE_FILE} 2>/dev/null || true)
 if [ -n "$a" ] && [ -d {SNAPSHOT_DIR}/"$a" ]; then
   s={SNAPSHOT_DIR}/$a; busy=
   w=$(cat "$s/watchdog.pid" 2>/dev/null || true)
-  if [ -n "$w" ] && tr '\0' ' ' < "/proc/$w/cmdline" 2>/dev/null \
+  if [ -n "$w" ] && tr '\\0' ' ' < "/proc/$w/cmdline" 2>/dev/null \
       | grep -q -e "hostwiz-watchdog-$a" -e "$s/restore.sh"; then busy=1; fi
   if [ -z "$busy" ] && ! flock -n "$s/lock" true 2>/dev/null; then busy=1; fi
   if [ -n "$busy" ]; then

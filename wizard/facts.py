@@ -93,7 +93,7 @@ def batch_script(facts: Iterable[Fact[Any]], boundary: str) -> str:
     for index, fact in enumerate(facts):
         parts.append(
             f"( ( ( {fact.command}\n) 2>/dev/null; printf '\\n{boundary} %d' \"$?\" ) </dev/null"
-            f" | base64 -w0; printf ' {fact.name}\\n' ) >\"$d/{index}\" &"
+            f" | base64 -w0; printf ' %s\\n' {shell_quote(fact.name)} ) >\"$d/{index}\" &"
         )
     parts.append("wait")
     files = " ".join(f'"$d/{index}"' for index in range(len(facts)))
@@ -108,7 +108,7 @@ def parse_batch(output: str, boundary: str) -> dict[str, tuple[int, str]]:
     for line in output.splitlines():
         if not line.strip():
             continue
-        encoded, _, name = line.rpartition(" ")
+        encoded, _, name = line.partition(" ")  # base64 has no spaces; a path may
         try:
             decoded = base64.b64decode(encoded).decode("utf-8", "replace")
         except (binascii.Error, ValueError) as error:

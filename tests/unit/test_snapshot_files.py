@@ -106,3 +106,13 @@ def test_file_fact_follows_a_symbolic_link(tmp_path: Path) -> None:
     link.symlink_to(real)
     state = gather(LocalTransport(), [file_fact(str(link))])[file_fact(str(link))]
     assert state.exists and state.mode == 0o640 and state.content == b"{}\n"
+
+
+def test_file_fact_reads_a_path_with_a_space_and_a_quote(tmp_path: Path) -> None:
+    from wizard.facts import gather
+    from wizard.transport.local import LocalTransport
+
+    odd = tmp_path / "it's here.conf"
+    odd.write_bytes(b"x\n")
+    state = gather(LocalTransport(), [file_fact(str(odd))])[file_fact(str(odd))]
+    assert state.exists and state.content == b"x\n"
