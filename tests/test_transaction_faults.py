@@ -193,7 +193,10 @@ def test_the_timer_waits_for_a_confirmation_in_progress_and_then_keeps_the_chang
     assert wait_for(console, f"test -e {snap}/held", 10)
     assert console.run(set_deadline(sid, 0)).ok
     assert wait_for(
-        console, f"pgrep -f '{sid}/restore.s[h] timeout' || grep -q reverting {snap}/journal", 20
+        # the timer's restore.sh (not its own command line, which names it too) has started
+        console,
+        f"pgrep -fx 'sh {snap}/restore.sh timeout' || grep -q reverting {snap}/journal",
+        20,
     )
     assert console.run(
         f'echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) confirmed" >> {snap}/journal; touch {snap}/release'
