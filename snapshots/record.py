@@ -98,9 +98,12 @@ def restore_script(snapshot_id: str, paths: tuple[str, ...], undo: list[UndoComm
         '  echo "a restore of this snapshot is already running (or hostwiz is confirming it);'
         ' try again in a minute" >&2; exit 75',
         "fi",
-        "# The timer undoes only a change that nobody confirmed or put back meanwhile.",
-        'if [ "$reason" = timeout ] && { grep -q " confirmed$" "$SNAP/journal" ||'
-        ' tail -n 1 "$SNAP/journal" | grep -q " reverted ("; }; then exit 0; fi',
+        "# The timer undoes only a change nobody confirmed; no automatic restore repeats one",
+        "# that finished while it waited for the lock (by hand, a restore always runs).",
+        'if [ "$reason" = timeout ] && grep -q " confirmed$" "$SNAP/journal"; then exit 0; fi',
+        'if [ "$reason" != manual ] && tail -n 1 "$SNAP/journal" | grep -q " reverted ("; then',
+        '  echo "snapshot ' + snapshot_id + ' was already restored"; exit 0',
+        "fi",
         'log "reverting ($reason)"',
         "# A restore run by hand also stops this change's safety timer (unless it is the timer).",
         'w=$(cat "$SNAP/watchdog.pid" 2>/dev/null)',
@@ -210,7 +213,8 @@ def claim_script(snapshot_id: str) -> str:
     ``transaction.lock`` makes checking and claiming one step, held by the recording shell until
     the timer is armed. Nothing here outlives a dead hostwiz: its timer ends at the deadline.
     """
-    return f"""umask 077
+    return f"""command -v flock >/dev/null || {{ echo "no flock (util-linux)" >&2; exit 1; }}
+umask 077
 mkdir -p {HOSTWIZ_DIR}
 exec 8>>{TRANSACTION_LOCK}
 flock -w 60 8 || {{ echo "hostwiz-busy unknown unknown"; exit {BUSY_EXIT}; }}

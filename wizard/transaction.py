@@ -359,7 +359,11 @@ def _busy(transport: Transport, output: str) -> ApplyFailed:
     words = (output.strip().splitlines() or [""])[-1].split()
     other = words[1] if len(words) > 1 and words[0] == "hostwiz-busy" else "unknown"
     started = words[2] if len(words) > 2 and words[2] != "unknown" else ""
-    what = f"snapshot {other}" + (f", started at {started}" if started else "")
+    what = (
+        f"snapshot {other}" + (f", started at {started}" if started else "")
+        if other != "unknown"
+        else "being recorded right now"
+    )
     return ApplyFailed(
         f"another hostwiz change ({what}) is in progress on {transport.host_label}; "
         "nothing was changed.",

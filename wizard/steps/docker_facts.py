@@ -239,7 +239,7 @@ if u=$(id -u {quoted} 2>/dev/null); then
   for kind in config:.config/docker/daemon.json unit:.config/systemd/user/docker.service; do
     k=${{kind%%:*}}; f="$h/${{kind#*:}}"; echo "${{k}}_path $f"
     if [ -f "$f" ]; then
-      echo "${{k}}_meta $(stat -c '%a %U %G' "$f")"; echo "${{k}}_data $(base64 -w0 "$f")"
+      echo "${{k}}_meta $(stat -L -c '%a %U %G' "$f")"; echo "${{k}}_data $(base64 -w0 "$f")"
     fi
   done
 fi""",
