@@ -156,6 +156,7 @@ RESTORE_WRAPPER = f"""#!/bin/sh
 #   {RESTORE_COMMAND} ID       undo the change recorded as snapshot ID
 if [ $# -eq 0 ]; then
   n=0
+  echo "hostwiz snapshots on this host, newest last:"; echo
   # Oldest first, by when each was recorded (two may share an ID's second).
   for m in $(ls -1tr {SNAPSHOT_DIR}/*/meta.json 2>/dev/null); do
     d=$(dirname "$m"); n=$((n + 1)); id=$(basename "$d")
@@ -171,10 +172,10 @@ if [ $# -eq 0 ]; then
       "") state="unknown (no journal)" ;;
       *) state="applied, not confirmed: its safety timer may still undo it" ;;
     esac
-    echo "    last:  $state, at ${{last%% *}}"
+    echo "    last:  $state, at $(echo "${{last%% *}}" | sed 's/T/ /; s/Z$/ UTC/')"
+    echo
   done
-  if [ $n = 0 ]; then echo "No hostwiz snapshots on this host."; exit 0; fi
-  echo
+  if [ $n = 0 ]; then echo "(none)"; exit 0; fi
   echo "Undo one: {RESTORE_COMMAND} ID   (or LAST for $(cat {LAST_FILE} 2>/dev/null))"
   exit 0
 fi

@@ -348,7 +348,7 @@ def test_the_console_list_says_when_what_and_how_it_ended(host):
     assert "steps: demo" in first and "files: /etc/hostwiz-f1" in first
     assert "last:  kept (confirmed), at 20" in first
     assert f"{undone}  (LAST)" in text and "files: /etc/hostwiz-f2" in second
-    assert "last:  undone (manual), at 20" in second
+    assert "last:  undone (manual), at 20" in second and " UTC\n" in second
     assert f"/var/lib/hostwiz/restore ID   (or LAST for {undone})" in text
     missing = console.run("/var/lib/hostwiz/restore 20000101-000000-dead")
     assert missing.exit_code == 2 and "no snapshot" in missing.err
