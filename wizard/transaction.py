@@ -383,9 +383,10 @@ def _abandon(
     """An unexpected error after the timer was armed: undo now if the host still answers (its
     timer does it otherwise), note it in the local journal if possible, and explain."""
     what = error.message if isinstance(error, HostwizError) else f"{type(error).__name__}: {error}"
-    say(Event("warning", f"hostwiz failed in the middle of the change: {what}"))
-    try:
+    with contextlib.suppress(Exception):  # the front end may be what failed
+        say(Event("warning", f"hostwiz failed in the middle of the change: {what}"))
         say(Event("undo", "Undoing what was done so far"))
+    try:
         undone = _revert(transport, snapshot_id, "hostwiz error").ok
         transport.run(disarm_script(snapshot_id, confirmed=False))
     except Exception:  # the connection may be what failed: the timer is still armed
