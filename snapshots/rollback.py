@@ -13,7 +13,7 @@ import json
 from snapshots.layout import snapshot_dir
 from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
 from wizard.errors import HostwizError
-from wizard.facts import file_fact, gather
+from wizard.facts import file_fact, gather, owner_names
 from wizard.plan import Plan, PortMove
 from wizard.transport.base import Transport, hostwiz_command, shell_quote
 
@@ -62,7 +62,9 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
         before.append(now)
         key = f"files/{number}"
         if f"{key}.meta" in saved:
-            mode, owner, group = saved[f"{key}.meta"].decode().split()
+            mode, *ids = saved[f"{key}.meta"].decode().split()
+            # "mode uid gid owner group" (older snapshots: "mode owner group")
+            owner, group = owner_names(ids[2:] + ids[:2] if len(ids) >= 4 else ids)
             content = saved.get(key, b"")
             wanted = FileState(path, True, content, int(mode, 8), owner, group)
             if now != wanted:

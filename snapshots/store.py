@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import io
 import json
 import os
 import re
+import shutil
 import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -119,37 +121,70 @@ def local_root() -> Path:
     return Path(platformdirs.user_state_dir("hostwiz")) / "snapshots"
 
 
-def _plain_members(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
-    """The archive's files and folders, each kept inside the target and owned by us.
-
-    What ``extractall(filter="data")`` does, which Python 3.11.2 (Debian 12) does not have:
-    no absolute paths, no ``..``, no links or devices, no setuid bits, no foreign owners.
-    """
-    members = []
-    for member in archive.getmembers():
-        parts = PurePosixPath(member.name).parts
-        if member.name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
-            raise HostwizError(
-                f"the host's snapshot archive holds an unsafe entry: {member.name!r}",
-                "The local copy was not made; the snapshot on the host is unaffected. Check "
-                "/var/lib/hostwiz/snapshots on the host for files you did not expect.",
-            )
-        member.mode &= 0o755
-        member.uid, member.gid, member.uname, member.gname = os.getuid(), os.getgid(), "", ""
-        members.append(member)
-    return members
-
-
 def save_local_copy(host: str, tar_base64: str) -> Path | None:
-    """Unpack the host's snapshot folder under the XDG state dir (0700: it may hold secrets)."""
+    """Unpack the host's snapshot folder under the XDG state dir (0700: it may hold secrets).
+
+    Raises :class:`HostwizError` when the archive is garbled or unsafe, or cannot be written.
+    """
     if not tar_base64.strip():
         return None
     target = local_root() / SAFE_NAME.sub("_", host)
-    target.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for folder in (local_root(), target):
-        folder.chmod(0o700)
-    data = base64.b64decode(tar_base64.strip())
-    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-        names = archive.getnames()
-        archive.extractall(target, members=_plain_members(archive))
-    return target / names[0].split("/")[0] if names else None
+    try:
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for folder in (local_root(), target):
+            folder.chmod(0o700)
+        data = base64.b64decode(tar_base64.strip(), validate=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            names = _extract_plain(archive, target)
+    except UnsafeSnapshotArchive as error:
+        raise HostwizError(
+            f"the snapshot archive the host sent is unsafe to unpack: {error}",
+            "A snapshot folder holds only plain files and folders; look at "
+            f"{SNAPSHOT_DIR} on the host for what else is there.",
+        ) from error
+    except (OSError, tarfile.TarError, binascii.Error, ValueError) as error:
+        raise HostwizError(
+            f"could not keep a local copy of the snapshot in {target}: {error}",
+            f"Check the free space and permissions of {local_root()}.",
+        ) from error
+    return target / names[0] if names else None
+
+
+def _extract_plain(archive: tarfile.TarFile, target: Path) -> list[str]:
+    """Extract an archive of plain folders and files only; returns its top-level names.
+
+    ``TarFile.extractall(filter="data")`` exists only from Python 3.11.4 (Debian 12 has
+    3.11.2), so every member is checked here, the same on every Python: a relative path with
+    no ``..``, and a regular file or a folder (a snapshot holds nothing else; links, devices
+    and fifos are refused). Files are written 0600 and folders 0700, never through a link.
+    """
+    members = archive.getmembers()
+    for member in members:
+        parts = PurePosixPath(member.name).parts
+        if member.name.startswith("/") or not parts or ".." in parts:
+            raise UnsafeSnapshotArchive(f"{member.name!r} is not a plain relative path")
+        if not (member.isfile() or member.isdir()):
+            raise UnsafeSnapshotArchive(f"{member.name!r} is not a plain file or folder")
+    root = target.resolve()
+    tops: list[str] = []
+    for member in members:
+        parts = PurePosixPath(member.name).parts
+        destination = target.joinpath(*parts)
+        if not destination.parent.resolve().is_relative_to(root):  # a link from earlier
+            raise UnsafeSnapshotArchive(f"{member.name!r} would land outside {target}")
+        if parts[0] not in tops:
+            tops.append(parts[0])
+        if member.isdir():
+            destination.mkdir(parents=True, exist_ok=True, mode=0o700)
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        source = archive.extractfile(member)
+        assert source is not None  # a regular file always has content
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+        with source, os.fdopen(os.open(destination, flags, 0o600), "wb") as sink:
+            shutil.copyfileobj(source, sink)
+    return tops
+
+
+class UnsafeSnapshotArchive(tarfile.TarError):
+    """The host's snapshot archive holds something a snapshot never holds."""

@@ -10,6 +10,15 @@ Actions are frozen data. Each one can say how to undo itself:
 
 That ordering rule (restore all files first, then run undo scripts newest first) is what both the
 in-process undo and the host's self-contained ``restore.sh`` follow.
+
+Symbolic links: a path hostwiz manages may be a link (``/etc/docker/daemon.json`` pointing into
+a configuration repository, say). hostwiz then works on the file the link names, everywhere:
+facts read the target's content, mode and owner (``stat -L``), a :class:`WriteFile` writes the
+target atomically and keeps the target's own mode and owner as planned, a :class:`RemoveFile`
+removes the target, and a snapshot records and ``restore.sh`` puts back the target. The link
+itself is never replaced or removed, so the admin's layout survives and the target never takes
+the link's meaningless 0777 mode. A link that cannot be followed (a loop, or a target in a
+folder that does not exist) is refused with a clear message instead of being overwritten.
 """
 
 from __future__ import annotations
@@ -96,3 +105,13 @@ class RunCommand:
 
 
 Action = WriteFile | RemoveFile | RunCommand
+
+
+def resolve_link_script(var: str = "p", fail: str = "exit 1") -> str:
+    """Shell that points ``$var`` at the file a symbolic link names (the policy in the module
+    docstring); ``fail`` runs, after a message on stderr, when the link cannot be followed."""
+    return (
+        f'if [ -L "${var}" ]; then hostwiz_l=$(readlink -f "${var}") || '
+        f"{{ echo \"${var} is a symbolic link that cannot be followed (a loop, or its target's "
+        f'folder is missing); hostwiz leaves it alone" >&2; {fail}; }}; {var}=$hostwiz_l; fi'
+    )

@@ -93,7 +93,7 @@ def batch_script(facts: Iterable[Fact[Any]], boundary: str) -> str:
     for index, fact in enumerate(facts):
         parts.append(
             f"( ( ( {fact.command}\n) 2>/dev/null; printf '\\n{boundary} %d' \"$?\" ) </dev/null"
-            f" | base64 -w0; printf ' {fact.name}\\n' ) >\"$d/{index}\" &"
+            f" | base64 -w0; printf ' %s\\n' {shell_quote(fact.name)} ) >\"$d/{index}\" &"
         )
     parts.append("wait")
     files = " ".join(f'"$d/{index}"' for index in range(len(facts)))
@@ -108,7 +108,7 @@ def parse_batch(output: str, boundary: str) -> dict[str, tuple[int, str]]:
     for line in output.splitlines():
         if not line.strip():
             continue
-        encoded, _, name = line.rpartition(" ")
+        encoded, _, name = line.partition(" ")  # base64 has no spaces; a path may
         try:
             decoded = base64.b64decode(encoded).decode("utf-8", "replace")
         except (binascii.Error, ValueError) as error:
@@ -141,12 +141,28 @@ def gather(transport: Transport, facts: Iterable[Fact[Any]]) -> Facts:
 # ---- facts many steps share --------------------------------------------------------------
 
 
+FILE_STAT = "stat -L -c '%a %U %G %u %g'"
+"""Mode, owner and group of a file, following a symbolic link to the file it names (see
+:func:`file_fact`); the numeric ids come last, for owners that have no name."""
+
+
+def owner_names(fields: list[str]) -> tuple[str, str]:
+    """Owner and group from ``%U %G [%u %g]`` fields: the names, or the numeric id where stat
+    printed UNKNOWN (a uid/gid without a name, which ``chown`` would not accept)."""
+    owner, group = fields[0], fields[1]
+    if len(fields) >= 4:
+        owner = fields[2] if owner == "UNKNOWN" else owner
+        group = fields[3] if group == "UNKNOWN" else group
+    return owner, group
+
+
 def _parse_file(path: str) -> Callable[[int, str], FileState]:
     def parse(code: int, out: str) -> FileState:
         if code != 0 or out.startswith("MISSING"):
             return FileState(path, exists=False)
         meta, _, data = out.partition("\n")
-        mode, owner, group = meta.split()
+        mode, *names = meta.split()
+        owner, group = owner_names(names)
         return FileState(
             path, True, base64.b64decode(data.strip() or b""), int(mode, 8), owner, group
         )
@@ -155,10 +171,16 @@ def _parse_file(path: str) -> Callable[[int, str], FileState]:
 
 
 def file_fact(path: str) -> Fact[FileState]:
-    """The content, mode and owner of one file (``exists=False`` when absent)."""
+    """The content, mode and owner of one file (``exists=False`` when absent).
+
+    A symbolic link is followed: the state is the *target's* content, mode and owner (a link's
+    own mode is always 0777). hostwiz writes through such a link to its target and never
+    replaces the link itself (see :func:`wizard.actions.resolve_link_script`), so what is read
+    here is exactly what a plan changes and a snapshot puts back.
+    """
     quoted = shell_quote(path)
     command = (
-        f"if [ -f {quoted} ]; then stat -c '%a %U %G' {quoted} && base64 -w0 {quoted}; "
+        f"if [ -f {quoted} ]; then {FILE_STAT} {quoted} && base64 -w0 {quoted}; "
         "else echo MISSING; fi"
     )
     return Fact(f"file:{path}", command, _parse_file(path))

@@ -19,16 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from snapshots import local_journal
-from snapshots.layout import journal_path, snapshot_dir
-from snapshots.record import new_snapshot_id, record_script
+from snapshots.layout import journal_path, lock_path, snapshot_dir
+from snapshots.record import BUSY_EXIT, new_snapshot_id, record_script
 from snapshots.store import save_local_copy
-from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
+from wizard.actions import Action, RemoveFile, RunCommand, WriteFile, resolve_link_script
 from wizard.errors import (
     ApplyFailed,
     AuthenticationFailed,
@@ -98,7 +99,9 @@ def action_script(action: Action) -> tuple[str, bytes]:
         path = shell_quote(action.path)
         owner = shell_quote(f"{action.owner}:{action.group}")
         script = f"""set -e
-p={path}; d=$(dirname "$p"); mkdir -p "$d"
+p={path}
+{resolve_link_script()}
+d=$(dirname "$p"); mkdir -p "$d"
 t=$(mktemp "$d/.hostwiz.XXXXXX")
 trap 'rm -f "$t"' EXIT
 cat > "$t"
@@ -107,7 +110,7 @@ mv -f "$t" "$p"
 trap - EXIT"""
         return script, action.content
     if isinstance(action, RemoveFile):
-        return f"rm -f {shell_quote(action.path)}", b""
+        return f'p={shell_quote(action.path)}\n{resolve_link_script()}\nrm -f "$p"', b""
     return action.script, b""
 
 
@@ -159,14 +162,24 @@ echo {_stamp()} armed {seconds}s >> {snap}/journal
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
   systemd-run --quiet --collect --unit={marker} sh -c {shell_quote(body)} {marker}
 else
-  setsid -f sh -c {shell_quote(body)} {marker} </dev/null >/dev/null 2>&1
+  setsid -f sh -c {shell_quote(body)} {marker} </dev/null >/dev/null 2>&1 8>&-
 fi
 i=0; while [ ! -s {snap}/watchdog.pid ] && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done
 [ -s {snap}/watchdog.pid ]"""
 
 
+DISARM_LOCK_WAIT = 300
+"""Seconds a confirmation waits for a restore of the same snapshot to finish (exit 4 after)."""
+
+
 def disarm_script(snapshot_id: str, *, confirmed: bool = True) -> str:
-    """Stop the watchdog (only our own process, by its pid); mark the change confirmed."""
+    """Stop the watchdog (only our own process, by its pid); mark the change confirmed.
+
+    Everything happens under the snapshot's lock, which restore.sh holds from its decision to
+    its end (see :func:`snapshots.record.restore_script`): so the confirmation is recorded
+    either before the timer decides (it then sees it and does nothing) or after a restore ended
+    (then it is too late: exit 3), and the watchdog is never stopped in the middle of a restore.
+    """
     snap = snapshot_dir(snapshot_id)
     marker = watchdog_marker(snapshot_id)
     # Too late is too late: once the host has started putting the snapshot back, a
@@ -177,7 +190,9 @@ def disarm_script(snapshot_id: str, *, confirmed: bool = True) -> str:
         if confirmed
         else ""
     )
-    return f"""{record}
+    return f"""exec 9>>{lock_path(snapshot_id)}
+flock -w {DISARM_LOCK_WAIT} 9 || exit 4
+{record}
 pid=$(cat {snap}/watchdog.pid 2>/dev/null)
 if [ -n "$pid" ] && tr '\\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -q {marker}; then
   kill -TERM -- -$pid 2>/dev/null || kill -TERM $pid
@@ -213,19 +228,71 @@ def apply_changeset(
         snapshot_id, confirm_timeout
     )
     recorded = transport.run(script)
+    if recorded.exit_code == BUSY_EXIT:
+        raise _busy(transport, recorded.out)
     if not recorded.ok:
         raise ApplyFailed(
             f"could not record a snapshot and arm the safety timer on {transport.host_label}; "
             "nothing was changed.",
             "Check that /var/lib has free space and is writable (df -h /var/lib), and that "
-            "setsid (util-linux) exists on the host.",
+            "setsid and flock (util-linux) exist on the host.",
             details=recorded.err,
         )
-    local = save_local_copy(changeset.host, recorded.out)
+    journal = _LocalJournal(changeset, snapshot_id)
+    try:
+        done, problem = _apply_armed(
+            transport, changeset, actions, checks, snapshot_id, recorded.out, journal, say,
+            confirm_timeout,
+        )  # fmt: skip
+    except (ApplyFailed, ConnectionFailed):
+        raise  # explained already, and the host is back or its timer will put it back
+    except Exception as error:
+        raise _abandon(transport, snapshot_id, journal, say, confirm_timeout, error) from error
+    move = changeset.ssh_port
+    try:
+        journal("unconfirmed" if problem else "confirmed",
+                deadline=confirm_timeout if problem else None, detail=problem)  # fmt: skip
+    except OSError as error:  # the host's own journal has it; do not fail a kept change
+        say(Event("warning", f"Could not write the local journal: {error}"))
+    if problem:
+        what = f"SSH was to move to port {move.after} and " if move else ""
+        back = f" (SSH back on port {move.before})" if move else ""
+        return ApplyResult(
+            snapshot_id,
+            done,
+            f"Applied, but {what}hostwiz could not confirm over a new connection ({problem}): "
+            f"the host will undo the change by itself{back} within {confirm_timeout} s. Run "
+            f"`{hostwiz_command(transport, 'recover')}` if you cannot get back in.",
+            confirmed=False,
+        )
+    undo = hostwiz_command(transport, "rollback", snapshot_id)
+    message = f"Applied {done} change(s). Undo with: {undo}"
+    if move:
+        message += "\n" + hand_over_port(transport, changeset.host, move)
+    say(Event("done", message))
+    return ApplyResult(snapshot_id, done, message, ssh_port=move.after if move else None)
+
+
+def _apply_armed(
+    transport: Transport,
+    changeset: Changeset,
+    actions: list[Action],
+    checks: Sequence[HealthCheck],
+    snapshot_id: str,
+    recorded: str,
+    journal: _LocalJournal,
+    say: Progress,
+    confirm_timeout: int,
+) -> tuple[int, str]:
+    """Everything between arming the timer and the confirmation: (actions done, problem).
+
+    The local journal is written first, before anything else here can fail on this machine,
+    so ``hostwiz recover`` always knows about a change the host may still undo.
+    """
+    journal("applying", deadline=confirm_timeout)
+    local = save_local_copy(changeset.host, recorded)
     say(Event("snapshot", f"Snapshot {snapshot_id} recorded on the host"
               + (f" and in {local}" if local else "")))  # fmt: skip
-    journal = _LocalJournal(changeset, snapshot_id)
-    journal("applying", deadline=confirm_timeout)
     say(Event("armed", f"Safety timer armed: the host undoes this by itself in "
               f"{confirm_timeout} s unless hostwiz confirms over a new connection."))  # fmt: skip
 
@@ -285,26 +352,70 @@ def apply_changeset(
 
     # The confirmation window starts now: the fresh connection must get in before it ends.
     transport.run(set_deadline(snapshot_id, confirm_timeout))
-    problem = _confirm(opening, snapshot_id, say, move)
-    journal("unconfirmed" if problem else "confirmed",
-            deadline=confirm_timeout if problem else None, detail=problem)  # fmt: skip
-    if problem:
-        what = f"SSH was to move to port {move.after} and " if move else ""
-        back = f" (SSH back on port {move.before})" if move else ""
-        return ApplyResult(
-            snapshot_id,
-            done,
-            f"Applied, but {what}hostwiz could not confirm over a new connection ({problem}): "
-            f"the host will undo the change by itself{back} within {confirm_timeout} s. Run "
-            "`hostwiz recover` if you cannot get back in.",
-            confirmed=False,
+    return done, _confirm(opening, snapshot_id, say, move)
+
+
+def _busy(transport: Transport, output: str) -> ApplyFailed:
+    """The host refused to start a second change while another one is in progress."""
+    words = (output.strip().splitlines() or [""])[-1].split()
+    other = words[1] if len(words) > 1 and words[0] == "hostwiz-busy" else "unknown"
+    started = words[2] if len(words) > 2 and words[2] != "unknown" else ""
+    what = (
+        f"snapshot {other}" + (f", started at {started}" if started else "")
+        if other != "unknown"
+        else "being recorded right now"
+    )
+    return ApplyFailed(
+        f"another hostwiz change ({what}) is in progress on {transport.host_label}; "
+        "nothing was changed.",
+        "Wait until it is confirmed or undone (its safety timer ends it), or run "
+        "`hostwiz recover` to see where it stands.",
+    )
+
+
+def _abandon(
+    transport: Transport,
+    snapshot_id: str,
+    journal: _LocalJournal,
+    say: Progress,
+    confirm_timeout: int,
+    error: Exception,
+) -> ApplyFailed:
+    """An unexpected error after the timer was armed: undo now if the host still answers (its
+    timer does it otherwise), note it in the local journal if possible, and explain."""
+    what = error.message if isinstance(error, HostwizError) else f"{type(error).__name__}: {error}"
+    with contextlib.suppress(Exception):  # the front end may be what failed
+        say(Event("warning", f"hostwiz failed in the middle of the change: {what}"))
+        say(Event("undo", "Undoing what was done so far"))
+    try:
+        undone = _revert(transport, snapshot_id, "hostwiz error").ok
+        transport.run(disarm_script(snapshot_id, confirmed=False))
+    except Exception:  # the connection may be what failed: the timer is still armed
+        undone = False
+    with contextlib.suppress(Exception):  # the local journal may be what failed
+        if undone:
+            journal("reverted", detail=f"hostwiz error: {what}")
+        else:
+            journal("interrupted", deadline=confirm_timeout, detail=f"hostwiz error: {what}")
+    outcome = (
+        "Everything done so far was undone."
+        if undone
+        else f"The host's safety timer undoes the change by itself within {confirm_timeout} s."
+    )
+    hint = (
+        error.hint
+        if isinstance(error, HostwizError) and error.hint
+        else (
+            "This is a fault in hostwiz or on this machine (free space, permissions of its state "
+            "folder); the details say which. Then run it again."
         )
-    undo = hostwiz_command(transport, "rollback", snapshot_id)
-    message = f"Applied {done} change(s). Undo with: {undo}"
-    if move:
-        message += "\n" + hand_over_port(transport, changeset.host, move)
-    say(Event("done", message))
-    return ApplyResult(snapshot_id, done, message, ssh_port=move.after if move else None)
+    )
+    return ApplyFailed(
+        f"hostwiz stopped in the middle of the change on {transport.host_label}: {what}. {outcome}",
+        f"{hint} Snapshot {snapshot_id} keeps the record; `hostwiz recover` shows where the "
+        "host stands.",
+        details="".join(traceback.format_exception(error)),
+    )
 
 
 def hand_over_port(transport: Transport, host: str, move: PortMove) -> str:
@@ -429,6 +540,11 @@ def _confirm(
         fresh.close()
     if result.exit_code == 3:
         return "the confirmation came too late: the host had started undoing the change"
+    if result.exit_code == 4:
+        return (
+            f"the confirmation waited {DISARM_LOCK_WAIT} s for a restore of this snapshot on the "
+            "host to finish"
+        )
     if not result.ok:
         return f"the confirmation over the new connection failed (exit {result.exit_code})"
     say(Event("confirm", f"Confirmed over a new connection{where} in "

@@ -298,7 +298,7 @@ def meta_fact(path: str, test: str) -> Fact[PathMeta]:
             return PathMeta(path, False)
         return PathMeta(path, True, int(fields[0], 8), fields[1], fields[2])
 
-    return Fact(f"meta:{path}", f"[ {test} {quoted} ] && stat -c '%a %U %G' {quoted}", parse)
+    return Fact(f"meta:{path}", f"[ {test} {quoted} ] && stat -L -c '%a %U %G' {quoted}", parse)
 
 
 @dataclass(frozen=True)

@@ -75,7 +75,7 @@ def port_files_fact(own_drop_in: str) -> Fact[tuple[FileState, ...]]:
         f"for f in {DROP_IN_FOLDER}/*.conf; do "
         f'[ -f "$f" ] && [ "$f" != {own_drop_in} ] || continue; '
         "grep -Eqi '^[[:space:]]*(port|listenaddress)([[:space:]]|=)' \"$f\" || continue; "
-        'echo "FILE $f $(stat -c \'%a %U %G\' "$f") $(base64 -w0 "$f")"; done; true'
+        'echo "FILE $f $(stat -L -c \'%a %U %G\' "$f") $(base64 -w0 "$f")"; done; true'
     )
     return Fact("sshd_port_files", command, parse_port_files)
 
