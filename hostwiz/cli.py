@@ -152,11 +152,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def _selections(args: argparse.Namespace) -> list[Any]:
     from presets import apply_overrides, load_preset
-    from wizard.session import Selection
-    from wizard.steps import STEPS
+    from wizard.session import selections_for
 
     preset = apply_overrides(load_preset(args.preset), args.overrides)
-    return [Selection(STEPS[name], answers) for name, answers in preset.answers.items()]
+    return selections_for(preset.answers)  # in hostwiz's step order, not the preset's
 
 
 def _print_plan(changeset: Any) -> None:

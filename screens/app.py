@@ -330,11 +330,10 @@ class HostwizApp(App[int]):
         self._titles = [(name, step.title) for name, step in STEPS.items()]
 
     def selections(self, names: Iterable[str] | None = None) -> list[Selection]:
-        from wizard.session import Selection
-        from wizard.steps import STEPS
+        from wizard.session import selections_for
 
         wanted = list(self.answers) if names is None else list(names)
-        return [Selection(STEPS[name], self.answers[name]) for name in wanted]
+        return selections_for({name: self.answers[name] for name in wanted})
 
     # ---- the flow ---------------------------------------------------------------------
 
