@@ -88,7 +88,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--confirm-timeout",
         type=int,
         default=60,
-        help="seconds before the host undoes an unconfirmed change (default 60)",
+        help="seconds before the host undoes an unconfirmed change: 10 to 3600 (default 60)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -481,6 +481,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "confirm_timeout", None) is not None:
+            from wizard.confirm_timeout import check_confirm_timeout
+
+            check_confirm_timeout(args.confirm_timeout)  # before any connection is opened
         if args.command == "lab":
             from wizard.lab.cli import run_lab
 

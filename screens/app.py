@@ -682,8 +682,11 @@ def default_args(**values: Any) -> argparse.Namespace:
 
 def run_app(args: argparse.Namespace) -> int:
     """Entry point used by ``hostwiz`` (see :func:`hostwiz.cli.cmd_wizard`)."""
+    from wizard.confirm_timeout import check_confirm_timeout
+
     if threading.current_thread() is not threading.main_thread():
         raise HostwizError("the wizard must run in the main thread.")
+    check_confirm_timeout(args.confirm_timeout)  # before the first screen
     app = HostwizApp(args)
     try:
         result = app.run()

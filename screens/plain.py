@@ -43,8 +43,11 @@ class _Run:
 
 def run_plain(args: argparse.Namespace, **prompt_options: Any) -> int:
     """Entry point used by ``hostwiz --plain`` (see :func:`hostwiz.cli.cmd_wizard`)."""
-    run = _Run(confirm_timeout=args.confirm_timeout, prompt_options=prompt_options)
+    from wizard.confirm_timeout import check_confirm_timeout
+
+    run = _Run(prompt_options=prompt_options)
     try:
+        run.confirm_timeout = check_confirm_timeout(args.confirm_timeout)
         if args.yes:
             return _unattended(args, run)
         return _interactive(args, run)

@@ -29,6 +29,7 @@ from snapshots.layout import journal_path, snapshot_dir
 from snapshots.record import new_snapshot_id, record_script
 from snapshots.store import save_local_copy
 from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
+from wizard.confirm_timeout import check_confirm_timeout
 from wizard.errors import (
     ApplyFailed,
     AuthenticationFailed,
@@ -201,6 +202,7 @@ def apply_changeset(
     reason: str = "apply",
 ) -> ApplyResult:
     """Apply ``changeset`` as described in the module docstring."""
+    check_confirm_timeout(confirm_timeout, "the confirmation timeout")  # before the host
     say = progress or (lambda event: None)
     actions = list(changeset.actions())
     if not actions:
