@@ -47,7 +47,12 @@ BACKDATE = timedelta(minutes=5)
 
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"
-SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+MAX_COMMON_NAME = 64
+"""X.509 (RFC 5280, ub-common-name) allows at most 64 characters in a common name."""
+CA_NAME_PREFIX = "hostwiz CA "
+MAX_SITE = MAX_COMMON_NAME - len(CA_NAME_PREFIX)
+"""The CA's common name is "hostwiz CA <site>", which must fit in 64 characters too."""
+SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 Usage = Literal["server", "client"]
@@ -110,12 +115,31 @@ def normalise_names(items: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_site(site: str) -> str:
+    hint = (
+        f"Use letters, digits, '.', '-' and '_', at most {MAX_SITE} of them (for example: "
+        "default, office, lab)."
+    )
     if not SITE_NAME.match(site):
+        raise InvalidAnswer(f"tls.site = {site!r} cannot name a CA folder.", hint)
+    if len(site) > MAX_SITE:
         raise InvalidAnswer(
-            f"tls.site = {site!r} cannot name a CA folder.",
-            "Use letters, digits, '.', '-' and '_' (for example: default, office, lab).",
+            f"tls.site = {site!r} is {len(site)} characters: at most {MAX_SITE} characters fit "
+            f"in the CA's name ({CA_NAME_PREFIX}<site>), a certificate's common name.",
+            hint,
         )
     return site
+
+
+def check_common_name(name: str, what: str = "the certificate's common name") -> str:
+    """``name`` when it fits a certificate's common name (1 to 64 characters), else
+    InvalidAnswer naming ``what`` it is."""
+    if not 1 <= len(name) <= MAX_COMMON_NAME:
+        raise InvalidAnswer(
+            f"{what} is {len(name)} characters: {name!r}.",
+            f"A certificate's common name holds 1 to at most {MAX_COMMON_NAME} characters; "
+            "choose a shorter one.",
+        )
+    return name
 
 
 def new_passphrase(first: Secret, second: Secret) -> Secret:
@@ -297,7 +321,7 @@ class CertificateAuthority:
         name = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hostwiz"),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"hostwiz CA {check_site(site)}"),
+                x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME_PREFIX + check_site(site)),
             ]
         )
         public = key.public_key()
@@ -348,6 +372,7 @@ class CertificateAuthority:
                 f"a certificate cannot be valid for {days} days here.",
                 f"Choose 1 to {LEAF_DAYS_MAX} days; hostwiz renews before expiry.",
             )
+        check_common_name(common_name, f"the {usage} certificate's common name")
         start = _now(now)
         key = ec.generate_private_key(ec.SECP256R1())
         public = key.public_key()
@@ -519,6 +544,7 @@ __all__ = [
     "SanError",
     "WrongPassphrase",
     "cert_info",
+    "check_common_name",
     "check_site",
     "default_ca_root",
     "is_dns_name",
