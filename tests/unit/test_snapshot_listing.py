@@ -54,3 +54,20 @@ def test_a_journal_that_is_not_utf8_is_named_and_read_as_far_as_it_goes():
 def test_a_missing_journal_is_an_unknown_state_not_damage():
     (info,) = parse_listing(line(GOOD["id"], json.dumps(GOOD).encode(), None))
     assert (info.state, info.damaged) == ("unknown", "")
+
+
+def test_a_damaged_local_journal_keeps_its_good_lines(tmp_path, monkeypatch):
+    from snapshots import local_journal
+    from wizard.recovery import explain_last_change
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    good = local_journal.JournalEntry(1000.0, "web1", "s1", "applying", ("ssh",), 1060.0)
+    local_journal.record(good)
+    path = local_journal.journal_file("web1")
+    with path.open("ab") as handle:
+        handle.write(b'{"time": 1001.0, "host": "web1", "snapshot_id": "s1", "event": "\xff"}\n')
+        handle.write(b'{"time": "soon", "host": "web1", "snapshot_id": "s2", "event": "x"}\n')
+        handle.write(b'{"time": 1002.0, "host": "web1", "snapshot_id": "s1", "event": "x", '
+                     b'"ssh_port_after": "2222"}\n[]\n"text"\n')  # fmt: skip
+    assert local_journal.entries("web1") == [good]
+    assert "snapshot s1" in " ".join(explain_last_change("web1", now=1001.0))
