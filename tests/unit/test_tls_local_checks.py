@@ -158,3 +158,21 @@ def test_the_default_folder_from_before_the_marker_is_still_hostwizs(ca_root, ho
     prepared = prep(ON, tls_facts(), ca_root)
     assert install_client(prepared, docker_cli="/nonexistent/docker") is not None
     assert (folder / ".hostwiz-bundle").is_file()
+
+
+def test_a_wrong_passphrase_that_decrypts_to_garbage_is_still_a_wrong_passphrase(
+    ca_root, home, monkeypatch
+):
+    """About one wrong passphrase in 256 passes the padding check; the key data then does not
+    parse, and cryptography says so instead of "incorrect password"."""
+    from wizard.pki import CaFolder, WrongPassphrase
+
+    prep(ON, tls_facts(), ca_root)
+
+    def garbage(data: bytes, password: bytes | None) -> Any:
+        raise ValueError("Could not deserialize key data. ... ASN.1 parsing error: unexpected tag")
+
+    monkeypatch.setattr("cryptography.hazmat.primitives.serialization.load_pem_private_key", garbage)
+    with pytest.raises(WrongPassphrase, match="does not unlock the CA") as caught:
+        CaFolder.for_site("default", ca_root).open(PASS)
+    assert "nothing was changed" in caught.value.hint
