@@ -90,7 +90,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--confirm-timeout",
         type=int,
         default=60,
-        help="seconds before the host undoes an unconfirmed change (default 60)",
+        help="seconds before the host undoes an unconfirmed change: 10 to 3600 (default 60)",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -161,11 +161,10 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 def _selections(args: argparse.Namespace) -> list[Any]:
     from presets import apply_overrides, load_preset
-    from wizard.session import Selection
-    from wizard.steps import STEPS
+    from wizard.session import selections_for
 
     preset = apply_overrides(load_preset(args.preset), args.overrides)
-    return [Selection(STEPS[name], answers) for name, answers in preset.answers.items()]
+    return selections_for(preset.answers)  # in hostwiz's step order, not the preset's
 
 
 def _print_plan(changeset: Any) -> None:
@@ -361,6 +360,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
     from hostwiz.connect import open_transport
+    from snapshots.layout import snapshot_dir
     from snapshots.store import list_snapshots, shown_states
 
     with open_transport(args) as transport:
@@ -372,7 +372,11 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
         print("No snapshots on this host yet.")
     states = shown_states(found)
     for info in found:
-        print(f"{info.id}  {info.created}  {', '.join(info.steps) or '-'}  [{states[info.id]}]")
+        created = info.created or "?"
+        print(f"{info.id}  {created}  {', '.join(info.steps) or '-'}  [{states[info.id]}]")
+        if info.damaged:
+            print(f"    DAMAGED: {info.damaged}. hostwiz cannot roll back from it; look at "
+                  f"{snapshot_dir(info.id)} on the host.")  # fmt: skip
         for path in info.paths:
             print(f"    {path}")
     return EXIT_OK
@@ -381,17 +385,25 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
 def cmd_rollback(args: argparse.Namespace) -> int:
     from hostwiz.connect import open_transport
     from snapshots.rollback import rollback_plan
-    from snapshots.store import list_snapshots
+    from snapshots.store import SnapshotDamaged, list_snapshots
     from wizard.plan import Changeset
     from wizard.transaction import apply_changeset
 
     with open_transport(args) as transport:
         snapshot_id = args.snapshot
         if not snapshot_id:
-            found = [info for info in list_snapshots(transport) if info.reason == "apply"]
+            # A damaged snapshot may be the latest change: never skip it for an older one.
+            found = [i for i in list_snapshots(transport) if i.reason == "apply" or i.damaged]
             if not found:
                 print("No snapshots on this host: nothing to roll back.")
                 return EXIT_OK
+            if found[-1].damaged:
+                raise SnapshotDamaged(
+                    f"the latest snapshot on {transport.host_label}, {found[-1].id}, is damaged: "
+                    f"{found[-1].damaged}. Nothing was changed.",
+                    "Name the snapshot to roll back (hostwiz rollback --host HOST ID; hostwiz "
+                    "snapshots lists them), knowing that the damaged one may be a later change.",
+                )
             snapshot_id = found[-1].id
         plan = rollback_plan(transport, snapshot_id)
         changeset = Changeset(transport.host_label, (plan,))
@@ -508,6 +520,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
     else:
         explained = False
 
+    failed = False
     with transport:
         print(f"Connected to {transport.host_label}.")
         for line in [] if explained else explain_last_change(args.host):
@@ -518,8 +531,10 @@ def cmd_recover(args: argparse.Namespace) -> int:
             return EXIT_OK
         for item in pending:
             info = item.snapshot
-            print(f"\nInterrupted: snapshot {info.id} ({', '.join(info.steps)}), last state: "
-                  f"{info.state}.")  # fmt: skip
+            print(f"\nInterrupted: snapshot {info.id} ({', '.join(info.steps) or 'steps unknown'}"
+                  f"), last state: {info.state}.")  # fmt: skip
+            if info.damaged:
+                print(f"It is damaged: {info.damaged}.")
             if item.timer_running:
                 print("Its safety timer is still running and will put it back by itself.")
                 continue
@@ -530,12 +545,39 @@ def cmd_recover(args: argparse.Namespace) -> int:
             if choice == "rollback":
                 print(roll_back_interrupted(transport, info.id))
             elif choice == "finish":
-                finish_interrupted(transport, info.id)
-                print(f"Kept: snapshot {info.id} is marked confirmed.")
+                if finish_interrupted(transport, info.id):
+                    print(f"Kept: snapshot {info.id} is marked confirmed.")
+                else:
+                    failed = True
+                    for line in _not_kept(args.host, info):
+                        print(line)
             else:
                 later = hostwiz_command(transport, "recover", "--rollback")
                 print(f"Left as it is. Later: {later}")
-    return EXIT_OK
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _not_kept(host: str, info: Any) -> list[str]:
+    """What to say when the host refused to mark an interrupted change confirmed."""
+    from snapshots.layout import RESTORE_COMMAND
+
+    rollback = (
+        f"hostwiz recover --host {host} --rollback (or at the VM console: "
+        f"{RESTORE_COMMAND} {info.id})"
+    )
+    if "revert" in info.state:
+        return [
+            f"NOT kept: snapshot {info.id} is not marked confirmed: the host had already "
+            "started putting it back, and a change that is being undone cannot be confirmed.",
+            f"  The host may be half put back. Finish putting it back: {rollback}; then apply "
+            "the change again if you still want it.",
+        ]
+    return [
+        f"NOT kept: snapshot {info.id} is not marked confirmed: the host could not record the "
+        "confirmation in the snapshot's journal.",
+        f"  Check that /var/lib/hostwiz is writable (df -h /var/lib), then run this again; or "
+        f"put the host back: {rollback}.",
+    ]
 
 
 COMMANDS = {
@@ -553,6 +595,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "confirm_timeout", None) is not None:
+            from wizard.confirm_timeout import check_confirm_timeout
+
+            check_confirm_timeout(args.confirm_timeout)  # before any connection is opened
         if args.command == "lab":
             from wizard.lab.cli import run_lab
 

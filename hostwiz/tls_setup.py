@@ -138,7 +138,13 @@ def prepare_selections(
     """
     from wizard.pki import CaFolder, PassphraseProblem, WrongPassphrase
     from wizard.session import Selection
-    from wizard.steps.docker_tls import PreparedTls, ca_exists, needs_ca, prepare
+    from wizard.steps.docker_tls import (
+        PreparedTls,
+        ca_exists,
+        check_before_ca,
+        needs_ca,
+        prepare,
+    )
 
     host, address = client_host(transport), client_address(transport)
     prepared: list[Selection] = []
@@ -152,6 +158,7 @@ def prepare_selections(
             made = prepare(answers, facts, host=host, address=address, passphrase=Secret(""))
             prepared.append(Selection(selection.step, made))
             continue
+        check_before_ca(answers, host)  # refused before the passphrase is asked
         folder = CaFolder.for_site(answers.site, ca_root).path
         problem: HostwizError | None = None
         for attempt in range(1, max(tries, 1) + 1):

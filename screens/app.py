@@ -336,11 +336,10 @@ class HostwizApp(App[int]):
         self._titles = [(name, step.title) for name, step in STEPS.items()]
 
     def selections(self, names: Iterable[str] | None = None) -> list[Selection]:
-        from wizard.session import Selection
-        from wizard.steps import STEPS
+        from wizard.session import selections_for
 
         wanted = list(self.answers) if names is None else list(names)
-        return [Selection(STEPS[name], self.answers[name]) for name in wanted]
+        return selections_for({name: self.answers[name] for name in wanted})
 
     # ---- the flow ---------------------------------------------------------------------
 
@@ -731,8 +730,11 @@ def default_args(**values: Any) -> argparse.Namespace:
 
 def run_app(args: argparse.Namespace) -> int:
     """Entry point used by ``hostwiz`` (see :func:`hostwiz.cli.cmd_wizard`)."""
+    from wizard.confirm_timeout import check_confirm_timeout
+
     if threading.current_thread() is not threading.main_thread():
         raise HostwizError("the wizard must run in the main thread.")
+    check_confirm_timeout(args.confirm_timeout)  # before the first screen
     app = HostwizApp(args)
     try:
         result = app.run()

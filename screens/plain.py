@@ -58,8 +58,11 @@ class _Run:
 
 def run_plain(args: argparse.Namespace, **prompt_options: Any) -> int:
     """Entry point used by ``hostwiz --plain`` (see :func:`hostwiz.cli.cmd_wizard`)."""
-    run = _Run(confirm_timeout=args.confirm_timeout, prompt_options=prompt_options)
+    from wizard.confirm_timeout import check_confirm_timeout
+
+    run = _Run(prompt_options=prompt_options)
     try:
+        run.confirm_timeout = check_confirm_timeout(args.confirm_timeout)
         if args.yes:
             return _unattended(args, run)
         return _interactive(args, run)
@@ -196,11 +199,10 @@ def _unattended(args: argparse.Namespace, run: _Run) -> int:
     """Apply the preset as it is: no question at all, for scripts."""
     from hostwiz.connect import open_transport
     from hostwiz.tls_setup import answer_with, nobody_to_ask, scripted_passphrase
-    from wizard.session import Selection
-    from wizard.steps import STEPS
+    from wizard.session import selections_for
 
     source, answers = _preset_answers(args)
-    selections = [Selection(STEPS[name], value) for name, value in answers.items()]
+    selections = selections_for(answers)  # in hostwiz's step order, not the preset's
     given = scripted_passphrase(getattr(args, "passphrase_file", None))
     ask = answer_with(given) if given is not None else nobody_to_ask
     _say(run, f"Answers from {source}.")
@@ -221,7 +223,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
 
     from hostwiz.connect import open_transport
     from hostwiz.tls_setup import step_statuses
-    from wizard.session import Selection, read_facts
+    from wizard.session import Selection, read_facts, selections_for
     from wizard.steps import STEPS
     from wizard.steps.base import question_context
     from wizard.transport.base import hostwiz_command
@@ -237,7 +239,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
         args = argparse.Namespace(**{**vars(args), "host": host.strip()})
     _say(run, f"Connecting to {args.host}…")
     with open_transport(args) as transport:
-        everything = [Selection(STEPS[name], value) for name, value in answers.items()]
+        everything = selections_for(answers)
         facts = read_facts(transport, everything)
         _say(run, f"\n{transport.host_label}, answers from {source}:")
         for step, status in step_statuses(everything, facts, transport):

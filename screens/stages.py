@@ -954,8 +954,9 @@ class SnapshotsScreen(Screen[str | None]):
         table.add_columns("Time", "Steps", "Files", "State", "Id")
         for info in reversed(self.snapshots):
             steps = ", ".join(info.steps) or info.reason
+            state = f"damaged: {info.damaged}" if info.damaged else states[info.id]
             table.add_row(
-                info.created, steps, str(len(info.paths)), states[info.id], info.id, key=info.id
+                info.created or "?", steps, str(len(info.paths)), state, info.id, key=info.id
             )
         table.focus()
 

@@ -50,14 +50,33 @@ def entries(host: str) -> list[JournalEntry]:
     if not path.exists():
         return []
     found = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            data: dict[str, Any] = json.loads(line)
-            data["steps"] = tuple(data.get("steps", ()))
-            found.append(JournalEntry(**data))
-        except (json.JSONDecodeError, TypeError):
-            continue
+    for line in path.read_bytes().splitlines():
+        entry = _entry(line)
+        if entry is not None:
+            found.append(entry)
     return found
+
+
+def _entry(line: bytes) -> JournalEntry | None:
+    """One line of the local journal, or None when it is damaged (not UTF-8, not JSON, or
+    with values of the wrong kind): a damaged line is skipped, the others still count."""
+    try:
+        data: Any = json.loads(line.decode("utf-8"))
+        data["steps"] = tuple(data.get("steps", ()))
+        entry = JournalEntry(**data)
+    except (UnicodeDecodeError, json.JSONDecodeError, TypeError, AttributeError):
+        return None
+    number, optional_int = (int, float), (int, type(None))
+    valid = (
+        isinstance(entry.time, number)
+        and all(isinstance(v, str) for v in (entry.host, entry.snapshot_id, entry.event))
+        and isinstance(entry.detail, str)
+        and all(isinstance(step, str) for step in entry.steps)
+        and isinstance(entry.deadline, (*number, type(None)))
+        and isinstance(entry.ssh_port_before, optional_int)
+        and isinstance(entry.ssh_port_after, optional_int)
+    )
+    return entry if valid else None
 
 
 def last_transaction(host: str) -> list[JournalEntry]:

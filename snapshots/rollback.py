@@ -7,10 +7,8 @@ service on the restored configuration) run only when some file really changes ba
 
 from __future__ import annotations
 
-import base64
-import json
-
-from snapshots.layout import snapshot_dir
+from snapshots.layout import RESTORE_COMMAND, snapshot_dir
+from snapshots.store import SnapshotDamaged, decode_journal, decode_meta, unbase64
 from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
 from wizard.errors import HostwizError
 from wizard.facts import file_fact, gather, owner_names
@@ -32,6 +30,38 @@ done
 true"""
 
 
+def _damaged(transport: Transport, snapshot_id: str, what: str) -> SnapshotDamaged:
+    return SnapshotDamaged(
+        f"snapshot {snapshot_id} on {transport.host_label} is damaged: {what}. hostwiz cannot "
+        "tell what it would put back, so it plans no rollback from it; nothing was changed.",
+        f"Look at {snapshot_dir(snapshot_id)} on the host. Its own restore script may still "
+        f"work from the VM console ({RESTORE_COMMAND} {snapshot_id}); other snapshots are not "
+        "affected (hostwiz snapshots lists them).",
+    )
+
+
+def _file_meta(raw: bytes) -> tuple[int, str, str] | None:
+    """``files/N.meta`` ("mode uid gid owner group"; older snapshots: "mode owner group") as
+    mode, owner and group (names, or numbers where the host had no name), or None when it is
+    damaged."""
+    try:
+        mode, *ids = raw.decode("utf-8").split()
+        number = int(mode, 8)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    if len(ids) not in (2, 4) or not 0 <= number <= 0o7777:
+        return None
+    owner, group = owner_names(ids[2:] + ids[:2] if len(ids) == 4 else ids)
+    return number, owner, group
+
+
+def _text(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
     if not snapshot_id.replace("-", "").isalnum():
         raise HostwizError(f"{snapshot_id!r} is not a snapshot id", "List them with snapshots.")
@@ -42,18 +72,22 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
             f"List them with: {hostwiz_command(transport, 'snapshots')}",
         )
     saved: dict[str, bytes] = {}
-    meta: dict[str, object] = {}
-    journal = ""
+    meta_raw = journal_raw = b""
     for line in result.out.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "meta":
-            meta = json.loads(base64.b64decode(rest))
+            meta_raw = unbase64(rest)
         elif kind == "journal":
-            journal = base64.b64decode(rest).decode()
+            journal_raw = unbase64(rest)
         elif kind == "file":
             name, _, data = rest.partition(" ")
-            saved[name] = base64.b64decode(data)
-    paths = [str(p) for p in meta.get("paths", [])]  # type: ignore[attr-defined]
+            saved[name] = unbase64(data)
+    meta, problem = decode_meta(meta_raw)
+    journal, journal_problem = decode_journal(journal_raw)
+    if problem or journal_problem:
+        # Without the journal, hostwiz cannot tell which commands ran (and need their undo).
+        raise _damaged(transport, snapshot_id, problem or journal_problem)
+    paths = [str(p) for p in meta.get("paths", [])]
     current = gather(transport, [file_fact(path) for path in paths])
     actions: list[Action] = []
     before: list[FileState] = []
@@ -62,23 +96,24 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
         before.append(now)
         key = f"files/{number}"
         if f"{key}.meta" in saved:
-            mode, *ids = saved[f"{key}.meta"].decode().split()
-            # "mode uid gid owner group" (older snapshots: "mode owner group")
-            owner, group = owner_names(ids[2:] + ids[:2] if len(ids) >= 4 else ids)
+            recorded = _file_meta(saved[f"{key}.meta"])
+            if recorded is None:
+                raise _damaged(transport, snapshot_id, f"{key}.meta (about {path}) is unreadable")
+            mode, owner, group = recorded
             content = saved.get(key, b"")
-            wanted = FileState(path, True, content, int(mode, 8), owner, group)
+            wanted = FileState(path, True, content, mode, owner, group)
             if now != wanted:
                 # A key put back must stay as unseen as when it was first written.
-                secret = (
-                    b"PRIVATE KEY" in content or not int(mode, 8) & 0o077 or path in ALWAYS_SECRET
-                )
+                secret = b"PRIVATE KEY" in content or not mode & 0o077 or path in ALWAYS_SECRET
                 actions.append(
-                    WriteFile(path, content, int(mode, 8), owner, group, why="put back",
-                              secret=secret)
-                )  # fmt: skip
+                    WriteFile(path, content, mode, owner, group, why="put back", secret=secret)
+                )
         elif now.exists:
             actions.append(RemoveFile(path, why="did not exist before"))
-            created = saved.get(f"{key}.newdirs", b"").decode().split()
+            newdirs = _text(saved.get(f"{key}.newdirs", b""))
+            if newdirs is None:
+                raise _damaged(transport, snapshot_id, f"{key}.newdirs is not UTF-8 text")
+            created = newdirs.split()
             if created:
                 folders = " ".join(shell_quote(folder) for folder in created)
                 actions.append(
@@ -89,17 +124,15 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
                 )
     if actions:
         started = {line.rsplit(" ", 1)[1] for line in journal.splitlines() if " start " in line}
-        for index in reversed([int(i) for i in meta.get("undo", [])]):  # type: ignore[attr-defined]
-            script = saved.get(f"undo-{index}.sh", b"").decode()
+        for index in reversed(meta.get("undo", [])):
+            script = _text(saved.get(f"undo-{index}.sh", b""))
+            if script is None:
+                raise _damaged(transport, snapshot_id, f"undo-{index}.sh is not UTF-8 text")
             if str(index) in started and script:
                 actions.append(RunCommand(script, why=f"undo action {index} of {snapshot_id}"))
     # A change that moved SSH moves it back: the confirmation goes to the old port.
     moved = meta.get("ssh_port")
-    ssh_port = (
-        PortMove(int(moved["after"]), int(moved["before"]))  # type: ignore[index]
-        if moved and actions
-        else None
-    )
+    ssh_port = PortMove(moved["after"], moved["before"]) if moved and actions else None
     return Plan(
         f"rollback {snapshot_id}",
         tuple(actions),

@@ -13,6 +13,7 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import platformdirs
 
@@ -21,6 +22,10 @@ from wizard.errors import HostwizError
 from wizard.transport.base import Transport
 
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]+")
+
+
+class SnapshotDamaged(HostwizError):
+    title = "Damaged snapshot"
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,8 @@ class SnapshotInfo:
     state: str
     """The journal's last word: recorded, armed, done N, confirmed, reverted (...), ..."""
     reason: str = "apply"
+    damaged: str = ""
+    """Why the snapshot's meta.json or journal cannot be trusted ("" when it can)."""
 
     @property
     def reverted(self) -> bool:
@@ -46,29 +53,102 @@ def _last_event(journal: str) -> str:
     return lines[-1].split(" ", 1)[1] if " " in lines[-1] else lines[-1]
 
 
+def unbase64(text: str) -> bytes:
+    """Bytes from the base64 a listing script printed ("-" or anything broken: none)."""
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        return b""
+
+
+def _is_list_of(value: object, kind: type) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(item, kind) and not isinstance(item, bool) for item in value
+    )
+
+
+def meta_problem(meta: object) -> str:
+    """What is wrong with a parsed meta.json ("" when hostwiz can use it)."""
+    if not isinstance(meta, dict):
+        return "meta.json is not a JSON object"
+    for key in ("id", "created", "reason"):
+        if key in meta and not isinstance(meta[key], str):
+            return f'meta.json\'s "{key}" is not text'
+    for key in ("steps", "paths", "actions"):
+        if not _is_list_of(meta.get(key, []), str):
+            return f'meta.json\'s "{key}" is not a list of text'
+    if not _is_list_of(meta.get("undo", []), int):
+        return 'meta.json\'s "undo" is not a list of numbers'
+    moved = meta.get("ssh_port")
+    if moved is not None and not (
+        isinstance(moved, dict)
+        and all(
+            isinstance(moved.get(key), int)
+            and not isinstance(moved.get(key), bool)
+            and 1 <= moved[key] <= 65535
+            for key in ("before", "after")
+        )
+    ):
+        return 'meta.json\'s "ssh_port" is not a pair of ports'
+    return ""
+
+
+def decode_meta(raw: bytes) -> tuple[dict[str, Any], str]:
+    """meta.json's content and "", or {} and what is wrong with it (never raises)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {}, "meta.json is not UTF-8 text"
+    if not text.strip():
+        return {}, "meta.json is empty"
+    try:
+        meta = json.loads(text)
+    except json.JSONDecodeError as error:
+        return {}, f"meta.json is not valid JSON ({error.msg} at line {error.lineno})"
+    problem = meta_problem(meta)
+    return ({} if problem else meta), problem
+
+
+def decode_journal(raw: bytes) -> tuple[str, str]:
+    """The journal as text and "", or as far as it reads and what is wrong with it."""
+    try:
+        return raw.decode("utf-8"), ""
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace"), "its journal is not UTF-8 text"
+
+
+def snapshot_info(folder: str, meta_raw: bytes, journal_raw: bytes) -> SnapshotInfo:
+    """One snapshot from its folder name and files; a damaged one says why (never raises)."""
+    meta, problem = decode_meta(meta_raw)
+    journal, journal_problem = decode_journal(journal_raw)
+    state = _last_event(journal)
+    if problem:
+        return SnapshotInfo(folder, "", (), (), (), state, reason="unknown", damaged=problem)
+    if str(meta.get("id", folder)) != folder:
+        journal_problem = f"meta.json names another snapshot ({meta['id']})"
+    return SnapshotInfo(
+        id=folder,
+        created=str(meta.get("created", "")),
+        steps=tuple(meta.get("steps", ())),
+        paths=tuple(meta.get("paths", ())),
+        actions=tuple(meta.get("actions", ())),
+        state=state,
+        reason=str(meta.get("reason", "apply")),
+        damaged=journal_problem,
+    )
+
+
 def parse_listing(output: str) -> list[SnapshotInfo]:
-    """Parse the output of :data:`LIST_SCRIPT` (one JSON line per snapshot)."""
+    """Parse the output of :data:`LIST_SCRIPT`: ``snapshot META JOURNAL FOLDER`` per snapshot,
+    the files as base64. Damaged snapshots are listed too, each saying what is wrong."""
     snapshots = []
     for line in output.splitlines():
-        if not line.startswith("{"):
+        kind, _, rest = line.partition(" ")
+        fields = rest.split(" ", 2)
+        if kind != "snapshot" or len(fields) != 3 or not fields[2]:
             continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        meta = data.get("meta") or {}
-        journal = base64.b64decode(data.get("journal", "")).decode("utf-8", "replace")
-        snapshots.append(
-            SnapshotInfo(
-                id=str(meta.get("id", "")),
-                created=str(meta.get("created", "")),
-                steps=tuple(meta.get("steps", ())),
-                paths=tuple(meta.get("paths", ())),
-                actions=tuple(meta.get("actions", ())),
-                state=_last_event(journal),
-                reason=str(meta.get("reason", "apply")),
-            )
-        )
+        meta, journal, folder = fields
+        snapshots.append(snapshot_info(folder, unbase64(meta), unbase64(journal)))
     return sorted(snapshots, key=lambda info: info.id)
 
 
@@ -108,9 +188,10 @@ def applied_steps(snapshots: Sequence[SnapshotInfo]) -> frozenset[str]:
 
 LIST_SCRIPT = f"""for d in {SNAPSHOT_DIR}/*/; do
   [ -f "$d/meta.json" ] || continue
-  printf '{{"meta": %s, "journal": "%s"}}\\n' "$(tr -d '\\n' < "$d/meta.json")" \\
-    "$(base64 -w0 "$d/journal" 2>/dev/null)"
-done"""
+  m=$(base64 -w0 "$d/meta.json" 2>/dev/null); j=$(base64 -w0 "$d/journal" 2>/dev/null)
+  n=${{d%/}}; printf 'snapshot %s %s %s\\n' "${{m:--}}" "${{j:--}}" "${{n##*/}}"
+done
+true"""
 
 
 def list_snapshots(transport: Transport) -> list[SnapshotInfo]:

@@ -178,9 +178,9 @@ def test_rules_that_cut_my_ssh_are_refused_then_undone_by_the_host(
         assert not lone_host.console().run("test -d /var/lib/hostwiz/snapshots").ok
 
         # Explicitly allowed: applied commit-confirmed, it cannot be confirmed, the host undoes it.
-        result = apply(ssh, firewall(cut, allow_cutting_my_ssh=True), confirm_timeout=6)
+        result = apply(ssh, firewall(cut, allow_cutting_my_ssh=True), confirm_timeout=10)
         assert not result.confirmed
-    assert wait_until(lambda: hostwiz_chains(lone_host) == "", 20)
+    assert wait_until(lambda: hostwiz_chains(lone_host) == "", 24)
     assert not lone_host.console().run("test -e /etc/hostwiz/firewall/rules.v4").ok
     SshTransport.connect(lone_host.name, ssh_config=lab_ssh_config).close()  # in again
 

@@ -46,14 +46,14 @@ def test_a_change_that_stops_sshd_is_undone_by_the_host(host, lab_ssh_config):
         RunCommand("/etc/init.d/ssh stop >/dev/null", why="stop sshd",
                    undo="/etc/init.d/ssh start >/dev/null"),
     ))  # fmt: skip
-    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=6)
+    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=10)
     assert not result.confirmed
     assert "undo the change by itself" in result.message
     assert wait_for(
         console,
         "grep -q 'reverted (timeout)' "
         "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal",
-        6 + 10,
+        10 + 10,
     )
     assert " confirmed" not in last_journal(console)
     assert not console.run("test -e /etc/hostwiz-marker").ok
@@ -69,7 +69,7 @@ def test_new_connections_blackholed_means_no_confirmation_over_the_old_session(
     rule = "INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -j DROP"
     plan = Plan("demo", (RunCommand(f"iptables -I {rule}", why="blackhole new SSH connections",
                                     undo=f"iptables -D {rule}"),))  # fmt: skip
-    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=6)
+    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=10)
     assert not result.confirmed
     # The old session still works, but it never confirmed: the host put the rule back.
     assert ssh.run("true").ok
@@ -77,7 +77,7 @@ def test_new_connections_blackholed_means_no_confirmation_over_the_old_session(
         console,
         "grep -q 'reverted (timeout)' "
         "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal",
-        6 + 15,
+        10 + 15,
     )
     assert "DROP" not in console.run("iptables -S INPUT").out
     assert " confirmed" not in last_journal(console)
@@ -96,7 +96,7 @@ def test_link_cut_mid_apply_is_undone_by_the_host_and_the_journal_says_why(host,
     def run() -> None:
         try:
             outcome["result"] = apply_changeset(ssh, Changeset(host.name, (plan,)),
-                                                confirm_timeout=4)  # fmt: skip
+                                                confirm_timeout=10)  # fmt: skip
         except HostwizError as error:
             outcome["error"] = error
 
@@ -109,7 +109,7 @@ def test_link_cut_mid_apply_is_undone_by_the_host_and_the_journal_says_why(host,
         assert isinstance(outcome.get("error"), ConnectionFailed), outcome
         # The action finished on the host, nobody could confirm: at the deadline (the
         # action's limit + the window) the host puts everything back by itself.
-        assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 6 + 4 + 15)
+        assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 6 + 10 + 15)
     finally:
         link(host.veth, "up")
     journal = console.run(f"cat {JOURNAL}").out
@@ -137,7 +137,7 @@ from wizard.transport.ssh import SshTransport
 ssh = SshTransport.connect(sys.argv[1], ssh_config=Path(sys.argv[2]))
 plan = Plan("demo", (WriteFile("/etc/hostwiz-killed", b"x\\n"),
                      RunCommand("sleep 60", why="a slow action", timeout=6)))
-apply_changeset(ssh, Changeset(sys.argv[1], (plan,)), confirm_timeout=4)
+apply_changeset(ssh, Changeset(sys.argv[1], (plan,)), confirm_timeout=10)
 """
 
 
@@ -158,7 +158,7 @@ def test_hostwiz_killed_mid_transaction_is_undone_and_recover_explains(host, lab
         console,
         "grep -q 'reverted (timeout)' "
         "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal",
-        6 + 4 + 10,
+        6 + 10 + 10,
     )
     assert not console.run("test -e /etc/hostwiz-killed").ok
 

@@ -1183,6 +1183,20 @@ async def test_snapshots_list_newest_first_and_pick() -> None:
 
 
 @run_async
+async def test_a_damaged_snapshot_is_listed_with_what_is_wrong() -> None:
+    damaged = SnapshotInfo("20240503-080000-ef56", "", (), (), (), "confirmed", "unknown",
+                           damaged="meta.json is not valid JSON (Expecting value at line 1)")  # fmt: skip
+    app = Harness(lambda: SnapshotsScreen(HOST, [*snapshots_screen().snapshots, damaged]))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 3
+        created, steps, files, state, snapshot_id = table.get_row_at(0)
+        assert (created, steps, files, snapshot_id) == ("?", "unknown", "0", "20240503-080000-ef56")
+        assert state == "damaged: meta.json is not valid JSON (Expecting value at line 1)"
+
+
+@run_async
 async def test_start_screen_pick_or_type() -> None:
     app = Harness(start_screen)
     async with app.run_test() as pilot:

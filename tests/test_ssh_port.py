@@ -105,11 +105,11 @@ def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_con
     # A firewall on the host that the admin forgot: new connections to 2222 are dropped.
     assert console.run("iptables -I INPUT -p tcp --dport 2222 -j DROP").ok
     with connect(host, lab_ssh_config) as ssh:
-        result = apply(ssh, ssh_only("ssh.port=2222"), confirm_timeout=8)
+        result = apply(ssh, ssh_only("ssh.port=2222"), confirm_timeout=10)
         assert not result.confirmed
         assert "SSH was to move to port 2222" in result.message
         assert "No answer" in result.message
-        assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 8 + 15)
+        assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 10 + 15)
     assert " confirmed" not in console.run(f"cat {JOURNAL}").out
     assert listeners(console).get(22) == ("sshd",) and 2222 not in listeners(console)
     # The local journal says why, with both ports for `recover`.

@@ -301,3 +301,49 @@ def test_cli_on_a_terminal_asks_twice_for_a_new_ca_once_for_an_existing_one(admi
     ps = admin.docker_ps()
     assert ps.returncode == 0, ps.stderr
     assert admin.sdk_answers()
+
+
+LONG_FQDN = "docker-build-runner-for-the-integration-environment-7.eu-west.example.org"
+
+
+def test_cli_refusals_change_nothing_and_a_long_fqdn_only_shortens_the_common_name(
+    admin: Admin,
+) -> None:
+    preset = tls_preset(admin)
+    secret = {"HOSTWIZ_CA_PASSPHRASE": PASSPHRASE}
+
+    # A client name too long for a certificate: refused before a CA is made.
+    long_name = admin.hostwiz("plan", "--preset", preset, "--set", "tls.client_name=" + "a" * 65,
+                              **secret)  # fmt: skip
+    assert long_name.returncode == 1
+    assert "tls.client_name is 65 characters" in long_name.stderr
+    assert "Traceback" not in long_name.stderr
+    assert not admin.ca.path.exists()
+
+    # ~/.docker holding the admin's own bundle: refused before a CA is made; not chmodded.
+    own = admin.home / ".docker"
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (own / name).write_text(f"the admin's own {name}\n")
+    own.chmod(0o755)
+    into_docker = admin.hostwiz("apply", "--yes", "--preset", preset, "--set",
+                                f"tls.bundle_dir={own}", **secret)  # fmt: skip
+    assert into_docker.returncode == 1
+    assert f"tls.bundle_dir: {own} already holds files hostwiz did not put there" in (
+        into_docker.stderr
+    )
+    assert "Traceback" not in into_docker.stderr
+    assert not admin.ca.path.exists() and not admin.host_has_tls()
+    assert oct(own.stat().st_mode & 0o777) == "0o755"
+    assert (own / "key.pem").read_text() == "the admin's own key.pem\n"
+
+    # A host whose FQDN is longer than a common name may be: the full name is in the SAN.
+    console = admin.host.console()
+    assert console.run(f"echo '{admin.host.address} {LONG_FQDN} runner7' >> /etc/hosts").ok
+    assert console.run("hostname runner7").ok  # the practice host's own UTS namespace
+    assert console.run("hostname -f").out.strip() == LONG_FQDN
+    applied = admin.hostwiz("apply", "--yes", "--preset", preset, **secret)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    served = console.run("openssl x509 -noout -subject -ext subjectAltName "
+                         f"-in {TLS_DIR}/server-cert.pem").out  # fmt: skip
+    assert "CN = runner7" in served and f"DNS:{LONG_FQDN}" in served
+    assert admin.sdk_answers()

@@ -47,7 +47,12 @@ BACKDATE = timedelta(minutes=5)
 
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca-key.pem"
-SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")  # fullmatch only
+MAX_COMMON_NAME = 64
+"""X.509 (RFC 5280, ub-common-name) allows at most 64 characters in a common name."""
+CA_NAME_PREFIX = "hostwiz CA "
+MAX_SITE = MAX_COMMON_NAME - len(CA_NAME_PREFIX)
+"""The CA's common name is "hostwiz CA <site>", which must fit in 64 characters too."""
+SITE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # fullmatch only
 DNS_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")  # fullmatch only
 
 Usage = Literal["server", "client"]
@@ -111,12 +116,31 @@ def normalise_names(items: Iterable[str]) -> tuple[str, ...]:
 
 
 def check_site(site: str) -> str:
+    hint = (
+        f"Use letters, digits, '.', '-' and '_', at most {MAX_SITE} of them (for example: "
+        "default, office, lab)."
+    )
     if not SITE_NAME.fullmatch(site):
+        raise InvalidAnswer(f"tls.site = {site!r} cannot name a CA folder.", hint)
+    if len(site) > MAX_SITE:
         raise InvalidAnswer(
-            f"tls.site = {site!r} cannot name a CA folder.",
-            "Use letters, digits, '.', '-' and '_' (for example: default, office, lab).",
+            f"tls.site = {site!r} is {len(site)} characters: at most {MAX_SITE} characters fit "
+            f"in the CA's name ({CA_NAME_PREFIX}<site>), a certificate's common name.",
+            hint,
         )
     return site
+
+
+def check_common_name(name: str, what: str = "the certificate's common name") -> str:
+    """``name`` when it fits a certificate's common name (1 to 64 characters), else
+    InvalidAnswer naming ``what`` it is."""
+    if not 1 <= len(name) <= MAX_COMMON_NAME:
+        raise InvalidAnswer(
+            f"{what} is {len(name)} characters: {name!r}.",
+            f"A certificate's common name holds 1 to at most {MAX_COMMON_NAME} characters; "
+            "choose a shorter one.",
+        )
+    return name
 
 
 def new_passphrase(first: Secret, second: Secret) -> Secret:
@@ -298,7 +322,7 @@ class CertificateAuthority:
         name = x509.Name(
             [
                 x509.NameAttribute(NameOID.ORGANIZATION_NAME, "hostwiz"),
-                x509.NameAttribute(NameOID.COMMON_NAME, f"hostwiz CA {check_site(site)}"),
+                x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME_PREFIX + check_site(site)),
             ]
         )
         public = key.public_key()
@@ -349,6 +373,7 @@ class CertificateAuthority:
                 f"a certificate cannot be valid for {days} days here.",
                 f"Choose 1 to {LEAF_DAYS_MAX} days; hostwiz renews before expiry.",
             )
+        check_common_name(common_name, f"the {usage} certificate's common name")
         start = _now(now)
         key = ec.generate_private_key(ec.SECP256R1())
         public = key.public_key()
@@ -454,17 +479,17 @@ class CaFolder:
             )
         try:
             key = serialization.load_pem_private_key(stored, passphrase.reveal().encode() or None)
-        except (TypeError, ValueError) as error:
-            if "password" in str(error).lower() or not passphrase:
-                raise WrongPassphrase(
-                    f"the passphrase does not unlock the CA in {self.path}.",
-                    "Type the passphrase chosen when this CA was created (nothing was changed). "
-                    "If it is lost, the CA cannot sign again: choose another site name "
-                    "(tls.site) to start a new CA, and re-run the TLS step on every host.",
-                ) from None
-            raise CaFolderProblem(
-                f"{self.key_path} is not a readable private key ({error}).",
-                "Restore the file from your backup.",
+        except (TypeError, ValueError):
+            # A wrong passphrase usually fails the padding check ("Bad decrypt. Incorrect
+            # password?"), but about one time in 256 it decrypts to garbage with valid padding
+            # and fails as unreadable key data: from an encrypted key the two look alike.
+            raise WrongPassphrase(
+                f"the passphrase does not unlock the CA in {self.path}.",
+                "Type the passphrase chosen when this CA was created (nothing was changed). "
+                "If it is lost, the CA cannot sign again: choose another site name "
+                "(tls.site) to start a new CA, and re-run the TLS step on every host. If you "
+                f"are sure of it, {self.key_path.name} may be damaged: restore it from your "
+                "backup.",
             ) from None
         cert = load_cert(self.cert_path.read_bytes())
         if cert is None or not isinstance(key, ec.EllipticCurvePrivateKey):
@@ -520,6 +545,7 @@ __all__ = [
     "SanError",
     "WrongPassphrase",
     "cert_info",
+    "check_common_name",
     "check_site",
     "default_ca_root",
     "is_dns_name",

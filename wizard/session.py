@@ -6,7 +6,7 @@ wizard, the plain prompts and the scripted CLI behave identically.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -14,6 +14,7 @@ from wizard.actions import FileState, RunCommand, WriteFile
 from wizard.errors import HostChanged
 from wizard.facts import Fact, Facts, gather
 from wizard.plan import Changeset, Plan
+from wizard.steps import STEPS
 from wizard.steps.base import APPLIED_STEPS, Step, StepStatus, settled_status
 from wizard.transaction import ApplyResult, HealthCheck, Progress, apply_changeset
 from wizard.transport.base import Transport
@@ -25,6 +26,23 @@ class Selection:
 
     step: Step[Any]
     answers: Any
+
+
+def in_step_order(selections: Iterable[Selection]) -> list[Selection]:
+    """The selections in the registry's order (:data:`wizard.steps.STEPS`), whatever order a
+    preset, ``--set`` or a front end gave them in.
+
+    Later steps build on earlier ones: the firewall opens the port the SSH step moves to, the
+    TLS step merges into the engine step's daemon.json. So hostwiz decides the order, never the
+    preset. The sort is stable; steps the registry does not know (tests) keep their order, last.
+    """
+    rank = {name: index for index, name in enumerate(STEPS)}
+    return sorted(selections, key=lambda selection: rank.get(selection.step.name, len(rank)))
+
+
+def selections_for(answers: Mapping[str, Any]) -> list[Selection]:
+    """One selection per step named in ``answers`` (step name -> answers), in step order."""
+    return in_step_order(Selection(STEPS[name], value) for name, value in answers.items())
 
 
 def facts_needed(selections: Sequence[Selection]) -> list[Fact[Any]]:
@@ -46,10 +64,11 @@ def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> 
 
     Two steps may share a file (the engine and TLS steps both edit daemon.json): the later one
     merges into the earlier one's result instead of overwriting it. A command that a later step
-    repeats word for word (restarting dockerd) runs only once, at its last place.
+    repeats word for word (restarting dockerd) runs only once, at its last place. The steps
+    are planned in step order (:func:`in_step_order`), whatever order they are given in.
     """
     plans: list[Plan] = []
-    for selection in selections:
+    for selection in in_step_order(selections):
         plan = selection.step.plan(selection.answers, facts)
         plans.append(plan)
         facts = facts.with_files(
@@ -119,7 +138,7 @@ def apply_planned(
     """Apply a changeset planned from ``facts`` just now (no re-read in between)."""
     checks = [
         HealthCheck(s.step, s.answers, facts)
-        for s, plan in zip(selections, changeset.plans, strict=True)
+        for s, plan in zip(in_step_order(selections), changeset.plans, strict=True)
         if not plan.empty
     ]
     return apply_changeset(

@@ -27,11 +27,13 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from wizard.errors import HostwizError
+from wizard.errors import HostwizError, InvalidAnswer
 from wizard.local_files import write_atomic
 from wizard.pki import IssuedCert
 
 BUNDLE_FILES = ("ca.pem", "cert.pem", "key.pem")
+BUNDLE_MARKER = ".hostwiz-bundle"
+"""In every bundle folder hostwiz makes: only such a folder (or a new or empty one) is written."""
 CONTEXT_NAME = re.compile(r"[^A-Za-z0-9_.+-]+")
 
 
@@ -45,8 +47,57 @@ def context_name(host: str) -> str:
     return name or "hostwiz"
 
 
+def default_bundle_root() -> Path:
+    return Path.home() / ".docker" / "hostwiz"
+
+
 def default_bundle_dir(host: str) -> Path:
-    return Path.home() / ".docker" / "hostwiz" / context_name(host)
+    return default_bundle_root() / context_name(host)
+
+
+def foreign_folder(folder: Path) -> str:
+    """Why hostwiz must not write a client bundle into ``folder`` ("" when it may).
+
+    hostwiz makes the folder private (0700) and replaces ca.pem, cert.pem and key.pem in it,
+    which must never happen to a folder of the admin's own (``~/.docker`` often holds their
+    bundle for another daemon). A folder is hostwiz's when it is new or empty, carries the
+    :data:`BUNDLE_MARKER`, or is a default bundle folder holding only bundle files (made
+    before hostwiz marked its folders).
+    """
+    if not folder.exists():
+        return ""
+    if not folder.is_dir():
+        return f"{folder} exists and is not a folder"
+    if (folder / BUNDLE_MARKER).is_file():
+        return ""
+    try:
+        found = sorted(path.name for path in folder.iterdir())
+    except OSError as error:
+        return f"{folder} cannot be read ({error.strerror})"
+    if not found:
+        return ""
+    if folder.parent == default_bundle_root() and set(found) <= set(BUNDLE_FILES):
+        return ""
+    shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+    return f"{folder} already holds files hostwiz did not put there ({shown})"
+
+
+class BundleFolderRefused(InvalidAnswer):
+    title = "Not a folder for hostwiz's client bundle"
+
+
+def check_bundle_folder(folder: Path, setting: str = "tls.bundle_dir") -> Path:
+    """``folder`` when hostwiz may write its client bundle there, else BundleFolderRefused."""
+    why = foreign_folder(folder)
+    if why:
+        raise BundleFolderRefused(
+            f"{setting}: {why}. hostwiz writes ca.pem, cert.pem and key.pem there and makes "
+            "the folder private (0700), which would replace your files and change who can "
+            "read the folder; nothing was changed.",
+            f"Choose a new or empty folder for {setting} (hostwiz marks the folders it makes), "
+            "or leave it empty for ~/.docker/hostwiz/<host>.",
+        )
+    return folder
 
 
 def host_port(address: str, port: int) -> str:
@@ -79,9 +130,19 @@ class Bundle:
         return self.ca.read_bytes(), IssuedCert(self.cert.read_bytes(), self.key.read_bytes())
 
     def write(self, ca_pem: bytes, client: IssuedCert) -> bool:
-        """Write what differs (atomically, key 0600); True when anything changed."""
+        """Write what differs (atomically, key 0600); True when anything changed.
+
+        Only into a folder hostwiz made (:func:`check_bundle_folder`), which it marks.
+        """
+        check_bundle_folder(self.folder)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.folder.chmod(0o700)
+        marker = self.folder / BUNDLE_MARKER
+        if not marker.is_file():
+            marker.write_text(
+                "This folder was made by hostwiz for a Docker client bundle (ca.pem, cert.pem, "
+                "key.pem).\nhostwiz rewrites those files here when it renews the certificates.\n"
+            )
         changed = False
         for path, data, mode in (
             (self.ca, ca_pem, 0o644),

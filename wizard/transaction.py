@@ -30,6 +30,7 @@ from snapshots.layout import journal_path, lock_path, snapshot_dir
 from snapshots.record import BUSY_EXIT, new_snapshot_id, record_script
 from snapshots.store import save_local_copy
 from wizard.actions import Action, RemoveFile, RunCommand, WriteFile, resolve_link_script
+from wizard.confirm_timeout import check_confirm_timeout
 from wizard.errors import (
     ApplyFailed,
     AuthenticationFailed,
@@ -216,6 +217,7 @@ def apply_changeset(
     reason: str = "apply",
 ) -> ApplyResult:
     """Apply ``changeset`` as described in the module docstring."""
+    check_confirm_timeout(confirm_timeout, "the confirmation timeout")  # before the host
     say = progress or (lambda event: None)
     actions = list(changeset.actions())
     if not actions:

@@ -202,8 +202,10 @@ def test_parse_service_refuses_a_scope_id_in_its_source():
     [
         ({"listen_address": "fe80::1%eth0"}, "scope id"),
         ({"extra_sans": ("fe80::1%eth0",)}, "neither a DNS name nor an IP address"),
-        ({"address": "fe80::1%eth0\nx"}, "neither a DNS name nor an IP address"),
-        ({"site": "office\n"}, "cannot name a CA folder"),
+        ({"address": "fe80::1%eth0\nx"}, "line break"),
+        ({"address": "fe80::1%eth0"}, "neither a DNS name nor an IP address"),
+        ({"site": "office\n"}, "line break"),
+        ({"site": "office/x"}, "cannot name a CA folder"),
         ({"client_name": "jane\nCN=root"}, "line break"),
         ({"bundle_dir": "/tmp/x\n/etc"}, "line break"),
     ],

@@ -3,6 +3,8 @@ step hostwiz applied, and a rolled-back change shown as rolled back."""
 
 from __future__ import annotations
 
+import base64
+
 from snapshots.store import SnapshotInfo, applied_steps, shown_states
 from wizard.facts import Facts
 from wizard.steps.base import APPLIED_STEPS, Status, StepStatus, settled_status
@@ -54,9 +56,10 @@ def test_drifted_needs_the_step_applied_by_hostwiz() -> None:
 
 
 def test_the_applied_steps_fact_parses_the_listing() -> None:
-    line = (
-        '{"meta": {"id": "20240501-100000-aa11", "steps": ["ssh"], "reason": "apply"}, '
-        '"journal": "MTcxNDU1ODUwMCBjb25maXJtZWQK"}'  # "1714558500 confirmed\n"
-    )
+    meta = base64.b64encode(
+        b'{"id": "20240501-100000-aa11", "steps": ["ssh"], "reason": "apply"}'
+    ).decode()
+    journal = "MTcxNDU1ODUwMCBjb25maXJtZWQK"  # "1714558500 confirmed\n"
+    line = f"snapshot {meta} {journal} 20240501-100000-aa11"
     assert APPLIED_STEPS.parse(0, line + "\n") == {"ssh"}
     assert APPLIED_STEPS.parse(0, "") == frozenset()

@@ -49,6 +49,7 @@ from wizard.errors import HostwizError, InvalidAnswer, PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
 from wizard.pki import (
     LEAF_DAYS_MAX,
+    MAX_COMMON_NAME,
     CaFolder,
     CertificateAuthority,
     CertInfo,
@@ -69,6 +70,7 @@ from wizard.steps.docker_facts import DAEMON_JSON, DAEMON_JSON_PATH, DOCKERD, RO
 from wizard.tls_client import (
     Bundle,
     ContextResult,
+    check_bundle_folder,
     check_tls_endpoint,
     context_name,
     default_bundle_dir,
@@ -96,6 +98,19 @@ def _check_names(value: tuple[str, ...], key: str = "extra_sans") -> tuple[str, 
         return normalise_names(value)
     except InvalidAnswer as error:
         raise type(error)(f"tls.{key}: {error.message}", error.hint) from None
+
+
+def _check_client_name(name: str, where: str) -> str:
+    """The client certificate's common name: at most 64 characters, no control characters."""
+    if len(name) > MAX_COMMON_NAME or not name.isprintable():
+        raise InvalidAnswer(
+            f"{where} is {len(name)} characters"
+            + (", with control characters" if not name.isprintable() else "")
+            + f": {name!r} cannot name your client certificate.",
+            f"Its common name holds at most {MAX_COMMON_NAME} printable characters: set "
+            "tls.client_name to a shorter name (one per admin, e.g. alice).",
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -193,11 +208,13 @@ class DockerTlsAnswers:
     )
 
     def __post_init__(self) -> None:
+        check_fields(self, "tls")  # line breaks and control characters first, in every field
         check_site(self.site)
+        if self.client_name.strip():
+            _check_client_name(self.client_name.strip(), "tls.client_name")
         object.__setattr__(self, "extra_sans", _check_names(self.extra_sans))
         if self.address:
             _check_names((self.address,), "address")
-        check_fields(self, "tls")  # what the checks above let through: line breaks
         for name in ("server_days", "client_days"):
             days = getattr(self, name)
             if not 1 <= days <= LEAF_DAYS_MAX:
@@ -855,6 +872,40 @@ def client_days_left(answers: DockerTlsAnswers, host: str, now: datetime) -> int
     return info.days_left(now) if info else None
 
 
+def server_common_name(identity: HostIdentity, host: str) -> str:
+    """The server certificate's common name: the FQDN when it fits in 64 characters, else the
+    host name, else the FQDN's first label (at most 63). Clients check the subjectAltName,
+    which always carries the full FQDN, so a long one only shortens this label."""
+    candidates = [
+        identity.fqdn if is_dns_name(identity.fqdn) else "",
+        identity.hostname,
+        identity.fqdn.split(".")[0] if is_dns_name(identity.fqdn) else "",
+        identity.hostname.split(".")[0],
+        host,
+    ]
+    for name in candidates:
+        if name and len(name) <= MAX_COMMON_NAME and name.isprintable():
+            return name
+    return "hostwiz docker server"
+
+
+def client_common_name(answers: DockerTlsAnswers) -> str:
+    """The client certificate's common name: tls.client_name, else the local login name."""
+    if answers.client_name.strip():
+        return _check_client_name(answers.client_name.strip(), "tls.client_name")
+    login = getpass.getuser()
+    return _check_client_name(login, "your login name here (the default tls.client_name)")
+
+
+def check_before_ca(answers: DockerTlsAnswers, host: str) -> Path:
+    """Refuse what :func:`prepare` would otherwise refuse after the CA is opened or made (a
+    client name too long for a certificate, a bundle folder hostwiz did not make), so that a
+    refusal never leaves a new CA behind and comes before the passphrase is asked. Returns the
+    bundle folder."""
+    client_common_name(answers)
+    return check_bundle_folder(client_bundle_dir(answers, host))
+
+
 def ca_exists(site: str, ca_root: Path | None = None) -> bool:
     """Whether the site's CA exists on this machine (so a front end asks once, or twice)."""
     return CaFolder.for_site(site, ca_root).holds_ca()
@@ -945,10 +996,11 @@ def prepare(
             "Set tls.address to the host's name or IP address.",
         )
     address = _check_names((address,), "address")[0]
-    client_name = answers.client_name.strip() or getpass.getuser()
     if not needs_ca(answers, facts):
         return replace(base, address=address)
     current = _daemon_config(facts)
+    check_before_ca(answers, host)
+    client_name = client_common_name(answers)
 
     folder = CaFolder.for_site(answers.site, ca_root)
     if folder.holds_ca():
@@ -963,7 +1015,7 @@ def prepare(
     identity = facts[HOST_IDENTITY]
     names = normalise_names([address, *answers.extra_sans, *identity.names()])
     reason = _server_decision(answers, facts, ca, names)
-    common = identity.fqdn if is_dns_name(identity.fqdn) else (identity.hostname or host)
+    common = server_common_name(identity, host)
     server = (
         ca.issue("server", common, names, days=answers.server_days, now=now) if reason else None
     )
@@ -1030,6 +1082,7 @@ __all__ = [
     "PreparedTls",
     "TlsMaterial",
     "ca_exists",
+    "check_before_ca",
     "client_bundle_dir",
     "client_days_left",
     "install_client",
