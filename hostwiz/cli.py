@@ -410,16 +410,20 @@ def cmd_wizard(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     from hostwiz.connect import lab_ssh_config, open_transport
+    from hostwiz.ways_in import PROBE_TIMEOUT, configured_port
     from wizard.recovery import (
         console_instructions,
         explain_last_change,
+        failure_kind,
         finish_interrupted,
         interrupted_transactions,
+        judge_lockout,
+        read_host_change,
         roll_back_interrupted,
     )
 
     try:
-        transport: Any = open_transport(args)
+        transport: Any = open_transport(args, connect_timeout=PROBE_TIMEOUT)
     except HostwizError as error:
         from hostwiz.ways_in import try_other_ways
 
@@ -430,18 +434,22 @@ def cmd_recover(args: argparse.Namespace) -> int:
         if found and transport is None:
             return EXIT_ERROR
         if transport is None:
+            lockout = judge_lockout(args.host, failure_kind(error), configured_port(args))
+            if lockout.lines:
+                print("\nWhat that means:")
+                for line in lockout.lines:
+                    print(f"  {line}")
             practice = lab_ssh_config(args.host.split("@", 1)[-1]) is not None
             print()
-            for line in console_instructions(args.host.split("@", 1)[-1], practice):
-                print(line)
+            for line in console_instructions(args.host.split("@", 1)[-1], practice,
+                                             not_ours=lockout.not_ours, kind=lockout.kind):
+                print(line)  # fmt: skip
             return EXIT_ERROR
-        explained = True
-    else:
-        explained = False
 
     with transport:
         print(f"Connected to {transport.host_label}.")
-        for line in [] if explained else explain_last_change(args.host):
+        # What the host's own journal says: what really happened, and when.
+        for line in explain_last_change(args.host, on_host=read_host_change(transport)):
             print(line)
         pending = interrupted_transactions(transport)
         if not pending:

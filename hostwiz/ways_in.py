@@ -140,6 +140,15 @@ def look_for_ways_in(
     return WaysIn(target, name, endpoint.port, search, tuple(options), port_remembered=moved)
 
 
+def configured_port(args: Namespace) -> int:
+    """The port hostwiz connects to first: the one it remembers, else the configured one."""
+    remembered = remembered_port(args.host)
+    if remembered is not None:
+        return remembered
+    config = ssh_config_for(args)
+    return resolve(args.host, load_config(config)).port
+
+
 def _show(tried: Tried) -> None:
     mark = "ok" if tried.result == "works" else "--"
     print(f"  {mark} {tried.way.describe()}: {tried.message}", flush=True)

@@ -236,6 +236,7 @@ def apply_changeset(
         say(Event("action", label, index))
         script, stdin = action_script(action)
         timeout = action.timeout if isinstance(action, RunCommand) else 120.0
+        began = local_journal.now()  # the host moves its deadline when the action starts
         try:
             result = transport.run(
                 journaled(script, snapshot_id, index, timeout + confirm_timeout),
@@ -243,7 +244,7 @@ def apply_changeset(
                 timeout=timeout,
             )
         except ConnectionFailed:
-            journal("interrupted", deadline=timeout + confirm_timeout, detail=label)
+            journal("interrupted", until=began + timeout + confirm_timeout, detail=label)
             say(Event("warning", "Lost the connection mid-change: the host's safety timer will "
                       f"undo it within {confirm_timeout} s."))  # fmt: skip
             raise
@@ -284,10 +285,10 @@ def apply_changeset(
         raise
 
     # The confirmation window starts now: the fresh connection must get in before it ends.
-    transport.run(set_deadline(snapshot_id, confirm_timeout))
+    deadline = _start_window(transport, snapshot_id, confirm_timeout)
     problem = _confirm(opening, snapshot_id, say, move)
     journal("unconfirmed" if problem else "confirmed",
-            deadline=confirm_timeout if problem else None, detail=problem)  # fmt: skip
+            until=deadline if problem else None, detail=problem)  # fmt: skip
     if problem:
         what = f"SSH was to move to port {move.after} and " if move else ""
         back = f" (SSH back on port {move.before})" if move else ""
@@ -304,6 +305,23 @@ def apply_changeset(
         message += "\n" + hand_over_port(transport, changeset.host, move)
     say(Event("done", message))
     return ApplyResult(snapshot_id, done, message, ssh_port=move.after if move else None)
+
+
+def _start_window(transport: Transport, snapshot_id: str, seconds: int) -> float:
+    """Move the host's deadline to ``seconds`` from now; returns it on this machine's clock.
+
+    The host's own deadline (read back with the host's clock), not this machine's now plus
+    the window: the confirmation may take the whole connect timeout, and the local journal
+    must not say the host reverts later than it does.
+    """
+    deadline = f"{snapshot_dir(snapshot_id)}/deadline"
+    said = transport.run(
+        f"{set_deadline(snapshot_id, seconds)}\necho $(cat {deadline}) $(date +%s)"
+    ).out.split()
+    now = local_journal.now()
+    if len(said) == 2 and all(word.isdigit() for word in said):
+        return now + int(said[0]) - int(said[1])
+    return now + seconds
 
 
 def hand_over_port(transport: Transport, host: str, move: PortMove) -> str:
@@ -338,13 +356,22 @@ class _LocalJournal:
         self._id = snapshot_id
         self._move = changeset.ssh_port
 
-    def __call__(self, event: str, *, deadline: float | None = None, detail: str = "") -> None:
+    def __call__(
+        self,
+        event: str,
+        *,
+        deadline: float | None = None,
+        until: float | None = None,
+        detail: str = "",
+    ) -> None:
+        """``deadline``: seconds from now; ``until``: the time itself (this machine's clock)."""
         when = local_journal.now()
         move = self._move
+        if until is None and deadline is not None:
+            until = when + deadline
         local_journal.record(
             local_journal.JournalEntry(
-                when, self._host, self._id, event, self._steps,
-                None if deadline is None else when + deadline, detail,
+                when, self._host, self._id, event, self._steps, until, detail,
                 move.before if move else None, move.after if move else None,
             )
         )  # fmt: skip
