@@ -439,11 +439,14 @@ def cmd_recover(args: argparse.Namespace) -> int:
                 print("\nWhat that means:")
                 for line in lockout.lines:
                     print(f"  {line}")
-            practice = lab_ssh_config(args.host.split("@", 1)[-1]) is not None
+            name = args.host.split("@", 1)[-1]
+            practice = lab_ssh_config(name) is not None
             print()
-            for line in console_instructions(args.host.split("@", 1)[-1], practice,
-                                             not_ours=lockout.not_ours, kind=lockout.kind):
-                print(line)  # fmt: skip
+            advice = console_instructions(
+                name, practice, not_ours=lockout.not_ours, kind=lockout.kind
+            )
+            for line in advice:
+                print(line)
             return EXIT_ERROR
 
     with transport:

@@ -232,8 +232,8 @@ def _state_sentence(last: JournalEntry, now: float) -> str:
         )
     return (
         f"It is not confirmed ({last.event}): the host's safety timer puts the snapshot back by "
-        f"itself at about {_clock(last.deadline)}, in {int(last.deadline - now)} s (this "
-        "machine's estimate). Wait, then connect again."
+        f"itself at {_clock(last.deadline)}, in {int(last.deadline - now)} s (this machine's "
+        "estimate). Wait, then connect again."
     )
 
 
