@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,13 @@ from presets import apply_overrides, load_preset
 from snapshots.local_journal import last_transaction
 from snapshots.rollback import rollback_plan
 from tests.probes import wait_for
-from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
+from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged, PlanConflict
+from wizard.firewall.answers import FirewallAnswers
 from wizard.lab import lab_paths
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, apply_planned, preview
 from wizard.steps import STEPS
+from wizard.steps.firewall import FIREWALL
 from wizard.steps.ssh_port import parse_listeners
 from wizard.transaction import apply_changeset
 from wizard.transport.known_hosts import KnownHosts
@@ -109,6 +112,11 @@ def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_con
         assert not result.confirmed
         assert "SSH was to move to port 2222" in result.message
         assert "No answer" in result.message
+        # Named: not hostwiz's zones (none loaded), another firewall.
+        assert "Likely cause: another firewall drops new connections to port 2222" in (
+            result.message
+        )
+        assert "hostwiz's zones are not loaded" in result.message
         assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 8 + 15)
     assert " confirmed" not in console.run(f"cat {JOURNAL}").out
     assert listeners(console).get(22) == ("sshd",) and 2222 not in listeners(console)
@@ -226,3 +234,36 @@ def test_a_remembered_port_that_no_longer_answers_is_forgotten(host, lab_ssh_con
     with connect(host, lab_ssh_config) as ssh:
         assert ssh.port == 22
     assert remembered_port(host.name) is None
+
+
+ZONES = FirewallAnswers(
+    enabled=True, mgmt_interfaces=("eth0",), lan_services=("ping",), wan_services=("ping",)
+)
+"""The admin comes in through eth0, in zone mgmt, which offers ssh (and ping)."""
+
+
+def test_ssh_port_move_is_refused_when_loaded_zones_would_not_follow_and_follows_them(
+    host, lab_ssh_config
+):
+    console = host.console()
+    with connect(host, lab_ssh_config) as ssh:
+        assert apply(ssh, [Selection(FIREWALL, ZONES)]).confirmed
+        assert "--dport 22 " in console.run("iptables -S HOSTWIZ-IN-mgmt").out
+        snapshots = console.run("ls /var/lib/hostwiz/snapshots").out
+        # The firewall step off (its zones stay loaded from the apply above): refused up front.
+        off = [*ssh_only("ssh.port=2222"), Selection(FIREWALL, replace(ZONES, enabled=False))]
+        with pytest.raises(PlanConflict, match="zone mgmt offers only 22/tcp") as refused:
+            apply(ssh, off)
+        assert "Turn the firewall step on in the same change" in refused.value.hint
+        assert console.run("ls /var/lib/hostwiz/snapshots").out == snapshots  # nothing done
+        assert listeners(console).get(22) == ("sshd",) and 2222 not in listeners(console)
+        # On in the same change: the zones follow sshd to its new port (the preview says so).
+        both = [*ssh_only("ssh.port=2222"), Selection(FIREWALL, ZONES)]
+        changeset, _ = preview(ssh, both)
+        notes = [note for plan in changeset.plans for note in plan.notes]
+        assert any("ssh follows sshd in this change: port 2222" in note for note in notes)
+        result = apply(ssh, both)
+    assert result.confirmed and result.ssh_port == 2222, result.message
+    assert "--dport 2222 " in console.run("iptables -S HOSTWIZ-IN-mgmt").out
+    with connect(host, lab_ssh_config) as again:
+        assert again.port == 2222

@@ -35,6 +35,7 @@ from wizard.errors import (
     HostwizError,
     SudoFailed,
 )
+from wizard.firewall.loaded import loaded_zone_ports
 from wizard.transaction import disarm_script
 from wizard.transport.base import Transport
 
@@ -341,6 +342,51 @@ class Fresh:
     """works, or a :func:`failure_kind`."""
     message: str
     port: int | None = None
+
+
+LIVE_ZONES_SCRIPT = (
+    "iptables-save 2>/dev/null; echo '#hostwiz-nft'; nft list table inet hostwiz 2>/dev/null; true"
+)
+
+
+def confirmation_cause(transport: Transport, error: HostwizError, port: int | None) -> str:
+    """The likely cause of a failed confirmation, in one sentence ('' when unknown).
+
+    ``transport`` is the connection that made the change (still open): for a connection that
+    got no answer, hostwiz's own zones loaded on the host are read to tell them from any other
+    firewall.
+    """
+    kind = failure_kind(error)
+    on = f"port {port}" if port else "the SSH port"
+    if kind == "refused":
+        return f"Likely cause: nothing listens on {on} (sshd did not start there)."
+    if kind == "login-refused":
+        return "Likely cause: sshd answers, but the new settings refuse this login."
+    if kind != "no-answer" or port is None:
+        return ""
+    try:
+        live = transport.run(LIVE_ZONES_SCRIPT).out
+    except HostwizError:
+        return "Likely cause: a firewall drops new connections (which one is unknown)."
+    save, _, nft = live.partition("#hostwiz-nft")
+    zones = loaded_zone_ports(save, nft)
+    closed = sorted(name for name, ports in zones.items() if port not in ports)
+    if closed:
+        shown = "; ".join(f"zone {name} opens {_tcp(zones[name])}" for name in closed)
+        return (
+            f"Likely cause: hostwiz's own firewall zones, loaded on the host, do not open {on} "
+            f"({shown})."
+        )
+    where = "hostwiz's zones open it" if zones else "hostwiz's zones are not loaded"
+    return (
+        f"Likely cause: another firewall drops new connections to {on} ({where}): on the host "
+        "(iptables -S INPUT, nft list ruleset) or in front of it (a cloud security group, a "
+        "router)."
+    )
+
+
+def _tcp(ports: set[int]) -> str:
+    return ", ".join(f"{port}/tcp" for port in sorted(ports)) or "no TCP port"
 
 
 def fresh_connection(transport: Transport) -> Fresh:

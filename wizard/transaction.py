@@ -286,7 +286,7 @@ def apply_changeset(
 
     # The confirmation window starts now: the fresh connection must get in before it ends.
     deadline = _start_window(transport, snapshot_id, confirm_timeout)
-    problem = _confirm(opening, snapshot_id, say, move)
+    problem = _confirm(transport, opening, snapshot_id, say, move)
     journal("unconfirmed" if problem else "confirmed",
             until=deadline if problem else None, detail=problem)  # fmt: skip
     if problem:
@@ -433,7 +433,11 @@ class _FreshConnection:
 
 
 def _confirm(
-    opening: _FreshConnection, snapshot_id: str, say: Progress, move: PortMove | None
+    transport: Transport,
+    opening: _FreshConnection,
+    snapshot_id: str,
+    say: Progress,
+    move: PortMove | None,
 ) -> str:
     """Disarm the watchdog over a brand-new connection: proof the admin can still get in.
 
@@ -444,8 +448,13 @@ def _confirm(
     try:
         fresh = opening.result()
     except HostwizError as error:
-        say(Event("warning", f"Could not open a new connection{where}: {error.message}"))
-        return f"a new connection{where} failed: {error.message}"
+        from wizard.recovery import confirmation_cause  # it imports this module
+
+        port = move.after if move else getattr(transport, "port", None)
+        cause = confirmation_cause(transport, error, port)
+        said = f"{error.message} {cause}".strip()
+        say(Event("warning", f"Could not open a new connection{where}: {said}"))
+        return f"a new connection{where} failed: {said}"
     try:
         result = fresh.run(disarm_script(snapshot_id))
     except HostwizError as error:

@@ -135,3 +135,68 @@ def test_search_never_goes_past_a_changed_key_and_reports_login_without_root():
     search = find_a_way_in(open_way, ports=[22, 2222], users=["root", "admin"])
     assert search.found == WayIn(2222, "admin") and search.transport is None
     assert all(t.way.port != 22 for t in search.tried[1:])  # no other user tried on port 22
+
+
+IPTABLES_SAVE = """*filter
+:INPUT ACCEPT [0:0]
+:HOSTWIZ-IN-mgmt - [0:0]
+:HOSTWIZ-IN-wan - [0:0]
+:HOSTWIZ-IN-docker - [0:0]
+-A INPUT -j HOSTWIZ-INPUT
+-A HOSTWIZ-IN-mgmt -p tcp -m tcp --dport 22 -j ACCEPT
+-A HOSTWIZ-IN-mgmt -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A HOSTWIZ-IN-mgmt -j DROP
+-A HOSTWIZ-IN-wan -s 203.0.113.0/24 -p tcp -m tcp --dport 8000:8002 -j ACCEPT
+-A HOSTWIZ-IN-wan -j DROP
+-A HOSTWIZ-IN-docker -p tcp -m tcp --dport 2222 -j ACCEPT
+COMMIT
+"""
+NFT_TABLE = """table inet hostwiz {
+\tchain in_mgmt {
+\t\ttcp dport { 22, 2222 } accept
+\t\tdrop
+\t}
+\tchain in_lan {
+\t\tip saddr 10.0.0.0/8 tcp dport 2376 accept
+\t\tudp dport 53 accept
+\t\tdrop
+\t}
+}
+"""
+
+
+def test_the_tcp_ports_each_loaded_zone_opens_are_read_from_the_live_rules() -> None:
+    from wizard.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
+
+    zones = loaded_zone_ports(IPTABLES_SAVE, "")
+    assert zones == {"mgmt": {22}, "wan": {8000, 8001, 8002}}  # docker's zone is not the admin's
+    assert zones_closed_to(zones, (22,), 2222) == ["mgmt"]  # wan never let SSH in
+    assert describe_closed(zones, ["mgmt"], (22,)) == "zone mgmt offers only 22/tcp"
+    assert loaded_zone_ports("", NFT_TABLE) == {"mgmt": {22, 2222}, "lan": {2376}}
+    assert zones_closed_to(loaded_zone_ports("", NFT_TABLE), (22,), 2222) == []
+    assert loaded_zone_ports("", "") == {}  # not loaded: nothing to follow
+
+
+def test_parallel_search_takes_the_first_port_in_order_and_closes_the_others() -> None:
+    import threading
+
+    closed: list[int] = []
+    started = threading.Barrier(3, timeout=5)  # all three ports are tried at once
+
+    class Opened:
+        def __init__(self, port: int) -> None:
+            self.port = port
+
+        def close(self) -> None:
+            closed.append(self.port)
+
+    def open_way(way: WayIn) -> Opened:
+        started.wait()
+        if way.port == 22:
+            raise ConnectionFailed("No answer from 10.0.0.1:22 within 4 s.")
+        return Opened(way.port)
+
+    search = find_a_way_in(open_way, ports=[22, 2222, 2200], users=["root"])  # type: ignore[arg-type]
+    assert search.found == WayIn(2222, "root")
+    assert [t.way.port for t in search.tried] == [22, 2222, 2200]  # in candidate order
+    assert closed == [2200]  # the other working port is not left open
