@@ -32,6 +32,7 @@ from wizard.transport.ssh import SshTransport
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[1]
 JOURNAL = "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal"
+SNAPSHOTS, LAST = "/var/lib/hostwiz/snapshots", "/var/lib/hostwiz/LAST"
 
 
 def ssh_only(*overrides: str) -> list[Selection]:
@@ -103,7 +104,7 @@ def test_main_file_port_line_is_commented_out_so_sshd_listens_on_one_port(host, 
     assert 22 not in listeners(console)
 
 
-def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_config):
+def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_config, tmp_path):
     console = host.console()
     # A firewall on the host that the admin forgot: new connections to 2222 are dropped.
     assert console.run("iptables -I INPUT -p tcp --dport 2222 -j DROP").ok
@@ -124,9 +125,20 @@ def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_con
     last = last_transaction(host.name)[-1]
     assert last.event == "unconfirmed" and "new SSH port 2222" in last.detail
     assert (last.ssh_port_before, last.ssh_port_after) == (22, 2222)
+    # Its deadline is the host's own (read back when the window started), not this machine's
+    # time after the confirmation gave up (that was the connect timeout later).
+    host_deadline = int(console.run(f"cat {SNAPSHOTS}/$(cat {LAST})/deadline").out)
+    assert last.deadline is not None and abs(last.deadline - host_deadline) <= 1.5
     assert remembered_port(host.name) is None
     with connect(host, lab_ssh_config) as fresh:
         assert fresh.port == 22
+    # recover, connected again, says what the host's journal says: undone when, why, port.
+    out = recover(host, lab_ssh_config, home=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "The host undid it at " in out.stdout
+    assert "because no new connection could confirm it" in out.stdout
+    assert "SSH is on port 22 again" in out.stdout
+    assert "puts the snapshot back by itself" not in out.stdout
 
 
 SQUAT = (
