@@ -430,7 +430,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
         print(f"hostwiz cannot get into {args.host}: {error.message}")
         for line in explain_last_change(args.host):
             print(line)
-        transport, found = try_other_ways(args)  # other ports, users, keys: says what worked
+        # Other ports, users, keys (all ports at once): says what worked.
+        transport, found = try_other_ways(args, error)
         if found and transport is None:
             return EXIT_ERROR
         if transport is None:

@@ -18,6 +18,7 @@ from tests.probes import wait_for
 from wizard.actions import RunCommand, WriteFile
 from wizard.errors import ConnectionFailed, HostwizError
 from wizard.plan import Changeset, Plan
+from wizard.recovery import fresh_connection, judge_lockout, read_host_change
 from wizard.transaction import apply_changeset
 from wizard.transport.local import LocalTransport
 from wizard.transport.ssh import SshTransport
@@ -240,6 +241,17 @@ def test_a_foreign_firewall_rule_is_not_blamed_on_the_undone_change(host, lab_ss
     assert not result.confirmed
     assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 5 + 15)
     assert not console.run("test -e /etc/hostwiz-marker").ok  # the change is undone...
+    # ...the wizard's open connection still works, so its recovery screen tries a new one
+    # and reads the host's journal (what screens/app.py binds to the recovery screen).
+    assert ssh.run("true").ok
+    fresh = fresh_connection(ssh)
+    assert fresh.kind == "no-answer", fresh
+    on_host = read_host_change(ssh)
+    assert (
+        on_host is not None and on_host.state == "undone" and on_host.last == "reverted (timeout)"
+    )
+    verdict = judge_lockout(host.name, fresh.kind, fresh.port, on_host=on_host)
+    assert verdict.not_ours and "the cause is not hostwiz's change" in " ".join(verdict.lines)
     ssh.close()
     lab_shell(host, "iptables", "-I", "INPUT", "-p", "tcp", "--dport", "22", "-j", "DROP")
 

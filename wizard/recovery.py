@@ -517,11 +517,10 @@ CONSOLE_CHECKS = {
     ],
     "refused": [
         ("ss -tlnp", "sshd listening, and on which port"),
-        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log: why it stopped"),
+        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log"),
     ],
     "login-refused": [
-        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log: why it "
-         "refused the login"),
+        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log"),
         ("sshd -T | grep -Ei 'permitrootlogin|passwordauth|pubkeyauth|allowusers'",
          "sshd's login settings"),
     ],
@@ -530,11 +529,11 @@ CONSOLE_CHECKS = {
 
 def console_checks(kind: str) -> list[str]:
     """What to look at from the console when the cause is not hostwiz's change."""
-    checks = list(CONSOLE_CHECKS.get(kind, CONSOLE_CHECKS["no-answer"]))
+    checks = dict(CONSOLE_CHECKS.get(kind, CONSOLE_CHECKS["no-answer"]))
     for other in CONSOLE_CHECKS.values():
-        checks += [check for check in other if check not in checks]
-    width = max(len(command) for command, _ in checks)
-    return [f"    {command.ljust(width)}  # {why}" for command, why in checks]
+        for command, why in other:
+            checks.setdefault(command, why)
+    return [f"    {command}    # {why}" for command, why in checks.items()]
 
 
 def console_instructions(
@@ -670,7 +669,8 @@ class Search:
 OpenWay = Callable[[WayIn], Transport]
 
 
-def _classify(error: HostwizError) -> str:
+def classify(error: HostwizError) -> str:
+    """A try's result word for a failed connection (see :class:`Tried`)."""
     if isinstance(error, SudoFailed):
         return "no-root"
     if isinstance(error, AuthenticationFailed):
@@ -691,9 +691,13 @@ def find_a_way_in(
     configured_keys: Iterable[Path] = (),
     say: Callable[[Tried], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    tried_already: Iterable[Tried] = (),
 ) -> Search:
     """Try ports, then users and keys on the ports where sshd answers; stop at the first that
     works.
+
+    ``tried_already``: ways that just failed (the connection the caller opened first), counted
+    and told as tries, not tried again.
 
     First every port as configured (user and key), all at once (at most
     :data:`PARALLEL_TRIES` in parallel; the first port in order that works wins): a port
@@ -717,7 +721,7 @@ def find_a_way_in(
         try:
             transport = open_way(way)
         except HostwizError as error:
-            tried = Tried(way, _classify(error), error.message)
+            tried = Tried(way, classify(error), error.message)
             transport = None
         else:
             tried = Tried(way, "works", "that works")
@@ -742,9 +746,19 @@ def find_a_way_in(
     # each. Then, in order, the first that works wins.
     port_list = list(dict.fromkeys(ports))
     ways = [WayIn(port, configured_user) for port in port_list]
+    known = {tried.way: tried for tried in tried_already if tried.way in ways}
+    for tried in known.values():
+        search.tried.append(tried)
+        if say:
+            say(tried)
     with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_TRIES, len(ways))),
                             thread_name_prefix="hostwiz-way-in") as pool:  # fmt: skip
-        outcomes = list(pool.map(attempt, ways))
+        fresh = dict(zip(
+            [way for way in ways if way not in known],
+            pool.map(attempt, [way for way in ways if way not in known]),
+            strict=True,
+        ))  # fmt: skip
+    outcomes = [(known[way].result, None) if way in known else fresh[way] for way in ways]
     search.tried.sort(key=lambda tried: port_list.index(tried.way.port))
     answering = []
     done = False
