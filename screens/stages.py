@@ -1320,6 +1320,8 @@ class RecoveryScreen(Screen[str | None]):
         elif not self.busy:
             self.query_one("#pending", Vertical).loading = True
             self.load()
+            self.fresh = None  # a new connection and the host's journal, again
+            self.read_host()
 
     def action_back(self) -> None:
         if self.busy:
