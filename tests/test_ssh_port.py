@@ -267,6 +267,9 @@ def test_ssh_port_move_is_refused_when_loaded_zones_would_not_follow_and_follows
         with pytest.raises(PlanConflict, match="zone mgmt offers only 22/tcp") as refused:
             apply(ssh, off)
         assert "Turn the firewall step on in the same change" in refused.value.hint
+        # The SSH step alone (the wizard's step screen applies one step): the same check.
+        with pytest.raises(PlanConflict, match="zone mgmt offers only 22/tcp"):
+            apply(ssh, ssh_only("ssh.port=2222"))
         assert console.run("ls /var/lib/hostwiz/snapshots").out == snapshots  # nothing done
         assert listeners(console).get(22) == ("sshd",) and 2222 not in listeners(console)
         # On in the same change: the zones follow sshd to its new port (the preview says so).
