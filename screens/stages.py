@@ -1033,9 +1033,11 @@ class RecoveryScreen(Screen[str | None]):
                 if self.actions.fresh is not None:
                     yield Static("A new connection", classes="section")
                     yield Static("Trying a new connection…", id="fresh", classes="recovery-text")
+                    yield Static("", id="lockout", classes="recovery-text")
                 yield Static("Interrupted changes on the host", classes="section")
                 yield Vertical(id="pending")
-            yield Static("", id="lockout", classes="recovery-text")
+            if self.actions is None or self.actions.fresh is None:
+                yield Static("", id="lockout", classes="recovery-text")
             yield Static("Get in at the console", id="console-title", classes="section")
             with Vertical(id="console", classes="recovery-text"):
                 yield from self.console_lines()
