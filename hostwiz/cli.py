@@ -490,40 +490,52 @@ def cmd_wizard(args: argparse.Namespace) -> int:
 
 def cmd_recover(args: argparse.Namespace) -> int:
     from hostwiz.connect import lab_ssh_config, open_transport
+    from hostwiz.ways_in import PROBE_TIMEOUT, configured_port
     from wizard.recovery import (
         console_instructions,
         explain_last_change,
+        failure_kind,
         finish_interrupted,
         interrupted_transactions,
+        judge_lockout,
+        read_host_change,
         roll_back_interrupted,
     )
     from wizard.transport.base import hostwiz_command
 
     try:
-        transport: Any = open_transport(args)
+        transport: Any = open_transport(args, connect_timeout=PROBE_TIMEOUT)
     except HostwizError as error:
         from hostwiz.ways_in import try_other_ways
 
         print(f"hostwiz cannot get into {args.host}: {error.message}")
         for line in explain_last_change(args.host):
             print(line)
-        transport, found = try_other_ways(args)  # other ports, users, keys: says what worked
+        # Other ports, users, keys (all ports at once): says what worked.
+        transport, found = try_other_ways(args, error)
         if found and transport is None:
             return EXIT_ERROR
         if transport is None:
-            practice = lab_ssh_config(args.host.split("@", 1)[-1]) is not None
+            lockout = judge_lockout(args.host, failure_kind(error), configured_port(args))
+            if lockout.lines:
+                print("\nWhat that means:")
+                for line in lockout.lines:
+                    print(f"  {line}")
+            name = args.host.split("@", 1)[-1]
+            practice = lab_ssh_config(name) is not None
             print()
-            for line in console_instructions(args.host.split("@", 1)[-1], practice):
+            advice = console_instructions(
+                name, practice, not_ours=lockout.not_ours, kind=lockout.kind
+            )
+            for line in advice:
                 print(line)
             return EXIT_ERROR
-        explained = True
-    else:
-        explained = False
 
     failed = False
     with transport:
         print(f"Connected to {transport.host_label}.")
-        for line in [] if explained else explain_last_change(args.host):
+        # What the host's own journal says: what really happened, and when.
+        for line in explain_last_change(args.host, on_host=read_host_change(transport)):
             print(line)
         pending = interrupted_transactions(transport)
         if not pending:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hostwiz.connect import open_transport, ssh_config_for
+from wizard.errors import HostwizError
 from wizard.recovery import (
     Search,
     Tried,
@@ -26,6 +27,7 @@ from wizard.recovery import (
     candidate_keys,
     candidate_ports,
     candidate_users,
+    classify,
     find_a_way_in,
     journal_ports,
 )
@@ -97,6 +99,7 @@ def look_for_ways_in(
     identity: Path | None = None,
     say: Callable[[Tried], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    first_failure: HostwizError | None = None,
 ) -> WaysIn | None:
     """Search for a way into ``target``, telling ``say`` each try as it ends (``stop``: see
     :func:`~wizard.recovery.find_a_way_in`).
@@ -115,14 +118,22 @@ def look_for_ways_in(
     if remembered is not None:
         known.insert(0, remembered)
     configured_keys = [identity] if identity else list(endpoint.identity_files)
+    ports = candidate_ports(endpoint.port, known)
+    first = WayIn(endpoint.port if remembered is None else remembered, endpoint.user)
+    already = (
+        [Tried(first, classify(first_failure), first_failure.message)]
+        if first_failure is not None
+        else []
+    )
     search = find_a_way_in(
         lambda way: open_at(f"{way.user}@{name}", way.port, way.key),
-        ports=candidate_ports(endpoint.port, known),
+        ports=ports,
         users=candidate_users(endpoint.user),
         keys=candidate_keys(Path.home(), configured_keys),
         configured_keys=configured_keys,
         say=say,
         stop=stop,
+        tried_already=already,
     )
     way = search.found
     if way is None:
@@ -140,13 +151,25 @@ def look_for_ways_in(
     return WaysIn(target, name, endpoint.port, search, tuple(options), port_remembered=moved)
 
 
+def configured_port(args: Namespace) -> int:
+    """The port hostwiz connects to first: the one it remembers, else the configured one."""
+    remembered = remembered_port(args.host)
+    if remembered is not None:
+        return remembered
+    config = ssh_config_for(args)
+    return resolve(args.host, load_config(config)).port
+
+
 def _show(tried: Tried) -> None:
     mark = "ok" if tried.result == "works" else "--"
     print(f"  {mark} {tried.way.describe()}: {tried.message}", flush=True)
 
 
-def try_other_ways(args: Namespace) -> tuple[Transport | None, bool]:
+def try_other_ways(
+    args: Namespace, first_failure: HostwizError | None = None
+) -> tuple[Transport | None, bool]:
     """Search for a way in, printing each try. Returns (open transport or None, found a login).
+    ``first_failure``: how the usual way (the first port) just failed; not tried again.
 
     A way that logs in but cannot get root rights (sudo needs a password nobody can type
     here) counts as found: the admin is told how to use it.
@@ -167,7 +190,8 @@ def try_other_ways(args: Namespace) -> tuple[Transport | None, bool]:
         _show(tried)
 
     identity = Path(args.identity) if args.identity else None
-    found = look_for_ways_in(args.host, open_at, ssh_config=config, identity=identity, say=show)
+    found = look_for_ways_in(args.host, open_at, ssh_config=config, identity=identity, say=show,
+                             first_failure=first_failure)  # fmt: skip
     if found is None:
         return None, False  # the error said so already; other ports or users cannot help
     way = found.way

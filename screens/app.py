@@ -660,7 +660,9 @@ class HostwizApp(App[int]):
         if transport is not None:
             from wizard.recovery import (
                 finish_interrupted,
+                fresh_connection,
                 interrupted_transactions,
+                read_host_change,
                 roll_back_interrupted,
             )
 
@@ -668,6 +670,8 @@ class HostwizApp(App[int]):
                 load=partial(interrupted_transactions, transport),
                 roll_back=partial(roll_back_interrupted, transport),
                 finish=partial(finish_interrupted, transport),
+                host_change=partial(read_host_change, transport),
+                fresh=partial(fresh_connection, transport),
             )
         search = None if searching is None else partial(self.look_for_ways_in, searching)
         screen = RecoveryScreen(

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from hostwiz.tls_setup import PassphraseRequest
     from hostwiz.ways_in import WaysIn
     from snapshots.store import SnapshotInfo
-    from wizard.recovery import Interrupted, Tried, WayIn
+    from wizard.recovery import Fresh, HostChange, Interrupted, Lockout, Tried, WayIn
     from wizard.render import RenderedLine
     from wizard.steps.base import Step
     from wizard.transaction import ApplyResult, Event, Progress
@@ -983,6 +983,11 @@ class RecoveryActions:
     """Put the snapshot back now; returns what restore.sh said."""
     finish: Callable[[str], bool]
     """Keep the change: mark it confirmed; False when the host refused (already reverting)."""
+    host_change: Callable[[], HostChange | None] | None = None
+    """The host's own journal of its last change (:func:`wizard.recovery.read_host_change`)."""
+    fresh: Callable[[], Fresh] | None = None
+    """Try a brand-new connection (:func:`wizard.recovery.fresh_connection`): the open one
+    proves nothing about new ones."""
 
 
 class WaysInSearch(Protocol):
@@ -1092,11 +1097,14 @@ class RecoveryScreen(Screen[str | None]):
     """Recovery for one host; returns ``"retry"`` to connect again, ``"connected"`` to go on
     over the way in the search found (:attr:`ways_in`), None to go back.
 
-    Always shown: what this machine's journal says about the last change (refreshed every
-    second while its safety timer runs). Without ``actions`` (hostwiz cannot get in): what
-    to type at the VM console and, given a ``search``, the other ways in tried one by one (in
-    a thread worker) with what worked; a way with root rights can be continued connected.
-    With ``actions`` (connected): the interrupted changes on the host, each with Roll back /
+    Always shown: what the journals say about the last change (the host's own once read over
+    the connection, else this machine's, an estimate), its relative times recomputed every
+    second. Without ``actions`` (hostwiz cannot get in): what to type at the VM console and,
+    given a ``search``, the other ways in tried one by one (in a thread worker) with what
+    worked; a way with root rights can be continued connected; when none works, why (how the
+    connection failed, and whether hostwiz's last change can be the cause). With ``actions``
+    (connected): whether a brand-new connection gets in (the open one proves nothing about new
+    ones) and, when it does not, why; the interrupted changes on the host, each with Roll back /
     Keep / Leave; if listing them fails, the console instructions instead.
     """
 
@@ -1132,6 +1140,13 @@ class RecoveryScreen(Screen[str | None]):
         self.clock = clock
         self.explanation: list[str] = []
         self.deadline: float | None = None
+        self.on_host: HostChange | None = None
+        """The host's own journal of its last change, once read (connected only)."""
+        self.host_read_at: float | None = None
+        self.fresh: Fresh | None = None
+        """How a brand-new connection fared (connected only), once tried."""
+        self.lockout: Lockout | None = None
+        """Why new connections fail, once known."""
         self.pending: list[Interrupted] | None = None
         """The interrupted changes once listed (None before, or when listing failed)."""
         self.outcomes: dict[str, str] = {}
@@ -1148,7 +1163,7 @@ class RecoveryScreen(Screen[str | None]):
                     id="problem",
                     classes="problem danger" if is_danger(self.problem) else "problem",
                 )
-            yield Static("What this machine's journal says", classes="section")
+            yield Static("What this machine's journal says", id="explain-title", classes="section")
             yield Static("…", id="explain", classes="recovery-text")
             if self.search is not None:
                 yield Static("Other ways in", id="search-title", classes="section")
@@ -1164,18 +1179,26 @@ class RecoveryScreen(Screen[str | None]):
                         "Continue connected", id="continue", variant="primary", compact=True
                     )
             if self.actions is not None:
+                if self.actions.fresh is not None:
+                    yield Static("A new connection", classes="section")
+                    yield Static("Trying a new connection…", id="fresh", classes="recovery-text")
+                    yield Static("", id="lockout", classes="recovery-text")
                 yield Static("Interrupted changes on the host", classes="section")
                 yield Vertical(id="pending")
+            if self.actions is None or self.actions.fresh is None:
+                yield Static("", id="lockout", classes="recovery-text")
             yield Static("Get in at the console", id="console-title", classes="section")
             with Vertical(id="console", classes="recovery-text"):
                 yield from self.console_lines()
         yield Footer()
 
-    def console_lines(self) -> ComposeResult:
+    def console_lines(self, not_ours: bool = False, kind: str = "") -> ComposeResult:
         """console_instructions, each command on its own line (readable at 80 columns)."""
         from wizard.recovery import console_instructions
 
-        first, *commands = console_instructions(host_name(self.host), self.practice)
+        first, *commands = console_instructions(
+            host_name(self.host), self.practice, not_ours=not_ours, kind=kind
+        )
         yield Static(first)
         for line in commands:
             command, _, comment = line.strip().partition("#")
@@ -1195,10 +1218,12 @@ class RecoveryScreen(Screen[str | None]):
     def on_mount(self) -> None:
         self.explain()
         self.set_interval(1.0, self._tick)
+        self.query_one("#lockout").display = False
         if self.actions is not None:
             self.query_one("#console-title").display = False
             self.query_one("#console").display = False
             self.load()
+            self.read_host()
         if self.search is not None:
             self.query_one("#found-buttons").display = False
             if is_danger(self.problem):
@@ -1215,26 +1240,112 @@ class RecoveryScreen(Screen[str | None]):
                 self.look_for_ways_in()
 
     def _tick(self) -> None:
-        if self.deadline is not None and self.clock() < self.deadline + 2:
+        """Relative times ("in 20 s", "3 s ago") are recomputed, never left to go stale. Once
+        the host's timer is due, the host's journal is read again (every 5 s) until it says
+        what happened."""
+        if self.deadline is not None:
             self.explain()
+        change, now = self.on_host, self.clock()
+        if (
+            change is not None
+            and change.state in ("pending", "reverting")
+            and (change.deadline or now) <= now
+            and now - (self.host_read_at or 0) >= 5
+        ):
+            self.read_host()
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="explain")
     def explain(self) -> None:
-        """Read the local journal (a file on this machine) and explain it."""
+        """Read the local journal (a file on this machine) and explain it, with the host's
+        own journal when read."""
         from snapshots.local_journal import last_transaction
         from wizard.recovery import explain_last_change
 
+        on_host = self.on_host
         try:
-            lines = explain_last_change(self.host, self.clock())
+            lines = explain_last_change(self.host, self.clock(), on_host)
             entries = last_transaction(self.host)
         except OSError as error:
             lines, entries = [f"The local journal cannot be read: {error}."], []
         deadline = entries[-1].deadline if entries else None
+        if on_host is not None:
+            deadline = on_host.deadline
         self.app.call_from_thread(self._show_explanation, lines, deadline)
+
+    @work(thread=True, exit_on_error=False, exclusive=True, group="host-journal")
+    def read_host(self) -> None:
+        """Read the host's journal, then try a new connection (once): what the open connection
+        cannot tell."""
+        assert self.actions is not None
+        self.host_read_at = self.clock()
+        change: HostChange | None = None
+        if self.actions.host_change is not None:
+            with contextlib.suppress(Exception):  # the explanation stays this machine's
+                change = self.actions.host_change()
+        self.app.call_from_thread(self._host_read, change)
+        if self.actions.fresh is not None and self.fresh is None:
+            try:
+                fresh = self.actions.fresh()
+            except Exception as error:
+                from wizard.recovery import Fresh
+
+                fresh = Fresh("failed", str(error))
+            self.app.call_from_thread(self._show_fresh, fresh)
+
+    def _host_read(self, change: HostChange | None) -> None:
+        self.on_host = change
+        self.explain()
+        if self.fresh is not None and self.fresh.kind != "works":
+            self._show_fresh(self.fresh)  # the host's state may have changed the verdict
+
+    def _show_fresh(self, fresh: Fresh) -> None:
+        from wizard.recovery import FAILURES, judge_lockout
+
+        self.fresh = fresh
+        box = self.query_one("#fresh", Static)
+        if fresh.kind == "works":
+            box.update(
+                Content.assemble(
+                    ("✓ A new connection gets in", "bold $text-success"),
+                    f" (port {fresh.port})." if fresh.port else ".",
+                )
+            )
+            return
+        lockout = judge_lockout(
+            self.host, fresh.kind, fresh.port, now=self.clock(), on_host=self.on_host
+        )
+        how = FAILURES.get(fresh.kind, fresh.kind)
+        box.update(
+            Content.assemble(
+                (f"✗ A new connection fails ({how}): ", "bold $text-error"),
+                fresh.message,
+                "\nThis connection stays open, but nobody can log in anew until that is fixed.",
+            )
+        )
+        self.call_after_refresh(self._show_lockout, lockout)
+
+    async def _show_lockout(self, lockout: Lockout) -> None:
+        """Why connections fail, then the console: what to look at, or what to restore."""
+        self.lockout = lockout
+        box = self.query_one("#lockout", Static)
+        box.update(
+            Content.assemble(
+                ("What that means: ", "bold"),
+                " ".join(lockout.lines),
+            )
+        )
+        box.display = bool(lockout.lines)
+        console = self.query_one("#console", Vertical)
+        await console.remove_children()
+        await console.mount_all(self.console_lines(lockout.not_ours, lockout.kind))
+        self.query_one("#console-title").display = True
+        console.display = True
 
     def _show_explanation(self, lines: list[str], deadline: float | None) -> None:
         self.explanation = lines
         self.deadline = deadline
+        if self.on_host is not None:
+            self.query_one("#explain-title", Static).update("What the host's journal says")
         self.query_one("#explain", Static).update("\n".join(lines))
 
     @work(thread=True, exit_on_error=False, exclusive=True, group="host")
@@ -1360,6 +1471,8 @@ class RecoveryScreen(Screen[str | None]):
         elif not self.busy:
             self.query_one("#pending", Vertical).loading = True
             self.load()
+            self.fresh = None  # a new connection and the host's journal, again
+            self.read_host()
 
     def action_back(self) -> None:
         if self.busy:
@@ -1426,8 +1539,20 @@ class RecoveryScreen(Screen[str | None]):
             self.query_one("#found-buttons").display = True
             self.call_after_refresh(self._focus_continue)
         else:
+            if found is not None and found.way is None:
+                self.call_after_refresh(self._judge_lockout, found.configured_port)
             self.call_after_refresh(self._show_console)
         return True
+
+    async def _judge_lockout(self, port: int) -> None:
+        """No way in: why (how the configured way failed), and whether hostwiz's last change
+        can be the cause (this machine's journal: the host's cannot be read)."""
+        from wizard.recovery import failure_kind, judge_lockout
+
+        problem = self.problem
+        kind = failure_kind(problem) if isinstance(problem, HostwizError) else "failed"
+        await self._show_lockout(judge_lockout(self.host, kind, port, now=self.clock()))
+        self._show_console()
 
     def _found_text(self, found: WaysIn | None) -> Content:
         name = host_name(self.host)

@@ -54,7 +54,16 @@ from snapshots.store import SnapshotInfo
 from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
 from wizard.firewall.answers import FirewallAnswers
 from wizard.pki import WrongPassphrase
-from wizard.recovery import Interrupted, Search, Tried, WayIn, explain_last_change
+from wizard.recovery import (
+    COMMON_SSH_PORTS,
+    Fresh,
+    HostChange,
+    Interrupted,
+    Search,
+    Tried,
+    WayIn,
+    explain_last_change,
+)
 from wizard.render import render_changeset
 from wizard.steps import STEPS
 from wizard.steps.docker_engine import DockerEngineAnswers
@@ -1064,6 +1073,90 @@ async def test_recovery_screen_rolls_back_keeps_or_leaves_each_interrupted_chang
     assert app.results == [None]
 
 
+def undone_on_host(reverted: float) -> HostChange:
+    """The host's journal: SSH was to move 22 → 2222, nobody confirmed, the timer undid it."""
+    return HostChange(
+        SNAPSHOT_ID,
+        ((FIXED - 60, "recorded"), (FIXED - 60, "armed 60s"), (FIXED - 50, "done 0"),
+         (reverted - 1, "reverting (timeout)"), (reverted, "reverted (timeout)")),
+        deadline=reverted - 1,
+        steps=("ssh",),
+        ssh_port_before=22,
+        ssh_port_after=2222,
+    )  # fmt: skip
+
+
+@run_async
+async def test_recovery_screen_connected_tries_a_new_connection_and_reads_the_hosts_journal() -> (
+    None
+):
+    """A foreign rule drops new SSH connections; the change was undone by the host's timer 10 s
+    before this machine's journal expected. The open connection still works: the screen tries a
+    new one, says it gets no answer, that the host undid the change at the host's time (SSH
+    on 22 again), and that the cause is not hostwiz's change; the console shows what to look
+    at, not restore LAST."""
+    host = "undone1"
+    write_journal(host, (FIXED - 60, "applying", FIXED), (FIXED - 40, "unconfirmed", FIXED + 10))
+    reverted = FIXED - 5
+    fresh = Fresh("no-answer", f"No answer from 10.213.0.12:22 ({host}) within 10 s.", 22)
+    fake = FakeHost([])
+    actions = RecoveryActions(fake.load, fake.roll_back, fake.finish,
+                              host_change=lambda: undone_on_host(reverted),
+                              fresh=lambda: fresh)  # fmt: skip
+    clock = FakeClock()
+    app = Harness(lambda: RecoveryScreen(host, practice=True, actions=actions, clock=clock))
+    async with app.run_test(size=(100, 50)) as pilot:
+        screen = recovery_of(app)
+        await until(pilot, lambda: screen.lockout is not None)
+        await until(pilot, lambda: "undid" in text_of(screen, "#explain"))
+        explained = text_of(screen, "#explain")
+        assert (
+            f"The host undid it at {clock_time(reverted)} because no new connection could "
+            "confirm it before the host's safety timer ran out; SSH is on port 22 again."
+        ) in explained, explained
+        assert "puts the snapshot back" not in explained
+        assert clock_time(FIXED + 10) not in explained  # this machine's estimate is not used
+        assert text_of(screen, "#fresh").startswith("✗ A new connection fails (no answer)")
+        lockout = text_of(screen, "#lockout")
+        assert "get no answer" in lockout and "firewall" in lockout
+        assert "the cause is not hostwiz's change" in lockout
+        assert screen.query_one("#console").display
+        console = screen.console_text
+        assert "iptables -S INPUT" in console and "ss -tlnp" in console
+        assert "/var/lib/hostwiz/restore LAST" not in console
+        assert f"hostwiz lab shell {host}" in console
+
+
+@run_async
+async def test_recovery_screen_locked_out_after_the_timer_blames_no_undone_change() -> None:
+    """Cannot get in, this machine's journal says the timer should have undone the change 10 s
+    ago, no other way in works: the time since is recomputed (not left at "10 s ago"), the
+    cause is most likely not hostwiz's change, and the console shows what to look at."""
+    host = "overdue1"
+    write_journal(
+        host, (FIXED - 70, "applying", FIXED - 10), (FIXED - 60, "unconfirmed", FIXED - 10)
+    )
+    clock = FakeClock()
+    problem = ConnectionFailed(f"No answer from 10.213.0.12:22 ({host}) within 4 s.")
+    tries = [Tried(WayIn(22, "root"), "no-ssh", problem.message),
+             Tried(WayIn(2222, "root"), "no-ssh", refused(2222))]  # fmt: skip
+    app = Harness(lambda: RecoveryScreen(host, practice=True, problem=problem,
+                                         search=ReplayedSearch(tries), clock=clock))  # fmt: skip
+    async with app.run_test(size=(100, 50)) as pilot:
+        screen = recovery_of(app)
+        await until(pilot, lambda: "(10 s ago" in text_of(screen, "#explain"))
+        assert "this machine's estimate" in text_of(screen, "#explain")
+        clock.now += 100
+        await until(pilot, lambda: "(110 s ago" in text_of(screen, "#explain"))
+        await until(pilot, lambda: screen.lockout is not None)
+        lockout = text_of(screen, "#lockout")
+        assert "New connections to port 22 get no answer" in lockout
+        assert "the cause is most likely not hostwiz's change" in lockout
+        assert "iptables -S INPUT" in screen.console_text
+        assert "/var/lib/hostwiz/restore LAST" not in screen.console_text
+        assert "press t to connect again" in screen.console_text
+
+
 @run_async
 async def test_recovery_screen_falls_back_to_the_console_when_listing_fails() -> None:
     host = FakeHost([], fail_load=True)
@@ -1814,10 +1907,10 @@ async def test_recovery_screen_finds_ssh_moved_by_hand_and_continues_connected(
         screen = await wait_for(pilot, RecoveryScreen, 60)
         assert screen.search is not None
         await until(pilot, lambda: not screen.searching, 120)
-        tries = tries_of(screen)
-        assert tries[0] == "✗ port 22 as root: refused (nothing listens there)", tries
-        assert tries[-1] == "✓ port 2200 as root: that works", tries
-        assert [t.way.port for t in screen.tried] == [22, 2222, 2022, 2200]
+        tries = tries_of(screen)  # every port at once, each shown as it ends
+        assert "✗ port 22 as root: refused (nothing listens there)" in tries, tries
+        assert "✓ port 2200 as root: that works" in tries, tries
+        assert sorted(t.way.port for t in screen.tried) == sorted(COMMON_SSH_PORTS)
         outcome = text_of(screen, "#search-outcome")
         assert "What works: port 2200 as root." in outcome
         assert f"hostwiz uses port 2200 for {host.name} from now on" in outcome
@@ -1830,6 +1923,8 @@ async def test_recovery_screen_finds_ssh_moved_by_hand_and_continues_connected(
         await until(pilot, lambda: connected.pending is not None, 60)
         await pilot.pause(0.1)
         assert [item.snapshot.id for item in connected.pending or []] == [snapshot_id]
+        await until(pilot, lambda: connected.fresh is not None, 60)
+        assert text_of(connected, "#fresh").startswith("✓ A new connection gets in (port 2200)")
         await pilot.click(f"#rollback-{snapshot_id}")
         await until(pilot, lambda: connected.outcomes.get(snapshot_id) == "rolled back", 60)
         await pilot.press("escape")

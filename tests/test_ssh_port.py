@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,13 @@ from presets import apply_overrides, load_preset
 from snapshots.local_journal import last_transaction
 from snapshots.rollback import rollback_plan
 from tests.probes import wait_for
-from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
+from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged, PlanConflict
+from wizard.firewall.answers import FirewallAnswers
 from wizard.lab import lab_paths
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, apply_planned, preview
 from wizard.steps import STEPS
+from wizard.steps.firewall import FIREWALL
 from wizard.steps.ssh_port import parse_listeners
 from wizard.transaction import apply_changeset
 from wizard.transport.known_hosts import KnownHosts
@@ -29,6 +32,7 @@ from wizard.transport.ssh import SshTransport
 pytestmark = pytest.mark.lab
 ROOT = Path(__file__).resolve().parents[1]
 JOURNAL = "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal"
+SNAPSHOTS, LAST = "/var/lib/hostwiz/snapshots", "/var/lib/hostwiz/LAST"
 
 
 def ssh_only(*overrides: str) -> list[Selection]:
@@ -100,7 +104,7 @@ def test_main_file_port_line_is_commented_out_so_sshd_listens_on_one_port(host, 
     assert 22 not in listeners(console)
 
 
-def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_config):
+def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_config, tmp_path):
     console = host.console()
     # A firewall on the host that the admin forgot: new connections to 2222 are dropped.
     assert console.run("iptables -I INPUT -p tcp --dport 2222 -j DROP").ok
@@ -109,6 +113,11 @@ def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_con
         assert not result.confirmed
         assert "SSH was to move to port 2222" in result.message
         assert "No answer" in result.message
+        # Named: not hostwiz's zones (none loaded), another firewall.
+        assert "Likely cause: another firewall drops new connections to port 2222" in (
+            result.message
+        )
+        assert "hostwiz's zones are not loaded" in result.message
         assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 10 + 15)
     assert " confirmed" not in console.run(f"cat {JOURNAL}").out
     assert listeners(console).get(22) == ("sshd",) and 2222 not in listeners(console)
@@ -116,9 +125,20 @@ def test_new_port_blocked_on_the_host_moves_ssh_back_by_itself(host, lab_ssh_con
     last = last_transaction(host.name)[-1]
     assert last.event == "unconfirmed" and "new SSH port 2222" in last.detail
     assert (last.ssh_port_before, last.ssh_port_after) == (22, 2222)
+    # Its deadline is the host's own (read back when the window started), not this machine's
+    # time after the confirmation gave up (that was the connect timeout later).
+    host_deadline = int(console.run(f"cat {SNAPSHOTS}/$(cat {LAST})/deadline").out)
+    assert last.deadline is not None and abs(last.deadline - host_deadline) <= 1.5
     assert remembered_port(host.name) is None
     with connect(host, lab_ssh_config) as fresh:
         assert fresh.port == 22
+    # recover, connected again, says what the host's journal says: undone when, why, port.
+    out = recover(host, lab_ssh_config, home=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "The host undid it at " in out.stdout
+    assert "because no new connection could confirm it" in out.stdout
+    assert "SSH is on port 22 again" in out.stdout
+    assert "puts the snapshot back by itself" not in out.stdout
 
 
 SQUAT = (
@@ -226,3 +246,39 @@ def test_a_remembered_port_that_no_longer_answers_is_forgotten(host, lab_ssh_con
     with connect(host, lab_ssh_config) as ssh:
         assert ssh.port == 22
     assert remembered_port(host.name) is None
+
+
+ZONES = FirewallAnswers(
+    enabled=True, mgmt_interfaces=("eth0",), lan_services=("ping",), wan_services=("ping",)
+)
+"""The admin comes in through eth0, in zone mgmt, which offers ssh (and ping)."""
+
+
+def test_ssh_port_move_is_refused_when_loaded_zones_would_not_follow_and_follows_them(
+    host, lab_ssh_config
+):
+    console = host.console()
+    with connect(host, lab_ssh_config) as ssh:
+        assert apply(ssh, [Selection(FIREWALL, ZONES)]).confirmed
+        assert "--dport 22 " in console.run("iptables -S HOSTWIZ-IN-mgmt").out
+        snapshots = console.run("ls /var/lib/hostwiz/snapshots").out
+        # The firewall step off (its zones stay loaded from the apply above): refused up front.
+        off = [*ssh_only("ssh.port=2222"), Selection(FIREWALL, replace(ZONES, enabled=False))]
+        with pytest.raises(PlanConflict, match="zone mgmt offers only 22/tcp") as refused:
+            apply(ssh, off)
+        assert "Turn the firewall step on in the same change" in refused.value.hint
+        # The SSH step alone (the wizard's step screen applies one step): the same check.
+        with pytest.raises(PlanConflict, match="zone mgmt offers only 22/tcp"):
+            apply(ssh, ssh_only("ssh.port=2222"))
+        assert console.run("ls /var/lib/hostwiz/snapshots").out == snapshots  # nothing done
+        assert listeners(console).get(22) == ("sshd",) and 2222 not in listeners(console)
+        # On in the same change: the zones follow sshd to its new port (the preview says so).
+        both = [*ssh_only("ssh.port=2222"), Selection(FIREWALL, ZONES)]
+        changeset, _ = preview(ssh, both)
+        notes = [note for plan in changeset.plans for note in plan.notes]
+        assert any("ssh follows sshd in this change: port 2222" in note for note in notes)
+        result = apply(ssh, both)
+    assert result.confirmed and result.ssh_port == 2222, result.message
+    assert "--dport 2222 " in console.run("iptables -S HOSTWIZ-IN-mgmt").out
+    with connect(host, lab_ssh_config) as again:
+        assert again.port == 2222

@@ -11,13 +11,20 @@ back or finished.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import calendar
 import getpass
+import json
+import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from snapshots.layout import RESTORE_COMMAND, snapshot_dir
+from snapshots.layout import LAST_FILE, RESTORE_COMMAND, SNAPSHOT_DIR, snapshot_dir
 from snapshots.local_journal import JournalEntry, entries, last_transaction
 from snapshots.store import SnapshotInfo, list_snapshots
 from wizard.errors import (
@@ -28,6 +35,7 @@ from wizard.errors import (
     HostwizError,
     SudoFailed,
 )
+from wizard.firewall.loaded import loaded_zone_ports
 from wizard.transaction import disarm_script
 from wizard.transport.base import Transport
 
@@ -38,13 +46,154 @@ def _clock(epoch: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(epoch))
 
 
-def explain_last_change(host: str, now: float | None = None) -> list[str]:
-    """Plain sentences about the last transaction hostwiz ran against ``host``."""
+def _ago(seconds: float) -> str:
+    return f"{int(seconds)} s ago" if seconds < 120 else f"{int(seconds // 60)} min ago"
+
+
+# ---- the host's own record of its last change ---------------------------------------------
+
+HOST_CHANGE_SCRIPT = f"""id=$(cat {LAST_FILE} 2>/dev/null) || exit 0
+d={SNAPSHOT_DIR}/$id
+[ -f "$d/meta.json" ] || exit 0
+echo "id $id"
+echo "now $(date +%s)"
+echo "deadline $(cat "$d/deadline" 2>/dev/null)"
+pid=$(cat "$d/watchdog.pid" 2>/dev/null)
+[ -n "$pid" ] && grep -q "hostwiz-watchdog-$id" /proc/$pid/cmdline 2>/dev/null && echo timer
+echo "meta $(base64 -w0 "$d/meta.json")"
+sed 's/^/journal /' "$d/journal" 2>/dev/null
+true"""
+"""Prints the host's last snapshot: its journal, the safety timer's deadline file (host clock),
+whether the timer runs, and the host's clock now (to turn its times into this machine's)."""
+
+
+@dataclass(frozen=True)
+class HostChange:
+    """What the host's own journal says about its last change (times on this machine's clock:
+    the host's times shifted by the difference between the two clocks)."""
+
+    snapshot_id: str
+    events: tuple[tuple[float, str], ...]
+    """(time, word) per journal line: recorded, armed 60s, start N, done N, confirmed,
+    reverting (REASON), reverted (REASON), revert incomplete (REASON)."""
+    deadline: float | None = None
+    """When the safety timer fires, from the host's deadline file."""
+    timer_running: bool = False
+    steps: tuple[str, ...] = ()
+    ssh_port_before: int | None = None
+    ssh_port_after: int | None = None
+
+    @property
+    def last(self) -> str:
+        return self.events[-1][1] if self.events else "unknown"
+
+    def when(self, prefix: str) -> float | None:
+        """The time of the last journal line starting with ``prefix``."""
+        found = [at for at, word in self.events if word.startswith(prefix)]
+        return found[-1] if found else None
+
+    @property
+    def armed_at(self) -> float | None:
+        return self.when("armed")
+
+    @property
+    def state(self) -> str:
+        """confirmed, undone, incomplete, reverting, pending (the timer runs) or interrupted."""
+        word = self.last
+        if word == "confirmed":
+            return "confirmed"
+        if word.startswith("reverted"):
+            return "undone"
+        if word.startswith("revert incomplete"):
+            return "incomplete"
+        if word.startswith("reverting"):
+            return "reverting"
+        return "pending" if self.timer_running else "interrupted"
+
+
+def _reason(word: str) -> str:
+    return word.partition("(")[2].rstrip(")")
+
+
+def parse_host_change(output: str, local_now: float) -> HostChange | None:
+    """Parse :data:`HOST_CHANGE_SCRIPT`'s output (None: the host has no snapshot)."""
+    fields: dict[str, str] = {}
+    journal: list[str] = []
+    timer = False
+    for line in output.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "journal":
+            journal.append(value)
+        elif key == "timer":
+            timer = True
+        elif key:
+            fields[key] = value.strip()
+    if not fields.get("id"):
+        return None
+    host_now = _int(fields.get("now")) or local_now
+    shift = local_now - host_now
+    events = []
+    for line in journal:
+        stamp, _, word = line.partition(" ")
+        try:
+            at = calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+        except ValueError:
+            continue
+        events.append((at + shift, word.strip()))
+    deadline = _int(fields.get("deadline"))
+    meta = _meta(fields.get("meta", ""))
+    moved = meta.get("ssh_port")
+    move: dict[str, Any] = moved if isinstance(moved, dict) else {}
+    return HostChange(
+        fields["id"],
+        tuple(events),
+        None if deadline is None else deadline + shift,
+        timer,
+        tuple(str(step) for step in meta.get("steps", ()) or ()),
+        _int(move.get("before")),
+        _int(move.get("after")),
+    )
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
+
+
+def _meta(encoded: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.b64decode(encoded).decode("utf-8", "replace"))
+    except (ValueError, binascii.Error):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_host_change(transport: Transport) -> HostChange | None:
+    """The host's own record of its last change (None: no snapshot there)."""
+    return parse_host_change(transport.run(HOST_CHANGE_SCRIPT).out, time.time())
+
+
+# ---- what the journals say ----------------------------------------------------------------
+
+
+def explain_last_change(
+    host: str, now: float | None = None, on_host: HostChange | None = None
+) -> list[str]:
+    """Plain sentences about the last transaction hostwiz ran against ``host``.
+
+    ``on_host`` (read over a connection): the host's own journal, which says what really
+    happened and when; without it, this machine's journal, whose times are estimates.
+    Relative times ("in 20 s", "3 s ago") are as of ``now``: call again to show them.
+    """
     entries = last_transaction(host)
+    now = time.time() if now is None else now
+    if on_host is not None and (not entries or entries[0].snapshot_id <= on_host.snapshot_id):
+        return _explain_from_host(on_host, entries, now)
     if not entries:
         return [f"hostwiz has no record of changing {host} from this machine."]
     first, last = entries[0], entries[-1]
-    now = time.time() if now is None else now
     steps = ", ".join(first.steps) or "a change"
     lines = [
         f"Last change from here: {steps} (snapshot {first.snapshot_id}), started at "
@@ -79,17 +228,323 @@ def _state_sentence(last: JournalEntry, now: float) -> str:
         return (
             f"It was never confirmed ({last.event}), so the host's safety timer should have "
             f"put the snapshot back by itself at {_clock(last.deadline)} "
-            f"({int(now - last.deadline)} s ago). Try connecting again."
+            f"({_ago(now - last.deadline)}; this machine's estimate: the host's own journal "
+            "says for sure)."
         )
     return (
         f"It is not confirmed ({last.event}): the host's safety timer puts the snapshot back by "
-        f"itself at {_clock(last.deadline)}, in {int(last.deadline - now)} s. Wait, then connect "
-        "again."
+        f"itself at {_clock(last.deadline)}, in {int(last.deadline - now)} s (this machine's "
+        "estimate). Wait, then connect again."
     )
 
 
-def console_instructions(host: str, practice_host: bool) -> list[str]:
-    """Where the console is, then the restore commands (each with a ``#`` comment)."""
+_WHY_UNDONE = {
+    "timeout": "no new connection could confirm it before the host's safety timer ran out",
+    "failed": "an action failed, so hostwiz undid it at once",
+    "health check failed": "a health check failed after the change, so hostwiz undid it at once",
+    "manual": "someone ran the restore command on the host",
+    "recover": "it was rolled back from the recovery",
+}
+
+
+def _explain_from_host(change: HostChange, entries: list[JournalEntry], now: float) -> list[str]:
+    steps = ", ".join(change.steps) or "a change"
+    started = change.when("recorded") or (change.events[0][0] if change.events else None)
+    at = f", started at {_clock(started)}" if started is not None else ""
+    lines = [f"Last change on the host: {steps} (snapshot {change.snapshot_id}){at}."]
+    before, after = change.ssh_port_before, change.ssh_port_after
+    state = change.state
+    if state == "confirmed":
+        confirmed = change.when("confirmed")
+        lines.append(
+            "It was confirmed over a new connection"
+            + (f" at {_clock(confirmed)}" if confirmed else "")
+            + (f"; SSH is on port {after}" if after else "")
+            + ". It is not what locks anyone out, unless something changed on the host since."
+        )
+    elif state in ("undone", "incomplete"):
+        word = change.last
+        reason = _reason(word)
+        why = _WHY_UNDONE.get(reason, f"of {reason!r}" if reason else "of an unknown reason")
+        how = "undid" if state == "undone" else "only partly undid"
+        sentence = f"The host {how} it at {_clock(change.events[-1][0])} because {why}"
+        if state == "undone" and before is not None:
+            sentence += f"; SSH is on port {before} again"
+        lines.append(sentence + ".")
+        if state == "incomplete":
+            lines.append(
+                f"Its journal ({SNAPSHOT_DIR}/{change.snapshot_id}/journal) names what could "
+                "not be put back."
+            )
+    elif state == "reverting":
+        lines.append("The host is putting the snapshot back right now.")
+    elif state == "pending" and change.deadline is not None:
+        if before is not None and after is not None:
+            lines.append(
+                f"It moves SSH from port {before} to port {after}; once undone, SSH is on port "
+                f"{before} again."
+            )
+        if change.deadline > now:
+            lines.append(
+                "It is not confirmed: the host's safety timer puts the snapshot back by itself "
+                f"at {_clock(change.deadline)}, in {int(change.deadline - now + 0.5)} s."
+            )
+        else:
+            lines.append(
+                "It is not confirmed: the host's safety timer is putting the snapshot back now "
+                f"(its deadline was {_clock(change.deadline)}, {_ago(now - change.deadline)})."
+            )
+    else:
+        lines.append(
+            f"It was interrupted ({change.last}): never confirmed nor undone, and no safety "
+            "timer runs for it any more."
+        )
+    return lines
+
+
+# ---- how a new connection fares -----------------------------------------------------------
+
+FAILURES = {
+    "no-answer": "no answer",
+    "refused": "refused",
+    "login-refused": "login refused",
+    "host-key": "host key not trusted",
+    "no-root": "no root rights",
+    "no-route": "no route",
+}
+
+
+def failure_kind(error: HostwizError) -> str:
+    """How a connection failed: no-answer (packets dropped: a firewall), refused (nothing
+    listens), no-route, login-refused (sshd answers, the login fails), host-key, no-root,
+    or failed."""
+    if isinstance(error, SudoFailed):
+        return "no-root"
+    if isinstance(error, AuthenticationFailed):
+        return "login-refused"
+    if isinstance(error, HostKeyChanged | HostKeyUnknown):
+        return "host-key"
+    if isinstance(error, ConnectionFailed):
+        if "refused the connection" in error.message:
+            return "refused"
+        if error.message.startswith("No answer"):
+            return "no-answer"
+        if "no network route" in error.message:
+            return "no-route"
+    return "failed"
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """How a brand-new connection to the host fared (the way the admin would come in)."""
+
+    kind: str
+    """works, or a :func:`failure_kind`."""
+    message: str
+    port: int | None = None
+
+
+LIVE_ZONES_SCRIPT = (
+    "iptables-save 2>/dev/null; echo '#hostwiz-nft'; nft list table inet hostwiz 2>/dev/null; true"
+)
+
+
+def confirmation_cause(transport: Transport, error: HostwizError, port: int | None) -> str:
+    """The likely cause of a failed confirmation, in one sentence ('' when unknown).
+
+    ``transport`` is the connection that made the change (still open): for a connection that
+    got no answer, hostwiz's own zones loaded on the host are read to tell them from any other
+    firewall.
+    """
+    kind = failure_kind(error)
+    on = f"port {port}" if port else "the SSH port"
+    if kind == "refused":
+        return f"Likely cause: nothing listens on {on} (sshd did not start there)."
+    if kind == "login-refused":
+        return "Likely cause: sshd answers, but the new settings refuse this login."
+    if kind != "no-answer" or port is None:
+        return ""
+    try:
+        live = transport.run(LIVE_ZONES_SCRIPT).out
+    except HostwizError:
+        return "Likely cause: a firewall drops new connections (which one is unknown)."
+    save, _, nft = live.partition("#hostwiz-nft")
+    zones = loaded_zone_ports(save, nft)
+    closed = sorted(name for name, ports in zones.items() if port not in ports)
+    if closed:
+        shown = "; ".join(f"zone {name} opens {_tcp(zones[name])}" for name in closed)
+        return (
+            f"Likely cause: hostwiz's own firewall zones, loaded on the host, do not open {on} "
+            f"({shown})."
+        )
+    where = "hostwiz's zones open it" if zones else "hostwiz's zones are not loaded"
+    return (
+        f"Likely cause: another firewall drops new connections to {on} ({where}): on the host "
+        "(iptables -S INPUT, nft list ruleset) or in front of it (a cloud security group, a "
+        "router)."
+    )
+
+
+def _tcp(ports: set[int]) -> str:
+    return ", ".join(f"{port}/tcp" for port in sorted(ports)) or "no TCP port"
+
+
+def fresh_connection(transport: Transport) -> Fresh:
+    """Open (and close) a new connection the way the open one came in: an open connection
+    proves nothing about new ones (a firewall may drop new connections only)."""
+    port = getattr(transport, "port", None)
+    try:
+        fresh = transport.reconnect()
+    except HostwizError as error:
+        return Fresh(failure_kind(error), error.message, port)
+    fresh.close()
+    return Fresh("works", "a new connection works", port)
+
+
+def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -> list[str]:
+    """Why new connections fail, in plain words, from how they fail (``kind``) and the state of
+    hostwiz's last change (``state``: confirmed, undone, overdue (this machine's journal says it
+    should be undone by now), pending, none, unknown), undone or due at ``when``.
+
+    The point: once hostwiz's change is undone (or was confirmed) and new connections still
+    fail, hostwiz's change is not the cause, and restoring it again changes nothing.
+    """
+    on = f"port {port}" if port else "the SSH port"
+    what = {
+        "no-answer": f"New connections to {on} get no answer: the packets are dropped on the "
+        "way, most likely by a firewall (on the host, or in front of it).",
+        "refused": f"New connections to {on} are refused: nothing listens there (sshd stopped, "
+        "or listens on another port).",
+        "login-refused": f"sshd answers on {on}, but refuses the login: the user, the key, or "
+        "sshd's login settings.",
+        "no-route": "There is no network route to the host: it is down, or its network is.",
+        "host-key": "sshd answers, but with a host key that is not the one trusted.",
+    }.get(kind, "")
+    lines = [what] if what else []
+    if state == "pending":
+        lines.append(
+            "hostwiz's last change is not confirmed yet: the host puts it back by itself"
+            + (f" at {_clock(when)}" if when else "")
+            + ". Wait for that, then connect again."
+        )
+        return lines
+    if state == "none":
+        lines.append("hostwiz has no record of a change that could cause this: look on the host.")
+    elif state == "undone":
+        lines.append(
+            "hostwiz's last change is already undone"
+            + (f" (at {_clock(when)})" if when else "")
+            + ", and new connections still fail: so the cause is not hostwiz's change, and "
+            "restoring a snapshot again would not help."
+        )
+    elif state == "confirmed":
+        lines.append(
+            "hostwiz's last change was confirmed over a new connection, so new connections "
+            "worked after it: the cause is not hostwiz's change but something since."
+        )
+    elif state == "overdue":
+        lines.append(
+            "By this machine's journal, the host's safety timer should already have undone "
+            "hostwiz's last change"
+            + (f" (at {_clock(when)})" if when else "")
+            + ", and new connections still fail: so the cause is most likely not hostwiz's "
+            "change. `/var/lib/hostwiz/restore` at the console shows what the host did."
+        )
+    else:
+        return lines
+    return lines
+
+
+NOT_OURS = ("undone", "confirmed", "overdue", "none")
+"""States of hostwiz's last change in which it is not (or most likely not) what blocks SSH."""
+
+
+@dataclass(frozen=True)
+class Lockout:
+    """Why new connections fail, and whether hostwiz's last change can be the cause."""
+
+    kind: str
+    """How the new connection failed (:func:`failure_kind`)."""
+    lines: list[str]
+    not_ours: bool
+    """hostwiz's change is not the cause: console checks, not ``restore LAST``."""
+
+
+def judge_lockout(
+    host: str,
+    kind: str,
+    port: int | None,
+    *,
+    now: float | None = None,
+    on_host: HostChange | None = None,
+) -> Lockout:
+    """:func:`lockout_cause` for ``host``, from the host's journal when read, else this
+    machine's."""
+    now = time.time() if now is None else now
+    state, when = change_state(host, now, on_host)
+    return Lockout(kind, lockout_cause(kind, port, state, when), state in NOT_OURS)
+
+
+def change_state(host: str, now: float, on_host: HostChange | None) -> tuple[str, float | None]:
+    """The state of hostwiz's last change for :func:`lockout_cause`, and its time."""
+    if on_host is not None:
+        state = on_host.state
+        if state in ("undone", "incomplete"):
+            return "undone", on_host.events[-1][0]
+        if state == "confirmed":
+            return "confirmed", on_host.when("confirmed")
+        if state in ("pending", "reverting"):
+            return "pending", on_host.deadline
+        return "unknown", None
+    entries = last_transaction(host)
+    if not entries:
+        return "none", None
+    last = entries[-1]
+    if last.event == "confirmed":
+        return "confirmed", last.time
+    if last.event == "reverted":
+        return "undone", last.time
+    if last.deadline is None:
+        return "unknown", None
+    return ("overdue" if now >= last.deadline else "pending"), last.deadline
+
+
+CONSOLE_CHECKS = {
+    "no-answer": [
+        ("iptables -S INPUT", "a rule that drops SSH (DROP or REJECT for its port)"),
+        ("nft list ruleset", "the same for nftables"),
+        ("ss -tlnp", "sshd listening, and on which port"),
+    ],
+    "refused": [
+        ("ss -tlnp", "sshd listening, and on which port"),
+        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log"),
+    ],
+    "login-refused": [
+        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log"),
+        ("sshd -T | grep -Ei 'permitrootlogin|passwordauth|pubkeyauth|allowusers'",
+         "sshd's login settings"),
+    ],
+}  # fmt: skip
+
+
+def console_checks(kind: str) -> list[str]:
+    """What to look at from the console when the cause is not hostwiz's change."""
+    checks = dict(CONSOLE_CHECKS.get(kind, CONSOLE_CHECKS["no-answer"]))
+    for other in CONSOLE_CHECKS.values():
+        for command, why in other:
+            checks.setdefault(command, why)
+    return [f"    {command}    # {why}" for command, why in checks.items()]
+
+
+def console_instructions(
+    host: str, practice_host: bool, *, not_ours: bool = False, kind: str = ""
+) -> list[str]:
+    """Where the console is, then the commands to type (each with a ``#`` comment).
+
+    ``not_ours``: hostwiz's change is not the cause (:func:`lockout_cause`): the commands
+    that show what blocks SSH, and the restore list only to see what the host did;
+    otherwise the restore commands.
+    """
     first = (
         f"Open the practice host's console with `hostwiz lab shell {host}` (a root shell "
         "there) and type:"
@@ -97,9 +552,12 @@ def console_instructions(host: str, practice_host: bool) -> list[str]:
         else "At the VM console (your provider's web console or the VM's serial console), "
         "log in as root and type:"
     )
+    listing = f"    {RESTORE_COMMAND}          # lists the snapshots and what happened to each"
+    if not_ours:
+        return [first, *console_checks(kind), listing]
     return [
         first,
-        f"    {RESTORE_COMMAND}          # lists the snapshots and what happened to each",
+        listing,
         f"    {RESTORE_COMMAND} LAST     # puts back the state before the last change",
     ]
 
@@ -141,6 +599,8 @@ def finish_interrupted(transport: Transport, snapshot_id: str) -> bool:
 COMMON_SSH_PORTS = (22, 2222, 2022, 2200, 22222, 222, 8022)
 """Ports admins often move SSH to, tried after the ones hostwiz knows of."""
 FALLBACK_USERS = ("root", "admin")
+PARALLEL_TRIES = 8
+"""Ports tried at once: a full search takes about one connect timeout."""
 
 
 def journal_ports(host: str) -> list[int]:
@@ -209,7 +669,8 @@ class Search:
 OpenWay = Callable[[WayIn], Transport]
 
 
-def _classify(error: HostwizError) -> str:
+def classify(error: HostwizError) -> str:
+    """A try's result word for a failed connection (see :class:`Tried`)."""
     if isinstance(error, SudoFailed):
         return "no-root"
     if isinstance(error, AuthenticationFailed):
@@ -230,13 +691,19 @@ def find_a_way_in(
     configured_keys: Iterable[Path] = (),
     say: Callable[[Tried], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    tried_already: Iterable[Tried] = (),
 ) -> Search:
     """Try ports, then users and keys on the ports where sshd answers; stop at the first that
     works.
 
-    First every port as configured (user and key): a port that refuses or stays silent has no
-    sshd, a refused login means sshd is there. Then, on those ports, every user with every key
-    (``configured_keys`` are skipped for the configured user: the first round offered them).
+    ``tried_already``: ways that just failed (the connection the caller opened first), counted
+    and told as tries, not tried again.
+
+    First every port as configured (user and key), all at once (at most
+    :data:`PARALLEL_TRIES` in parallel; the first port in order that works wins): a port
+    that refuses or stays silent has no sshd, a refused login means sshd is there. Then, on
+    those ports, every user with every key (``configured_keys`` are skipped for the
+    configured user: the first round offered them).
     A host key that is unknown or changed is never accepted here: that port is reported and
     left alone. ``say`` hears each try as it ends; ``stop`` returning True (the admin left)
     ends the search before the next try.
@@ -245,40 +712,72 @@ def find_a_way_in(
     users, keys = list(users), list(keys)
     configured_user = users[0]
     already_offered = set(configured_keys)
+    lock = threading.Lock()
 
-    def attempt(way: WayIn) -> str:
+    def attempt(way: WayIn) -> tuple[str, Transport | None]:
+        """One try; tells ``say`` (under a lock: tries may run in parallel)."""
         if stop is not None and stop():
-            return "stopped"
+            return "stopped", None
         try:
             transport = open_way(way)
         except HostwizError as error:
-            result = _classify(error)
-            tried = Tried(way, result, error.message)
+            tried = Tried(way, classify(error), error.message)
+            transport = None
+        else:
+            tried = Tried(way, "works", "that works")
+        with lock:
             search.tried.append(tried)
             if say:
                 say(tried)
-            if result == "no-root" and search.found is None:
-                search.found = way
-            return result
-        tried = Tried(way, "works", "that works")
+        return tried.result, transport
+
+    def settle(way: WayIn, result: str, transport: Transport | None) -> bool:
+        """Record a way that works (or logs in without root); True ends the search."""
+        if result == "works":
+            search.found, search.transport = way, transport
+            return True
+        if transport is not None:
+            transport.close()  # a later port that works too: the first one wins
+        if result == "no-root" and search.found is None:
+            search.found = way
+        return result == "stopped"
+
+    # Every port at once (bounded): a port that drops packets costs one timeout, not one
+    # each. Then, in order, the first that works wins.
+    port_list = list(dict.fromkeys(ports))
+    ways = [WayIn(port, configured_user) for port in port_list]
+    known = {tried.way: tried for tried in tried_already if tried.way in ways}
+    for tried in known.values():
         search.tried.append(tried)
         if say:
             say(tried)
-        search.found, search.transport = way, transport
-        return "works"
-
+    with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_TRIES, len(ways))),
+                            thread_name_prefix="hostwiz-way-in") as pool:  # fmt: skip
+        fresh = dict(zip(
+            [way for way in ways if way not in known],
+            pool.map(attempt, [way for way in ways if way not in known]),
+            strict=True,
+        ))  # fmt: skip
+    outcomes = [(known[way].result, None) if way in known else fresh[way] for way in ways]
+    search.tried.sort(key=lambda tried: port_list.index(tried.way.port))
     answering = []
-    for port in ports:
-        result = attempt(WayIn(port, configured_user))
-        if result in ("works", "stopped"):
-            return search
+    done = False
+    for way, (result, transport) in zip(ways, outcomes, strict=True):
+        if done:
+            if transport is not None:
+                transport.close()
+            continue
+        done = settle(way, result, transport)
         if result in ("login-refused", "no-root"):
-            answering.append(port)
+            answering.append(way.port)
+    if done or search.transport is not None:
+        return search
     for port in answering:
         for user in users:
             for key in [None, *keys]:
                 if user == configured_user and (key is None or key in already_offered):
                     continue  # tried above
-                if attempt(WayIn(port, user, key)) in ("works", "stopped"):
+                way = WayIn(port, user, key)
+                if settle(way, *attempt(way)):
                     return search
     return search

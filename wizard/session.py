@@ -45,13 +45,35 @@ def selections_for(answers: Mapping[str, Any]) -> list[Selection]:
     return in_step_order(Selection(STEPS[name], value) for name, value in answers.items())
 
 
+def _firewall_off() -> Selection:
+    from wizard.firewall.answers import FirewallAnswers
+    from wizard.steps.firewall import FIREWALL
+
+    return Selection(FIREWALL, FirewallAnswers(enabled=False))
+
+
+FIREWALL_OFF = _firewall_off()
+"""The firewall step, off: planned only to check that zones an earlier apply loaded let SSH
+through on the port the SSH step moves it to."""
+
+
 def facts_needed(selections: Sequence[Selection]) -> list[Fact[Any]]:
     needed: list[Fact[Any]] = []
     for selection in selections:
         needed.extend(selection.step.facts(selection.answers))
+    if _unguarded_ssh(selections):
+        needed.extend(FIREWALL_OFF.step.facts(FIREWALL_OFF.answers))
     if needed:
         needed.append(APPLIED_STEPS)
     return needed
+
+
+def _unguarded_ssh(selections: Sequence[Selection]) -> bool:
+    """The SSH step (which may move sshd's port) without the firewall step, whose plan checks
+    that the zones loaded on the host follow the port: that check then runs with the firewall
+    step off (see :func:`plan_changeset`)."""
+    names = {selection.step.name for selection in selections}
+    return "ssh" in names and "firewall" not in names
 
 
 def read_facts(transport: Transport, selections: Sequence[Selection]) -> Facts:
@@ -76,6 +98,9 @@ def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> 
             for a in plan.actions
             if isinstance(a, WriteFile)
         )
+    guard = FIREWALL_OFF.step.facts(FIREWALL_OFF.answers)
+    if _unguarded_ssh(selections) and all(fact in facts for fact in guard):
+        FIREWALL_OFF.step.plan(FIREWALL_OFF.answers, facts)  # refuses a port the zones block
     return Changeset(host, tuple(_without_repeated_commands(plans)))
 
 

@@ -242,7 +242,7 @@ def apply_changeset(
         )
     journal = _LocalJournal(changeset, snapshot_id)
     try:
-        done, problem = _apply_armed(
+        done, problem, deadline = _apply_armed(
             transport, changeset, actions, checks, snapshot_id, recorded.out, journal, say,
             confirm_timeout,
         )  # fmt: skip
@@ -253,7 +253,7 @@ def apply_changeset(
     move = changeset.ssh_port
     try:
         journal("unconfirmed" if problem else "confirmed",
-                deadline=confirm_timeout if problem else None, detail=problem)  # fmt: skip
+                until=deadline if problem else None, detail=problem)  # fmt: skip
     except OSError as error:  # the host's own journal has it; do not fail a kept change
         say(Event("warning", f"Could not write the local journal: {error}"))
     if problem:
@@ -285,8 +285,9 @@ def _apply_armed(
     journal: _LocalJournal,
     say: Progress,
     confirm_timeout: int,
-) -> tuple[int, str]:
-    """Everything between arming the timer and the confirmation: (actions done, problem).
+) -> tuple[int, str, float]:
+    """Everything between arming the timer and the confirmation: (actions done, problem, the
+    host's deadline on this machine's clock).
 
     The local journal is written first, before anything else here can fail on this machine,
     so ``hostwiz recover`` always knows about a change the host may still undo.
@@ -305,6 +306,7 @@ def _apply_armed(
         say(Event("action", label, index))
         script, stdin = action_script(action)
         timeout = action.timeout if isinstance(action, RunCommand) else 120.0
+        began = local_journal.now()  # the host moves its deadline when the action starts
         try:
             result = transport.run(
                 journaled(script, snapshot_id, index, timeout + confirm_timeout),
@@ -312,7 +314,7 @@ def _apply_armed(
                 timeout=timeout,
             )
         except ConnectionFailed:
-            journal("interrupted", deadline=timeout + confirm_timeout, detail=label)
+            journal("interrupted", until=began + timeout + confirm_timeout, detail=label)
             say(Event("warning", "Lost the connection mid-change: the host's safety timer will "
                       f"undo it within {confirm_timeout} s."))  # fmt: skip
             raise
@@ -353,8 +355,8 @@ def _apply_armed(
         raise
 
     # The confirmation window starts now: the fresh connection must get in before it ends.
-    transport.run(set_deadline(snapshot_id, confirm_timeout))
-    return done, _confirm(opening, snapshot_id, say, move)
+    deadline = _start_window(transport, snapshot_id, confirm_timeout)
+    return done, _confirm(transport, opening, snapshot_id, say, move), deadline
 
 
 def _busy(transport: Transport, output: str) -> ApplyFailed:
@@ -420,6 +422,23 @@ def _abandon(
     )
 
 
+def _start_window(transport: Transport, snapshot_id: str, seconds: int) -> float:
+    """Move the host's deadline to ``seconds`` from now; returns it on this machine's clock.
+
+    The host's own deadline (read back with the host's clock), not this machine's now plus
+    the window: the confirmation may take the whole connect timeout, and the local journal
+    must not say the host reverts later than it does.
+    """
+    deadline = f"{snapshot_dir(snapshot_id)}/deadline"
+    said = transport.run(
+        f"{set_deadline(snapshot_id, seconds)}\necho $(cat {deadline}) $(date +%s)"
+    ).out.split()
+    now = local_journal.now()
+    if len(said) == 2 and all(word.isdigit() for word in said):
+        return now + int(said[0]) - int(said[1])
+    return now + seconds
+
+
 def hand_over_port(transport: Transport, host: str, move: PortMove) -> str:
     """Remember where SSH moved (for the next connection) and tell the admin how to connect."""
     from wizard.transport.ssh import SshTransport
@@ -452,13 +471,22 @@ class _LocalJournal:
         self._id = snapshot_id
         self._move = changeset.ssh_port
 
-    def __call__(self, event: str, *, deadline: float | None = None, detail: str = "") -> None:
+    def __call__(
+        self,
+        event: str,
+        *,
+        deadline: float | None = None,
+        until: float | None = None,
+        detail: str = "",
+    ) -> None:
+        """``deadline``: seconds from now; ``until``: the time itself (this machine's clock)."""
         when = local_journal.now()
         move = self._move
+        if until is None and deadline is not None:
+            until = when + deadline
         local_journal.record(
             local_journal.JournalEntry(
-                when, self._host, self._id, event, self._steps,
-                None if deadline is None else when + deadline, detail,
+                when, self._host, self._id, event, self._steps, until, detail,
                 move.before if move else None, move.after if move else None,
             )
         )  # fmt: skip
@@ -520,7 +548,11 @@ class _FreshConnection:
 
 
 def _confirm(
-    opening: _FreshConnection, snapshot_id: str, say: Progress, move: PortMove | None
+    transport: Transport,
+    opening: _FreshConnection,
+    snapshot_id: str,
+    say: Progress,
+    move: PortMove | None,
 ) -> str:
     """Disarm the watchdog over a brand-new connection: proof the admin can still get in.
 
@@ -531,8 +563,13 @@ def _confirm(
     try:
         fresh = opening.result()
     except HostwizError as error:
-        say(Event("warning", f"Could not open a new connection{where}: {error.message}"))
-        return f"a new connection{where} failed: {error.message}"
+        from wizard.recovery import confirmation_cause  # it imports this module
+
+        port = move.after if move else getattr(transport, "port", None)
+        cause = confirmation_cause(transport, error, port)
+        said = f"{error.message} {cause}".strip()
+        say(Event("warning", f"Could not open a new connection{where}: {said}"))
+        return f"a new connection{where} failed: {said}"
     try:
         result = fresh.run(disarm_script(snapshot_id))
     except HostwizError as error:

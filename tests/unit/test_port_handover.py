@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import pytest
@@ -135,3 +136,137 @@ def test_search_never_goes_past_a_changed_key_and_reports_login_without_root():
     search = find_a_way_in(open_way, ports=[22, 2222], users=["root", "admin"])
     assert search.found == WayIn(2222, "admin") and search.transport is None
     assert all(t.way.port != 22 for t in search.tried[1:])  # no other user tried on port 22
+
+
+IPTABLES_SAVE = """*filter
+:INPUT ACCEPT [0:0]
+:HOSTWIZ-IN-mgmt - [0:0]
+:HOSTWIZ-IN-wan - [0:0]
+:HOSTWIZ-IN-docker - [0:0]
+-A INPUT -j HOSTWIZ-INPUT
+-A HOSTWIZ-IN-mgmt -p tcp -m tcp --dport 22 -j ACCEPT
+-A HOSTWIZ-IN-mgmt -p icmp -m icmp --icmp-type 8 -j ACCEPT
+-A HOSTWIZ-IN-mgmt -j DROP
+-A HOSTWIZ-IN-wan -s 203.0.113.0/24 -p tcp -m tcp --dport 8000:8002 -j ACCEPT
+-A HOSTWIZ-IN-wan -j DROP
+-A HOSTWIZ-IN-docker -p tcp -m tcp --dport 2222 -j ACCEPT
+COMMIT
+"""
+NFT_TABLE = """table inet hostwiz {
+\tchain in_mgmt {
+\t\ttcp dport { 22, 2222 } accept
+\t\tdrop
+\t}
+\tchain in_lan {
+\t\tip saddr 10.0.0.0/8 tcp dport 2376 accept
+\t\tudp dport 53 accept
+\t\tdrop
+\t}
+}
+"""
+
+
+def test_the_tcp_ports_each_loaded_zone_opens_are_read_from_the_live_rules() -> None:
+    from wizard.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
+
+    zones = loaded_zone_ports(IPTABLES_SAVE, "")
+    assert zones == {"mgmt": {22}, "wan": {8000, 8001, 8002}}  # docker's zone is not the admin's
+    assert zones_closed_to(zones, (22,), 2222) == ["mgmt"]  # wan never let SSH in
+    assert describe_closed(zones, ["mgmt"], (22,)) == "zone mgmt offers only 22/tcp"
+    assert loaded_zone_ports("", NFT_TABLE) == {"mgmt": {22, 2222}, "lan": {2376}}
+    assert zones_closed_to(loaded_zone_ports("", NFT_TABLE), (22,), 2222) == []
+    assert loaded_zone_ports("", "") == {}  # not loaded: nothing to follow
+
+
+def test_parallel_search_takes_the_first_port_in_order_and_closes_the_others() -> None:
+    import threading
+
+    closed: list[int] = []
+    started = threading.Barrier(3, timeout=5)  # all three ports are tried at once
+
+    class Opened:
+        def __init__(self, port: int) -> None:
+            self.port = port
+
+        def close(self) -> None:
+            closed.append(self.port)
+
+    def open_way(way: WayIn) -> Opened:
+        started.wait()
+        if way.port == 22:
+            raise ConnectionFailed("No answer from 10.0.0.1:22 within 4 s.")
+        return Opened(way.port)
+
+    search = find_a_way_in(open_way, ports=[22, 2222, 2200], users=["root"])  # type: ignore[arg-type]
+    assert search.found == WayIn(2222, "root")
+    assert [t.way.port for t in search.tried] == [22, 2222, 2200]  # in candidate order
+    assert closed == [2200]  # the other working port is not left open
+
+
+def host_output(*journal: str, now: int, deadline: int, timer: bool = False) -> str:
+    """What HOST_CHANGE_SCRIPT prints (the host's clock: epoch seconds and UTC stamps)."""
+    meta = base64.b64encode(
+        b'{"id": "20240501-101500-ab12", "steps": ["ssh"], '
+        b'"ssh_port": {"before": 22, "after": 2222}}'
+    ).decode()
+    lines = ["id 20240501-101500-ab12", f"now {now}", f"deadline {deadline}"]
+    lines += ["timer"] if timer else []
+    lines += [f"meta {meta}", *(f"journal {line}" for line in journal)]
+    return "\n".join(lines) + "\n"
+
+
+def test_connected_recover_says_what_the_hosts_journal_says_in_this_machines_time(state):
+    from wizard.recovery import change_state, parse_host_change
+
+    # 2024-05-01 10:15:00 UTC = 1714558500 on the host; this machine's clock is 100 s ahead.
+    base = 1714558500
+    out = host_output(
+        "2024-05-01T10:14:00Z recorded", "2024-05-01T10:14:00Z armed 60s",
+        "2024-05-01T10:15:00Z reverting (timeout)", "2024-05-01T10:15:01Z reverted (timeout)",
+        now=base + 30, deadline=base,
+    )  # fmt: skip
+    change = parse_host_change(out, local_now=base + 130)
+    assert change is not None and change.state == "undone"
+    assert change.deadline == base + 100 and change.events[-1][0] == base + 101
+    # This machine's journal expected the revert 10 s later (and says "in 5 s"): not used.
+    local_journal.record(local_journal.JournalEntry(
+        base + 40, "web1", "20240501-101500-ab12", "unconfirmed", ("ssh",), base + 135, "",
+        22, 2222))  # fmt: skip
+    text = " ".join(explain_last_change("web1", now=base + 130, on_host=change))
+    undone = time.strftime("%H:%M:%S", time.localtime(base + 101))
+    assert (
+        f"The host undid it at {undone} because no new connection could confirm it before the "
+        "host's safety timer ran out; SSH is on port 22 again."
+    ) in text
+    assert "puts the snapshot back" not in text and "in 5 s" not in text
+    assert change_state("web1", base + 130, change) == ("undone", base + 101)
+    # Still pending on the host: its deadline, in this machine's time.
+    pending = parse_host_change(
+        host_output("2024-05-01T10:14:00Z armed 60s", now=base, deadline=base + 20, timer=True),
+        local_now=base + 100,
+    )
+    assert pending is not None and pending.state == "pending"
+    text = " ".join(explain_last_change("web1", now=base + 105, on_host=pending))
+    at = time.strftime("%H:%M:%S", time.localtime(base + 120))
+    assert f"puts the snapshot back by itself at {at}, in 15 s" in text
+    # Not connected: this machine's journal, said to be an estimate.
+    text = " ".join(explain_last_change("web1", now=base + 130))
+    assert "in 5 s (this machine's estimate)" in text
+
+
+def test_lockout_cause_tells_no_answer_from_refused_and_blames_no_undone_change(state):
+    from wizard.recovery import console_instructions, judge_lockout
+
+    dropped = judge_lockout("nohistory", "no-answer", 22, now=1000.0)
+    assert dropped.not_ours and "get no answer" in " ".join(dropped.lines)
+    assert "no record of a change" in " ".join(dropped.lines)
+    console = "\n".join(console_instructions("web1", False, not_ours=True, kind="no-answer"))
+    assert "iptables -S INPUT" in console and "nft list ruleset" in console
+    assert "restore LAST" not in console
+    local_journal.record(local_journal.JournalEntry(
+        900.0, "web2", "20240501-101500-ab12", "unconfirmed", ("ssh",), 1100.0))  # fmt: skip
+    waiting = judge_lockout("web2", "refused", 22, now=1000.0)
+    assert not waiting.not_ours and "are refused" in " ".join(waiting.lines)
+    assert "Wait for that" in " ".join(waiting.lines)
+    overdue = judge_lockout("web2", "no-answer", 22, now=1200.0)
+    assert overdue.not_ours and "most likely not hostwiz's change" in " ".join(overdue.lines)

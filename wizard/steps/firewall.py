@@ -30,6 +30,7 @@ from wizard.firewall.host import (
     SshPath,
     parse_ports,
 )
+from wizard.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
 from wizard.firewall.model import (
     Ruleset,
     allows_ssh_from,
@@ -112,6 +113,7 @@ class FirewallStep:
 
     def plan(self, answers: FirewallAnswers, facts: Facts) -> Plan:
         if not answers.enabled:
+            self._check_loaded_zones_follow_ssh(facts)
             return Plan(self.name)
         self._check_tools(answers, facts)
         ruleset = self.ruleset(answers, facts)
@@ -144,6 +146,13 @@ class FirewallStep:
             facts[FILES[a.path]] for a in actions if isinstance(a, WriteFile | RemoveFile)
         )
         notes = tuple(zone_map(ruleset, facts[INTERFACES])) + self._notes(answers, ruleset, facts)
+        now = facts[SSHD_PORTS] or (22,)
+        if set(ruleset.ssh_ports) - set(now):
+            notes += (
+                f"The zones' ssh follows sshd in this change: port "
+                f"{', '.join(map(str, ruleset.ssh_ports))} (no longer {', '.join(map(str, now))}"
+                "; your open session stays connected).",
+            )
         return Plan(
             self.name,
             tuple(actions),
@@ -151,6 +160,28 @@ class FirewallStep:
             notes=notes if actions else (),
             warnings=(*warnings, *boot_warnings, *self._foreign(answers, facts)) if actions else (),
         )
+
+    def _check_loaded_zones_follow_ssh(self, facts: Facts) -> None:
+        """With this step off, zones an earlier apply loaded stay as they are: an SSH step
+        moving sshd to a port they do not open (the new port in hostwiz's SSH drop-in, planned
+        before this step) would cut every new connection, the confirmation's first. Refused
+        before anything changes."""
+        now = facts[SSHD_PORTS] or (22,)
+        moved = [port for port in ssh_ports(facts) if port not in now]
+        if not moved:
+            return
+        zones = loaded_zone_ports(facts[IPTABLES_V4], facts[NFT_TABLE])
+        for port in moved:
+            closed = zones_closed_to(zones, now, port)
+            if closed:
+                raise PlanConflict(
+                    f"SSH is to move to port {port}, but the firewall zones hostwiz loaded "
+                    f"earlier do not open it ({describe_closed(zones, closed, now)}): the new "
+                    "connection that must confirm the change would get no answer.",
+                    "Turn the firewall step on in the same change (firewall.enabled = true: its "
+                    f"zones then follow SSH to port {port}), or keep SSH on port {now[0]} "
+                    "(ssh.port = 0).",
+                )
 
     def _check_tools(self, answers: FirewallAnswers, facts: Facts) -> None:
         tools = facts[TOOLS]
