@@ -11,7 +11,7 @@ from wizard.errors import PlanConflict
 from wizard.facts import Facts
 from wizard.plan import Changeset, Plan, PortMove
 from wizard.steps.ssh_hardening import DROP_IN, SSH_HARDENING, SshAnswers, drop_in_text
-from wizard.steps.ssh_port import listen_problems, parse_listen, parse_listeners
+from wizard.steps.ssh_port import SOCKET_DROP_IN, listen_problems, parse_listen, parse_listeners
 
 DEBIAN_MAIN = b"Include /etc/ssh/sshd_config.d/*.conf\n#Port 22\nKbdInteractiveAuthentication no\n"
 
@@ -24,7 +24,7 @@ SS_DEBIAN = (
 
 def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, drop=None,
           manager="sysv", listen="port 22\nlistenaddress [::]:22\nlistenaddress 0.0.0.0:22\n",
-          others=(), ss=SS_DEBIAN, socket=False) -> Facts:  # fmt: skip
+          others=(), ss=SS_DEBIAN, socket=False, socket_drop=None) -> Facts:  # fmt: skip
     def file(content):
         if content is None:
             return (0, "MISSING\n")
@@ -44,6 +44,7 @@ def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, dro
         "sshd_port_files": (0, port_files),
         "tcp_listeners": (0, ss),
         "ssh_socket_activated": (0, "active\n") if socket else (3, "inactive\n"),
+        f"file:{SOCKET_DROP_IN}": file(socket_drop),
     }
     return Facts.from_raw(SSH_HARDENING.facts(SshAnswers()), raw)
 
@@ -160,6 +161,14 @@ def test_a_port_in_use_by_another_program_is_refused():
 def test_socket_activated_sshd_moves_its_socket_and_undo_starts_a_dead_sshd():
     plan = SSH_HARDENING.plan(SshAnswers(port=2222), facts(manager="systemd", socket=True))
     assert "systemctl daemon-reload && systemctl restart ssh.socket" in plan.actions[-1].script
+    # Debian's ssh.socket has ListenStream=22 written in (no generator reads sshd_config):
+    # a drop-in moves the socket itself, before the reload.
+    (drop_in,) = [a for a in plan.actions if getattr(a, "path", "") == SOCKET_DROP_IN]
+    assert "ListenStream=\nListenStream=0.0.0.0:2222\nListenStream=[::]:2222\n" in drop_in.content.decode()
+    assert plan.actions.index(drop_in) < len(plan.actions) - 1
+    done = facts(manager="systemd", socket=True, socket_drop=drop_in.content)
+    assert SOCKET_DROP_IN not in [getattr(a, "path", "") for a in
+                                  SSH_HARDENING.plan(SshAnswers(port=2222), done).actions]  # fmt: skip
     sysv = SSH_HARDENING.plan(SshAnswers(), facts())
     assert "/etc/init.d/ssh start" in sysv.actions[-1].undo
 
