@@ -181,11 +181,13 @@ def reload_commands(manager: str, socket_activated: bool) -> tuple[str, str]:
     plain reload would not bring it back on the restored configuration: the undo starts it.
     """
     if socket_activated:
-        moved = "systemctl daemon-reload && systemctl restart ssh.socket"
-        return (
-            f"sshd -t && {moved} && systemctl try-reload-or-restart ssh.service",
-            f"{moved}; systemctl reload-or-restart ssh.service",
+        # systemd refuses to start a socket while its (Accept=no) service runs: the listening
+        # sshd stops first (KillMode=process: open sessions stay), the socket starts sshd
+        # again on the next connection.
+        moved = (
+            "systemctl daemon-reload && systemctl stop ssh.service && systemctl restart ssh.socket"
         )
+        return f"sshd -t && {moved}", f"{moved}; systemctl reload-or-restart ssh.service"
     if manager == "systemd":
         return "sshd -t && systemctl reload ssh", "systemctl reload-or-restart ssh"
     return (
