@@ -313,7 +313,6 @@ def test_reboot_brings_back_zones_ssh_port_and_hardened_docker(
     make_lab_hosts: MakeLabHosts, lab_ssh_config: Path, init_kind: str
 ) -> None:
     (host,) = make_lab_hosts(1, docker=True, init=init_kind)
-    cons = host.console()
     firewall = hardened("firewall", "firewall.enabled=true")
     firewall = Selection(firewall.step, replace(firewall.answers, mgmt_interfaces=("eth0",)))
     try:
@@ -323,6 +322,7 @@ def test_reboot_brings_back_zones_ssh_port_and_hardened_docker(
         assert "HOSTWIZ-INPUT" in on_console(host, "iptables -S")
 
         (host,) = lab_reboot([host.name])
+        cons = host.console()  # the new PID 1's
 
         # The firewall zones are back, and were loaded before dockerd started.
         assert "-A INPUT -j HOSTWIZ-INPUT" in on_console(host, "iptables -S INPUT")

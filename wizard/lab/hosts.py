@@ -366,14 +366,23 @@ def _tail(path: Path, lines: int = 30) -> str:
 _READY_SCRIPT = r"""
 set -u
 for f in /sys/fs/cgroup/*/cgroup.procs; do echo $$ >"$f" 2>/dev/null || true; done
-init=$1 docker=$2 ssh_socket=$3 wait=$4
-if [ "$init" = systemd ]; then
+init=$1 docker=$2 ssh_socket=$3 wait=$4 services=$5
+if [ "$init" = sysv ] && [ "$services" = 0 ]; then
+    # The boot is over once the init scripts ran and PID 1's shell became `sleep infinity`.
+    tries=0
+    until ps -o comm= --ppid 1 | grep -qx sleep; do
+        tries=$((tries + 1))
+        [ $tries -gt $((wait * 10)) ] && { echo "the init scripts did not finish" >&2; exit 1; }
+        sleep 0.1
+    done
+elif [ "$init" = systemd ]; then
     tries=0
     until [ -S /run/systemd/private ] || [ $tries -gt $((wait * 10)) ]; do
         tries=$((tries + 1))
         sleep 0.1
     done
     timeout "$wait" systemctl is-system-running --wait >/dev/null 2>&1
+    [ "$services" = 0 ] && { cat /etc/ssh/ssh_host_*_key.pub; exit 0; }
     ssh_unit=ssh.service
     [ "$ssh_socket" = 1 ] && ssh_unit=ssh.socket
     units=$ssh_unit
@@ -401,16 +410,19 @@ cat /etc/ssh/ssh_host_*_key.pub
 """
 
 
-def _await_ready(host: LabHost) -> list[str]:
-    """Wait (inside the host) until its boot is over and sshd and dockerd run; return the
-    host's SSH public host keys."""
+def _await_ready(host: LabHost, services: bool = True) -> list[str]:
+    """Wait (inside the host) until its boot is over and, with ``services``, until sshd and
+    dockerd run; return the host's SSH public host keys.
+
+    After a reboot (``services=False``) what runs is what the host's configuration starts:
+    an admin may have moved sshd or turned dockerd off."""
     env = [f"{key}={value}" for key, value in HOST_ENV.items()]
     argv = [
         "nsenter", "-t", str(host.init_pid), "-a",
         "env", "-i", *env,
         "/bin/sh", "-c", _READY_SCRIPT, "ready",
         host.init, "1" if host.docker else "0", "1" if host.ssh_socket else "0",
-        str(int(READY_TIMEOUT) - 10),
+        str(int(READY_TIMEOUT) - 10), "1" if services else "0",
     ]  # fmt: skip
     try:
         proc = subprocess.run(
@@ -670,7 +682,8 @@ def _remove_unused_switches(paths: LabPaths) -> list[str]:
 
 def lab_reboot(names: Sequence[str]) -> list[LabHost]:
     """Reboot this lab's hosts ``names`` (a topology's name stands for its hosts); return them
-    with their new PID 1, once each has booted again and sshd answers.
+    with their new PID 1, once each has finished booting (systemd's boot is over, or the init
+    scripts ran).
 
     Like a power cut: every process of the host ends at once (nothing is shut down cleanly),
     the kernel forgets the host's firewall rules, the links it made and its forwarding, and
@@ -708,9 +721,8 @@ def lab_reboot(names: Sequence[str]) -> list[LabHost]:
             _await_init(host, host.state_dir / "console.log", ended, old_init=host.init_pid)
         )
     with ThreadPoolExecutor(max_workers=len(rebooted)) as pool:
-        list(pool.map(_await_ready, rebooted))
+        list(pool.map(lambda h: _await_ready(h, services=False), rebooted))
     for host in rebooted:
-        _wait_for_ssh(host)
         _save(host, ready=True)
     return rebooted
 
