@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,8 @@ from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
 from tests.probes import wait_for
 from wizard.actions import RunCommand
-from wizard.lab import LabHost, console, lab_down, lab_reboot, procs
+from wizard.errors import LabError
+from wizard.lab import LabHost, console, lab_down, lab_reboot, lab_up, procs
 from wizard.lab.paths import RUN_ROOT
 from wizard.plan import Changeset, Plan
 from wizard.session import Selection, apply
@@ -340,3 +342,30 @@ def test_reboot_brings_back_zones_ssh_port_and_hardened_docker(
         assert '"icc": false' in on_console(host, "cat /etc/docker/daemon.json")
     finally:
         forget_port(host.name)
+
+
+# --- topologies and the command line -----------------------------------------------------------
+
+
+def test_a_topology_of_systemd_hosts_reboots_by_its_name(make_topology: Callable[..., Any]) -> None:
+    topo = make_topology("router", docker=False, init="systemd")
+    router = topo.hosts["router"]
+    before = on_console(router, "ip -o addr show; ip route show")
+    (rebooted,) = [h for h in lab_reboot([topo.name]) if h.role == "router"]
+    assert rebooted.init_pid != router.init_pid
+    assert on_console(rebooted, "cat /proc/1/comm").strip() == "systemd"
+    # The lab's wiring (addresses, routes) is what a power cycle keeps.
+    assert on_console(rebooted, "ip -o addr show; ip route show") == before
+    client = next(h for h in lab_reboot([topo.hosts["client"].name]))
+    lan = topo.address("router", "lan")
+    banner = on_console(client, f"timeout 5 bash -c 'exec 3<>/dev/tcp/{lan}/22; head -c 8 <&3'")
+    assert banner.startswith("SSH-2.0")
+
+
+def test_init_kinds_are_checked_before_anything_is_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    with pytest.raises(LabError, match="not a kind of init") as info:
+        lab_up(1, "nobody", init="upstart")
+    assert "systemd, sysv" in info.value.hint
+    with pytest.raises(LabError, match=r"ssh\.socket needs systemd"):
+        lab_up(1, "nobody", init="sysv", ssh_socket=True)
