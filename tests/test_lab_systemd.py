@@ -369,3 +369,25 @@ def test_init_kinds_are_checked_before_anything_is_made(monkeypatch: pytest.Monk
     assert "systemd, sysv" in info.value.hint
     with pytest.raises(LabError, match=r"ssh\.socket needs systemd"):
         lab_up(1, "nobody", init="sysv", ssh_socket=True)
+
+
+@pytest.mark.docker
+def test_rootless_docker_runs_under_systemd_with_read_only_sysctls(
+    make_lab_hosts: MakeLabHosts, lab_ssh_config: Path
+) -> None:
+    """Rootless Docker reads the user namespace sysctls and mounts proc in its namespace:
+    both still work though /proc/sys is read-only; its engine is admin's systemd user unit."""
+    (host,) = make_lab_hosts(1, docker=True, init="systemd")
+    cons = host.console()
+    chosen = hardened("docker", "docker.mode=rootless", "docker.rootless_user=admin")
+    with connect(host, lab_ssh_config) as ssh:
+        result = apply(ssh, [chosen])
+    assert result.confirmed, result.message
+    uid = on_console(host, "id -u admin").strip()
+    status = on_console(host, "systemctl --user -M admin@ is-active docker")
+    assert status.strip() == "active"
+    info = cons.run(
+        f"su - admin -c 'DOCKER_HOST=unix:///run/user/{uid}/docker.sock docker info "
+        "--format {{.SecurityOptions}}'"
+    )
+    assert info.ok and "rootless" in info.out, info.err

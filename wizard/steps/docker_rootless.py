@@ -184,10 +184,20 @@ def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan
     name = service_name(user)
     if manager == "systemd":
         unit = tools.user_unit.path
-        service_files.append(
-            WriteFile(unit, user_unit(tools.script).encode(), 0o644, user, account.group,
-                      why="a systemd user service for the rootless engine")
-        )  # fmt: skip
+        unit_file = WriteFile(unit, user_unit(tools.script).encode(), 0o644, user, account.group,
+                              why="a systemd user service for the rootless engine")  # fmt: skip
+        if not _same(tools.user_unit, unit_file):
+            # The user's own systemd enables the unit by linking it in there: folders that
+            # writing the file would create as root would make `enable` fail.
+            unit_dir = unit.rsplit("/", 1)[0]
+            actions.append(
+                RunCommand(
+                    f"install -d -o {account.uid} -g {account.gid} -m 0755 "
+                    f"{unit_dir.rsplit('/', 1)[0]} {unit_dir}",
+                    why=f"create {unit_dir} owned by {user}",
+                )
+            )
+        service_files.append(unit_file)
         start = (
             f"loginctl enable-linger {user} && "
             f"systemctl --user -M {user}@ daemon-reload && "
