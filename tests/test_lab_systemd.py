@@ -4,6 +4,7 @@ order) tested for real; the machine untouched by a booting systemd; `lab reboot`
 
 from __future__ import annotations
 
+import argparse
 import os
 import secrets
 import time
@@ -20,6 +21,7 @@ from tests.probes import wait_for
 from wizard.actions import RunCommand
 from wizard.errors import LabError
 from wizard.lab import LabHost, console, lab_down, lab_reboot, lab_up, procs
+from wizard.lab.cli import add_lab_parser, run_lab
 from wizard.lab.paths import RUN_ROOT
 from wizard.plan import Changeset, Plan
 from wizard.session import Selection, apply
@@ -391,3 +393,12 @@ def test_rootless_docker_runs_under_systemd_with_read_only_sysctls(
         "--format {{.SecurityOptions}}'"
     )
     assert info.ok and "rootless" in info.out, info.err
+
+
+def test_cli_refuses_ssh_socket_for_a_topology(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="hostwiz")
+    add_lab_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["lab", "up", "--topology", "router", "--ssh-socket"])
+    assert args.init == "systemd"  # like the VMs users have
+    assert run_lab(args) == 1
+    assert "--ssh-socket is for lone hosts" in capsys.readouterr().err

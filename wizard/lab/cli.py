@@ -132,6 +132,11 @@ def run_lab(args: argparse.Namespace) -> int:
                         "--hosts does not go with --topology: the topology says which hosts.",
                         "Leave out --hosts.",
                     )
+                if args.ssh_socket:
+                    raise LabError(
+                        "--ssh-socket is for lone hosts, not for --topology.",
+                        "Leave out --ssh-socket, or make lone hosts: hostwiz lab up --ssh-socket",
+                    )
                 return _up_topology(
                     args.topology,
                     args.name,

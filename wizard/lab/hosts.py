@@ -179,7 +179,11 @@ def _start(reserved: list[LabHost], paths: LabPaths, pubkey: str) -> list[LabHos
     """Boot and provision reserved hosts; record them as ready once sshd answers."""
     for host in reserved:
         _write_firstboot(host, pubkey)
-    booted = [_boot(host) for host in reserved]
+    launched = [_launch(host) for host in reserved]  # they all boot side by side
+    booted = [
+        _await_init(host, host.state_dir / "console.log", _launchers[host.name].poll)
+        for host in launched
+    ]
     with ThreadPoolExecutor(max_workers=len(booted)) as pool:
         host_keys = list(pool.map(_await_ready, booted))
     for host, keys in zip(booted, host_keys, strict=True):
@@ -300,9 +304,8 @@ def _write_firstboot(host: LabHost, pubkey: str) -> None:
         fh.write("\n".join(lines) + "\n")
 
 
-def _boot(host: LabHost) -> LabHost:
-    """Start the host's launcher; return the host with its PID 1 recorded, once PID 1 is
-    systemd or tini (the mounts are made and the first boot's provisioning is done)."""
+def _launch(host: LabHost) -> LabHost:
+    """Start the host's launcher (it boots the host); return the host with it recorded."""
     log_path = host.state_dir / "console.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
@@ -321,13 +324,14 @@ def _boot(host: LabHost) -> LabHost:
     _launchers[host.name] = proc
     host = replace(host, launcher_pid=proc.pid, launcher_start=procs.start_time(proc.pid) or 0)
     _save(host, ready=False)
-    return _await_init(host, log_path, lambda: proc.poll())
+    return host
 
 
 def _await_init(
     host: LabHost, log_path: Path, ended: Callable[[], int | None], old_init: int = 0
 ) -> LabHost:
-    """Wait until the launcher's boot has a PID 1 that is systemd or tini; record it."""
+    """Wait until the launcher's boot has a PID 1 that is systemd or tini (the mounts are
+    made and the first boot's provisioning is done); record it."""
     wanted = SYSTEMD if host.init == "systemd" else TINI
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
