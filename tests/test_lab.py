@@ -277,23 +277,27 @@ def test_writes_inside_stay_inside(lab_host: LabHost) -> None:
 
 
 @pytest.mark.lab
-def test_user_namespaces_can_mount_proc(lab_host: LabHost) -> None:
+def test_user_namespaces_can_mount_proc(any_lab_host: LabHost) -> None:
     """What rootless Docker and userns-remap need: the kernel lets a user namespace mount proc
     though /proc/sys is read-only (a fully visible proc instance stays mounted, out of sight)."""
-    out = on_console(lab_host, "su - admin -c 'unshare -Urmpf --mount-proc cat /proc/self/stat'")
+    out = on_console(
+        any_lab_host, "su - admin -c 'unshare -Urmpf --mount-proc cat /proc/self/stat'"
+    )
     assert out.split()[0] == "1"
 
 
 @pytest.mark.lab
-def test_proc_sys_is_read_only_except_net(lab_host: LabHost) -> None:
+def test_proc_sys_is_read_only_except_net(any_lab_host: LabHost) -> None:
     # Each write puts back the current value: nothing changes even if protection failed.
     for name in ("kernel/dmesg_restrict", "vm/swappiness", "fs/file-max"):
-        kernel = console(lab_host).run(f"cat /proc/sys/{name} > /proc/sys/{name}")
+        kernel = console(any_lab_host).run(f"cat /proc/sys/{name} > /proc/sys/{name}")
         assert not kernel.ok and "Read-only" in kernel.err, name
-    net = console(lab_host).run("cat /proc/sys/net/ipv4/ip_forward > /proc/sys/net/ipv4/ip_forward")
+    net = console(any_lab_host).run(
+        "cat /proc/sys/net/ipv4/ip_forward > /proc/sys/net/ipv4/ip_forward"
+    )
     assert net.ok, net.err
     # What rootless Docker and userns-remap read.
-    assert on_console(lab_host, "cat /proc/sys/user/max_user_namespaces").strip().isdigit()
+    assert on_console(any_lab_host, "cat /proc/sys/user/max_user_namespaces").strip().isdigit()
 
 
 # --- Docker --------------------------------------------------------------------------------
