@@ -17,10 +17,10 @@ import pytest
 
 from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
-from tests.probes import wait_for
+from tests.probes import wait_for, wait_until
 from wizard.actions import RunCommand
 from wizard.errors import LabError
-from wizard.lab import LabHost, console, lab_down, lab_reboot, lab_up, procs
+from wizard.lab import LabHost, console, host_running, lab_down, lab_list, lab_reboot, lab_up, procs
 from wizard.lab.cli import add_lab_parser, run_lab
 from wizard.lab.paths import RUN_ROOT
 from wizard.plan import Changeset, Plan
@@ -402,3 +402,17 @@ def test_cli_refuses_ssh_socket_for_a_topology(capsys: pytest.CaptureFixture[str
     assert args.init == "systemd"  # like the VMs users have
     assert run_lab(args) == 1
     assert "--ssh-socket is for lone hosts" in capsys.readouterr().err
+
+
+def test_a_reboot_from_inside_boots_the_host_again(make_lab_hosts: MakeLabHosts) -> None:
+    (host,) = make_lab_hosts(1, docker=False, init="systemd")
+    console(host).run("systemctl reboot")
+
+    def current() -> LabHost:
+        return next(h for h in lab_list() if h.name == host.name)
+
+    # `lab ls` (lab_list) follows the host to its new PID 1.
+    assert wait_until(lambda: current().init_pid != host.init_pid and host_running(current()), 60)
+    again = current()
+    assert on_console(again, "cat /proc/1/comm").strip() == "systemd"
+    assert wait_for(again.console(), "systemctl is-active -q ssh", 60)

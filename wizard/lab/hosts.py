@@ -106,8 +106,23 @@ def _own_records(paths: LabPaths) -> dict[str, tuple[LabHost, bool]]:
 
 def lab_list() -> list[LabHost]:
     """This lab's practice hosts (those made with this data dir), in creation order."""
-    hosts = [h for h, ready in _own_records(lab_paths()).values() if ready]
+    hosts = [_follow_reboot(h) for h, ready in _own_records(lab_paths()).values() if ready]
     return sorted(hosts, key=lambda h: (h.created, h.name))
+
+
+def _follow_reboot(host: LabHost) -> LabHost:
+    """``host`` with its current PID 1 recorded, after a reboot from inside (``systemctl
+    reboot``, ``reboot``): the launcher booted it again without hostwiz."""
+    if host_running(host) or not procs.is_same_process(host.launcher_pid, host.launcher_start):
+        return host
+    wanted = SYSTEMD if host.init == "systemd" else TINI
+    for pid in _boot_inits(host.launcher_pid):
+        started = procs.start_time(pid)
+        if procs.executable(pid) == wanted and started is not None:
+            host = replace(host, init_pid=pid, init_start=started)
+            _save(host, ready=True)
+            return host
+    return host
 
 
 def host_running(host: LabHost) -> bool:
