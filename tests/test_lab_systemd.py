@@ -20,7 +20,17 @@ from snapshots.rollback import rollback_plan
 from tests.probes import wait_for, wait_until
 from wizard.actions import RunCommand
 from wizard.errors import LabError
-from wizard.lab import LabHost, console, host_running, lab_down, lab_list, lab_reboot, lab_up, procs
+from wizard.lab import (
+    LabHost,
+    console,
+    host_running,
+    hosts,
+    lab_down,
+    lab_list,
+    lab_reboot,
+    lab_up,
+    procs,
+)
 from wizard.lab.cli import add_lab_parser, run_lab
 from wizard.lab.paths import RUN_ROOT
 from wizard.plan import Changeset, Plan
@@ -416,3 +426,14 @@ def test_a_reboot_from_inside_boots_the_host_again(make_lab_hosts: MakeLabHosts)
     again = current()
     assert on_console(again, "cat /proc/1/comm").strip() == "systemd"
     assert wait_for(again.console(), "systemctl is-active -q ssh", 60)
+
+
+def test_a_host_that_fails_to_come_back_stays_listed_for_lab_down(
+    make_lab_hosts: MakeLabHosts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (host,) = make_lab_hosts(1, docker=False, init="sysv")
+    monkeypatch.setattr(hosts, "BOOT_TIMEOUT", 0.0)  # no boot is quick enough
+    with pytest.raises(LabError, match="did not finish starting"):
+        lab_reboot([host.name])
+    # Listed still, so whoever made it (here the fixture) finds it and takes it down.
+    assert host.name in [h.name for h in lab_list()]

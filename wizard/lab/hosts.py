@@ -343,7 +343,12 @@ def _launch(host: LabHost) -> LabHost:
 
 
 def _await_init(
-    host: LabHost, log_path: Path, ended: Callable[[], int | None], old_init: int = 0
+    host: LabHost,
+    log_path: Path,
+    ended: Callable[[], int | None],
+    old_init: int = 0,
+    *,
+    ready: bool = False,
 ) -> LabHost:
     """Wait until the launcher's boot has a PID 1 that is systemd or tini (the mounts are
     made and the first boot's provisioning is done); record it."""
@@ -361,7 +366,7 @@ def _await_init(
                 started = procs.start_time(pid)
                 if started is not None:
                     host = replace(host, init_pid=pid, init_start=started)
-                    _save(host, ready=False)
+                    _save(host, ready=ready)
                     return host
         time.sleep(0.02)
     raise LabError(
@@ -729,20 +734,21 @@ def lab_reboot(names: Sequence[str]) -> list[LabHost]:
         (host.state_dir / "reboot").touch()
         if not procs.kill_recorded(host.init_pid, host.init_start):
             raise LabError(f"PID {host.init_pid} (PID 1 of {host.name}) did not exit.")
+    # The records stay "ready" all along: a host that fails to come back is still listed, and
+    # taken down by whoever made it.
     rebooted = []
     for host in hosts:
-        _save(host, ready=False)
 
         def ended(host: LabHost = host) -> int | None:
             return None if procs.is_same_process(host.launcher_pid, host.launcher_start) else -1
 
         rebooted.append(
-            _await_init(host, host.state_dir / "console.log", ended, old_init=host.init_pid)
+            _await_init(
+                host, host.state_dir / "console.log", ended, old_init=host.init_pid, ready=True
+            )
         )
     with ThreadPoolExecutor(max_workers=len(rebooted)) as pool:
         list(pool.map(lambda h: _await_ready(h, services=False), rebooted))
-    for host in rebooted:
-        _save(host, ready=True)
     return rebooted
 
 
