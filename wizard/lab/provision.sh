@@ -65,9 +65,14 @@ fi
 
 # Which services start at boot: sshd, and dockerd unless DOCKER=0, as on a fresh VM. What the
 # machine itself has enabled besides (databases, proxies, NFS...) stays off in the host.
-if [ "$docker" != 1 ]; then
-    rm -f /etc/rc2.d/S*docker
-fi
+for link in /etc/rc[S2345].d/S*; do
+    [ -L "$link" ] || continue
+    case ${link##*/S[0-9][0-9]} in
+    ssh) ;;
+    docker) [ "$docker" = 1 ] || rm -f "$link" ;;
+    *) rm -f "$link" ;; # hwclock.sh, procps (sysctl), NFS, databases... of the machine
+    esac
+done
 [ "$init" = systemd ] || exit 0
 
 units=/etc/systemd/system

@@ -168,8 +168,9 @@ if [ "$init" = systemd ]; then
     exec $drop env -i container=hostwiz-lab PATH=/usr/sbin:/usr/bin:/sbin:/bin /lib/systemd/systemd
 fi
 exec $drop /usr/bin/tini -- /bin/sh -c '
-# The boot of an init-script host: what rcS and rc2 would start, of what a fresh VM has.
-for script in /etc/rcS.d/S*hostwiz-firewall /etc/rc2.d/S*ssh /etc/rc2.d/S*docker; do
+# The boot of an init-script host: what rcS.d and rc2.d start, in their order (provision.sh
+# left sshd and dockerd there, of what the machine has; hostwiz adds its own).
+for script in /etc/rcS.d/S* /etc/rc2.d/S*; do
     [ -x "$script" ] || continue
     "$script" start >/dev/null 2>&1 </dev/null || echo "hostwiz-lab: $script start failed" >&2
 done
