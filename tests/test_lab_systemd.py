@@ -241,9 +241,9 @@ def test_a_lockout_is_undone_by_the_systemd_run_watchdog(
     rule = "INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -j DROP"
     plan = Plan("demo", (RunCommand(f"iptables -I {rule}", why="blackhole new SSH connections",
                                     undo=f"iptables -D {rule}"),))  # fmt: skip
-    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=6)
+    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=10)
     assert not result.confirmed
-    assert wait_for(cons, f"grep -q 'reverted (timeout)' {JOURNAL}", 6 + 15)
+    assert wait_for(cons, f"grep -q 'reverted (timeout)' {JOURNAL}", 10 + 15)
     assert "DROP" not in cons.run("iptables -S INPUT").out
     # It was systemd's transient unit (outside the SSH session) that put the change back.
     marker = watchdog_marker(result.snapshot_id or "")
@@ -396,7 +396,7 @@ def test_rootless_docker_runs_under_systemd_with_read_only_sysctls(
         result = apply(ssh, [chosen])
     assert result.confirmed, result.message
     uid = on_console(host, "id -u admin").strip()
-    status = on_console(host, "systemctl --user -M admin@ is-active docker")
+    status = on_console(host, "systemctl --user -M admin@ is-active docker-rootless-admin")
     assert status.strip() == "active"
     info = cons.run(
         f"su - admin -c 'DOCKER_HOST=unix:///run/user/{uid}/docker.sock docker info "
