@@ -241,7 +241,7 @@ def test_id_mismatch_refused_before_any_change(passwd: str, group: str, problem:
         ("tool exportfs\nkernel-nfsd\n", "ganesha", "not installed"),
     ],
 )
-def test_server_choice(tools: str, server: str, expected: str) -> None:
+def test_server_choice(tools: str, server: Any, expected: str) -> None:
     answers = replace(ANSWERS, server=server)
     host = parse_nfs_host(0, tools)
     if expected in ("kernel", "ganesha"):
