@@ -70,7 +70,6 @@ def test_nfs_host_parser() -> None:
         ({"path": "/srv/../etc"}, "not a usable folder"),
         ({"path": "/"}, "not a usable folder"),
         ({"networks": ["10.0.0.0/33"]}, "not valid"),
-        ({"networks": []}, "no networks"),
         ({"users": ["alice"], "uids": ["alice=12"]}, "uid from 1000"),
         ({"users": ["alice"], "uids": ["bob=2001"]}, "not one of the share's users"),
         ({"users": ["a", "b"], "uids": ["a=2001", "b=2001"]}, "pinned twice"),
@@ -249,6 +248,12 @@ def test_server_choice(tools: str, server: Any, expected: str) -> None:
     else:
         with pytest.raises(PlanConflict, match=expected):
             choose_server(answers, host)
+
+
+def test_no_networks_is_refused_by_the_planner() -> None:
+    answers = replace(ANSWERS, networks=())  # fine while the admin fills in the answers
+    with pytest.raises(PlanConflict, match="no networks"):
+        SHARES.plan(answers, raw_facts(answers))
 
 
 def test_overlay_is_refused_for_ganesha() -> None:

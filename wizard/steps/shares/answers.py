@@ -170,11 +170,6 @@ class SharesAnswers:
         if not 0 <= self.gid <= MAX_ID:
             raise InvalidAnswer(f"shares.gid: {self.gid} is out of range.", f"Use 1 to {MAX_ID}.")
         self.pinned_uids()
-        if self.enabled and not self.networks:
-            raise InvalidAnswer(
-                "shares: no networks may mount the share.",
-                "List the clients' networks in shares.networks, e.g. 192.168.10.0/24.",
-            )
 
     def pinned_uids(self) -> dict[str, int]:
         """``uids`` as name -> uid (checked: known users, numbers in range, no id twice)."""

@@ -11,7 +11,8 @@ EXPLANATION = (
     "folder for a group where new files keep the group and nobody can delete or rename "
     "another member's files (setgid + sticky bit, mode 3770), and optionally a drop folder "
     "open to all (1777). Only the networks you list may mount it, root on a client counts as "
-    "nobody (root_squash), and every write is on disk before the client hears back (sync). "
+    "nobody (root_squash), and writes are on disk before the client hears back (the kernel's "
+    "sync; Ganesha commits as NFS asks). "
     "NFS sends user ids as numbers, so alice must have the same uid on the server and on every "
     "client: pin the ids here and use the same on the clients. The preview prints the commands "
     "to run on each client. With userns-remap or rootless Docker, containers that bind-mount "
@@ -135,8 +136,8 @@ def docker_note(docker: str) -> str:
         "uid 100000+ here, and a container's uid 1000 is 101000",
         "rootless": "A user runs rootless Docker here: container uids map into that user's "
         "subordinate range (100000+)",
-    }.get(docker, "Docker runs here: with userns-remap or rootless Docker, container uids map "
-          "into a subordinate range (100000+)")  # fmt: skip
+    }.get(docker, "Docker is installed here: with userns-remap or rootless Docker, "
+          "container uids map into a subordinate range (100000+)")  # fmt: skip
     return (
         f"{detail}. A container that bind-mounts the share therefore sees other numbers than "
         "alice's and bob's: their private folders stay closed to it and its files belong to "

@@ -339,6 +339,11 @@ def plan(answers: SharesAnswers, facts: Facts) -> Plan:
     """Pure: what brings the host to ``answers``; an empty plan means the shares are there."""
     if not answers.enabled:
         return Plan(STEP)
+    if not answers.networks:  # checked here: --set and forms fill in one answer at a time
+        raise PlanConflict(
+            "no networks may mount the share.",
+            "List the clients' networks in shares.networks, e.g. 192.168.10.0/24.",
+        )
     host = facts[nfs_host_fact(answers.path)]
     accounts = facts[ACCOUNTS]
     check_ids(answers, accounts)
