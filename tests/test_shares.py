@@ -113,6 +113,7 @@ def test_sticky_share_over_nfs_then_rollback(site: list[LabHost], lab_ssh_config
     assert "error" in nfs(
         client, server, BOB, SHARE, "rename", "/shared/notes.txt", "/shared/plan.txt"
     )
+    assert "error" in nfs(client, server, BOB, SHARE, "write", "/shared/plan.txt", "bob's")
     assert on_console(server, f"cat {EXPORT}/shared/plan.txt") == "alice's"
     # alice herself may delete her own file.
     assert nfs(client, server, ALICE, SHARE, "write", "/shared/tmp", "x") == "ok"
