@@ -281,3 +281,11 @@ def test_kernel_server_plan() -> None:
     assert isinstance(last, RunCommand)
     assert (last.script, last.undo) == ("exportfs -ra", "exportfs -ra")
     assert SHARES.status(SharesAnswers(), facts).status.value == "not done"
+
+
+def test_content_count_is_bounded() -> None:
+    from wizard.steps.shares.help import content_note
+
+    assert "holds more than 100000 files" in content_note("/srv/nfs/shared", 100_001, "share")
+    assert "holds 7 files" in content_note("/srv/nfs/shared", 7, "share")
+    assert "head -n 100001" in folder_fact("/srv/nfs").command

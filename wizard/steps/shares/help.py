@@ -4,7 +4,7 @@ need, and why ids must match. Kept apart from the planner so the planner stays l
 from __future__ import annotations
 
 from wizard.steps.shares.answers import SharesAnswers
-from wizard.steps.shares.facts import Accounts
+from wizard.steps.shares.facts import COUNT_LIMIT, Accounts
 
 EXPLANATION = (
     "Shares folders over NFSv4: a private folder per user (only its owner gets in), a shared "
@@ -76,8 +76,9 @@ def bits_notes(answers: SharesAnswers) -> list[str]:
 
 
 def content_note(path: str, entries: int, group: str) -> str:
+    count = f"more than {COUNT_LIMIT}" if entries > COUNT_LIMIT else str(entries)
     return (
-        f"{path} already holds {entries} files and folders. hostwiz changes the folder itself "
+        f"{path} already holds {count} files and folders. hostwiz changes the folder itself "
         "only, never recursively: the entries keep their owners and modes. To hand them to "
         f"the group yourself, first count: find {path} -xdev ! -group {group} | wc -l, then "
         f"chgrp -R {group} {path} && find {path} -type d -exec chmod g+s {{}} +"
