@@ -125,6 +125,7 @@ def raw_facts(answers: SharesAnswers, **overrides: tuple[int, str]) -> Facts:
     raw: dict[str, tuple[int, str]] = {
         "shares_accounts": (0, f"{PASSWD}--\n{GROUP.replace('share:x:3000:alice', '')}"),
         "file:/etc/exports.d/hostwiz.exports": (0, "MISSING"),
+        "file:/etc/nfs.conf.d/hostwiz-nfsv4.conf": (0, "MISSING"),
         f"file:{GANESHA_CONF}": (0, "MISSING"),
         "service_manager": (0, "sysv"),
         "shares_nfs_host": (
@@ -276,10 +277,32 @@ def test_kernel_server_plan() -> None:
     )
     plan = SHARES.plan(answers, facts)
     written = [a for a in plan.actions if isinstance(a, WriteFile)]
-    assert [w.path for w in written] == ["/etc/exports.d/hostwiz.exports"]
-    last = plan.actions[-1]
-    assert isinstance(last, RunCommand)
-    assert (last.script, last.undo) == ("exportfs -ra", "exportfs -ra")
+    assert [w.path for w in written] == [
+        "/etc/nfs.conf.d/hostwiz-nfsv4.conf",
+        "/etc/exports.d/hostwiz.exports",
+    ]
+    assert written[0].content.endswith(b"[nfsd]\nvers3=n\n")
+    commands = [(a.script, a.undo) for a in plan.actions if isinstance(a, RunCommand)]
+    assert commands[-2:] == [
+        ("/etc/init.d/nfs-kernel-server restart", "/etc/init.d/nfs-kernel-server restart"),
+        ("exportfs -ra", "exportfs -ra"),
+    ]
+    # Done: the files are there and the server listens -> nothing to do.
+    versions = base64.b64encode(exports.NFS_CONF_V4_ONLY.encode()).decode()
+    line = exports.kernel_exports("/srv/nfs", answers.networks, True).encode()
+    done = raw_facts(
+        answers,
+        shares_nfs_host=(0, "tool exportfs\nkernel-nfsd\ntool useradd\ntool gpasswd\nlistening\n"),
+        **{
+            "file__/etc/nfs.conf.d/hostwiz-nfsv4.conf": (0, f"644 root root\n{versions}"),
+            "file__/etc/exports.d/hostwiz.exports": (
+                0,
+                f"644 root root\n{base64.b64encode(line).decode()}",
+            ),
+        },
+    )
+    assert not [a for a in SHARES.plan(answers, done).actions if not isinstance(a, RunCommand)
+                or "exportfs" in a.script or "nfs-kernel" in a.script]  # fmt: skip
     assert SHARES.status(SharesAnswers(), facts).status.value == "not done"
 
 

@@ -17,7 +17,14 @@ from wizard.steps.base import Status, StepStatus
 from wizard.steps.shares import health as _health
 from wizard.steps.shares import help
 from wizard.steps.shares.answers import SharesAnswers
-from wizard.steps.shares.facts import ACCOUNTS, EXPORTS, GANESHA, folder_fact, nfs_host_fact
+from wizard.steps.shares.facts import (
+    ACCOUNTS,
+    EXPORTS,
+    GANESHA,
+    NFS_VERSIONS,
+    folder_fact,
+    nfs_host_fact,
+)
 from wizard.steps.shares.plan import folder_paths, plan
 from wizard.transport.base import Transport
 
@@ -30,7 +37,7 @@ class SharesStep:
 
     def facts(self, answers: SharesAnswers) -> list[Fact[Any]]:
         return [
-            ACCOUNTS, EXPORTS, GANESHA, SERVICE_MANAGER, nfs_host_fact(answers.path),
+            ACCOUNTS, EXPORTS, GANESHA, NFS_VERSIONS, SERVICE_MANAGER, nfs_host_fact(answers.path),
             *(folder_fact(path) for path in folder_paths(answers)),
         ]  # fmt: skip
 

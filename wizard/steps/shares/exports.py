@@ -14,6 +14,12 @@ EXPORT_ID = 4242
 """Ganesha's Export_Id for hostwiz's export (any number other exports do not use)."""
 
 
+NFS_CONF_V4_ONLY = (
+    "# Written by hostwiz (shares step): the kernel NFS server speaks NFSv4 only.\n"
+    "[nfsd]\nvers3=n\n"
+)
+
+
 def kernel_exports(path: str, networks: tuple[str, ...], root_squash: bool) -> str:
     """One line of /etc/exports.d/hostwiz.exports: the folder, then one entry per network."""
     squash = "root_squash" if root_squash else "no_root_squash"

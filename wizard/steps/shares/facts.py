@@ -14,8 +14,10 @@ from wizard.transport.base import shell_quote
 EXPORTS_FILE = "/etc/exports.d/hostwiz.exports"
 GANESHA_CONF = "/etc/ganesha/ganesha.conf"
 GANESHA_PID = "/run/ganesha/ganesha.pid"
+NFS_VERSIONS_FILE = "/etc/nfs.conf.d/hostwiz-nfsv4.conf"
 EXPORTS = file_fact(EXPORTS_FILE)
 GANESHA = file_fact(GANESHA_CONF)
+NFS_VERSIONS = file_fact(NFS_VERSIONS_FILE)
 
 
 @dataclass(frozen=True)

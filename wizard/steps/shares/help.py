@@ -23,6 +23,7 @@ SHARED_WHY = "the group's folder: setgid (new files keep the group) + sticky (37
 PRIVATE_WHY = "a private folder: its owner only (0700)"
 DROP_WHY = "a drop folder open to all, sticky (1777)"
 EXPORTS_WHY = "the export for the kernel NFS server (a file of its own in /etc/exports.d)"
+V4_ONLY_WHY = "NFSv3 off in the kernel server (NFSv4 needs no rpcbind, mountd or statd ports)"
 GANESHA_WHY = "hostwiz's section of ganesha.conf: NFSv4 over TCP, one EXPORT"
 GANESHA_CORE_WARNING = (
     "ganesha.conf already has an NFS_CORE_PARAM block of yours, so hostwiz does not add its "
@@ -41,7 +42,8 @@ def server_note(server: str) -> str:
         return (
             "NFS server: the kernel's (nfs-kernel-server). The export lives in its own file, "
             "/etc/exports.d/hostwiz.exports (your /etc/exports stays as it is), and exportfs "
-            "-ra publishes it without stopping existing mounts."
+            "-ra publishes it without stopping existing mounts. NFSv3 is turned off in "
+            "/etc/nfs.conf.d/hostwiz-nfsv4.conf (one restart of the server when that changes)."
         )
     return (
         "NFS server: NFS-Ganesha (no kernel NFS server here, or you chose it). hostwiz keeps "

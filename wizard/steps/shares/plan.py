@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from wizard.actions import Action, FileState, RunCommand, WriteFile
 from wizard.errors import PlanConflict
-from wizard.facts import SERVICE_MANAGER, Facts
+from wizard.facts import SERVICE_MANAGER, Facts, restart_service_script
 from wizard.plan import Plan
 from wizard.steps.shares import exports, help
 from wizard.steps.shares.answers import SharesAnswers
@@ -23,6 +23,8 @@ from wizard.steps.shares.facts import (
     GANESHA,
     GANESHA_CONF,
     GANESHA_PID,
+    NFS_VERSIONS,
+    NFS_VERSIONS_FILE,
     Accounts,
     NfsHost,
     folder_fact,
@@ -265,33 +267,62 @@ def ganesha_scripts(manager: str, was_running: bool) -> tuple[str, str]:
     return _STOP_GANESHA + _START_GANESHA, undo
 
 
+def _kernel_actions(
+    answers: SharesAnswers, host: NfsHost, facts: Facts
+) -> tuple[list[Action], list[FileState], list[str]]:
+    """The export in a drop-in of hostwiz's own, NFSv3 off (nfs.conf.d), then exportfs -ra;
+    the server is (re)started only when it is down or the protocol versions change."""
+    path = answers.path.rstrip("/")
+    state, versions = facts[EXPORTS], facts[NFS_VERSIONS]
+    content = exports.kernel_exports(path, answers.networks, answers.root_squash).encode()
+    actions: list[Action] = []
+    if not versions.exists or versions.content != exports.NFS_CONF_V4_ONLY.encode():
+        actions.append(
+            WriteFile(NFS_VERSIONS_FILE, exports.NFS_CONF_V4_ONLY.encode(), why=help.V4_ONLY_WHY)
+        )
+    if actions or not host.listening:
+        manager = facts[SERVICE_MANAGER]
+        restart = restart_service_script(manager, "nfs-kernel-server")
+        enable = (
+            "systemctl enable nfs-kernel-server >/dev/null 2>&1; " if manager == "systemd" else ""
+        )
+        actions.append(
+            RunCommand(
+                enable + restart,
+                why="(re)start the kernel NFS server with NFSv4 only",
+                undo=restart
+                if host.listening
+                else (
+                    "systemctl stop nfs-kernel-server"
+                    if manager == "systemd"
+                    else "/etc/init.d/nfs-kernel-server stop"
+                ),
+                undo_why="run the NFS server as before (nfs.conf.d is put back first)",
+                timeout=120,
+            )
+        )
+    if not state.exists or state.content != content:
+        actions.append(WriteFile(EXPORTS_FILE, content, 0o644, why=help.EXPORTS_WHY))
+    if actions:
+        actions.append(
+            RunCommand(
+                "exportfs -ra",
+                why="publish the export (exportfs -ra re-reads /etc/exports and exports.d)",
+                undo="exportfs -ra",
+                undo_why="publish the exports as they were (the file is put back first)",
+                timeout=60,
+            )
+        )
+    return actions, [state, versions], []
+
+
 def server_actions(
     answers: SharesAnswers, server: str, facts: Facts
 ) -> tuple[list[Action], list[FileState], list[str]]:
     host = facts[nfs_host_fact(answers.path)]
     path = answers.path.rstrip("/")
     if server == "kernel":
-        state = facts[EXPORTS]
-        content = exports.kernel_exports(path, answers.networks, answers.root_squash).encode()
-        actions: list[Action] = []
-        if not state.exists or state.content != content:
-            actions.append(WriteFile(EXPORTS_FILE, content, 0o644, why=help.EXPORTS_WHY))
-        if actions or not host.listening:
-            start = (
-                "systemctl enable --now nfs-kernel-server >/dev/null 2>&1; "
-                if facts[SERVICE_MANAGER] == "systemd"
-                else "/etc/init.d/nfs-kernel-server start >/dev/null 2>&1; "
-            )
-            actions.append(
-                RunCommand(
-                    ("" if host.listening else start) + "exportfs -ra",
-                    why="publish the export (exportfs -ra re-reads /etc/exports and exports.d)",
-                    undo="exportfs -ra",
-                    undo_why="publish the exports as they were (the file is put back first)",
-                    timeout=60,
-                )
-            )
-        return actions, [state], []
+        return _kernel_actions(answers, host, facts)
     state = facts[GANESHA]
     text = state.text if state.exists else ""
     if exports.EXPORT_ID in exports.other_export_ids(text):
@@ -312,7 +343,7 @@ def server_actions(
         )
     block = exports.ganesha_block(path, answers.networks, answers.root_squash, core=core)
     content = exports.with_section(text, block).encode()
-    actions = []
+    actions: list[Action] = []
     if not state.exists or state.content != content:
         actions.append(WriteFile(GANESHA_CONF, content, 0o644, why=help.GANESHA_WHY))
     if actions or not host.ganesha_running:
