@@ -160,9 +160,10 @@ def _squid_restart(
     stop = "systemctl stop squid" if manager == "systemd" else "/etc/init.d/squid stop"
     undo = restart_service_script(manager, "squid") if host.running else stop
     return [RunCommand(
-        f"{squid.PARSE_SCRIPT}\n{restart_service_script(manager, 'squid')}",
-        why="check squid's configuration (squid -k parse, and its ERROR lines), then restart "
-        "squid on it",
+        f"{squid.PARSE_SCRIPT}\n{restart_service_script(manager, 'squid')}\n"
+        f"{squid.wait_listening(answers.intercept_port)}",
+        why="check squid's configuration (squid -k parse, and its ERROR lines), restart squid "
+        "on it, and wait until it listens on the intercept port",
         undo=f"{undo} >/dev/null 2>&1 || true",
         undo_why="restart squid on its earlier configuration"
         if host.running else "stop squid again (it was not running)",

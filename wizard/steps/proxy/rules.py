@@ -66,7 +66,7 @@ def render(answers: ProxyAnswers, networks: tuple[str, ...], version: int) -> st
     family = "iptables" if version == 4 else "ip6tables"
     lines = [
         f"# Written by hostwiz (web proxy). Loaded with {family}-restore --noflush by",
-        f"# {SCRIPT}: only hostwiz's HWPROXY-* chains are replaced. Change it with hostwiz.",
+        f"# {SCRIPT}: only the HWPROXY-* chains are replaced. Change it with hostwiz.",
         "*mangle", f":{INPUT} - [0:0]", guard, "COMMIT",
         "*nat", f":{PREROUTING} - [0:0]", *nat, "COMMIT",
         "*filter", f":{INPUT} - [0:0]", *accept, "COMMIT",

@@ -25,6 +25,17 @@ PARSE_SCRIPT = (
 exits 0 on some errors, so its ERROR/FATAL lines count too."""
 
 
+def wait_listening(port: int, seconds: int = 30) -> str:
+    """Wait (bounded) until squid listens on ``port``: its init script returns before squid's
+    worker has opened its ports."""
+    return (
+        f"i=0; until [ -n \"$(ss -Hltn 'sport = :{port}')\" ]; do\n"
+        f"  i=$((i + 1)); [ $i -gt {seconds * 4} ] && "
+        f"{{ echo 'squid does not listen on port {port}' >&2; exit 1; }}\n"
+        "  sleep 0.25\ndone"
+    )
+
+
 def render(answers: ProxyAnswers, networks: tuple[str, ...]) -> str:
     """squid.conf for the router placement; ``networks`` are the client networks."""
     log = answers.log_dir.rstrip("/") or "/"
