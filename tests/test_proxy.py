@@ -64,10 +64,12 @@ def web(host: LabHost, address: str, name: str = "") -> str:
     return result.out if result.ok else ""
 
 
-def connect_only(host: LabHost, address: str, port: int) -> None:
-    """Open a connection to address:port, send a line and give up after 2 s."""
+def connect_only(host: LabHost, address: str, port: int) -> str:
+    """Connect to address:port directly, send a request and give up after 2 s: what came
+    back ("" when the connection was dropped)."""
     script = f"exec 3<>/dev/tcp/{address}/{port}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"
-    console(host).run(f"timeout 2 bash -c {shlex.quote(script)}", timeout=30)
+    result = console(host).run(f"timeout 2 bash -c {shlex.quote(script)}", timeout=30)
+    return result.out
 
 
 def proxy_chains(host: LabHost) -> str:
@@ -119,8 +121,9 @@ def test_squid_on_the_router_takes_the_clients_web_traffic(
 
         # Direct connections to the intercept port are dropped: squid 5.7 would stop
         # accepting intercepted traffic after one. The client's next request still passes.
-        connect_only(client, topo.address("router", "lan"), PROXY_ON.intercept_port)
-        connect_only(router, "127.0.0.1", PROXY_ON.intercept_port)
+        # (Without the guard squid answers them with a 403 page.)
+        assert connect_only(client, topo.address("router", "lan"), PROXY_ON.intercept_port) == ""
+        assert connect_only(router, "127.0.0.1", PROXY_ON.intercept_port) == ""
         assert "outside page" in web(client, outside4)
         assert PROXY.health(ssh, PROXY_ON, preview(ssh, steps())[1]) == []
 
