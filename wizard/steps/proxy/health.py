@@ -6,6 +6,7 @@ from __future__ import annotations
 from wizard.facts import gather
 from wizard.steps.proxy import rules
 from wizard.steps.proxy.answers import FORWARD_PORT, ProxyAnswers
+from wizard.steps.proxy.facts import parse_listeners
 from wizard.steps.proxy.plan import client_networks, facts_for, host_of
 from wizard.transport.base import Transport, shell_quote
 
@@ -16,6 +17,13 @@ ASK_SQUID = (
 """An ordinary request on squid's local port: any answer from squid (an error page for the
 incomplete URL) proves it serves. Never the intercept port: a direct connection there is what
 stalls squid 5."""
+
+
+def _still_queued(transport: Transport, port: int) -> bool:
+    """A busy proxy may have a connection waiting at any instant: only a queue that is still
+    there two seconds later means squid stopped accepting."""
+    out = transport.run(f"sleep 2; ss -Hltn 'sport = :{port}'", timeout=30).out
+    return any(item.queued for item in parse_listeners(out) if item.port == port)
 
 
 def health_problems(transport: Transport, answers: ProxyAnswers) -> list[str]:
@@ -29,7 +37,7 @@ def health_problems(transport: Transport, answers: ProxyAnswers) -> list[str]:
     listener = host.listens(answers.intercept_port)
     if listener is None:
         problems.append(f"nothing listens on the intercept port {answers.intercept_port}")
-    elif listener.queued:
+    elif listener.queued and _still_queued(transport, answers.intercept_port):
         problems.append(
             f"{listener.queued} connection(s) wait on port {answers.intercept_port} unaccepted:"
             " squid stopped accepting intercepted traffic"
