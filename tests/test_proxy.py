@@ -81,11 +81,14 @@ def access_log(router: LabHost) -> str:
     return on_console(router, f"cat {ACCESS_LOG} 2>/dev/null; true")
 
 
+@pytest.mark.docker
 def test_squid_on_the_router_takes_the_clients_web_traffic(
     make_topology: Any, lab_ssh_config: Any
 ) -> None:
     require_busybox()
-    topo: Topology = make_topology("router", docker=False)
+    # dockerd runs on the router (Docker's FORWARD DROP): the redirected traffic goes to
+    # INPUT, and the firewall step forwards the rest.
+    topo: Topology = make_topology("router")
     router, client, outside = topo["router"], topo["client"], topo["outside"]
     outside4, outside6 = topo.address("outside", "wan"), topo.address("outside", "wan", ipv6=True)
     client4, client6 = topo.address("client", "lan"), topo.address("client", "lan", ipv6=True)
