@@ -47,10 +47,15 @@ def host_output(
     ])  # fmt: skip
 
 
-def facts(answers: ProxyAnswers = ON, files: dict[str, bytes] | None = None, **host: Any) -> Facts:
+def facts(
+    answers: ProxyAnswers = ON,
+    files: dict[str, bytes] | None = None,
+    manager: str = "sysv",
+    **host: Any,
+) -> Facts:
     raw: dict[str, tuple[int, str]] = {
         f"proxy_host:{answers.log_dir}": (0, host_output(**host)),
-        "service_manager": (0, "sysv"),
+        "service_manager": (0, manager),
     }
     for path in FILES:
         content = (files or {}).get(path)
@@ -229,3 +234,24 @@ def test_parsers():
     assert host.squid_version == "5.7" and host.running and host.boot == ("rules", "squid")
     assert host.networks == {"eth0": ("10.213.0.0/24",), "lan": ("10.0.2.0/24", "fd00:2::/64")}
     assert parse_proxy_host(0, host_output(squid_v="", logdir=False)).squid_version == ""
+
+
+def test_systemd_hosts_get_a_unit_and_squid_enabled_when_it_was_not():
+    plan = PROXY.plan(ON, facts(manager="systemd", boot=""))
+    paths = {a.path for a in plan.actions if isinstance(a, WriteFile)}
+    scripts = [a.script for a in plan.actions if isinstance(a, RunCommand)]
+    assert rules.UNIT in paths and rules.INIT_SCRIPT not in paths
+    assert "systemctl daemon-reload && systemctl enable hostwiz-proxy.service" in scripts
+    assert "systemctl enable squid" in scripts
+    assert any("systemctl restart squid" in s for s in scripts)
+
+
+def test_a_missing_log_folder_is_created_for_squid_and_removed_on_undo():
+    answers = replace(ON, log_dir="/srv/squid-logs")
+    plan = PROXY.plan(answers, facts(answers, logdir=False))
+    first = plan.actions[0]
+    assert isinstance(first, RunCommand)
+    assert first.script == "install -d -o proxy -g proxy -m 0750 /srv/squid-logs"
+    assert first.undo == "rm -rf /srv/squid-logs"
+    conf = next(a for a in plan.actions if isinstance(a, WriteFile) and a.path == squid.CONF)
+    assert b"access_log daemon:/srv/squid-logs/access.log squid" in conf.content
