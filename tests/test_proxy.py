@@ -96,9 +96,16 @@ def test_squid_on_the_router_takes_the_clients_web_traffic(
     assert "outside page" in web(router, outside4)
 
     with SshTransport.connect(router.name, ssh_config=lab_ssh_config) as ssh:
+        # The proxy alone: the router forwards nothing, but the web traffic goes to squid.
+        first = apply(ssh, [Selection(PROXY, PROXY_ON)])
+        assert first.confirmed
+        assert "outside page" in web(client, outside4)
+        assert not pings(client, outside4)
+        # Then the firewall's zones, which drop everything lan is not offered: its INPUT jump
+        # comes first, so the proxy's rules are loaded again after it, to stay in front.
         result = apply(ssh, steps())
         assert result.confirmed
-        snapshot = result.snapshot_id
+        snapshots = (result.snapshot_id, first.snapshot_id)
 
         # The client's request passes squid: the answer carries squid's Via, the log the
         # client's address.
@@ -133,20 +140,28 @@ def test_squid_on_the_router_takes_the_clients_web_traffic(
         assert preview(ssh, steps())[0].empty  # applying twice plans nothing
 
     # A reboot, simulated: squid stops and the kernel forgets the rules; the boot path
-    # (the init scripts) brings both back.
-    on_console(router, "/etc/init.d/squid stop >/dev/null; /usr/local/sbin/hostwiz-proxy stop")
+    # (the init scripts, in their boot order: the firewall's before the proxy's) brings
+    # them back.
+    on_console(
+        router,
+        "/etc/init.d/squid stop >/dev/null; /usr/local/sbin/hostwiz-proxy stop; "
+        "/usr/local/sbin/hostwiz-firewall stop",
+    )
     assert proxy_chains(router) == ""
-    assert "hostwiz-proxy" in on_console(router, "ls /etc/rcS.d")
-    on_console(router, "/etc/init.d/hostwiz-proxy start; /etc/init.d/squid start >/dev/null")
+    boot = on_console(router, "ls /etc/rcS.d | grep hostwiz").split()
+    assert [name[3:] for name in boot] == ["hostwiz-firewall", "hostwiz-proxy"]
+    on_console(router, "for s in /etc/rcS.d/S*hostwiz*; do $s start; done")
+    on_console(router, "/etc/init.d/squid start >/dev/null")
     assert wait_until(lambda: "outside page" in web(client, outside4), 30)
     assert access_log(router).count(client4) >= 3
 
     # Rollback removes every rule, chain and file, and puts squid's own config back.
     with SshTransport.connect(router.name, ssh_config=lab_ssh_config) as ssh:
-        rollback = rollback_plan(ssh, snapshot)
-        assert apply_changeset(
-            ssh, Changeset(router.name, (rollback,)), reason="rollback"
-        ).confirmed
+        for snapshot in snapshots:  # newest first
+            rollback = rollback_plan(ssh, snapshot)
+            assert apply_changeset(
+                ssh, Changeset(router.name, (rollback,)), reason="rollback"
+            ).confirmed
     assert proxy_chains(router) == ""
     assert "HWPROXY" not in on_console(router, "iptables-save; ip6tables-save")
     assert not on_console(router, "ls /etc/hostwiz/proxy 2>/dev/null; true").strip()

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.unit.docker_fixtures import file_output
-from wizard.actions import RunCommand, WriteFile
+from wizard.actions import FileState, RunCommand, WriteFile
 from wizard.answers import build
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Facts
@@ -255,3 +255,17 @@ def test_a_missing_log_folder_is_created_for_squid_and_removed_on_undo():
     assert first.undo == "rm -rf /srv/squid-logs"
     conf = next(a for a in plan.actions if isinstance(a, WriteFile) and a.path == squid.CONF)
     assert b"access_log daemon:/srv/squid-logs/access.log squid" in conf.content
+
+
+def test_proxy_rules_are_loaded_again_when_the_firewall_will_jump_in_first():
+    """The firewall step (planned earlier in the same change) loads zones whose INPUT jump is
+    not there yet: it will be inserted at the top, in front of the proxy's accept."""
+    after = done()
+    zones = b"*filter\n:HOSTWIZ-INPUT - [0:0]\n-A HOSTWIZ-INPUT -j ACCEPT\nCOMMIT\n"
+    planned = after.with_files([FileState(rules.FIREWALL_RULES_V4, True, zones)])
+    plan = PROXY.plan(ON, planned)
+    assert [a.script for a in plan.actions if isinstance(a, RunCommand)] == [
+        f"{rules.SCRIPT} start"
+    ]
+    jumped = rules.FIREWALL_INPUT_JUMP
+    assert rules.firewall_jumps_in_first(zones.decode(), f"*filter\n{jumped}\n") is False

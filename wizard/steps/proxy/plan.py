@@ -23,7 +23,7 @@ from wizard.transport.base import shell_quote
 FILES = {
     path: file_fact(path)
     for path in (squid.CONF, squid.BLOCKLIST, rules.RULES_V4, rules.RULES_V6, rules.SCRIPT,
-                 rules.UNIT, rules.INIT_SCRIPT)
+                 rules.UNIT, rules.INIT_SCRIPT, rules.FIREWALL_RULES_V4)
 }  # fmt: skip
 
 _NOT_YET = {
@@ -130,6 +130,9 @@ def plan_proxy(answers: ProxyAnswers, facts: Facts) -> Plan:
     rule_files += _file(facts, rules.SCRIPT, rules.SCRIPT_TEXT, 0o755, "loads the rules")
     actions += rule_files
     live = rules.live_problems(v4, host.rules_v4) + rules.live_problems(v6, host.rules_v6)
+    firewall = facts[FILES[rules.FIREWALL_RULES_V4]]  # as a firewall step before this leaves it
+    if firewall.exists and rules.firewall_jumps_in_first(firewall.text, host.rules_v4):
+        live.append("the firewall's zones will be jumped to before the proxy's accept")
     if rule_files or live:
         actions.append(RunCommand(
             f"{rules.SCRIPT} start",

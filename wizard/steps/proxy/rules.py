@@ -36,6 +36,12 @@ INPUT = "HWPROXY-INPUT"
 JUMPS = (("mangle", "INPUT", INPUT), ("nat", "PREROUTING", PREROUTING), ("filter", "INPUT", INPUT))
 """(table, built-in chain, hostwiz's chain it jumps to first)."""
 
+FIREWALL_RULES_V4 = "/etc/hostwiz/firewall/rules.v4"
+"""The firewall step's rules (read, never written): its script puts its INPUT jump first when
+the jump is missing, which would put hostwiz's zones before the proxy's accept. The proxy's
+rules are loaded after it (at boot and in the same change), so its jumps stay first."""
+FIREWALL_INPUT_JUMP = "-A INPUT -j HOSTWIZ-INPUT"
+
 RULES_DIR = "/etc/hostwiz/proxy"
 RULES_V4 = f"{RULES_DIR}/rules.v4"
 RULES_V6 = f"{RULES_DIR}/rules.v6"
@@ -118,6 +124,13 @@ def live_problems(wanted: str, live: str) -> list[str]:
     return problems
 
 
+def firewall_jumps_in_first(firewall_rules: str, live: str) -> bool:
+    """Whether loading the firewall's rules will insert its INPUT jump at the top (it is not
+    there yet), in front of the proxy's accept for redirected traffic."""
+    wants = any(line.startswith(":HOSTWIZ-INPUT ") for line in firewall_rules.splitlines())
+    return wants and FIREWALL_INPUT_JUMP not in parse_save(live).get("filter", {}).get("INPUT", [])
+
+
 def loaded(live: str) -> bool:
     return bool(ours(live))
 
@@ -182,7 +195,7 @@ UNIT_TEXT = f"""# Written by hostwiz: load the web proxy's rules at boot, before
 [Unit]
 Description=hostwiz web proxy rules
 DefaultDependencies=no
-After=local-fs.target
+After=local-fs.target hostwiz-firewall.service
 Before=network-pre.target squid.service docker.service shutdown.target
 Conflicts=shutdown.target
 
@@ -199,6 +212,7 @@ INIT_TEXT = f"""#!/bin/sh
 ### BEGIN INIT INFO
 # Provides:          hostwiz-proxy
 # Required-Start:    $local_fs
+# Should-Start:      hostwiz-firewall
 # Required-Stop:
 # X-Start-Before:    networking squid docker
 # Default-Start:     S
