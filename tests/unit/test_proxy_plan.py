@@ -269,3 +269,8 @@ def test_proxy_rules_are_loaded_again_when_the_firewall_will_jump_in_first():
     ]
     jumped = rules.FIREWALL_INPUT_JUMP
     assert rules.firewall_jumps_in_first(zones.decode(), f"*filter\n{jumped}\n") is False
+
+
+def test_status_with_facts_read_for_other_answers_is_unknown_not_a_crash():
+    other = replace(ON, log_dir="/srv/logs")
+    assert PROXY.status(other, facts()).status is Status.UNKNOWN

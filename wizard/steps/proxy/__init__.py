@@ -43,7 +43,10 @@ class ProxyStep:
         return health_problems(transport, answers)
 
     def status(self, answers: ProxyAnswers, facts: Facts) -> StepStatus:
-        host = host_of(answers, facts)
+        try:
+            host = host_of(answers, facts)
+        except KeyError:  # facts read for another log folder: not read for these answers
+            return StepStatus(Status.UNKNOWN, "not read yet for these answers")
         loaded = rules.loaded(host.rules_v4)
         if not answers.enabled:
             if loaded:
