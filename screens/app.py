@@ -31,28 +31,22 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, get_current_worker
 
+from screens.apply import ApplyScreen
 from screens.audit import audit_flow
-from screens.stages import (
-    ApplyScreen,
+from screens.dialogs import (
     CaPassphraseScreen,
     ErrorScreen,
-    HelpScreen,
-    HostChoice,
-    KeptAnswers,
     PasswordScreen,
-    PreviewScreen,
-    RecoverChoice,
-    RecoveryActions,
-    RecoveryScreen,
     SavePresetScreen,
-    SnapshotsScreen,
-    StartScreen,
-    StepListScreen,
-    StepRow,
-    StepScreen,
     TrustKeyScreen,
-    host_name,
 )
+from screens.help import HelpScreen
+from screens.preview import PreviewScreen
+from screens.recovery import RecoveryActions, RecoveryScreen
+from screens.snapshot_list import SnapshotsScreen
+from screens.start import HostChoice, RecoverChoice, StartScreen, host_name
+from screens.step_form import KeptAnswers, StepScreen
+from screens.step_list import StepListScreen, StepRow
 from wizard.errors import HostwizError, SudoFailed
 
 if TYPE_CHECKING:
