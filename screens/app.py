@@ -58,7 +58,8 @@ if TYPE_CHECKING:
     from wizard.secrets import Secret
     from wizard.session import Selection
     from wizard.transaction import ApplyResult, Progress
-    from wizard.transport.ssh import HostKeyInfo, SshTransport
+    from wizard.transport.ssh import SshTransport
+    from wizard.transport.ssh_connect import HostKeyInfo
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -14,11 +14,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import (
-    Footer,
-    Header,
-    Static,
-)
+from textual.widgets import Footer, Header, Static
 
 from screens.errors import error_content
 from screens.widgets import ProgressLog

@@ -10,11 +10,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import (
-    Button,
-    Input,
-    Static,
-)
+from textual.widgets import Button, Input, Static
 
 from hostwiz.tls_setup import NEVER_STORED, CaPassphrase
 from screens.errors import error_content, is_danger
@@ -22,7 +18,7 @@ from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
     from hostwiz.tls_setup import PassphraseRequest
-    from wizard.transport.ssh import HostKeyInfo
+    from wizard.transport.ssh_connect import HostKeyInfo
 
 
 class TrustKeyScreen(ModalScreen[bool]):

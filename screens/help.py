@@ -9,10 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import (
-    Footer,
-    Static,
-)
+from textual.widgets import Footer, Static
 
 HERE = Path(__file__).parent
 

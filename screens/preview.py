@@ -10,12 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import (
-    Button,
-    Footer,
-    Header,
-    Static,
-)
+from textual.widgets import Button, Footer, Header, Static
 
 from screens.widgets import DiffView
 

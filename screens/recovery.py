@@ -15,12 +15,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import (
-    Button,
-    Footer,
-    Header,
-    Static,
-)
+from textual.widgets import Button, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from screens.errors import error_content, is_danger

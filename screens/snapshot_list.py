@@ -9,12 +9,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import (
-    DataTable,
-    Footer,
-    Header,
-    Static,
-)
+from textual.widgets import DataTable, Footer, Header, Static
 
 if TYPE_CHECKING:
     from snapshots.store import SnapshotInfo

@@ -14,14 +14,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import (
-    Footer,
-    Header,
-    Input,
-    Label,
-    OptionList,
-    Static,
-)
+from textual.widgets import Footer, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from screens.errors import error_content, is_danger

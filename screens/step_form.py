@@ -12,12 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import (
-    Button,
-    Footer,
-    Header,
-    Static,
-)
+from textual.widgets import Button, Footer, Header, Static
 
 from screens.errors import error_content
 from screens.widgets import QuestionForm

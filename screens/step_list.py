@@ -12,12 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import (
-    DataTable,
-    Footer,
-    Header,
-    Static,
-)
+from textual.widgets import DataTable, Footer, Header, Static
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,7 @@ from wizard.render import render_changeset
 from wizard.steps import STEPS
 from wizard.steps.docker_engine import DockerEngineAnswers
 from wizard.transaction import ApplyResult, Event
-from wizard.transport.ssh import HostKeyInfo
+from wizard.transport.ssh_connect import HostKeyInfo
 
 
 def run_async(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
