@@ -23,8 +23,8 @@ from screens.start import host_name
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
-    from hostwiz.ways_in import WaysIn
     from wizard.recovery import Fresh, HostChange, Interrupted, Lockout, Tried, WayIn
+    from wizard.ways_in import WaysIn
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ class RecoveryActions:
 
 class WaysInSearch(Protocol):
     """Looks for another way into the host (blocking; the recovery screen runs it in a thread
-    worker). In the app: :func:`hostwiz.ways_in.look_for_ways_in` with the app's connection
+    worker). In the app: :func:`wizard.ways_in.look_for_ways_in` with the app's connection
     settings. ``say`` hears each try as it ends; ``stop`` returns True once the admin left."""
 
     def __call__(self, say: Callable[[Tried], None], stop: Callable[[], bool]) -> WaysIn | None: ...

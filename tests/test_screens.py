@@ -23,7 +23,6 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
 
 from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
-from hostwiz.ways_in import WaysIn
 from screens.app import HostwizApp, default_args
 from screens.apply import ApplyScreen, clock_time
 from screens.dialogs import (
@@ -61,6 +60,7 @@ from wizard.steps import STEPS
 from wizard.steps.docker_engine import DockerEngineAnswers
 from wizard.transaction import ApplyResult, Event
 from wizard.transport.ssh_connect import HostKeyInfo
+from wizard.ways_in import WaysIn
 
 
 def run_async(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
