@@ -15,6 +15,32 @@ measured in this one run (no thresholds are asserted; the goal of issue #17 is p
 
 Run as root: ``.venv/bin/python bench/bench_plan.py [--host H] [--runs N]``. Without
 ``--host`` it makes a practice host (``--prefix``), applies the preset, and removes the host.
+
+Findings (December 2026, a shared 2-CPU machine at load average ~8, so every figure swings):
+
+* Imports were about a third of the local time. ``import paramiko`` pulled in invoke (for
+  ``Match exec`` only) and with it unittest.mock, asyncio, ssl and a YAML parser; the steps
+  pulled in cryptography's x509 (wizard.pki, wizard.tls_client) and paramiko
+  (ssh_crypto). All of that is now loaded on first use: 461 -> 353 modules, the imports of the
+  plan phases 342 -> 203 ms, CPU time of the whole command ~0.26 -> ~0.23 s (medians,
+  interleaved runs). Textual, questionary and the docker SDK were not loaded before either.
+  What is left: paramiko itself (~50 ms, of which importlib.metadata for its version ~10),
+  wizard.transport.ssh, the four steps with the firewall model (~60-80 ms of our own module
+  bodies) and, without ``-F``, wizard.lab for the practice-host lookup (~30 ms).
+* The rest is waiting for the host, four round trips before anything is planned: TCP + key
+  exchange + login (~80-110 ms), the root-rights probe on its own channel (~210 ms), starting
+  the persistent shell on a second channel (~180 ms; sshd forks a session with PAM for each
+  channel), and the facts script (~160-330 ms: 47 facts forked side by side, about as long as
+  the slowest). Planning and rendering take ~1 ms. Next steps: run the probe as the first
+  script of the persistent shell (one channel instead of two, also for the confirmation's
+  new connection), and fewer processes in the facts script (one stat/base64 for all files).
+* Interpreter shutdown after the command takes another ~30-60 ms (module teardown and the
+  final garbage collection).
+* ``hostwiz apply`` of the preset on a fresh host (traced per round trip, 3.55 s in all):
+  imports 0.14 s, connect 0.38 s, facts 0.46 s, recording the snapshot 0.15 s, arming the
+  timer and six actions ~0.25 s, the dockerd restart 1.61 s (the floor pays it too), health
+  checks ~0.3 s while the confirmation's new connection (0.32 s) overlaps them, then ~0.15 s
+  to check and settle the journal. Twelve ``run`` round trips in all on the main connection.
 """
 
 from __future__ import annotations
