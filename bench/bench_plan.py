@@ -27,13 +27,13 @@ Findings (December 2026, a shared 2-CPU machine at load average ~8, so every fig
   What is left: paramiko itself (~50 ms, of which importlib.metadata for its version ~10),
   wizard.transport.ssh, the four steps with the firewall model (~60-80 ms of our own module
   bodies) and, without ``-F``, wizard.lab for the practice-host lookup (~30 ms).
-* The rest is waiting for the host, four round trips before anything is planned: TCP + key
-  exchange + login (~80-110 ms), the root-rights probe on its own channel (~210 ms), starting
-  the persistent shell on a second channel (~180 ms; sshd forks a session with PAM for each
-  channel), and the facts script (~160-330 ms: 47 facts forked side by side, about as long as
-  the slowest). Planning and rendering take ~1 ms. Next steps: run the probe as the first
-  script of the persistent shell (one channel instead of two, also for the confirmation's
-  new connection), and fewer processes in the facts script (one stat/base64 for all files).
+* The rest is waiting for the host: TCP + key exchange + login (~80-110 ms), the root-rights
+  probe on its own channel (~210 ms), starting the persistent shell on a second channel
+  (~180 ms; sshd forks a session with PAM for each channel), and the facts script
+  (~160-330 ms: 47 facts forked side by side, about as long as the slowest). Planning and
+  rendering take ~1 ms. The probe now runs as the first script of the persistent shell,
+  which a root login keeps: one channel instead of two (also for the confirmation's new
+  connection). Next: fewer processes in the facts script (one stat/base64 for all files).
 * Interpreter shutdown after the command takes another ~30-60 ms (module teardown and the
   final garbage collection).
 * ``hostwiz apply`` of the preset on a fresh host (traced per round trip, 3.55 s in all):
@@ -89,8 +89,8 @@ def wrap(owner, attr, name):
 from wizard.transport import ssh
 wrap(hostwiz.connect, "lab_ssh_config", "practice-host lookup (wizard.lab)")
 wrap(ssh._Connector, "open", "connect: TCP, key exchange, login")
-wrap(ssh.SshTransport, "_setup_root_rights", "connect: root-rights probe (own channel)")
-wrap(ssh.SshTransport, "_start_shell", "persistent shell start (own channel)")
+wrap(ssh.SshTransport, "_setup_root_rights", "connect: shell start + root-rights probe")
+wrap(ssh.SshTransport, "_start_shell", "another shell start (not root, or none kept)")
 wrap(wizard.session, "read_facts", "facts: the one script (incl. shell start)")
 wrap(hostwiz.tls_setup, "prepare_selections", "TLS step preparation")
 wrap(wizard.session, "plan_changeset", "planning (pure)")
