@@ -1,0 +1,119 @@
+"""A two-host site on practice hosts, carried by the generic site machinery: the test-only
+two-stage step (tests/site_demo) previews, applies, plans nothing the second time, rolls back
+and, when the second host fails, puts the first one back; the site journal tells the story."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.site_demo import DEMO, FOLDER, PEER_CONF, PEER_TOKEN, SOURCE, TOKEN, WRITER
+from wizard.errors import ApplyFailed
+from wizard.render import as_text
+from wizard.site import journal
+from wizard.site.apply import (
+    apply_site,
+    close_all,
+    preview_site,
+    rollback_site,
+    site_rollback_plans,
+)
+from wizard.site.model import Site, load_site
+from wizard.site.plan import render_site, site_session
+from wizard.site.registry import SITE_STEPS
+from wizard.transport.base import Transport
+from wizard.transport.ssh import SshTransport
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture
+def demo_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SITE_STEPS, DEMO.name, DEMO)
+
+
+@pytest.fixture
+def two_hosts(make_lab_hosts: Any) -> list[Any]:
+    return list(make_lab_hosts(2, docker=False))
+
+
+def write_site(folder: Path, writer: str, source: str) -> Path:
+    path = folder / "demo.toml"
+    path.write_text(
+        f'name = "{folder.name}"\n'
+        f'[hosts.writer]\ntarget = "{writer}"\nroles = ["{WRITER}"]\n'
+        f'[hosts.source]\ntarget = "{source}"\nroles = ["{SOURCE}"]\n'
+        "[steps.site-demo]\n"
+    )
+    return path
+
+
+@pytest.fixture
+def site(tmp_path: Path, two_hosts: list[Any], demo_step: None) -> Site:
+    return load_site(write_site(tmp_path, two_hosts[0].name, two_hosts[1].name))
+
+
+@pytest.fixture
+def transports(site: Site, lab_ssh_config: Path) -> Iterator[dict[str, Transport]]:
+    opened: dict[str, Transport] = {
+        host.name: SshTransport.connect(host.target, ssh_config=lab_ssh_config, connect_timeout=4)
+        for host in site.hosts
+    }
+    yield opened
+    close_all(opened)
+
+
+def test_two_hosts_two_stages_apply_plan_nothing_then_roll_back(
+    site: Site, transports: dict[str, Transport], two_hosts: list[Any]
+) -> None:
+    writer, source = (host.console() for host in two_hosts)
+    session = site_session(site)
+    plan, _ = preview_site(session, transports)
+    shown = as_text(render_site(plan, session))
+    assert f"peer = {two_hosts[1].address}" in shown and "Provisional" in shown
+    assert not writer.run(f"test -e {FOLDER}").ok  # a preview changes nothing
+
+    result = apply_site(session, transports, expected=plan, confirm_timeout=30)
+    assert [(a.host, a.stage) for a in result.applied] == [("source", 1), ("writer", 2)]
+    token = source.run(f"cat {TOKEN}").out.strip()
+    assert len(token) == 32
+    assert writer.run(f"cat {PEER_CONF}").out == f"peer = {two_hosts[1].address}\n"
+    assert writer.run(f"cat {PEER_TOKEN}").out.strip() == token
+    assert writer.run(f"stat -c %a {PEER_TOKEN}").out.strip() == "600"
+
+    again, _ = preview_site(session, transports)
+    assert again.empty
+    assert token not in as_text(render_site(again, session))
+
+    plans = site_rollback_plans(site.name, transports)
+    assert [(p.host, p.stage) for p in plans] == [("writer", 2), ("source", 1)]
+    back, stuck = rollback_site(site.name, transports, plans, confirm_timeout=30)
+    assert stuck == [] and [b.split()[0] for b in back] == ["writer", "source"]
+    assert not writer.run(f"test -e {PEER_CONF} || test -e {FOLDER}").ok
+    assert not source.run(f"test -e {TOKEN} || test -e {FOLDER}").ok
+    assert all(p.plan.empty for p in site_rollback_plans(site.name, transports))
+    story = "\n".join(journal.explain(site.name))
+    assert "asked with rollback --site" in story and "writer, stage 2: put back" in story
+
+
+def test_a_failure_on_the_second_host_puts_the_first_one_back(
+    site: Site, transports: dict[str, Transport], two_hosts: list[Any]
+) -> None:
+    writer, source = (host.console() for host in two_hosts)
+    assert writer.run(f"touch {FOLDER}").ok  # a file where the writer needs a folder
+    session = site_session(site)
+    with pytest.raises(ApplyFailed) as raised:
+        apply_site(session, transports, confirm_timeout=30)
+    message = raised.value.message
+    assert "writer (stage 2)" in message and "put back" in message and "source" in message
+    assert not source.run(f"test -e {TOKEN} || test -e {FOLDER}").ok  # really put back
+    assert writer.run(f"test -f {FOLDER}").ok
+    story = "\n".join(journal.explain(site.name))
+    assert "source, stage 1: applied and confirmed" in story
+    assert "writer, stage 2: FAILED" in story
+    assert "source, stage 1: put back" in story
+    assert "did not go through" in story
+    assert site_rollback_plans(site.name, transports) == []
