@@ -45,6 +45,7 @@ from wizard.steps.ssh_crypto import (
 )
 from wizard.steps.ssh_port import (
     LISTENERS,
+    SOCKET_DROP_IN,
     SSH_SOCKET,
     SSHD_LISTEN,
     listen_problems,
@@ -55,6 +56,7 @@ from wizard.steps.ssh_port import (
     port_files_fact,
     port_in,
     reload_commands,
+    socket_drop_in,
 )
 from wizard.transport.base import Transport
 
@@ -362,6 +364,7 @@ EFFECTIVE = Fact("sshd_effective", "sshd -T 2>/dev/null", parse_effective)
 MAIN = file_fact(MAIN_CONFIG)
 DROP = file_fact(DROP_IN)
 BANNER = file_fact(BANNER_FILE)
+SOCKET_DROP = file_fact(SOCKET_DROP_IN)
 
 
 PORT_FILES = port_files_fact(DROP_IN)
@@ -606,7 +609,7 @@ class SshHardeningStep:
 
     def facts(self, answers: SshAnswers) -> list[Fact[Any]]:
         return [MAIN, DROP, EFFECTIVE, LOGIN, SERVICE_MANAGER, SSHD_LISTEN, PORT_FILES, LISTENERS,
-                SSH_SOCKET, SUPPORTED, BANNER, ACCOUNTS]  # fmt: skip
+                SSH_SOCKET, SUPPORTED, BANNER, ACCOUNTS, SOCKET_DROP]  # fmt: skip
 
     def plan(self, answers: SshAnswers, facts: Facts) -> Plan:
         unknown = [kind for kind in answers.host_key_types if kind not in HOST_KEY_ALGORITHMS]
@@ -634,6 +637,12 @@ class SshHardeningStep:
             actions.append(include)
         others = _other_port_files(facts[PORT_FILES], answers.port) if answers.port else []
         actions += others
+        if answers.port and facts[SSH_SOCKET]:
+            socket = socket_drop_in(answers.port)
+            if facts[SOCKET_DROP].content != socket:
+                actions.append(
+                    WriteFile(SOCKET_DROP_IN, socket, 0o644, why="ssh.socket listens there")
+                )
         actions += _banner_actions(answers, facts[BANNER])
         wanted = drop_in_text(answers, port, algorithms).encode()
         if not drop.exists or drop.content != wanted or drop.mode != 0o644:
@@ -667,7 +676,7 @@ class SshHardeningStep:
         return Plan(
             self.name,
             tuple(actions),
-            before=(main, drop, facts[BANNER], *(facts[PORT_FILES])),
+            before=(main, drop, facts[BANNER], *(facts[PORT_FILES]), facts[SOCKET_DROP]),
             notes=notes,
             warnings=warnings,
             ssh_port=move,
