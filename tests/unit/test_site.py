@@ -143,3 +143,16 @@ def test_the_site_journal_tells_the_story(tmp_path: Path, monkeypatch: pytest.Mo
     assert "a, stage 2: FAILED" in story and "b, stage 1: put back (snapshot S1)" in story
     assert "did not go through: a broke" in story
     assert journal.applied_hosts(journal.last_change("demo")) == []
+
+
+def test_a_topology_site_file_names_its_hosts_by_role() -> None:
+    from wizard.site.topology import site_text
+
+    text = site_text("t1", "router between lan and wan", {"router": "t1-router",
+                                                           "client": "t1-client"})  # fmt: skip
+    site = parse_site(text, "t1.toml")
+    assert site.name == "t1"
+    assert [(h.name, h.target, h.roles) for h in site.hosts] == [
+        ("router", "t1-router", ("router",)),
+        ("client", "t1-client", ("client",)),
+    ]

@@ -275,6 +275,10 @@ def _up_topology(
     )
     hosts = list(topo.hosts.values())
     _table(hosts, out)
+    from wizard.site.topology import write_topology_site
+
+    site = write_topology_site(topo)
+    print(f"\nSite file (its hosts and roles): {site}\n  hostwiz plan --site {site}", file=out)
     print(
         "\nEvery host has eth0 on the lab's management network (mgmt), for SSH from here. "
         "Log in as root with the ssh commands above, or as admin (sudo with the password). "

@@ -161,7 +161,7 @@ def read_site(
     wanted = list(hosts) if hosts is not None else [h.name for h in session.site.hosts]
     work = {name: (transports[name], host_facts_needed(session, session.site.host(name)))
             for name in wanted}  # fmt: skip
-    return in_parallel(work, lambda item: gather(item[0], item[1]))
+    return in_parallel(work, lambda item: gather(item[0], item[1]) if item[1] else Facts({}, {}))
 
 
 def _written(changeset: Changeset) -> list[FileState]:
