@@ -117,3 +117,55 @@ def test_a_failure_on_the_second_host_puts_the_first_one_back(
     assert "source, stage 1: put back" in story
     assert "did not go through" in story
     assert site_rollback_plans(site.name, transports) == []
+
+
+def test_lab_up_topology_writes_a_site_file_the_demo_step_runs_on(
+    tmp_path: Path, demo_step: None, lab_ssh_config: Path
+) -> None:
+    import argparse
+    import io
+    import os
+    import secrets
+    from contextlib import redirect_stdout
+
+    from wizard.lab import lab_down, lab_list
+    from wizard.lab.cli import add_lab_parser, run_lab
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    topology = tmp_path / "pair.toml"
+    topology.write_text(
+        'description = "two hosts"\n[networks.pair]\nsubnet = "10.214.7.0/24"\n'
+        f'[hosts.{WRITER}]\nnetworks = {{ pair = "10.214.7.10" }}\n'
+        f'[hosts.{SOURCE}]\nnetworks = {{ pair = "10.214.7.20" }}\n'
+    )
+    prefix = f"si{secrets.token_hex(2)}"
+    parser = argparse.ArgumentParser(prog="hostwiz")
+    add_lab_parser(parser.add_subparsers(dest="command", required=True))
+    out = io.StringIO()
+    try:
+        with redirect_stdout(out):
+            argv = ["lab", "up", "--topology", str(topology), "--name", prefix, "--no-docker"]
+            assert run_lab(parser.parse_args(argv)) == 0
+        said = [line for line in out.getvalue().splitlines() if "Site file" in line]
+        assert said, out.getvalue()
+        path = Path(said[0].split(": ", 1)[1])
+        path.write_text(path.read_text() + '\n[steps.site-demo]\ninterface = "pair"\n')
+        site = load_site(path)
+        assert [(h.target, h.roles) for h in site.hosts] == [
+            (f"{prefix}-{WRITER}", (WRITER,)),
+            (f"{prefix}-{SOURCE}", (SOURCE,)),
+        ]
+        transports: dict[str, Transport] = {
+            h.name: SshTransport.connect(h.target, ssh_config=lab_ssh_config, connect_timeout=4)
+            for h in site.hosts
+        }
+        try:
+            apply_site(site_session(site), transports, confirm_timeout=30)
+        finally:
+            close_all(transports)
+        writer = next(h for h in lab_list() if h.name == f"{prefix}-{WRITER}")
+        assert writer.console().run(f"cat {PEER_CONF}").out == "peer = 10.214.7.20\n"
+    finally:
+        if any(h.topology == prefix for h in lab_list()):
+            lab_down([prefix])
