@@ -169,3 +169,18 @@ def test_lab_up_topology_writes_a_site_file_the_demo_step_runs_on(
     finally:
         if any(h.topology == prefix for h in lab_list()):
             lab_down([prefix])
+
+
+def test_a_host_that_changed_after_the_preview_is_refused_before_any_change(
+    site: Site, transports: dict[str, Transport], two_hosts: list[Any]
+) -> None:
+    from wizard.errors import HostChanged
+
+    writer, source = (host.console() for host in two_hosts)
+    session = site_session(site)
+    plan, _ = preview_site(session, transports)
+    assert writer.run(f"mkdir -p {FOLDER} && echo 'peer = elsewhere' > {PEER_CONF}").ok
+    with pytest.raises(HostChanged):
+        apply_site(session, transports, expected=plan, confirm_timeout=30)
+    assert not source.run(f"test -e {FOLDER}").ok  # the first stage's host was not touched
+    assert writer.run(f"cat {PEER_CONF}").out == "peer = elsewhere\n"

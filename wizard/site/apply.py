@@ -83,7 +83,9 @@ def apply_site(
 ) -> SiteResult:
     """Re-read every host, refuse if the plan is no longer the one shown, then apply it."""
     plan, facts = preview_site(session, transports)
-    if expected is not None and plan.firm() != expected.firm():
+    # A provisional plan is compared too: re-planned before its stage, with the same values
+    # pending, it is the one shown unless the host changed.
+    if expected is not None and plan != expected:
         raise HostChanged(
             f"a host of site {session.site.name} changed after the plan was shown, so it no "
             "longer describes what would happen. Nothing was changed.",
@@ -280,7 +282,7 @@ def _put_back(
     """A host failed: put back every host already confirmed, newest first."""
     back, stuck = roll_back_hosts(transports, done, story, say, confirm_timeout)
     story("incomplete" if stuck else "reverted", detail=error.message)
-    what = f"site {session.site.name} did not go through: {error.message}"
+    what = f"site {session.site.name} did not go through: {error.message.rstrip('.')}"
     if not done:
         return ApplyFailed(f"{what}. No other host had been changed.",
                            error.hint or "Fix what the message says, then apply again.",
@@ -293,7 +295,7 @@ def _put_back(
             details=error.details,
         )
     return ApplyFailed(
-        f"{what}. Every host changed before it was put back, in reverse order: {', '.join(back)}.",
+        f"{what}. The hosts changed before were put back, in reverse order: {', '.join(back)}.",
         (error.hint + " " if error.hint else "")
         + f"`hostwiz recover --site {session.site.source}` tells the whole story.",
         details=error.details,

@@ -80,10 +80,6 @@ class SitePlan:
     def stage(self, number: int) -> list[HostChange]:
         return [c for c in self.changes if c.stage == number and not c.changeset.empty]
 
-    def firm(self) -> tuple[HostChange, ...]:
-        """The changes that do not wait for a produced value (what a re-plan must match)."""
-        return tuple(change for change in self.changes if not change.provisional)
-
 
 @dataclass
 class Produced:
