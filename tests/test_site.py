@@ -184,3 +184,50 @@ def test_a_host_that_changed_after_the_preview_is_refused_before_any_change(
         apply_site(session, transports, expected=plan, confirm_timeout=30)
     assert not source.run(f"test -e {FOLDER}").ok  # the first stage's host was not touched
     assert writer.run(f"cat {PEER_CONF}").out == "peer = elsewhere\n"
+
+
+def test_the_command_line_plans_applies_rolls_back_and_recovers_a_site(
+    tmp_path: Path, two_hosts: list[Any], demo_step: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hostwiz.cli import main
+
+    writer, source = (host.console() for host in two_hosts)
+    path = str(write_site(tmp_path, two_hosts[0].name, two_hosts[1].name))
+    assert main(["plan", "--site", path]) == 2
+    shown = capsys.readouterr().out
+    assert shown.index("=== source [demo-source]") < shown.index("=== writer [demo-writer]")
+    assert f"peer = {two_hosts[1].address}" in shown and "Provisional" in shown
+
+    assert main(["apply", "--site", path, "--yes", "--confirm-timeout", "30"]) == 0
+    said = capsys.readouterr()
+    assert f"rollback --site {path}" in said.out, said.err
+    token = source.run(f"cat {TOKEN}").out.strip()
+    assert writer.run(f"cat {PEER_TOKEN}").out.strip() == token
+    assert main(["plan", "--site", path, "--json"]) == 0
+    assert token not in capsys.readouterr().out
+
+    assert main(["rollback", "--site", path, "--yes", "--confirm-timeout", "30"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("=== writer") < out.index("=== source")  # reverse order
+    assert not writer.run(f"test -e {FOLDER}").ok and not source.run(f"test -e {FOLDER}").ok
+
+    assert main(["recover", "--site", path]) == 0
+    story = capsys.readouterr().out
+    assert "source, stage 1: applied and confirmed" in story
+    assert "writer, stage 2: put back" in story and "asked with rollback --site" in story
+    assert f"writer ({two_hosts[0].name}):" in story
+
+
+def test_repeated_hosts_plan_each_hosts_preset_grouped_per_host(
+    two_hosts: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hostwiz.cli import main
+
+    names = [host.name for host in two_hosts]
+    status = main(["plan", "--host", names[0], "--host", names[1], "--preset", "classic"])
+    out = capsys.readouterr()
+    assert status == 2, out.err
+    assert f"=== {names[0]} ({names[0]}) ===" in out.out
+    assert f"=== {names[1]} ({names[1]}) ===" in out.out
+    assert main(["snapshots", "--host", names[0], "--host", names[1]]) == 1
+    assert "takes one --host" in capsys.readouterr().err
