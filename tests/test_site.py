@@ -231,3 +231,40 @@ def test_repeated_hosts_plan_each_hosts_preset_grouped_per_host(
     assert f"=== {names[1]} ({names[1]}) ===" in out.out
     assert main(["snapshots", "--host", names[0], "--host", names[1]]) == 1
     assert "takes one --host" in capsys.readouterr().err
+
+
+def test_each_hosts_single_host_steps_go_with_stage_one_and_back_with_the_site(
+    tmp_path: Path, two_hosts: list[Any], demo_step: None, lab_ssh_config: Path
+) -> None:
+    """Single-host steps are lifted unchanged: the site's preset (a file beside the site file)
+    plans the SSH step on both hosts, in their stage-1 transactions, health-checked as alone."""
+    drop_in = "/etc/ssh/sshd_config.d/00-hostwiz.conf"
+    (tmp_path / "ssh-only.toml").write_text("[ssh]\n")
+    path = write_site(tmp_path, two_hosts[0].name, two_hosts[1].name)
+    path.write_text('preset = "ssh-only.toml"\n' + path.read_text())
+    site = load_site(path)
+    session = site_session(site)
+    opened: dict[str, Transport] = {
+        host.name: SshTransport.connect(host.target, ssh_config=lab_ssh_config, connect_timeout=4)
+        for host in site.hosts
+    }
+    try:
+        plan, _ = preview_site(session, opened)
+        assert {c.host for c in plan.stage(1)} == {"writer", "source"}
+        writer_first = next(c for c in plan.stage(1) if c.host == "writer")
+        assert writer_first.changeset.steps == ("ssh",)
+        result = apply_site(session, opened, expected=plan, confirm_timeout=30)
+        assert [(a.host, a.stage) for a in result.applied] == [
+            ("writer", 1), ("source", 1), ("writer", 2)
+        ]  # fmt: skip
+        for host in two_hosts:
+            assert "PermitRootLogin prohibit-password" in host.console().run(f"cat {drop_in}").out
+        assert preview_site(session, opened)[0].empty
+        plans = site_rollback_plans(site.name, opened)
+        assert [(p.host, p.stage) for p in plans] == [("writer", 2), ("source", 1), ("writer", 1)]
+        back, stuck = rollback_site(site.name, opened, plans, confirm_timeout=30)
+        assert stuck == [] and len(back) == 3
+    finally:
+        close_all(opened)
+    for host in two_hosts:
+        assert not host.console().run(f"test -e {drop_in} || test -e {FOLDER}").ok
