@@ -10,6 +10,7 @@ Run as root: ``.venv/bin/python bench/bench_site.py``.
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import time
@@ -92,14 +93,18 @@ def main() -> int:
         for host in hosts:
             transports[host.name] = SshTransport.connect(host.name, ssh_config=config)
         names = [host.name for host in hosts]
-        one, two = [], []
+        one, two, serial = [], [], []
         for number in range(ROUNDS):
-            one.append(timed_apply(names[:1], transports, 2 * number + 1))
-            two.append(timed_apply(names, transports, 2 * number + 2))
+            one.append(timed_apply(names[:1], transports, 3 * number + 1))
+            two.append(timed_apply(names, transports, 3 * number + 2))
+            serial.append(sum(timed_apply([name], transports, 3 * number + 3) for name in names))
         one_host, two_hosts = statistics.median(one), statistics.median(two)
         print(f"one host apply:       {one_host:.2f} s (median of {ROUNDS})")
         print(f"two-host site apply:  {two_hosts:.2f} s (median of {ROUNDS})")
         print(f"ratio:                {two_hosts / one_host:.2f} (goal <= 1.2)")
+        print(f"two hosts one after the other: {statistics.median(serial):.2f} s (for comparison)")
+        print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (the practice "
+              "hosts' sshd share them with hostwiz)")  # fmt: skip
     finally:
         close_all(transports)
         lab_down([host.name for host in hosts])
