@@ -268,3 +268,21 @@ def test_each_hosts_single_host_steps_go_with_stage_one_and_back_with_the_site(
         close_all(opened)
     for host in two_hosts:
         assert not host.console().run(f"test -e {drop_in} || test -e {FOLDER}").ok
+
+
+def test_recover_site_tells_the_story_and_how_to_reach_a_host_it_cannot_get_into(
+    tmp_path: Path, demo_step: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No practice host needed: the unreachable host is a closed port on loopback."""
+    from hostwiz.cli import main
+
+    path = tmp_path / "gone.toml"
+    path.write_text('name = "gone"\n[hosts.away]\ntarget = "nobody@127.0.0.1:1"\n')
+    journal.record(journal.SiteEntry(1.0, "gone", "site-9", "applying"))
+    journal.record(journal.SiteEntry(2.0, "gone", "site-9", "applied", "away", 1, "SNAP1"))
+    assert main(["recover", "--site", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "away, stage 1: applied and confirmed (snapshot SNAP1)" in out
+    assert "did not finish" in out
+    assert "away (nobody@127.0.0.1:1):\n  cannot get in" in out
+    assert "hostwiz recover --host nobody@127.0.0.1:1" in out

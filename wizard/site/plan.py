@@ -10,10 +10,10 @@ applied), *pending* otherwise, which makes the later plan a provisional preview.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from wizard.actions import FileState, WriteFile
 from wizard.errors import PlanConflict
@@ -25,6 +25,9 @@ from wizard.site.model import Site, SiteError, SiteHost
 from wizard.site.registry import SITE_STEPS
 from wizard.site.step import HostFacts, SiteFacts, SiteStep
 from wizard.transport.base import Transport
+
+V = TypeVar("V")
+R = TypeVar("R")
 
 MAX_PARALLEL = 8
 """Hosts read or changed at the same time (a bounded pool: the admin's machine and link)."""
@@ -138,7 +141,7 @@ def host_facts_needed(session: SiteSession, host: SiteHost) -> list[Fact[Any]]:
     return needed
 
 
-def in_parallel(work: Mapping[str, Any], function: Any) -> dict[str, Any]:
+def in_parallel(work: Mapping[str, V], function: Callable[[V], R]) -> dict[str, R]:
     """``function(value)`` for every item of ``work`` at once (bounded), keyed the same.
 
     The first error is raised after every call ended (nothing is left running)."""
