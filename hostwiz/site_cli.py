@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from wizard.errors import HostwizError
-from wizard.site.model import Site, SiteError, load_site, site_from_hosts
-from wizard.transport.base import Transport
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: the CLI starts fast (tests/unit/test_import_cost.py)
+    from wizard.site.model import Site
+    from wizard.transport.base import Transport
     from wizard.transport.ssh import SshTransport
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES_PENDING = 0, 1, 2
@@ -45,6 +45,8 @@ def add_site_option(parser: argparse.ArgumentParser) -> None:
 
 def site_of(args: argparse.Namespace) -> Site | None:
     """The site the options name: ``--site FILE``, or several ``--host``; None for one host."""
+    from wizard.site.model import SiteError, load_site, site_from_hosts
+
     path = getattr(args, "site", None)
     hosts = getattr(args, "hosts", None) or []
     if path and hosts:
@@ -159,6 +161,7 @@ def cmd_rollback_site(args: argparse.Namespace, site: Site) -> int:
     from wizard.plan import Changeset
     from wizard.render import RenderedLine, render_changeset
     from wizard.site.apply import rollback_site, site_rollback_plans
+    from wizard.site.model import SiteError
 
     if getattr(args, "snapshot", None):
         raise SiteError("rollback --site puts back the site's last change on every host; it "
