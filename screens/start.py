@@ -98,8 +98,8 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
         with VerticalScroll(id="start"):
             yield Static(
                 "Which machine should become a hardened Docker host? Pick one (↑/↓, Enter) or "
-                "type its address below. Nothing is changed before you have seen and confirmed "
-                "a preview.",
+                "type its address below; Space marks several to change together as one site. "
+                "Nothing is changed before you have seen and confirmed a preview.",
                 classes="intro",
             )
             if self.problem is not None:
@@ -114,10 +114,7 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
                     classes="problem danger" if danger else "problem",
                 )
             yield OptionList(id="hosts")
-            yield Label(
-                "Or type user@host[:port], a Host name from your ssh config, or a site file "
-                "(.toml). Space marks several hosts to change together."
-            )
+            yield Label("Or type user@host[:port], an ssh config Host, or a site file (.toml):")
             yield Input(self.initial, placeholder="admin@192.0.2.10:22", id="target")
         yield Footer()
 

@@ -17,7 +17,8 @@ The contract (every NFS, proxy or swarm step follows it; see docs/architecture.m
   value (a token) must be parsed into a :class:`wizard.secrets.Secret` and written with
   ``WriteFile(secret=True)`` / ``RunCommand(secrets=...)``: it is never shown or logged.
 * ``plan(answers, stage, site)``: pure. Host name -> :class:`~wizard.plan.Plan` for the hosts
-  this stage changes (hosts left out change nothing), from :class:`SiteFacts`: every host's
+  this stage changes (hosts left out change nothing; each ``Plan.step`` is the step's
+  ``name``, which is how its health check is found), from :class:`SiteFacts`: every host's
   facts (read from all of them: the same uids on server and clients, one host's address in
   another's rules) and the values earlier stages produced. A plan that reads a pending value
   is a *provisional* preview: it is planned again with the real value once the producing
