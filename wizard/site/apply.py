@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -146,13 +147,15 @@ class _Story:
 
     def __init__(self, site: str, site_id: str, say: Progress) -> None:
         self.site, self.site_id, self.say = site, site_id, say
+        self._lock = threading.Lock()  # the hosts of a stage write from their threads
 
     def __call__(self, event: str, host: str = "", stage: int = 0, snapshot: str = "",
                  detail: str = "") -> None:  # fmt: skip
         entry = journal.SiteEntry(journal.now(), self.site, self.site_id, event, host, stage,
                                   snapshot, detail)  # fmt: skip
         try:
-            journal.record(entry)
+            with self._lock:
+                journal.record(entry)
         except OSError as error:
             self.say(Event("warning", f"Could not write the site journal: {error}"))
 
@@ -237,26 +240,32 @@ def _run_stage(
             mark_fresh(session, stage, change.host, produced[change.host])
 
     def one(change: HostChange) -> ApplyResult | HostwizError:
+        """One host's transaction, journaled as soon as it ends (an interrupted site apply
+        still says which hosts kept their change)."""
         checks = _checks(session, change, current, produced)
+        name = change.host
         try:
-            return apply_changeset(transports[change.host], change.changeset, checks,
-                                   progress=_for_host(say, change.host),
-                                   confirm_timeout=confirm_timeout)  # fmt: skip
+            result = apply_changeset(transports[name], change.changeset, checks,
+                                     progress=_for_host(say, name),
+                                     confirm_timeout=confirm_timeout)  # fmt: skip
         except HostwizError as error:
+            story("failed", name, stage, detail=error.message)
             return error
+        if result.confirmed:
+            story("applied", name, stage, result.snapshot_id or "")
+        else:
+            story("failed", name, stage, result.snapshot_id or "", result.message)
+        return result
 
     outcomes = in_parallel(work, one)
     failed: list[tuple[str, HostwizError]] = []
     for name, outcome in outcomes.items():  # the site's order
         if isinstance(outcome, ApplyResult) and outcome.confirmed:
             done.append(HostApplied(name, stage, outcome))
-            story("applied", name, stage, outcome.snapshot_id or "")
         elif isinstance(outcome, ApplyResult):
             failed.append((name, ApplyFailed(outcome.message)))
-            story("failed", name, stage, outcome.snapshot_id or "", outcome.message)
         else:
             failed.append((name, outcome))
-            story("failed", name, stage, detail=outcome.message)
     if failed:
         name, error = failed[0]
         raise HostwizError(f"{name} (stage {stage}): {error.message}", error.hint,

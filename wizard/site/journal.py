@@ -128,9 +128,10 @@ def explain(site: str) -> list[str]:
         "HOST` on it explains and finishes.",
     }
     unfinished = (
-        "The site change did not finish (hostwiz stopped in the middle): each host's own "
-        "safety timer undoes what was not confirmed; look at each host with `hostwiz recover "
-        "--host HOST`."
+        "The site change did not finish (hostwiz stopped in the middle). The hosts marked "
+        "applied above keep their change (`hostwiz rollback --site FILE` puts them back); on "
+        "the others each host's own safety timer undoes what was not confirmed (`hostwiz "
+        "recover --host HOST` shows where it stands)."
     )
     lines.append(ends.get(end.event, unfinished))
     return lines
