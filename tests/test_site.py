@@ -166,6 +166,9 @@ def test_lab_up_topology_writes_a_site_file_the_demo_step_runs_on(
             close_all(transports)
         writer = next(h for h in lab_list() if h.name == f"{prefix}-{WRITER}")
         assert writer.console().run(f"cat {PEER_CONF}").out == "peer = 10.214.7.20\n"
+        with redirect_stdout(out):
+            assert run_lab(parser.parse_args(["lab", "down", prefix])) == 0
+        assert not path.exists()  # the site file goes with its topology
     finally:
         if any(h.topology == prefix for h in lab_list()):
             lab_down([prefix])

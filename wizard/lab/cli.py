@@ -167,6 +167,9 @@ def run_lab(args: argparse.Namespace) -> int:
             return _shell(args.name, args.run)
         if command == "down":
             removed = lab_down(args.names or None)
+            from wizard.site.topology import remove_stale_sites
+
+            remove_stale_sites({h.topology for h in lab_list() if h.topology})
             if removed:
                 print(f"Removed: {', '.join(removed)}", file=out)
             else:

@@ -39,3 +39,14 @@ def write_topology_site(topology: Topology) -> Path:
     text = site_text(topology.name, topology.spec.description, hosts)
     write_atomic(path, text.encode("utf-8"), 0o644)
     return path
+
+
+def remove_stale_sites(running: set[str]) -> list[Path]:
+    """Remove the site files of topologies that no longer run (after ``lab down``)."""
+    folder = site_file("x").parent
+    if not folder.is_dir():
+        return []
+    stale = [path for path in folder.glob("*.toml") if path.stem not in running]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
