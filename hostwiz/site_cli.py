@@ -191,7 +191,7 @@ def cmd_rollback_site(args: argparse.Namespace, site: Site) -> int:
                                     confirm_timeout=args.confirm_timeout)  # fmt: skip
     print(f"Put back: {', '.join(back) or 'none'}.")
     if stuck:
-        print(f"NOT put back: {', '.join(stuck)}. `hostwiz recover --site {site.source}` "
+        print(f"NOT put back: {', '.join(stuck)}. `{site.command('recover')}` "
               "tells the story.")  # fmt: skip
         return EXIT_ERROR
     return EXIT_OK

@@ -95,6 +95,10 @@ def test_a_step_needs_its_roles() -> None:
 def test_repeated_hosts_are_a_site_without_roles() -> None:
     site = site_from_hosts(["h1", "h2"], None)
     assert [h.target for h in site.hosts] == ["h1", "h2"] and site.hosts[0].roles == ()
+    assert site.command("rollback") == "hostwiz rollback --host h1 --host h2"
+    assert parse_site(SITE, "my sites/demo.toml").command("recover") == (
+        "hostwiz recover --site 'my sites/demo.toml'"
+    )
     with pytest.raises(SiteError, match="twice"):
         site_from_hosts(["h1", "h1"], None)
 

@@ -216,7 +216,7 @@ def apply_site_planned(
     story("done")
     hosts = ", ".join(dict.fromkeys(applied.host for applied in done))
     message = (f"Applied site {session.site.name} on {hosts or 'no host'}. Undo with: "
-               f"hostwiz rollback --site {session.site.source}")  # fmt: skip
+               f"{session.site.command('rollback')}")  # fmt: skip
     say(Event("done", message))
     return SiteResult(site_id, tuple(done), message)
 
@@ -299,14 +299,14 @@ def _put_back(
     if stuck:
         return ApplyFailed(
             f"{what}. Put back: {', '.join(back) or 'none'}; NOT put back: {', '.join(stuck)}.",
-            f"Run `hostwiz recover --site {session.site.source}` to see the whole story, and "
+            f"Run `{session.site.command('recover')}` to see the whole story, and "
             "`hostwiz recover --host HOST` on each host not put back.",
             details=error.details,
         )
     return ApplyFailed(
         f"{what}. The hosts changed before were put back, in reverse order: {', '.join(back)}.",
         (error.hint + " " if error.hint else "")
-        + f"`hostwiz recover --site {session.site.source}` tells the whole story.",
+        + f"`{session.site.command('recover')}` tells the whole story.",
         details=error.details,
     )
 

@@ -71,6 +71,17 @@ class Site:
     def with_role(self, role: str) -> list[SiteHost]:
         return [host for host in self.hosts if role in host.roles]
 
+    def command(self, word: str) -> str:
+        """``hostwiz WORD`` for this whole site, ready to paste (``--site FILE``, or the
+        ``--host`` options of a site given that way)."""
+        import shlex
+
+        if self.source == "--host":
+            options = " ".join(f"--host {shlex.quote(host.target)}" for host in self.hosts)
+        else:
+            options = f"--site {shlex.quote(self.source)}"
+        return f"hostwiz {word} {options}"
+
 
 def site_from_hosts(targets: Sequence[str], preset: str | None) -> Site:
     """A site of repeated ``--host`` targets: no roles, the same preset on every host."""
