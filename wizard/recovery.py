@@ -252,7 +252,7 @@ CLOCKS_IN_STEP = 2.0
 """Seconds within which the host's clock counts as this machine's (no shift applied)."""
 
 
-def clock_shift(local_now: float, host_now: int) -> float:
+def clock_shift(local_now: float, host_now: float) -> float:
     """Seconds to add to a host time to read it on this machine's clock.
 
     The host prints whole seconds (``date +%s`` truncates, and so do the journal's stamps),
