@@ -161,7 +161,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     words = list(sys.argv[1:] if argv is None else argv)
     if "lab" in words or "-h" in words or "--help" in words:
-        from wizard.lab.cli import add_lab_parser  # practice hosts: only loaded when asked for
+        from lab.cli import add_lab_parser  # practice hosts: only loaded when asked for
 
         add_lab_parser(commands)
     else:
@@ -651,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"Several hosts go with: {', '.join(SITE_COMMANDS)} (or --site FILE).",
             )
         if args.command == "lab":
-            from wizard.lab.cli import run_lab
+            from lab.cli import run_lab
 
             return run_lab(args)
         handler = COMMANDS.get(args.command or "", cmd_wizard)

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lab import LabHost, Topology, console
 from snapshots.rollback import rollback_plan
 from tests.probes import (
     on_console,
@@ -20,7 +21,6 @@ from tests.probes import (
 )
 from wizard.errors import PlanConflict
 from wizard.firewall.answers import FirewallAnswers
-from wizard.lab import LabHost, Topology, console
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, preview
 from wizard.steps.firewall import FIREWALL

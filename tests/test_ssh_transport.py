@@ -22,6 +22,7 @@ from typing import Any
 import paramiko
 import pytest
 
+from lab import LabHost, lab_paths
 from wizard.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -29,7 +30,6 @@ from wizard.errors import (
     HostKeyUnknown,
     SudoFailed,
 )
-from wizard.lab import LabHost, lab_paths
 from wizard.secrets import Secret
 from wizard.transport.base import Transport, shell_quote
 from wizard.transport.known_hosts import (
