@@ -154,12 +154,12 @@ def parse_routes(text: str) -> tuple[str, ...]:
     return tuple(result)
 
 
-def _support(loaded: bool, loadable: bool, config: str) -> Support:
-    """Loaded, built in or loadable: yes; the config says not set (or m without the module):
-    no; nothing known: unknown."""
+def _support(loaded: bool, loadable: bool, config: str, modprobe: bool) -> Support:
+    """Loaded, built in or loadable: yes; the config says not set, or a module that modprobe
+    cannot find: no; nothing known (a module, and no modprobe here to ask): unknown."""
     if loaded or loadable or config == "y":
         return "yes"
-    if config in {"n", "m"}:
+    if config == "n" or (config == "m" and modprobe):
         return "no"
     return "unknown"
 
@@ -181,13 +181,14 @@ def parse_kernel(kernel: str, config: str, crypto: str) -> Kernel:
     signs = set(kernel.split())
     options = parse_config(config)
     has_gcm = "gcm(aes)" in crypto
+    modprobe = "modprobe" in signs
     return Kernel(
         ipvs=_support("ipvs-loaded" in signs, "ipvs-loadable" in signs,
-                      options.get("CONFIG_IP_VS", "")),
+                      options.get("CONFIG_IP_VS", ""), modprobe),
         esp=_support("esp-loaded" in signs, "esp-loadable" in signs,
-                     options.get("CONFIG_INET_ESP", "")),
+                     options.get("CONFIG_INET_ESP", ""), modprobe),
         gcm=_support(has_gcm or "gcm-loaded" in signs, "gcm-loadable" in signs,
-                     options.get("CONFIG_CRYPTO_GCM", "")),
+                     options.get("CONFIG_CRYPTO_GCM", ""), modprobe),
         xfrm="xfrm" in signs,
     )  # fmt: skip
 
@@ -240,6 +241,7 @@ echo @@kernel
 [ -d /sys/module/esp4 ] && echo esp-loaded
 [ -d /sys/module/gcm ] && echo gcm-loaded
 if command -v modprobe >/dev/null 2>&1; then
+  echo modprobe
   modprobe -n -q ip_vs 2>/dev/null && echo ipvs-loadable
   modprobe -n -q esp4 2>/dev/null && echo esp-loadable
   modprobe -n -q gcm 2>/dev/null && echo gcm-loadable
