@@ -96,3 +96,42 @@ def test_swarm_manager_overlay_stack_and_rollback(make_topology: Any, lab_ssh_co
     names = on_console(node1, "docker network ls --format '{{.Name}}'").split()
     assert sorted(names) == ["bridge", "host", "none"]
     assert not on_console(node1, "ls /etc/hostwiz/swarm 2>/dev/null; true").strip()
+
+
+def test_a_default_gwbridge_is_replaced_and_put_back(
+    make_lab_hosts: Any, lab_ssh_config: Any, capsys: Any
+) -> None:
+    """Docker's own docker_gwbridge (left by an earlier swarm) is replaced by the chosen one
+    while the host is in no swarm; the rollback puts Docker's back. ``hostwiz check`` exits 1
+    on a conflict and 0 without."""
+    from hostwiz.cli import main
+
+    (lone,) = make_lab_hosts(1, docker=True)
+    on_console(lone, "docker swarm init >/dev/null 2>&1; docker swarm leave --force >/dev/null")
+    before = json.loads(on_console(lone, "docker network inspect docker_gwbridge"))[0]
+    assert "com.docker.network.bridge.host_binding_ipv4" not in before["Options"]
+    answers = SwarmAnswers(enabled=True, overlay_encrypted=False)  # eth0 is its only address
+
+    common = ["check", "--host", lone.name, "-F", str(lab_ssh_config)]
+    assert main([*common, "--set", "swarm.enabled=true"]) == 1  # live-restore, no ESP here
+    out = capsys.readouterr().out
+    assert "live-restore-swarm" in out and "esp-kernel" in out
+    fixed = ["--set", "swarm.enabled=true", "--set", "docker.live_restore=false",
+             "--set", "swarm.overlay_encrypted=false"]  # fmt: skip
+    assert main([*common, *fixed]) == 0, capsys.readouterr().out
+
+    with SshTransport.connect(lone.name, ssh_config=lab_ssh_config) as ssh:
+        changeset = preview(ssh, [Selection(SWARM, answers)])[0]
+        assert "replace the existing docker_gwbridge" in changeset.plans[0].actions[1].describe()
+        result = apply(ssh, [Selection(SWARM, answers)])
+        assert result.confirmed, result.message
+        bridge = json.loads(on_console(lone, "docker network inspect docker_gwbridge"))[0]
+        assert bridge["IPAM"]["Config"][0]["Subnet"] == "10.81.10.0/24"
+        rollback = rollback_plan(ssh, result.snapshot_id)
+        assert apply_changeset(ssh, Changeset(lone.name, (rollback,)), reason="rollback").confirmed
+    after = json.loads(on_console(lone, "docker network inspect docker_gwbridge"))[0]
+    assert after["IPAM"]["Config"] == before["IPAM"]["Config"]
+    assert after["Options"] == before["Options"]
+    assert on_console(lone, "docker info --format '{{.Swarm.LocalNodeState}}'").strip() == (
+        "inactive"
+    )

@@ -39,12 +39,19 @@ ALTERNATIVE = (
 DAEMON = file_fact(DAEMON_JSON)
 
 
+STATE_FILE = f"{STACK_DIR}/state.json"
+"""What hostwiz set up, and which commands the change that wrote it ran. Written by every
+change that runs a command: ``hostwiz rollback`` undoes a snapshot's commands only when one of
+its files differs from the recorded before-state, and a change of Docker objects alone would
+have no file."""
+
+
 def stack_file(answers: SwarmAnswers) -> str:
     return f"{STACK_DIR}/{answers.stack_name}.yml"
 
 
 def facts_for(answers: SwarmAnswers) -> list[Fact[Any]]:
-    return [SWARM_HOST, DAEMON, file_fact(stack_file(answers))]
+    return [SWARM_HOST, DAEMON, file_fact(stack_file(answers)), file_fact(STATE_FILE)]
 
 
 def host_of(facts: Facts) -> SwarmHost:
@@ -206,6 +213,7 @@ def create_gwbridge(answers: SwarmAnswers) -> str:
 def _recreate(network: DockerNetwork) -> str:
     """Shell that makes ``network`` again as it was (a default docker_gwbridge replaced)."""
     subnets = " ".join(f"--subnet {s}" for s in network.subnets)
+    subnets += "".join(f" --gateway {g}" for g in network.gateways)
     opts = " ".join(f"--opt {shell_quote(f'{k}={v}')}" for k, v in sorted(network.options.items()))
     return f"docker network create --driver bridge {subnets} {opts} {GWBRIDGE} >/dev/null"
 
@@ -313,6 +321,14 @@ def _overlay_actions(answers: SwarmAnswers, host: SwarmHost) -> list[Action]:
     )]  # fmt: skip
 
 
+def _advertise(answers: SwarmAnswers, host: SwarmHost) -> str:
+    """The advertise address, or "" where it cannot be told (a swarm made elsewhere)."""
+    try:
+        return resolve(answers.advertise_address, host, "advertise_address")
+    except PlanConflict:
+        return ""
+
+
 def _data_address(answers: SwarmAnswers, host: SwarmHost) -> str:
     try:
         advertise = resolve(answers.advertise_address, host, "advertise_address")
@@ -385,9 +401,27 @@ def plan_swarm(answers: SwarmAnswers, facts: Facts) -> Plan:
     actions += _init_actions(answers, host)
     actions += _overlay_actions(answers, host)
     actions += _stack_actions(answers, facts, host)
+    actions = _state_record(answers, host, actions) + actions
     before = tuple(facts[file_fact(a.path)] for a in actions if isinstance(a, WriteFile))
     return Plan("swarm", tuple(actions), before=before,
                 notes=notes(answers, host) if actions else ())  # fmt: skip
+
+
+def _state_record(answers: SwarmAnswers, host: SwarmHost, actions: list[Action]) -> list[Action]:
+    """The record of :data:`STATE_FILE`, when this change runs commands (see there)."""
+    made = [a.why for a in actions if isinstance(a, RunCommand)]
+    if not made:
+        return []
+    record = {
+        "gwbridge": {"subnet": str(answers.gwbridge_network), "options": gwbridge_options(answers)},
+        "advertise_address": _advertise(answers, host),
+        "overlay": {"name": answers.overlay_name, "subnet": str(answers.overlay_network),
+                    "mtu": answers.overlay_mtu, "encrypted": answers.overlay_encrypted},
+        "stack": answers.stack_name if answers.stack else None,
+        "made_by_the_last_change": made,
+    }  # fmt: skip
+    content = (json.dumps(record, indent=2) + "\n").encode()
+    return [WriteFile(STATE_FILE, content, 0o644, why="what hostwiz set up for the swarm")]
 
 
 def notes(answers: SwarmAnswers, host: SwarmHost) -> tuple[str, ...]:
