@@ -6,7 +6,9 @@ answering (dnsrr, host mode), applying twice planning nothing, and the rollback.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,9 +18,11 @@ from tests.probes import on_console, require_busybox
 from wizard.errors import PlanConflict
 from wizard.lab import Topology
 from wizard.lab.image import import_test_image
-from wizard.plan import Changeset
+from wizard.plan import Changeset, Plan
+from wizard.secrets import Secret
 from wizard.session import Selection, apply, preview
 from wizard.steps.swarm import SWARM, SwarmAnswers
+from wizard.steps.swarm.join import join_action
 from wizard.transaction import apply_changeset
 from wizard.transport.ssh import SshTransport
 
@@ -78,10 +82,25 @@ def test_swarm_manager_overlay_stack_and_rollback(make_topology: Any, lab_ssh_co
     # The unencrypted overlay carries traffic between containers, on one host...
     on_console(node1, f"docker run -d --name peer1 --network hostwiz-overlay {IMAGE} sleep 600")
     assert ping(node1, "hostwiz-overlay", "peer1")
-    # ...and across hosts, with a worker joined by hand (joins come with sites).
-    token = on_console(node1, "docker swarm join-token -q worker").strip()
-    on_console(node2, f"docker swarm join --data-path-addr 10.214.3.12 --advertise-addr "
-                      f"10.214.3.12 --token {token} 10.214.3.11:2377 >/dev/null")  # fmt: skip
+    # ...and across hosts, with a worker joined the way sites will: the token as a Secret,
+    # in a snapshotted change on node2 that keeps it nowhere.
+    token = Secret(on_console(node1, "docker swarm join-token -q worker").strip())
+    join = join_action(token, "10.214.3.11", "10.214.3.12", "10.214.3.12")
+    seen: list[str] = []
+    with SshTransport.connect(node2.name, ssh_config=lab_ssh_config) as ssh:
+        joined = apply_changeset(
+            ssh, Changeset(node2.name, (Plan("swarm", (join,)),)),
+            progress=lambda event: seen.append(f"{event.message} {event.output}"),
+        )  # fmt: skip
+        assert joined.confirmed, joined.message
+    assert token.reveal() not in " ".join(seen)
+    assert not on_console(node2, f"grep -rl {token.reveal()} /var/lib/hostwiz; true").strip()
+    local = Path(os.environ["XDG_STATE_HOME"]) / "hostwiz"  # local journal, snapshot copy
+    kept = [p for p in local.rglob(f"*{node2.name}*") if p.is_file()]
+    kept += [f for p in local.rglob(f"*{node2.name}*") if p.is_dir() for f in p.rglob("*")]
+    assert kept and not any(token.reveal().encode() in f.read_bytes() for f in kept if f.is_file())
+    nodes = on_console(node1, "docker node ls --format '{{.Hostname}}'").split()
+    assert node2.name in nodes
     assert ping(node2, "hostwiz-overlay", "peer1")
     on_console(node2, "docker swarm leave --force >/dev/null; true")
     on_console(node1, "docker rm -f peer1 >/dev/null; true")

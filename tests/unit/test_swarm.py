@@ -239,3 +239,18 @@ def test_bad_answers_are_refused(changes: dict[str, Any], words: str) -> None:
 def test_host_binding_goes_into_the_bridge() -> None:
     answers = replace(ANSWERS, gwbridge_host_binding="10.214.3.11")
     assert "host_binding_ipv4=10.214.3.11" in create_gwbridge(answers)
+
+
+def test_a_join_for_sites_never_shows_the_token() -> None:
+    from wizard.plan import Plan
+    from wizard.render import as_text, render_plan
+    from wizard.secrets import Secret
+    from wizard.steps.swarm.join import join_action
+
+    value = "SWMTKN-1-" + "a1" * 25 + "-" + "b2" * 12
+    action = join_action(Secret(value), "10.214.3.11", "10.214.3.12", "10.214.3.12")
+    shown = as_text(render_plan(Plan("swarm", (action,))))
+    assert value not in shown and "docker swarm join" in shown
+    assert value in action.script  # the host gets it; nothing that is shown or kept does
+    with pytest.raises(InvalidAnswer):
+        join_action(Secret("oops; rm -rf /"), "10.214.3.11", "10.214.3.12", "10.214.3.12")
