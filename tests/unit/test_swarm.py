@@ -254,3 +254,10 @@ def test_a_join_for_sites_never_shows_the_token() -> None:
     assert value in action.script  # the host gets it; nothing that is shown or kept does
     with pytest.raises(InvalidAnswer):
         join_action(Secret("oops; rm -rf /"), "10.214.3.11", "10.214.3.12", "10.214.3.12")
+
+
+def test_the_step_off_reads_nothing_and_plans_nothing() -> None:
+    off = SwarmAnswers()
+    assert SWARM.facts(off) == []  # the hardened preset lists it, off, on every run
+    assert SWARM.plan(off, Facts({}, {})).empty
+    assert SWARM.status(off, Facts({}, {})).summary.startswith("off")

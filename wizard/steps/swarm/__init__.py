@@ -43,13 +43,12 @@ class SwarmStep:
         return health_problems(transport, answers)
 
     def status(self, answers: SwarmAnswers, facts: Facts) -> StepStatus:
+        if not answers.enabled:
+            return StepStatus(Status.NOT_DONE, "off: hostwiz sets up no swarm")
         try:
             host = host_of(facts)
         except KeyError:
             return StepStatus(Status.UNKNOWN, "not read yet for these answers")
-        if not answers.enabled:
-            state = "in a swarm" if host.state == "active" else "no swarm"
-            return StepStatus(Status.DONE if host.state == "active" else Status.NOT_DONE, state)
         try:
             plan = self.plan(answers, facts)
         except (PlanConflict, KeyError) as error:

@@ -51,6 +51,10 @@ def stack_file(answers: SwarmAnswers) -> str:
 
 
 def facts_for(answers: SwarmAnswers) -> list[Fact[Any]]:
+    """Nothing while the step is off: the swarm fact runs several docker commands, and the
+    hardened preset lists the step (off) on every run."""
+    if not answers.enabled:
+        return []
     return [SWARM_HOST, DAEMON, file_fact(stack_file(answers)), file_fact(STATE_FILE)]
 
 
