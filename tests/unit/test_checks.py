@@ -82,3 +82,44 @@ def test_host_facts_parse_this_kernel_and_a_debian_one() -> None:
                            "/sys/module/esp4\n/sys/module/gcm\n")  # fmt: skip
     assert (debian["kernel_esp"], debian["kernel_gcm"]) == ("yes", "yes")
     assert not debian["dockerd_cmdline_hosts"]
+
+
+def test_the_checker_imports_no_step() -> None:
+    """Rules read answers by step and field name: renaming a step's modules breaks none."""
+    import ast
+    from pathlib import Path
+
+    import wizard.checks
+
+    folder = Path(wizard.checks.__file__).parent
+    for source in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            assert not [n for n in names if n.startswith(("wizard.steps", "wizard.firewall"))], (
+                source
+            )
+
+
+def test_answers_are_read_from_any_dataclass_selection() -> None:
+    from dataclasses import dataclass
+    from types import SimpleNamespace
+
+    from wizard.checks import answers_mapping, conflicts_for
+
+    @dataclass
+    class Docker:
+        mode: str = "rootless"
+
+    @dataclass
+    class Swarm:
+        enabled: bool = True
+
+    selections = [
+        SimpleNamespace(step=SimpleNamespace(name="docker"), answers=Docker()),
+        SimpleNamespace(step=SimpleNamespace(name="swarm"), answers=Swarm()),
+    ]
+    assert answers_mapping(selections) == {"docker": {"mode": "rootless"},
+                                           "swarm": {"enabled": True}}  # fmt: skip
+    assert [c.rule for c in conflicts_for(selections)] == ["rootless-swarm"]
