@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from lab import Topology
+from lab.image import import_test_image
 from snapshots.rollback import rollback_plan
 from tests.probes import on_console, require_busybox
 from wizard.errors import PlanConflict
-from wizard.lab import Topology
-from wizard.lab.image import import_test_image
 from wizard.plan import Changeset, Plan
 from wizard.secrets import Secret
 from wizard.session import Selection, apply, preview
