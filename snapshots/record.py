@@ -31,7 +31,15 @@ from wizard.transport.base import shell_quote
 
 
 def new_snapshot_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+    """``YYYYmmdd-HHMMSS-mmmRRRR``: UTC time, milliseconds, 4 random hex digits.
+
+    Ids sort in the order the changes were made, even within one second (a rollback made
+    right after its change must sort after it: which change a rollback put back is read from
+    that order, see :func:`snapshots.store.shown_states`).
+    """
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(now))
+    return f"{stamp}-{int(now * 1000) % 1000:03d}{secrets.token_hex(2)}"
 
 
 @dataclass(frozen=True)

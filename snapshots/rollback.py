@@ -2,13 +2,23 @@
 
 The plan compares each recorded before-state with what the host holds now, so only what differs
 is rewritten, and rolling back a second time plans nothing. Undo commands (such as restarting a
-service on the restored configuration) run only when some file really changes back.
+service on the restored configuration, or leaving a swarm) run when some file really changes
+back, or when the change is still in effect: confirmed, and put back by no later rollback. A
+change made of commands alone (docker network create, gpasswd) has no file to compare, so its
+state decides; once rolled back, it is no longer in effect and a second rollback plans nothing.
 """
 
 from __future__ import annotations
 
 from snapshots.layout import RESTORE_COMMAND, snapshot_dir
-from snapshots.store import SnapshotDamaged, decode_journal, decode_meta, unbase64
+from snapshots.store import (
+    SnapshotDamaged,
+    decode_journal,
+    decode_meta,
+    list_snapshots,
+    shown_states,
+    unbase64,
+)
 from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
 from wizard.errors import HostwizError
 from wizard.facts import file_fact, gather, owner_names
@@ -53,6 +63,11 @@ def _file_meta(raw: bytes) -> tuple[int, str, str] | None:
         return None
     owner, group = owner_names(ids[2:] + ids[:2] if len(ids) == 4 else ids)
     return number, owner, group
+
+
+def _still_in_effect(transport: Transport, snapshot_id: str) -> bool:
+    """Whether the change is confirmed and no later confirmed rollback put it back."""
+    return shown_states(list_snapshots(transport)).get(snapshot_id) == "confirmed"
 
 
 def _text(raw: bytes) -> str | None:
@@ -122,9 +137,10 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
                         why="remove the folders the change created, if empty",
                     )
                 )
-    if actions:
+    undo_scripts = meta.get("undo", [])
+    if actions or (undo_scripts and _still_in_effect(transport, snapshot_id)):
         started = {line.rsplit(" ", 1)[1] for line in journal.splitlines() if " start " in line}
-        for index in reversed(meta.get("undo", [])):
+        for index in reversed(undo_scripts):
             script = _text(saved.get(f"undo-{index}.sh", b""))
             if script is None:
                 raise _damaged(transport, snapshot_id, f"undo-{index}.sh is not UTF-8 text")

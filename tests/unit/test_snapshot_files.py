@@ -116,3 +116,17 @@ def test_file_fact_reads_a_path_with_a_space_and_a_quote(tmp_path: Path) -> None
     odd.write_bytes(b"x\n")
     state = gather(LocalTransport(), [file_fact(str(odd))])[file_fact(str(odd))]
     assert state.exists and state.content == b"x\n"
+
+
+def test_snapshot_ids_sort_in_the_order_they_were_made_within_a_second() -> None:
+    import re
+    import time
+
+    from snapshots.record import new_snapshot_id
+
+    made = []
+    for _ in range(5):
+        made.append(new_snapshot_id())
+        time.sleep(0.002)
+    assert sorted(made) == made
+    assert all(re.fullmatch(r"\d{8}-\d{6}-\d{3}[0-9a-f]{4}", one) for one in made)
