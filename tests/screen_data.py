@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 from wizard.facts import Facts
+from wizard.host.docker import WAIT_FOR_DOCKER
 from wizard.plan import Changeset
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import WAIT_FOR_DOCKER, DockerEngineAnswers
+from wizard.steps.docker import DockerEngineAnswers
 
 HOST = "web1"
 

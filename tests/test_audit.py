@@ -22,9 +22,9 @@ from screens.app import HostwizApp, default_args
 from screens.audit import AuditScreen
 from screens.stages import ApplyScreen, PreviewScreen, StepListScreen, StepScreen
 from wizard.audit import Finding, Severity, worst_first
+from wizard.host.docker import WAIT_FOR_DOCKER
 from wizard.lab import LabHost
 from wizard.lab.image import import_test_image
-from wizard.steps.docker_engine import WAIT_FOR_DOCKER
 
 
 def on_practice_host(test: Any) -> Any:

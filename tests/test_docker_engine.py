@@ -13,11 +13,12 @@ from snapshots.store import list_snapshots
 from wizard.actions import RunCommand, WriteFile
 from wizard.docker_api import docker_client
 from wizard.errors import ApplyFailed, PlanConflict
+from wizard.host.docker import WAIT_FOR_DOCKER
 from wizard.plan import Changeset, Plan
 from wizard.render import as_text, render_plan
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import DOCKER_ENGINE, WAIT_FOR_DOCKER
+from wizard.steps.docker import DOCKER_ENGINE
 from wizard.transaction import HealthCheck, apply_changeset
 from wizard.transport.local import LocalTransport
 from wizard.transport.ssh import SshTransport

@@ -239,7 +239,7 @@ def test_renewal_keeps_the_daemon_reachable_and_rollback_removes_everything(
 
 
 def test_with_the_engine_step_one_apply_one_restart_and_both_settle(practice, tmp_path, local_home):
-    from wizard.steps.docker_engine import DOCKER_ENGINE, DockerEngineAnswers
+    from wizard.steps.docker import DOCKER_ENGINE, DockerEngineAnswers
 
     ssh, console, address = practice
     engine = DockerEngineAnswers()  # userns-remap, hardened settings

@@ -30,7 +30,7 @@ from screens.plain import NO_CHANGES, ask_field, run_plain, yes_no
 from screens.questions import confirm_keys, select_keys, text_keys
 from wizard.answers import fields_of
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import DockerEngineAnswers
+from wizard.steps.docker import DockerEngineAnswers
 
 FIELDS = {info.name: info for info in fields_of(DockerEngineAnswers)}
 DOWN = "\x1b[B"

@@ -66,7 +66,7 @@ from wizard.recovery import (
 )
 from wizard.render import render_changeset
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import DockerEngineAnswers
+from wizard.steps.docker import DockerEngineAnswers
 from wizard.transaction import ApplyResult, Event
 from wizard.transport.ssh import HostKeyInfo
 
@@ -2111,7 +2111,7 @@ async def test_save_preset_from_the_wizard_keeps_the_files_comments(
     reachable: Any, tmp_path: Path
 ) -> None:
     from presets import load_preset
-    from wizard.steps.docker_engine import DockerEngineAnswers
+    from wizard.steps.docker import DockerEngineAnswers
 
     path = tmp_path / "team.toml"
     path.write_text(PRESET_WITH_COMMENTS)

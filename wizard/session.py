@@ -86,8 +86,9 @@ def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> 
 
     Two steps may share a file (the engine and TLS steps both edit daemon.json): the later one
     merges into the earlier one's result instead of overwriting it. A command that a later step
-    repeats word for word (restarting dockerd) runs only once, at its last place. The steps
-    are planned in step order (:func:`in_step_order`), whatever order they are given in.
+    asks for again (the same ``key``: restarting dockerd) runs only once, at its last place.
+    The steps are planned in step order (:func:`in_step_order`), whatever order they are given
+    in.
     """
     plans: list[Plan] = []
     for selection in in_step_order(selections):
@@ -105,15 +106,17 @@ def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> 
 
 
 def _without_repeated_commands(plans: list[Plan]) -> list[Plan]:
+    """Commands that share a :attr:`~wizard.actions.RunCommand.key` (two steps that both
+    restart dockerd) run once, at the last place one of them is asked for."""
     later: set[str] = set()
     kept: list[Plan] = []
     for plan in reversed(plans):
         actions = []
         for action in reversed(plan.actions):
-            if isinstance(action, RunCommand) and action.script in later:
-                continue
-            if isinstance(action, RunCommand):
-                later.add(action.script)
+            if isinstance(action, RunCommand) and action.key:
+                if action.key in later:
+                    continue
+                later.add(action.key)
             actions.append(action)
         kept.append(replace(plan, actions=tuple(reversed(actions))))
     return list(reversed(kept))

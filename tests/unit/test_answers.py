@@ -14,7 +14,7 @@ from wizard.errors import InvalidAnswer, PresetError
 from wizard.firewall.answers import FirewallAnswers
 from wizard.firewall.services import parse_service
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import DockerEngineAnswers
+from wizard.steps.docker import DockerEngineAnswers
 from wizard.steps.docker_tls import DockerTlsAnswers
 from wizard.steps.ssh_hardening import SshAnswers, drop_in_text
 

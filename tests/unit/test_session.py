@@ -39,7 +39,7 @@ class SetKeyStep:
             return Plan(self.name)
         config[answers.key] = answers.value
         return Plan(self.name, (WriteFile(CONFIG, json.dumps(config).encode()),
-                                RunCommand("service demo restart")), before=(state,))  # fmt: skip
+                                RunCommand("service demo restart", key="restart demo")), before=(state,))  # fmt: skip
 
     def health(self, transport: Any, answers: KeyAnswers, facts: Facts) -> list[str]:
         return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wizard.steps.base import Status, Step, StepStatus
-from wizard.steps.docker_engine import DOCKER_ENGINE
+from wizard.steps.docker import DOCKER_ENGINE
 from wizard.steps.docker_tls import DOCKER_TLS
 from wizard.steps.firewall import FIREWALL
 from wizard.steps.ssh_hardening import SSH_HARDENING

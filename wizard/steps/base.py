@@ -5,11 +5,13 @@ The flow, the transaction and the front ends only ever talk to this interface.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
 from snapshots.store import LIST_SCRIPT, applied_steps, parse_listing
+from wizard.errors import PlanConflict
 from wizard.facts import Fact, Facts
 from wizard.plan import Plan
 from wizard.transport.base import Transport
@@ -37,6 +39,24 @@ def _parse_applied(code: int, out: str) -> frozenset[str]:
 APPLIED_STEPS = Fact("hostwiz_applied_steps", LIST_SCRIPT, _parse_applied)
 """The steps hostwiz applied on the host (a confirmed snapshot no rollback put back since):
 read with every step's facts, so that a status can tell drift from never applied."""
+
+
+def status_from_plan(
+    plan: Callable[[], Plan], *, done: str, untouched: str | None = None, chosen: str = "settings"
+) -> StepStatus:
+    """The usual status ladder, derived from the step's own plan: a plan that cannot be made
+    is "unknown" (its message), an empty plan is "done" (``done``), a host that shows none of
+    the step's work is "not done" (``untouched``, when the caller found it so), and anything
+    else has "drifted" by the plan's number of changes from the chosen ``chosen``."""
+    try:
+        planned = plan()
+    except PlanConflict as error:
+        return StepStatus(Status.UNKNOWN, error.message)
+    if planned.empty:
+        return StepStatus(Status.DONE, done)
+    if untouched is not None:
+        return StepStatus(Status.NOT_DONE, untouched)
+    return StepStatus(Status.DRIFTED, f"{len(planned.actions)} change(s) from the chosen {chosen}")
 
 
 def settled_status(name: str, status: StepStatus, facts: Facts) -> StepStatus:

@@ -47,6 +47,7 @@ from wizard.answers import check_fields, describe
 from wizard.daemon_json import check_types, command_line_flags, dumps, flag_conflicts, parse
 from wizard.errors import HostwizError, InvalidAnswer, PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
+from wizard.host.docker import DAEMON_JSON, DAEMON_JSON_PATH, DOCKERD, ROOT_SOCKET, restart_dockerd
 from wizard.pki import (
     LEAF_DAYS_MAX,
     MAX_COMMON_NAME,
@@ -65,8 +66,6 @@ from wizard.pki import (
 from wizard.plan import Plan
 from wizard.secrets import Secret
 from wizard.steps.base import Status, StepStatus
-from wizard.steps.docker_engine import DockerEngineStep
-from wizard.steps.docker_facts import DAEMON_JSON, DAEMON_JSON_PATH, DOCKERD, ROOT_SOCKET
 from wizard.tls_client import (
     Bundle,
     ContextResult,
@@ -709,7 +708,7 @@ class DockerTlsStep:
             restart = True
 
         manager = facts[SERVICE_MANAGER]
-        restart_command = DockerEngineStep._restart(manager)
+        restart_command = restart_dockerd(manager)
         if listeners.drop_in is not None and facts[DROP_IN] != FileState(
             DROP_IN_PATH, True, listeners.drop_in, 0o644, "root", "root"
         ):

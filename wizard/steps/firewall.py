@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
-from wizard.daemon_json import parse as parse_daemon_json
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, gather, text_fact
 from wizard.firewall import boot, iptables, nftables
@@ -28,7 +27,6 @@ from wizard.firewall.host import (
     SSHD_PORTS,
     TOOLS,
     SshPath,
-    parse_ports,
 )
 from wizard.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
 from wizard.firewall.model import (
@@ -39,10 +37,11 @@ from wizard.firewall.model import (
     zone_map,
     zone_of_interface,
 )
+from wizard.host.docker import DAEMON_JSON, daemon_tcp_ports
+from wizard.host.sshd import DROP_IN_PATH as SSH_DROP_IN
+from wizard.host.sshd import planned_ports
 from wizard.plan import Plan
 from wizard.steps.base import Status, StepStatus
-from wizard.steps.docker_facts import DAEMON_JSON
-from wizard.steps.ssh_hardening import DROP_IN as SSH_DROP_IN
 from wizard.transport.base import Transport
 
 FILES = {
@@ -60,26 +59,12 @@ BOOT_REGISTERED = text_fact(
 def ssh_ports(facts: Facts) -> tuple[int, ...]:
     """The ports sshd will listen on: those in hostwiz's SSH drop-in when it sets any (an SSH
     step planned before this one may have changed it), else what sshd reports now."""
-    drop_in = facts[FILES[SSH_DROP_IN]]
-    if drop_in.exists:
-        lines = [line.split() for line in drop_in.text.splitlines()]
-        ports = parse_ports(0, " ".join(w[1] for w in lines if len(w) == 2 and w[0] == "Port"))
-        if ports:
-            return ports
-    return facts[SSHD_PORTS] or (22,)
+    return planned_ports(facts[FILES[SSH_DROP_IN]], facts[SSHD_PORTS])
 
 
 def _daemon_tcp_ports(facts: Facts) -> list[int]:
     """TCP ports dockerd's daemon.json makes it listen on (the TLS step's 2376)."""
-    state = facts[DAEMON_JSON]
-    config, _ = parse_daemon_json(state.text if state.exists else "")
-    hosts = (config or {}).get("hosts", [])
-    ports = []
-    for host in hosts if isinstance(hosts, list) else []:
-        if isinstance(host, str) and host.startswith("tcp://"):
-            port = host.rsplit(":", 1)[-1]
-            ports.append(int(port) if port.isdigit() else 2375)
-    return ports
+    return daemon_tcp_ports(facts[DAEMON_JSON])
 
 
 def _offers_tcp(ruleset: Ruleset, port: int) -> bool:

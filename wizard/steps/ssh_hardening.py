@@ -30,6 +30,7 @@ from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
 from wizard.answers import check_fields, describe
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
+from wizard.host.sshd import DROP_IN_PATH
 from wizard.plan import Plan, PortMove
 from wizard.steps.base import Status, StepStatus
 from wizard.steps.ssh_crypto import (
@@ -59,7 +60,7 @@ from wizard.steps.ssh_port import (
 from wizard.transport.base import Transport
 
 MAIN_CONFIG = "/etc/ssh/sshd_config"
-DROP_IN = "/etc/ssh/sshd_config.d/00-hostwiz.conf"
+DROP_IN = DROP_IN_PATH
 INCLUDE_LINE = "Include /etc/ssh/sshd_config.d/*.conf"
 BANNER_FILE = "/etc/ssh/hostwiz-banner"
 BANNER_MAX = 2000
