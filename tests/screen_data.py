@@ -93,7 +93,7 @@ def firewall_raw() -> dict[str, tuple[int, str]]:
 
 def firewall_facts() -> Facts:
     """Only the facts the firewall step's question context reads."""
-    from wizard.firewall.host import INTERFACES, SSH_PATH
+    from wizard.steps.firewall.host import INTERFACES, SSH_PATH
 
     return Facts.from_raw([INTERFACES, SSH_PATH], firewall_raw())
 

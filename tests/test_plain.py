@@ -108,7 +108,7 @@ def test_a_step_switched_off_asks_nothing_more(keys: Any) -> None:
 def test_a_typo_in_one_item_of_a_list_is_refused_as_typed(keys: Any) -> None:
     """The services of a zone are checked item by item before the next question."""
     from screens.plain import _ask_step
-    from wizard.firewall.answers import FirewallAnswers
+    from wizard.steps.firewall.answers import FirewallAnswers
 
     typed = ["y\r", "y\r"]  # go through it; zones on
     for info in fields_of(FirewallAnswers)[1:]:
@@ -216,7 +216,7 @@ def test_plain_firewall_questions_name_the_hosts_interfaces(
     """The facts read for the step list say, before each zone question, which interfaces and
     addresses the host has and where hostwiz's SSH connection comes in; a firewall that is
     off asks nothing more. The plan is shown, declined, and nothing changes."""
-    from wizard.firewall.answers import FirewallAnswers
+    from wizard.steps.firewall.answers import FirewallAnswers
 
     host = practice_host
     console = host.console()

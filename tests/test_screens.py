@@ -52,7 +52,6 @@ from screens.widgets import ProgressLog, QuestionForm
 from snapshots import local_journal
 from snapshots.store import SnapshotInfo
 from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
-from wizard.firewall.answers import FirewallAnswers
 from wizard.pki import WrongPassphrase
 from wizard.recovery import (
     COMMON_SSH_PORTS,
@@ -67,6 +66,7 @@ from wizard.recovery import (
 from wizard.render import render_changeset
 from wizard.steps import STEPS
 from wizard.steps.docker import DockerEngineAnswers
+from wizard.steps.firewall.answers import FirewallAnswers
 from wizard.transaction import ApplyResult, Event
 from wizard.transport.ssh import HostKeyInfo
 

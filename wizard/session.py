@@ -46,8 +46,8 @@ def selections_for(answers: Mapping[str, Any]) -> list[Selection]:
 
 
 def _firewall_off() -> Selection:
-    from wizard.firewall.answers import FirewallAnswers
     from wizard.steps.firewall import FIREWALL
+    from wizard.steps.firewall.answers import FirewallAnswers
 
     return Selection(FIREWALL, FirewallAnswers(enabled=False))
 

@@ -46,3 +46,56 @@ def test_importing_the_whole_core_loads_no_ui_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+# ---- steps never import each other ---------------------------------------------------------
+
+STEPS_DIR = ROOT / "wizard" / "steps"
+SHARED = {"base"}
+"""Modules of wizard.steps that are no step: what every step may use."""
+
+
+def _step_of(path: Path) -> str:
+    """The step a module under wizard/steps belongs to: its package, or a flat module's name."""
+    part = path.relative_to(STEPS_DIR).parts[0]
+    return part.removesuffix(".py")
+
+
+def _steps_imported(path: Path) -> set[str]:
+    """The wizard.steps.<name> a module imports (``from wizard.steps import name`` too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module]
+            if node.module == "wizard.steps":
+                modules = [f"wizard.steps.{alias.name}" for alias in node.names]
+        for module in modules:
+            parts = module.split(".")
+            if parts[:2] == ["wizard", "steps"] and len(parts) > 2:
+                found.add(parts[2])
+    return found
+
+
+def test_no_step_imports_another() -> None:
+    """Two steps share knowledge of the host through wizard.host, never through each other:
+    the docker step's restart, the SSH step's drop-in and ports are all there."""
+    offenders = {}
+    for path in sorted(STEPS_DIR.rglob("*.py")):
+        if path.parent == STEPS_DIR and path.stem in {"__init__", *SHARED}:
+            continue  # the registry names every step; base is shared
+        own = _step_of(path)
+        others = _steps_imported(path) - SHARED - {own}
+        if others:
+            offenders[str(path.relative_to(ROOT))] = sorted(others)
+    assert offenders == {}
+
+
+def test_the_border_test_sees_a_step_importing_another(tmp_path: Path) -> None:
+    module = tmp_path / "plan.py"
+    module.write_text(
+        "from wizard.steps.ssh.answers import SshAnswers\nfrom wizard.steps import docker\n"
+    )
+    assert _steps_imported(module) == {"ssh", "docker"}

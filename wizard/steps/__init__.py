@@ -8,7 +8,7 @@ from wizard.steps.base import Status, Step, StepStatus
 from wizard.steps.docker import DOCKER_ENGINE
 from wizard.steps.docker_tls import DOCKER_TLS
 from wizard.steps.firewall import FIREWALL
-from wizard.steps.ssh_hardening import SSH_HARDENING
+from wizard.steps.ssh import SSH_HARDENING
 
 STEPS: dict[str, Step[Any]] = {
     step.name: step for step in (SSH_HARDENING, DOCKER_ENGINE, DOCKER_TLS, FIREWALL)

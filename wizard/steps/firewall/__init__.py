@@ -2,9 +2,14 @@
 
 The trap this step exists for: ufw, firewalld and shorewall fight Docker over iptables, Docker
 sets FORWARD to DROP (breaking router hosts), and published container ports bypass INPUT rules
-entirely. hostwiz keeps its rules in its own chains (see :mod:`wizard.firewall.iptables`),
+entirely. hostwiz keeps its rules in its own chains (see :mod:`wizard.steps.firewall.iptables`),
 filters container traffic in DOCKER-USER, and loads everything with one ``iptables-restore
 --noflush`` per address family, at apply time and at boot (before dockerd starts).
+
+The package: ``answers`` (what the admin chose) -> ``model.resolve`` (against the host's
+interfaces, read by the facts in ``host``) -> ``iptables.render`` / ``nftables.render`` (rules
+text) -> ``boot`` (the script that loads them now and at boot); ``loaded`` reads the zones an
+earlier apply left loaded. This module is the step itself.
 """
 
 from __future__ import annotations
@@ -15,9 +20,14 @@ from typing import Any
 from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, gather, text_fact
-from wizard.firewall import boot, iptables, nftables
-from wizard.firewall.answers import ZONES, FirewallAnswers
-from wizard.firewall.host import (
+from wizard.host.docker import DAEMON_JSON, daemon_tcp_ports
+from wizard.host.sshd import DROP_IN_PATH as SSH_DROP_IN
+from wizard.host.sshd import planned_ports
+from wizard.plan import Plan
+from wizard.steps.base import Status, StepStatus, status_from_plan
+from wizard.steps.firewall import boot, iptables, nftables
+from wizard.steps.firewall.answers import ZONES, FirewallAnswers
+from wizard.steps.firewall.host import (
     FORWARDING,
     INTERFACES,
     IPTABLES_V4,
@@ -28,8 +38,8 @@ from wizard.firewall.host import (
     TOOLS,
     SshPath,
 )
-from wizard.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
-from wizard.firewall.model import (
+from wizard.steps.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
+from wizard.steps.firewall.model import (
     Ruleset,
     allows_ssh_from,
     is_docker_interface,
@@ -37,11 +47,6 @@ from wizard.firewall.model import (
     zone_map,
     zone_of_interface,
 )
-from wizard.host.docker import DAEMON_JSON, daemon_tcp_ports
-from wizard.host.sshd import DROP_IN_PATH as SSH_DROP_IN
-from wizard.host.sshd import planned_ports
-from wizard.plan import Plan
-from wizard.steps.base import Status, StepStatus
 from wizard.transport.base import Transport
 
 FILES = {
@@ -390,15 +395,12 @@ class FirewallStep:
             if loaded:
                 return StepStatus(Status.DONE, STEP_OFF_ZONES_ACTIVE)
             return StepStatus(Status.NOT_DONE, "no zones: Docker's published ports are open to all")
-        try:
-            plan = self.plan(answers, facts)
-        except PlanConflict as error:
-            return StepStatus(Status.UNKNOWN, error.message)
-        if plan.empty:
-            return StepStatus(Status.DONE, "zones loaded and restored at boot")
-        if not loaded:
-            return StepStatus(Status.NOT_DONE, "no zones loaded")
-        return StepStatus(Status.DRIFTED, f"{len(plan.actions)} change(s) from the chosen zones")
+        return status_from_plan(
+            lambda: self.plan(answers, facts),
+            done="zones loaded and restored at boot",
+            untouched=None if loaded else "no zones loaded",
+            chosen="zones",
+        )
 
 
 STEP_OFF_ZONES_ACTIVE = (
