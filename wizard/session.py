@@ -92,7 +92,7 @@ def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> 
     """
     plans: list[Plan] = []
     for selection in in_step_order(selections):
-        plan = selection.step.plan(selection.answers, facts)
+        plan = selection.step.plan(selection.answers, facts).with_before(facts.file)
         plans.append(plan)
         facts = facts.with_files(
             FileState(a.path, True, a.content, a.mode, a.owner, a.group)
