@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from snapshots.store import LIST_SCRIPT, applied_steps, parse_listing
 from wizard.errors import PlanConflict
 from wizard.facts import Fact, Facts
+from wizard.local import LocalContext, LocalReport, Prepared
 from wizard.plan import Plan
 from wizard.transport.base import Transport
 
@@ -93,6 +94,41 @@ class Step(Protocol, Generic[A]):
 
     def status(self, answers: A, facts: Facts) -> StepStatus:
         """Where the host stands for this step, for the wizard's step list."""
+        ...
+
+
+# ---- hooks a step may add (the session runs them; front ends never name a step) -----------
+
+
+@runtime_checkable
+class PreparesLocally(Protocol):
+    """A step with local work before planning (see :mod:`wizard.local`): opening or creating
+    something on the admin's machine, asking for a secret through ``local.ask``."""
+
+    def prepare(self, answers: Any, facts: Facts, local: LocalContext) -> Prepared:
+        """The answers to plan with (they may carry what was made) and folders created.
+        Raises a :class:`~wizard.errors.HostwizError` when it cannot (nothing planned then)."""
+        ...
+
+
+@runtime_checkable
+class FinishesLocally(Protocol):
+    """A step with local work after a confirmed apply (or when the host needed nothing)."""
+
+    def after_confirmed(self, answers: Any) -> LocalReport:
+        """Set up the local side for the prepared ``answers``; lines to show. A failure is
+        reported (``ok`` False), not raised: the change on the host stays."""
+        ...
+
+
+@runtime_checkable
+class AddsLocalStatus(Protocol):
+    """A step whose status also depends on this machine (a client certificate's days)."""
+
+    def local_status(
+        self, answers: Any, status: StepStatus, facts: Facts, host: str
+    ) -> StepStatus:
+        """``status`` (the host's side, settled) with what this machine adds."""
         ...
 
 

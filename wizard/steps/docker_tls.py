@@ -35,6 +35,7 @@ import functools
 import getpass
 import ipaddress
 import shlex
+import subprocess
 import textwrap
 import time
 from dataclasses import dataclass, field, replace
@@ -48,13 +49,17 @@ from wizard.daemon_json import check_types, command_line_flags, dumps, flag_conf
 from wizard.errors import HostwizError, InvalidAnswer, PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
 from wizard.host.docker import DAEMON_JSON, DAEMON_JSON_PATH, DOCKERD, ROOT_SOCKET, restart_dockerd
+from wizard.local import LocalContext, LocalReport, Prepared, SecretNotGiven, SecretRequest
 from wizard.pki import (
     LEAF_DAYS_MAX,
     MAX_COMMON_NAME,
+    MIN_PASSPHRASE,
     CaFolder,
     CertificateAuthority,
     CertInfo,
     IssuedCert,
+    PassphraseProblem,
+    WrongPassphrase,
     cert_info,
     check_site,
     is_dns_name,
@@ -827,7 +832,155 @@ class DockerTlsStep:
         )
 
 
+    # ---- local work (wizard.local): run by the session, never named by a front end -------
+
+    def prepare(
+        self, answers: DockerTlsAnswers | PreparedTls, facts: Facts, local: LocalContext
+    ) -> Prepared:
+        """Open or create the CA (its passphrase asked through ``local.ask``) and issue what
+        the host and this machine need: :func:`prepare` with the passphrase.
+
+        The passphrase is asked only when the CA is needed (the step is on and the host's own
+        TLS setup is not reused); whatever would be refused anyway is explained before it is
+        asked. A wrong, short or mismatched passphrase is asked again (``local.tries`` times
+        in all), then raised. Nothing on the host changes; locally, at most a new CA.
+        """
+        if isinstance(answers, PreparedTls):
+            return Prepared(answers)
+        host, address = local.host, local.address
+        if not needs_ca(answers, facts):
+            return Prepared(prepare(answers, facts, host=host, address=address,
+                                    passphrase=Secret("")))  # fmt: skip
+        check_before_ca(answers, host)  # refused before the passphrase is asked
+        folder = CaFolder.for_site(answers.site, local.root).path
+        problem: HostwizError | None = None
+        attempt = 0
+        while True:
+            attempt += 1
+            new_ca = not ca_exists(answers.site, local.root)
+            given = local.ask(passphrase_request(answers.site, host, new_ca, folder, problem))
+            if given is None:
+                raise SecretNotGiven(
+                    "no CA passphrase was given, so nothing was planned or changed.",
+                    "The TLS step needs it to issue certificates. Give it when asked, or turn "
+                    "the step off (tls.enabled = false).",
+                )
+            try:
+                made = prepare(
+                    answers, facts, host=host, address=address, passphrase=given.secret,
+                    confirmation=given.confirmation, ca_root=local.root,
+                )  # fmt: skip
+            except (WrongPassphrase, PassphraseProblem) as error:
+                if attempt >= local.tries:
+                    raise
+                problem = error
+                continue
+            return Prepared(made, (folder,) if new_ca else ())
+
+    def after_confirmed(self, answers: DockerTlsAnswers | PreparedTls) -> LocalReport:
+        """The client bundle and docker context, as lines to show (where the bundle went, and
+        the ``docker --context NAME ps`` to try)."""
+        if not isinstance(answers, PreparedTls):
+            return LocalReport([])
+        try:
+            setup = install_client(answers)
+        except (HostwizError, OSError, subprocess.SubprocessError) as error:
+            message = error.message if isinstance(error, HostwizError) else str(error)
+            lines = [
+                "The change on the host is in place, but your docker client could not be set "
+                f"up: {message}"
+            ]
+            if isinstance(error, HostwizError) and error.hint:
+                lines.append(f"What to do: {error.hint}")
+            return LocalReport(lines, ok=False)
+        if setup is None:
+            return LocalReport([])
+        state = "written" if setup.bundle_changed else "unchanged"
+        lines = [f"Client bundle ({state}): {setup.bundle_dir} (ca.pem, cert.pem, key.pem)"]
+        context = setup.context
+        if context.action == "skipped":
+            lines.append(context.message)
+        else:
+            lines.append(f"docker context {context.name!r} {context.action}. Try:")
+            lines.append(f"  docker --context {context.name} ps")
+        return LocalReport(lines)
+
+    def local_status(
+        self, answers: DockerTlsAnswers | PreparedTls, status: StepStatus, facts: Facts, host: str
+    ) -> StepStatus:
+        """Where hostwiz's own setup is in place, how long the client certificate on this
+        machine lasts (the server certificate's days are in the step's own summary)."""
+        plain, _ = _unwrap(answers)
+        if status.status not in {Status.DONE, Status.DRIFTED} or not _own_setup_in_place(
+            plain, facts
+        ):
+            return status
+        days = client_days_left(plain, host, facts[HOST_IDENTITY].now)
+        return replace(status, summary=f"{status.summary}; {client_note(days)}")
+
+
 DOCKER_TLS = DockerTlsStep()
+
+
+def _own_setup_in_place(answers: DockerTlsAnswers, facts: Facts) -> bool:
+    """daemon.json uses hostwiz's certificates and listener, and the server certificate is
+    readable: the case where :meth:`DockerTlsStep.status` speaks of the server certificate."""
+    try:
+        current = _daemon_config(facts)
+    except PlanConflict:
+        return False
+    if foreign_setup(current, facts, None) or facts[SERVER_CERT].info is None:
+        return False
+    return all(current.get(key) == value for key, value in TLS_KEYS.items()) and (
+        current.get("tlsverify") is True and _listener(answers) in (current.get("hosts") or [])
+    )
+
+
+def client_note(days: int | None) -> str:
+    if days is None:
+        return "no client certificate on this machine"
+    if days < 0:
+        return f"client certificate expired {-days} days ago"
+    return f"client certificate valid {days} more days"
+
+
+NEVER_STORED = (
+    "The passphrase protects your CA's key on this machine. hostwiz never stores, shows or "
+    "logs it; without it this CA cannot sign certificates again."
+)
+
+
+def passphrase_request(
+    site: str, host: str, new_ca: bool, folder: Path, problem: HostwizError | None = None
+) -> SecretRequest:
+    """How the CA passphrase is asked: chosen now (twice) for a new CA, else to unlock it."""
+    if new_ca:
+        prompt = f"Choose a passphrase for the new CA {site!r}"
+        explanation = (
+            f"The TLS step for {host} needs a certificate authority (CA). There is none "
+            f"for site {site!r} on this machine yet, so hostwiz creates it in "
+            f"{folder}, its key encrypted with a passphrase you choose now (at least 12 "
+            "characters; a few unrelated words work well)."
+        )
+    else:
+        prompt = f"Passphrase of your CA {site!r}"
+        explanation = (
+            f"The TLS step for {host} issues certificates from your CA {site!r} "
+            f"({folder}); its key is unlocked with the passphrase you chose for it."
+        )
+    return SecretRequest(
+        prompt=prompt,
+        explanation=explanation,
+        note=NEVER_STORED,
+        title="New CA passphrase" if new_ca else "CA passphrase",
+        submit="Create CA" if new_ca else "Unlock",
+        busy=f"{'Creating' if new_ca else 'Opening'} your CA and issuing certificates…",
+        confirm=new_ca,
+        needed_by=f"the TLS step needs the passphrase of your CA {site!r}",
+        min_length=MIN_PASSPHRASE,
+        problem=problem,
+        check_new=new_passphrase,
+    )
 
 
 # ---- preparation and the client side (local side effects) ---------------------------------
