@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.unit.test_tls_plan import ON, PASS, ca_root, home, tls_facts  # noqa: F401 (fixtures)
+from tests.unit.test_tls_plan import ON, PASS, tls_facts
+from tests.unit.test_tls_plan import ca_root as ca_root  # a fixture
+from tests.unit.test_tls_plan import home as home  # a fixture
 from wizard.local import (
     LocalContext,
     SecretAnswer,
