@@ -37,7 +37,7 @@ START_TEXT = "Which machine should become"
 HEADLESS = """
 import asyncio, sys, time
 from screens.app import HostwizApp, default_args
-from screens.stages import StartScreen
+from screens.start import StartScreen
 
 async def main() -> None:
     app = HostwizApp(default_args())

@@ -212,8 +212,8 @@ def _progress(event: Any) -> None:
 
 
 def cmd_facts(args: argparse.Namespace) -> int:
-    from hostwiz.connect import open_transport
     from hostwiz.tls_setup import step_statuses
+    from wizard.connect import open_transport
     from wizard.session import read_facts
 
     selections = _selections(args)
@@ -302,7 +302,7 @@ def _prepared_plan(
 def cmd_plan(args: argparse.Namespace) -> int:
     """Read-only on the host. Locally, the one possible change is a brand-new CA: a plan of the
     TLS step is made of certificates from it, and the apply that follows uses the same CA."""
-    from hostwiz.connect import open_transport
+    from wizard.connect import open_transport
 
     with open_transport(args) as transport:
         _, changeset, _ = _prepared_plan(transport, args)
@@ -314,8 +314,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from hostwiz.connect import open_transport
     from hostwiz.tls_setup import install_clients
+    from wizard.connect import open_transport
     from wizard.session import apply, apply_planned
 
     with open_transport(args) as transport:
@@ -359,9 +359,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
-    from hostwiz.connect import open_transport
     from snapshots.layout import snapshot_dir
     from snapshots.store import list_snapshots, shown_states
+    from wizard.connect import open_transport
 
     with open_transport(args) as transport:
         found = list_snapshots(transport)
@@ -383,9 +383,9 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from hostwiz.connect import open_transport
     from snapshots.rollback import rollback_plan
     from snapshots.store import SnapshotDamaged, list_snapshots
+    from wizard.connect import open_transport
     from wizard.plan import Changeset
     from wizard.transaction import apply_changeset
 
@@ -444,9 +444,9 @@ def _audit_parser(commands: Any) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from hostwiz.connect import open_transport
     from wizard.audit import Severity, failing, findings_in, host_view, read_audit_facts
     from wizard.audit.report import as_json, as_text
+    from wizard.connect import open_transport
 
     threshold = None if args.fail_on == "never" else Severity.named(args.fail_on)
     with open_transport(args) as transport:
@@ -489,8 +489,7 @@ def cmd_wizard(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
-    from hostwiz.connect import lab_ssh_config, open_transport
-    from hostwiz.ways_in import PROBE_TIMEOUT, configured_port
+    from wizard.connect import lab_ssh_config, open_transport
     from wizard.recovery import (
         console_instructions,
         explain_last_change,
@@ -502,11 +501,12 @@ def cmd_recover(args: argparse.Namespace) -> int:
         roll_back_interrupted,
     )
     from wizard.transport.base import hostwiz_command
+    from wizard.ways_in import PROBE_TIMEOUT, configured_port
 
     try:
         transport: Any = open_transport(args, connect_timeout=PROBE_TIMEOUT)
     except HostwizError as error:
-        from hostwiz.ways_in import try_other_ways
+        from wizard.ways_in import try_other_ways
 
         print(f"hostwiz cannot get into {args.host}: {error.message}")
         for line in explain_last_change(args.host):

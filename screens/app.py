@@ -31,40 +31,35 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, LoadingIndicator, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, get_current_worker
 
+from screens.apply import ApplyScreen
 from screens.audit import audit_flow
-from screens.stages import (
-    ApplyScreen,
+from screens.dialogs import (
     CaPassphraseScreen,
     ErrorScreen,
-    HelpScreen,
-    HostChoice,
-    KeptAnswers,
     PasswordScreen,
-    PreviewScreen,
-    RecoverChoice,
-    RecoveryActions,
-    RecoveryScreen,
     SavePresetScreen,
-    SnapshotsScreen,
-    StartScreen,
-    StepListScreen,
-    StepRow,
-    StepScreen,
     TrustKeyScreen,
-    host_name,
 )
+from screens.help import HelpScreen
+from screens.preview import PreviewScreen
+from screens.recovery import RecoveryActions, RecoveryScreen
+from screens.snapshot_list import SnapshotsScreen
+from screens.start import HostChoice, RecoverChoice, StartScreen, host_name
+from screens.step_form import KeptAnswers, StepScreen
+from screens.step_list import StepListScreen, StepRow
 from wizard.errors import HostwizError, SudoFailed
 
 if TYPE_CHECKING:
     from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
-    from hostwiz.ways_in import WaysIn
     from wizard.facts import Facts
     from wizard.plan import Changeset
     from wizard.recovery import Tried
     from wizard.secrets import Secret
     from wizard.session import Selection
     from wizard.transaction import ApplyResult, Progress
-    from wizard.transport.ssh import HostKeyInfo, SshTransport
+    from wizard.transport.ssh import SshTransport
+    from wizard.transport.ssh_connect import HostKeyInfo
+    from wizard.ways_in import WaysIn
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -270,7 +265,7 @@ class HostwizApp(App[int]):
     def ssh_config_for(self, choice: HostChoice) -> Path | None:
         """Blocking: ``--ssh-config``, else the file that lists the host, else the lab's for
         a practice host (None: the usual ~/.ssh/config)."""
-        from hostwiz.connect import lab_ssh_config
+        from wizard.connect import lab_ssh_config
 
         if self.args.ssh_config:
             return Path(self.args.ssh_config)
@@ -300,8 +295,8 @@ class HostwizApp(App[int]):
         """Blocking (the recovery screen's worker): the ``hostwiz recover`` search for another
         way into the host. A host key seen for the first time is not trusted on the way (only
         with --accept-new-host-key); a sudo password is asked in a modal, as when connecting."""
-        from hostwiz.ways_in import PROBE_TIMEOUT, look_for_ways_in
         from wizard.transport.ssh import SshTransport
+        from wizard.ways_in import PROBE_TIMEOUT, look_for_ways_in
 
         config = self.ssh_config_for(choice)
         identity = Path(self.args.identity) if self.args.identity else None
@@ -650,7 +645,7 @@ class HostwizApp(App[int]):
         """The recovery screen: connected (``transport``) or not (``searching`` for another
         way into that host). Returns the screen's answer ("retry" to connect again) and the
         connection to go on with when the search found one and the admin chose to."""
-        from hostwiz.connect import lab_ssh_config
+        from wizard.connect import lab_ssh_config
         from wizard.transport.ssh import SshTransport
 
         practice = await self.blocking(

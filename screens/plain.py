@@ -197,8 +197,8 @@ def _report(run: _Run, result: ApplyResult, transport: Transport, changeset: Cha
 
 def _unattended(args: argparse.Namespace, run: _Run) -> int:
     """Apply the preset as it is: no question at all, for scripts."""
-    from hostwiz.connect import open_transport
     from hostwiz.tls_setup import answer_with, nobody_to_ask, scripted_passphrase
+    from wizard.connect import open_transport
     from wizard.session import selections_for
 
     source, answers = _preset_answers(args)
@@ -221,8 +221,8 @@ def _unattended(args: argparse.Namespace, run: _Run) -> int:
 def _interactive(args: argparse.Namespace, run: _Run) -> int:
     import questionary
 
-    from hostwiz.connect import open_transport
     from hostwiz.tls_setup import step_statuses
+    from wizard.connect import open_transport
     from wizard.session import Selection, read_facts, selections_for
     from wizard.steps import STEPS
     from wizard.steps.base import question_context

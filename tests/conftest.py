@@ -1,8 +1,11 @@
 """Shared fixtures: practice hosts (``wizard.lab``) for tests that need a real host.
 
-``lab_host`` is one host with dockerd for the whole session; ``make_lab_hosts(count,
-docker=True)`` makes more for one test; ``make_topology(name_or_path, prefix=None,
-docker=None)`` brings up a topology (``router``, ``swarm``… or a .toml path) for one test;
+``lab_host`` is one host with dockerd for the whole session (its services run through init
+scripts); ``systemd_host`` is the same with systemd as PID 1; ``any_lab_host`` is either, a
+test using it runs once on each (``init_kind`` says which). ``make_lab_hosts(count,
+docker=True, init="sysv")`` makes more for one test; ``make_topology(name_or_path,
+prefix=None, docker=None, init="sysv")`` brings up a topology (``router``, ``swarm``… or a
+.toml path) for one test; ``init=init_kind`` asks for the kind of a parametrized test.
 ``docker_defaults`` is ``lab_host`` with Docker's defaults, put back after the test;
 ``lab_ssh_config`` is the ssh_config that reaches them. They tear down exactly the hosts (and
 topology networks) they made (other people's hosts on the same machine are never touched),
@@ -51,15 +54,50 @@ def _down_only(names: list[str]) -> None:
         lab_down(ours)
 
 
+INIT_KINDS = ("sysv", "systemd")
+
+
 @pytest.fixture(scope="session")
-def lab_host() -> Iterator[LabHost]:
-    """One practice host with a running dockerd, shared by the session."""
-    _require_lab(docker=True)
-    hosts = lab_up(1, _test_prefix(), docker=True)
+def _session_hosts() -> Iterator[dict[str, LabHost]]:
+    """The session's shared hosts, one per init kind, made when a test first asks."""
+    made: dict[str, LabHost] = {}
     try:
-        yield hosts[0]
+        yield made
     finally:
-        _down_only([h.name for h in hosts])
+        _down_only([h.name for h in made.values()])
+
+
+def _session_host(made: dict[str, LabHost], init: str) -> LabHost:
+    if init not in made:
+        _require_lab(docker=True)
+        made[init] = lab_up(1, _test_prefix(), docker=True, init=init)[0]
+    return made[init]
+
+
+@pytest.fixture(scope="session")
+def lab_host(_session_hosts: dict[str, LabHost]) -> LabHost:
+    """One practice host with a running dockerd (started by its init script), shared by the
+    session."""
+    return _session_host(_session_hosts, "sysv")
+
+
+@pytest.fixture(scope="session")
+def systemd_host(_session_hosts: dict[str, LabHost]) -> LabHost:
+    """One practice host where systemd is PID 1 and runs sshd and dockerd, shared by the
+    session."""
+    return _session_host(_session_hosts, "systemd")
+
+
+@pytest.fixture(params=INIT_KINDS)
+def init_kind(request: pytest.FixtureRequest) -> str:
+    """``sysv`` or ``systemd``: a test using it runs once for each kind of host."""
+    return str(request.param)
+
+
+@pytest.fixture
+def any_lab_host(_session_hosts: dict[str, LabHost], init_kind: str) -> LabHost:
+    """The session's shared host of kind ``init_kind`` (the test runs on each kind)."""
+    return _session_host(_session_hosts, init_kind)
 
 
 @pytest.fixture(scope="session")
@@ -70,13 +108,16 @@ def lab_ssh_config() -> Path:
 
 @pytest.fixture
 def make_lab_hosts() -> Iterator[MakeLabHosts]:
-    """Factory: ``make_lab_hosts(count, docker=True)`` -> new hosts, removed after the test."""
+    """Factory: ``make_lab_hosts(count, docker=True, init="sysv", ssh_socket=False)`` -> new
+    hosts, removed after the test."""
     made: list[str] = []
     prefix = _test_prefix()
 
-    def make(count: int = 1, docker: bool = True) -> list[LabHost]:
+    def make(
+        count: int = 1, docker: bool = True, init: str = "sysv", ssh_socket: bool = False
+    ) -> list[LabHost]:
         _require_lab(docker=docker)
-        hosts = lab_up(count, prefix, docker=docker)
+        hosts = lab_up(count, prefix, docker=docker, init=init, ssh_socket=ssh_socket)
         made.extend(h.name for h in hosts)
         return hosts
 
@@ -88,7 +129,7 @@ def make_lab_hosts() -> Iterator[MakeLabHosts]:
 
 @pytest.fixture
 def make_topology() -> Iterator[MakeTopology]:
-    """Factory: ``make_topology(name_or_path, prefix=None, docker=None)`` -> a running
+    """Factory: ``make_topology(name_or_path, prefix=None, docker=None, init="sysv")`` -> a running
     topology (hosts ``PREFIX-ROLE``), removed with its networks after the test.
 
     ``prefix`` defaults to a fresh ``tXXXX``; ``docker=False`` starts no dockerd anywhere
@@ -101,12 +142,15 @@ def make_topology() -> Iterator[MakeTopology]:
         prefix: str | None = None,
         *,
         docker: bool | None = None,
+        init: str = "sysv",
     ) -> Topology:
         spec = (
             name_or_path if isinstance(name_or_path, TopologySpec) else load_topology(name_or_path)
         )
         _require_lab(docker=spec.uses_docker if docker is None else docker)
-        topology = lab_up_topology(spec, prefix or _test_prefix().rstrip("-"), docker=docker)
+        topology = lab_up_topology(
+            spec, prefix or _test_prefix().rstrip("-"), docker=docker, init=init
+        )
         made.extend(topology.host_names)
         return topology
 

@@ -19,8 +19,11 @@ from test_screens import Harness, run_async, until_done, wait_for
 from textual.widgets import DataTable, Static
 
 from screens.app import HostwizApp, default_args
+from screens.apply import ApplyScreen
 from screens.audit import AuditScreen
-from screens.stages import ApplyScreen, PreviewScreen, StepListScreen, StepScreen
+from screens.preview import PreviewScreen
+from screens.step_form import StepScreen
+from screens.step_list import StepListScreen
 from wizard.audit import Finding, Severity, worst_first
 from wizard.host.docker import WAIT_FOR_DOCKER
 from wizard.lab import LabHost

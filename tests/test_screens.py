@@ -23,31 +23,22 @@ from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
 
 from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
-from hostwiz.ways_in import WaysIn
 from screens.app import HostwizApp, default_args
-from screens.stages import (
-    ApplyScreen,
+from screens.apply import ApplyScreen, clock_time
+from screens.dialogs import (
     CaPassphraseScreen,
     ErrorScreen,
-    HelpScreen,
-    HostChoice,
-    KeptAnswers,
     PasswordScreen,
-    PreviewScreen,
-    RecoverChoice,
-    RecoveryActions,
-    RecoveryScreen,
     SavePresetScreen,
-    SnapshotsScreen,
-    StartScreen,
-    StepListScreen,
-    StepRow,
-    StepScreen,
     TrustKeyScreen,
-    UnsavedScreen,
-    clock_time,
-    ssh_config_hosts,
 )
+from screens.help import HelpScreen
+from screens.preview import PreviewScreen
+from screens.recovery import RecoveryActions, RecoveryScreen
+from screens.snapshot_list import SnapshotsScreen
+from screens.start import HostChoice, RecoverChoice, StartScreen, ssh_config_hosts
+from screens.step_form import KeptAnswers, StepScreen, UnsavedScreen
+from screens.step_list import StepListScreen, StepRow
 from screens.widgets import ProgressLog, QuestionForm
 from snapshots import local_journal
 from snapshots.store import SnapshotInfo
@@ -68,7 +59,8 @@ from wizard.steps import STEPS
 from wizard.steps.docker import DockerEngineAnswers
 from wizard.steps.firewall.answers import FirewallAnswers
 from wizard.transaction import ApplyResult, Event
-from wizard.transport.ssh import HostKeyInfo
+from wizard.transport.ssh_connect import HostKeyInfo
+from wizard.ways_in import WaysIn
 
 
 def run_async(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:

@@ -47,7 +47,8 @@ from wizard.transport.persistent import (
     boot_script,
     printf_format,
 )
-from wizard.transport.ssh import CommandTimedOut, HostKeyInfo, SshTransport, SudoMode
+from wizard.transport.ssh import CommandTimedOut, SshTransport, SudoMode
+from wizard.transport.ssh_connect import HostKeyInfo
 from wizard.transport.sshconfig import load_config, parse_target, resolve
 
 

@@ -1,5 +1,5 @@
 """The core never imports the UI: wizard/, snapshots/ and presets/ stay free of Textual,
-questionary and screens/."""
+questionary and screens/. And hostwiz/ is only the command line: nothing else imports it."""
 
 from __future__ import annotations
 
@@ -99,3 +99,45 @@ def test_the_border_test_sees_a_step_importing_another(tmp_path: Path) -> None:
         "from wizard.steps.ssh.answers import SshAnswers\nfrom wizard.steps import docker\n"
     )
     assert _steps_imported(module) == {"ssh", "docker"}
+
+
+#: Modules of hostwiz/ that others may still import.
+HOSTWIZ_EXCEPTIONS = {
+    # Going away: the CA passphrase types move out of hostwiz/ (issue #12).
+    "hostwiz.tls_setup",
+}
+
+
+def _imported(path: Path) -> set[str]:
+    """What each import in ``path`` names, in full (``from a.b import c`` gives ``a.b.c``)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _forbidden_hostwiz(name: str) -> bool:
+    if name != "hostwiz" and not name.startswith("hostwiz."):
+        return False
+    return not any(name == ok or name.startswith(f"{ok}.") for ok in HOSTWIZ_EXCEPTIONS)
+
+
+def test_nothing_outside_hostwiz_imports_it() -> None:
+    """hostwiz/ ties the parts together; the parts (and the benchmarks) never reach back into
+    it. Only tests/ may, to test the command line itself."""
+    files = [
+        path
+        for path in ROOT.rglob("*.py")
+        if path.relative_to(ROOT).parts[0] not in ("hostwiz", "tests")
+        and not any(part.startswith(".") or part.endswith(".egg-info") for part in path.parts)
+    ]
+    assert ROOT / "screens" / "app.py" in files
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(filter(_forbidden_hostwiz, _imported(path)))
+        for path in files
+        if any(map(_forbidden_hostwiz, _imported(path)))
+    }
+    assert offenders == {}

@@ -43,7 +43,7 @@ def no_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a connection was opened, or the wizard started")
 
-    monkeypatch.setattr("hostwiz.connect.open_transport", refuse)
+    monkeypatch.setattr("wizard.connect.open_transport", refuse)
     monkeypatch.setattr("screens.app.HostwizApp.run", refuse)
 
 

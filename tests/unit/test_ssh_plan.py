@@ -20,7 +20,7 @@ from wizard.steps.ssh.answers import BANNER_FILE, DROP_IN, SshAnswers
 from wizard.steps.ssh.crypto import Algorithms, parse_supported, strong_subset, with_fallback
 from wizard.steps.ssh.facts import parse_effective
 from wizard.steps.ssh.plan import drop_in_text, effective_differences
-from wizard.steps.ssh.port import listen_problems, parse_listen, parse_listeners
+from wizard.steps.ssh.port import SOCKET_DROP_IN, listen_problems, parse_listen, parse_listeners
 
 DEBIAN_MAIN = b"Include /etc/ssh/sshd_config.d/*.conf\n#Port 22\nKbdInteractiveAuthentication no\n"
 
@@ -82,7 +82,7 @@ def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, dro
           manager="sysv", listen="port 22\nlistenaddress [::]:22\nlistenaddress 0.0.0.0:22\n",
           others=(), ss=SS_DEBIAN, socket=False, algorithms=DEBIAN_12_Q, banner=None,
           effective="passwordauthentication yes\npermitrootlogin without-password\n",
-          users="root daemon admin bob", groups_known="root sudo admin bob",
+          users="root daemon admin bob", groups_known="root sudo admin bob", socket_drop=None,
           ) -> Facts:  # fmt: skip
     def file(content):
         if content is None:
@@ -107,6 +107,7 @@ def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, dro
         f"file:{BANNER_FILE}": file(banner),
         "ssh_accounts": (0, "\n".join(users.split()) + "\n--groups--\n"
                          + "\n".join(groups_known.split()) + "\n"),
+        f"file:{SOCKET_DROP_IN}": file(socket_drop),
     }
     return Facts.from_raw(SSH_HARDENING.facts(SshAnswers()), raw)
 
@@ -223,7 +224,16 @@ def test_a_port_in_use_by_another_program_is_refused():
 
 def test_socket_activated_sshd_moves_its_socket_and_undo_starts_a_dead_sshd():
     plan = SSH_HARDENING.plan(SshAnswers(port=2222), facts(manager="systemd", socket=True))
-    assert "systemctl daemon-reload && systemctl restart ssh.socket" in plan.actions[-1].script
+    assert "systemctl daemon-reload && systemctl stop ssh.service && systemctl restart ssh.socket" \
+        in plan.actions[-1].script  # fmt: skip
+    # Debian's ssh.socket has ListenStream=22 written in (no generator reads sshd_config):
+    # a drop-in moves the socket itself, before the reload.
+    (drop_in,) = [a for a in plan.actions if getattr(a, "path", "") == SOCKET_DROP_IN]
+    assert "ListenStream=\nListenStream=0.0.0.0:2222\nListenStream=[::]:2222\n" in drop_in.content.decode()
+    assert plan.actions.index(drop_in) < len(plan.actions) - 1
+    done = facts(manager="systemd", socket=True, socket_drop=drop_in.content)
+    assert SOCKET_DROP_IN not in [getattr(a, "path", "") for a in
+                                  SSH_HARDENING.plan(SshAnswers(port=2222), done).actions]  # fmt: skip
     sysv = SSH_HARDENING.plan(SshAnswers(), facts())
     assert "/etc/init.d/ssh start" in sysv.actions[-1].undo
 

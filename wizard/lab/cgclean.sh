@@ -18,7 +18,11 @@ while read -r ctl rel; do
     *) continue ;; # never touch anything that is not a host's own cgroup
     esac
     mkdir "$cg/$ctl"
-    mount -t cgroup -o "$ctl" cgroup "$cg/$ctl" || { status=1; continue; }
+    case $ctl in
+    cgroup2) mount -t cgroup2 cgroup2 "$cg/$ctl" || { status=1; continue; } ;;
+    name=*) mount -t cgroup -o "none,$ctl" cgroup "$cg/$ctl" || { status=1; continue; } ;;
+    *) mount -t cgroup -o "$ctl" cgroup "$cg/$ctl" || { status=1; continue; } ;;
+    esac
     top=$cg/$ctl$rel
     case ",$ctl," in
     *,memory,*)

@@ -17,10 +17,13 @@ from typing import Any, TextIO
 
 from wizard.errors import HostwizError, LabError
 from wizard.lab.hosts import (
+    DEFAULT_INIT,
     HOST_ENV,
+    INIT_KINDS,
     host_running,
     lab_down,
     lab_list,
+    lab_reboot,
     lab_up,
     lab_up_topology,
     managed_elsewhere,
@@ -40,7 +43,7 @@ _SHELL = (
 def add_lab_parser(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
-    """Add ``lab`` with its sub-commands ``up``, ``ls``, ``shell`` and ``down``."""
+    """Add ``lab`` with its sub-commands ``up``, ``ls``, ``shell``, ``reboot`` and ``down``."""
     lab = subparsers.add_parser(
         "lab",
         help="practice hosts: throwaway stand-ins for a fresh VM, on this machine",
@@ -77,9 +80,15 @@ def add_lab_parser(
         help="do not start dockerd (it stays installed); with --topology: on no host",
     )
     up.add_argument(
-        "--protect-sysctls",
+        "--init",
+        choices=INIT_KINDS,
+        default=DEFAULT_INIT,
+        help="the hosts' PID 1: systemd (default, like most VMs) or sysv (init scripts)",
+    )
+    up.add_argument(
+        "--ssh-socket",
         action="store_true",
-        help="make /proc/sys read-only inside except net.* (breaks rootless Docker)",
+        help="systemd listens for sshd through ssh.socket, as on Ubuntu (lone hosts only)",
     )
     ls = sub.add_parser("ls", help="list practice hosts")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
@@ -89,6 +98,16 @@ def add_lab_parser(
         "run", nargs=argparse.REMAINDER, metavar="-- COMMAND",
         help="run this (after --) instead of an interactive shell, e.g. -- iptables -S",
     )  # fmt: skip
+    reboot = sub.add_parser(
+        "reboot",
+        help="reboot practice hosts (like a power cut: files stay, processes and rules go)",
+        description=(
+            "Reboot practice hosts: every process ends at once, the kernel forgets the "
+            "host's firewall rules, and the host boots again from the same files. NAME may "
+            "be a topology, for all its hosts."
+        ),
+    )
+    reboot.add_argument("names", nargs="+", metavar="NAME")
     down = sub.add_parser(
         "down",
         help="remove practice hosts (all of this lab's by default)",
@@ -113,20 +132,35 @@ def run_lab(args: argparse.Namespace) -> int:
                         "--hosts does not go with --topology: the topology says which hosts.",
                         "Leave out --hosts.",
                     )
+                if args.ssh_socket:
+                    raise LabError(
+                        "--ssh-socket is for lone hosts, not for --topology.",
+                        "Leave out --ssh-socket, or make lone hosts: hostwiz lab up --ssh-socket",
+                    )
                 return _up_topology(
                     args.topology,
                     args.name,
                     docker=False if args.no_docker else None,
-                    protect_sysctls=args.protect_sysctls,
+                    init=args.init,
                     out=out,
                 )
             return _up(
                 1 if args.hosts is None else args.hosts,
                 "hw" if args.name is None else args.name,
                 docker=not args.no_docker,
-                protect_sysctls=args.protect_sysctls,
+                init=args.init,
+                ssh_socket=args.ssh_socket,
                 out=out,
             )
+        if command == "reboot":
+            started = time.monotonic()
+            rebooted = lab_reboot(args.names)
+            print(
+                f"Rebooted {', '.join(h.name for h in rebooted)} "
+                f"in {time.monotonic() - started:.1f}s.",
+                file=out,
+            )
+            return 0
         if command == "ls":
             return _ls(as_json=args.json, out=out)
         if command == "shell":
@@ -167,6 +201,8 @@ def _describe(host: LabHost) -> dict[str, Any]:
         "admin_user": "admin",
         "admin_password": host.admin_password,
         "docker": host.docker,
+        "init": host.init,
+        "ssh_socket": host.ssh_socket,
         "init_pid": host.init_pid,
         "console": f"nsenter -t {host.init_pid} -a",
         "topology": host.topology or None,
@@ -210,9 +246,9 @@ def _interface_lines(host: LabHost) -> list[str]:
     return lines
 
 
-def _up(count: int, prefix: str, *, docker: bool, protect_sysctls: bool, out: TextIO) -> int:
+def _up(count: int, prefix: str, *, docker: bool, init: str, ssh_socket: bool, out: TextIO) -> int:
     started = time.monotonic()
-    hosts = lab_up(count, prefix, docker=docker, protect_sysctls=protect_sysctls)
+    hosts = lab_up(count, prefix, docker=docker, init=init, ssh_socket=ssh_socket)
     elapsed = time.monotonic() - started
     noun = "host" if len(hosts) == 1 else "hosts"
     print(f"{len(hosts)} practice {noun} ready in {elapsed:.1f}s.\n", file=out)
@@ -226,10 +262,10 @@ def _up(count: int, prefix: str, *, docker: bool, protect_sysctls: bool, out: Te
 
 
 def _up_topology(
-    topology: str, prefix: str | None, *, docker: bool | None, protect_sysctls: bool, out: TextIO
+    topology: str, prefix: str | None, *, docker: bool | None, init: str, out: TextIO
 ) -> int:
     started = time.monotonic()
-    topo = lab_up_topology(topology, prefix, docker=docker, protect_sysctls=protect_sysctls)
+    topo = lab_up_topology(topology, prefix, docker=docker, init=init)
     elapsed = time.monotonic() - started
     networks = ", ".join(f"{n.name} {n.subnet} {n.subnet6}" for n in topo.networks.values())
     print(

@@ -4,14 +4,17 @@ A host is started in three phases:
 
 1. *reserve* (under the machine lock, milliseconds): pick a free name and host number, write
    the record, create the network namespace and veth pair on the bridge;
-2. *boot*: ``launch.sh`` / ``setup.sh`` build the namespaces and mounts and exec tini, whose
-   pid is recorded;
-3. *provision*: ``provision.sh`` run through nsenter does what cloud-init would (host keys,
-   users, sshd, dockerd); the host keys it prints go into the lab's ``known_hosts``.
+2. *boot*: ``launch.sh`` (which stays, holding the host's disk) and ``setup.sh`` (the host's
+   PID 1) build the namespaces and mounts; on the first boot ``provision.sh`` does what
+   cloud-init would (host keys, users, which services start); then PID 1 becomes systemd or,
+   for ``init="sysv"`` hosts, tini starting sshd and dockerd through their init scripts;
+3. *ready*: hostwiz waits until the boot is over, sshd answers and dockerd runs, and puts the
+   host's keys into the lab's ``known_hosts``.
 
-``lab down`` kills the recorded tini (the kernel then ends every process of the host's PID
-namespace), removes the host's cgroups, veth, network namespace and record, and the bridge
-when no host is left.
+``lab reboot`` kills PID 1 (a power cut: the kernel ends every process of the host's PID
+namespace); launch.sh resets the host's network namespace and boots it again from the same
+disk. ``lab down`` ends launch.sh and PID 1, removes the host's cgroups, veth, network
+namespace and record, and the bridge when no host is left.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -49,8 +52,11 @@ from wizard.lab.topology import Topology, TopologySpec, load_topology, parse_top
 
 SCRIPTS = Path(__file__).resolve().parent
 TINI = "/usr/bin/tini"
-BOOT_TIMEOUT = 20.0
-PROVISION_TIMEOUT = 120.0
+SYSTEMD = os.path.realpath("/lib/systemd/systemd")
+INIT_KINDS = ("systemd", "sysv")
+DEFAULT_INIT = "systemd"
+BOOT_TIMEOUT = 60.0
+READY_TIMEOUT = 120.0
 MAX_HOSTS_PER_CALL = 50
 PREFIX_RE = re.compile(r"[a-z][a-z0-9-]{0,23}")  # fullmatch only
 
@@ -100,8 +106,23 @@ def _own_records(paths: LabPaths) -> dict[str, tuple[LabHost, bool]]:
 
 def lab_list() -> list[LabHost]:
     """This lab's practice hosts (those made with this data dir), in creation order."""
-    hosts = [h for h, ready in _own_records(lab_paths()).values() if ready]
+    hosts = [_follow_reboot(h) for h, ready in _own_records(lab_paths()).values() if ready]
     return sorted(hosts, key=lambda h: (h.created, h.name))
+
+
+def _follow_reboot(host: LabHost) -> LabHost:
+    """``host`` with its current PID 1 recorded, after a reboot from inside (``systemctl
+    reboot``, ``reboot``): the launcher booted it again without hostwiz."""
+    if host_running(host) or not procs.is_same_process(host.launcher_pid, host.launcher_start):
+        return host
+    wanted = SYSTEMD if host.init == "systemd" else TINI
+    for pid in _boot_inits(host.launcher_pid):
+        started = procs.start_time(pid)
+        if procs.executable(pid) == wanted and started is not None:
+            host = replace(host, init_pid=pid, init_start=started)
+            _save(host, ready=True)
+            return host
+    return host
 
 
 def host_running(host: LabHost) -> bool:
@@ -117,7 +138,8 @@ def lab_up(
     prefix: str = "hw",
     *,
     docker: bool = True,
-    protect_sysctls: bool = False,
+    init: str = DEFAULT_INIT,
+    ssh_socket: bool = False,
 ) -> list[LabHost]:
     """Create ``count`` practice hosts named ``prefix1``, ``prefix2``… (skipping used names).
 
@@ -125,11 +147,15 @@ def lab_up(
     ``docker=False``, a running dockerd. They outlive this call; end them with
     :func:`lab_down`. On failure every host this call started is removed again.
 
-    The hosts share this machine's kernel: only ``net.*`` sysctls are per host. With
-    ``protect_sysctls`` the rest of /proc/sys is read-only inside, so a hardening step cannot
-    change the machine's kernel settings; but then the kernel also refuses to mount /proc in
-    a user namespace there, which rootless Docker and userns-remap need. Hence off by default.
+    ``init`` is ``systemd`` (systemd boots as the host's PID 1, as on the VMs users have) or
+    ``sysv`` (services run through their init scripts). ``ssh_socket`` (systemd only) makes
+    systemd listen for sshd through ``ssh.socket``, as Ubuntu does.
+
+    The hosts share this machine's kernel: only ``net.*`` sysctls are per host, so the rest
+    of /proc/sys is read-only inside (a hardening step or systemd cannot change the machine's
+    kernel settings).
     """
+    _check_init(init, ssh_socket)
     check_requirements(docker=docker)
     if not PREFIX_RE.fullmatch(prefix):
         raise LabError(
@@ -143,21 +169,38 @@ def lab_up(
     net = lab_network()
     reserved: list[LabHost] = []
     try:
-        _reserve(count, prefix, docker, paths, net, reserved)
-        return _start(reserved, paths, pubkey, protect_sysctls=protect_sysctls)
+        _reserve(count, prefix, docker, paths, net, reserved, init=init, ssh_socket=ssh_socket)
+        return _start(reserved, paths, pubkey)
     except BaseException:
         with contextlib.suppress(Exception):
             _down([_reload(h) for h in reserved], paths)
         raise
 
 
-def _start(
-    reserved: list[LabHost], paths: LabPaths, pubkey: str, *, protect_sysctls: bool
-) -> list[LabHost]:
+def _check_init(init: str, ssh_socket: bool) -> None:
+    if init not in INIT_KINDS:
+        raise LabError(
+            f"{init!r} is not a kind of init for practice hosts.",
+            f"Use one of: {', '.join(INIT_KINDS)}.",
+        )
+    if ssh_socket and init != "systemd":
+        raise LabError(
+            "ssh.socket needs systemd: an init-script host has no socket activation.",
+            "Use --init systemd with --ssh-socket, or leave out --ssh-socket.",
+        )
+
+
+def _start(reserved: list[LabHost], paths: LabPaths, pubkey: str) -> list[LabHost]:
     """Boot and provision reserved hosts; record them as ready once sshd answers."""
-    booted = [_boot(host, protect_sysctls=protect_sysctls) for host in reserved]
+    for host in reserved:
+        _write_firstboot(host, pubkey)
+    launched = [_launch(host) for host in reserved]  # they all boot side by side
+    booted = [
+        _await_init(host, host.state_dir / "console.log", _launchers[host.name].poll)
+        for host in launched
+    ]
     with ThreadPoolExecutor(max_workers=len(booted)) as pool:
-        host_keys = list(pool.map(lambda h: _provision(h, pubkey), booted))
+        host_keys = list(pool.map(_await_ready, booted))
     for host, keys in zip(booted, host_keys, strict=True):
         sshfiles.add_host(paths, host, keys)
         _wait_for_ssh(host)
@@ -179,6 +222,9 @@ def _reserve(
     paths: LabPaths,
     net: LabNetwork,
     reserved: list[LabHost],
+    *,
+    init: str,
+    ssh_socket: bool,
 ) -> None:
     """Pick names and numbers and build each host's network, under the machine lock."""
     with machine_lock():
@@ -197,7 +243,7 @@ def _reserve(
             name = f"{prefix}{suffix}"
             taken_names.add(name)
             taken_numbers.add(number)
-            host = _new_host(name, number, docker, paths, net)
+            host = _new_host(name, number, docker, paths, net, init=init, ssh_socket=ssh_socket)
             _save(host, ready=False)
             reserved.append(host)
             network.create_host_network(name, number, host.veth, net)
@@ -264,45 +310,74 @@ def _new_password() -> str:
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
 
 
-def _boot(host: LabHost, *, protect_sysctls: bool) -> LabHost:
-    """Start the host's namespaces; return it with the pid of its PID 1 (tini) recorded."""
+def _write_firstboot(host: LabHost, pubkey: str) -> None:
+    """What setup.sh hands provision.sh on the host's first boot (it deletes the file)."""
+    lines = [pubkey.strip(), host.admin_password, "1" if host.docker else "0",
+             "1" if host.ssh_socket else "0"]  # fmt: skip
+    fd = os.open(host.state_dir / "firstboot", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+
+
+def _launch(host: LabHost) -> LabHost:
+    """Start the host's launcher (it boots the host); return the host with it recorded."""
     log_path = host.state_dir / "console.log"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [
                 "nsenter", f"--net=/run/netns/{host.name}",
                 "unshare", "--mount", "--propagation", "private",
-                "/bin/sh", str(SCRIPTS / "launch.sh"), host.name, str(host.state_dir),
+                "/bin/sh", str(SCRIPTS / "launch.sh"), host.name, str(host.state_dir), host.init,
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # the host must outlive this command and its terminal
-            env=HOST_ENV | {"HWLAB_PROTECT_SYSCTL": "1" if protect_sysctls else "0"},
+            env=HOST_ENV,
             cwd="/",
         )  # fmt: skip
     _launchers[host.name] = proc
     host = replace(host, launcher_pid=proc.pid, launcher_start=procs.start_time(proc.pid) or 0)
     _save(host, ready=False)
+    return host
+
+
+def _await_init(
+    host: LabHost,
+    log_path: Path,
+    ended: Callable[[], int | None],
+    old_init: int = 0,
+    *,
+    ready: bool = False,
+) -> LabHost:
+    """Wait until the launcher's boot has a PID 1 that is systemd or tini (the mounts are
+    made and the first boot's provisioning is done); record it."""
+    wanted = SYSTEMD if host.init == "systemd" else TINI
     deadline = time.monotonic() + BOOT_TIMEOUT
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        status = ended()
+        if status is not None:
             raise LabError(
-                f"{host.name} stopped while starting (exit status {proc.returncode}).",
+                f"{host.name} stopped while starting (exit status {status}).",
                 details=_tail(log_path),
             )
-        for child in procs.children(proc.pid):
-            if procs.executable(child) == TINI:
-                started = procs.start_time(child)
+        for pid in _boot_inits(host.launcher_pid):
+            if pid != old_init and procs.executable(pid) == wanted:
+                started = procs.start_time(pid)
                 if started is not None:
-                    host = replace(host, init_pid=child, init_start=started)
-                    _save(host, ready=False)
+                    host = replace(host, init_pid=pid, init_start=started)
+                    _save(host, ready=ready)
                     return host
-        time.sleep(0.01)
+        time.sleep(0.02)
     raise LabError(
         f"{host.name} did not finish starting within {BOOT_TIMEOUT:.0f}s.",
         details=_tail(log_path),
     )
+
+
+def _boot_inits(launcher: int) -> list[int]:
+    """The PID 1 candidates of a launcher: the children of its `unshare --fork`."""
+    return [pid for child in procs.children(launcher) for pid in procs.children(child)]
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -312,34 +387,83 @@ def _tail(path: Path, lines: int = 30) -> str:
         return ""
 
 
-def _provision(host: LabHost, pubkey: str) -> list[str]:
-    """Run provision.sh inside the host; return its SSH host public keys."""
-    script = (SCRIPTS / "provision.sh").read_text()
+_READY_SCRIPT = r"""
+set -u
+for f in /sys/fs/cgroup/*/cgroup.procs; do echo $$ >"$f" 2>/dev/null || true; done
+init=$1 docker=$2 ssh_socket=$3 wait=$4 services=$5
+if [ "$init" = sysv ] && [ "$services" = 0 ]; then
+    # The boot is over once the init scripts ran and PID 1's shell became `sleep infinity`.
+    tries=0
+    until ps -o comm= --ppid 1 | grep -qx sleep; do
+        tries=$((tries + 1))
+        [ $tries -gt $((wait * 10)) ] && { echo "the init scripts did not finish" >&2; exit 1; }
+        sleep 0.1
+    done
+elif [ "$init" = systemd ]; then
+    tries=0
+    until [ -S /run/systemd/private ] || [ $tries -gt $((wait * 10)) ]; do
+        tries=$((tries + 1))
+        sleep 0.1
+    done
+    timeout "$wait" systemctl is-system-running --wait >/dev/null 2>&1
+    [ "$services" = 0 ] && { cat /etc/ssh/ssh_host_*_key.pub; exit 0; }
+    ssh_unit=ssh.service
+    [ "$ssh_socket" = 1 ] && ssh_unit=ssh.socket
+    units=$ssh_unit
+    [ "$docker" = 1 ] && units="$units docker.service"
+    if ! systemctl is-active -q $units; then
+        echo "not running: $(systemctl is-active $units | tr '
+' ' ')" >&2
+        systemctl --no-pager --failed >&2
+        journalctl --no-pager -b -n 30 >&2
+        exit 1
+    fi
+elif [ "$docker" = 1 ]; then
+    tries=0
+    until docker info >/dev/null 2>&1; do
+        tries=$((tries + 1))
+        if [ $tries -gt $((wait * 10)) ]; then
+            echo "dockerd did not answer within $wait seconds; /var/log/docker.log:" >&2
+            tail -n 20 /var/log/docker.log >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+fi
+cat /etc/ssh/ssh_host_*_key.pub
+"""
+
+
+def _await_ready(host: LabHost, services: bool = True) -> list[str]:
+    """Wait (inside the host) until its boot is over and, with ``services``, until sshd and
+    dockerd run; return the host's SSH public host keys.
+
+    After a reboot (``services=False``) what runs is what the host's configuration starts:
+    an admin may have moved sshd or turned dockerd off."""
     env = [f"{key}={value}" for key, value in HOST_ENV.items()]
     argv = [
         "nsenter", "-t", str(host.init_pid), "-a",
         "env", "-i", *env,
-        "/bin/sh", "-c", script, "provision",
-        host.name, pubkey, host.admin_password, "1" if host.docker else "0",
+        "/bin/sh", "-c", _READY_SCRIPT, "ready",
+        host.init, "1" if host.docker else "0", "1" if host.ssh_socket else "0",
+        str(int(READY_TIMEOUT) - 10), "1" if services else "0",
     ]  # fmt: skip
     try:
         proc = subprocess.run(
             argv,
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            timeout=PROVISION_TIMEOUT,
+            timeout=READY_TIMEOUT,
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise LabError(
-            f"Setting up {host.name} took longer than {PROVISION_TIMEOUT:.0f}s."
-        ) from exc
+        raise LabError(f"{host.name} took longer than {READY_TIMEOUT:.0f}s to boot.") from exc
     if proc.returncode != 0:
         err = proc.stderr.decode(errors="replace").strip()
         raise LabError(
-            f"Setting up {host.name} failed (exit status {proc.returncode}): "
-            f"{err.splitlines()[-1] if err else 'no message'}",
-            details=err,
+            f"{host.name} did not come up (exit status {proc.returncode}): "
+            f"{err.splitlines()[0] if err else 'no message'}",
+            details=err + "\n" + _tail(host.state_dir / "console.log"),
         )
     return [line for line in proc.stdout.decode().splitlines() if line.strip()]
 
@@ -371,16 +495,18 @@ def lab_up_topology(
     prefix: str | None = None,
     *,
     docker: bool | None = None,
-    protect_sysctls: bool = False,
+    init: str = DEFAULT_INIT,
 ) -> Topology:
     """Create the hosts of a topology (a shipped name, a .toml path or a parsed spec).
 
     Hosts are named ``PREFIX-ROLE``; without ``prefix`` the first free of ``hw``, ``hw2``…
-    is used. ``docker`` overrides every host's ``docker`` setting when not None. The
+    is used. ``docker`` overrides every host's ``docker`` setting when not None; ``init`` is
+    every host's init (see :func:`lab_up`). The
     topology's networks live in the switch namespace ``hwsw-PREFIX`` (see
     :mod:`wizard.lab.switch`); :func:`lab_down` removes it with its last host. On failure
     everything this call made is removed again.
     """
+    _check_init(init, False)
     spec = topology if isinstance(topology, TopologySpec) else load_topology(topology)
     wants_docker = spec.uses_docker if docker is None else docker
     check_requirements(docker=wants_docker)
@@ -391,8 +517,8 @@ def lab_up_topology(
     net = lab_network()
     reserved: list[LabHost] = []
     try:
-        instance = _reserve_topology(spec, prefix, docker, paths, net, reserved)
-        booted = _start(reserved, paths, pubkey, protect_sysctls=protect_sysctls)
+        instance = _reserve_topology(spec, prefix, docker, paths, net, reserved, init)
+        booted = _start(reserved, paths, pubkey)
         return Topology(
             name=instance,
             spec=spec,
@@ -422,6 +548,7 @@ def _reserve_topology(
     paths: LabPaths,
     net: LabNetwork,
     reserved: list[LabHost],
+    init: str,
 ) -> str:
     """Under the machine lock: pick the prefix, create the switch, then each host's network
     (eth0 on the lab bridge without a default route, its topology interfaces, routes)."""
@@ -465,6 +592,7 @@ def _reserve_topology(
                 role=role,
                 interfaces=interfaces,
                 gateway=str(host_spec.gateway or ""),
+                init=init,
             )
             _save(host, ready=False)
             reserved.append(host)
@@ -573,6 +701,57 @@ def _remove_unused_switches(paths: LabPaths) -> list[str]:
     return removed
 
 
+# --- lab reboot ----------------------------------------------------------------------------
+
+
+def lab_reboot(names: Sequence[str]) -> list[LabHost]:
+    """Reboot this lab's hosts ``names`` (a topology's name stands for its hosts); return them
+    with their new PID 1, once each has finished booting (systemd's boot is over, or the init
+    scripts ran).
+
+    Like a power cut: every process of the host ends at once (nothing is shut down cleanly),
+    the kernel forgets the host's firewall rules, the links it made and its forwarding, and
+    the host boots again from the same disk (its overlays keep every file), through systemd
+    or its init scripts. What comes back is what the host's boot configuration brings back.
+    """
+    check_root()
+    paths = lab_paths()
+    own = _own_records(paths)
+    wanted = _expand_topologies(names, own, paths)
+    missing = [n for n in wanted if n not in own or not own[n][1]]
+    if missing:
+        raise LabError(
+            f"No practice host named {', '.join(missing)}.", "See the hosts with: hostwiz lab ls"
+        )
+    hosts = [own[n][0] for n in dict.fromkeys(wanted)]
+    stopped = [h.name for h in hosts if not host_running(h)]
+    if stopped:
+        raise LabError(
+            f"{', '.join(stopped)} is not running (its power supply is gone).",
+            f"Remove it and make a new one: hostwiz lab down {' '.join(stopped)}",
+        )
+    for host in hosts:
+        (host.state_dir / "reboot").touch()
+        if not procs.kill_recorded(host.init_pid, host.init_start):
+            raise LabError(f"PID {host.init_pid} (PID 1 of {host.name}) did not exit.")
+    # The records stay "ready" all along: a host that fails to come back is still listed, and
+    # taken down by whoever made it.
+    rebooted = []
+    for host in hosts:
+
+        def ended(host: LabHost = host) -> int | None:
+            return None if procs.is_same_process(host.launcher_pid, host.launcher_start) else -1
+
+        rebooted.append(
+            _await_init(
+                host, host.state_dir / "console.log", ended, old_init=host.init_pid, ready=True
+            )
+        )
+    with ThreadPoolExecutor(max_workers=len(rebooted)) as pool:
+        list(pool.map(lambda h: _await_ready(h, services=False), rebooted))
+    return rebooted
+
+
 # --- lab down ------------------------------------------------------------------------------
 
 
@@ -665,15 +844,18 @@ def _down(hosts: Sequence[LabHost], paths: LabPaths) -> None:
 
 def _teardown(host: LabHost) -> None:
     """End one host's processes, then remove its cgroups, network and state dir."""
-    if host.init_pid and not procs.kill_recorded(host.init_pid, host.init_start):
-        raise LabError(f"PID {host.init_pid} (PID 1 of {host.name}) did not exit.")
-    if not host.init_pid and procs.is_same_process(host.launcher_pid, host.launcher_start):
-        # Killed while starting, before its PID 1 was recorded: end what our launcher started.
-        for child in procs.children(host.launcher_pid):
-            start = procs.start_time(child)
+    with contextlib.suppress(FileNotFoundError):
+        (host.state_dir / "reboot").unlink()
+    if procs.is_same_process(host.launcher_pid, host.launcher_start):
+        # The launcher first, so that it boots nothing more; then its `unshare --fork
+        # --kill-child`, whose end takes the PID 1 it started (recorded or not) with it.
+        booting = [(p, procs.start_time(p)) for p in procs.children(host.launcher_pid)]
+        procs.kill_recorded(host.launcher_pid, host.launcher_start)
+        for child, start in booting:
             if start is not None:
                 procs.kill_recorded(child, start)
-        procs.kill_recorded(host.launcher_pid, host.launcher_start)
+    if host.init_pid and not procs.kill_recorded(host.init_pid, host.init_start):
+        raise LabError(f"PID {host.init_pid} (PID 1 of {host.name}) did not exit.")
     launcher = _launchers.pop(host.name, None)
     if launcher is not None:
         try:

@@ -41,12 +41,15 @@ class LabInterface:
 class LabHost:
     """One practice host: a stand-in for a fresh cloud VM, living in namespaces on this machine.
 
-    ``init_pid`` is the host's PID 1 (tini) as seen from the machine; killing it ends every
-    process of the host. ``init_start`` is its start time (clock ticks after boot) so a
-    recycled pid is never mistaken for the host. ``launcher_pid`` is the ``unshare`` process
-    that started it (it exits by itself when the host's PID 1 does). ``owner`` is the lab data
-    dir that made the host: only that lab lists it and takes it down. ``creator_pid`` is the
-    process that called ``lab_up``: while it runs (a test session, say), ``lab down`` without
+    ``init_pid`` is the host's PID 1 (systemd, or tini where ``init`` is ``sysv`` and the
+    services run through their init scripts) as seen from the machine; killing it ends every
+    process of the host. A reboot gives the host a new PID 1 (the record is updated).
+    ``init_start`` is its start time (clock ticks after boot) so a recycled pid is never
+    mistaken for the host. ``launcher_pid`` is the process that holds the host's disk and
+    boots it (launch.sh: it exits when the host is off for good). ``ssh_socket``: systemd
+    listens for sshd (``ssh.socket``, as on Ubuntu). ``owner`` is the lab data dir that made
+    the host: only that lab lists it and takes it down. ``creator_pid`` is the process that
+    called ``lab_up``: while it runs (a test session, say), ``lab down`` without
     names leaves the host to it.
     """
 
@@ -70,6 +73,8 @@ class LabHost:
     role: str = ""
     interfaces: tuple[LabInterface, ...] = ()
     gateway: str = ""
+    init: str = "sysv"
+    ssh_socket: bool = False
 
     @property
     def mgmt_interface(self) -> LabInterface:
@@ -125,6 +130,8 @@ class LabHost:
                 role=str(data.get("role", "")),
                 interfaces=tuple(LabInterface.from_json(i) for i in data.get("interfaces", ())),
                 gateway=str(data.get("gateway", "")),
+                init=str(data.get("init", "sysv")),
+                ssh_socket=bool(data.get("ssh_socket", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise LabError(f"A practice host record is damaged ({exc}).") from exc

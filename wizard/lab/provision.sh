@@ -1,20 +1,17 @@
 #!/bin/sh
-# Turns a freshly set up practice host into "a fresh cloud VM": what cloud-init would do.
-# Fed on stdin to `nsenter -t INIT_PID -a env -i ... /bin/sh -s -- NAME PUBKEY PASSWORD DOCKER`,
-# so every write below lands in the host's overlays, never on the machine.
-# Prints the host's SSH public host keys on stdout (for the lab's known_hosts).
+# Turns a freshly set up practice host into "a fresh cloud VM": what cloud-init would do on its
+# first boot. Run by setup.sh (the host's PID 1, before its init starts) as
+#   sh -c SCRIPT provision NAME PUBKEY PASSWORD DOCKER INIT SSH_SOCKET
+# so every write below lands in the host's overlays, never on the machine. It starts nothing:
+# the host's init (systemd, or the init-script boot in setup.sh) starts sshd and dockerd.
 set -eu
 
 name=$1
 pubkey=$2
 password=$3
 docker=$4
-
-# nsenter leaves us in the machine's cgroups; join the host's own (the cgroup namespace root)
-# so sshd and dockerd are accounted to the host like every other process of it.
-for f in /sys/fs/cgroup/*/cgroup.procs; do
-    echo $$ >"$f" 2>/dev/null || true
-done
+init=$5
+ssh_socket=$6
 
 echo "$name" >/etc/hostname
 cat >/etc/hosts <<EOF
@@ -27,6 +24,9 @@ EOF
 rm -f /etc/resolv.conf
 echo "# hostwiz practice host: no name server (the lab network has no way out)" >/etc/resolv.conf
 tr -d - </proc/sys/kernel/random/uuid >/etc/machine-id
+# A container has no file systems of its own to mount, check or swap on: the machine's fstab
+# would have systemd fsck, remount or swapon the machine's disks.
+echo "# hostwiz practice host: nothing to mount (the host's disk is an overlay)" >/etc/fstab
 
 # Unique host keys: drop the machine's copies (copied up into this host's /etc) and make new.
 rm -f /etc/ssh/ssh_host_*
@@ -49,7 +49,6 @@ chmod 600 /home/admin/.ssh/authorized_keys
 
 # pam_loginuid (session required in /etc/pam.d/sshd) works here: we are real root in the
 # initial user namespace, so /proc/self/loginuid is writable. Nothing to change.
-/etc/init.d/ssh start >/dev/null
 
 # Debian's init script raises the open-files hard limit (ulimit -n 1048576) and the process
 # limit; without CAP_SYS_RESOURCE that fails and, under `set -e`, stops the script. Patch the
@@ -63,18 +62,79 @@ if [ -f /etc/init.d/docker ] && grep -q -e '^[[:space:]]*ulimit ' -e '^[[:space:
         -e 's/^\([[:space:]]*\)cgroupfs_mount$/\1: # hostwiz practice host: cgroups are mounted already/' \
         /etc/init.d/docker
 fi
+
+# Which services start at boot: sshd, and dockerd unless DOCKER=0, as on a fresh VM. What the
+# machine itself has enabled besides (databases, proxies, NFS...) stays off in the host.
+for link in /etc/rc[S2345].d/S*; do
+    [ -L "$link" ] || continue
+    case ${link##*/S[0-9][0-9]} in
+    ssh) ;;
+    docker) [ "$docker" = 1 ] || rm -f "$link" ;;
+    *) rm -f "$link" ;; # hwclock.sh, procps (sysctl), NFS, databases... of the machine
+    esac
+done
+[ "$init" = systemd ] || exit 0
+
+units=/etc/systemd/system
+keep=" ssh.service docker.service docker.socket containerd.service "
+[ "$docker" = 1 ] || keep=" ssh.service "
+for link in "$units"/*.wants/* "$units"/*.requires/*; do
+    [ -L "$link" ] || continue
+    case $keep in *" ${link##*/} "*) ;; *) rm -f "$link" ;; esac
+done
+mkdir -p "$units/multi-user.target.wants" "$units/sockets.target.wants"
+enable() { # unit target
+    ln -sf "/lib/systemd/system/$1" "$units/$2.wants/$1"
+}
+if [ "$ssh_socket" = 1 ]; then
+    # As on Ubuntu 22.10 and later: systemd listens (ssh.socket) and starts sshd on demand.
+    rm -f "$units/multi-user.target.wants/ssh.service"
+    enable ssh.socket sockets.target
+else
+    enable ssh.service multi-user.target
+fi
 if [ "$docker" = 1 ]; then
-    /etc/init.d/docker start >/dev/null
-    tries=0
-    until docker info >/dev/null 2>&1; do
-        tries=$((tries + 1))
-        if [ $tries -gt 300 ]; then
-            echo "dockerd did not answer within 30 seconds; /var/log/docker.log:" >&2
-            tail -n 20 /var/log/docker.log >&2 || true
-            exit 1
-        fi
-        sleep 0.1
-    done
+    enable docker.service multi-user.target
+    enable containerd.service multi-user.target
+    enable docker.socket sockets.target
 fi
 
-cat /etc/ssh/ssh_host_*_key.pub
+# Units that would touch the machine (its kernel settings, modules, clock, devices, disks,
+# consoles, packages in the shared /usr) are masked. Many skip themselves in a container
+# already (ConditionVirtualization, a read-only /sys or /proc/sys); masked all the same.
+for unit in \
+    systemd-sysctl.service systemd-modules-load.service kmod-static-nodes.service modprobe@.service \
+    systemd-binfmt.service proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount \
+    systemd-timesyncd.service systemd-time-wait-sync.service hwclock.service \
+    systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \
+    systemd-udev-trigger.service systemd-udev-settle.service systemd-hwdb-update.service \
+    systemd-tmpfiles-setup-dev.service systemd-remount-fs.service systemd-fsck-root.service \
+    systemd-pstore.service systemd-journald-audit.socket systemd-random-seed.service \
+    sys-kernel-config.mount sys-kernel-debug.mount sys-kernel-tracing.mount \
+    sys-fs-fuse-connections.mount dev-hugepages.mount \
+    getty@.service serial-getty@.service console-getty.service container-getty@.service \
+    getty-static.service getty.target \
+    e2scrub_reap.service e2scrub_all.service e2scrub_all.timer fstrim.service fstrim.timer \
+    apt-daily.service apt-daily.timer apt-daily-upgrade.service apt-daily-upgrade.timer; do
+    ln -sf /dev/null "$units/$unit"
+done
+
+# systemd-tmpfiles --boot runs every rule of tmpfiles.d; the host's /run, /tmp, /dev and its
+# overlays take what they touch, except rules on paths of the machine's own (/fastboot and
+# other files in /, /usr...). The host gets a copy of each such file without those rules.
+private='^/(etc|var|srv|home|root|usr/local|run|tmp|dev)(/|$)'
+for file in /usr/lib/tmpfiles.d/*.conf /etc/tmpfiles.d/*.conf; do
+    [ -f "$file" ] || continue
+    base=${file##*/}
+    [ -e "/etc/tmpfiles.d/$base" ] && [ "$file" != "/etc/tmpfiles.d/$base" ] && continue
+    awk -v private="$private" '
+        /^[[:space:]]*(#|$)/ { next }
+        $2 !~ private { bad = 1 }
+        END { exit !bad }' "$file" || continue
+    mkdir -p /etc/tmpfiles.d
+    awk -v private="$private" '
+        /^[[:space:]]*(#|$)/ { print; next }
+        $2 !~ private { print "# hostwiz practice host: not a path of this host: " $0; next }
+        { print }' "$file" >"/etc/tmpfiles.d/$base.tmp"
+    mv "/etc/tmpfiles.d/$base.tmp" "/etc/tmpfiles.d/$base"
+done

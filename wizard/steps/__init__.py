@@ -8,10 +8,13 @@ from wizard.steps.base import Status, Step, StepStatus
 from wizard.steps.docker import DOCKER_ENGINE
 from wizard.steps.docker_tls import DOCKER_TLS
 from wizard.steps.firewall import FIREWALL
+from wizard.steps.proxy import PROXY
+from wizard.steps.shares import SHARES
 from wizard.steps.ssh import SSH_HARDENING
 
 STEPS: dict[str, Step[Any]] = {
-    step.name: step for step in (SSH_HARDENING, DOCKER_ENGINE, DOCKER_TLS, FIREWALL)
+    step.name: step
+    for step in (SSH_HARDENING, DOCKER_ENGINE, DOCKER_TLS, FIREWALL, SHARES, PROXY)
 }
 
 

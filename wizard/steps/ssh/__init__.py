@@ -30,7 +30,16 @@ from wizard.steps.ssh import health as _health
 from wizard.steps.ssh import plan as _plan
 from wizard.steps.ssh.answers import SshAnswers
 from wizard.steps.ssh.crypto import SUPPORTED
-from wizard.steps.ssh.facts import ACCOUNTS, BANNER, DROP, EFFECTIVE, LOGIN, MAIN, PORT_FILES
+from wizard.steps.ssh.facts import (
+    ACCOUNTS,
+    BANNER,
+    DROP,
+    EFFECTIVE,
+    LOGIN,
+    MAIN,
+    PORT_FILES,
+    SOCKET_DROP,
+)
 from wizard.steps.ssh.port import LISTENERS, SSH_SOCKET, SSHD_LISTEN
 from wizard.transport.base import Transport
 
@@ -51,7 +60,7 @@ class SshHardeningStep:
 
     def facts(self, answers: SshAnswers) -> list[Fact[Any]]:
         return [MAIN, DROP, EFFECTIVE, LOGIN, SERVICE_MANAGER, SSHD_LISTEN, PORT_FILES, LISTENERS,
-                SSH_SOCKET, SUPPORTED, BANNER, ACCOUNTS]  # fmt: skip
+                SSH_SOCKET, SUPPORTED, BANNER, ACCOUNTS, SOCKET_DROP]  # fmt: skip
 
     def plan(self, answers: SshAnswers, facts: Facts) -> Plan:
         return _plan.plan(self.name, answers, facts)

@@ -14,6 +14,7 @@ from wizard.steps.ssh.answers import (
     SshAnswers,
 )
 from wizard.steps.ssh.port import (
+    SOCKET_DROP_IN,
     port_files_fact,
 )
 
@@ -100,6 +101,7 @@ EFFECTIVE = Fact("sshd_effective", "sshd -T 2>/dev/null", parse_effective)
 MAIN = file_fact(MAIN_CONFIG)
 DROP = file_fact(DROP_IN)
 BANNER = file_fact(BANNER_FILE)
+SOCKET_DROP = file_fact(SOCKET_DROP_IN)
 
 
 PORT_FILES = port_files_fact(DROP_IN)

@@ -36,16 +36,19 @@ from wizard.steps.ssh.facts import (
     LOGIN,
     MAIN,
     PORT_FILES,
+    SOCKET_DROP,
     LoginUser,
     unknown_account_warnings,
 )
 from wizard.steps.ssh.port import (
     LISTENERS,
+    SOCKET_DROP_IN,
     SSH_SOCKET,
     SSHD_LISTEN,
     only_port,
     port_in,
     reload_commands,
+    socket_drop_in,
 )
 
 
@@ -298,6 +301,10 @@ def plan(step: str, answers: SshAnswers, facts: Facts) -> Plan:
         actions.append(include)
     others = _other_port_files(facts[PORT_FILES], answers.port) if answers.port else []
     actions += others
+    if answers.port and facts[SSH_SOCKET]:
+        socket = socket_drop_in(answers.port)
+        if facts[SOCKET_DROP].content != socket:
+            actions.append(WriteFile(SOCKET_DROP_IN, socket, 0o644, why="ssh.socket listens there"))
     actions += _banner_actions(answers, facts[BANNER])
     wanted = drop_in_text(answers, port, algorithms).encode()
     if not drop.exists or drop.content != wanted or drop.mode != 0o644:
@@ -331,7 +338,7 @@ def plan(step: str, answers: SshAnswers, facts: Facts) -> Plan:
     return Plan(
         step,
         tuple(actions),
-        before=(main, drop, facts[BANNER], *(facts[PORT_FILES])),
+        before=(main, drop, facts[BANNER], *(facts[PORT_FILES]), facts[SOCKET_DROP]),
         notes=notes,
         warnings=warnings,
         ssh_port=move,

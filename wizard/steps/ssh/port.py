@@ -7,9 +7,12 @@ therefore comments out every other ``Port`` line and moves ``ListenAddress addr:
 (an address with its own port ignores ``Port``) to the new port, so that sshd listens on
 exactly the chosen one. ``ListenAddress`` without a port follows ``Port`` and is left alone.
 
-Where systemd starts sshd through ``ssh.socket`` (Ubuntu 22.10 and later), the socket, not
-sshd, listens: its port comes from sshd_config only after ``systemctl daemon-reload`` and a
-restart of the socket, which the reload command then does.
+Where systemd starts sshd through ``ssh.socket`` (Ubuntu 22.10 and later, or Debian with the
+socket enabled), the socket, not sshd, listens. Ubuntu's generator derives the socket's port
+from sshd_config at ``systemctl daemon-reload``; Debian's ssh.socket has ``ListenStream=22``
+written in, and no generator. So the plan also writes a drop-in for ssh.socket with the new
+port (:data:`SOCKET_DROP_IN`, read after the generator's, so it wins on Ubuntu too), and the
+reload command reloads systemd and restarts the socket.
 """
 
 from __future__ import annotations
@@ -111,6 +114,22 @@ SSH_SOCKET = Fact(
 """True where systemd's ssh.socket listens for sshd (then the socket must move too)."""
 
 
+SOCKET_DROP_IN = "/etc/systemd/system/ssh.socket.d/hostwiz-port.conf"
+
+
+def socket_drop_in(port: int) -> bytes:
+    """ssh.socket listening on ``port`` only, IPv4 and IPv6 (the empty ``ListenStream=``
+    drops the unit's own and the generator's listeners)."""
+    return (
+        "# Written by hostwiz: systemd listens for sshd on this port only.\n"
+        "[Socket]\n"
+        "ListenStream=\n"
+        f"ListenStream=0.0.0.0:{port}\n"
+        f"ListenStream=[::]:{port}\n"
+        "BindIPv6Only=ipv6-only\n"
+    ).encode()
+
+
 def _with_port(value: str, port: int) -> str | None:
     """``addr:old`` -> ``addr:port``; None for an address without a port of its own."""
     if value.startswith("["):
@@ -162,11 +181,13 @@ def reload_commands(manager: str, socket_activated: bool) -> tuple[str, str]:
     plain reload would not bring it back on the restored configuration: the undo starts it.
     """
     if socket_activated:
-        moved = "systemctl daemon-reload && systemctl restart ssh.socket"
-        return (
-            f"sshd -t && {moved} && systemctl try-reload-or-restart ssh.service",
-            f"{moved}; systemctl reload-or-restart ssh.service",
+        # systemd refuses to start a socket while its (Accept=no) service runs: the listening
+        # sshd stops first (KillMode=process: open sessions stay), the socket starts sshd
+        # again on the next connection.
+        moved = (
+            "systemctl daemon-reload && systemctl stop ssh.service && systemctl restart ssh.socket"
         )
+        return f"sshd -t && {moved}", f"{moved}; systemctl reload-or-restart ssh.service"
     if manager == "systemd":
         return "sshd -t && systemctl reload ssh", "systemctl reload-or-restart ssh"
     return (

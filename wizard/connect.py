@@ -10,7 +10,8 @@ from pathlib import Path
 
 from wizard.errors import HostwizError, SudoFailed
 from wizard.secrets import Secret
-from wizard.transport.ssh import HostKeyInfo, SshTransport
+from wizard.transport.ssh import SshTransport
+from wizard.transport.ssh_connect import HostKeyInfo
 
 
 def lab_ssh_config(target: str) -> Path | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hostwiz.connect import open_transport, ssh_config_for
+from wizard.connect import open_transport, ssh_config_for
 from wizard.errors import HostwizError
 from wizard.recovery import (
     Search,

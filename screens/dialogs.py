@@ -1,0 +1,230 @@
+"""Small modal dialogs: trust a host key, passwords, the CA passphrase, errors, saving a preset."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Static
+
+from hostwiz.tls_setup import NEVER_STORED, CaPassphrase
+from screens.errors import error_content, is_danger
+from wizard.errors import HostwizError
+
+if TYPE_CHECKING:
+    from hostwiz.tls_setup import PassphraseRequest
+    from wizard.transport.ssh_connect import HostKeyInfo
+
+
+class TrustKeyScreen(ModalScreen[bool]):
+    """Asks whether to trust a host key seen for the first time."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("y", "answer(True)", "Trust"),
+        Binding("n,escape", "answer(False)", "Refuse"),
+    ]
+
+    def __init__(self, info: HostKeyInfo) -> None:
+        super().__init__()
+        self.info = info
+
+    def compose(self) -> ComposeResult:
+        info = self.info
+        with Vertical(classes="dialog"):
+            yield Static("New host key", classes="title")
+            yield Static(
+                Content.assemble(
+                    (info.host, "bold"),
+                    f" ({info.hostname}:{info.port}) presents a ",
+                    (info.key_type, "bold"),
+                    " host key never seen before:\n\n  ",
+                    (info.fingerprint, "bold $text-warning"),
+                    "\n\nCompare it with the VM's console: ssh-keygen -lf "
+                    "/etc/ssh/ssh_host_ed25519_key.pub. If it matches, trust it; it is added to ",
+                    str(info.known_hosts),
+                    ".",
+                )
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Refuse (n)", id="refuse")
+                yield Button("Trust (y)", id="trust", variant="warning")
+
+    def on_mount(self) -> None:
+        self.query_one("#refuse", Button).focus()
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "trust")
+
+    def action_answer(self, trust: bool) -> None:
+        self.dismiss(trust)
+
+
+class PasswordScreen(ModalScreen[str | None]):
+    """Asks for the sudo password (never stored, never shown)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, host: str) -> None:
+        super().__init__()
+        self.host = host
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("sudo password", classes="title")
+            yield Static(
+                f"The login user on {self.host} needs its password for sudo. It is "
+                "kept in memory only while connected."
+            )
+            yield Input(password=True, id="password")
+
+    @on(Input.Submitted, "#password")
+    def submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class CaPassphraseScreen(ModalScreen[CaPassphrase | None]):
+    """Asks for the TLS step's CA passphrase: once to unlock an existing CA, twice (a confirm
+    field) to create a new one. Returns the answer, or None (Escape) to go back.
+
+    A new passphrase that is empty, short or typed differently twice is refused right here;
+    whether an existing CA's passphrase is right is only known once the CA is opened, so the
+    app shows this screen again with the error (``request.problem``).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, request: PassphraseRequest) -> None:
+        super().__init__()
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        request = self.request
+        with Vertical(classes="dialog", id="ca-passphrase"):
+            yield Static(
+                "New CA passphrase" if request.new_ca else "CA passphrase", classes="title"
+            )
+            yield Static(request.explanation)
+            yield Static(NEVER_STORED, classes="hint")
+            yield Input(password=True, placeholder="passphrase", id="passphrase", compact=True)
+            if request.new_ca:
+                yield Input(
+                    password=True,
+                    placeholder="the same passphrase again",
+                    id="confirmation",
+                    compact=True,
+                )
+            problem = request.problem
+            yield Static(
+                f"{problem.message} {problem.hint}" if problem is not None else "",
+                id="passphrase-error",
+            )
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button(
+                    "Create CA" if request.new_ca else "Unlock",
+                    id="ok",
+                    variant="primary",
+                    compact=True,
+                )
+
+    def on_mount(self) -> None:
+        self.query_one("#passphrase", Input).focus()
+
+    @on(Input.Submitted, "#passphrase")
+    def first_typed(self) -> None:
+        if self.request.new_ca:
+            self.query_one("#confirmation", Input).focus()
+        else:
+            self.submit()
+
+    @on(Input.Submitted, "#confirmation")
+    @on(Button.Pressed, "#ok")
+    def submit(self) -> None:
+        from wizard.secrets import Secret
+
+        passphrase = Secret(self.query_one("#passphrase", Input).value)
+        if not self.request.new_ca:
+            self.dismiss(CaPassphrase(passphrase))
+            return
+        from wizard.pki import new_passphrase
+
+        confirmation = Secret(self.query_one("#confirmation", Input).value)
+        try:
+            new_passphrase(passphrase, confirmation)
+        except HostwizError as error:  # empty, short, or the two differ: type both again
+            self.show_error(f"{error.message} {error.hint}")
+            for field in self.query(Input).results(Input):
+                field.value = ""
+            self.query_one("#passphrase", Input).focus()
+            return
+        self.dismiss(CaPassphrase(passphrase, confirmation))
+
+    def show_error(self, text: str) -> None:
+        self.query_one("#passphrase-error", Static).update(text)
+
+    @property
+    def error_text(self) -> str:
+        return str(self.query_one("#passphrase-error", Static).content)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ErrorScreen(ModalScreen[None]):
+    """A problem in plain words: what went wrong and what to do."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,enter", "close", "Close")]
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog error danger" if is_danger(self.error) else "dialog error"):
+            yield Static(error_content(self.error))
+            with Horizontal(classes="buttons"):
+                yield Button("OK", id="ok", variant="primary", compact=True)
+
+    @on(Button.Pressed, "#ok")
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class SavePresetScreen(ModalScreen[str | None]):
+    """Asks where to save the answers as a preset file."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, default: str) -> None:
+        super().__init__()
+        self.default = default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Save answers as a preset", classes="title")
+            yield Static(
+                "A TOML file you can reuse: hostwiz --preset FILE. If it exists, "
+                "its comments are kept."
+            )
+            yield Input(self.default, id="path")
+
+    @on(Input.Submitted, "#path")
+    def submitted(self, event: Input.Submitted) -> None:
+        path = event.value.strip()
+        if not path.endswith(".toml"):
+            self.notify("A preset file name ends in .toml", severity="warning")
+            return
+        self.dismiss(path)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

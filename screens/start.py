@@ -1,0 +1,215 @@
+"""The start screen: pick a practice host, an ssh config entry or ``user@host[:port]``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
+
+from screens.errors import error_content, is_danger
+from wizard.errors import HostwizError
+
+
+@dataclass(frozen=True)
+class HostChoice:
+    """A host the admin can pick on the start screen."""
+
+    target: str
+    """What is passed to the SSH transport: an ssh config name or ``user@host[:port]``."""
+    detail: str = ""
+    ssh_config: str | None = None
+    """The ssh_config file that defines ``target`` (practice hosts have their own)."""
+
+
+@dataclass(frozen=True)
+class RecoverChoice:
+    """From the start screen: open the recovery screen for ``host`` instead of connecting."""
+
+    host: HostChoice
+    problem: BaseException | None = None
+    """Why connecting to it failed, when it did."""
+
+
+def host_name(target: str) -> str:
+    """The host part of ``user@host[:port]`` (``admin@hw1`` is practice host ``hw1``)."""
+    host = target.rpartition("@")[2]
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.partition(":")[0] if host.count(":") == 1 else host
+
+
+class StartScreen(Screen[HostChoice | RecoverChoice | None]):
+    """Pick a practice host or an ssh config entry, or type ``user@host[:port]``.
+
+    After a failed connection (``problem``, for the host ``failed``) it says why, and Ctrl+R
+    asks for the recovery screen of that host (:class:`RecoverChoice`).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "quit_wizard", "Quit"),
+        Binding("ctrl+l", "focus_target", "Type a host", show=True),
+        Binding("ctrl+r", "recover", "Recovery"),
+    ]
+
+    def __init__(
+        self,
+        candidates: Sequence[HostChoice] | None = None,
+        *,
+        problem: BaseException | None = None,
+        failed: HostChoice | None = None,
+        initial: str = "",
+        ssh_config: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.sub_title = "choose a host"
+        self.candidates = list(candidates) if candidates is not None else None
+        self.problem = problem
+        self.failed = failed
+        self.initial = initial
+        self.ssh_config = ssh_config
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll(id="start"):
+            yield Static(
+                "Which machine should become a hardened Docker host? Pick one (↑/↓, Enter) or "
+                "type its address below. Nothing is changed before you have seen and confirmed "
+                "a preview.",
+                classes="intro",
+            )
+            if self.problem is not None:
+                danger = is_danger(self.problem)
+                recovery = "\nCtrl+R: recovery (what the last change did, how to get back in)."
+                yield Static(
+                    Content.assemble(
+                        error_content(self.problem),
+                        Content.styled("" if danger else recovery, "$text-muted"),
+                    ),
+                    id="problem",
+                    classes="problem danger" if danger else "problem",
+                )
+            yield OptionList(id="hosts")
+            yield Label("Or type user@host[:port], or a Host name from your ssh config:")
+            yield Input(self.initial, placeholder="admin@192.0.2.10:22", id="target")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.candidates is None:
+            self.query_one("#hosts", OptionList).loading = True
+            self.call_after_refresh(self.load_candidates)  # after the first paint
+        else:
+            self.show_candidates(self.candidates)
+
+    @work(thread=True, exit_on_error=False)
+    def load_candidates(self) -> None:
+        found = find_hosts(self.ssh_config)
+        self.app.call_from_thread(self.show_candidates, found)
+
+    def show_candidates(self, found: Sequence[HostChoice]) -> None:
+        self.candidates = list(found)
+        hosts = self.query_one("#hosts", OptionList)
+        hosts.loading = False
+        hosts.clear_options()
+        for index, choice in enumerate(self.candidates):
+            text = Content.assemble((choice.target, "bold"), "  ", (choice.detail, "$text-muted"))
+            hosts.add_option(Option(text, id=str(index)))
+        if not self.candidates:
+            hosts.add_option(
+                Option("(no practice hosts or ssh config entries found)", disabled=True)
+            )
+            self._focus(self.query_one("#target", Input))
+        else:
+            hosts.highlighted = 0
+            self._focus(hosts)
+
+    def _focus(self, widget: Widget) -> None:
+        """Focus and bring into view without an animation: a scroll animation still pending
+        when the wizard quits would never finish (and Pilot tests would wait for it)."""
+        widget.focus(scroll_visible=False)
+        widget.scroll_visible(animate=False)
+
+    @on(OptionList.OptionSelected, "#hosts")
+    def picked(self, event: OptionList.OptionSelected) -> None:
+        assert self.candidates is not None and event.option.id is not None
+        self.dismiss(self.candidates[int(event.option.id)])
+
+    @on(Input.Submitted, "#target")
+    def typed(self, event: Input.Submitted) -> None:
+        target = event.value.strip()
+        if not target or " " in target:
+            self.notify(
+                "Type a host such as admin@192.0.2.10 or a name from ~/.ssh/config.",
+                severity="warning",
+            )
+            return
+        self.dismiss(HostChoice(target, "typed", None))
+
+    def action_focus_target(self) -> None:
+        self._focus(self.query_one("#target", Input))
+
+    def action_recover(self) -> None:
+        """Recovery for the host that failed, else the typed or highlighted one."""
+        target = self.query_one("#target", Input)
+        typed = target.value.strip()
+        hosts = self.query_one("#hosts", OptionList)
+        highlighted = hosts.highlighted_option
+        if self.failed is not None and not (target.has_focus and typed != self.failed.target):
+            self.dismiss(RecoverChoice(self.failed, self.problem))
+        elif typed and (target.has_focus or highlighted is None):
+            self.dismiss(RecoverChoice(HostChoice(typed, "typed", None)))
+        elif highlighted is not None and highlighted.id is not None and self.candidates:
+            self.dismiss(RecoverChoice(self.candidates[int(highlighted.id)]))
+        else:
+            self.notify("Pick or type the host to recover first.", severity="warning")
+
+    def action_quit_wizard(self) -> None:
+        self.dismiss(None)
+
+
+def ssh_config_hosts(path: Path) -> list[str]:
+    """Concrete ``Host`` names of an ssh config (patterns with * ? ! are not hosts)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    names: list[str] = []
+    for line in text.splitlines():
+        words = line.strip().split()
+        if len(words) < 2 or words[0].lower() != "host":
+            continue
+        for word in words[1:]:
+            if not any(char in word for char in "*?!") and word not in names:
+                names.append(word)
+    return names
+
+
+def find_hosts(ssh_config: str | None = None) -> list[HostChoice]:
+    """Practice hosts (when the lab is available) and the entries of the ssh config."""
+    found: list[HostChoice] = []
+    try:
+        from wizard.lab import lab_list, lab_paths
+    except ImportError:
+        pass
+    else:
+        try:
+            lab_config = str(lab_paths().ssh_config)
+            for host in lab_list():
+                found.append(HostChoice(host.name, "practice host", lab_config))
+        except HostwizError:
+            pass
+    config = Path(ssh_config) if ssh_config else Path.home() / ".ssh" / "config"
+    for name in ssh_config_hosts(config):
+        if all(choice.target != name for choice in found):
+            found.append(HostChoice(name, f"from {config}", ssh_config))
+    return found

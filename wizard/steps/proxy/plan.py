@@ -1,0 +1,225 @@
+"""The proxy step's pure planner: (answers, facts) -> the actions still needed.
+
+Each action knows its inverse: files are put back from the snapshot; loading the rules is
+undone by loading the old ones or removing hostwiz's proxy chains; restarting squid is undone
+by restarting it on the restored configuration (or stopping it if it was not running); a log
+folder hostwiz created is removed. An empty plan means squid runs on exactly this
+configuration and the kernel holds exactly these rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
+from wizard.errors import PlanConflict
+from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, restart_service_script
+from wizard.plan import Plan
+from wizard.steps.proxy import rules, squid
+from wizard.steps.proxy.answers import SUPPORTED_PLACEMENTS, ProxyAnswers
+from wizard.steps.proxy.facts import ProxyHost, proxy_host_fact
+from wizard.transport.base import shell_quote
+
+FILES = {
+    path: file_fact(path)
+    for path in (squid.CONF, squid.BLOCKLIST, rules.RULES_V4, rules.RULES_V6, rules.SCRIPT,
+                 rules.UNIT, rules.INIT_SCRIPT, rules.FIREWALL_RULES_V4)
+}  # fmt: skip
+
+_NOT_YET = {
+    "proxy-host": (
+        "squid on another host of the site is not supported yet: it needs hostwiz's site "
+        "changes (one reviewed change over the router and the proxy host), which do not "
+        "exist yet.",
+        'Use placement = "router" (squid on this host). By hand, the router would mark the '
+        "web traffic in mangle PREROUTING (the proxy's own traffic excluded with ! -s PROXY), "
+        "route the mark to the proxy (ip rule fwmark + a table, IPv4 and IPv6), set rp_filter "
+        "to 0 or 2 and accept it in FORWARD/DOCKER-USER; the proxy host REDIRECTs port 80 to "
+        "squid's intercept port.",
+    ),
+    "container": (
+        "squid in a container is not supported yet.",
+        'Use placement = "router": squid from the Debian package, on this host.',
+    ),
+}
+
+
+def facts_for(answers: ProxyAnswers) -> list[Fact[Any]]:
+    return [proxy_host_fact(answers.log_dir), SERVICE_MANAGER, *FILES.values()]
+
+
+def host_of(answers: ProxyAnswers, facts: Facts) -> ProxyHost:
+    return facts[proxy_host_fact(answers.log_dir)]
+
+
+def client_networks(answers: ProxyAnswers, host: ProxyHost, version: int) -> tuple[str, ...]:
+    """The listed networks of one family, or those of the client interfaces."""
+    if answers.client_networks:
+        return answers.networks(version)
+    nets = (n for name in answers.client_interfaces for n in host.networks.get(name, ()))
+    return tuple(dict.fromkeys(n for n in nets if (":" in n) == (version == 6)))
+
+
+def check(answers: ProxyAnswers, host: ProxyHost) -> None:
+    """Refuse, before anything changes, what cannot work on this host."""
+    if answers.placement not in SUPPORTED_PLACEMENTS:
+        message, hint = _NOT_YET[answers.placement]
+        raise PlanConflict(message, hint)
+    if not host.squid_version:
+        raise PlanConflict(
+            "squid is not installed on this host.",
+            "Install it (apt install squid) and run this step again.",
+        )
+    if not answers.client_interfaces:
+        raise PlanConflict(
+            "proxy.client_interfaces is empty: hostwiz does not know whose web traffic to "
+            "send to squid.",
+            f"Name the interfaces the clients are on, e.g. --set proxy.client_interfaces=lan "
+            f"(this host has: {', '.join(sorted(host.networks)) or 'none'}).",
+        )
+    missing = [name for name in answers.client_interfaces if name not in host.networks]
+    if missing:
+        raise PlanConflict(
+            f"this host has no interface {', '.join(missing)}.",
+            f"Use the host's interfaces: {', '.join(sorted(host.networks)) or 'none found'}.",
+        )
+    if not client_networks(answers, host, 4) + client_networks(answers, host, 6):
+        raise PlanConflict(
+            "no client network: the client interfaces have no addresses.",
+            "List the clients' networks in proxy.client_networks (e.g. 10.0.2.0/24).",
+        )
+
+
+def _file(facts: Facts, path: str, content: str | None, mode: int, why: str) -> list[Action]:
+    state = facts[FILES[path]]
+    if content is None:
+        return [RemoveFile(path, why=why)] if state.exists else []
+    data = content.encode()
+    if state.exists and state.content == data and state.mode == mode:
+        return []
+    return [WriteFile(path, data, mode, why=why)]
+
+
+def plan_proxy(answers: ProxyAnswers, facts: Facts) -> Plan:
+    if not answers.enabled:
+        return Plan("proxy")
+    host = host_of(answers, facts)
+    check(answers, host)
+    nets4, nets6 = client_networks(answers, host, 4), client_networks(answers, host, 6)
+    conf = squid.render(answers, nets4 + nets6)
+    blocklist = squid.blocklist_text(answers) or None
+    bad = squid.problems(conf, {squid.BLOCKLIST} if blocklist else set())
+    if bad:
+        raise PlanConflict(f"squid's configuration would not work: {'; '.join(bad)}.")
+    v4, v6 = rules.render(answers, nets4, 4), rules.render(answers, nets6, 6)
+
+    actions: list[Action] = []
+    if not host.log_dir_exists:
+        quoted = shell_quote(answers.log_dir)
+        actions.append(RunCommand(
+            f"install -d -o proxy -g proxy -m 0750 {quoted}",
+            why=f"create squid's log folder {answers.log_dir}",
+            undo=f"rm -rf {quoted}",
+        ))  # fmt: skip
+    squid_files = _file(facts, squid.BLOCKLIST, blocklist, 0o644, "domains squid refuses")
+    squid_files += _file(facts, squid.CONF, conf, 0o644, "squid's configuration")
+    actions += squid_files
+    actions += _squid_restart(answers, facts, host, bool(squid_files))
+    rule_files = _file(facts, rules.RULES_V4, v4, 0o644, "IPv4 rules (HWPROXY-* chains)")
+    rule_files += _file(facts, rules.RULES_V6, v6, 0o644, "IPv6 rules, the same for IPv6")
+    rule_files += _file(facts, rules.SCRIPT, rules.SCRIPT_TEXT, 0o755, "loads the rules")
+    actions += rule_files
+    live = rules.live_problems(v4, host.rules_v4) + rules.live_problems(v6, host.rules_v6)
+    firewall = facts[FILES[rules.FIREWALL_RULES_V4]]  # as a firewall step before this leaves it
+    if firewall.exists and rules.firewall_jumps_in_first(firewall.text, host.rules_v4):
+        live.append("the firewall's zones will be jumped to before the proxy's accept")
+    if rule_files or live:
+        actions.append(RunCommand(
+            f"{rules.SCRIPT} start",
+            why="send the clients' web traffic to squid: one iptables-restore --noflush per "
+            "address family (hostwiz's HWPROXY-* chains only), then the jumps to them",
+            undo=rules.undo_load_script(),
+            undo_why="load the proxy rules that were there before, or remove every HWPROXY "
+            "chain and jump if there were none",
+            timeout=60,
+        ))  # fmt: skip
+    actions += _boot(facts, host)
+    before = tuple(facts[FILES[a.path]] for a in actions if isinstance(a, WriteFile | RemoveFile))
+    return Plan(
+        "proxy",
+        tuple(actions),
+        before=before,
+        notes=_notes(answers, nets4, nets6) if actions else (),
+    )
+
+
+def _squid_restart(
+    answers: ProxyAnswers, facts: Facts, host: ProxyHost, changed: bool
+) -> list[Action]:
+    listening = host.listens(answers.intercept_port)
+    if not changed and host.running and listening is not None:
+        return []
+    manager = facts[SERVICE_MANAGER]
+    stop = "systemctl stop squid" if manager == "systemd" else "/etc/init.d/squid stop"
+    undo = restart_service_script(manager, "squid") if host.running else stop
+    return [RunCommand(
+        f"{squid.PARSE_SCRIPT}\n{restart_service_script(manager, 'squid')}\n"
+        f"{squid.wait_listening(answers.intercept_port)}",
+        why="check squid's configuration (squid -k parse, and its ERROR lines), restart squid "
+        "on it, and wait until it listens on the intercept port",
+        undo=f"{undo} >/dev/null 2>&1 || true",
+        undo_why="restart squid on its earlier configuration"
+        if host.running else "stop squid again (it was not running)",
+        timeout=120,
+    )]  # fmt: skip
+
+
+def _boot(facts: Facts, host: ProxyHost) -> list[Action]:
+    actions: list[Action] = []
+    if facts[SERVICE_MANAGER] == "systemd":
+        actions += _file(facts, rules.UNIT, rules.UNIT_TEXT, 0o644, "loads the rules at boot")
+        enable = RunCommand(
+            "systemctl daemon-reload && systemctl enable hostwiz-proxy.service",
+            why="load the proxy rules at every boot",
+            undo=f"rm -f {rules.UNIT_LINK}; systemctl daemon-reload",
+        )
+        squid_on = RunCommand(
+            "systemctl enable squid", why="start squid at every boot",
+            undo="systemctl disable squid",
+        )  # fmt: skip
+    else:
+        actions += _file(
+            facts, rules.INIT_SCRIPT, rules.INIT_TEXT, 0o755, "loads the rules at boot"
+        )
+        enable = RunCommand(
+            "update-rc.d hostwiz-proxy defaults",
+            why="load the proxy rules at every boot (init script)",
+            undo="update-rc.d -f hostwiz-proxy remove >/dev/null 2>&1 || true",
+        )
+        squid_on = RunCommand(
+            "update-rc.d squid enable", why="start squid at every boot",
+            undo="update-rc.d squid disable >/dev/null 2>&1 || true",
+        )  # fmt: skip
+    if "rules" not in host.boot:
+        actions.append(enable)
+    if "squid" not in host.boot:
+        actions.append(squid_on)
+    return actions
+
+
+def _notes(
+    answers: ProxyAnswers, nets4: tuple[str, ...], nets6: tuple[str, ...]
+) -> tuple[str, ...]:
+    ports = ", ".join(answers.web_ports)
+    nets = ", ".join(nets4 + nets6)
+    return (
+        f"Web traffic (TCP {ports}) from {nets} arriving on "
+        f"{', '.join(answers.client_interfaces)} is redirected to squid on this host "
+        f"(port {answers.intercept_port}); SSH, ping and all other traffic keep their path, and "
+        "the host's own web traffic is not redirected.",
+        "HTTPS is not intercepted: squid could only read it with peek-and-splice, which needs "
+        "a certificate authority of this proxy installed and trusted on every client.",
+        f"squid logs every request to {answers.log_dir}/access.log.",
+        "squid runs on this host, so the REDIRECT needs no packet mark, routing table or "
+        "rp_filter change (those are for squid on another host, not supported yet).",
+    )
