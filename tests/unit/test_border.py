@@ -102,10 +102,7 @@ def test_the_border_test_sees_a_step_importing_another(tmp_path: Path) -> None:
 
 
 #: Modules of hostwiz/ that others may still import.
-HOSTWIZ_EXCEPTIONS = {
-    # Going away: the CA passphrase types move out of hostwiz/ (issue #12).
-    "hostwiz.tls_setup",
-}
+HOSTWIZ_EXCEPTIONS: set[str] = set()
 
 
 def _imported(path: Path) -> set[str]:
@@ -141,3 +138,63 @@ def test_nothing_outside_hostwiz_imports_it() -> None:
         if any(map(_forbidden_hostwiz, _imported(path)))
     }
     assert offenders == {}
+
+
+# ---- front ends never name a step -----------------------------------------------------------
+
+FRONT_ENDS = ("hostwiz", "screens")
+
+
+def _step_names() -> set[str]:
+    """Every step's registry name and package (``tls`` lives in ``docker_tls``)."""
+    from wizard.steps import STEPS
+
+    packages = {type(step).__module__.split(".")[2] for step in STEPS.values()}
+    return set(STEPS) | packages
+
+
+def _naming_a_step(path: Path, names: set[str]) -> list[str]:
+    """Imports of a step's own modules, and string constants that are exactly a step's name
+    (``step.name == "tls"``): the front end would then special-case that step."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module]
+            if node.module == "wizard.steps":
+                modules = [f"wizard.steps.{alias.name}" for alias in node.names]
+        for module in modules:
+            parts = module.split(".")
+            if parts[:2] == ["wizard", "steps"] and len(parts) > 2 and parts[2] in names:
+                found.append(f"imports {module}")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+            found.append(f"line {node.lineno}: {node.value!r}")
+    return found
+
+
+def test_no_front_end_names_a_step() -> None:
+    """The CLI, the wizard and plain mode reach steps only through the registry and the
+    session (local work, statuses, plans), so a new step needs no front-end change."""
+    names = _step_names()
+    assert {"ssh", "docker", "tls", "firewall", "docker_tls"} <= names
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for package in FRONT_ENDS
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (found := _naming_a_step(path, names))
+    }
+    assert offenders == {}
+
+
+def test_the_front_end_test_sees_a_step_named(tmp_path: Path) -> None:
+    module = tmp_path / "app.py"
+    module.write_text(
+        "from wizard.steps.docker_tls import PreparedTls\n"
+        "def is_tls(step):\n    return step.name == 'tls'\n"
+    )
+    assert _naming_a_step(module, _step_names()) == [
+        "imports wizard.steps.docker_tls",
+        "line 3: 'tls'",
+    ]
