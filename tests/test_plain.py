@@ -98,7 +98,7 @@ def _step_run(keys: Any, typed: str) -> Any:
 def test_a_step_switched_off_asks_nothing_more(keys: Any) -> None:
     """TLS answered No: none of its other questions is asked (the input ends right there)."""
     from screens.plain import _ask_step
-    from wizard.steps.docker_tls import DockerTlsAnswers
+    from wizard.steps.tls.answers import DockerTlsAnswers
 
     run, out = _step_run(keys, "y\rn\r")
     assert _ask_step(run, STEPS["tls"], DockerTlsAnswers(enabled=True)) == DockerTlsAnswers()

@@ -57,8 +57,8 @@ from wizard.recovery import (
 from wizard.render import render_changeset
 from wizard.steps import STEPS
 from wizard.steps.docker import DockerEngineAnswers
-from wizard.steps.docker_tls import passphrase_request
 from wizard.steps.firewall.answers import FirewallAnswers
+from wizard.steps.tls.local import passphrase_request
 from wizard.transaction import ApplyResult, Event
 from wizard.transport.ssh_connect import HostKeyInfo
 from wizard.ways_in import WaysIn

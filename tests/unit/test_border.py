@@ -146,7 +146,7 @@ FRONT_ENDS = ("hostwiz", "screens")
 
 
 def _step_names() -> set[str]:
-    """Every step's registry name and package (``tls`` lives in ``docker_tls``)."""
+    """Every step's registry name and the name of its package."""
     from wizard.steps import STEPS
 
     packages = {type(step).__module__.split(".")[2] for step in STEPS.values()}
@@ -178,7 +178,7 @@ def test_no_front_end_names_a_step() -> None:
     """The CLI, the wizard and plain mode reach steps only through the registry and the
     session (local work, statuses, plans), so a new step needs no front-end change."""
     names = _step_names()
-    assert {"ssh", "docker", "tls", "firewall", "docker_tls"} <= names
+    assert {"ssh", "docker", "tls", "firewall"} <= names
     offenders = {
         str(path.relative_to(ROOT)): found
         for package in FRONT_ENDS
@@ -191,10 +191,10 @@ def test_no_front_end_names_a_step() -> None:
 def test_the_front_end_test_sees_a_step_named(tmp_path: Path) -> None:
     module = tmp_path / "app.py"
     module.write_text(
-        "from wizard.steps.docker_tls import PreparedTls\n"
+        "from wizard.steps.tls.plan import PreparedTls\n"
         "def is_tls(step):\n    return step.name == 'tls'\n"
     )
     assert _naming_a_step(module, _step_names()) == [
-        "imports wizard.steps.docker_tls",
+        "imports wizard.steps.tls.plan",
         "line 3: 'tls'",
     ]

@@ -23,7 +23,7 @@ from wizard.pki import WrongPassphrase
 from wizard.secrets import Secret
 from wizard.session import Selection, after_confirmed, prepare_local
 from wizard.steps import STEPS
-from wizard.steps.docker_tls import PreparedTls
+from wizard.steps.tls.plan import PreparedTls
 
 TLS = STEPS["tls"]
 

@@ -17,7 +17,9 @@ from wizard.facts import Facts
 from wizard.local import local_context
 from wizard.pki import CertificateAuthority, SanError, cert_info
 from wizard.session import Selection, prepare_local
-from wizard.steps.docker_tls import DOCKER_TLS, DockerTlsAnswers, install_client
+from wizard.steps.tls import DOCKER_TLS
+from wizard.steps.tls.answers import DockerTlsAnswers
+from wizard.steps.tls.local import install_client
 
 __all__ = ["ca_root", "home"]  # fixtures, used by name
 

@@ -34,21 +34,17 @@ from wizard.secrets import Secret
 from wizard.session import Selection, plan_changeset
 from wizard.steps import STEPS, Status
 from wizard.steps.docker import DOCKER_ENGINE, DockerEngineAnswers
-from wizard.steps.docker_tls import (
-    DOCKER_TLS,
+from wizard.steps.tls import DOCKER_TLS
+from wizard.steps.tls.answers import (
     DROP_IN_PATH,
     HOST_CA_PATH,
     SERVER_CERT_PATH,
     SERVER_KEY_PATH,
     DockerTlsAnswers,
-    ExistingTlsSetup,
-    NeedsPassphrase,
-    PreparedTls,
-    ca_exists,
-    install_client,
-    parse_identity,
-    prepare,
 )
+from wizard.steps.tls.facts import parse_identity
+from wizard.steps.tls.local import ca_exists, install_client, prepare
+from wizard.steps.tls.plan import ExistingTlsSetup, NeedsPassphrase, PreparedTls
 
 PASS = Secret("correct horse battery staple")
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
