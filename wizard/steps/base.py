@@ -71,7 +71,13 @@ def settled_status(name: str, status: StepStatus, facts: Facts) -> StepStatus:
 
 
 class Step(Protocol, Generic[A]):
-    """A topic of hardening: its questions, the facts it reads, and its pure planner."""
+    """A topic of hardening: its questions, the facts it reads, and its pure planner.
+
+    ``A`` is what :meth:`plan` takes: ``answers_type`` (the questions, from a preset, ``--set``
+    or a form), or, for a step with a ``prepare`` hook (:class:`PreparesLocally`), also what
+    that hook makes of them (the TLS step: ``DockerTlsAnswers | PreparedTls``). The session
+    plans with whatever ``prepare`` returned, so both reach :meth:`plan` and :meth:`status`.
+    """
 
     name: str
     """Short key used in presets (``[docker]``) and on the command line (``--set docker.x=y``)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
+from wizard.actions import Action, RemoveFile, RunCommand, WriteFile, ensure_file
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, gather, text_fact
 from wizard.host.docker import DAEMON_JSON, daemon_tcp_ports
@@ -115,8 +115,9 @@ class FirewallStep:
             if content is None:
                 if state.exists:
                     actions.append(RemoveFile(path, why="the other backend's rules"))
-            elif not state.exists or state.content != content or state.mode != mode:
-                actions.append(WriteFile(path, content, mode, why=_why(path)))
+            elif write := ensure_file(state, content, mode=mode, owner="root", group="root",
+                                      why=_why(path)):  # fmt: skip
+                actions.append(write)
         sysctl = self._sysctl(ruleset, facts)
         actions += sysctl
         if actions or self._live_problems(answers, facts, rules):

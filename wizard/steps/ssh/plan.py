@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 
-from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
+from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile, ensure_file
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Facts
 from wizard.plan import Plan, PortMove
@@ -307,8 +307,10 @@ def plan(step: str, answers: SshAnswers, facts: Facts) -> Plan:
             actions.append(WriteFile(SOCKET_DROP_IN, socket, 0o644, why="ssh.socket listens there"))
     actions += _banner_actions(answers, facts[BANNER])
     wanted = drop_in_text(answers, port, algorithms).encode()
-    if not drop.exists or drop.content != wanted or drop.mode != 0o644:
-        actions.append(WriteFile(DROP_IN, wanted, 0o644, why="hardened sshd settings"))
+    write = ensure_file(drop, wanted, mode=0o644, owner="root", group="root",
+                        why="hardened sshd settings")  # fmt: skip
+    if write is not None:
+        actions.append(write)
     unknown_names = unknown_account_warnings(answers, facts[ACCOUNTS])
     if not actions:
         return Plan(

@@ -8,7 +8,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from wizard.actions import Action, FileState, RunCommand, WriteFile
+from wizard.actions import Action, FileState, RunCommand, WriteFile, ensure_file
 from wizard.daemon_json import check_types, command_line_flags, dumps, flag_conflicts, parse
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Facts
@@ -242,11 +242,10 @@ def _write_if_needed(
     actions: list[Action], state: FileState, content: bytes, mode: int, why: str
 ) -> bool:
     """Append a WriteFile of a public file unless the host has it just so; True if appended."""
-    if state == FileState(state.path, True, content, mode, "root", "root"):
-        return False
-    actions.append(WriteFile(state.path, content, mode, "root", "root", why=why))
-    return True
-
+    write = ensure_file(state, content, mode=mode, owner="root", group="root", why=why)
+    if write is not None:
+        actions.append(write)
+    return write is not None
 
 
 def plan(step: str, answers: DockerTlsAnswers | PreparedTls, facts: Facts) -> Plan:
@@ -357,15 +356,14 @@ def _plan_prepared(
 
     manager = facts[SERVICE_MANAGER]
     restart_command = restart_dockerd(manager)
-    if listeners.drop_in is not None and facts[DROP_IN] != FileState(
-        DROP_IN_PATH, True, listeners.drop_in, 0o644, "root", "root"
-    ):
-        actions.append(
-            WriteFile(
-                DROP_IN_PATH, listeners.drop_in, 0o644,
-                why="start dockerd without -H, whose listeners are now in daemon.json",
-            )
+    drop_in = None
+    if listeners.drop_in is not None:
+        drop_in = ensure_file(
+            facts[DROP_IN], listeners.drop_in, mode=0o644, owner="root", group="root",
+            why="start dockerd without -H, whose listeners are now in daemon.json",
         )  # fmt: skip
+    if drop_in is not None:
+        actions.append(drop_in)
         actions.append(
             RunCommand(
                 "systemctl daemon-reload",
