@@ -168,10 +168,10 @@ def _apply(
     _report(run, result, transport, changeset)
     if not result.confirmed:
         return 1
-    return _install_clients(run, selections)
+    return _local_work_after(run, selections)
 
 
-def _install_clients(run: _Run, selections: list[Selection]) -> int:
+def _local_work_after(run: _Run, selections: list[Selection]) -> int:
     """The steps' local work after an apply, such as a client bundle and docker context (after
     a confirmed apply, or when the host needed nothing): never before, so nothing local points
     at an undone change."""
@@ -213,7 +213,7 @@ def _unattended(args: argparse.Namespace, run: _Run) -> int:
         _show_plan(run, changeset)
         if changeset.empty:
             _say(run, f"Nothing to change: {transport.host_label} already matches {source}.")
-            return _install_clients(run, selections)
+            return _local_work_after(run, selections)
         return _apply(run, transport, selections, changeset)
 
 
@@ -260,7 +260,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
         _show_plan(run, changeset)
         if changeset.empty:
             _say(run, f"Nothing to change: {transport.host_label} already matches these answers.")
-            code = _install_clients(run, chosen)
+            code = _local_work_after(run, chosen)
         elif yes_no(f"Apply these changes to {transport.host_label}?", False, run.prompt_options):
             code = _apply(run, transport, chosen, changeset)
         else:

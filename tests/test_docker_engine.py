@@ -13,7 +13,7 @@ from snapshots.store import list_snapshots
 from wizard.actions import RunCommand, WriteFile
 from wizard.docker_api import docker_client
 from wizard.errors import ApplyFailed, PlanConflict
-from wizard.host.docker import WAIT_FOR_DOCKER
+from wizard.host.docker import WAIT_FOR_DOCKER, restart_dockerd
 from wizard.plan import Changeset, Plan
 from wizard.render import as_text, render_plan
 from wizard.session import Selection, apply, preview
@@ -111,7 +111,7 @@ def test_a_daemon_json_dockerd_rejects_never_stays_live(ssh, console, pristine):
     # "bip" has the right type, so only dockerd itself can tell it is nonsense: a planner
     # gap of exactly this kind is what the transaction has to survive.
     bad = WriteFile("/etc/docker/daemon.json", b'{"bip": "not-a-network"}\n', 0o644)
-    restart = DOCKER_ENGINE._restart("sysv")
+    restart = restart_dockerd("sysv")
     plan = Plan("docker", (bad, restart))
     answers = selections()[0].answers
     facts_for_check = preview(ssh, selections())[1]

@@ -366,8 +366,6 @@ def install_client(
     return ClientSetup(bundle.folder, changed, context)
 
 
-
-
 # ---- the hooks (wizard.local), run by the session -----------------------------------------
 
 
