@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hostwiz.site_cli import HostAction, add_site_option, site_of
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
@@ -37,7 +38,12 @@ def _connection_options(parser: argparse.ArgumentParser, *, sub: bool = True) ->
     group = parser.add_argument_group("connection")
     if sub:
         group.argument_default = argparse.SUPPRESS
-    group.add_argument("--host", help="ssh config name, practice host, or user@host[:port]")
+    group.add_argument(
+        "--host",
+        action=HostAction,
+        help="ssh config name, practice host, or user@host[:port]; repeat it for several "
+        "hosts at once (plan, apply, rollback, recover)",
+    )
     group.add_argument("-F", "--ssh-config", help="ssh config file (default: ~/.ssh/config)")
     group.add_argument("-i", "--identity", help="private key file to log in with")
     group.add_argument(
@@ -103,12 +109,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     _connection_options(plan)
     _answer_options(plan)
     _passphrase_option(plan)
+    add_site_option(plan)
     plan.add_argument("--json", action="store_true")
 
     apply = commands.add_parser("apply", help="show the plan, then apply it")
     _connection_options(apply)
     _answer_options(apply)
     _passphrase_option(apply)
+    add_site_option(apply)
     apply.add_argument(
         "--yes", action="store_true", default=argparse.SUPPRESS, help="do not ask before applying"
     )
@@ -125,6 +133,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     rollback = commands.add_parser("rollback", help="put back a snapshot (shown as a plan first)")
     _connection_options(rollback)
+    add_site_option(rollback)
     rollback.add_argument("snapshot", nargs="?", help="snapshot id (default: the latest)")
     rollback.add_argument(
         "--yes",
@@ -138,6 +147,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "recover", help="cannot get in, or a change was interrupted: explain and fix"
     )
     _connection_options(recover)
+    add_site_option(recover)
     recover.add_argument(
         "--rollback", action="store_true", help="roll back an interrupted change without asking"
     )
@@ -304,6 +314,11 @@ def _prepared_plan(
 def cmd_plan(args: argparse.Namespace) -> int:
     """Read-only on the host. Locally, the one possible change is a brand-new CA: a plan of the
     TLS step is made of certificates from it, and the apply that follows uses the same CA."""
+    site = site_of(args)
+    if site is not None:  # several hosts: a site
+        from hostwiz.site_cli import cmd_plan_site
+
+        return cmd_plan_site(args, site, plan_as_json)
     from wizard.connect import open_transport
 
     with open_transport(args) as transport:
@@ -316,6 +331,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    site = site_of(args)
+    if site is not None:  # several hosts: a site
+        from hostwiz.site_cli import cmd_apply_site
+
+        return cmd_apply_site(args, site)
     from wizard.connect import open_transport
     from wizard.session import after_confirmed, apply, apply_planned
 
@@ -384,6 +404,11 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    site = site_of(args)
+    if site is not None:  # several hosts: a site
+        from hostwiz.site_cli import cmd_rollback_site
+
+        return cmd_rollback_site(args, site)
     from snapshots.rollback import rollback_plan
     from snapshots.store import SnapshotDamaged, list_snapshots
     from wizard.connect import open_transport
@@ -490,6 +515,11 @@ def cmd_wizard(args: argparse.Namespace) -> int:
 
 
 def cmd_recover(args: argparse.Namespace) -> int:
+    site = site_of(args)
+    if site is not None:  # several hosts: a site
+        from hostwiz.site_cli import cmd_recover_site
+
+        return cmd_recover_site(args, site)
     from wizard.connect import lab_ssh_config, open_transport
     from wizard.recovery import (
         console_instructions,
@@ -604,6 +634,10 @@ COMMANDS = {
 }
 
 
+SITE_COMMANDS = ("plan", "apply", "rollback", "recover")
+"""The commands that take a site (``--site FILE`` or several ``--host``)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(argv)
     args = parser.parse_args(argv)
@@ -612,6 +646,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wizard.confirm_timeout import check_confirm_timeout
 
             check_confirm_timeout(args.confirm_timeout)  # before any connection is opened
+        if len(getattr(args, "hosts", None) or []) > 1 and args.command not in SITE_COMMANDS:
+            raise HostwizError(
+                f"{args.command or 'the wizard'} takes one --host.",
+                f"Several hosts go with: {', '.join(SITE_COMMANDS)} (or --site FILE).",
+            )
         if args.command == "lab":
             from wizard.lab.cli import run_lab
 

@@ -44,7 +44,7 @@ from screens.help import HelpScreen
 from screens.preview import PreviewScreen
 from screens.recovery import RecoveryActions, RecoveryScreen
 from screens.snapshot_list import SnapshotsScreen
-from screens.start import HostChoice, RecoverChoice, StartScreen, host_name
+from screens.start import HostChoice, RecoverChoice, SiteChoice, StartScreen, host_name
 from screens.step_form import KeptAnswers, StepScreen
 from screens.step_list import StepListScreen, StepRow
 from wizard.errors import HostwizError, SudoFailed
@@ -174,7 +174,8 @@ class HostwizApp(App[int]):
             "Light/dark", "Switch between light and dark colours", self.action_toggle_dark
         )
         yield SystemCommand(
-            "Audit", "Where the host stands, and the step that fixes each finding",
+            "Audit",
+            "Where the host stands, and the step that fixes each finding",
             self.palette_action("audit"),
         )
         yield SystemCommand(
@@ -380,7 +381,7 @@ class HostwizApp(App[int]):
             HostChoice(self.args.host, "", None) if self.args.host else None
         )
         while True:
-            choice: HostChoice | RecoverChoice | None = pending
+            choice: HostChoice | RecoverChoice | SiteChoice | None = pending
             pending = None
             if choice is None:
                 self.call_after_refresh(self.load_steps)
@@ -397,6 +398,11 @@ class HostwizApp(App[int]):
                 break
             if not await self.steps_loaded():
                 return
+            if isinstance(choice, SiteChoice):  # several hosts: back to the start after
+                from screens.site import site_flow
+
+                await site_flow(self, choice)
+                continue
             if isinstance(choice, RecoverChoice):
                 answer, found = await self.recovery(
                     choice.host.target, problem=choice.problem, searching=choice.host

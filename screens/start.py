@@ -41,6 +41,14 @@ class RecoverChoice:
     """Why connecting to it failed, when it did."""
 
 
+@dataclass(frozen=True)
+class SiteChoice:
+    """From the start screen: several hosts at once (a site), or a site file."""
+
+    hosts: tuple[HostChoice, ...] = ()
+    file: str | None = None
+
+
 def host_name(target: str) -> str:
     """The host part of ``user@host[:port]`` (``admin@hw1`` is practice host ``hw1``)."""
     host = target.rpartition("@")[2]
@@ -49,8 +57,11 @@ def host_name(target: str) -> str:
     return host.partition(":")[0] if host.count(":") == 1 else host
 
 
-class StartScreen(Screen[HostChoice | RecoverChoice | None]):
+class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
     """Pick a practice host or an ssh config entry, or type ``user@host[:port]``.
+
+    Space marks several hosts; Enter then opens them together as one site
+    (:class:`SiteChoice`), as does typing the path of a site file (``.toml``).
 
     After a failed connection (``problem``, for the host ``failed``) it says why, and Ctrl+R
     asks for the recovery screen of that host (:class:`RecoverChoice`).
@@ -60,6 +71,7 @@ class StartScreen(Screen[HostChoice | RecoverChoice | None]):
         Binding("escape", "quit_wizard", "Quit"),
         Binding("ctrl+l", "focus_target", "Type a host", show=True),
         Binding("ctrl+r", "recover", "Recovery"),
+        Binding("space", "mark", "Mark for a site"),
     ]
 
     def __init__(
@@ -78,14 +90,16 @@ class StartScreen(Screen[HostChoice | RecoverChoice | None]):
         self.failed = failed
         self.initial = initial
         self.ssh_config = ssh_config
+        self.marked: list[int] = []
+        """Candidates marked with Space, in the order marked (a site of several hosts)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
         with VerticalScroll(id="start"):
             yield Static(
                 "Which machine should become a hardened Docker host? Pick one (↑/↓, Enter) or "
-                "type its address below. Nothing is changed before you have seen and confirmed "
-                "a preview.",
+                "type its address below; Space marks several to change together as one site. "
+                "Nothing is changed before you have seen and confirmed a preview.",
                 classes="intro",
             )
             if self.problem is not None:
@@ -100,7 +114,7 @@ class StartScreen(Screen[HostChoice | RecoverChoice | None]):
                     classes="problem danger" if danger else "problem",
                 )
             yield OptionList(id="hosts")
-            yield Label("Or type user@host[:port], or a Host name from your ssh config:")
+            yield Label("Or type user@host[:port], an ssh config Host, or a site file (.toml):")
             yield Input(self.initial, placeholder="admin@192.0.2.10:22", id="target")
         yield Footer()
 
@@ -142,7 +156,30 @@ class StartScreen(Screen[HostChoice | RecoverChoice | None]):
     @on(OptionList.OptionSelected, "#hosts")
     def picked(self, event: OptionList.OptionSelected) -> None:
         assert self.candidates is not None and event.option.id is not None
-        self.dismiss(self.candidates[int(event.option.id)])
+        index = int(event.option.id)
+        if self.marked:
+            chosen = [*self.marked, *([] if index in self.marked else [index])]
+            self.dismiss(SiteChoice(tuple(self.candidates[i] for i in chosen)))
+            return
+        self.dismiss(self.candidates[index])
+
+    def action_mark(self) -> None:
+        """Mark (or unmark) the highlighted host for a site of several hosts."""
+        hosts = self.query_one("#hosts", OptionList)
+        option = hosts.highlighted_option
+        if not hosts.has_focus or option is None or option.id is None or not self.candidates:
+            return
+        index = int(option.id)
+        if index in self.marked:
+            self.marked.remove(index)
+        else:
+            self.marked.append(index)
+        choice = self.candidates[index]
+        mark = "[x] " if index in self.marked else ""
+        hosts.replace_option_prompt(
+            option.id,
+            Content.assemble(mark, (choice.target, "bold"), "  ", (choice.detail, "$text-muted")),
+        )
 
     @on(Input.Submitted, "#target")
     def typed(self, event: Input.Submitted) -> None:
@@ -152,6 +189,9 @@ class StartScreen(Screen[HostChoice | RecoverChoice | None]):
                 "Type a host such as admin@192.0.2.10 or a name from ~/.ssh/config.",
                 severity="warning",
             )
+            return
+        if target.endswith(".toml"):
+            self.dismiss(SiteChoice(file=target))
             return
         self.dismiss(HostChoice(target, "typed", None))
 

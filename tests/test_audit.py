@@ -33,6 +33,7 @@ from wizard.lab.image import import_test_image
 def on_practice_host(test: Any) -> Any:
     return pytest.mark.lab(pytest.mark.docker(test))
 
+
 IMAGE = "hostwiz/busybox:latest"
 RISKY = (
     "docker run -d --name audit-risky -v /var/run/docker.sock:/var/run/docker.sock "
@@ -45,7 +46,7 @@ HARDENED = (
 REMOVE = "docker rm -f audit-risky audit-hard >/dev/null 2>&1; true"
 OPEN_2375 = (
     "mkdir -p /etc/docker && printf '%s\\n' "
-    "'{\"hosts\": [\"unix:///var/run/docker.sock\", \"tcp://0.0.0.0:2375\"]}' "
+    '\'{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]}\' '
     "> /etc/docker/daemon.json && /etc/init.d/docker restart >/dev/null 2>&1\n" + WAIT_FOR_DOCKER
 )
 

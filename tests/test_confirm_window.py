@@ -41,9 +41,7 @@ def test_a_zero_window_changes_nothing_on_the_host(host, lab_ssh_config):
     assert not console.run("pgrep -f 'hostwiz-watchdo[g]'").ok
 
 
-def test_the_cli_refuses_a_negative_window_and_the_host_keeps_its_sshd_config(
-    host, lab_ssh_config
-):
+def test_the_cli_refuses_a_negative_window_and_the_host_keeps_its_sshd_config(host, lab_ssh_config):
     console = host.console()
     before = console.run("cat /etc/ssh/sshd_config.d/*.conf 2>/dev/null; md5sum /etc/ssh/*").out
     out = subprocess.run(

@@ -245,7 +245,9 @@ def test_with_the_engine_step_one_apply_one_restart_and_both_settle(practice, tm
     prepared = prepared_for(ssh, address, tmp_path / "ca", ON)
     selections = [Selection(DOCKER_ENGINE, engine), Selection(DOCKER_TLS, prepared)]
     changeset, _ = preview(ssh, selections)
-    restarts = [a for a in changeset.actions() if isinstance(a, RunCommand) and "restart" in a.script]
+    restarts = [
+        a for a in changeset.actions() if isinstance(a, RunCommand) and "restart" in a.script
+    ]
     assert len(restarts) == 1
     result = apply(ssh, selections, expected=changeset)  # health of both steps
     assert result.confirmed

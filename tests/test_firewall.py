@@ -147,7 +147,7 @@ def test_zones_on_a_docker_router(make_topology: Any, lab_ssh_config: Any) -> No
     assert hostwiz_chains(router) == ""
     assert "HOSTWIZ" not in on_console(router, "iptables -S; iptables -t nat -S; ip6tables -S")
     assert not on_console(router, "ls /etc/hostwiz/firewall 2>/dev/null; true").strip()
-    assert "hostwiz" not in on_console(router, "ls /etc/rcS.d /etc/init.d")
+    assert "hostwiz-firewall" not in on_console(router, "ls /etc/rcS.d /etc/init.d")
     assert "DNAT" in on_console(router, "iptables -t nat -S DOCKER")
     assert container_answers(outside, wan)  # Docker's own publishing is back, to everyone
     assert ssh_banner(outside, wan).startswith("SSH-2.0")

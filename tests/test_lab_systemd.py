@@ -18,7 +18,7 @@ import pytest
 from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
 from tests.probes import wait_for, wait_until
-from wizard.actions import RunCommand
+from wizard.actions import RunCommand, WriteFile
 from wizard.errors import LabError
 from wizard.lab import (
     LabHost,
@@ -354,6 +354,34 @@ def test_reboot_brings_back_zones_ssh_port_and_hardened_docker(
         assert '"icc": false' in on_console(host, "cat /etc/docker/daemon.json")
     finally:
         forget_port(host.name)
+
+
+def test_an_unconfirmed_change_is_still_undone_after_a_reboot_in_its_window(
+    make_lab_hosts: MakeLabHosts, lab_ssh_config: Path, init_kind: str
+) -> None:
+    """A reboot ends the safety timer's process; the boot-time re-arm starts it again, so the
+    change a reboot caught unconfirmed is still put back at its deadline."""
+    (host,) = make_lab_hosts(1, docker=False, init=init_kind)
+    canary = "/etc/hostwiz-reboot-canary"
+    rule = "INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -j DROP"
+    plan = Plan("demo", (
+        WriteFile(canary, b"written by an unconfirmed change\n", 0o644, why="a file to undo"),
+        RunCommand(f"iptables -I {rule}", why="blackhole new SSH connections",
+                   undo=f"iptables -D {rule} || true"),
+    ))  # fmt: skip
+    ssh = connect(host, lab_ssh_config)
+    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=45)
+    assert not result.confirmed
+    journal = f"/var/lib/hostwiz/snapshots/{result.snapshot_id}/journal"
+    assert "reverted" not in on_console(host, f"cat {journal}")  # still inside the window
+
+    (host,) = lab_reboot([host.name])  # the timer's process ends with every other one
+    cons = host.console()
+    assert cons.run(f"test -f {canary}").ok  # the disk kept the change
+    assert wait_for(cons, f"grep -q 're-armed after a reboot' {journal}", 30)
+    assert wait_for(cons, f"grep -q 'reverted (timeout)' {journal}", 45 + 15)
+    assert not cons.run(f"test -e {canary}").ok
+    assert " confirmed" not in on_console(host, f"cat {journal}")
 
 
 # --- topologies and the command line -----------------------------------------------------------

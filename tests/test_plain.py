@@ -343,6 +343,8 @@ def test_plain_mode_on_a_terminal_waits_for_enter_says_the_keys_and_skips_a_step
     assert "Listen address" not in skipped and "Site" not in skipped, skipped
     terminal.type("n\r")
     terminal.wait_for(r"Nothing to change")  # TLS off, as the host is
-    terminal.wait_for(r"Save these answers as a preset file\? \(y or n, then Enter; Enter alone: no\)")
+    terminal.wait_for(
+        r"Save these answers as a preset file\? \(y or n, then Enter; Enter alone: no\)"
+    )
     terminal.type("n\r")
     assert terminal.exit_code() == 0, terminal.text

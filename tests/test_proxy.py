@@ -165,7 +165,8 @@ def test_squid_on_the_router_takes_the_clients_web_traffic(
     assert proxy_chains(router) == ""
     assert "HWPROXY" not in on_console(router, "iptables-save; ip6tables-save")
     assert not on_console(router, "ls /etc/hostwiz/proxy 2>/dev/null; true").strip()
-    assert "hostwiz" not in on_console(router, "ls /etc/rcS.d /etc/init.d /usr/local/sbin")
+    boot = on_console(router, "ls /etc/rcS.d /etc/rc2.d /etc/init.d /usr/local/sbin")
+    assert "hostwiz-proxy" not in boot and "hostwiz-firewall" not in boot  # hostwiz-rearm stays
     assert "hostwiz" not in on_console(router, "cat /etc/squid/squid.conf")
     assert not on_console(router, "pidof squid; true").strip()  # it was not running before
 

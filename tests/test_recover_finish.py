@@ -37,9 +37,7 @@ def host(make_lab_hosts):
     return make_lab_hosts(1, docker=False)[0]
 
 
-def test_finish_of_a_change_the_host_was_putting_back_is_not_reported_as_kept(
-    host, lab_ssh_config
-):
+def test_finish_of_a_change_the_host_was_putting_back_is_not_reported_as_kept(host, lab_ssh_config):
     console = host.console()
     proc = subprocess.Popen([sys.executable, "-c", KILLED_APPLY, host.name, str(lab_ssh_config)],
                             cwd=ROOT, env=os.environ.copy())  # fmt: skip

@@ -460,9 +460,10 @@ async def test_the_host_says_its_interfaces_and_ssh_path_next_to_the_zone_questi
         await pilot.press(*"eth0")
         await pilot.pause()
         assert list(ssh_lines(form)) == ["mgmt_services"]
-        assert "which is in zone mgmt with these answers: keep ssh in mgmt's" in ssh_lines(
-            form
-        )["mgmt_services"]
+        assert (
+            "which is in zone mgmt with these answers: keep ssh in mgmt's"
+            in ssh_lines(form)["mgmt_services"]
+        )
         await pilot.press(*["backspace"] * 4)
         await pilot.pause()
         assert list(ssh_lines(form)) == ["wan_services"]

@@ -345,6 +345,32 @@ def test_root_login_runs_scripts_as_root(ssh_lab: SshLab) -> None:
 
 
 @pytest.mark.lab
+def test_root_login_costs_one_session_channel(
+    ssh_lab: SshLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The root-rights probe runs in the persistent shell that later scripts use: connecting
+    and running scripts as root opens one session (sshd's fork and PAM session), not two."""
+    opened: list[str] = []
+    real = paramiko.Transport.open_session
+
+    def counting(self: paramiko.Transport, *args: Any, **kwargs: Any) -> paramiko.Channel:
+        opened.append("session")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(paramiko.Transport, "open_session", counting)
+    with _connect(ssh_lab) as ssh:
+        assert ssh.sudo_mode is SudoMode.ROOT
+        shell = _shell_pid(ssh)
+        assert ssh.run("id -u").out == "0\n"
+        assert _shell_pid(ssh) == shell
+        assert len(opened) == 1
+    with _connect(ssh_lab, persistent=False) as ssh:  # no shell: the probe gets a channel
+        opened.clear()
+        assert ssh.run("id -u").out == "0\n"
+        assert len(opened) == 1
+
+
+@pytest.mark.lab
 def test_large_stdin_and_output_round_trip(ssh_lab: SshLab) -> None:
     data = os.urandom(5 * 1024 * 1024)
     with _connect(ssh_lab) as ssh:

@@ -13,6 +13,10 @@ It replaces the usual ``openssl genrsa / req / x509`` walkthrough for securing t
 Nothing here talks to a host. Everything that writes locally is in :class:`CaFolder`; the
 rest are pure functions over PEM bytes, so the planner can reason about certificates read from
 a host without any side effect.
+
+``cryptography`` is imported by the functions that use it, not with this module: the steps
+import this module, and planning, ``hostwiz plan`` without TLS and the wizard's first screen
+should not pay for loading x509 support until a certificate or a CA is opened.
 """
 
 from __future__ import annotations
@@ -24,17 +28,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import platformdirs
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from wizard.errors import HostwizError, InvalidAnswer
 from wizard.secrets import Secret
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
 
 CA_DAYS = 3650
 """The CA outlives many leaf renewals; replacing it means handing every admin a new bundle."""
@@ -91,6 +94,8 @@ def is_dns_name(text: str) -> bool:
 
 def san_entry(text: str) -> x509.GeneralName:
     """The subjectAltName entry for ``text`` (an IP address or a DNS name), else SanError."""
+    from cryptography import x509
+
     value = text.strip()
     try:
         if "%" not in value:  # no scope ids: ipaddress takes anything after the %
@@ -199,11 +204,15 @@ class CertInfo:
 
 
 def _common_name(name: x509.Name) -> str:
+    from cryptography.x509.oid import NameOID
+
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(values[0].value) if values else name.rfc4514_string()
 
 
 def load_cert(pem: bytes) -> x509.Certificate | None:
+    from cryptography import x509
+
     try:
         return x509.load_pem_x509_certificate(pem)
     except ValueError:
@@ -212,6 +221,10 @@ def load_cert(pem: bytes) -> x509.Certificate | None:
 
 def cert_info(pem: bytes) -> CertInfo | None:
     """Parse the first certificate of a PEM file; None when it is not one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     cert = load_cert(pem)
     if cert is None:
         return None
@@ -248,6 +261,8 @@ def cert_info(pem: bytes) -> CertInfo | None:
 
 def issued_by(cert_pem: bytes, ca_pem: bytes) -> bool:
     """True when ``cert_pem`` carries a valid signature of the CA in ``ca_pem``."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
     cert, ca = load_cert(cert_pem), load_cert(ca_pem)
     if cert is None or ca is None:
         return False
@@ -260,6 +275,9 @@ def issued_by(cert_pem: bytes, ca_pem: bytes) -> bool:
 
 def key_matches(cert_pem: bytes, key_pem: bytes) -> bool:
     """True when the (unencrypted) private key in ``key_pem`` belongs to the certificate."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     cert = load_cert(cert_pem)
     try:
         key = serialization.load_pem_private_key(key_pem, None)
@@ -283,6 +301,8 @@ class IssuedCert:
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey, passphrase: Secret | None = None) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase.reveal().encode())
         if passphrase is not None
@@ -309,6 +329,8 @@ class CertificateAuthority:
 
     @property
     def cert_pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
         return self._cert.public_bytes(serialization.Encoding.PEM)
 
     @property
@@ -317,6 +339,11 @@ class CertificateAuthority:
 
     @classmethod
     def create(cls, site: str, now: datetime | None = None) -> CertificateAuthority:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
         start = _now(now)
         key = ec.generate_private_key(ec.SECP384R1())
         name = x509.Name(
@@ -368,6 +395,11 @@ class CertificateAuthority:
         Server certificates list ``names`` as subjectAltName (clients check those, never the
         common name); client certificates are identified by ``common_name`` alone.
         """
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
         if not 1 <= days <= LEAF_DAYS_MAX:
             raise InvalidAnswer(
                 f"a certificate cannot be valid for {days} days here.",
@@ -467,6 +499,9 @@ class CaFolder:
 
     def open(self, passphrase: Secret) -> CertificateAuthority:
         """Unlock the CA. A wrong passphrase raises :class:`WrongPassphrase`, changing nothing."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
         if not self.holds_ca():
             raise CaFolderProblem(f"there is no CA in {self.path}.", "Create it first.")
         stored = self.key_path.read_bytes()

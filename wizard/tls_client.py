@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import socket
-import ssl
 import subprocess
 import tempfile
 import time
@@ -23,9 +22,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from wizard.errors import HostwizError, InvalidAnswer
 from wizard.local_files import write_atomic
@@ -285,6 +281,8 @@ def api_version_over_tls(address: str, port: int, bundle: Bundle) -> dict[str, A
 
 def served_certificate(address: str, port: int, bundle: Bundle, *, timeout: float = 10) -> bytes:
     """The DER certificate the server presents (checked against the bundle's CA and name)."""
+    import ssl  # here, not at the top: planning imports this module
+
     context = ssl.create_default_context(cafile=str(bundle.ca))
     if bundle.cert.exists():
         context.load_cert_chain(str(bundle.cert), str(bundle.key))
@@ -300,6 +298,8 @@ def served_certificate(address: str, port: int, bundle: Bundle, *, timeout: floa
 
 def answers_without_client_cert(address: str, port: int, ca_pem: bytes) -> bool:
     """True when the API answers a client that shows no certificate (it must refuse)."""
+    import ssl
+
     with materialised(ca_pem, None) as bundle:
         context = ssl.create_default_context(cafile=str(bundle.ca))
         try:
@@ -315,6 +315,9 @@ def answers_without_client_cert(address: str, port: int, ca_pem: bytes) -> bool:
 
 
 def der_of(pem: bytes) -> bytes:
+    from cryptography import x509  # here, not at the top: planning imports this module
+    from cryptography.hazmat.primitives import serialization
+
     return x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
 
 

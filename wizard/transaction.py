@@ -26,7 +26,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from snapshots import local_journal
-from snapshots.layout import journal_path, lock_path, snapshot_dir
+from snapshots.layout import (
+    ACTIVE_FILE,
+    REARM_COMMAND,
+    SNAPSHOT_DIR,
+    WATCHDOG_FILE,
+    journal_path,
+    lock_path,
+    snapshot_dir,
+)
 from snapshots.record import BUSY_EXIT, new_snapshot_id, record_script
 from snapshots.store import save_local_copy
 from wizard.actions import Action, RemoveFile, RunCommand, WriteFile, resolve_link_script
@@ -142,29 +150,112 @@ def set_deadline(snapshot_id: str, seconds: float) -> str:
     )
 
 
-def arm_script(snapshot_id: str, seconds: int) -> str:
-    """Start the host-side rollback timer, outside the SSH session.
+def watchdog_script(snapshot_id: str) -> str:
+    """The safety timer's body (``watchdog.sh`` in the snapshot folder).
 
     It waits until the deadline file's time has passed (hostwiz moves it while it works), then
-    runs restore.sh unless the journal says the change was confirmed. Where systemd runs it is
-    a transient system service (so logind cannot end it with the session); elsewhere a process
-    detached with setsid. Either way it records its pid for the disarm to stop it.
+    runs restore.sh unless the journal says the change was confirmed (restore.sh checks again
+    under the snapshot's lock). It is a file, not a one-liner, so that the boot-time re-arm
+    (:data:`REARM_SCRIPT`) can start the very same timer after a reboot.
     """
     snap = snapshot_dir(snapshot_id)
-    body = (
-        f"echo $$ > {snap}/watchdog.pid; "
-        f'while [ "$(date +%s)" -lt "$(cat {snap}/deadline 2>/dev/null || echo 0)" ]; '
-        "do sleep 0.5; done; "
-        f"grep -q ' confirmed$' {snap}/journal || exec sh {snap}/restore.sh timeout"
-    )
+    return f"""echo $$ > {snap}/watchdog.pid
+while [ "$(date +%s)" -lt "$(cat {snap}/deadline 2>/dev/null || echo 0)" ]; do sleep 0.5; done
+grep -q ' confirmed$' {snap}/journal || exec sh {snap}/restore.sh timeout
+"""
+
+
+def _start_watchdog(folder: str, marker: str) -> str:
+    """Shell text starting ``folder/watchdog.sh`` outside any SSH session, named ``marker``
+    (the disarm and restore.sh recognise it by that name in its command line): a transient
+    system service where systemd runs (so logind cannot end it with the session), a process
+    detached with setsid elsewhere."""
+    watchdog = f"{folder}/{WATCHDOG_FILE}"
+    return f"""if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
+  systemctl reset-failed {marker}.service >/dev/null 2>&1 || true
+  systemd-run --quiet --collect --unit={marker} sh {watchdog} {marker}
+else
+  setsid -f sh {watchdog} {marker} </dev/null >/dev/null 2>&1 8>&-
+fi"""
+
+
+REARM_SCRIPT = f"""#!/bin/sh
+# Written by hostwiz. At boot: if a reboot ended the safety timer of a change that was neither
+# confirmed nor undone, start that timer again, so the change is still undone at its deadline
+# (at once when the deadline has passed). Keeping this file is harmless.
+a=$(cat {ACTIVE_FILE} 2>/dev/null) || exit 0
+s={SNAPSHOT_DIR}/$a
+[ -n "$a" ] && [ -f "$s/{WATCHDOG_FILE}" ] && [ -f "$s/journal" ] || exit 0
+last=$(tail -n 1 "$s/journal")
+case "$last" in *" confirmed"|*" reverted"*|*" revert incomplete"*) exit 0 ;; esac
+echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) re-armed after a reboot" >> "$s/journal"
+rm -f "$s/watchdog.pid"
+m=hostwiz-watchdog-$a
+{_start_watchdog("$s", "$m")}
+exit 0
+"""
+
+REARM_UNIT = f"""[Unit]
+Description=hostwiz: re-arm the safety timer of a change a reboot caught unconfirmed
+After=local-fs.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh {REARM_COMMAND}
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+REARM_INIT = f"""#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          hostwiz-rearm
+# Required-Start:    $local_fs
+# Required-Stop:
+# Default-Start:     2 3 4 5
+# Default-Stop:
+# Short-Description: hostwiz: re-arm the safety timer of a change a reboot caught unconfirmed
+### END INIT INFO
+[ "$1" = start ] || exit 0
+exec sh {REARM_COMMAND}
+"""
+
+
+def install_rearm_script() -> str:
+    """Install the boot-time re-arm once (hostwiz's own, like the console's restore command):
+    the script, and a systemd unit (enabled by its link) or an init script (with update-rc.d)."""
+    unit = "/etc/systemd/system/hostwiz-rearm.service"
+    wants = "/etc/systemd/system/multi-user.target.wants/hostwiz-rearm.service"
+    return f"""cat > {REARM_COMMAND}.new <<'HOSTWIZ_REARM'
+{REARM_SCRIPT}HOSTWIZ_REARM
+chmod 700 {REARM_COMMAND}.new && mv -f {REARM_COMMAND}.new {REARM_COMMAND}
+if [ -d /run/systemd/system ]; then
+  if [ ! -f {unit} ]; then
+    cat > {unit} <<'HOSTWIZ_REARM'
+{REARM_UNIT}HOSTWIZ_REARM
+    mkdir -p {wants.rsplit("/", 1)[0]} && ln -sf {unit} {wants}
+  fi
+elif [ ! -f /etc/init.d/hostwiz-rearm ] && [ -d /etc/init.d ]; then
+  cat > /etc/init.d/hostwiz-rearm <<'HOSTWIZ_REARM'
+{REARM_INIT}HOSTWIZ_REARM
+  chmod 755 /etc/init.d/hostwiz-rearm
+  command -v update-rc.d >/dev/null 2>&1 && update-rc.d hostwiz-rearm defaults >/dev/null 2>&1
+fi
+true"""
+
+
+def arm_script(snapshot_id: str, seconds: int) -> str:
+    """Start the host-side rollback timer (:func:`watchdog_script`), outside the SSH session,
+    and make sure a reboot cannot end it for good (:func:`install_rearm_script`). It records
+    its pid for the disarm to stop it."""
+    snap = snapshot_dir(snapshot_id)
     marker = watchdog_marker(snapshot_id)
     return f"""{set_deadline(snapshot_id, seconds)}
+cat > {snap}/{WATCHDOG_FILE} <<'HOSTWIZ_WATCHDOG'
+{watchdog_script(snapshot_id)}HOSTWIZ_WATCHDOG
+{install_rearm_script()}
 echo {_stamp()} armed {seconds}s >> {snap}/journal
-if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then
-  systemd-run --quiet --collect --unit={marker} sh -c {shell_quote(body)} {marker}
-else
-  setsid -f sh -c {shell_quote(body)} {marker} </dev/null >/dev/null 2>&1 8>&-
-fi
+{_start_watchdog(snap, marker)}
 i=0; while [ ! -s {snap}/watchdog.pid ] && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done
 [ -s {snap}/watchdog.pid ]"""
 

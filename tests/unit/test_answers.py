@@ -236,7 +236,11 @@ def test_every_answers_class_checks_itself():
     for step in STEPS.values():
         defaults = step.answers_type()
         first_list = next(
-            (f for f in dataclasses.fields(defaults) if isinstance(getattr(defaults, f.name), tuple)),
+            (
+                f
+                for f in dataclasses.fields(defaults)
+                if isinstance(getattr(defaults, f.name), tuple)
+            ),
             None,
         )
         if first_list is None:

@@ -196,77 +196,170 @@ EVERYWHERE = {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}
 NO_FIREWALL = ":INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n-A FORWARD -j DOCKER-USER\n"
 
 BAD: list[tuple[str, dict[str, tuple[int, str]]]] = [
-    ("container.privileged", {"audit:containers": containers(inspect(HostConfig__Privileged=True))}),
+    (
+        "container.privileged",
+        {"audit:containers": containers(inspect(HostConfig__Privileged=True))},
+    ),
     ("container.docker-socket", {"audit:containers": containers(inspect(Mounts=SOCKET))}),
     ("container.sensitive-mount", {"audit:containers": containers(inspect(Mounts=BIND_ROOT))}),
     ("container.host-pid", {"audit:containers": containers(inspect(HostConfig__PidMode="host"))}),
-    ("container.host-network",
-     {"audit:containers": containers(inspect(HostConfig__NetworkMode="host"))}),
+    (
+        "container.host-network",
+        {"audit:containers": containers(inspect(HostConfig__NetworkMode="host"))},
+    ),
     ("container.host-ipc", {"audit:containers": containers(inspect(HostConfig__IpcMode="host"))}),
-    ("container.dangerous-capability",
-     {"audit:containers": containers(inspect(HostConfig__CapAdd=["CAP_SYS_ADMIN"]))}),
-    ("container.capability-added",
-     {"audit:containers": containers(inspect(HostConfig__CapAdd=["NET_BIND_SERVICE"]))}),
+    (
+        "container.dangerous-capability",
+        {"audit:containers": containers(inspect(HostConfig__CapAdd=["CAP_SYS_ADMIN"]))},
+    ),
+    (
+        "container.capability-added",
+        {"audit:containers": containers(inspect(HostConfig__CapAdd=["NET_BIND_SERVICE"]))},
+    ),
     ("container.root-user", {"audit:containers": containers(inspect(Config__User=""))}),
-    ("container.capabilities-kept",
-     {"audit:containers": containers(inspect(HostConfig__CapDrop=None))}),
-    ("container.no-new-privileges", {
-        "audit:containers": containers(inspect(HostConfig__SecurityOpt=None)),
-        "file:/etc/docker/daemon.json": config(no_new_privileges=None)}),
-    ("container.no-new-privileges", {  # created before the daemon's default was set
-        "audit:containers": containers(inspect(HostConfig__SecurityOpt=None),
-                                       process="4242 NoNewPrivs:\t0\n4242 Seccomp:\t2\n")}),
-    ("container.seccomp-unconfined", {"audit:containers": containers(
-        inspect(), process="4242 NoNewPrivs:\t1\n4242 Seccomp:\t0\n")}),
-    ("container.seccomp-unconfined", {"audit:containers": containers(
-        inspect(HostConfig__SecurityOpt=["no-new-privileges", "seccomp=unconfined"]))}),
-    ("container.apparmor-unconfined", {"audit:containers": containers(
-        inspect(HostConfig__SecurityOpt=["no-new-privileges", "apparmor:unconfined"]))}),
-    ("container.port-open", {
-        "audit:containers": containers(inspect(HostConfig__PortBindings=EVERYWHERE)),
-        "iptables_v4": (0, IPTABLES.replace("-A DOCKER-USER -j HOSTWIZ-FORWARD\n", ""))}),
-    ("daemon.tcp-no-tls", {"file:/etc/docker/daemon.json": config(
-        tls=None, tlsverify=None, hosts=["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"])}),
-    ("daemon.tcp-no-tls", {  # on dockerd's command line instead of daemon.json
-        "file:/etc/docker/daemon.json": config(tls=None, tlsverify=None, hosts=None),
-        "dockerd": (0, "pid 98\narg /usr/sbin/dockerd\narg -H\narg tcp://0.0.0.0:2375\n")}),
-    ("daemon.tcp-no-tls", {  # only seen listening (socket activation, another config)
-        "file:/etc/docker/daemon.json": config(tls=None, tlsverify=None, hosts=None),
-        "audit:listeners": (0, 'LISTEN 0 4096 *:2375 *:* users:(("dockerd",pid=9,fd=9))\n')}),
-    ("daemon.tcp-local-no-tls", {"file:/etc/docker/daemon.json": config(
-        tls=None, tlsverify=None, hosts=["tcp://127.0.0.1:2375"])}),
+    (
+        "container.capabilities-kept",
+        {"audit:containers": containers(inspect(HostConfig__CapDrop=None))},
+    ),
+    (
+        "container.no-new-privileges",
+        {
+            "audit:containers": containers(inspect(HostConfig__SecurityOpt=None)),
+            "file:/etc/docker/daemon.json": config(no_new_privileges=None),
+        },
+    ),
+    (
+        "container.no-new-privileges",
+        {  # created before the daemon's default was set
+            "audit:containers": containers(
+                inspect(HostConfig__SecurityOpt=None),
+                process="4242 NoNewPrivs:\t0\n4242 Seccomp:\t2\n",
+            )
+        },
+    ),
+    (
+        "container.seccomp-unconfined",
+        {
+            "audit:containers": containers(
+                inspect(), process="4242 NoNewPrivs:\t1\n4242 Seccomp:\t0\n"
+            )
+        },
+    ),
+    (
+        "container.seccomp-unconfined",
+        {
+            "audit:containers": containers(
+                inspect(HostConfig__SecurityOpt=["no-new-privileges", "seccomp=unconfined"])
+            )
+        },
+    ),
+    (
+        "container.apparmor-unconfined",
+        {
+            "audit:containers": containers(
+                inspect(HostConfig__SecurityOpt=["no-new-privileges", "apparmor:unconfined"])
+            )
+        },
+    ),
+    (
+        "container.port-open",
+        {
+            "audit:containers": containers(inspect(HostConfig__PortBindings=EVERYWHERE)),
+            "iptables_v4": (0, IPTABLES.replace("-A DOCKER-USER -j HOSTWIZ-FORWARD\n", "")),
+        },
+    ),
+    (
+        "daemon.tcp-no-tls",
+        {
+            "file:/etc/docker/daemon.json": config(
+                tls=None,
+                tlsverify=None,
+                hosts=["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"],
+            )
+        },
+    ),
+    (
+        "daemon.tcp-no-tls",
+        {  # on dockerd's command line instead of daemon.json
+            "file:/etc/docker/daemon.json": config(tls=None, tlsverify=None, hosts=None),
+            "dockerd": (0, "pid 98\narg /usr/sbin/dockerd\narg -H\narg tcp://0.0.0.0:2375\n"),
+        },
+    ),
+    (
+        "daemon.tcp-no-tls",
+        {  # only seen listening (socket activation, another config)
+            "file:/etc/docker/daemon.json": config(tls=None, tlsverify=None, hosts=None),
+            "audit:listeners": (0, 'LISTEN 0 4096 *:2375 *:* users:(("dockerd",pid=9,fd=9))\n'),
+        },
+    ),
+    (
+        "daemon.tcp-local-no-tls",
+        {
+            "file:/etc/docker/daemon.json": config(
+                tls=None, tlsverify=None, hosts=["tcp://127.0.0.1:2375"]
+            )
+        },
+    ),
     ("daemon.tls-no-verify", {"file:/etc/docker/daemon.json": config(tlsverify=False)}),
     ("daemon.config-unreadable", {"file:/etc/docker/daemon.json": daemon_file('{"icc": false,}')}),
-    ("daemon.no-userns", {
-        "file:/etc/docker/daemon.json": config(userns_remap=None),
-        "docker_info": (0, json.dumps({**INFO, "SecurityOptions": ["name=seccomp"]}))}),
+    (
+        "daemon.no-userns",
+        {
+            "file:/etc/docker/daemon.json": config(userns_remap=None),
+            "docker_info": (0, json.dumps({**INFO, "SecurityOptions": ["name=seccomp"]})),
+        },
+    ),
     ("daemon.no-new-privileges", {"file:/etc/docker/daemon.json": config(no_new_privileges=None)}),
     ("daemon.icc", {"file:/etc/docker/daemon.json": config(icc=None)}),
     ("daemon.live-restore", {"file:/etc/docker/daemon.json": config(live_restore=False)}),
     ("daemon.userland-proxy", {"file:/etc/docker/daemon.json": config(userland_proxy=None)}),
     ("daemon.log-limits", {"file:/etc/docker/daemon.json": config(log_opts=None)}),
     ("daemon.experimental", {"file:/etc/docker/daemon.json": config(experimental=True)}),
-    ("daemon.insecure-registries",
-     {"file:/etc/docker/daemon.json": config(insecure_registries=["10.0.0.5:5000"])}),
-    ("daemon.no-seccomp",
-     {"docker_info": (0, json.dumps({**INFO, "SecurityOptions": ["name=userns"]}))}),
+    (
+        "daemon.insecure-registries",
+        {"file:/etc/docker/daemon.json": config(insecure_registries=["10.0.0.5:5000"])},
+    ),
+    (
+        "daemon.no-seccomp",
+        {"docker_info": (0, json.dumps({**INFO, "SecurityOptions": ["name=userns"]}))},
+    ),
     ("daemon.no-seccomp", {"file:/etc/docker/daemon.json": config(seccomp_profile="unconfined")}),
-    ("daemon.not-running", {"audit:containers": (1, ""), "docker_info": (1, ""),
-                            "dockerd": (0, "")}),
-    ("files.permissions", {"audit:paths": (0, STAT.replace(
-        "644|root|root|regular file|/etc/docker/daemon.json",
-        "666|root|root|regular file|/etc/docker/daemon.json"))}),
-    ("files.permissions", {"audit:paths": (0, STAT.replace(
-        "660|root|docker|socket", "660|root|admin|socket"))}),
-    ("files.tls-key", {"audit:paths": (0, STAT.replace(
-        "600|root|root|regular file|/etc/docker/tls/server-key.pem",
-        "644|root|root|regular file|/etc/docker/tls/server-key.pem"))}),
+    (
+        "daemon.not-running",
+        {"audit:containers": (1, ""), "docker_info": (1, ""), "dockerd": (0, "")},
+    ),
+    (
+        "files.permissions",
+        {
+            "audit:paths": (
+                0,
+                STAT.replace(
+                    "644|root|root|regular file|/etc/docker/daemon.json",
+                    "666|root|root|regular file|/etc/docker/daemon.json",
+                ),
+            )
+        },
+    ),
+    (
+        "files.permissions",
+        {"audit:paths": (0, STAT.replace("660|root|docker|socket", "660|root|admin|socket"))},
+    ),
+    (
+        "files.tls-key",
+        {
+            "audit:paths": (
+                0,
+                STAT.replace(
+                    "600|root|root|regular file|/etc/docker/tls/server-key.pem",
+                    "644|root|root|regular file|/etc/docker/tls/server-key.pem",
+                ),
+            )
+        },
+    ),
     ("socket.group-members", {"audit:socket_group": (0, "group docker:x:105:admin,bob\n")}),
-    ("socket.group-members",
-     {"audit:socket_group": (0, "group docker:x:105:\nprimary ci\n")}),
+    ("socket.group-members", {"audit:socket_group": (0, "group docker:x:105:\nprimary ci\n")}),
     ("tls.cert-expired", {"audit:certificates": (0, f"/etc/docker/tls/ca.pem {cert_pem(-2)}\n")}),
-    ("tls.cert-expiring",
-     {"audit:certificates": (0, f"/etc/docker/tls/ca.pem {cert_pem(10)}\n")}),
+    ("tls.cert-expiring", {"audit:certificates": (0, f"/etc/docker/tls/ca.pem {cert_pem(10)}\n")}),
     ("tls.cert-days", {}),
     ("ssh.empty-passwords", {"sshd_effective": sshd(permitemptypasswords="yes")}),
     ("ssh.root-password-login", {"sshd_effective": sshd(permitrootlogin="yes")}),
@@ -278,13 +371,32 @@ BAD: list[tuple[str, dict[str, tuple[int, str]]]] = [
     ("ssh.unknown", {"sshd_effective": (1, "")}),
     ("firewall.none", {"iptables_v4": (0, "*filter\n" + NO_FIREWALL + "COMMIT\n")}),
     ("firewall.hostwiz-not-at-boot", {"firewall_boot_registered": (0, "")}),
-    ("firewall.not-saved", {"iptables_v4": (0, IPTABLES.replace("HOSTWIZ-INPUT", "MINE")
-                                                  .replace("HOSTWIZ-FORWARD", "OTHER")
-                                                  .replace("-j MINE", "-j DROP"))}),
-    ("firewall.forward-behind-docker", {"iptables_v4": (0, IPTABLES.replace(
-        "-A FORWARD -j HOSTWIZ-FORWARD", "-A FORWARD -s 10.9.0.0/16 -j DROP"))}),
-    ("host.forwarding-open",
-     {"iptables_v4": (0, IPTABLES.replace(":FORWARD DROP", ":FORWARD ACCEPT"))}),
+    (
+        "firewall.not-saved",
+        {
+            "iptables_v4": (
+                0,
+                IPTABLES.replace("HOSTWIZ-INPUT", "MINE")
+                .replace("HOSTWIZ-FORWARD", "OTHER")
+                .replace("-j MINE", "-j DROP"),
+            )
+        },
+    ),
+    (
+        "firewall.forward-behind-docker",
+        {
+            "iptables_v4": (
+                0,
+                IPTABLES.replace(
+                    "-A FORWARD -j HOSTWIZ-FORWARD", "-A FORWARD -s 10.9.0.0/16 -j DROP"
+                ),
+            )
+        },
+    ),
+    (
+        "host.forwarding-open",
+        {"iptables_v4": (0, IPTABLES.replace(":FORWARD DROP", ":FORWARD ACCEPT"))},
+    ),
     ("host.forwarding", {}),
 ]
 
@@ -386,8 +498,11 @@ def test_parse_containers() -> None:
 
 
 def test_the_kernel_says_how_the_process_really_runs() -> None:
-    out = containers(inspect("a"), inspect("b", State={"Pid": 77}),
-                     process="4242 NoNewPrivs:\t0\n4242 Seccomp:\t2\n77 Seccomp:\t0\n")[1]
+    out = containers(
+        inspect("a"),
+        inspect("b", State={"Pid": 77}),
+        process="4242 NoNewPrivs:\t0\n4242 Seccomp:\t2\n77 Seccomp:\t0\n",
+    )[1]
     a, b = parse_containers(0, out) or ()
     assert (a.pid, a.process_no_new_privs, a.process_seccomp) == (4242, False, 2)
     assert (b.pid, b.process_no_new_privs, b.process_seccomp) == (77, None, 0)

@@ -153,7 +153,9 @@ def test_rootless_on_systemd_uses_a_unit_outside_the_home_and_turns_on_lingering
     assert start.undo and "disable-linger alice" in start.undo
     assert any("lingering" in note for note in plan.notes)
     lingering = ROOTLESS_READY + "linger yes\n"
-    again = DOCKER_ENGINE.plan(answers, docker_facts(answers, rootless=lingering, manager="systemd"))
+    again = DOCKER_ENGINE.plan(
+        answers, docker_facts(answers, rootless=lingering, manager="systemd")
+    )
     assert "disable-linger" not in (again.actions[-1].undo or "")
 
 
@@ -182,8 +184,13 @@ def test_the_users_own_daemon_json_read_as_the_user_is_carried_over():
             "rm ~/.config/docker if it is a link",
         ),
         (
-            (("\nuserns yes\n", "\nuserns yes\nunwritable .local/share/docker "
-              "/home/alice/.local/share/docker\n"),),
+            (
+                (
+                    "\nuserns yes\n",
+                    "\nuserns yes\nunwritable .local/share/docker "
+                    "/home/alice/.local/share/docker\n",
+                ),
+            ),
             "alice cannot write ~/.local/share/docker; the rootless engine keeps its images",
             "make ~/.local/share/docker an ordinary folder of their own",
         ),

@@ -337,7 +337,7 @@ def test_the_admins_ssh_path_is_checked(answers, ssh, cut):
     assert '"Allow a change that cuts my SSH path" (allow_cutting_my_ssh = true)' in (
         caught.value.hint
     )
-    assert '"Services offered to ' in caught.value.hint and '_services)' in caught.value.hint
+    assert '"Services offered to ' in caught.value.hint and "_services)" in caught.value.hint
 
 
 def test_cutting_my_ssh_when_allowed_is_planned_with_a_warning():

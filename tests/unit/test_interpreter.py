@@ -18,7 +18,7 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 def test_setup_builds_the_venv_from_debians_python() -> None:
     setup = (REPO / "scripts" / "setup").read_text()
-    assert 'SYSTEM_PYTHON=/usr/bin/python3' in setup
+    assert "SYSTEM_PYTHON=/usr/bin/python3" in setup
     assert '"$SYSTEM_PYTHON" -m venv .venv' in setup
     assert "\n  python3 -m venv" not in setup
 

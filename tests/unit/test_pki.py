@@ -124,12 +124,20 @@ def test_san_entries_refused(text):
 
 
 def test_normalise_names_drops_duplicates_in_order():
-    assert normalise_names(["B.org", "b.org", "::1", "0:0::1", "a.org"]) == ("b.org", "::1", "a.org")
+    assert normalise_names(["B.org", "b.org", "::1", "0:0::1", "a.org"]) == (
+        "b.org",
+        "::1",
+        "a.org",
+    )
 
 
 @pytest.mark.parametrize(
     ("first", "second", "message"),
-    [("", "", "empty"), ("tiny", "tiny", "shorter"), (PASS.reveal(), "other one entirely", "differ")],
+    [
+        ("", "", "empty"),
+        ("tiny", "tiny", "shorter"),
+        (PASS.reveal(), "other one entirely", "differ"),
+    ],
 )
 def test_new_passphrase_refusals(first, second, message):
     with pytest.raises(PassphraseProblem, match=message) as caught:
@@ -165,7 +173,8 @@ def test_an_unencrypted_ca_key_is_refused(tmp_path):
     key = serialization.load_pem_private_key(folder.key_path.read_bytes(), PASS.reveal().encode())
     folder.key_path.write_bytes(
         key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
     )

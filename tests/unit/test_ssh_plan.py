@@ -105,8 +105,10 @@ def facts(*, user="admin", groups="admin sudo", keys=True, main=DEBIAN_MAIN, dro
         "ssh_socket_activated": (0, "active\n") if socket else (3, "inactive\n"),
         "ssh_algorithms": (0, algorithms),
         f"file:{BANNER_FILE}": file(banner),
-        "ssh_accounts": (0, "\n".join(users.split()) + "\n--groups--\n"
-                         + "\n".join(groups_known.split()) + "\n"),
+        "ssh_accounts": (
+            0,
+            "\n".join(users.split()) + "\n--groups--\n" + "\n".join(groups_known.split()) + "\n",
+        ),
         f"file:{SOCKET_DROP_IN}": file(socket_drop),
     }
     return Facts.from_raw(SSH_HARDENING.facts(SshAnswers()), raw)
@@ -229,7 +231,10 @@ def test_socket_activated_sshd_moves_its_socket_and_undo_starts_a_dead_sshd():
     # Debian's ssh.socket has ListenStream=22 written in (no generator reads sshd_config):
     # a drop-in moves the socket itself, before the reload.
     (drop_in,) = [a for a in plan.actions if getattr(a, "path", "") == SOCKET_DROP_IN]
-    assert "ListenStream=\nListenStream=0.0.0.0:2222\nListenStream=[::]:2222\n" in drop_in.content.decode()
+    assert (
+        "ListenStream=\nListenStream=0.0.0.0:2222\nListenStream=[::]:2222\n"
+        in drop_in.content.decode()
+    )
     assert plan.actions.index(drop_in) < len(plan.actions) - 1
     done = facts(manager="systemd", socket=True, socket_drop=drop_in.content)
     assert SOCKET_DROP_IN not in [getattr(a, "path", "") for a in

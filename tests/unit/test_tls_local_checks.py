@@ -145,7 +145,9 @@ def test_a_new_or_empty_folder_is_used_and_marked_so_the_next_run_may_use_it(ca_
         if folder.name == "empty":
             folder.mkdir()
         answers = DockerTlsAnswers(enabled=True, bundle_dir=str(folder))
-        prepared = prep(answers, tls_facts(), ca_root, confirmation=None if ca_root.exists() else PASS)
+        prepared = prep(
+            answers, tls_facts(), ca_root, confirmation=None if ca_root.exists() else PASS
+        )
         install_client(prepared, docker_cli="/nonexistent/docker")
         assert (folder / ".hostwiz-bundle").is_file()
         again = prep(answers, tls_facts(), ca_root, confirmation=None)
@@ -174,7 +176,9 @@ def test_a_wrong_passphrase_that_decrypts_to_garbage_is_still_a_wrong_passphrase
     def garbage(data: bytes, password: bytes | None) -> Any:
         raise ValueError("Could not deserialize key data. ... ASN.1 parsing error: unexpected tag")
 
-    monkeypatch.setattr("cryptography.hazmat.primitives.serialization.load_pem_private_key", garbage)
+    monkeypatch.setattr(
+        "cryptography.hazmat.primitives.serialization.load_pem_private_key", garbage
+    )
     with pytest.raises(WrongPassphrase, match="does not unlock the CA") as caught:
         CaFolder.for_site("default", ca_root).open(PASS)
     assert "nothing was changed" in caught.value.hint

@@ -88,7 +88,9 @@ def tls_facts(
         daemon_json = json.dumps(daemon_json, indent=2).encode()
     dockerd = "pid 1\n" + "".join(f"arg {a}\n" for a in dockerd_args) + "nofile 1048576\n"
     if execstart:
-        dockerd += f"execstart {{ path=/usr/bin/dockerd ; argv[]={execstart} ; ignore_errors=no }}\n"
+        dockerd += (
+            f"execstart {{ path=/usr/bin/dockerd ; argv[]={execstart} ; ignore_errors=no }}\n"
+        )
     elif docker_opts is not None:
         dockerd += f"docker_opts {docker_opts}\n"
     raw = {
@@ -172,7 +174,11 @@ def test_fresh_host_gets_ca_cert_key_config_and_one_restart(ca_root, home):
         ("RunCommand", ""),
     ]
     assert plan.actions[0].script == "install -d -m 0700 -o root -g root /etc/docker/tls"
-    modes = {a.path: (a.mode, a.owner, a.group, a.secret) for a in plan.actions if isinstance(a, WriteFile)}
+    modes = {
+        a.path: (a.mode, a.owner, a.group, a.secret)
+        for a in plan.actions
+        if isinstance(a, WriteFile)
+    }
     assert modes[HOST_CA_PATH] == (0o444, "root", "root", False)
     assert modes[SERVER_CERT_PATH] == (0o444, "root", "root", False)
     assert modes[SERVER_KEY_PATH] == (0o400, "root", "root", True)
@@ -192,12 +198,22 @@ def test_fresh_host_gets_ca_cert_key_config_and_one_restart(ca_root, home):
 
 def test_the_server_certificate_names_the_host_every_address_and_loopback(ca_root, home):
     facts = tls_facts()
-    prepared = prep(DockerTlsAnswers(enabled=True, extra_sans=("docker.example.org", "192.0.2.7")), facts, ca_root)
+    prepared = prep(
+        DockerTlsAnswers(enabled=True, extra_sans=("docker.example.org", "192.0.2.7")),
+        facts,
+        ca_root,
+    )
     cert = written(DOCKER_TLS.plan(prepared, facts), SERVER_CERT_PATH).content
     info = cert_info(cert)
     assert info is not None and info.server_auth and not info.client_auth
     assert set(info.dns_names) == {"web1.example.org", "web1", "localhost", "docker.example.org"}
-    assert set(info.ip_addresses) == {"10.213.0.10", "fd00:213::10", "127.0.0.1", "::1", "192.0.2.7"}
+    assert set(info.ip_addresses) == {
+        "10.213.0.10",
+        "fd00:213::10",
+        "127.0.0.1",
+        "::1",
+        "192.0.2.7",
+    }
     assert info.subject == "web1.example.org"
     assert (info.not_after - NOW) <= timedelta(days=365)
     assert issued_by(cert, prepared.material.ca_cert)
@@ -277,13 +293,23 @@ def test_with_the_engine_step_daemon_json_is_merged_and_dockerd_restarts_once(ca
     engine = DockerEngineAnswers(mode="rootful")
     facts = docker_facts(engine)
     tls_part = tls_facts()
-    merged = Facts({**{n: facts.get(n) for n in facts.names()}, **{n: tls_part.get(n) for n in tls_part.names()}}, {})
+    merged = Facts(
+        {
+            **{n: facts.get(n) for n in facts.names()},
+            **{n: tls_part.get(n) for n in tls_part.names()},
+        },
+        {},
+    )
     prepared = prep(ON, merged, ca_root)
-    changeset = plan_changeset("web1", [Selection(DOCKER_ENGINE, engine), Selection(DOCKER_TLS, prepared)], merged)
+    changeset = plan_changeset(
+        "web1", [Selection(DOCKER_ENGINE, engine), Selection(DOCKER_TLS, prepared)], merged
+    )
     _, tls_plan = changeset.plans
     config = json.loads(written(tls_plan, "/etc/docker/daemon.json").content)
     assert config["icc"] is False and config["tlsverify"] is True  # both steps' keys
-    restarts = [a for a in changeset.actions() if isinstance(a, RunCommand) and "restart" in a.script]
+    restarts = [
+        a for a in changeset.actions() if isinstance(a, RunCommand) and "restart" in a.script
+    ]
     assert len(restarts) == 1 and restarts[0] is tls_plan.actions[-1]
     assert "PRIVATE KEY" not in as_text(render_changeset(changeset))
 
@@ -293,13 +319,19 @@ def test_systemd_with_fd_listener_gets_a_drop_in_without_h(ca_root, home):
     facts = tls_facts(manager="systemd", dockerd_args=args, execstart=" ".join(args))
     plan = DOCKER_TLS.plan(prep(ON, facts, ca_root), facts)
     drop_in = written(plan, DROP_IN_PATH).content.decode()
-    assert "ExecStart=\nExecStart=/usr/bin/dockerd --containerd=/run/containerd/containerd.sock\n" in drop_in
+    assert (
+        "ExecStart=\nExecStart=/usr/bin/dockerd --containerd=/run/containerd/containerd.sock\n"
+        in drop_in
+    )
     assert "-H" not in drop_in.split("[Service]")[1]
     config = json.loads(written(plan, "/etc/docker/daemon.json").content)
     assert config["hosts"] == ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"]
     commands = [a for a in plan.actions if isinstance(a, RunCommand)]
     assert commands[-2].script == "systemctl daemon-reload"
-    assert commands[-2].undo.startswith("systemctl daemon-reload\n") and "restart docker" in commands[-2].undo
+    assert (
+        commands[-2].undo.startswith("systemctl daemon-reload\n")
+        and "restart docker" in commands[-2].undo
+    )
     assert commands[-1] == restart_dockerd("systemd")
     assert any("starts it without -H" in note for note in plan.notes)
     # Once the drop-in is in place, systemd starts dockerd without -H: nothing more to do.
@@ -355,7 +387,10 @@ def test_an_existing_setup_stops_and_explains(tmp_path, ca_root, home):
     with pytest.raises(ExistingTlsSetup) as caught:
         prep(ON, facts, ca_root)
     message = caught.value.message
-    assert '"tlscert": "/etc/docker/CA/server-cert.pem" (hostwiz uses /etc/docker/tls/server-cert.pem)' in message
+    assert (
+        '"tlscert": "/etc/docker/CA/server-cert.pem" (hostwiz uses /etc/docker/tls/server-cert.pem)'
+        in message
+    )
     assert "issued by 'hostwiz CA elsewhere'" in message
     assert 'tls.existing = "replace"' in caught.value.hint and '"reuse"' in caught.value.hint
     assert not ca_root.exists()  # explained before anything changed
@@ -371,7 +406,9 @@ def test_an_existing_setup_stops_and_explains(tmp_path, ca_root, home):
     text = as_text(render_plan(plan))
     assert '-  "tlscert": "/etc/docker/CA/server-cert.pem",' in text
     assert '+  "tlscert": "/etc/docker/tls/server-cert.pem",' in text
-    assert any("clients holding certificates from the old CA will be refused" in w for w in plan.warnings)
+    assert any(
+        "clients holding certificates from the old CA will be refused" in w for w in plan.warnings
+    )
 
 
 def test_our_paths_holding_another_ca_count_as_an_existing_setup(tmp_path, ca_root, home):
@@ -383,7 +420,7 @@ def test_our_paths_holding_another_ca_count_as_an_existing_setup(tmp_path, ca_ro
 
 def test_tls_without_client_verification_is_not_taken_over_silently(ca_root, home):
     facts = tls_facts(daemon_json={"tls": True, "tlscert": SERVER_CERT_PATH})
-    with pytest.raises(ExistingTlsSetup, match="without \"tlsverify\""):
+    with pytest.raises(ExistingTlsSetup, match='without "tlsverify"'):
         prep(ON, facts, ca_root)
 
 
@@ -420,7 +457,11 @@ def test_answers_that_make_no_sense_are_refused(values, message):
 
 @pytest.mark.parametrize(
     ("first", "second", "message"),
-    [("", "", "empty"), ("short", "short", "shorter than 12"), ("long enough one", "long enough two", "differ")],
+    [
+        ("", "", "empty"),
+        ("short", "short", "shorter than 12"),
+        ("long enough one", "long enough two", "differ"),
+    ],
 )
 def test_a_bad_new_passphrase_creates_nothing(ca_root, home, first, second, message):
     with pytest.raises(PassphraseProblem, match=message):
@@ -434,7 +475,10 @@ def test_a_wrong_passphrase_is_explained_and_changes_nothing(ca_root, home):
     before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.path.iterdir()}
     with pytest.raises(WrongPassphrase) as caught:
         prep(ON, tls_facts(), ca_root, passphrase=Secret("not the passphrase"))
-    assert "does not unlock the CA" in caught.value.message and "nothing was changed" in caught.value.hint
+    assert (
+        "does not unlock the CA" in caught.value.message
+        and "nothing was changed" in caught.value.hint
+    )
     after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.path.iterdir()}
     assert after == before
 
@@ -496,7 +540,9 @@ def test_install_client_writes_the_bundle_and_a_context_without_switching(ca_roo
     assert (folder / "ca.pem").read_bytes() == prepared.material.ca_cert
     assert cert_info((folder / "cert.pem").read_bytes()).client_auth
     inspect = os.popen("docker context inspect web1").read()
-    assert '"Host": "tcp://web1.example.org:2376"' in inspect and '"SkipTLSVerify": false' in inspect
+    assert (
+        '"Host": "tcp://web1.example.org:2376"' in inspect and '"SkipTLSVerify": false' in inspect
+    )
     assert config.read_text() == '{"auths": {}}\n'  # the current context is untouched
     assert install_client(prepared).context.action == "unchanged"
 

@@ -167,6 +167,9 @@ def run_lab(args: argparse.Namespace) -> int:
             return _shell(args.name, args.run)
         if command == "down":
             removed = lab_down(args.names or None)
+            from wizard.site.topology import remove_stale_sites
+
+            remove_stale_sites({h.topology for h in lab_list() if h.topology})
             if removed:
                 print(f"Removed: {', '.join(removed)}", file=out)
             else:
@@ -275,6 +278,10 @@ def _up_topology(
     )
     hosts = list(topo.hosts.values())
     _table(hosts, out)
+    from wizard.site.topology import write_topology_site
+
+    site = write_topology_site(topo)
+    print(f"\nSite file (its hosts and roles): {site}\n  hostwiz plan --site {site}", file=out)
     print(
         "\nEvery host has eth0 on the lab's management network (mgmt), for SSH from here. "
         "Log in as root with the ssh commands above, or as admin (sudo with the password). "

@@ -65,12 +65,15 @@ fi
 
 # Which services start at boot: sshd, and dockerd unless DOCKER=0, as on a fresh VM. What the
 # machine itself has enabled besides (databases, proxies, NFS...) stays off in the host.
+# Turned off the way `update-rc.d NAME disable` does (its S links become K links), so that a
+# step can turn one on again the Debian way (update-rc.d NAME enable, systemctl enable NAME).
+disable_link() { mv -f "$1" "${1%/*}/K01${1##*/S[0-9][0-9]}"; }
 for link in /etc/rc[S2345].d/S*; do
     [ -L "$link" ] || continue
     case ${link##*/S[0-9][0-9]} in
     ssh) ;;
-    docker) [ "$docker" = 1 ] || rm -f "$link" ;;
-    *) rm -f "$link" ;; # hwclock.sh, procps (sysctl), NFS, databases... of the machine
+    docker) [ "$docker" = 1 ] || disable_link "$link" ;;
+    *) disable_link "$link" ;; # hwclock.sh, procps (sysctl), NFS, databases... of the machine
     esac
 done
 [ "$init" = systemd ] || exit 0

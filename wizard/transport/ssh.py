@@ -4,11 +4,14 @@ Connecting (resolving the target with the ssh config, ProxyJump, the host key ch
 public key login) is :mod:`wizard.transport.ssh_connect`. Then:
 
 4. Root rights: a root login runs scripts with ``/bin/sh``. Any other user goes through sudo,
-   probed once with ``sudo -k -n true``. If that works, the shell is started with
-   ``sudo -n --``. Otherwise the sudo password is required; it is checked once with
-   ``sudo -k -S -p '' true`` and then every shell is started with ``sudo -k -S -p '' --`` and
-   the password as the first line of its stdin (``sudo -S`` reads exactly one line). The
-   password is only ever written to a channel's stdin.
+   probed once with ``sudo -k -n true``. (The probe runs as the first script of a persistent
+   shell started without sudo, which is kept for a root login: one channel, not two, as sshd
+   forks a session with PAM for each; if no such shell starts, it gets a channel of its own.)
+   If that works, the shell is started with ``sudo -n --``. Otherwise the sudo password is
+   required; it is checked once with ``sudo -k -S -p '' true`` and then every shell is
+   started with ``sudo -k -S -p '' --`` and the password as the first line of its stdin
+   (``sudo -S`` reads exactly one line). The password is only ever written to a channel's
+   stdin.
 
 Counting: ``stats.round_trips`` counts :meth:`SshTransport.run` and
 :meth:`SshTransport.open_stream` calls (the one or two sudo checks made while connecting, and
@@ -521,9 +524,41 @@ class SshTransport:
         "else echo password; fi"
     )
 
+    def _probe_in_shell(self) -> tuple[int, bytes, bytes] | None:
+        """Run the probe as the first script of a persistent shell started without sudo.
+
+        The shell is kept when the login is root: connecting then costs one channel (sshd's
+        fork and PAM session) instead of two, which a no-change plan and the confirmation's
+        new connection both feel. Otherwise it is closed at once (a sudo shell replaces it
+        on the first run). None when no shell could run the probe: then it gets a channel.
+        """
+        if not self._settings.persistent:
+            return None
+        deadline = time.monotonic() + 60
+        alive = self._transport.is_active
+        try:
+            shell = PersistentShell.start(
+                self._transport, "", b"", stale_directories=(), deadline=deadline, alive=alive
+            )
+        except (ShellTimeout, ConnectionGone, ShellGone, OSError, EOFError, paramiko.SSHException):
+            return None
+        try:
+            code, out, err = shell.run(self._PROBE, b"", deadline, alive)
+        except (ShellTimeout, ConnectionGone, ShellGone, OSError, EOFError, paramiko.SSHException):
+            shell.close()
+            return None
+        if out.strip().splitlines()[-1:] == [b"root"]:
+            self._shell = shell
+        else:
+            shell.close()
+        return code, out, err
+
     def _setup_root_rights(self, sudo_password: SudoPassword) -> None:
         ep = self._endpoint
-        code, out, err = self._exec(f"/bin/sh -c {shell_quote(self._PROBE)}", b"", 60, "probe")
+        probed = self._probe_in_shell()
+        if probed is None:
+            probed = self._exec(f"/bin/sh -c {shell_quote(self._PROBE)}", b"", 60, "probe")
+        code, out, err = probed
         answer = out.decode("utf-8", "replace").strip().splitlines()
         verdict = answer[-1] if answer else ""
         if verdict == "root":

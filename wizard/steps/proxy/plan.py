@@ -183,9 +183,11 @@ def _boot(facts: Facts, host: ProxyHost) -> list[Action]:
             why="load the proxy rules at every boot",
             undo=f"rm -f {rules.UNIT_LINK}; systemctl daemon-reload",
         )
+        # Debian's systemctl also keeps the init script's links in step (update-rc.d enable),
+        # which fails where they were never made: `defaults` makes them first (a no-op if there).
         squid_on = RunCommand(
-            "systemctl enable squid", why="start squid at every boot",
-            undo="systemctl disable squid",
+            "(update-rc.d squid defaults >/dev/null 2>&1 || true) && systemctl enable squid",
+            why="start squid at every boot", undo="systemctl disable squid",
         )  # fmt: skip
     else:
         actions += _file(
@@ -197,7 +199,8 @@ def _boot(facts: Facts, host: ProxyHost) -> list[Action]:
             undo="update-rc.d -f hostwiz-proxy remove >/dev/null 2>&1 || true",
         )
         squid_on = RunCommand(
-            "update-rc.d squid enable", why="start squid at every boot",
+            "update-rc.d squid defaults >/dev/null && update-rc.d squid enable",
+            why="start squid at every boot",
             undo="update-rc.d squid disable >/dev/null 2>&1 || true",
         )  # fmt: skip
     if "rules" not in host.boot:

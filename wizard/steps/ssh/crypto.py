@@ -23,8 +23,6 @@ import functools
 import socket
 from dataclasses import dataclass
 
-import paramiko
-
 from wizard.facts import Fact
 
 MODERN_KEX = (
@@ -121,7 +119,11 @@ def paramiko_algorithms() -> Algorithms:
 
     Read from an unstarted paramiko Transport on a socket pair: its security options are the
     lists a real connection offers, with what this machine's cryptography lacks left out.
+    paramiko is imported here, not with the module: the steps (and so the wizard's first
+    screen) are loaded long before anything connects.
     """
+    import paramiko
+
     ours, other = socket.socketpair()
     transport = paramiko.Transport(ours)
     try:
@@ -136,6 +138,8 @@ def client_problem(chosen: Algorithms, client: Algorithms) -> str:
     """Why a client offering ``client`` could not connect with ``chosen`` ("" if it could)."""
     for kind in KINDS:
         if not set(chosen.of(kind)) & set(client.of(kind)):
+            import paramiko
+
             return (
                 f"hostwiz's SSH client (paramiko {paramiko.__version__}) speaks none of the "
                 f"{PLAIN_NAMES[kind]} algorithms left ({', '.join(chosen.of(kind))}); it "

@@ -1,0 +1,161 @@
+"""Sites without hosts: the site file (errors with file and line), roles, and the staged plan
+of a two-host step, from fact tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.site_demo import DEMO, PEER_CONF, PEER_TOKEN, SOURCE, TOKEN, WRITER
+from wizard.facts import Facts
+from wizard.render import as_text
+from wizard.site import journal
+from wizard.site.model import SiteError, parse_site, site_from_hosts
+from wizard.site.plan import host_facts_needed, plan_site, render_site, site_session
+from wizard.site.registry import SITE_STEPS
+
+SITE = f"""
+name = "demo"
+
+[hosts.a]
+target = "host-a"
+roles = ["{WRITER}"]
+
+[hosts.b]
+target = "host-b"
+roles = ["{SOURCE}"]
+
+[steps.site-demo]
+interface = "eth1"
+"""
+
+
+@pytest.fixture(autouse=True)
+def demo_step(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(SITE_STEPS, DEMO.name, DEMO)
+    yield
+
+
+def facts_for(
+    session: Any, outputs: Mapping[str, Mapping[str, tuple[int, str]]]
+) -> dict[str, Facts]:
+    """Each host's facts from a table: fact name -> (exit code, stdout); files missing and
+    commands failing unless the table says otherwise."""
+    found = {}
+    for host in session.site.hosts:
+        needed = host_facts_needed(session, host)
+        raw = {fact.name: outputs.get(host.name, {}).get(fact.name, (1, "MISSING"))
+               for fact in needed}  # fmt: skip
+        found[host.name] = Facts.from_raw(needed, raw)
+    return found
+
+
+LABELS = {"a": "host-a", "b": "host-b"}
+ADDRESS = {"b": {"demo:address:eth1": (0, "10.214.9.7\n")}}
+
+
+def test_a_site_file_names_hosts_roles_and_step_answers() -> None:
+    site = parse_site(SITE, "demo.toml")
+    assert [(h.name, h.target, h.roles) for h in site.hosts] == [
+        ("a", "host-a", (WRITER,)),
+        ("b", "host-b", (SOURCE,)),
+    ]
+    assert site.steps["site-demo"].interface == "eth1"
+    assert [h.name for h in site.with_role(SOURCE)] == ["b"]
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[hosts.a]\nroles = ["Router"]\n', "line 2: 'Router' is not a role name"),
+        ("[hosts.a]\ncolour = 1\n", "line 2: unknown key 'colour'"),
+        ('[hosts.a]\ntarget = "x"\n[hosts.b]\ntarget = "x"\n', "same target 'x'"),
+        ("[hosts.a]\n[steps.nope]\n", "line 2: unknown site step [steps.nope]"),
+        ("[hosts.a]\n[steps.site-demo]\ninterface = 5\n", "line 3"),
+        ("name = 'x'\n", "at least one host"),
+        ("[hosts.a\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_site_file_says_where(text: str, words: str) -> None:
+    with pytest.raises(SiteError) as raised:
+        parse_site(text, "s.toml")
+    assert words in raised.value.message
+    assert raised.value.message.startswith("s.toml")
+
+
+def test_a_step_needs_its_roles() -> None:
+    site = parse_site("[hosts.a]\nroles = ['demo-writer']\n[steps.site-demo]\n", "s.toml")
+    with pytest.raises(SiteError, match="needs a host with the role 'demo-source'"):
+        site_session(site)
+
+
+def test_repeated_hosts_are_a_site_without_roles() -> None:
+    site = site_from_hosts(["h1", "h2"], None)
+    assert [h.target for h in site.hosts] == ["h1", "h2"] and site.hosts[0].roles == ()
+    assert site.command("rollback") == "hostwiz rollback --host h1 --host h2"
+    assert parse_site(SITE, "my sites/demo.toml").command("recover") == (
+        "hostwiz recover --site 'my sites/demo.toml'"
+    )
+    with pytest.raises(SiteError, match="twice"):
+        site_from_hosts(["h1", "h1"], None)
+
+
+def test_stage_two_waits_for_what_stage_one_produces() -> None:
+    session = site_session(parse_site(SITE, "demo.toml"))
+    plan = plan_site(session, LABELS, facts_for(session, ADDRESS))
+    assert plan.stages == 2
+    [first] = plan.stage(1)
+    assert first.host == "b" and TOKEN in first.changeset.touched_paths()
+    [second] = plan.stage(2)
+    assert second.host == "a" and second.provisional == ("demo:token on b",)
+    assert second.changeset.host == "host-a"
+    text = as_text(render_site(plan, session))
+    assert "peer = 10.214.9.7" in text and "Provisional" in text
+    assert text.index("=== b") < text.index("=== a")  # stage order
+
+
+def test_a_token_already_made_is_used_and_never_shown() -> None:
+    session = site_session(parse_site(SITE, "demo.toml"))
+    outputs = {"b": {**ADDRESS["b"], "demo:token": (0, "s3cr3tt0k3n\n"),
+                     f"file:{TOKEN}": (0, "600 root root 0 0\nczNjcjN0dDBrM24K")}}  # fmt: skip
+    plan = plan_site(session, LABELS, facts_for(session, outputs))
+    assert plan.stage(1) == []
+    [second] = plan.stage(2)
+    assert second.provisional == ()
+    [write_conf, write_token] = second.changeset.actions()
+    assert write_token.path == PEER_TOKEN and write_token.content == b"s3cr3tt0k3n\n"
+    assert write_conf.path == PEER_CONF
+    text = as_text(render_site(plan, session))
+    assert "s3cr3tt0k3n" not in text and "peer = 10.214.9.7" in text
+
+
+def test_the_site_journal_tells_the_story(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    for event, host, stage, snap in [("applying", "", 0, ""), ("applied", "b", 1, "S1"),
+                                     ("failed", "a", 2, "")]:  # fmt: skip
+        journal.record(journal.SiteEntry(1.0, "demo", "site-1", event, host, stage, snap, "x"))
+    journal.record(journal.SiteEntry(2.0, "demo", "site-1", "rolled-back", "b", 1, "S1"))
+    journal.record(journal.SiteEntry(2.0, "demo", "site-1", "reverted", detail="a broke"))
+    with journal.journal_file("demo").open("a") as handle:
+        handle.write("not json\n")
+    story = "\n".join(journal.explain("demo"))
+    assert "b, stage 1: applied and confirmed (snapshot S1)" in story
+    assert "a, stage 2: FAILED" in story and "b, stage 1: put back (snapshot S1)" in story
+    assert "did not go through: a broke" in story
+    assert journal.applied_hosts(journal.last_change("demo")) == []
+
+
+def test_a_topology_site_file_names_its_hosts_by_role() -> None:
+    from wizard.site.topology import site_text
+
+    text = site_text("t1", "router between lan and wan", {"router": "t1-router",
+                                                           "client": "t1-client"})  # fmt: skip
+    site = parse_site(text, "t1.toml")
+    assert site.name == "t1"
+    assert [(h.name, h.target, h.roles) for h in site.hosts] == [
+        ("router", "t1-router", ("router",)),
+        ("client", "t1-client", ("client",)),
+    ]

@@ -1,0 +1,15 @@
+"""The registry of site steps (steps that plan for several hosts at once), in planning order.
+
+Adding a site step means one package implementing :class:`wizard.site.step.SiteStep` and one
+line here. Front ends never name a site step: they go through this registry and the generic
+machinery in :mod:`wizard.site`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wizard.site.step import SiteStep
+
+SITE_STEPS: dict[str, SiteStep[Any]] = {}
+"""Site step name -> step. Empty in the shipped product so far; tests add their own."""
