@@ -1733,7 +1733,7 @@ async def test_wizard_tls_asks_the_passphrase_applies_and_sets_up_the_docker_cli
         await pilot.pause()
         await pilot.press("ctrl+n")
         dialog = await wait_for(pilot, SecretScreen, 60)
-        assert dialog.request.new_ca and dialog.query("#confirmation")
+        assert dialog.request.confirm and dialog.query("#confirmation")
         await pilot.press(*passphrase, "enter", *"correct horse battery stable", "enter")
         await until(pilot, lambda: "differ" in dialog.error_text)
         await pilot.press(*passphrase, "enter", *passphrase, "enter")
@@ -1760,7 +1760,7 @@ async def test_wizard_tls_asks_the_passphrase_applies_and_sets_up_the_docker_cli
         await wait_for(pilot, StepScreen)
         await pilot.press("ctrl+n")
         dialog = await wait_for(pilot, SecretScreen, 60)
-        assert not dialog.request.new_ca and not dialog.query("#confirmation")
+        assert not dialog.request.confirm and not dialog.query("#confirmation")
         await pilot.press(*"not my passphrase", "enter")
         await until(
             pilot,
