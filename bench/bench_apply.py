@@ -27,10 +27,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab import lab_down, lab_paths, lab_up  # noqa: E402
 from presets import load_preset  # noqa: E402
 from snapshots.rollback import rollback_plan  # noqa: E402
 from wizard.actions import RunCommand, WriteFile  # noqa: E402
-from wizard.lab import lab_down, lab_paths, lab_up  # noqa: E402
 from wizard.plan import Changeset  # noqa: E402
 from wizard.session import Selection, preview, read_facts  # noqa: E402
 from wizard.steps import STEPS  # noqa: E402

@@ -31,8 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab import lab_down, lab_paths, lab_up_topology, parse_topology  # noqa: E402
 from snapshots.rollback import rollback_plan  # noqa: E402
-from wizard.lab import lab_down, lab_paths, lab_up_topology, parse_topology  # noqa: E402
 from wizard.plan import Changeset  # noqa: E402
 from wizard.session import Selection, apply, read_facts  # noqa: E402
 from wizard.steps.firewall import (  # noqa: E402

@@ -26,7 +26,7 @@ Findings (December 2026, a shared 2-CPU machine at load average ~8, so every fig
   interleaved runs). Textual, questionary and the docker SDK were not loaded before either.
   What is left: paramiko itself (~50 ms, of which importlib.metadata for its version ~10),
   wizard.transport.ssh, the four steps with the firewall model (~60-80 ms of our own module
-  bodies) and, without ``-F``, wizard.lab for the practice-host lookup (~30 ms).
+  bodies) and, without ``-F``, lab for the practice-host lookup (~30 ms).
 * The rest is waiting for the host: TCP + key exchange + login (~80-110 ms), the root-rights
   probe on its own channel (~210 ms), starting the persistent shell on a second channel
   (~180 ms; sshd forks a session with PAM for each channel), and the facts script
@@ -87,7 +87,7 @@ def wrap(owner, attr, name):
     setattr(owner, attr, timed)
 
 from wizard.transport import ssh
-wrap(wizard.connect, "lab_ssh_config", "practice-host lookup (wizard.lab)")
+wrap(wizard.connect, "lab_ssh_config", "practice-host lookup (lab)")
 wrap(ssh._Connector, "open", "connect: TCP, key exchange, login")
 wrap(ssh.SshTransport, "_setup_root_rights", "connect: shell start + root-rights probe")
 wrap(ssh.SshTransport, "_start_shell", "another shell start (not root, or none kept)")
@@ -114,7 +114,7 @@ WATCHED = {
     "docker": "docker SDK",
     "cryptography.x509": "cryptography.x509",
     "invoke": "invoke (paramiko's Match exec)",
-    "wizard.lab": "wizard.lab",
+    "lab": "lab",
 }
 
 
@@ -191,7 +191,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     options = parser.parse_args()
 
-    from wizard.lab import lab_down, lab_paths, lab_up
+    from lab import lab_down, lab_paths, lab_up
 
     config = options.ssh_config or str(lab_paths().ssh_config)
     if options.host:

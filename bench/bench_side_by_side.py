@@ -47,9 +47,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab import lab_down, lab_paths, lab_up  # noqa: E402
 from presets import load_preset  # noqa: E402
 from wizard.actions import WriteFile  # noqa: E402
-from wizard.lab import lab_down, lab_paths, lab_up  # noqa: E402
 from wizard.session import Selection, preview  # noqa: E402
 from wizard.steps import STEPS  # noqa: E402
 from wizard.transport.ssh import SshTransport  # noqa: E402

@@ -22,9 +22,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lab import lab_down, lab_paths, lab_up  # noqa: E402
 from wizard.actions import RunCommand, WriteFile  # noqa: E402
 from wizard.facts import Fact  # noqa: E402
-from wizard.lab import lab_down, lab_paths, lab_up  # noqa: E402
 from wizard.plan import Plan  # noqa: E402
 from wizard.site.apply import apply_site, close_all  # noqa: E402
 from wizard.site.model import Site, SiteHost  # noqa: E402

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from wizard.lab import LabHost, lab_down, lab_paths, lab_up  # noqa: E402
+from lab import LabHost, lab_down, lab_paths, lab_up  # noqa: E402
 from wizard.secrets import Secret  # noqa: E402
 from wizard.transport.ssh import SshTransport  # noqa: E402
 

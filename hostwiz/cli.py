@@ -159,9 +159,21 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
     _audit_parser(commands)
 
+    check = commands.add_parser(
+        "check",
+        help="check the combined answers and the host for known conflicts; exit 1 on one",
+        description="Check the answers of every step together, with the host's facts, for "
+        "known conflicts (live-restore with swarm, an encrypted overlay without ESP, 4789/udp "
+        "open to wan...), each explained. Changes nothing. Checking a whole site (--site FILE, "
+        "several hosts) comes with sites, later.",
+    )
+    _connection_options(check)
+    _answer_options(check)
+    check.add_argument("--json", action="store_true")
+
     words = list(sys.argv[1:] if argv is None else argv)
     if "lab" in words or "-h" in words or "--help" in words:
-        from wizard.lab.cli import add_lab_parser  # practice hosts: only loaded when asked for
+        from lab.cli import add_lab_parser  # practice hosts: only loaded when asked for
 
         add_lab_parser(commands)
     else:
@@ -282,6 +294,8 @@ def _prepared_plan(
     The passphrase comes from --passphrase-file or HOSTWIZ_CA_PASSPHRASE (scripts), else from
     the terminal; never from the command line. Returns (selections, changeset, facts).
     """
+    from wizard.checks import HOST
+    from wizard.facts import gather
     from wizard.local import (
         answer_with,
         local_context,
@@ -289,10 +303,10 @@ def _prepared_plan(
         readable_by_others,
         scripted_secret,
     )
-    from wizard.session import plan_changeset, prepare_local, read_facts
+    from wizard.session import facts_needed, plan_changeset, prepare_local
 
     selections = _selections(args)
-    facts = read_facts(transport, selections)
+    facts = gather(transport, [*facts_needed(selections), HOST])  # HOST: for the checker
     passphrase_file = getattr(args, "passphrase_file", None)
     given = scripted_secret(passphrase_file)
     if passphrase_file and readable_by_others(passphrase_file):
@@ -311,6 +325,35 @@ def _prepared_plan(
     return prepared.selections, changeset, facts
 
 
+def _print_conflicts(selections: list[Any], facts: Any) -> list[Any]:
+    """The combination checker's findings, on stderr, before the plan is shown."""
+    from wizard.checks import conflict_lines, conflicts_for
+
+    found = conflicts_for(selections, facts)
+    for line in conflict_lines(found):
+        print(line, file=sys.stderr)
+    return found
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Read-only: the combination checker alone. Exit 1 when a conflict is found."""
+    from wizard.checks import HOST, conflict_lines, conflicts_for
+    from wizard.connect import open_transport
+    from wizard.facts import gather
+    from wizard.session import facts_needed
+
+    selections = _selections(args)
+    with open_transport(args) as transport:
+        facts = gather(transport, [*facts_needed(selections), HOST])
+    found = conflicts_for(selections, facts)
+    if args.json:
+        print(json.dumps([{"rule": c.rule, "message": c.message, "hint": c.hint}
+                          for c in found], indent=2))  # fmt: skip
+    else:
+        print("\n".join(conflict_lines(found)) or "No known conflicts.")
+    return EXIT_ERROR if found else EXIT_OK
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     """Read-only on the host. Locally, the one possible change is a brand-new CA: a plan of the
     TLS step is made of certificates from it, and the apply that follows uses the same CA."""
@@ -322,7 +365,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from wizard.connect import open_transport
 
     with open_transport(args) as transport:
-        _, changeset, _ = _prepared_plan(transport, args)
+        selections, changeset, facts = _prepared_plan(transport, args)
+    _print_conflicts(selections, facts)
     if args.json:
         print(json.dumps(plan_as_json(changeset), indent=2))
     else:
@@ -341,6 +385,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     with open_transport(args) as transport:
         selections, changeset, facts = _prepared_plan(transport, args)
+        _print_conflicts(selections, facts)
         _print_plan(changeset)
         if changeset.empty:
             # The host is as it should be; the client side may still be missing here (another
@@ -631,6 +676,7 @@ COMMANDS = {
     "rollback": cmd_rollback,
     "recover": cmd_recover,
     "audit": cmd_audit,
+    "check": cmd_check,
 }
 
 
@@ -652,7 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"Several hosts go with: {', '.join(SITE_COMMANDS)} (or --site FILE).",
             )
         if args.command == "lab":
-            from wizard.lab.cli import run_lab
+            from lab.cli import run_lab
 
             return run_lab(args)
         handler = COMMANDS.get(args.command or "", cmd_wizard)

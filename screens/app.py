@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from wizard.local import SecretAnswer, SecretRequest
     from wizard.plan import Changeset
     from wizard.recovery import Tried
+    from wizard.render import RenderedLine
     from wizard.secrets import Secret
     from wizard.session import Selection
     from wizard.transaction import ApplyResult, Progress
@@ -543,7 +544,7 @@ class HostwizApp(App[int]):
                 await self.push_screen_wait(ErrorScreen(error))
                 focus = field_in_error(selection.step, error)
                 continue
-            lines = render_changeset(changeset)
+            lines = conflict_warnings(self.selections()) + render_changeset(changeset)
             go = await self.push_screen_wait(
                 PreviewScreen(
                     f"{selection.step.title}: what would change on {changeset.host}",
@@ -748,3 +749,11 @@ def run_app(args: argparse.Namespace) -> int:
         if app.transport is not None:  # quit (Ctrl+Q) while connected
             app.transport.close()
     return 1 if result is None else int(result)
+
+
+def conflict_warnings(selections: list[Selection]) -> list[RenderedLine]:
+    """The combination checker's findings over every step's answers, as preview warnings."""
+    from wizard.checks import conflict_lines, conflicts_for
+    from wizard.render import RenderedLine as Line
+
+    return [Line("warning", text) for text in conflict_lines(conflicts_for(selections))]

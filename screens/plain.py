@@ -16,7 +16,7 @@ import argparse
 import shutil
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -98,9 +98,12 @@ def _preset_answers(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return preset.source, dict(preset.answers)
 
 
-def _show_plan(run: _Run, changeset: Changeset) -> None:
+def _show_plan(run: _Run, changeset: Changeset, selections: Sequence[Selection] = ()) -> None:
+    from wizard.checks import conflict_lines, conflicts_for
     from wizard.render import as_ansi, as_text, render_changeset
 
+    for line in conflict_lines(conflicts_for(selections)):  # the combination checker
+        run.out.write(line + "\n")
     lines = render_changeset(changeset)
     run.out.write(as_ansi(lines) if run.out.isatty() else as_text(lines))
     run.out.flush()
@@ -210,7 +213,7 @@ def _unattended(args: argparse.Namespace, run: _Run) -> int:
     _say(run, f"Answers from {source}.")
     with open_transport(args) as transport:
         selections, changeset = _plan(run, transport, selections, ask, tries=1)
-        _show_plan(run, changeset)
+        _show_plan(run, changeset, selections)
         if changeset.empty:
             _say(run, f"Nothing to change: {transport.host_label} already matches {source}.")
             return _local_work_after(run, selections)
@@ -257,7 +260,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
             return 0
         chosen, changeset = _plan(run, transport, chosen, _passphrase_asker(run))
         _say(run)
-        _show_plan(run, changeset)
+        _show_plan(run, changeset, chosen)
         if changeset.empty:
             _say(run, f"Nothing to change: {transport.host_label} already matches these answers.")
             code = _local_work_after(run, chosen)

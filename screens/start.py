@@ -18,7 +18,7 @@ from textual.widgets import Footer, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from screens.errors import error_content, is_danger
-from wizard.errors import HostwizError
+from wizard.practice_hosts import practice_host_names, practice_ssh_config, ssh_config_hosts
 
 
 @dataclass(frozen=True)
@@ -217,37 +217,10 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
         self.dismiss(None)
 
 
-def ssh_config_hosts(path: Path) -> list[str]:
-    """Concrete ``Host`` names of an ssh config (patterns with * ? ! are not hosts)."""
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    names: list[str] = []
-    for line in text.splitlines():
-        words = line.strip().split()
-        if len(words) < 2 or words[0].lower() != "host":
-            continue
-        for word in words[1:]:
-            if not any(char in word for char in "*?!") and word not in names:
-                names.append(word)
-    return names
-
-
 def find_hosts(ssh_config: str | None = None) -> list[HostChoice]:
     """Practice hosts (when the lab is available) and the entries of the ssh config."""
-    found: list[HostChoice] = []
-    try:
-        from wizard.lab import lab_list, lab_paths
-    except ImportError:
-        pass
-    else:
-        try:
-            lab_config = str(lab_paths().ssh_config)
-            for host in lab_list():
-                found.append(HostChoice(host.name, "practice host", lab_config))
-        except HostwizError:
-            pass
+    lab_config = str(practice_ssh_config())
+    found = [HostChoice(name, "practice host", lab_config) for name in practice_host_names()]
     config = Path(ssh_config) if ssh_config else Path.home() / ".ssh" / "config"
     for name in ssh_config_hosts(config):
         if all(choice.target != name for choice in found):

@@ -1,4 +1,4 @@
-"""Shared fixtures: practice hosts (``wizard.lab``) for tests that need a real host.
+"""Shared fixtures: practice hosts (``lab``) for tests that need a real host.
 
 ``lab_host`` is one host with dockerd for the whole session (its services run through init
 scripts); ``systemd_host`` is the same with systemd as PID 1; ``any_lab_host`` is either, a
@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from screen_data import RESET_DOCKER
 
+from lab import LabHost, check_requirements, lab_down, lab_list, lab_paths, lab_up
+from lab.hosts import lab_up_topology
+from lab.topology import Topology, TopologySpec, load_topology
 from wizard.errors import LabError
-from wizard.lab import LabHost, check_requirements, lab_down, lab_list, lab_paths, lab_up
-from wizard.lab.hosts import lab_up_topology
-from wizard.lab.topology import Topology, TopologySpec, load_topology
 
 MakeLabHosts = Callable[..., list[LabHost]]
 MakeTopology = Callable[..., Topology]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pytest
 
-from wizard.lab import LabHost, console
+from lab import LabHost, console
 from wizard.transport.base import Transport
 
 BUSYBOX = "/bin/busybox"

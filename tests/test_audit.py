@@ -18,6 +18,8 @@ from probes import http_get, on_console
 from test_screens import Harness, run_async, until_done, wait_for
 from textual.widgets import DataTable, Static
 
+from lab import LabHost
+from lab.image import import_test_image
 from screens.app import HostwizApp, default_args
 from screens.apply import ApplyScreen
 from screens.audit import AuditScreen
@@ -26,8 +28,6 @@ from screens.step_form import StepScreen
 from screens.step_list import StepListScreen
 from wizard.audit import Finding, Severity, worst_first
 from wizard.host.docker import WAIT_FOR_DOCKER
-from wizard.lab import LabHost
-from wizard.lab.image import import_test_image
 
 
 def on_practice_host(test: Any) -> Any:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from lab import LabHost, Topology
+from lab.image import import_test_image
 from snapshots.rollback import rollback_plan
 from tests.probes import (
     http_get,
@@ -22,8 +24,6 @@ from tests.probes import (
     wait_until,
 )
 from wizard.errors import PlanConflict
-from wizard.lab import LabHost, Topology
-from wizard.lab.image import import_test_image
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, preview
 from wizard.steps.firewall import FIREWALL

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from hostwiz.cli import main as hostwiz
+from lab import LabHost, Topology, console
 from snapshots.rollback import rollback_plan
 from tests.test_lab_topology import on_console, pings, require_busybox, ssh_banner
 from wizard.actions import RunCommand
-from wizard.lab import LabHost, Topology, console
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wizard.errors import LabError
-from wizard.lab import (
+from lab import (
     LabHost,
     console,
     host_running,
@@ -31,10 +30,11 @@ from wizard.lab import (
     requirements,
     sshfiles,
 )
-from wizard.lab.cli import add_lab_parser, run_lab
-from wizard.lab.hosts import managed_elsewhere
-from wizard.lab.network import host_mac
-from wizard.lab.paths import BRIDGE, RUN_ROOT, LabPaths
+from lab.cli import add_lab_parser, run_lab
+from lab.hosts import managed_elsewhere
+from lab.network import host_mac
+from lab.paths import BRIDGE, RUN_ROOT, LabPaths
+from wizard.errors import LabError
 
 MakeLabHosts = Callable[..., list[LabHost]]
 
@@ -195,7 +195,7 @@ def test_lab_down_without_names_leaves_hosts_of_running_sessions() -> None:
     session = subprocess.Popen(
         [
             sys.executable, "-c",
-            "import sys; from wizard.lab import lab_up; "
+            "import sys; from lab import lab_up; "
             f"lab_up(1, {prefix!r}, docker=False, init='sysv'); print('up', flush=True); sys.stdin.read()",
         ],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1],

@@ -15,12 +15,7 @@ from typing import Any
 
 import pytest
 
-from presets import apply_overrides, load_preset
-from snapshots.rollback import rollback_plan
-from tests.probes import wait_for, wait_until
-from wizard.actions import RunCommand, WriteFile
-from wizard.errors import LabError
-from wizard.lab import (
+from lab import (
     LabHost,
     console,
     host_running,
@@ -31,8 +26,13 @@ from wizard.lab import (
     lab_up,
     procs,
 )
-from wizard.lab.cli import add_lab_parser, run_lab
-from wizard.lab.paths import RUN_ROOT
+from lab.cli import add_lab_parser, run_lab
+from lab.paths import RUN_ROOT
+from presets import apply_overrides, load_preset
+from snapshots.rollback import rollback_plan
+from tests.probes import wait_for, wait_until
+from wizard.actions import RunCommand, WriteFile
+from wizard.errors import LabError
 from wizard.plan import Changeset, Plan
 from wizard.session import Selection, apply
 from wizard.steps import STEPS

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.probes import BUSYBOX, on_console, pings, require_busybox, ssh_banner
-from wizard.errors import LabError
-from wizard.lab import (
+from lab import (
     LabHost,
     Topology,
     console,
@@ -36,10 +34,12 @@ from wizard.lab import (
     parse_topology,
     shipped_topologies,
 )
-from wizard.lab.cli import add_lab_parser, run_lab
-from wizard.lab.model import LabInterface
-from wizard.lab.paths import BRIDGE, RUN_ROOT
-from wizard.lab.switch import switch_name
+from lab.cli import add_lab_parser, run_lab
+from lab.model import LabInterface
+from lab.paths import BRIDGE, RUN_ROOT
+from lab.switch import switch_name
+from tests.probes import BUSYBOX, on_console, pings, require_busybox, ssh_banner
+from wizard.errors import LabError
 
 MakeTopology = Callable[..., Topology]
 

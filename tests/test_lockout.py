@@ -237,9 +237,9 @@ def test_a_foreign_firewall_rule_is_not_blamed_on_the_undone_change(host, lab_ss
     # Typed over that session, so its reply makes conntrack know the session as established.
     assert ssh.run("iptables -I INPUT -p tcp --dport 22 -m conntrack --ctstate NEW -j DROP").ok
     plan = Plan("demo", (WriteFile("/etc/hostwiz-marker", b"applied\n"),))
-    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=5)
+    result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=10)
     assert not result.confirmed
-    assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 5 + 15)
+    assert wait_for(console, f"grep -q 'reverted (timeout)' {JOURNAL}", 10 + 15)
     assert not console.run("test -e /etc/hostwiz-marker").ok  # the change is undone...
     # ...the wizard's open connection still works, so its recovery screen tries a new one
     # and reads the host's journal (what screens/app.py binds to the recovery screen).

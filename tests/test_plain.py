@@ -342,6 +342,9 @@ def test_plain_mode_on_a_terminal_waits_for_enter_says_the_keys_and_skips_a_step
     skipped = terminal.wait_for(r"Go through Firewall zones\?")
     assert "Listen address" not in skipped and "Site" not in skipped, skipped
     terminal.type("n\r")
+    for later in list(STEPS.values())[list(STEPS).index("firewall") + 1 :]:
+        terminal.wait_for(rf"Go through {re.escape(later.title)}\?")
+        terminal.type("n\r")
     terminal.wait_for(r"Nothing to change")  # TLS off, as the host is
     terminal.wait_for(
         r"Save these answers as a preset file\? \(y or n, then Enter; Enter alone: no\)"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from lab import LabHost, Topology, console
 from snapshots.rollback import rollback_plan
 from tests.probes import (
     on_console,
@@ -19,7 +20,6 @@ from tests.probes import (
     wait_until,
 )
 from wizard.errors import PlanConflict
-from wizard.lab import LabHost, Topology, console
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, preview
 from wizard.steps.firewall import FIREWALL

@@ -1654,7 +1654,7 @@ async def test_wizard_applies_a_step_then_rolls_it_back(lab: Any) -> None:
 @run_async
 async def test_new_host_key_and_sudo_password_are_asked_in_modals(lab: Any, tmp_path: Path) -> None:
     """The SSH callbacks run in the worker thread and ask through modal screens."""
-    from wizard.lab import lab_paths
+    from lab import lab_paths
 
     paths = lab_paths()
     config = tmp_path / "ssh_config"
@@ -2026,9 +2026,9 @@ def test_printed_commands_work_when_pasted(reachable: Any, tmp_path: Path) -> No
     import subprocess
     import sys
 
+    from lab import lab_paths
     from snapshots.rollback import rollback_plan
     from wizard.errors import HostwizError
-    from wizard.lab import lab_paths
     from wizard.transport.base import hostwiz_command
     from wizard.transport.ssh import SshTransport
 
@@ -2059,7 +2059,7 @@ async def test_a_changed_host_key_is_refused_and_stands_out(reachable: Any, tmp_
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from wizard.lab import lab_paths
+    from lab import lab_paths
 
     lab = reachable
     other_key = (

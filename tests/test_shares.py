@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from lab import LabHost, console
 from snapshots.rollback import rollback_plan
 from tests.probes import on_console
 from wizard.errors import PlanConflict
-from wizard.lab import LabHost, console
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, preview
 from wizard.steps.shares import SHARES, SharesAnswers

@@ -128,8 +128,8 @@ def test_lab_up_topology_writes_a_site_file_the_demo_step_runs_on(
     import secrets
     from contextlib import redirect_stdout
 
-    from wizard.lab import lab_down, lab_list
-    from wizard.lab.cli import add_lab_parser, run_lab
+    from lab import lab_down, lab_list
+    from lab.cli import add_lab_parser, run_lab
 
     if os.geteuid() != 0:
         pytest.skip("needs root")

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from lab import lab_paths
 from presets import apply_overrides, load_preset
 from snapshots.local_journal import last_transaction
 from snapshots.rollback import rollback_plan
 from tests.probes import wait_for
 from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged, PlanConflict
-from wizard.lab import lab_paths
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, apply_planned, preview
 from wizard.steps import STEPS

@@ -22,6 +22,7 @@ from typing import Any
 import paramiko
 import pytest
 
+from lab import LabHost, lab_paths
 from wizard.errors import (
     AuthenticationFailed,
     ConnectionFailed,
@@ -29,7 +30,6 @@ from wizard.errors import (
     HostKeyUnknown,
     SudoFailed,
 )
-from wizard.lab import LabHost, lab_paths
 from wizard.secrets import Secret
 from wizard.transport.base import Transport, shell_quote
 from wizard.transport.known_hosts import (
@@ -605,10 +605,12 @@ def test_passwordless_sudo_needs_no_password(fresh_ssh_lab: SshLab) -> None:
 
 @pytest.mark.lab
 def test_proxyjump_goes_through_the_jump_host(
-    lab_host: LabHost, make_lab_hosts: MakeLabHosts, tmp_path: Path
+    make_lab_hosts: MakeLabHosts, tmp_path: Path
 ) -> None:
-    """Reach a fresh host through the shared one, as ``ProxyJump`` in an ssh config says."""
-    target = make_lab_hosts(1, docker=False)[0]
+    """Reach a fresh host through another, as ``ProxyJump`` in an ssh config says. The jump
+    host is a fresh one too: the shared host may be SSH-hardened by an earlier test, and the
+    hardened preset turns TCP forwarding (what ProxyJump needs) off."""
+    lab_host, target = make_lab_hosts(2, docker=False)
     paths = lab_paths()
     # both hosts' keys, read from their consoles (see _as_ssh_lab)
     known = tmp_path / "known_hosts"

@@ -28,11 +28,11 @@ import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+from lab import LabHost
 from screens.app import default_args
 from screens.plain import run_plain
 from snapshots.store import list_snapshots
 from wizard.answers import fields_of
-from wizard.lab import LabHost
 from wizard.pki import CaFolder
 from wizard.steps import STEPS
 from wizard.steps.tls.answers import TLS_DIR, DockerTlsAnswers

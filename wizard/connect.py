@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wizard.errors import HostwizError, SudoFailed
+from wizard.practice_hosts import practice_host_names, practice_ssh_config
 from wizard.secrets import Secret
 from wizard.transport.ssh import SshTransport
 from wizard.transport.ssh_connect import HostKeyInfo
@@ -17,16 +18,7 @@ from wizard.transport.ssh_connect import HostKeyInfo
 def lab_ssh_config(target: str) -> Path | None:
     """The lab's ssh_config when ``target`` names a practice host (``hw1``, ``admin@hw1``)."""
     name = target.rsplit("@", 1)[-1].split(":", 1)[0]
-    try:
-        from wizard.lab import lab_list, lab_paths
-    except ImportError:
-        return None
-    try:
-        if any(host.name == name for host in lab_list()):
-            return Path(lab_paths().ssh_config)
-    except HostwizError:
-        return None
-    return None
+    return practice_ssh_config() if name in practice_host_names() else None
 
 
 def _ask_host_key(info: HostKeyInfo) -> bool:

@@ -16,6 +16,7 @@ import binascii
 import calendar
 import getpass
 import json
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -131,7 +132,7 @@ def parse_host_change(output: str, local_now: float) -> HostChange | None:
     if not fields.get("id"):
         return None
     host_now = _int(fields.get("now")) or local_now
-    shift = local_now - host_now
+    shift = clock_shift(local_now, host_now)
     events = []
     for line in journal:
         stamp, _, word = line.partition(" ")
@@ -245,6 +246,21 @@ _WHY_UNDONE = {
     "manual": "someone ran the restore command on the host",
     "recover": "it was rolled back from the recovery",
 }
+
+
+CLOCKS_IN_STEP = 2.0
+"""Seconds within which the host's clock counts as this machine's (no shift applied)."""
+
+
+def clock_shift(local_now: float, host_now: float) -> float:
+    """Seconds to add to a host time to read it on this machine's clock.
+
+    The host prints whole seconds (``date +%s`` truncates, and so do the journal's stamps),
+    so clocks in step look up to a second (plus the round trip) apart: shifting by that would
+    move the host's own times into the next second. Only a real difference is shifted.
+    """
+    shift = float(math.floor(local_now - host_now))  # whole seconds, like the host's stamps
+    return 0.0 if abs(shift) < CLOCKS_IN_STEP else shift
 
 
 def _explain_from_host(change: HostChange, entries: list[JournalEntry], now: float) -> list[str]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from lab.hosts import _check_topology_prefix
+from lab.topology import parse_topology
 from wizard.answers import FieldInfo, check_value
 from wizard.errors import InvalidAnswer, LabError
-from wizard.lab.hosts import _check_topology_prefix
-from wizard.lab.topology import parse_topology
 from wizard.pki import check_site, is_dns_name
 from wizard.steps.firewall.services import _parse_ports, parse_service
 

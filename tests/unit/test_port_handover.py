@@ -270,3 +270,15 @@ def test_lockout_cause_tells_no_answer_from_refused_and_blames_no_undone_change(
     assert "Wait for that" in " ".join(waiting.lines)
     overdue = judge_lockout("web2", "no-answer", 22, now=1200.0)
     assert overdue.not_ours and "most likely not hostwiz's change" in " ".join(overdue.lines)
+
+
+def test_host_times_shift_only_when_the_clocks_really_differ():
+    """The host prints whole seconds: clocks in step look up to a second apart, and shifting
+    by that moved the host's "undone at" into the next second."""
+    from wizard.recovery import clock_shift
+
+    assert clock_shift(1000.9, 1000) == 0.0
+    assert clock_shift(1001.4, 1000) == 0.0  # a slow round trip
+    assert clock_shift(1000.0, 1000) == 0.0
+    assert clock_shift(1060.5, 1000) == 60.0  # a host a minute behind
+    assert clock_shift(940.5, 1000) == -60.0  # a minute ahead

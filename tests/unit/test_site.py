@@ -149,7 +149,7 @@ def test_the_site_journal_tells_the_story(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_a_topology_site_file_names_its_hosts_by_role() -> None:
-    from wizard.site.topology import site_text
+    from lab.site_file import site_text
 
     text = site_text("t1", "router between lan and wan", {"router": "t1-router",
                                                            "client": "t1-client"})  # fmt: skip

@@ -10,11 +10,12 @@ from wizard.steps.firewall import FIREWALL
 from wizard.steps.proxy import PROXY
 from wizard.steps.shares import SHARES
 from wizard.steps.ssh import SSH_HARDENING
+from wizard.steps.swarm import SWARM
 from wizard.steps.tls import DOCKER_TLS
 
 STEPS: dict[str, Step[Any]] = {
     step.name: step
-    for step in (SSH_HARDENING, DOCKER_ENGINE, DOCKER_TLS, FIREWALL, SHARES, PROXY)
+    for step in (SSH_HARDENING, DOCKER_ENGINE, DOCKER_TLS, FIREWALL, SHARES, PROXY, SWARM)
 }
 
 

@@ -304,11 +304,11 @@ class SshTransport:
         """``--host TARGET`` plus what a pasted ``hostwiz`` command needs to reach the host the
         same way: ``-F`` for an ssh config other than the usual one (a practice host's is
         found by itself), ``-i`` for a key given by hand."""
-        from wizard.lab.paths import lab_paths
+        from wizard.practice_hosts import practice_ssh_config
 
         words = ["--host", self._settings.target]
         config = self._settings.ssh_config
-        usual = {Path.home() / ".ssh" / "config", lab_paths().ssh_config}
+        usual = {Path.home() / ".ssh" / "config", practice_ssh_config()}
         if config is not None and config.expanduser().absolute() not in usual:
             words += ["-F", str(config)]
         if self._settings.identity_file is not None:

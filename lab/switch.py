@@ -23,11 +23,11 @@ import ipaddress
 import subprocess
 from collections.abc import Iterable, Sequence
 
+from lab.model import LabInterface
+from lab.network import ip, netns_names
+from lab.paths import LabNetwork
+from lab.topology import MGMT_SUBNET6, HostSpec
 from wizard.errors import LabError
-from wizard.lab.model import LabInterface
-from wizard.lab.network import ip, netns_names
-from wizard.lab.paths import LabNetwork
-from wizard.lab.topology import MGMT_SUBNET6, HostSpec
 
 SWITCH_PREFIX = "hwsw-"
 RULE_PRIORITY = 100

@@ -15,8 +15,7 @@ import time
 from dataclasses import asdict
 from typing import Any, TextIO
 
-from wizard.errors import HostwizError, LabError
-from wizard.lab.hosts import (
+from lab.hosts import (
     DEFAULT_INIT,
     HOST_ENV,
     INIT_KINDS,
@@ -28,10 +27,11 @@ from wizard.lab.hosts import (
     lab_up_topology,
     managed_elsewhere,
 )
-from wizard.lab.model import LabHost
-from wizard.lab.paths import lab_paths
-from wizard.lab.requirements import check_root
-from wizard.lab.topology import shipped_topologies
+from lab.model import LabHost
+from lab.paths import lab_paths
+from lab.requirements import check_root
+from lab.topology import shipped_topologies
+from wizard.errors import HostwizError, LabError
 
 # Inside the host, join its own cgroups first (nsenter leaves us in the machine's), then
 # become a login shell.
@@ -167,7 +167,7 @@ def run_lab(args: argparse.Namespace) -> int:
             return _shell(args.name, args.run)
         if command == "down":
             removed = lab_down(args.names or None)
-            from wizard.site.topology import remove_stale_sites
+            from lab.site_file import remove_stale_sites
 
             remove_stale_sites({h.topology for h in lab_list() if h.topology})
             if removed:
@@ -278,7 +278,7 @@ def _up_topology(
     )
     hosts = list(topo.hosts.values())
     _table(hosts, out)
-    from wizard.site.topology import write_topology_site
+    from lab.site_file import write_topology_site
 
     site = write_topology_site(topo)
     print(f"\nSite file (its hosts and roles): {site}\n  hostwiz plan --site {site}", file=out)

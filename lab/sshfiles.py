@@ -12,10 +12,10 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from lab.locking import file_lock
+from lab.model import LabHost
+from lab.paths import LabPaths
 from wizard.errors import LabError
-from wizard.lab.locking import file_lock
-from wizard.lab.model import LabHost
-from wizard.lab.paths import LabPaths
 
 _BEGIN = "# >>> hostwiz lab host "
 _END = "# <<< hostwiz lab host "

@@ -3,15 +3,15 @@
 ``lab_up()`` makes hosts reachable over SSH on the lab bridge (``ssh -F <ssh_config> NAME``),
 each with its own network, mounts (overlays over /etc, /var, /srv, /home, /root), hostname,
 PID 1 and, by default, a running dockerd. ``lab_down()`` removes them without a trace.
-Needs root. See :mod:`wizard.lab.hosts` for how a host is built and taken down.
+Needs root. See :mod:`lab.hosts` for how a host is built and taken down.
 
 ``lab_up_topology("router", "t1")`` makes several hosts wired by lab networks, described in
-a small TOML file (:mod:`wizard.lab.topology`; shipped ones in ``wizard/lab/topologies``),
+a small TOML file (:mod:`lab.topology`; shipped ones in ``lab/topologies``),
 and returns a :class:`Topology` with the hosts by role. ``lab_down(["t1"])`` removes them and
 their networks.
 """
 
-from wizard.lab.hosts import (
+from lab.hosts import (
     host_running,
     lab_down,
     lab_list,
@@ -21,11 +21,11 @@ from wizard.lab.hosts import (
     lab_up,
     lab_up_topology,
 )
-from wizard.lab.image import import_test_image
-from wizard.lab.model import LabHost, LabInterface, console
-from wizard.lab.paths import LabPaths, lab_paths
-from wizard.lab.requirements import check_requirements
-from wizard.lab.topology import (
+from lab.image import import_test_image
+from lab.model import LabHost, LabInterface, console
+from lab.paths import LabPaths, lab_paths
+from lab.requirements import check_requirements
+from lab.topology import (
     Topology,
     TopologySpec,
     load_topology,

@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from wizard.lab.paths import lab_paths
-from wizard.lab.topology import Topology
+from lab.paths import lab_paths
+from lab.topology import Topology
 from wizard.local_files import write_atomic
 
 

@@ -34,11 +34,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from wizard.errors import LabError
-from wizard.lab import network, procs, sshfiles, switch
-from wizard.lab.locking import machine_lock
-from wizard.lab.model import LabHost, LabInterface
-from wizard.lab.paths import (
+from lab import network, procs, sshfiles, switch
+from lab.locking import machine_lock
+from lab.model import LabHost, LabInterface
+from lab.paths import (
     FIRST_HOST_NUMBER,
     LAST_HOST_NUMBER,
     RUN_ROOT,
@@ -47,8 +46,9 @@ from wizard.lab.paths import (
     lab_network,
     lab_paths,
 )
-from wizard.lab.requirements import SEARCH_PATH, check_requirements, check_root
-from wizard.lab.topology import Topology, TopologySpec, load_topology, parse_topology
+from lab.requirements import SEARCH_PATH, check_requirements, check_root
+from lab.topology import Topology, TopologySpec, load_topology, parse_topology
+from wizard.errors import LabError
 
 SCRIPTS = Path(__file__).resolve().parent
 TINI = "/usr/bin/tini"
@@ -503,7 +503,7 @@ def lab_up_topology(
     is used. ``docker`` overrides every host's ``docker`` setting when not None; ``init`` is
     every host's init (see :func:`lab_up`). The
     topology's networks live in the switch namespace ``hwsw-PREFIX`` (see
-    :mod:`wizard.lab.switch`); :func:`lab_down` removes it with its last host. On failure
+    :mod:`lab.switch`); :func:`lab_down` removes it with its last host. On failure
     everything this call made is removed again.
     """
     _check_init(init, False)

@@ -23,7 +23,7 @@ A topology names its networks and its hosts (by *role*: ``router``, ``client``â€
     networks = { wan = "10.214.1.100" }
     routes = { lan = "router" }       # extra routes: network name or CIDR -> role or address
 
-What a running topology looks like (see :mod:`wizard.lab.switch` for the plumbing):
+What a running topology looks like (see :mod:`lab.switch` for the plumbing):
 
 * Every host keeps ``eth0`` on the lab bridge ``hwlab0`` (the *mgmt* network), which is how
   hostwiz on this machine reaches it over SSH. A topology host has no default route there.
@@ -56,9 +56,9 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from lab.model import MGMT_INTERFACE, MGMT_NETWORK, LabHost
+from lab.paths import SUBNET6_PREFIX, lab_network
 from wizard.errors import LabError
-from wizard.lab.model import MGMT_INTERFACE, MGMT_NETWORK, LabHost
-from wizard.lab.paths import SUBNET6_PREFIX, lab_network
 
 IPv4 = ipaddress.IPv4Address
 IPv6 = ipaddress.IPv6Address
@@ -152,7 +152,7 @@ class TopologySpec:
 
 
 def _shipped_dir() -> Traversable:
-    return resources.files("wizard.lab") / "topologies"
+    return resources.files("lab") / "topologies"
 
 
 def shipped_topologies() -> list[str]:

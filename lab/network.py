@@ -11,8 +11,8 @@ import contextlib
 import subprocess
 from pathlib import Path
 
+from lab.paths import BRIDGE, LabNetwork
 from wizard.errors import LabError
-from wizard.lab.paths import BRIDGE, LabNetwork
 
 NETNS_DIR = Path("/run/netns")
 

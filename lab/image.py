@@ -7,9 +7,9 @@ import subprocess
 import tarfile
 import time
 
+from lab.model import LabHost, console
+from lab.requirements import BUSYBOX, check_busybox
 from wizard.errors import LabError
-from wizard.lab.model import LabHost, console
-from wizard.lab.requirements import BUSYBOX, check_busybox
 from wizard.transport.base import shell_quote
 
 DEFAULT_TAG = "hostwiz/busybox:latest"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Machine side of a practice host, and its "power supply". Started by wizard.lab as
+# Machine side of a practice host, and its "power supply". Started by lab as
 #   nsenter --net=/run/netns/NAME unshare --mount --propagation private sh launch.sh NAME STATE INIT
 # so it already runs in the host's network namespace and in a fresh, private mount namespace.
 # It stays alive for the host's whole life (it is the host's recorded launcher):

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
+from lab.paths import RUN_ROOT
 from wizard.errors import LabError
-from wizard.lab.paths import RUN_ROOT
 
 
 @contextmanager

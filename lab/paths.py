@@ -19,9 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
-
 from wizard.errors import LabError
+from wizard.practice_hosts import practice_dir
 
 RUN_ROOT = Path("/run/hostwiz-lab")
 BRIDGE = "hwlab0"
@@ -44,7 +43,7 @@ class LabPaths:
 
 
 def lab_paths() -> LabPaths:
-    root = Path(platformdirs.user_data_dir("hostwiz")) / "lab"
+    root = practice_dir()  # the core reads the ssh_config there (wizard.practice_hosts)
     return LabPaths(
         root=root,
         key=root / "id_ed25519",

@@ -1,0 +1,118 @@
+"""The combination checker: before any apply, the combined answers of every step and the
+host's facts are checked for known conflicts (:mod:`wizard.checks.rules`), each explained.
+
+Front ends call :func:`conflicts_for` (selections + facts already read) and show
+:func:`conflict_lines` before the preview; ``hostwiz check`` runs it alone. Nothing here
+imports a step: answers are read by step name and field name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from wizard.checks.rules import RULES, Combined, Conflict, Rule, check_combination
+from wizard.facts import Fact, Facts
+
+HOST_COMMAND = r"""echo @@ip_forward; cat /proc/sys/net/ipv4/ip_forward 2>/dev/null
+echo @@dockerd; p=$(pidof dockerd 2>/dev/null | cut -d' ' -f1)
+[ -n "$p" ] && tr '\0' ' ' </proc/$p/cmdline
+echo @@daemon; cat /etc/docker/daemon.json 2>/dev/null
+echo @@swarm; docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null
+echo @@gwbridge; docker network inspect docker_gwbridge --format '{{json .Options}}' 2>/dev/null
+echo @@config; { zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null; } \
+  | grep -E '^(# )?CONFIG_(INET_ESP|CRYPTO_GCM)[ =]'
+echo @@loaded; ls -d /sys/module/esp4 /sys/module/gcm 2>/dev/null
+grep -q 'gcm(aes)' /proc/crypto 2>/dev/null && echo /sys/module/gcm
+echo @@nfs; awk '$3 ~ /^nfs/ {print $2}' /proc/mounts 2>/dev/null
+echo @@routes; ip -4 route show table main 2>/dev/null | awk '$1 != "default" {print $1}'
+true"""
+
+
+def _sections(out: str) -> dict[str, str]:
+    parts: dict[str, list[str]] = {}
+    current = ""
+    for line in out.splitlines():
+        if line.startswith("@@"):
+            current = line[2:]
+            parts[current] = []
+        elif current:
+            parts[current].append(line)
+    return {k: "\n".join(v) for k, v in parts.items()}
+
+
+def _kernel(config: str, loaded: str, option: str, module: str) -> str:
+    if f"/sys/module/{module}" in loaded or f"CONFIG_{option}=y" in config:
+        return "yes"
+    if f"# CONFIG_{option} is not set" in config:
+        return "no"
+    return "unknown"  # a module (=m) not loaded yet, or no config to read
+
+
+def parse_host(code: int, out: str) -> dict[str, Any]:
+    """The host facts the rules read (see :class:`Combined`)."""
+    s = _sections(out)
+    cmdline = s.get("dockerd", "").split()
+    try:
+        daemon = json.loads(s.get("daemon", "") or "{}")
+    except json.JSONDecodeError:
+        daemon = {}
+    options = s.get("gwbridge", "")
+    return {
+        "ip_forward": s.get("ip_forward", "").strip(),
+        "dockerd_running": bool(cmdline),
+        "dockerd_cmdline_hosts": any(
+            w in {"-H", "--host"} or w.startswith(("-H=", "--host=", "-Hunix", "-Htcp", "-Hfd"))
+            for w in cmdline
+        ),
+        "daemon_hosts": isinstance(daemon, dict) and bool(daemon.get("hosts")),
+        "swarm_state": s.get("swarm", "").strip(),
+        "gwbridge_custom": "enable_icc" in options or "host_binding_ipv4" in options,
+        "kernel_esp": _kernel(s.get("config", ""), s.get("loaded", ""), "INET_ESP", "esp4"),
+        "kernel_gcm": _kernel(s.get("config", ""), s.get("loaded", ""), "CRYPTO_GCM", "gcm"),
+        "nfs_mounts": tuple(s.get("nfs", "").split()),
+        "routes": tuple(r for r in s.get("routes", "").split() if "/" in r),
+    }
+
+
+HOST = Fact("combination_host", HOST_COMMAND, parse_host)
+"""Read with the steps' facts (one round trip) wherever the checker runs."""
+
+
+def answers_mapping(selections: Iterable[Any]) -> dict[str, dict[str, Any]]:
+    """step name -> field -> value, from selections (anything with ``.step.name`` and
+    dataclass ``.answers``)."""
+    found: dict[str, dict[str, Any]] = {}
+    for selection in selections:
+        answers = selection.answers
+        if dataclasses.is_dataclass(answers) and not isinstance(answers, type):
+            found[selection.step.name] = {
+                f.name: getattr(answers, f.name) for f in dataclasses.fields(answers)
+            }
+    return found
+
+
+def conflicts_for(selections: Iterable[Any], facts: Facts | None = None) -> list[Conflict]:
+    """The conflicts of these selections on a host whose facts (with :data:`HOST`) were read;
+    without host facts only the answers are checked."""
+    host: Mapping[str, Any] = {}
+    if facts is not None and HOST in facts:
+        host = facts.get(HOST.name)
+    return check_combination(Combined(answers_mapping(selections), host))
+
+
+def conflict_lines(conflicts: Iterable[Conflict]) -> list[str]:
+    """Plain text for a front end: one block per conflict."""
+    lines = []
+    for conflict in conflicts:
+        lines.append(f"! conflict ({conflict.rule}): {conflict.message}")
+        lines.append(f"  what to do: {conflict.hint}")
+    return lines
+
+
+__all__ = [
+    "HOST", "RULES", "Combined", "Conflict", "Rule", "answers_mapping", "check_combination",
+    "conflict_lines", "conflicts_for", "parse_host",
+]  # fmt: skip
