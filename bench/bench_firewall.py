@@ -33,11 +33,14 @@ sys.path.insert(0, str(ROOT))
 
 from lab import lab_down, lab_paths, lab_up_topology, parse_topology  # noqa: E402
 from snapshots.rollback import rollback_plan  # noqa: E402
-from wizard.firewall import boot, iptables  # noqa: E402
-from wizard.firewall.answers import FirewallAnswers  # noqa: E402
 from wizard.plan import Changeset  # noqa: E402
 from wizard.session import Selection, apply, read_facts  # noqa: E402
-from wizard.steps.firewall import FIREWALL  # noqa: E402
+from wizard.steps.firewall import (  # noqa: E402
+    FIREWALL,
+    boot,
+    iptables,
+)
+from wizard.steps.firewall.answers import FirewallAnswers  # noqa: E402
 from wizard.transaction import Event, apply_changeset  # noqa: E402
 from wizard.transport.ssh import SshTransport  # noqa: E402
 

@@ -73,7 +73,7 @@ t = time.perf_counter()
 import wizard.connect
 mark("import wizard.connect (paramiko)", t)
 t = time.perf_counter()
-import presets, wizard.session, wizard.steps, hostwiz.tls_setup, wizard.render
+import presets, wizard.session, wizard.steps, wizard.local, wizard.render
 mark("import the planning code (steps, session, presets)", t)
 
 def wrap(owner, attr, name):
@@ -92,7 +92,7 @@ wrap(ssh._Connector, "open", "connect: TCP, key exchange, login")
 wrap(ssh.SshTransport, "_setup_root_rights", "connect: shell start + root-rights probe")
 wrap(ssh.SshTransport, "_start_shell", "another shell start (not root, or none kept)")
 wrap(wizard.session, "read_facts", "facts: the one script (incl. shell start)")
-wrap(hostwiz.tls_setup, "prepare_selections", "TLS step preparation")
+wrap(wizard.session, "prepare_local", "local work before planning (the TLS step's CA)")
 wrap(wizard.session, "plan_changeset", "planning (pure)")
 wrap(hostwiz.cli, "_print_plan", "rendering")
 wrap(ssh.SshTransport, "close", "close")

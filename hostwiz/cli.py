@@ -17,8 +17,8 @@ from hostwiz.site_cli import HostAction, add_site_option, site_of
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
-    from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
     from wizard.facts import Facts
+    from wizard.local import SecretAnswer, SecretRequest
     from wizard.plan import Changeset
     from wizard.session import Selection
     from wizard.transport.base import Transport
@@ -234,9 +234,8 @@ def _progress(event: Any) -> None:
 
 
 def cmd_facts(args: argparse.Namespace) -> int:
-    from hostwiz.tls_setup import step_statuses
     from wizard.connect import open_transport
-    from wizard.session import read_facts
+    from wizard.session import read_facts, step_statuses
 
     selections = _selections(args)
     with open_transport(args) as transport:
@@ -267,55 +266,58 @@ def _jsonable(value: Any) -> Any:
     return str(value)  # addresses, networks, enums: their usual text
 
 
-def _ask_on_terminal(request: PassphraseRequest) -> CaPassphrase:
-    """The CA passphrase from the person at the terminal (getpass: not echoed)."""
+def _ask_on_terminal(request: SecretRequest) -> SecretAnswer:
+    """A secret a step needs (the CA passphrase) from the person at the terminal (getpass:
+    not echoed); typed twice when it is chosen now."""
     import getpass
     import textwrap
 
-    from hostwiz.tls_setup import NEVER_STORED, CaPassphrase
+    from wizard.local import SecretAnswer
     from wizard.secrets import Secret
 
     if request.problem is not None:
         print(f"{request.problem.message} {request.problem.hint}", file=sys.stderr)
     else:
-        print(textwrap.fill(f"{request.explanation} {NEVER_STORED}", 78), file=sys.stderr)
+        print(textwrap.fill(f"{request.explanation} {request.note}", 78), file=sys.stderr)
     first = Secret(getpass.getpass(f"{request.prompt}: "))
-    if not request.new_ca:
-        return CaPassphrase(first)
-    return CaPassphrase(first, Secret(getpass.getpass("The same passphrase again: ")))
+    if not request.confirm:
+        return SecretAnswer(first)
+    return SecretAnswer(first, Secret(getpass.getpass("The same passphrase again: ")))
 
 
 def _prepared_plan(
     transport: Transport, args: argparse.Namespace
 ) -> tuple[list[Selection], Changeset, Facts]:
-    """Facts, then the CA passphrase when the tls step needs it, then the plan.
+    """Facts, then the steps' local work (the CA passphrase when a step needs it), then the
+    plan.
 
     The passphrase comes from --passphrase-file or HOSTWIZ_CA_PASSPHRASE (scripts), else from
     the terminal; never from the command line. Returns (selections, changeset, facts).
     """
-    from hostwiz.tls_setup import (
-        answer_with,
-        nobody_to_ask,
-        prepare_selections,
-        readable_by_others,
-        scripted_passphrase,
-    )
     from wizard.checks import HOST
     from wizard.facts import gather
-    from wizard.session import facts_needed, plan_changeset
+    from wizard.local import (
+        answer_with,
+        local_context,
+        nobody_to_ask,
+        readable_by_others,
+        scripted_secret,
+    )
+    from wizard.session import facts_needed, plan_changeset, prepare_local
 
     selections = _selections(args)
     facts = gather(transport, [*facts_needed(selections), HOST])  # HOST: for the checker
     passphrase_file = getattr(args, "passphrase_file", None)
-    given = scripted_passphrase(passphrase_file)
+    given = scripted_secret(passphrase_file)
     if passphrase_file and readable_by_others(passphrase_file):
         print(f"! {passphrase_file} can be read by other users: chmod 600 it.", file=sys.stderr)
     if given is not None:
-        prepared = prepare_selections(selections, facts, transport, answer_with(given), tries=1)
+        local = local_context(transport, answer_with(given), tries=1)
     elif sys.stdin.isatty():
-        prepared = prepare_selections(selections, facts, transport, _ask_on_terminal)
+        local = local_context(transport, _ask_on_terminal)
     else:
-        prepared = prepare_selections(selections, facts, transport, nobody_to_ask, tries=1)
+        local = local_context(transport, nobody_to_ask, tries=1)
+    prepared = prepare_local(selections, facts, local)
     for folder in prepared.created:
         print(f"Created a new CA in {folder} (on this machine; its key is encrypted with your "
               "passphrase). Back the folder up.", file=sys.stderr)  # fmt: skip
@@ -378,9 +380,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         from hostwiz.site_cli import cmd_apply_site
 
         return cmd_apply_site(args, site)
-    from hostwiz.tls_setup import install_clients
     from wizard.connect import open_transport
-    from wizard.session import apply, apply_planned
+    from wizard.session import after_confirmed, apply, apply_planned
 
     with open_transport(args) as transport:
         selections, changeset, facts = _prepared_plan(transport, args)
@@ -389,7 +390,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         if changeset.empty:
             # The host is as it should be; the client side may still be missing here (another
             # machine, a deleted bundle), and installing it changes nothing on the host.
-            report = install_clients(selections)
+            report = after_confirmed(selections)
             for line in report.lines:
                 print(line)
             return EXIT_OK if report.ok else EXIT_ERROR
@@ -417,7 +418,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         _print_audit_change(before, after)
     if not result.confirmed:
         return EXIT_ERROR
-    report = install_clients(selections)  # only now: nothing local points at an undone change
+    report = after_confirmed(selections)  # only now: nothing local points at an undone change
     for line in report.lines:
         print(line)
     return EXIT_OK if report.ok else EXIT_ERROR

@@ -34,10 +34,10 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed, get_current_wo
 from screens.apply import ApplyScreen
 from screens.audit import audit_flow
 from screens.dialogs import (
-    CaPassphraseScreen,
     ErrorScreen,
     PasswordScreen,
     SavePresetScreen,
+    SecretScreen,
     TrustKeyScreen,
 )
 from screens.help import HelpScreen
@@ -50,8 +50,8 @@ from screens.step_list import StepListScreen, StepRow
 from wizard.errors import HostwizError, SudoFailed
 
 if TYPE_CHECKING:
-    from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
     from wizard.facts import Facts
+    from wizard.local import SecretAnswer, SecretRequest
     from wizard.plan import Changeset
     from wizard.recovery import Tried
     from wizard.render import RenderedLine
@@ -237,23 +237,24 @@ class HostwizApp(App[int]):
             )
         return Secret(password)
 
-    def _ca_passphrase(self, request: PassphraseRequest) -> CaPassphrase | None:
-        """From the planning thread: the TLS step's CA passphrase, asked in a modal."""
-        answer = self.ask_from_thread(CaPassphraseScreen(request))
+    def _ask_secret(self, request: SecretRequest) -> SecretAnswer | None:
+        """From the planning thread: a secret a step needs (the CA passphrase), in a modal."""
+        answer = self.ask_from_thread(SecretScreen(request))
         if answer is not None:
-            verb = "Creating your CA" if request.new_ca else "Opening your CA"
-            self.call_from_thread(self.set_busy, f"{verb} and issuing certificates…")
+            self.call_from_thread(self.set_busy, request.busy)
         return answer
 
     def plan_selections(
         self, transport: SshTransport, selections: list[Selection]
     ) -> tuple[list[Selection], Changeset]:
-        """Blocking: read the host, get the CA passphrase if the TLS step needs it, plan."""
-        from hostwiz.tls_setup import prepare_selections
-        from wizard.session import plan_changeset, read_facts
+        """Blocking: read the host, do the steps' local work (the CA passphrase when a step
+        needs it), plan."""
+        from wizard.local import local_context
+        from wizard.session import plan_changeset, prepare_local, read_facts
 
         facts = read_facts(transport, selections)
-        prepared = prepare_selections(selections, facts, transport, self._ca_passphrase, tries=10)
+        local = local_context(transport, self._ask_secret, tries=10)
+        prepared = prepare_local(selections, facts, local)
         for folder in prepared.created:
             self.call_from_thread(
                 self.notify,
@@ -462,8 +463,7 @@ class HostwizApp(App[int]):
                 await self.push_screen_wait(ErrorScreen(error))
 
     async def read_statuses(self, transport: SshTransport) -> list[StepRow]:
-        from hostwiz.tls_setup import step_statuses
-        from wizard.session import read_facts
+        from wizard.session import read_facts, step_statuses
 
         selections = self.selections()
         self.host_facts = None
@@ -504,9 +504,9 @@ class HostwizApp(App[int]):
     async def run_step(self, transport: SshTransport, name: str) -> str:
         """Questions → (CA passphrase) → preview → apply for one step; returns a note for the
         step list. A plan the host refuses is explained, then the questions come back."""
-        from hostwiz.tls_setup import PassphraseNotGiven, install_clients
+        from wizard.local import SecretNotGiven
         from wizard.render import render_changeset
-        from wizard.session import apply
+        from wizard.session import after_confirmed, apply
         from wizard.transport.base import hostwiz_command
 
         focus: str | None = None
@@ -538,7 +538,7 @@ class HostwizApp(App[int]):
                     f"Planning {selection.step.title} on {transport.host_label}…",
                     partial(self.plan_selections, transport, self.selections([name])),
                 )
-            except PassphraseNotGiven:  # Escape in the passphrase dialog: back to the questions
+            except SecretNotGiven:  # Escape in the passphrase dialog: back to the questions
                 continue
             except HostwizError as error:
                 await self.push_screen_wait(ErrorScreen(error))
@@ -556,7 +556,7 @@ class HostwizApp(App[int]):
                 if changeset.empty:
                     # The host needs nothing; this machine may still lack the client bundle.
                     report = await self.blocking(
-                        "Setting up your docker client…", partial(install_clients, selections)
+                        "Setting up your docker client…", partial(after_confirmed, selections)
                     )
                     if report.lines:
                         return "\n".join(report.lines)
@@ -579,9 +579,10 @@ class HostwizApp(App[int]):
         expected: Changeset,
         progress: Progress,
     ) -> ApplyResult:
-        """In the apply screen's thread: apply, then (confirmed only) the TLS step's client
-        bundle and docker context, whose lines the result panel shows."""
-        from hostwiz.tls_setup import with_client_setup
+        """In the apply screen's thread: apply, then (confirmed only) the steps' local work
+        (the TLS step's client bundle and docker context), whose lines the result panel
+        shows."""
+        from wizard.session import with_after_confirmed
 
         result = apply(
             transport,
@@ -590,7 +591,7 @@ class HostwizApp(App[int]):
             progress=progress,
             confirm_timeout=self.args.confirm_timeout,
         )
-        return with_client_setup(result, selections)
+        return with_after_confirmed(result, selections)
 
     async def snapshots(self, transport: SshTransport) -> str:
         from snapshots.rollback import rollback_plan

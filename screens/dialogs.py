@@ -1,4 +1,5 @@
-"""Small modal dialogs: trust a host key, passwords, the CA passphrase, errors, saving a preset."""
+"""Small modal dialogs: trust a host key, passwords, a step's secret (the CA passphrase), errors,
+saving a preset."""
 
 from __future__ import annotations
 
@@ -12,12 +13,12 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from hostwiz.tls_setup import NEVER_STORED, CaPassphrase
 from screens.errors import error_content, is_danger
 from wizard.errors import HostwizError
+from wizard.local import SecretAnswer
 
 if TYPE_CHECKING:
-    from hostwiz.tls_setup import PassphraseRequest
+    from wizard.local import SecretRequest
     from wizard.transport.ssh_connect import HostKeyInfo
 
 
@@ -91,31 +92,30 @@ class PasswordScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class CaPassphraseScreen(ModalScreen[CaPassphrase | None]):
-    """Asks for the TLS step's CA passphrase: once to unlock an existing CA, twice (a confirm
-    field) to create a new one. Returns the answer, or None (Escape) to go back.
+class SecretScreen(ModalScreen[SecretAnswer | None]):
+    """Asks for a secret a step needs (a :class:`~wizard.local.SecretRequest`; today the TLS
+    step's CA passphrase): once to unlock what exists, twice (a confirm field) when it is
+    chosen now. Returns the answer, or None (Escape) to go back.
 
-    A new passphrase that is empty, short or typed differently twice is refused right here;
-    whether an existing CA's passphrase is right is only known once the CA is opened, so the
-    app shows this screen again with the error (``request.problem``).
+    A new secret the request's ``check_new`` refuses (empty, short, typed differently twice)
+    is refused right here; whether an existing one is right is only known once the step uses
+    it, so the app shows this screen again with the error (``request.problem``).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, request: PassphraseRequest) -> None:
+    def __init__(self, request: SecretRequest) -> None:
         super().__init__()
         self.request = request
 
     def compose(self) -> ComposeResult:
         request = self.request
         with Vertical(classes="dialog", id="ca-passphrase"):
-            yield Static(
-                "New CA passphrase" if request.new_ca else "CA passphrase", classes="title"
-            )
+            yield Static(request.title, classes="title")
             yield Static(request.explanation)
-            yield Static(NEVER_STORED, classes="hint")
+            yield Static(request.note, classes="hint")
             yield Input(password=True, placeholder="passphrase", id="passphrase", compact=True)
-            if request.new_ca:
+            if request.confirm:
                 yield Input(
                     password=True,
                     placeholder="the same passphrase again",
@@ -130,7 +130,7 @@ class CaPassphraseScreen(ModalScreen[CaPassphrase | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button(
-                    "Create CA" if request.new_ca else "Unlock",
+                    request.submit,
                     id="ok",
                     variant="primary",
                     compact=True,
@@ -141,7 +141,7 @@ class CaPassphraseScreen(ModalScreen[CaPassphrase | None]):
 
     @on(Input.Submitted, "#passphrase")
     def first_typed(self) -> None:
-        if self.request.new_ca:
+        if self.request.confirm:
             self.query_one("#confirmation", Input).focus()
         else:
             self.submit()
@@ -152,21 +152,20 @@ class CaPassphraseScreen(ModalScreen[CaPassphrase | None]):
         from wizard.secrets import Secret
 
         passphrase = Secret(self.query_one("#passphrase", Input).value)
-        if not self.request.new_ca:
-            self.dismiss(CaPassphrase(passphrase))
+        if not self.request.confirm:
+            self.dismiss(SecretAnswer(passphrase))
             return
-        from wizard.pki import new_passphrase
-
         confirmation = Secret(self.query_one("#confirmation", Input).value)
         try:
-            new_passphrase(passphrase, confirmation)
+            if self.request.check_new is not None:
+                self.request.check_new(passphrase, confirmation)
         except HostwizError as error:  # empty, short, or the two differ: type both again
             self.show_error(f"{error.message} {error.hint}")
             for field in self.query(Input).results(Input):
                 field.value = ""
             self.query_one("#passphrase", Input).focus()
             return
-        self.dismiss(CaPassphrase(passphrase, confirmation))
+        self.dismiss(SecretAnswer(passphrase, confirmation))
 
     def show_error(self, text: str) -> None:
         self.query_one("#passphrase-error", Static).update(text)

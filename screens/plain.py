@@ -32,8 +32,8 @@ from screens.questions import (
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
-    from hostwiz.tls_setup import AskPassphrase, CaPassphrase, PassphraseRequest
     from wizard.answers import FieldInfo
+    from wizard.local import AskSecret, SecretAnswer, SecretRequest
     from wizard.plan import Changeset
     from wizard.session import Selection
     from wizard.steps.base import Step
@@ -136,16 +136,17 @@ def _plan(
     run: _Run,
     transport: Transport,
     selections: list[Selection],
-    ask: AskPassphrase,
+    ask: AskSecret,
     *,
     tries: int = 3,
 ) -> tuple[list[Selection], Changeset]:
-    """Read the host, get the CA passphrase if the TLS step needs it, plan."""
-    from hostwiz.tls_setup import prepare_selections
-    from wizard.session import plan_changeset, read_facts
+    """Read the host, do the steps' local work (the CA passphrase when a step needs it),
+    plan."""
+    from wizard.local import local_context
+    from wizard.session import plan_changeset, prepare_local, read_facts
 
     facts = read_facts(transport, selections)
-    prepared = prepare_selections(selections, facts, transport, ask, tries=tries)
+    prepared = prepare_local(selections, facts, local_context(transport, ask, tries=tries))
     for folder in prepared.created:
         _say(run, f"Created a new CA in {folder} (its key is encrypted with your passphrase). "
                   "Back the folder up.")  # fmt: skip
@@ -170,15 +171,16 @@ def _apply(
     _report(run, result, transport, changeset)
     if not result.confirmed:
         return 1
-    return _install_clients(run, selections)
+    return _local_work_after(run, selections)
 
 
-def _install_clients(run: _Run, selections: list[Selection]) -> int:
-    """The TLS step's client bundle and docker context (after a confirmed apply, or when the
-    host needed nothing): never before, so nothing local points at an undone change."""
-    from hostwiz.tls_setup import install_clients
+def _local_work_after(run: _Run, selections: list[Selection]) -> int:
+    """The steps' local work after an apply, such as a client bundle and docker context (after
+    a confirmed apply, or when the host needed nothing): never before, so nothing local points
+    at an undone change."""
+    from wizard.session import after_confirmed
 
-    report = install_clients(selections)
+    report = after_confirmed(selections)
     for line in report.lines:
         _say(run, line)
     return 0 if report.ok else 1
@@ -200,13 +202,13 @@ def _report(run: _Run, result: ApplyResult, transport: Transport, changeset: Cha
 
 def _unattended(args: argparse.Namespace, run: _Run) -> int:
     """Apply the preset as it is: no question at all, for scripts."""
-    from hostwiz.tls_setup import answer_with, nobody_to_ask, scripted_passphrase
     from wizard.connect import open_transport
+    from wizard.local import answer_with, nobody_to_ask, scripted_secret
     from wizard.session import selections_for
 
     source, answers = _preset_answers(args)
     selections = selections_for(answers)  # in hostwiz's step order, not the preset's
-    given = scripted_passphrase(getattr(args, "passphrase_file", None))
+    given = scripted_secret(getattr(args, "passphrase_file", None))
     ask = answer_with(given) if given is not None else nobody_to_ask
     _say(run, f"Answers from {source}.")
     with open_transport(args) as transport:
@@ -214,7 +216,7 @@ def _unattended(args: argparse.Namespace, run: _Run) -> int:
         _show_plan(run, changeset, selections)
         if changeset.empty:
             _say(run, f"Nothing to change: {transport.host_label} already matches {source}.")
-            return _install_clients(run, selections)
+            return _local_work_after(run, selections)
         return _apply(run, transport, selections, changeset)
 
 
@@ -224,9 +226,8 @@ def _unattended(args: argparse.Namespace, run: _Run) -> int:
 def _interactive(args: argparse.Namespace, run: _Run) -> int:
     import questionary
 
-    from hostwiz.tls_setup import step_statuses
     from wizard.connect import open_transport
-    from wizard.session import Selection, read_facts, selections_for
+    from wizard.session import Selection, read_facts, selections_for, step_statuses
     from wizard.steps import STEPS
     from wizard.steps.base import question_context
     from wizard.transport.base import hostwiz_command
@@ -262,7 +263,7 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
         _show_plan(run, changeset, chosen)
         if changeset.empty:
             _say(run, f"Nothing to change: {transport.host_label} already matches these answers.")
-            code = _install_clients(run, chosen)
+            code = _local_work_after(run, chosen)
         elif yes_no(f"Apply these changes to {transport.host_label}?", False, run.prompt_options):
             code = _apply(run, transport, chosen, changeset)
         else:
@@ -273,38 +274,38 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
     return code
 
 
-def _passphrase_asker(run: _Run) -> AskPassphrase:
-    """Ask for the CA passphrase with password prompts (twice for a new CA)."""
+def _passphrase_asker(run: _Run) -> AskSecret:
+    """Ask for a secret a step needs (the CA passphrase) with password prompts (twice when it
+    is chosen now)."""
 
-    def ask(request: PassphraseRequest) -> CaPassphrase:
+    def ask(request: SecretRequest) -> SecretAnswer:
         import questionary
 
-        from hostwiz.tls_setup import NEVER_STORED, CaPassphrase
-        from wizard.pki import MIN_PASSPHRASE
+        from wizard.local import SecretAnswer
         from wizard.secrets import Secret
 
         if request.problem is not None:
             _say(run, f"{request.problem.message} {request.problem.hint}")
         else:
             _say(run, f"\n{wrap(request.explanation)}")
-            _say(run, wrap(NEVER_STORED))
+            _say(run, wrap(request.note))
 
         def long_enough(text: str) -> bool | str:
-            if len(text) >= MIN_PASSPHRASE:
+            if len(text) >= request.min_length:
                 return True
-            return f"at least {MIN_PASSPHRASE} characters (a few unrelated words work well)"
+            return f"at least {request.min_length} characters (a few unrelated words work well)"
 
         first = questionary.password(
             f"{request.prompt}:",
-            validate=long_enough if request.new_ca else None,
+            validate=long_enough if request.confirm else None,
             **run.prompt_options,
         ).unsafe_ask()
-        if not request.new_ca:
-            return CaPassphrase(Secret(first))
+        if not request.confirm:
+            return SecretAnswer(Secret(first))
         again = questionary.password(
             "The same passphrase again:", **run.prompt_options
         ).unsafe_ask()
-        return CaPassphrase(Secret(first), Secret(again))
+        return SecretAnswer(Secret(first), Secret(again))
 
     return ask
 

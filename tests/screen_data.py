@@ -7,9 +7,10 @@ import json
 from typing import Any
 
 from wizard.facts import Facts
+from wizard.host.docker import WAIT_FOR_DOCKER
 from wizard.plan import Changeset
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import WAIT_FOR_DOCKER, DockerEngineAnswers
+from wizard.steps.docker import DockerEngineAnswers
 
 HOST = "web1"
 
@@ -92,7 +93,7 @@ def firewall_raw() -> dict[str, tuple[int, str]]:
 
 def firewall_facts() -> Facts:
     """Only the facts the firewall step's question context reads."""
-    from wizard.firewall.host import INTERFACES, SSH_PATH
+    from wizard.steps.firewall.host import INTERFACES, SSH_PATH
 
     return Facts.from_raw([INTERFACES, SSH_PATH], firewall_raw())
 

@@ -27,7 +27,7 @@ from screens.preview import PreviewScreen
 from screens.step_form import StepScreen
 from screens.step_list import StepListScreen
 from wizard.audit import Finding, Severity, worst_first
-from wizard.steps.docker_engine import WAIT_FOR_DOCKER
+from wizard.host.docker import WAIT_FOR_DOCKER
 
 
 def on_practice_host(test: Any) -> Any:

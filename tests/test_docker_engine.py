@@ -13,11 +13,12 @@ from snapshots.store import list_snapshots
 from wizard.actions import RunCommand, WriteFile
 from wizard.docker_api import docker_client
 from wizard.errors import ApplyFailed, PlanConflict
+from wizard.host.docker import WAIT_FOR_DOCKER, restart_dockerd
 from wizard.plan import Changeset, Plan
 from wizard.render import as_text, render_plan
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import DOCKER_ENGINE, WAIT_FOR_DOCKER
+from wizard.steps.docker import DOCKER_ENGINE
 from wizard.transaction import HealthCheck, apply_changeset
 from wizard.transport.local import LocalTransport
 from wizard.transport.ssh import SshTransport
@@ -110,7 +111,7 @@ def test_a_daemon_json_dockerd_rejects_never_stays_live(ssh, console, pristine):
     # "bip" has the right type, so only dockerd itself can tell it is nonsense: a planner
     # gap of exactly this kind is what the transaction has to survive.
     bad = WriteFile("/etc/docker/daemon.json", b'{"bip": "not-a-network"}\n', 0o644)
-    restart = DOCKER_ENGINE._restart("sysv")
+    restart = restart_dockerd("sysv")
     plan = Plan("docker", (bad, restart))
     answers = selections()[0].answers
     facts_for_check = preview(ssh, selections())[1]

@@ -24,17 +24,16 @@ from wizard.pki import CaFolder, CertificateAuthority, WrongPassphrase, cert_inf
 from wizard.plan import Changeset
 from wizard.secrets import Secret
 from wizard.session import Selection, apply, plan_changeset, preview, read_facts
-from wizard.steps.docker_tls import (
-    DOCKER_TLS,
+from wizard.steps.tls import DOCKER_TLS
+from wizard.steps.tls.answers import (
     HOST_CA_PATH,
     SERVER_CERT_PATH,
     SERVER_KEY_PATH,
     TLS_DIR,
     DockerTlsAnswers,
-    PreparedTls,
-    install_client,
-    prepare,
 )
+from wizard.steps.tls.local import install_client, prepare
+from wizard.steps.tls.plan import PreparedTls
 from wizard.tls_client import Bundle, der_of, materialised, sdk_client, served_certificate
 from wizard.transaction import apply_changeset
 from wizard.transport.local import LocalTransport
@@ -239,7 +238,7 @@ def test_renewal_keeps_the_daemon_reachable_and_rollback_removes_everything(
 
 
 def test_with_the_engine_step_one_apply_one_restart_and_both_settle(practice, tmp_path, local_home):
-    from wizard.steps.docker_engine import DOCKER_ENGINE, DockerEngineAnswers
+    from wizard.steps.docker import DOCKER_ENGINE, DockerEngineAnswers
 
     ssh, console, address = practice
     engine = DockerEngineAnswers()  # userns-remap, hardened settings

@@ -24,10 +24,10 @@ from tests.probes import (
     wait_until,
 )
 from wizard.errors import PlanConflict
-from wizard.firewall.answers import FirewallAnswers
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, preview
 from wizard.steps.firewall import FIREWALL
+from wizard.steps.firewall.answers import FirewallAnswers
 from wizard.transaction import apply_changeset
 from wizard.transport.ssh import SshTransport
 

@@ -22,11 +22,11 @@ from lab import LabHost, Topology, console
 from snapshots.rollback import rollback_plan
 from tests.test_lab_topology import on_console, pings, require_busybox, ssh_banner
 from wizard.actions import RunCommand
-from wizard.firewall import boot
-from wizard.firewall.answers import FirewallAnswers
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
+from wizard.steps.firewall import boot
+from wizard.steps.firewall.answers import FirewallAnswers
 from wizard.transaction import apply_changeset
 from wizard.transport.ssh import SshTransport
 

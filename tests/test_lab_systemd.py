@@ -36,7 +36,7 @@ from wizard.errors import LabError
 from wizard.plan import Changeset, Plan
 from wizard.session import Selection, apply
 from wizard.steps import STEPS
-from wizard.steps.ssh_port import SOCKET_DROP_IN, parse_listeners
+from wizard.steps.ssh.port import SOCKET_DROP_IN, parse_listeners
 from wizard.transaction import apply_changeset, watchdog_marker
 from wizard.transport.local import LocalTransport
 from wizard.transport.ports import forget_port

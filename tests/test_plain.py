@@ -30,7 +30,7 @@ from screens.plain import NO_CHANGES, ask_field, run_plain, yes_no
 from screens.questions import confirm_keys, select_keys, text_keys
 from wizard.answers import fields_of
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import DockerEngineAnswers
+from wizard.steps.docker import DockerEngineAnswers
 
 FIELDS = {info.name: info for info in fields_of(DockerEngineAnswers)}
 DOWN = "\x1b[B"
@@ -98,7 +98,7 @@ def _step_run(keys: Any, typed: str) -> Any:
 def test_a_step_switched_off_asks_nothing_more(keys: Any) -> None:
     """TLS answered No: none of its other questions is asked (the input ends right there)."""
     from screens.plain import _ask_step
-    from wizard.steps.docker_tls import DockerTlsAnswers
+    from wizard.steps.tls.answers import DockerTlsAnswers
 
     run, out = _step_run(keys, "y\rn\r")
     assert _ask_step(run, STEPS["tls"], DockerTlsAnswers(enabled=True)) == DockerTlsAnswers()
@@ -108,7 +108,7 @@ def test_a_step_switched_off_asks_nothing_more(keys: Any) -> None:
 def test_a_typo_in_one_item_of_a_list_is_refused_as_typed(keys: Any) -> None:
     """The services of a zone are checked item by item before the next question."""
     from screens.plain import _ask_step
-    from wizard.firewall.answers import FirewallAnswers
+    from wizard.steps.firewall.answers import FirewallAnswers
 
     typed = ["y\r", "y\r"]  # go through it; zones on
     for info in fields_of(FirewallAnswers)[1:]:
@@ -216,7 +216,7 @@ def test_plain_firewall_questions_name_the_hosts_interfaces(
     """The facts read for the step list say, before each zone question, which interfaces and
     addresses the host has and where hostwiz's SSH connection comes in; a firewall that is
     off asks nothing more. The plan is shown, declined, and nothing changes."""
-    from wizard.firewall.answers import FirewallAnswers
+    from wizard.steps.firewall.answers import FirewallAnswers
 
     host = practice_host
     console = host.console()

@@ -22,14 +22,13 @@ from textual.app import App, ComposeResult
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Label, Select, Static, Switch
 
-from hostwiz.tls_setup import CaPassphrase, PassphraseRequest
 from screens.app import HostwizApp, default_args
 from screens.apply import ApplyScreen, clock_time
 from screens.dialogs import (
-    CaPassphraseScreen,
     ErrorScreen,
     PasswordScreen,
     SavePresetScreen,
+    SecretScreen,
     TrustKeyScreen,
 )
 from screens.help import HelpScreen
@@ -43,7 +42,7 @@ from screens.widgets import ProgressLog, QuestionForm
 from snapshots import local_journal
 from snapshots.store import SnapshotInfo
 from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged
-from wizard.firewall.answers import FirewallAnswers
+from wizard.local import SecretAnswer
 from wizard.pki import WrongPassphrase
 from wizard.recovery import (
     COMMON_SSH_PORTS,
@@ -57,7 +56,9 @@ from wizard.recovery import (
 )
 from wizard.render import render_changeset
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import DockerEngineAnswers
+from wizard.steps.docker import DockerEngineAnswers
+from wizard.steps.firewall.answers import FirewallAnswers
+from wizard.steps.tls.local import passphrase_request
 from wizard.transaction import ApplyResult, Event
 from wizard.transport.ssh_connect import HostKeyInfo
 from wizard.ways_in import WaysIn
@@ -1339,8 +1340,8 @@ async def test_error_modal_shows_message_and_hint() -> None:
 CA_FOLDER = Path("/home/admin/.local/share/hostwiz/ca/default")
 
 
-def passphrase_screen(*, new_ca: bool = True, problem: Any = None) -> CaPassphraseScreen:
-    return CaPassphraseScreen(PassphraseRequest("default", HOST, new_ca, CA_FOLDER, problem))
+def passphrase_screen(*, new_ca: bool = True, problem: Any = None) -> SecretScreen:
+    return SecretScreen(passphrase_request("default", HOST, new_ca, CA_FOLDER, problem))
 
 
 @run_async
@@ -1348,7 +1349,7 @@ async def test_a_new_ca_asks_twice_and_refuses_a_mismatch_or_a_short_passphrase(
     app = Harness(passphrase_screen)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        assert isinstance(screen, CaPassphraseScreen)
+        assert isinstance(screen, SecretScreen)
         assert screen.query_one("#passphrase", Input).password
         assert screen.query_one("#confirmation", Input).password  # the confirm field is there
         text = " ".join(str(s.content) for s in screen.query(Static))
@@ -1369,9 +1370,9 @@ async def test_a_new_ca_asks_twice_and_refuses_a_mismatch_or_a_short_passphrase(
         await pilot.pause()
     assert len(app.results) == 1
     answer = app.results[0]
-    assert isinstance(answer, CaPassphrase)
-    assert answer.passphrase.reveal() == "correct horse battery"
-    assert answer.confirmation == answer.passphrase
+    assert isinstance(answer, SecretAnswer)
+    assert answer.secret.reveal() == "correct horse battery"
+    assert answer.confirmation == answer.secret
     assert "correct horse" not in repr(answer)  # a Secret never shows its value
 
 
@@ -1384,13 +1385,13 @@ async def test_an_existing_ca_asks_once_shows_why_it_is_asked_again_and_escape_c
     app = Harness(lambda: passphrase_screen(new_ca=False, problem=wrong))
     async with app.run_test(size=(80, 24)) as pilot:
         screen = app.screen
-        assert isinstance(screen, CaPassphraseScreen)
+        assert isinstance(screen, SecretScreen)
         assert not screen.query("#confirmation")  # no confirm field for an existing CA
         assert "does not unlock the CA" in screen.error_text
         await pilot.press(*"my old passphrase", "enter")
         await pilot.pause()
     assert len(app.results) == 1 and app.results[0].confirmation is None
-    assert app.results[0].passphrase.reveal() == "my old passphrase"
+    assert app.results[0].secret.reveal() == "my old passphrase"
 
     cancelled = Harness(lambda: passphrase_screen(new_ca=False))
     async with cancelled.run_test(size=(80, 24)) as pilot:
@@ -1731,8 +1732,8 @@ async def test_wizard_tls_asks_the_passphrase_applies_and_sets_up_the_docker_cli
         step.query_one("#field-enabled", Switch).value = True
         await pilot.pause()
         await pilot.press("ctrl+n")
-        dialog = await wait_for(pilot, CaPassphraseScreen, 60)
-        assert dialog.request.new_ca and dialog.query("#confirmation")
+        dialog = await wait_for(pilot, SecretScreen, 60)
+        assert dialog.request.confirm and dialog.query("#confirmation")
         await pilot.press(*passphrase, "enter", *"correct horse battery stable", "enter")
         await until(pilot, lambda: "differ" in dialog.error_text)
         await pilot.press(*passphrase, "enter", *passphrase, "enter")
@@ -1758,18 +1759,18 @@ async def test_wizard_tls_asks_the_passphrase_applies_and_sets_up_the_docker_cli
         await palette(pilot, "Step: Docker API over TLS")
         await wait_for(pilot, StepScreen)
         await pilot.press("ctrl+n")
-        dialog = await wait_for(pilot, CaPassphraseScreen, 60)
-        assert not dialog.request.new_ca and not dialog.query("#confirmation")
+        dialog = await wait_for(pilot, SecretScreen, 60)
+        assert not dialog.request.confirm and not dialog.query("#confirmation")
         await pilot.press(*"not my passphrase", "enter")
         await until(
             pilot,
             lambda: (
-                isinstance(pilot.app.screen, CaPassphraseScreen) and pilot.app.screen is not dialog
+                isinstance(pilot.app.screen, SecretScreen) and pilot.app.screen is not dialog
             ),
             60,
         )
         again = pilot.app.screen
-        assert isinstance(again, CaPassphraseScreen)
+        assert isinstance(again, SecretScreen)
         assert "does not unlock the CA" in again.error_text
         await pilot.press("escape")
         await wait_for(pilot, StepScreen)
@@ -2104,7 +2105,7 @@ async def test_save_preset_from_the_wizard_keeps_the_files_comments(
     reachable: Any, tmp_path: Path
 ) -> None:
     from presets import load_preset
-    from wizard.steps.docker_engine import DockerEngineAnswers
+    from wizard.steps.docker import DockerEngineAnswers
 
     path = tmp_path / "team.toml"
     path.write_text(PRESET_WITH_COMMENTS)

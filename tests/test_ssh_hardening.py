@@ -17,7 +17,7 @@ from wizard.render import as_text, render_plan
 from wizard.secrets import Secret
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
-from wizard.steps.ssh_hardening import parse_effective
+from wizard.steps.ssh.facts import parse_effective
 from wizard.transaction import apply_changeset
 from wizard.transport.ssh import SshTransport
 

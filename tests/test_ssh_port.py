@@ -17,12 +17,12 @@ from snapshots.local_journal import last_transaction
 from snapshots.rollback import rollback_plan
 from tests.probes import wait_for
 from wizard.errors import ApplyFailed, ConnectionFailed, HostKeyChanged, PlanConflict
-from wizard.firewall.answers import FirewallAnswers
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, apply_planned, preview
 from wizard.steps import STEPS
 from wizard.steps.firewall import FIREWALL
-from wizard.steps.ssh_port import parse_listeners
+from wizard.steps.firewall.answers import FirewallAnswers
+from wizard.steps.ssh.port import parse_listeners
 from wizard.transaction import apply_changeset
 from wizard.transport.known_hosts import KnownHosts
 from wizard.transport.local import LocalTransport

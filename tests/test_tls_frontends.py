@@ -35,7 +35,7 @@ from snapshots.store import list_snapshots
 from wizard.answers import fields_of
 from wizard.pki import CaFolder
 from wizard.steps import STEPS
-from wizard.steps.docker_tls import TLS_DIR, DockerTlsAnswers
+from wizard.steps.tls.answers import TLS_DIR, DockerTlsAnswers
 from wizard.tls_client import Bundle, sdk_client
 from wizard.transport.ssh import SshTransport
 

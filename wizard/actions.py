@@ -95,6 +95,9 @@ class RunCommand:
     """Neither restoring files nor ``undo`` brings the old state back (flagged in previews)."""
     secrets: tuple[Secret, ...] = field(default=(), compare=False)
     timeout: float = 300.0
+    key: str = ""
+    """Names what the command does when several steps may ask for it (``"restart dockerd"``):
+    a changeset runs the commands sharing a key once, at the last place one is asked for."""
 
     @property
     def paths(self) -> tuple[str, ...]:
@@ -105,6 +108,28 @@ class RunCommand:
 
 
 Action = WriteFile | RemoveFile | RunCommand
+
+
+def ensure_file(
+    state: FileState,
+    content: bytes,
+    *,
+    mode: int | None = None,
+    owner: str | None = None,
+    group: str | None = None,
+    why: str = "",
+    secret: bool = False,
+) -> WriteFile | None:
+    """The write that makes ``state.path`` hold ``content`` with this mode and owner, or None
+    when the file already is so. ``mode``/``owner``/``group`` left out keep the file's own
+    (``0644 root:root`` for a new file), so an admin's chmod is not undone for nothing."""
+    mode = mode if mode is not None else (state.mode if state.exists else 0o644)
+    owner = owner if owner is not None else (state.owner if state.exists else "root")
+    group = group if group is not None else (state.group if state.exists else "root")
+    wanted = FileState(state.path, True, content, mode, owner, group)
+    if state == wanted:
+        return None
+    return WriteFile(state.path, content, mode, owner, group, why=why, secret=secret)
 
 
 def resolve_link_script(var: str = "p", fail: str = "exit 1") -> str:

@@ -50,6 +50,11 @@ class Facts:
     def names(self) -> list[str]:
         return sorted(self._values)
 
+    def file(self, path: str) -> FileState | None:
+        """The state of ``path`` when a :func:`file_fact` read it (None: no fact read it)."""
+        state = self._values.get(f"file:{path}")
+        return state if isinstance(state, FileState) else None
+
     def with_files(self, states: Iterable[FileState]) -> Facts:
         """These facts as they will be once ``states`` are written (for steps planned later)."""
         values = dict(self._values)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 from wizard.actions import Action, FileState
 
@@ -27,7 +27,8 @@ class Plan:
     step: str
     actions: tuple[Action, ...] = ()
     before: tuple[FileState, ...] = ()
-    """Before-state of every file the actions write or remove, for diffs (from the facts)."""
+    """Before-state of every file the actions write or remove, for diffs. The session fills it
+    in from the file facts (:meth:`with_before`); a step lists only states no file fact has."""
     notes: tuple[str, ...] = ()
     """Plain-words explanations shown with the preview."""
     warnings: tuple[str, ...] = ()
@@ -44,6 +45,14 @@ class Plan:
             if state.path == path:
                 return state
         return FileState(path, exists=False)
+
+    def with_before(self, known: Callable[[str], FileState | None]) -> Plan:
+        """This plan with the before-state of every touched path that ``known`` (the file
+        facts) has and :attr:`before` does not list yet."""
+        listed = {state.path for state in self.before}
+        found = [known(path) for path in self.touched_paths() if path not in listed]
+        added = tuple(state for state in found if state is not None)
+        return replace(self, before=self.before + added) if added else self
 
     def touched_paths(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}

@@ -36,7 +36,7 @@ from wizard.errors import (
     HostwizError,
     SudoFailed,
 )
-from wizard.firewall.loaded import loaded_zone_ports
+from wizard.steps.firewall.loaded import loaded_zone_ports
 from wizard.transaction import disarm_script
 from wizard.transport.base import Transport
 

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from wizard.actions import FileState, RunCommand, WriteFile
 from wizard.errors import HostChanged
 from wizard.facts import Fact, Facts, gather
+from wizard.local import LocalContext, LocalReport, client_host
 from wizard.plan import Changeset, Plan
 from wizard.steps import STEPS
-from wizard.steps.base import APPLIED_STEPS, Step, StepStatus, settled_status
+from wizard.steps.base import (
+    APPLIED_STEPS,
+    AddsLocalStatus,
+    FinishesLocally,
+    PreparesLocally,
+    Step,
+    StepStatus,
+    settled_status,
+)
 from wizard.transaction import ApplyResult, HealthCheck, Progress, apply_changeset
 from wizard.transport.base import Transport
 
@@ -46,8 +56,8 @@ def selections_for(answers: Mapping[str, Any]) -> list[Selection]:
 
 
 def _firewall_off() -> Selection:
-    from wizard.firewall.answers import FirewallAnswers
     from wizard.steps.firewall import FIREWALL
+    from wizard.steps.firewall.answers import FirewallAnswers
 
     return Selection(FIREWALL, FirewallAnswers(enabled=False))
 
@@ -86,12 +96,13 @@ def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> 
 
     Two steps may share a file (the engine and TLS steps both edit daemon.json): the later one
     merges into the earlier one's result instead of overwriting it. A command that a later step
-    repeats word for word (restarting dockerd) runs only once, at its last place. The steps
-    are planned in step order (:func:`in_step_order`), whatever order they are given in.
+    asks for again (the same ``key``: restarting dockerd) runs only once, at its last place.
+    The steps are planned in step order (:func:`in_step_order`), whatever order they are given
+    in.
     """
     plans: list[Plan] = []
     for selection in in_step_order(selections):
-        plan = selection.step.plan(selection.answers, facts)
+        plan = selection.step.plan(selection.answers, facts).with_before(facts.file)
         plans.append(plan)
         facts = facts.with_files(
             FileState(a.path, True, a.content, a.mode, a.owner, a.group)
@@ -105,15 +116,17 @@ def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> 
 
 
 def _without_repeated_commands(plans: list[Plan]) -> list[Plan]:
+    """Commands that share a :attr:`~wizard.actions.RunCommand.key` (two steps that both
+    restart dockerd) run once, at the last place one of them is asked for."""
     later: set[str] = set()
     kept: list[Plan] = []
     for plan in reversed(plans):
         actions = []
         for action in reversed(plan.actions):
-            if isinstance(action, RunCommand) and action.script in later:
-                continue
-            if isinstance(action, RunCommand):
-                later.add(action.script)
+            if isinstance(action, RunCommand) and action.key:
+                if action.key in later:
+                    continue
+                later.add(action.key)
             actions.append(action)
         kept.append(replace(plan, actions=tuple(reversed(actions))))
     return list(reversed(kept))
@@ -124,6 +137,73 @@ def statuses(selections: Sequence[Selection], facts: Facts) -> list[tuple[Step[A
         (s.step, settled_status(s.step.name, s.step.status(s.answers, facts), facts))
         for s in selections
     ]
+
+
+def step_statuses(
+    selections: Sequence[Selection], facts: Facts, transport: Transport
+) -> list[tuple[Step[Any], StepStatus]]:
+    """Each step's status, with what this machine adds where a step says so (the TLS step:
+    how long the client certificate here lasts)."""
+    host = client_host(transport)
+    result: list[tuple[Step[Any], StepStatus]] = []
+    for (step, status), selection in zip(statuses(selections, facts), selections, strict=True):
+        if isinstance(step, AddsLocalStatus):
+            status = step.local_status(selection.answers, status, facts, host)
+        result.append((step, status))
+    return result
+
+
+# ---- local work around the plan (wizard.local) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreparedSelections:
+    selections: list[Selection]
+    """The selections to plan and apply, with the answers each step's ``prepare`` made."""
+    created: tuple[Path, ...] = ()
+    """Local folders created while preparing (the only local change before an apply)."""
+
+
+def prepare_local(
+    selections: Sequence[Selection], facts: Facts, local: LocalContext
+) -> PreparedSelections:
+    """Run the ``prepare`` hook of every selected step that has one, in step order: the local
+    work before planning, which may ask for a secret through ``local.ask``. Nothing on the
+    host changes here; locally, at most what the hooks report as created."""
+    prepared: list[Selection] = []
+    created: list[Path] = []
+    for selection in selections:
+        if not isinstance(selection.step, PreparesLocally):
+            prepared.append(selection)
+            continue
+        made = selection.step.prepare(selection.answers, facts, local)
+        prepared.append(Selection(selection.step, made.answers))
+        created.extend(made.created)
+    return PreparedSelections(prepared, tuple(created))
+
+
+def after_confirmed(selections: Sequence[Selection]) -> LocalReport:
+    """After a confirmed apply (or when the host needed nothing): every selected step's local
+    work, as lines to show; stops at the first that fails."""
+    lines: list[str] = []
+    for selection in selections:
+        if not isinstance(selection.step, FinishesLocally):
+            continue
+        report = selection.step.after_confirmed(selection.answers)
+        lines.extend(report.lines)
+        if not report.ok:
+            return LocalReport(lines, ok=False)
+    return LocalReport(lines)
+
+
+def with_after_confirmed(result: ApplyResult, selections: Sequence[Selection]) -> ApplyResult:
+    """``result`` with the local work's lines appended (only after a confirmed apply)."""
+    if not result.confirmed:
+        return result
+    report = after_confirmed(selections)
+    if not report.lines:
+        return result
+    return replace(result, message="\n".join([result.message, *report.lines]))
 
 
 def preview(transport: Transport, selections: Sequence[Selection]) -> tuple[Changeset, Facts]:

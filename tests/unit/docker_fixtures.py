@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from wizard.facts import Facts
-from wizard.steps.docker_engine import DOCKER_ENGINE, DockerEngineAnswers
-from wizard.steps.docker_rootless import service_paths
+from wizard.steps.docker import DOCKER_ENGINE, DockerEngineAnswers
+from wizard.steps.docker.rootless import service_paths
 
 
 def file_output(content: bytes | None, meta: str = "644 root root") -> tuple[int, str]:

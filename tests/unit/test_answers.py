@@ -11,12 +11,13 @@ import pytest
 from presets import apply_overrides, load_preset, parse_preset
 from wizard.answers import FieldInfo, build, check_value, fields_of
 from wizard.errors import InvalidAnswer, PresetError
-from wizard.firewall.answers import FirewallAnswers
-from wizard.firewall.services import parse_service
 from wizard.steps import STEPS
-from wizard.steps.docker_engine import DockerEngineAnswers
-from wizard.steps.docker_tls import DockerTlsAnswers
-from wizard.steps.ssh_hardening import SshAnswers, drop_in_text
+from wizard.steps.docker import DockerEngineAnswers
+from wizard.steps.firewall.answers import FirewallAnswers
+from wizard.steps.firewall.services import parse_service
+from wizard.steps.ssh.answers import SshAnswers
+from wizard.steps.ssh.plan import drop_in_text
+from wizard.steps.tls.answers import DockerTlsAnswers
 
 INJECTION = "root\nMatch all\n  PasswordAuthentication yes"
 

@@ -50,11 +50,61 @@ def test_importing_the_whole_core_loads_no_ui_module() -> None:
     assert out.stdout.strip() == ""
 
 
+# ---- steps never import each other ---------------------------------------------------------
+
+STEPS_DIR = ROOT / "wizard" / "steps"
+SHARED = {"base"}
+"""Modules of wizard.steps that are no step: what every step may use."""
+
+
+def _step_of(path: Path) -> str:
+    """The step a module under wizard/steps belongs to: its package, or a flat module's name."""
+    part = path.relative_to(STEPS_DIR).parts[0]
+    return part.removesuffix(".py")
+
+
+def _steps_imported(path: Path) -> set[str]:
+    """The wizard.steps.<name> a module imports (``from wizard.steps import name`` too)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module]
+            if node.module == "wizard.steps":
+                modules = [f"wizard.steps.{alias.name}" for alias in node.names]
+        for module in modules:
+            parts = module.split(".")
+            if parts[:2] == ["wizard", "steps"] and len(parts) > 2:
+                found.add(parts[2])
+    return found
+
+
+def test_no_step_imports_another() -> None:
+    """Two steps share knowledge of the host through wizard.host, never through each other:
+    the docker step's restart, the SSH step's drop-in and ports are all there."""
+    offenders = {}
+    for path in sorted(STEPS_DIR.rglob("*.py")):
+        if path.parent == STEPS_DIR and path.stem in {"__init__", *SHARED}:
+            continue  # the registry names every step; base is shared
+        own = _step_of(path)
+        others = _steps_imported(path) - SHARED - {own}
+        if others:
+            offenders[str(path.relative_to(ROOT))] = sorted(others)
+    assert offenders == {}
+
+
+def test_the_border_test_sees_a_step_importing_another(tmp_path: Path) -> None:
+    module = tmp_path / "plan.py"
+    module.write_text(
+        "from wizard.steps.ssh.answers import SshAnswers\nfrom wizard.steps import docker\n"
+    )
+    assert _steps_imported(module) == {"ssh", "docker"}
+
+
 #: Modules of hostwiz/ that others may still import.
-HOSTWIZ_EXCEPTIONS = {
-    # Going away: the CA passphrase types move out of hostwiz/ (issue #12).
-    "hostwiz.tls_setup",
-}
+HOSTWIZ_EXCEPTIONS: set[str] = set()
 
 
 def _imported(path: Path) -> set[str]:
@@ -90,3 +140,63 @@ def test_nothing_outside_hostwiz_imports_it() -> None:
         if any(map(_forbidden_hostwiz, _imported(path)))
     }
     assert offenders == {}
+
+
+# ---- front ends never name a step -----------------------------------------------------------
+
+FRONT_ENDS = ("hostwiz", "screens")
+
+
+def _step_names() -> set[str]:
+    """Every step's registry name and the name of its package."""
+    from wizard.steps import STEPS
+
+    packages = {type(step).__module__.split(".")[2] for step in STEPS.values()}
+    return set(STEPS) | packages
+
+
+def _naming_a_step(path: Path, names: set[str]) -> list[str]:
+    """Imports of a step's own modules, and string constants that are exactly a step's name
+    (``step.name == "tls"``): the front end would then special-case that step."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules = [node.module]
+            if node.module == "wizard.steps":
+                modules = [f"wizard.steps.{alias.name}" for alias in node.names]
+        for module in modules:
+            parts = module.split(".")
+            if parts[:2] == ["wizard", "steps"] and len(parts) > 2 and parts[2] in names:
+                found.append(f"imports {module}")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
+            found.append(f"line {node.lineno}: {node.value!r}")
+    return found
+
+
+def test_no_front_end_names_a_step() -> None:
+    """The CLI, the wizard and plain mode reach steps only through the registry and the
+    session (local work, statuses, plans), so a new step needs no front-end change."""
+    names = _step_names()
+    assert {"ssh", "docker", "tls", "firewall"} <= names
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for package in FRONT_ENDS
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if (found := _naming_a_step(path, names))
+    }
+    assert offenders == {}
+
+
+def test_the_front_end_test_sees_a_step_named(tmp_path: Path) -> None:
+    module = tmp_path / "app.py"
+    module.write_text(
+        "from wizard.steps.tls.plan import PreparedTls\n"
+        "def is_tls(step):\n    return step.name == 'tls'\n"
+    )
+    assert _naming_a_step(module, _step_names()) == [
+        "imports wizard.steps.tls.plan",
+        "line 3: 'tls'",
+    ]

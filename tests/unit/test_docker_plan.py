@@ -12,7 +12,8 @@ from wizard.actions import RunCommand, WriteFile
 from wizard.daemon_json import dumps
 from wizard.errors import PlanConflict
 from wizard.render import as_text, render_plan
-from wizard.steps.docker_engine import DOCKER_ENGINE, DockerEngineAnswers, _merged_config
+from wizard.steps.docker import DOCKER_ENGINE, DockerEngineAnswers
+from wizard.steps.docker.plan import merged_config
 
 HARDENED = DockerEngineAnswers()
 
@@ -36,7 +37,7 @@ def test_fresh_host_gets_remap_user_ranges_config_and_one_restart():
 
 
 def test_host_already_as_asked_plans_nothing():
-    config = _merged_config({}, HARDENED, 1048576)
+    config = merged_config({}, HARDENED, 1048576)
     facts = docker_facts(
         HARDENED, daemon_json=dumps(config), dockremap=True,
         subuid=b"dockremap:165536:65536\n", subgid=b"dockremap:165536:65536\n",

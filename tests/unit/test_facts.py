@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from wizard.facts import Fact, Facts, batch_script, file_fact, parse_batch, text_fact
-from wizard.steps.docker_facts import (
+from wizard.host.docker import (
     DOCKERD,
     parse_account,
     parse_id_ranges,

@@ -13,8 +13,8 @@ import pytest
 from presets import apply_overrides, load_preset, parse_preset
 from wizard.answers import fields_of
 from wizard.errors import InvalidAnswer, PresetError
-from wizard.firewall.answers import ZONES, FirewallAnswers
-from wizard.firewall.services import KNOWN_SERVICES, Opening, PortRange, parse_service
+from wizard.steps.firewall.answers import ZONES, FirewallAnswers
+from wizard.steps.firewall.services import KNOWN_SERVICES, Opening, PortRange, parse_service
 
 BAD_ANSWERS: list[tuple[dict[str, Any], str, str]] = [
     # (answers, what the message must say, what the hint must say)

@@ -22,11 +22,10 @@ from tests.unit.docker_fixtures import file_output
 from wizard.actions import RemoveFile, RunCommand, WriteFile
 from wizard.errors import PlanConflict
 from wizard.facts import Facts
-from wizard.firewall import boot, nftables
-from wizard.firewall.answers import FirewallAnswers
-from wizard.firewall.host import Interface
-from wizard.firewall.model import Ruleset, resolve
-from wizard.steps.firewall import FILES, FIREWALL
+from wizard.steps.firewall import FILES, FIREWALL, boot, nftables
+from wizard.steps.firewall.answers import FirewallAnswers
+from wizard.steps.firewall.host import Interface
+from wizard.steps.firewall.model import Ruleset, resolve
 
 ADDRESSES = {
     "eth0": ("10.213.0.5/24", "fd00:213::5/64"),

@@ -19,11 +19,10 @@ from tests.unit.docker_fixtures import file_output
 from wizard.actions import FileState, RemoveFile, RunCommand, WriteFile
 from wizard.errors import PlanConflict
 from wizard.facts import Facts
-from wizard.firewall import boot, iptables
-from wizard.firewall.answers import FirewallAnswers
-from wizard.firewall.iptables import ICMP4_ESSENTIAL, ICMP6_ESSENTIAL, JUMPS, parse_save
 from wizard.steps.base import Status
-from wizard.steps.firewall import FILES, FIREWALL, SSH_DROP_IN
+from wizard.steps.firewall import FILES, FIREWALL, SSH_DROP_IN, boot, iptables
+from wizard.steps.firewall.answers import FirewallAnswers
+from wizard.steps.firewall.iptables import ICMP4_ESSENTIAL, ICMP6_ESSENTIAL, JUMPS, parse_save
 
 # ---- the host, as its fact commands print it ------------------------------------------------
 

@@ -9,8 +9,8 @@ from lab.hosts import _check_topology_prefix
 from lab.topology import parse_topology
 from wizard.answers import FieldInfo, check_value
 from wizard.errors import InvalidAnswer, LabError
-from wizard.firewall.services import _parse_ports, parse_service
 from wizard.pki import check_site, is_dns_name
+from wizard.steps.firewall.services import _parse_ports, parse_service
 
 
 @pytest.mark.parametrize("name", ["web1", "docker1.example.org"])

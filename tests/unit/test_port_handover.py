@@ -167,7 +167,7 @@ NFT_TABLE = """table inet hostwiz {
 
 
 def test_the_tcp_ports_each_loaded_zone_opens_are_read_from_the_live_rules() -> None:
-    from wizard.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
+    from wizard.steps.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
 
     zones = loaded_zone_ports(IPTABLES_SAVE, "")
     assert zones == {"mgmt": {22}, "wan": {8000, 8001, 8002}}  # docker's zone is not the admin's

@@ -6,7 +6,7 @@ import pytest
 
 from presets import apply_overrides, load_preset, parse_preset, save_preset, shipped
 from wizard.errors import PresetError
-from wizard.steps.docker_engine import DockerEngineAnswers
+from wizard.steps.docker import DockerEngineAnswers
 
 
 @pytest.mark.parametrize("name", shipped())

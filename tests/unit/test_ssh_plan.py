@@ -14,18 +14,13 @@ from wizard.answers import build, fields_of
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Facts
 from wizard.plan import Changeset, Plan, PortMove
-from wizard.steps import ssh_crypto
-from wizard.steps.ssh_crypto import Algorithms, parse_supported, strong_subset, with_fallback
-from wizard.steps.ssh_hardening import (
-    BANNER_FILE,
-    DROP_IN,
-    SSH_HARDENING,
-    SshAnswers,
-    drop_in_text,
-    effective_differences,
-    parse_effective,
-)
-from wizard.steps.ssh_port import SOCKET_DROP_IN, listen_problems, parse_listen, parse_listeners
+from wizard.steps.ssh import SSH_HARDENING
+from wizard.steps.ssh import crypto as ssh_crypto
+from wizard.steps.ssh.answers import BANNER_FILE, DROP_IN, SshAnswers
+from wizard.steps.ssh.crypto import Algorithms, parse_supported, strong_subset, with_fallback
+from wizard.steps.ssh.facts import parse_effective
+from wizard.steps.ssh.plan import drop_in_text, effective_differences
+from wizard.steps.ssh.port import SOCKET_DROP_IN, listen_problems, parse_listen, parse_listeners
 
 DEBIAN_MAIN = b"Include /etc/ssh/sshd_config.d/*.conf\n#Port 22\nKbdInteractiveAuthentication no\n"
 

@@ -8,9 +8,9 @@ from tests.unit.test_firewall_plan import firewall_facts
 from tests.unit.test_ssh_plan import facts as ssh_facts
 from wizard.actions import WriteFile
 from wizard.facts import Facts
-from wizard.firewall import boot
 from wizard.session import Selection, facts_needed, plan_changeset
 from wizard.steps import STEPS
+from wizard.steps.firewall import boot
 
 OVERRIDES = ["firewall.enabled=true", "ssh.port=2222"]
 

@@ -10,14 +10,16 @@ from typing import Any
 
 import pytest
 
-from hostwiz.tls_setup import prepare_selections
 from tests.unit.test_tls_plan import IP_ADDR, NOW, ON, PASS, ca_root, home, prep, tls_facts
 from wizard.answers import build
 from wizard.errors import InvalidAnswer
 from wizard.facts import Facts
+from wizard.local import local_context
 from wizard.pki import CertificateAuthority, SanError, cert_info
-from wizard.session import Selection
-from wizard.steps.docker_tls import DOCKER_TLS, DockerTlsAnswers, install_client
+from wizard.session import Selection, prepare_local
+from wizard.steps.tls import DOCKER_TLS
+from wizard.steps.tls.answers import DockerTlsAnswers
+from wizard.steps.tls.local import install_client
 
 __all__ = ["ca_root", "home"]  # fixtures, used by name
 
@@ -123,8 +125,8 @@ def test_the_passphrase_is_not_asked_for_a_folder_that_will_be_refused(ca_root, 
         hostname = "web1.example.org"
 
     with pytest.raises(InvalidAnswer, match="hostwiz did not put there"):
-        prepare_selections([Selection(DOCKER_TLS, answers)], tls_facts(), Transport(), ask,  # type: ignore[arg-type]
-                           ca_root=ca_root)  # fmt: skip
+        local = local_context(Transport(), ask, root=ca_root)  # type: ignore[arg-type]
+        prepare_local([Selection(DOCKER_TLS, answers)], tls_facts(), local)
     assert not ca_root.exists()
 
 

@@ -19,6 +19,7 @@ from wizard.answers import build
 from wizard.daemon_json import check_types, command_line_flags, flag_conflicts
 from wizard.errors import InvalidAnswer, PlanConflict, PresetError
 from wizard.facts import Facts
+from wizard.host.docker import restart_dockerd
 from wizard.pki import (
     CaFolder,
     CaFolderProblem,
@@ -32,22 +33,18 @@ from wizard.render import as_text, render_changeset, render_plan
 from wizard.secrets import Secret
 from wizard.session import Selection, plan_changeset
 from wizard.steps import STEPS, Status
-from wizard.steps.docker_engine import DOCKER_ENGINE, DockerEngineAnswers, DockerEngineStep
-from wizard.steps.docker_tls import (
-    DOCKER_TLS,
+from wizard.steps.docker import DOCKER_ENGINE, DockerEngineAnswers
+from wizard.steps.tls import DOCKER_TLS
+from wizard.steps.tls.answers import (
     DROP_IN_PATH,
     HOST_CA_PATH,
     SERVER_CERT_PATH,
     SERVER_KEY_PATH,
     DockerTlsAnswers,
-    ExistingTlsSetup,
-    NeedsPassphrase,
-    PreparedTls,
-    ca_exists,
-    install_client,
-    parse_identity,
-    prepare,
 )
+from wizard.steps.tls.facts import parse_identity
+from wizard.steps.tls.local import ca_exists, install_client, prepare
+from wizard.steps.tls.plan import ExistingTlsSetup, NeedsPassphrase, PreparedTls
 
 PASS = Secret("correct horse battery staple")
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -194,7 +191,7 @@ def test_fresh_host_gets_ca_cert_key_config_and_one_restart(ca_root, home):
     assert not check_types(config)
     assert not flag_conflicts(config, command_line_flags(("dockerd", "-p", "/var/run/docker.pid")))
     # The restart is the engine step's own, word for word, so a combined plan restarts once.
-    assert plan.actions[-1] == DockerEngineStep._restart("sysv")
+    assert plan.actions[-1] == restart_dockerd("sysv")
     assert any("2376 only to the networks you administer" in note for note in plan.notes)
     assert any(str(home / ".docker/hostwiz/web1") in note for note in plan.notes)
 
@@ -335,7 +332,7 @@ def test_systemd_with_fd_listener_gets_a_drop_in_without_h(ca_root, home):
         commands[-2].undo.startswith("systemctl daemon-reload\n")
         and "restart docker" in commands[-2].undo
     )
-    assert commands[-1] == DockerEngineStep._restart("systemd")
+    assert commands[-1] == restart_dockerd("systemd")
     assert any("starts it without -H" in note for note in plan.notes)
     # Once the drop-in is in place, systemd starts dockerd without -H: nothing more to do.
     after_args = ("/usr/bin/dockerd", "--containerd=/run/containerd/containerd.sock")

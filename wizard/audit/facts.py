@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wizard.facts import Fact, text_fact
+from wizard.host.docker import DAEMON_JSON_PATH, ROOT_SOCKET
 from wizard.pki import cert_info
-from wizard.steps.docker_facts import DAEMON_JSON_PATH, ROOT_SOCKET
 
 DOCKER = f"timeout 20 docker -H unix://{ROOT_SOCKET}"
 

@@ -24,10 +24,17 @@ from wizard.audit.facts import (
 )
 from wizard.daemon_json import parse as parse_daemon_json
 from wizard.facts import SERVICE_MANAGER, Fact, Facts
-from wizard.firewall.host import FORWARDING, IPTABLES_V4, IPTABLES_V6, TOOLS, Forwarding, Tools
-from wizard.steps.docker_facts import DAEMON_JSON, DOCKER_INFO, DOCKERD, DockerdProcess, DockerInfo
+from wizard.host.docker import DAEMON_JSON, DOCKER_INFO, DOCKERD, DockerdProcess, DockerInfo
 from wizard.steps.firewall import BOOT_REGISTERED
-from wizard.steps.ssh_hardening import EFFECTIVE as SSHD_EFFECTIVE
+from wizard.steps.firewall.host import (
+    FORWARDING,
+    IPTABLES_V4,
+    IPTABLES_V6,
+    TOOLS,
+    Forwarding,
+    Tools,
+)
+from wizard.steps.ssh.facts import EFFECTIVE as SSHD_EFFECTIVE
 
 AUDIT_FACTS: tuple[Fact[Any], ...] = (
     DAEMON_JSON,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from wizard.steps.base import Status, Step, StepStatus
-from wizard.steps.docker_engine import DOCKER_ENGINE
-from wizard.steps.docker_tls import DOCKER_TLS
+from wizard.steps.docker import DOCKER_ENGINE
 from wizard.steps.firewall import FIREWALL
 from wizard.steps.proxy import PROXY
 from wizard.steps.shares import SHARES
-from wizard.steps.ssh_hardening import SSH_HARDENING
+from wizard.steps.ssh import SSH_HARDENING
 from wizard.steps.swarm import SWARM
+from wizard.steps.tls import DOCKER_TLS
 
 STEPS: dict[str, Step[Any]] = {
     step.name: step

@@ -5,12 +5,15 @@ The flow, the transaction and the front ends only ever talk to this interface.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from snapshots.store import LIST_SCRIPT, applied_steps, parse_listing
+from wizard.errors import PlanConflict
 from wizard.facts import Fact, Facts
+from wizard.local import LocalContext, LocalReport, Prepared
 from wizard.plan import Plan
 from wizard.transport.base import Transport
 
@@ -39,6 +42,24 @@ APPLIED_STEPS = Fact("hostwiz_applied_steps", LIST_SCRIPT, _parse_applied)
 read with every step's facts, so that a status can tell drift from never applied."""
 
 
+def status_from_plan(
+    plan: Callable[[], Plan], *, done: str, untouched: str | None = None, chosen: str = "settings"
+) -> StepStatus:
+    """The usual status ladder, derived from the step's own plan: a plan that cannot be made
+    is "unknown" (its message), an empty plan is "done" (``done``), a host that shows none of
+    the step's work is "not done" (``untouched``, when the caller found it so), and anything
+    else has "drifted" by the plan's number of changes from the chosen ``chosen``."""
+    try:
+        planned = plan()
+    except PlanConflict as error:
+        return StepStatus(Status.UNKNOWN, error.message)
+    if planned.empty:
+        return StepStatus(Status.DONE, done)
+    if untouched is not None:
+        return StepStatus(Status.NOT_DONE, untouched)
+    return StepStatus(Status.DRIFTED, f"{len(planned.actions)} change(s) from the chosen {chosen}")
+
+
 def settled_status(name: str, status: StepStatus, facts: Facts) -> StepStatus:
     """A step's status, where "drifted" needs hostwiz to have applied the step: differences
     from the answers on a host where it never was (or was rolled back) are "not done"."""
@@ -50,7 +71,13 @@ def settled_status(name: str, status: StepStatus, facts: Facts) -> StepStatus:
 
 
 class Step(Protocol, Generic[A]):
-    """A topic of hardening: its questions, the facts it reads, and its pure planner."""
+    """A topic of hardening: its questions, the facts it reads, and its pure planner.
+
+    ``A`` is what :meth:`plan` takes: ``answers_type`` (the questions, from a preset, ``--set``
+    or a form), or, for a step with a ``prepare`` hook (:class:`PreparesLocally`), also what
+    that hook makes of them (the TLS step: ``DockerTlsAnswers | PreparedTls``). The session
+    plans with whatever ``prepare`` returned, so both reach :meth:`plan` and :meth:`status`.
+    """
 
     name: str
     """Short key used in presets (``[docker]``) and on the command line (``--set docker.x=y``)."""
@@ -73,6 +100,41 @@ class Step(Protocol, Generic[A]):
 
     def status(self, answers: A, facts: Facts) -> StepStatus:
         """Where the host stands for this step, for the wizard's step list."""
+        ...
+
+
+# ---- hooks a step may add (the session runs them; front ends never name a step) -----------
+
+
+@runtime_checkable
+class PreparesLocally(Protocol):
+    """A step with local work before planning (see :mod:`wizard.local`): opening or creating
+    something on the admin's machine, asking for a secret through ``local.ask``."""
+
+    def prepare(self, answers: Any, facts: Facts, local: LocalContext) -> Prepared:
+        """The answers to plan with (they may carry what was made) and folders created.
+        Raises a :class:`~wizard.errors.HostwizError` when it cannot (nothing planned then)."""
+        ...
+
+
+@runtime_checkable
+class FinishesLocally(Protocol):
+    """A step with local work after a confirmed apply (or when the host needed nothing)."""
+
+    def after_confirmed(self, answers: Any) -> LocalReport:
+        """Set up the local side for the prepared ``answers``; lines to show. A failure is
+        reported (``ok`` False), not raised: the change on the host stays."""
+        ...
+
+
+@runtime_checkable
+class AddsLocalStatus(Protocol):
+    """A step whose status also depends on this machine (a client certificate's days)."""
+
+    def local_status(
+        self, answers: Any, status: StepStatus, facts: Facts, host: str
+    ) -> StepStatus:
+        """``status`` (the host's side, settled) with what this machine adds."""
         ...
 
 

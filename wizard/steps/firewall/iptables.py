@@ -30,8 +30,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from wizard.firewall.model import DOCKER_INTERFACES, Ruleset, ZoneRules
-from wizard.firewall.services import Network, Opening, ServiceSpec, ssh_opening
+from wizard.steps.firewall.model import DOCKER_INTERFACES, Ruleset, ZoneRules
+from wizard.steps.firewall.services import Network, Opening, ServiceSpec, ssh_opening
 
 PREFIX = "HOSTWIZ-"
 INPUT = "HOSTWIZ-INPUT"

@@ -2,9 +2,14 @@
 
 The trap this step exists for: ufw, firewalld and shorewall fight Docker over iptables, Docker
 sets FORWARD to DROP (breaking router hosts), and published container ports bypass INPUT rules
-entirely. hostwiz keeps its rules in its own chains (see :mod:`wizard.firewall.iptables`),
+entirely. hostwiz keeps its rules in its own chains (see :mod:`wizard.steps.firewall.iptables`),
 filters container traffic in DOCKER-USER, and loads everything with one ``iptables-restore
 --noflush`` per address family, at apply time and at boot (before dockerd starts).
+
+The package: ``answers`` (what the admin chose) -> ``model.resolve`` (against the host's
+interfaces, read by the facts in ``host``) -> ``iptables.render`` / ``nftables.render`` (rules
+text) -> ``boot`` (the script that loads them now and at boot); ``loaded`` reads the zones an
+earlier apply left loaded. This module is the step itself.
 """
 
 from __future__ import annotations
@@ -12,13 +17,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
-from wizard.daemon_json import parse as parse_daemon_json
+from wizard.actions import Action, RemoveFile, RunCommand, WriteFile, ensure_file
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, gather, text_fact
-from wizard.firewall import boot, iptables, nftables
-from wizard.firewall.answers import ZONES, FirewallAnswers
-from wizard.firewall.host import (
+from wizard.host.docker import DAEMON_JSON, daemon_tcp_ports
+from wizard.host.sshd import DROP_IN_PATH as SSH_DROP_IN
+from wizard.host.sshd import planned_ports
+from wizard.plan import Plan
+from wizard.steps.base import Status, StepStatus, status_from_plan
+from wizard.steps.firewall import boot, iptables, nftables
+from wizard.steps.firewall.answers import ZONES, FirewallAnswers
+from wizard.steps.firewall.host import (
     FORWARDING,
     INTERFACES,
     IPTABLES_V4,
@@ -28,10 +37,9 @@ from wizard.firewall.host import (
     SSHD_PORTS,
     TOOLS,
     SshPath,
-    parse_ports,
 )
-from wizard.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
-from wizard.firewall.model import (
+from wizard.steps.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
+from wizard.steps.firewall.model import (
     Ruleset,
     allows_ssh_from,
     is_docker_interface,
@@ -39,10 +47,6 @@ from wizard.firewall.model import (
     zone_map,
     zone_of_interface,
 )
-from wizard.plan import Plan
-from wizard.steps.base import Status, StepStatus
-from wizard.steps.docker_facts import DAEMON_JSON
-from wizard.steps.ssh_hardening import DROP_IN as SSH_DROP_IN
 from wizard.transport.base import Transport
 
 FILES = {
@@ -60,26 +64,12 @@ BOOT_REGISTERED = text_fact(
 def ssh_ports(facts: Facts) -> tuple[int, ...]:
     """The ports sshd will listen on: those in hostwiz's SSH drop-in when it sets any (an SSH
     step planned before this one may have changed it), else what sshd reports now."""
-    drop_in = facts[FILES[SSH_DROP_IN]]
-    if drop_in.exists:
-        lines = [line.split() for line in drop_in.text.splitlines()]
-        ports = parse_ports(0, " ".join(w[1] for w in lines if len(w) == 2 and w[0] == "Port"))
-        if ports:
-            return ports
-    return facts[SSHD_PORTS] or (22,)
+    return planned_ports(facts[FILES[SSH_DROP_IN]], facts[SSHD_PORTS])
 
 
 def _daemon_tcp_ports(facts: Facts) -> list[int]:
     """TCP ports dockerd's daemon.json makes it listen on (the TLS step's 2376)."""
-    state = facts[DAEMON_JSON]
-    config, _ = parse_daemon_json(state.text if state.exists else "")
-    hosts = (config or {}).get("hosts", [])
-    ports = []
-    for host in hosts if isinstance(hosts, list) else []:
-        if isinstance(host, str) and host.startswith("tcp://"):
-            port = host.rsplit(":", 1)[-1]
-            ports.append(int(port) if port.isdigit() else 2375)
-    return ports
+    return daemon_tcp_ports(facts[DAEMON_JSON])
 
 
 def _offers_tcp(ruleset: Ruleset, port: int) -> bool:
@@ -125,8 +115,9 @@ class FirewallStep:
             if content is None:
                 if state.exists:
                     actions.append(RemoveFile(path, why="the other backend's rules"))
-            elif not state.exists or state.content != content or state.mode != mode:
-                actions.append(WriteFile(path, content, mode, why=_why(path)))
+            elif write := ensure_file(state, content, mode=mode, owner="root", group="root",
+                                      why=_why(path)):  # fmt: skip
+                actions.append(write)
         sysctl = self._sysctl(ruleset, facts)
         actions += sysctl
         if actions or self._live_problems(answers, facts, rules):
@@ -405,15 +396,12 @@ class FirewallStep:
             if loaded:
                 return StepStatus(Status.DONE, STEP_OFF_ZONES_ACTIVE)
             return StepStatus(Status.NOT_DONE, "no zones: Docker's published ports are open to all")
-        try:
-            plan = self.plan(answers, facts)
-        except PlanConflict as error:
-            return StepStatus(Status.UNKNOWN, error.message)
-        if plan.empty:
-            return StepStatus(Status.DONE, "zones loaded and restored at boot")
-        if not loaded:
-            return StepStatus(Status.NOT_DONE, "no zones loaded")
-        return StepStatus(Status.DRIFTED, f"{len(plan.actions)} change(s) from the chosen zones")
+        return status_from_plan(
+            lambda: self.plan(answers, facts),
+            done="zones loaded and restored at boot",
+            untouched=None if loaded else "no zones loaded",
+            chosen="zones",
+        )
 
 
 STEP_OFF_ZONES_ACTIVE = (

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from wizard.answers import INTERFACE, check_fields, describe
 from wizard.errors import InvalidAnswer
-from wizard.firewall.services import ServiceSpec, parse_network, parse_service
+from wizard.steps.firewall.services import ServiceSpec, parse_network, parse_service
 
 ZONES = ("mgmt", "lan", "wan")
 Zone = Literal["mgmt", "lan", "wan"]

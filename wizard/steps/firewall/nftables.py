@@ -1,7 +1,7 @@
 """The nftables backend: one ``inet hostwiz`` table (seed 003's hostguard idea).
 
 For hosts without Docker and for workstations. Same zones, same meaning as the iptables backend
-(:mod:`wizard.firewall.iptables`), in one table that covers IPv4 and IPv6 together::
+(:mod:`wizard.steps.firewall.iptables`), in one table that covers IPv4 and IPv6 together::
 
     input        base chain (hook input, policy drop): established/related, invalid dropped,
                  loopback, the ICMP/ICMPv6 that IPv4 and IPv6 need (path MTU, neighbour
@@ -57,8 +57,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from wizard.errors import PlanConflict
-from wizard.firewall.model import DOCKER_INTERFACES, Ruleset, ZoneRules
-from wizard.firewall.services import Network, Opening, PortRange, ServiceSpec, ssh_opening
+from wizard.steps.firewall.model import DOCKER_INTERFACES, Ruleset, ZoneRules
+from wizard.steps.firewall.services import Network, Opening, PortRange, ServiceSpec, ssh_opening
 
 TABLE = "inet hostwiz"
 HASH_TAG = "hostwiz-rules sha256:"

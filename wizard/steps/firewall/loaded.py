@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from wizard.firewall import iptables
+from wizard.steps.firewall import iptables
 
 _IPT_ZONE = re.compile(rf"^{re.escape(iptables.PREFIX)}IN-(\S+)$")
 _IPT_PORT = re.compile(r"-p tcp\b.*--dport (\d+)(?::(\d+))?.* -j ACCEPT")

@@ -1,4 +1,5 @@
-"""Facts the Docker engine step reads, with their pure parsers."""
+"""What hostwiz knows about Docker on a host: facts with their pure parsers, daemon.json's
+listening ports, and the one way to restart dockerd. Shared by every step that touches Docker."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from wizard.actions import FileState, RunCommand
+from wizard.daemon_json import parse as parse_daemon_json
 from wizard.daemon_json import split_command_line
-from wizard.facts import Fact, file_fact
+from wizard.facts import Fact, file_fact, restart_service_script
 from wizard.transport.base import shell_quote
 
 DAEMON_JSON_PATH = "/etc/docker/daemon.json"
@@ -368,3 +371,43 @@ def parse_id_ranges(content: bytes) -> list[tuple[str, int, int]]:
         if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
             ranges.append((parts[0], int(parts[1]), int(parts[2])))
     return ranges
+
+
+# ---- dockerd's configuration and restart, shared by every step that changes them ---------
+
+WAIT_FOR_DOCKER = (
+    f"timeout 30 sh -c 'until docker -H unix://{ROOT_SOCKET} version >/dev/null 2>&1; "
+    "do sleep 0.5; done' || { echo 'dockerd did not come back within 30 seconds' >&2; exit 1; }"
+)
+"""Bounded wait until dockerd answers on its socket (the init script returns before that)."""
+
+RESTART_DOCKERD = "restart dockerd"
+"""The key of :func:`restart_dockerd`: the changeset restarts dockerd once, after the last step
+that changed its configuration, however many steps asked for it."""
+
+
+def restart_dockerd(manager: str) -> RunCommand:
+    """Restart the root dockerd through the host's service manager and wait until it answers
+    (undone by the same restart, run on the restored configuration)."""
+    restart = restart_service_script(manager, "docker")
+    script = f"{restart} >/dev/null\n{WAIT_FOR_DOCKER}"
+    return RunCommand(
+        script,
+        why="restart dockerd so the new settings take effect, and wait until it answers",
+        undo=script,
+        timeout=120,
+        key=RESTART_DOCKERD,
+    )
+
+
+def daemon_tcp_ports(state: FileState) -> list[int]:
+    """TCP ports a daemon.json makes dockerd listen on (``hosts``; 2375 when a tcp:// address
+    names no port). An unreadable file lists none."""
+    config, _ = parse_daemon_json(state.text if state.exists else "")
+    hosts = (config or {}).get("hosts", [])
+    ports = []
+    for host in hosts if isinstance(hosts, list) else []:
+        if isinstance(host, str) and host.startswith("tcp://"):
+            port = host.rsplit(":", 1)[-1]
+            ports.append(int(port) if port.isdigit() else 2375)
+    return ports

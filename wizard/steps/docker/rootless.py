@@ -16,18 +16,18 @@ anything changes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wizard.actions import Action, FileState, RunCommand, WriteFile
 from wizard.daemon_json import dumps, parse
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Facts, file_fact
+from wizard.host.docker import SUBGID, SUBUID, Account, RootlessTools
+from wizard.host.subids import ensure_range
 from wizard.plan import Plan
-from wizard.steps.docker_facts import SUBGID, SUBUID, Account, RootlessTools
+from wizard.steps.docker.answers import DockerEngineAnswers
+from wizard.steps.docker.plan import hardened_settings
 from wizard.transport.base import Transport
-
-if TYPE_CHECKING:
-    from wizard.steps.docker_engine import DockerEngineAnswers
 
 LIMITS = (
     "Rootless Docker cannot publish ports below 1024, limit containers' CPU or memory without "
@@ -135,8 +135,6 @@ def _rootless_config(
     hostwiz's file is the base once it exists; the first time, the user's own
     ~/.config/docker/daemon.json is (its other keys, such as data-root, keep working).
     """
-    from wizard.steps.docker_engine import _hardened_settings
-
     note = ""
     if current.exists:
         config, reason = parse(current.text)
@@ -163,7 +161,7 @@ def _rootless_config(
     else:
         config = {}
     merged = dict(config)
-    settings = _hardened_settings(answers, None)
+    settings = hardened_settings(answers, None)
     settings.pop("default-ulimits", None)  # a user cannot raise limits above its own
     settings.pop("live-restore", None)  # not supported in rootless mode
     merged.update(settings)
@@ -240,7 +238,6 @@ def _start_stop(manager: str, user: str, tools: RootlessTools) -> tuple[str, str
 
 
 def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan:
-    from wizard.steps.docker_engine import _ensure_range
 
     user = answers.rootless_user
     if not user:
@@ -255,7 +252,7 @@ def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan
 
     actions: list[Action] = []
     for ids in (facts[SUBUID], facts[SUBGID]):
-        write = _ensure_range(ids, user)
+        write = ensure_range(ids, user)
         if write:
             actions.append(write)
     profile, init, config_file, unit = (facts[file_fact(path)] for path in service_paths(user))

@@ -1,6 +1,6 @@
 """The zone map: the admin's answers resolved against the host's real interfaces.
 
-:func:`resolve` turns :class:`~wizard.firewall.answers.FirewallAnswers` plus facts into a
+:func:`resolve` turns :class:`~wizard.steps.firewall.answers.FirewallAnswers` plus facts into a
 :class:`Ruleset`, a backend-neutral description that the iptables and nftables renderers turn
 into rules. It is also what the wizard shows as the zone map.
 """
@@ -11,9 +11,9 @@ import ipaddress
 from dataclasses import dataclass
 
 from wizard.errors import PlanConflict
-from wizard.firewall.answers import ZONES, FirewallAnswers
-from wizard.firewall.host import Interface, SshPath
-from wizard.firewall.services import Network, ServiceSpec, describe_service
+from wizard.steps.firewall.answers import ZONES, FirewallAnswers
+from wizard.steps.firewall.host import Interface, SshPath
+from wizard.steps.firewall.services import Network, ServiceSpec, describe_service
 
 DOCKER_INTERFACES = ("docker0", "br-+", "docker_gwbridge")
 """Docker's bridges (iptables wildcard ``+``): the implicit ``docker`` zone."""

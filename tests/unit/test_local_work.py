@@ -1,0 +1,86 @@
+"""Local work around the plan, run by the session through the steps' hooks (wizard.local):
+the front ends call prepare_local / after_confirmed / step_statuses and never name a step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.test_tls_plan import ON, PASS, tls_facts
+from tests.unit.test_tls_plan import ca_root as ca_root  # a fixture
+from tests.unit.test_tls_plan import home as home  # a fixture
+from wizard.local import (
+    LocalContext,
+    SecretAnswer,
+    SecretNotGiven,
+    SecretRequest,
+    answer_with,
+    nobody_to_ask,
+)
+from wizard.pki import WrongPassphrase
+from wizard.secrets import Secret
+from wizard.session import Selection, after_confirmed, prepare_local
+from wizard.steps import STEPS
+from wizard.steps.tls.plan import PreparedTls
+
+TLS = STEPS["tls"]
+
+
+def local(ask: Any, root: Path, tries: int = 3) -> LocalContext:
+    return LocalContext("web1", "web1.example.org", ask, tries, root)
+
+
+def test_a_new_ca_asks_for_a_secret_twice_through_a_generic_request(ca_root, home):
+    asked: list[SecretRequest] = []
+
+    def ask(request: SecretRequest) -> SecretAnswer:
+        asked.append(request)
+        return SecretAnswer(PASS, PASS)
+
+    prepared = prepare_local([Selection(TLS, ON)], tls_facts(), local(ask, ca_root))
+    assert [r.confirm for r in asked] == [True]
+    assert asked[0].title == "New CA passphrase" and asked[0].submit == "Create CA"
+    assert asked[0].prompt == "Choose a passphrase for the new CA 'default'"
+    assert isinstance(prepared.selections[0].answers, PreparedTls)
+    assert prepared.created == (ca_root / "default",)
+    again = prepare_local([Selection(TLS, ON)], tls_facts(), local(ask, ca_root))
+    assert asked[-1].confirm is False and again.created == ()  # the CA exists now: unlock it
+
+
+def test_a_refused_secret_is_asked_again_with_the_reason_then_raised(ca_root, home):
+    prepare_local([Selection(TLS, ON)], tls_facts(), local(answer_with(PASS), ca_root))
+    problems: list[Any] = []
+
+    def wrong(request: SecretRequest) -> SecretAnswer:
+        problems.append(request.problem)
+        return SecretAnswer(Secret("not the passphrase at all"))
+
+    with pytest.raises(WrongPassphrase):
+        prepare_local([Selection(TLS, ON)], tls_facts(), local(wrong, ca_root, tries=2))
+    assert problems[0] is None and isinstance(problems[1], WrongPassphrase)
+
+
+def test_nobody_to_ask_names_what_is_needed_and_how_scripts_give_it(ca_root, home):
+    with pytest.raises(SecretNotGiven) as caught:
+        prepare_local([Selection(TLS, ON)], tls_facts(), local(nobody_to_ask, ca_root, 1))
+    assert caught.value.message == (
+        "the TLS step needs the passphrase of your CA 'default', and nobody is here to type "
+        "it. Nothing was changed."
+    )
+    assert "HOSTWIZ_CA_PASSPHRASE" in caught.value.hint
+    assert not ca_root.exists()
+
+
+def test_declining_plans_nothing(ca_root, home):
+    with pytest.raises(SecretNotGiven, match="no CA passphrase was given"):
+        prepare_local([Selection(TLS, ON)], tls_facts(), local(lambda request: None, ca_root))
+
+
+def test_steps_without_local_work_pass_through_and_report_nothing():
+    selections = [Selection(STEPS["docker"], STEPS["docker"].answers_type())]
+    prepared = prepare_local(selections, tls_facts(), local(nobody_to_ask, Path("/nowhere")))
+    assert prepared.selections == selections and prepared.created == ()
+    report = after_confirmed(selections)
+    assert report.lines == [] and report.ok
