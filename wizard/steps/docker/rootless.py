@@ -112,7 +112,12 @@ Environment=PATH={script.rsplit("/", 1)[0]}:/usr/local/bin:/usr/bin:/bin:/usr/sb
 ExecStart={script} --config-file {config_path(user)}
 Restart=on-failure
 Delegate=yes
-Type=simple
+# As Docker's own rootless unit: dockerd tells systemd when its API is up, so `enable --now`
+# returns once the engine answers (with Type=simple the health check could come too early).
+Type=notify
+NotifyAccess=all
+TimeoutStartSec=90
+KillMode=mixed
 
 [Install]
 WantedBy=default.target
