@@ -298,10 +298,14 @@ def test_rootless_never_writes_through_links_the_user_planted(ssh, console):
 
 
 def _private_tun(console: LocalTransport) -> bool:
-    """True when the host's /dev/net/tun is its own node (bind-mounted from its disk), so a
-    chmod there cannot reach the machine's device."""
-    mounts = console.run("grep ' /dev/net/tun ' /proc/self/mountinfo").out
-    return "hwlab-disk" in mounts
+    """True when the host's /dev/net/tun is its own node, so a chmod there cannot reach the
+    machine's device: a node made on the host's own /dev tmpfs (``hwlab-dev``, see
+    lab/setup.sh), or one bind-mounted from its disk, never a bind of the machine's."""
+    mounts = console.run("cat /proc/self/mountinfo").out.splitlines()
+    tun = [line for line in mounts if " /dev/net/tun " in line]
+    if tun:
+        return all("hwlab-disk" in line for line in tun)
+    return any(" /dev " in line and " hwlab-dev " in line for line in mounts)
 
 
 def test_rootless_explains_an_unusable_tun_before_changing_anything(ssh, console):
