@@ -214,7 +214,8 @@ def client_plan(answers: SharesAnswers, host: HostFacts, server: str, name: str)
     mount = answers.client_mount_point
     actions: list[Action] = list(account_actions(answers, accounts))
     notes: list[str] = []
-    if not client.mount_helper and client.apt and client.kernel_nfs4:
+    install = not client.mount_helper and client.apt and client.kernel_nfs4
+    if install:
         actions.append(
             RunCommand(
                 "DEBIAN_FRONTEND=noninteractive apt-get install -y nfs-common",
@@ -244,7 +245,7 @@ def client_plan(answers: SharesAnswers, host: HostFacts, server: str, name: str)
                       "(_netdev: after the network; nofail: boot even when the server is down)")
         )  # fmt: skip
         written = True
-    if written and client.mount_helper and client.kernel_nfs4:
+    if written and client.kernel_nfs4 and (client.mount_helper or install):
         actions.append(
             RunCommand(
                 f"mount {shell_quote(mount)}",
