@@ -207,7 +207,35 @@ def server_address(answers: SharesAnswers, site: SiteFacts) -> str:
     return answers.server_address or server.facts[nfs_host_fact(answers.path)].address
 
 
+def can_mount(client: NfsClient) -> bool:
+    """The kernel has an NFSv4 client and mount.nfs4 is there (or stage 1 installs it)."""
+    return client.kernel_nfs4 and (client.mount_helper or client.apt)
+
+
+def mounted_fact(mount: str) -> Fact[bool]:
+    return Fact(
+        f"shares_mounted:{mount}",
+        f"mountpoint -q {shell_quote(mount)} && echo mounted; true",
+        lambda code, out: out.strip() == "mounted",
+    )
+
+
+def mount_plan(answers: SharesAnswers, host: HostFacts, name: str) -> Plan:
+    """Stage 2: mount now, once the server exports (stage 1 ran on every host)."""
+    mount = answers.client_mount_point
+    if not can_mount(host.facts[CLIENT_FACT]) or host.facts[mounted_fact(mount)]:
+        return Plan(name)
+    action = RunCommand(
+        f"mount {shell_quote(mount)}",
+        why=f"mount the share at {mount} now (the server exports it since stage 1)",
+        undo=f"umount {shell_quote(mount)} 2>/dev/null || true",
+        timeout=60,
+    )
+    return Plan(name, (action,))
+
+
 def client_plan(answers: SharesAnswers, host: HostFacts, server: str, name: str) -> Plan:
+    """Stage 1 on a client: accounts with the site's ids, nfs-common, mount point, fstab."""
     accounts = host.facts[ACCOUNTS]
     check_ids(answers, accounts)
     client = host.facts[CLIENT_FACT]
@@ -245,16 +273,7 @@ def client_plan(answers: SharesAnswers, host: HostFacts, server: str, name: str)
                       "(_netdev: after the network; nofail: boot even when the server is down)")
         )  # fmt: skip
         written = True
-    if written and client.kernel_nfs4 and (client.mount_helper or install):
-        actions.append(
-            RunCommand(
-                f"mount {shell_quote(mount)}",
-                why=f"mount the share at {mount} now",
-                undo=f"umount {shell_quote(mount)} 2>/dev/null || true",
-                timeout=60,
-            )
-        )
-    elif written:
+    if written and not can_mount(client):
         notes.append(
             f"{host.name} has no NFSv4 client (mount.nfs4 or kernel support is missing), so "
             f"hostwiz does not mount now: the fstab line mounts {mount} at boot, or with "
@@ -278,14 +297,15 @@ class SharesSiteStep:
     )
     answers_type = SharesAnswers
     roles: tuple[str, ...] = (SERVER, CLIENT)
-    stages = 1
+    stages = 2
 
     def facts(self, answers: SharesAnswers, role: str) -> list[Fact[Any]]:
         common: list[Fact[Any]] = [ACCOUNTS, CLIENT_FACT, nfs_host_fact(answers.path)]
         if role == SERVER:
             return [*common, EXPORTS, GANESHA, NFS_VERSIONS, SERVICE_MANAGER,
                     *(folder_fact(path) for path in folder_paths(answers))]  # fmt: skip
-        return [*common, FSTAB_FACT, folder_fact(answers.client_mount_point)]
+        mount = answers.client_mount_point
+        return [*common, FSTAB_FACT, folder_fact(mount), mounted_fact(mount)]
 
     def produces(self, answers: SharesAnswers, stage: int, role: str) -> list[Fact[Any]]:
         return []
@@ -293,13 +313,15 @@ class SharesSiteStep:
     def plan(self, answers: SharesAnswers, stage: int, site: SiteFacts) -> Mapping[str, Plan]:
         chosen = site_answers(answers, site)
         server = site.one(SERVER)
+        clients = [host for host in site.with_role(CLIENT) if host.name != server.name]
+        if stage == 2:
+            return {host.name: mount_plan(chosen, host, self.name) for host in clients}
         plans: dict[str, Plan] = {}
         alone = plan(chosen, server.facts)
         plans[server.name] = replace(alone, step=self.name)
         address = server_address(chosen, site)
-        for client in site.with_role(CLIENT):
-            if client.name != server.name:
-                plans[client.name] = client_plan(chosen, client, address, self.name)
+        for client in clients:
+            plans[client.name] = client_plan(chosen, client, address, self.name)
         return plans
 
     def health(
@@ -308,7 +330,14 @@ class SharesSiteStep:
         chosen = site_answers(answers, site)
         roles = site.hosts[host].roles
         if SERVER in roles:
-            return _health.health(transport, chosen, self.facts(chosen, SERVER))
+            return (
+                [] if stage == 2 else _health.health(transport, chosen, self.facts(chosen, SERVER))
+            )
+        if stage == 2:
+            mount = shell_quote(chosen.client_mount_point)
+            if transport.run(f"mountpoint -q {mount}").ok:
+                return []
+            return [f"{chosen.client_mount_point} is not mounted on {host}"]
         line = fstab_line(chosen, server_address(chosen, site))
         if transport.run(f"grep -qxF {shell_quote(line)} {FSTAB}").ok:
             return []
