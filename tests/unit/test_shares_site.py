@@ -125,3 +125,9 @@ def test_a_client_with_kernel_support_installs_nfs_common_then_mounts_in_stage_t
     assert not any(c.startswith("mount") for c in commands)  # the server may not export yet
     second = mount_plan(chosen, host("c", CLIENT, client=able), "nfs")
     assert [a.script for a in second.actions if isinstance(a, RunCommand)] == ["mount /mnt/share"]
+
+
+def test_a_later_users_pin_is_not_given_to_an_earlier_user() -> None:
+    answers = SharesAnswers(enabled=True, users=("alice", "bob"), uids=("bob=2001",))
+    chosen = site_answers(answers, site(host("server", SERVER), host("c", CLIENT)))
+    assert chosen.pinned_uids() == {"alice": 2002, "bob": 2001}

@@ -167,9 +167,8 @@ def site_answers(answers: SharesAnswers, site: SiteFacts) -> SharesAnswers:
     pins = answers.pinned_uids()
     chosen: dict[str, int] = {}
     for user in answers.users:
-        chosen[user] = choose_id(
-            hosts, "user", user, pins.get(user, 0), set(chosen.values()), FIRST_UID
-        )
+        used = set(chosen.values()) | set(pins.values())  # a later user's pin stays free
+        chosen[user] = choose_id(hosts, "user", user, pins.get(user, 0), used, FIRST_UID)
     gid = choose_id(hosts, "group", answers.group, answers.gid, set(chosen.values()), FIRST_GID)
     networks = answers.networks
     if not networks:
