@@ -94,7 +94,10 @@ def untouched(hosts: list[LabHost]) -> None:
 
 
 def test_a_uid_mismatch_is_explained_before_any_change(
-    site: Site, transports: dict[str, Transport], hosts: list[LabHost]
+    site: Site,
+    transports: dict[str, Transport],
+    hosts: list[LabHost],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     server, one, _ = hosts
     on_console(server, "useradd -u 2005 alice")
@@ -107,6 +110,11 @@ def test_a_uid_mismatch_is_explained_before_any_change(
     assert "uid 2006 on client1" in message
     with pytest.raises(PlanConflict):
         apply_site(session, transports, confirm_timeout=30)
+    from hostwiz.cli import main
+
+    assert main(["apply", "--site", str(site.source), "--yes", "--confirm-timeout", "30"]) != 0
+    said = capsys.readouterr()
+    assert "uid 2006 on client1" in said.err + said.out and "Traceback" not in said.err
     untouched(hosts)
 
 
