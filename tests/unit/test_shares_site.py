@@ -113,6 +113,7 @@ def test_a_client_without_nfs_gets_accounts_mount_point_and_fstab_but_no_mount()
         "0 0\n10.0.0.5:/srv/nfs /mnt/share nfs4 _netdev,nofail,hard 0 0\n"
     )
     assert "mount -a" in "\n".join(plan.notes)
+    assert "alice uid 2001, bob uid 2002, the group share gid 3000" in "\n".join(plan.notes)
     assert mount_plan(chosen, host("c", CLIENT), "nfs").empty
 
 

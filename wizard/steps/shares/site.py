@@ -241,6 +241,13 @@ def client_plan(answers: SharesAnswers, host: HostFacts, server: str, name: str)
     mount = answers.client_mount_point
     actions: list[Action] = list(account_actions(answers, accounts))
     notes: list[str] = []
+    if actions:
+        ids = ", ".join(f"{user} uid {uid}" for user, uid in answers.pinned_uids().items())
+        notes.append(
+            f"The same ids on every host of the site: {ids}, the group {answers.group} gid "
+            f"{answers.gid}. NFS sends numbers, not names: other numbers here would show "
+            "someone else's files, or none."
+        )
     install = not client.mount_helper and client.apt and client.kernel_nfs4
     if install:
         actions.append(
