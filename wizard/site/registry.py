@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from wizard.site.step import SiteStep
+from wizard.steps.swarm.site import SWARM_SITE
 
-SITE_STEPS: dict[str, SiteStep[Any]] = {}
-"""Site step name -> step. Empty in the shipped product so far; tests add their own."""
+SITE_STEPS: dict[str, SiteStep[Any]] = {SWARM_SITE.name: SWARM_SITE}
+"""Site step name -> step (tests add their own)."""
