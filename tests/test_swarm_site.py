@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from lab import Topology
-from tests.probes import on_console
+from lab.image import import_test_image
+from tests.probes import on_console, require_busybox
 from wizard.render import as_text
 from wizard.site.apply import (
     apply_site,
@@ -32,6 +33,7 @@ from wizard.transport.ssh import SshTransport
 pytestmark = [pytest.mark.lab, pytest.mark.docker]
 
 NODES = ("node1", "node2", "node3")
+IMAGE = "hostwiz/busybox:latest"
 
 
 def write_site(folder: Path, topo: Topology) -> Path:
@@ -77,6 +79,9 @@ def test_a_manager_and_two_workers_join_keep_no_token_and_roll_back(
     site: Site, transports: dict[str, Transport], topo: Topology
 ) -> None:
     manager, *workers = (topo[node] for node in NODES)
+    require_busybox()
+    for host in (manager, *workers):
+        import_test_image(host)
     session = site_session(site)
     plan, _ = preview_site(session, transports)
     shown = as_text(render_site(plan, session))
@@ -115,6 +120,13 @@ def test_a_manager_and_two_workers_join_keep_no_token_and_roll_back(
         assert bridge["Created"][:19] <= joined.replace(" ", "T")[:19]  # made before the join
     overlay = json.loads(on_console(manager, "docker network inspect hostwiz-overlay"))[0]
     assert overlay["Driver"] == "overlay" and "encrypted" not in overlay["Options"]
+
+    # The unencrypted overlay carries traffic from each worker to a container on the manager.
+    on_console(manager, f"docker run -d --name peer1 --network hostwiz-overlay {IMAGE} sleep 600")
+    for worker in workers:
+        script = f"docker run --rm --network hostwiz-overlay {IMAGE} ping -c 2 -W 2 peer1"
+        assert "2 packets received" in on_console(worker, f"{script} 2>&1; true")
+    on_console(manager, "docker rm -f peer1 >/dev/null")
 
     # The token is nowhere: preview, progress, the hosts' snapshots, the local state.
     token = on_console(manager, "docker swarm join-token -q worker").strip()
