@@ -152,3 +152,28 @@ def test_a_manager_and_two_workers_join_keep_no_token_and_roll_back(
         assert swarm_state(host) == "inactive"
         names = on_console(host, "docker network ls --format '{{.Name}}'").split()
         assert sorted(names) == ["bridge", "host", "none"], host.name
+
+
+def test_a_worker_that_cannot_join_puts_the_whole_site_back_and_says_no_token(
+    site: Site, transports: dict[str, Transport], topo: Topology
+) -> None:
+    from wizard.errors import ApplyFailed
+
+    manager, *workers = (topo[node] for node in NODES)
+    # node3 cannot reach the manager's swarm port (a rule inside that practice host only).
+    on_console(workers[1], "iptables -I OUTPUT -p tcp --dport 2377 -j REJECT")
+    session = site_session(site)
+    seen: list[str] = []
+    with pytest.raises(ApplyFailed) as raised:
+        apply_site(
+            session, transports, confirm_timeout=30,
+            progress=lambda event: seen.append(f"{event.message} {event.output}"),
+        )  # fmt: skip
+    assert "node3 (stage 2)" in raised.value.message and "put back" in raised.value.message
+    token_lines = [line for line in seen if "SWMTKN-1-" in line]
+    assert not token_lines
+    assert "SWMTKN-1-" not in f"{raised.value.message} {raised.value.hint}"
+    for host in (manager, *workers):
+        assert swarm_state(host) == "inactive", host.name
+        names = on_console(host, "docker network ls --format '{{.Name}}'").split()
+        assert sorted(names) == ["bridge", "host", "none"], host.name

@@ -14,6 +14,7 @@ import pytest
 from wizard.actions import FileState, RunCommand
 from wizard.errors import PlanConflict
 from wizard.facts import Facts
+from wizard.render import as_text, render_plan
 from wizard.secrets import MASK, Secret
 from wizard.site.model import SiteError, load_site
 from wizard.site.registry import SITE_STEPS
@@ -79,7 +80,9 @@ def test_stage_one_makes_every_bridge_and_inits_the_manager_only() -> None:
 
 def test_stage_two_joins_with_the_token_shown_masked() -> None:
     view = site(token=Secret(TOKEN))
-    (join,) = SWARM_SITE.plan(ANSWERS, 2, view)["node2"].actions
+    plan = SWARM_SITE.plan(ANSWERS, 2, view)["node2"]
+    assert TOKEN not in as_text(render_plan(plan))
+    (join,) = plan.actions
     assert isinstance(join, RunCommand)
     assert "--advertise-addr 10.214.3.12 --data-path-addr 10.214.3.12" in join.script
     assert TOKEN in join.script and "10.214.3.11:2377" in join.script
