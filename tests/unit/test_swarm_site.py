@@ -136,3 +136,11 @@ def test_the_site_file_gives_the_answers_and_bad_ones_name_the_file(tmp_path: Pa
     with pytest.raises(SiteError) as refused:
         load_site(path)
     assert "overlaps" in refused.value.message
+
+
+def test_without_an_overlay_a_kernel_without_esp_is_no_reason_to_refuse() -> None:
+    """The overlay is encrypted by default; without one, ESP does not matter."""
+    plain = SwarmSiteAnswers(advertise_address="cluster")
+    assert len(scripts(SWARM_SITE.plan(plain, 1, site())["node1"])) == 2
+    with pytest.raises(PlanConflict, match="function not implemented"):
+        SWARM_SITE.plan(replace(plain, overlay=True), 1, site())

@@ -119,7 +119,7 @@ class SwarmSiteAnswers:
             overlay_name=self.overlay_name,
             overlay_subnet=self.overlay_subnet,
             overlay_mtu=self.overlay_mtu,
-            overlay_encrypted=self.overlay_encrypted,
+            overlay_encrypted=self.overlay and self.overlay_encrypted,  # no overlay: no ESP
         )
 
 
