@@ -11,6 +11,9 @@ from typing import Any
 
 from wizard.site.step import SiteStep
 from wizard.steps.shares.site import SHARES_SITE
+from wizard.steps.swarm.site import SWARM_SITE
 
-SITE_STEPS: dict[str, SiteStep[Any]] = {SHARES_SITE.name: SHARES_SITE}
+SITE_STEPS: dict[str, SiteStep[Any]] = {
+    step.name: step for step in (SHARES_SITE, SWARM_SITE)
+}
 """Site step name -> step (tests add their own)."""

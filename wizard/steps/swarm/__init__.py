@@ -4,7 +4,7 @@ A custom docker_gwbridge before ``docker swarm init`` (subnet, icc, masquerade, 
 address), the init with advertise and data path addresses from the host's real interfaces, an
 overlay network (encrypted by default, refused where the kernel cannot carry it) and an
 optional demo stack. Joining other hosts (the token as a :class:`wizard.secrets.Secret`) is a
-site change, for later.
+site change: :mod:`wizard.steps.swarm.site`.
 """
 
 from __future__ import annotations

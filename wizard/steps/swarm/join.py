@@ -1,4 +1,4 @@
-"""Joining this host to a swarm another host manages: for sites (not used by the one-host step).
+"""Joining this host to a swarm another host manages: for the site step (:mod:`.site`).
 
 The token comes from the manager (``docker swarm join-token -q worker`` in an earlier stage of
 the site's plan) and travels as a :class:`wizard.secrets.Secret`: previews, progress and

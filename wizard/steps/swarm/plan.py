@@ -8,7 +8,7 @@ custom bridge (and recreates a default one hostwiz replaced): Docker's default n
 
 The join token is never part of a plan: ``docker swarm init`` prints it, so its output goes to
 /dev/null (a journal or a preview would otherwise keep it). Joins are a site change (another
-host), for later.
+host): :mod:`wizard.steps.swarm.site`.
 """
 
 from __future__ import annotations
@@ -116,7 +116,8 @@ def check(answers: SwarmAnswers, facts: Facts, host: SwarmHost) -> None:
     if host.state == "active" and not host.manager:
         raise PlanConflict(
             "this host is a worker of another swarm.",
-            "Joining and leaving other swarms is a site change (not supported yet).",
+            "Joining other swarms is a site change: give this host roles = "
+            '["swarm-worker"] in a site file with [steps.swarm] (hostwiz apply --site).',
         )
     _check_encryption(answers, host)
     if host.kernel.ipvs == "no" and needs_ipvs(answers):
@@ -433,7 +434,8 @@ def notes(answers: SwarmAnswers, host: SwarmHost) -> tuple[str, ...]:
         "Between the nodes, 2377/tcp (managers), 7946/tcp+udp (gossip) and 4789/udp (VXLAN) "
         "must pass: the firewall step's 'swarm' service opens them to firewall.swarm_peers. "
         "Never open 4789/udp to wan (anyone could inject packets into the overlays).",
-        "The join token is never shown or kept: joining other hosts comes with sites.",
+        "The join token is never shown or kept: other hosts join through a site "
+        "(roles swarm-manager and swarm-worker).",
     ]
     if answers.overlay_encrypted:
         found.append("Encrypted overlays need ESP (IP protocol 50) let through between nodes.")
