@@ -191,6 +191,22 @@ def file_fact(path: str) -> Fact[FileState]:
     return Fact(f"file:{path}", command, _parse_file(path))
 
 
+def sections(out: str, names: Iterable[str] | None = None) -> dict[str, str]:
+    """A fact's output split at its ``@@NAME`` lines (one command printing several parts in
+    the one round trip): name -> the lines after it. With ``names``, only those names start
+    a part; any other line, ``@@`` or not, is content."""
+    known = None if names is None else frozenset(names)
+    parts: dict[str, list[str]] = {}
+    current = ""
+    for line in out.splitlines():
+        if line.startswith("@@") and (known is None or line[2:] in known):
+            current = line[2:]
+            parts[current] = []
+        elif current:
+            parts[current].append(line)
+    return {name: "\n".join(lines) for name, lines in parts.items()}
+
+
 def _parse_text(code: int, out: str) -> str:
     return out.strip() if code == 0 else ""
 

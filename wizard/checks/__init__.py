@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wizard.checks.rules import RULES, Combined, Conflict, Rule, check_combination
-from wizard.facts import Fact, Facts
+from wizard.facts import Fact, Facts, sections
 
 HOST_COMMAND = r"""echo @@ip_forward; cat /proc/sys/net/ipv4/ip_forward 2>/dev/null
 echo @@dockerd; p=$(pidof dockerd 2>/dev/null | cut -d' ' -f1)
@@ -31,18 +31,6 @@ echo @@routes; ip -4 route show table main 2>/dev/null | awk '$1 != "default" {p
 true"""
 
 
-def _sections(out: str) -> dict[str, str]:
-    parts: dict[str, list[str]] = {}
-    current = ""
-    for line in out.splitlines():
-        if line.startswith("@@"):
-            current = line[2:]
-            parts[current] = []
-        elif current:
-            parts[current].append(line)
-    return {k: "\n".join(v) for k, v in parts.items()}
-
-
 def _kernel(config: str, loaded: str, option: str, module: str) -> str:
     if f"/sys/module/{module}" in loaded or f"CONFIG_{option}=y" in config:
         return "yes"
@@ -53,7 +41,7 @@ def _kernel(config: str, loaded: str, option: str, module: str) -> str:
 
 def parse_host(code: int, out: str) -> dict[str, Any]:
     """The host facts the rules read (see :class:`Combined`)."""
-    s = _sections(out)
+    s = sections(out)
     cmdline = s.get("dockerd", "").split()
     try:
         daemon = json.loads(s.get("daemon", "") or "{}")

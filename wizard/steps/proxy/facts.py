@@ -12,7 +12,7 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 
-from wizard.facts import Fact
+from wizard.facts import Fact, sections
 from wizard.transport.base import shell_quote
 
 SECTIONS = ("squid", "running", "listen", "rules4", "rules6", "addr", "boot", "logdir")
@@ -43,18 +43,6 @@ class ProxyHost:
 
     def listens(self, port: int) -> Listener | None:
         return next((item for item in self.listeners if item.port == port), None)
-
-
-def _split(out: str) -> dict[str, str]:
-    parts: dict[str, list[str]] = {}
-    current = ""
-    for line in out.splitlines():
-        if line.startswith("@@") and line[2:] in SECTIONS:
-            current = line[2:]
-            parts[current] = []
-        elif current:
-            parts[current].append(line)
-    return {name: "\n".join(lines) for name, lines in parts.items()}
 
 
 def parse_listeners(text: str) -> tuple[Listener, ...]:
@@ -94,7 +82,7 @@ def parse_networks(text: str) -> dict[str, tuple[str, ...]]:
 
 
 def parse_proxy_host(code: int, out: str) -> ProxyHost:
-    parts = _split(out)
+    parts = sections(out, SECTIONS)
     version = parts.get("squid", "").strip()
     return ProxyHost(
         squid_version=version.removeprefix("Squid Cache: Version ").strip(),

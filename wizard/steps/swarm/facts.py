@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from wizard.facts import Fact
+from wizard.facts import Fact, sections
 
 Support = Literal["yes", "no", "unknown"]
 SECTIONS = ("info", "nets", "addr", "route", "images", "services", "kernel", "config", "crypto")
@@ -82,18 +82,6 @@ class SwarmHost:
             if any(a.split("/")[0] == address for a in addrs):
                 return name
         return ""
-
-
-def _split(out: str) -> dict[str, str]:
-    parts: dict[str, list[str]] = {}
-    current = ""
-    for line in out.splitlines():
-        if line.startswith("@@") and line[2:] in SECTIONS:
-            current = line[2:]
-            parts[current] = []
-        elif current:
-            parts[current].append(line)
-    return {name: "\n".join(lines) for name, lines in parts.items()}
 
 
 def _json(text: str) -> Any:
@@ -194,7 +182,7 @@ def parse_kernel(kernel: str, config: str, crypto: str) -> Kernel:
 
 
 def parse_swarm_host(code: int, out: str) -> SwarmHost:
-    parts = _split(out)
+    parts = sections(out, SECTIONS)
     info = _json(parts.get("info", ""))
     info = info if isinstance(info, dict) else {}
     swarm = info.get("Swarm") or {}
