@@ -63,17 +63,22 @@ def _step_of(path: Path) -> str:
     return part.removesuffix(".py")
 
 
+def _modules_of(node: ast.AST) -> list[str]:
+    """The modules an import statement names (``from wizard.steps import x``: wizard.steps.x)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        if node.module == "wizard.steps":
+            return [f"wizard.steps.{alias.name}" for alias in node.names]
+        return [node.module]
+    return []
+
+
 def _steps_imported(path: Path) -> set[str]:
     """The wizard.steps.<name> a module imports (``from wizard.steps import name`` too)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        modules: list[str] = []
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules = [node.module]
-            if node.module == "wizard.steps":
-                modules = [f"wizard.steps.{alias.name}" for alias in node.names]
+        modules = _modules_of(node)
         for module in modules:
             parts = module.split(".")
             if parts[:2] == ["wizard", "steps"] and len(parts) > 2:
@@ -160,13 +165,7 @@ def _naming_a_step(path: Path, names: set[str]) -> list[str]:
     (``step.name == "tls"``): the front end would then special-case that step."""
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
-        modules: list[str] = []
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules = [node.module]
-            if node.module == "wizard.steps":
-                modules = [f"wizard.steps.{alias.name}" for alias in node.names]
+        modules = _modules_of(node)
         for module in modules:
             parts = module.split(".")
             if parts[:2] == ["wizard", "steps"] and len(parts) > 2 and parts[2] in names:
