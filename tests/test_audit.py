@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from probes import http_get, on_console
-from test_screens import Harness, run_async, until_done, wait_for
+from test_screens import Harness, run_async, until, until_done, wait_for
 from textual.widgets import DataTable, Static
 
 from lab import LabHost
@@ -225,6 +225,9 @@ async def test_wizard_audit_opens_the_step_and_shows_what_it_fixed(
         await pilot.press("a")
         screen = await wait_for(pilot, AuditScreen)
         assert "daemon.no-userns" in {f.id for f in screen.findings}
+        # The table is filled once the screen is mounted: wait for the row, not only the data.
+        table = screen.query_one("#finding-table", DataTable)
+        await until(pilot, lambda: "daemon.no-userns|" in table.rows)
         cursor_to(screen, "daemon.no-userns")
         await pilot.pause()
         await pilot.press("enter")
