@@ -27,7 +27,7 @@ from lab.hosts import (
     lab_up_topology,
     managed_elsewhere,
 )
-from lab.model import LabHost
+from lab.model import LabHost, enter_command
 from lab.paths import lab_paths
 from lab.requirements import check_root
 from lab.topology import shipped_topologies
@@ -207,7 +207,7 @@ def _describe(host: LabHost) -> dict[str, Any]:
         "init": host.init,
         "ssh_socket": host.ssh_socket,
         "init_pid": host.init_pid,
-        "console": f"nsenter -t {host.init_pid} -a",
+        "console": shlex.join(enter_command(host)),
         "topology": host.topology or None,
         "role": host.role or None,
         "interfaces": [asdict(i) for i in host.all_interfaces],
@@ -313,7 +313,7 @@ def _shell(name: str, command: list[str] | None = None) -> int:
         raise LabError(f"{name} is not running.", f"Remove it with: hostwiz lab down {name}")
     env = dict(HOST_ENV, TERM=os.environ.get("TERM", "xterm"))
     argv = [
-        "nsenter", "-t", str(host.init_pid), "-a",
+        *enter_command(host),
         "env", "-i", *(f"{k}={v}" for k, v in env.items()),
         "/bin/sh", "-c", _SHELL,
     ]  # fmt: skip

@@ -36,7 +36,7 @@ from typing import Any
 
 from lab import network, procs, sshfiles, switch
 from lab.locking import machine_lock
-from lab.model import LabHost, LabInterface
+from lab.model import LabHost, LabInterface, enter_command
 from lab.paths import (
     FIRST_HOST_NUMBER,
     LAST_HOST_NUMBER,
@@ -442,7 +442,7 @@ def _await_ready(host: LabHost, services: bool = True) -> list[str]:
     an admin may have moved sshd or turned dockerd off."""
     env = [f"{key}={value}" for key, value in HOST_ENV.items()]
     argv = [
-        "nsenter", "-t", str(host.init_pid), "-a",
+        *enter_command(host),
         "env", "-i", *env,
         "/bin/sh", "-c", _READY_SCRIPT, "ready",
         host.init, "1" if host.docker else "0", "1" if host.ssh_socket else "0",

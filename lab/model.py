@@ -147,6 +147,23 @@ class LabHost:
         return cls.from_json(data)
 
 
+CAPABILITIES_KEPT_OUT = "-sys_time,-wake_alarm,-sys_module"
+"""What no process of a practice host may do, its console included: set the machine's clock or
+load kernel modules (namespaces do not stop either; see lab/setup.sh, which drops the same)."""
+
+
+def enter_command(host: LabHost) -> tuple[str, ...]:
+    """The command prefix that runs a command inside ``host``: nsenter into all its
+    namespaces, without the capabilities a practice host must not have.
+
+    nsenter alone would keep this machine's full bounding set, so a command typed at the
+    console (``date -s``, ``modprobe``) could reach the machine itself."""
+    return (
+        "nsenter", "-t", str(host.init_pid), "-a",
+        "setpriv", "--bounding-set", CAPABILITIES_KEPT_OUT, "--",
+    )  # fmt: skip
+
+
 def console(host: LabHost) -> LocalTransport:
-    """A root shell's view of ``host`` (nsenter into all its namespaces), like a VM console."""
-    return LocalTransport(enter=("nsenter", "-t", str(host.init_pid), "-a"), label=host.name)
+    """A root shell's view of ``host`` (inside all its namespaces), like a VM console."""
+    return LocalTransport(enter=enter_command(host), label=host.name)

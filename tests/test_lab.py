@@ -372,6 +372,7 @@ def test_lab_shell_execs_a_login_shell_in_the_host(
     assert status == 0
     (argv,) = calls
     assert argv[:4] == ["nsenter", "-t", str(lab_host.init_pid), "-a"]
+    assert argv[4:8] == ["setpriv", "--bounding-set", "-sys_time,-wake_alarm,-sys_module", "--"]
     assert argv[-1].endswith("exec /bin/bash -l")
 
 
@@ -385,6 +386,26 @@ def test_lab_shell_runs_a_command_inside_the_host(lab_host: LabHost) -> None:
     assert inside.returncode == 0, inside.stderr
     assert inside.stdout.split() == [lab_host.name, "root"]
     assert shell("false").returncode == 1  # the command's own status
+
+
+_CAP_SYS_MODULE, _CAP_SYS_TIME, _CAP_WAKE_ALARM = 16, 25, 35
+
+
+@pytest.mark.lab
+def test_the_console_cannot_set_the_machines_clock_or_load_modules(lab_host: LabHost) -> None:
+    """nsenter alone keeps this machine's bounding set: a `date -s` typed at a practice host's
+    console would set the machine's clock. The console drops what the host's PID 1 dropped."""
+    argv = [sys.executable, "-m", "hostwiz", "lab", "shell", lab_host.name, "--",
+            "grep", "^CapBnd", "/proc/self/status"]  # fmt: skip
+    shown = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert shown.returncode == 0, shown.stderr
+    shell_set = int(shown.stdout.split()[1], 16)
+    result = console(lab_host).run("grep ^CapBnd /proc/self/status")
+    transport_set = int(result.stdout.decode().split()[1], 16)
+    for bounding in (shell_set, transport_set):
+        for capability in (_CAP_SYS_MODULE, _CAP_SYS_TIME, _CAP_WAKE_ALARM):
+            assert not bounding & (1 << capability), hex(bounding)
+        assert bounding & (1 << 21)  # CAP_SYS_ADMIN stays: the console is still root's
 
 
 @pytest.mark.lab
