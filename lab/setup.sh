@@ -6,9 +6,9 @@
 # the way init scripts do at boot and then sleeps. Killing PID 1 ends every process of the host.
 #
 # Everything mounted here lives in the host's private mount namespace only. Writes to /etc,
-# /var, /srv, /home, /root and /usr/local land in overlay upper dirs on the host's tmpfs "disk"
-# (steps install scripts in /usr/local/sbin); the rest of /usr comes straight from the machine,
-# so whatever is installed there with apt is installed on the machine.
+# /var, /srv, /home, /root, /usr/local, /opt, /mnt and /media land in overlay upper dirs on the
+# host's tmpfs "disk" (steps install scripts in /usr/local/sbin); the rest of the machine's
+# root file system (/usr with what apt installed, the top level) is read-only in the host.
 #
 # What a booting system may clean or create is private to the host: /run, /tmp, /dev and
 # /dev/shm are its own tmpfs, /sys is read-only (for systemd hosts), and /proc/sys is read-only
@@ -34,7 +34,7 @@ fi
 mount -t proc -o nosuid,nodev,noexec proc /proc
 echo "$name" >/proc/sys/kernel/hostname
 
-for d in etc var srv home root usr/local; do
+for d in etc var srv home root usr/local opt mnt media; do
     [ -d "/$d" ] || continue
     mkdir -p "$disk/$d/upper" "$disk/$d/work"
     # Upper and work dirs sit on the disk tmpfs, outside every overlaid tree: the kernel
@@ -147,6 +147,13 @@ for ctl in $controllers; do
         ;;
     esac
 done
+
+# Everything else of the machine's root file system is read-only in here: a step that makes a
+# mount point (/mnt/share), a folder at the top (/export) or installs into /usr must fail
+# inside the host, never land on the machine. Only this namespace's copy of the mount turns
+# read-only; the overlays and tmpfs mounts above are mounts of their own. Last,
+# because moving a mount onto a read-only parent fails.
+mount -o remount,bind,ro /
 
 cd /
 if [ -n "$firstboot" ]; then

@@ -487,3 +487,20 @@ def test_ssh_files_add_and_remove_entries(tmp_path: Path) -> None:
     known = paths.known_hosts.read_text()
     assert "a1" not in known and "a2" in known and "other.example" in known
     assert (paths.ssh_config.stat().st_mode & 0o777) == 0o600
+
+
+@pytest.mark.lab
+def test_writes_outside_the_hosts_own_trees_never_reach_the_machine(lab_host: LabHost) -> None:
+    """A step's mount point (/mnt/share), a folder at the top, a file in /usr: the first lands
+    in the host's own overlay, the others fail inside the host; none shows on the machine."""
+    tag = secrets.token_hex(4)
+    inside = console(lab_host).run(
+        f"mkdir -p /mnt/hw-{tag} /opt/hw-{tag} /media/hw-{tag} && echo made; "
+        f"mkdir /hw-{tag} 2>&1; touch /usr/bin/hw-{tag} 2>&1; true"
+    )
+    said = inside.stdout.decode()
+    assert said.startswith("made"), said
+    assert said.count("Read-only file system") == 2, said
+    for path in (f"/mnt/hw-{tag}", f"/opt/hw-{tag}", f"/media/hw-{tag}", f"/hw-{tag}",
+                 f"/usr/bin/hw-{tag}"):  # fmt: skip
+        assert not os.path.exists(path), f"{path} reached the machine"
