@@ -141,7 +141,7 @@ def test_a_default_gwbridge_is_replaced_and_put_back(
 
     with SshTransport.connect(lone.name, ssh_config=lab_ssh_config) as ssh:
         changeset = preview(ssh, [Selection(SWARM, answers)])[0]
-        assert "replace the existing docker_gwbridge" in changeset.plans[0].actions[1].describe()
+        assert "replace the existing docker_gwbridge" in changeset.plans[0].actions[0].describe()
         result = apply(ssh, [Selection(SWARM, answers)])
         assert result.confirmed, result.message
         bridge = json.loads(on_console(lone, "docker network inspect docker_gwbridge"))[0]
