@@ -286,3 +286,39 @@ def test_two_managers_a_worker_and_a_stack_on_every_node_then_a_previewed_teardo
         names = on_console(host, "docker network ls --format '{{.Name}}'").split()
         assert sorted(names) == ["bridge", "host", "none"], host.name
         assert not on_console(host, "docker ps -aq").strip(), host.name
+
+
+def test_check_site_reads_every_host_and_exits_1_on_a_conflict(
+    tmp_path: Path, make_lab_hosts: Any, lab_ssh_config: Path, capsys: Any
+) -> None:
+    """``hostwiz check --site``: the site's swarm subnet on the lab's own network is a conflict
+    on the swarm hosts (their route) and on the host outside the swarm (the site rule); plan
+    --site shows the same before it plans (here the plan then refuses). A free subnet: exit 0."""
+    from hostwiz.cli import main
+
+    first, second, third = make_lab_hosts(3, docker=False)
+    path = tmp_path / "check.toml"
+
+    def write(subnet: str) -> None:
+        path.write_text(
+            f'[hosts.a]\ntarget = "{first.name}"\nroles = ["swarm-manager"]\n'
+            f'[hosts.b]\ntarget = "{second.name}"\nroles = ["swarm-worker"]\n'
+            f'[hosts.c]\ntarget = "{third.name}"\n'
+            f'[steps.swarm]\noverlay = true\noverlay_encrypted = false\noverlay_subnet = "{subnet}"\n'
+        )
+
+    common = ["--site", str(path), "-F", str(lab_ssh_config)]
+    write("10.213.0.0/16")  # the lab's management network is 10.213.0.0/24
+    assert main(["check", *common, "--json"]) == 1
+    found = {(c["rule"], c["host"]) for c in json.loads(capsys.readouterr().out)}
+    assert found == {("subnet-overlap", "a"), ("subnet-overlap", "b"),
+                     ("site-subnet-overlap", "c")}  # fmt: skip
+    assert main(["plan", *common]) == 1  # no dockerd on these hosts: the plan refuses...
+    err = capsys.readouterr().err
+    assert "! conflict (site-subnet-overlap) on c" in err  # ...after the checker spoke
+    assert "dockerd does not answer" in err, err
+    assert err.index("! conflict") < err.index("dockerd does not answer")
+
+    write("10.81.30.0/24")
+    assert main(["check", *common]) == 0
+    assert "No known conflicts on a, b, c." in capsys.readouterr().out

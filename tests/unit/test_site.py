@@ -159,3 +159,14 @@ def test_a_topology_site_file_names_its_hosts_by_role() -> None:
         ("router", "t1-router", ("router",)),
         ("client", "t1-client", ("client",)),
     ]
+
+
+def test_lab_up_hosts_is_a_count_not_several_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lab up --hosts 2`` crashed in the check for several ``--host`` (an int has no len)."""
+    import lab.cli
+    from hostwiz.cli import main
+
+    seen: list[int] = []
+    monkeypatch.setattr(lab.cli, "run_lab", lambda args: seen.append(args.hosts) or 0)
+    assert main(["lab", "up", "--hosts", "2", "--no-docker"]) == 0
+    assert seen == [2]

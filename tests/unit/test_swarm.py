@@ -80,6 +80,7 @@ def test_swarm_host_parses_docker_and_the_network() -> None:
     ]
     route = [{"dst": "default"}, {"dst": "10.214.3.0/24"}, {"dst": "10.9.9.9"}]
     info = {
+        "ServerVersion": "20.10.24",
         "Swarm": {"LocalNodeState": "active", "ControlAvailable": True, "NodeID": "n1"},
         "LiveRestoreEnabled": False,
         "SecurityOptions": ["name=seccomp"],
@@ -97,6 +98,9 @@ def test_swarm_host_parses_docker_and_the_network() -> None:
     assert host.services == {"demo_web": "1/1"}
     assert host.kernel.ipvs == "no" and host.node_created == "2026-01-01 00:00:01"
     assert not parse_swarm_host(0, "").docker  # no dockerd: nothing, no error
+    # docker info without a daemon still prints its JSON, the server's fields empty.
+    client_only = {"ID": "", "ServerVersion": "", "Swarm": {"LocalNodeState": ""}}
+    assert not parse_swarm_host(0, f"@@info\n{json.dumps(client_only)}\n").docker
 
 
 def host(**changes: Any) -> SwarmHost:
