@@ -111,9 +111,10 @@ def plan_as_json(plan: Any, session: Any, as_json: Any) -> dict[str, Any]:
         if change.changeset.empty and change.stage > 1:
             continue
         host = session.site.host(change.host)
-        hosts.append({"host": host.name, "target": host.target, "roles": list(host.roles),
-                      "stage": change.stage, "provisional": list(change.provisional),
-                      **as_json(change.changeset)})  # fmt: skip
+        # The changeset's own "host" is its connection label: the site's name wins.
+        hosts.append({**as_json(change.changeset), "host": host.name, "target": host.target,
+                      "roles": list(host.roles), "stage": change.stage,
+                      "provisional": list(change.provisional)})  # fmt: skip
     return {"site": plan.site, "stages": plan.stages, "changes_pending": not plan.empty,
             "hosts": hosts}  # fmt: skip
 

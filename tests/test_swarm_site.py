@@ -322,3 +322,22 @@ def test_check_site_reads_every_host_and_exits_1_on_a_conflict(
     write("10.81.30.0/24")
     assert main(["check", *common]) == 0
     assert "No known conflicts on a, b, c." in capsys.readouterr().out
+
+
+def test_the_swarm_topologys_site_file_plans_the_swarm_as_written(
+    topo: Topology, lab_ssh_config: Path, capsys: Any
+) -> None:
+    """The site file ``lab up --topology swarm`` writes: node1 inits, node2 and node3 join,
+    with no edit (a plan with changes pending: exit 2)."""
+    from hostwiz.cli import main
+    from lab.site_file import write_topology_site
+
+    path = write_topology_site(topo)
+    assert main(["plan", "--site", str(path), "-F", str(lab_ssh_config), "--json"]) == 2
+    plan = json.loads(capsys.readouterr().out)
+    shown = {(h["host"], h["stage"]): " ".join(p["text"] for p in h["plans"])
+             for h in plan["hosts"]}  # fmt: skip
+    assert "docker swarm init --advertise-addr 10.214.3.11" in shown.get(("node1", 1), ""), plan
+    assert "--driver overlay" in shown[("node1", 1)]
+    for node in ("node2", "node3"):
+        assert "docker swarm join" in shown[(node, 2)] and "10.214.3.11:2377" in shown[(node, 2)]

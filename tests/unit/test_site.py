@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.site_demo import DEMO, PEER_CONF, PEER_TOKEN, SOURCE, TOKEN, WRITER
+from wizard.errors import LabError
 from wizard.facts import Facts
 from wizard.render import as_text
 from wizard.site import journal
@@ -170,3 +171,51 @@ def test_lab_up_hosts_is_a_count_not_several_targets(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(lab.cli, "run_lab", lambda args: seen.append(args.hosts) or 0)
     assert main(["lab", "up", "--hosts", "2", "--no-docker"]) == 0
     assert seen == [2]
+
+
+def test_the_swarm_topology_writes_a_site_file_with_swarm_roles_and_answers() -> None:
+    """``lab up --topology swarm``'s site file plans the swarm as written: node1 manages,
+    node2 and node3 are workers, [steps.swarm] has answers that work on this kernel."""
+    from lab.site_file import site_text
+    from lab.topology import load_topology
+
+    spec = load_topology("swarm")
+    hosts = {role: f"t1-{role}" for role in spec.hosts}
+    roles = {role: host.site_roles for role, host in spec.hosts.items()}
+    site = parse_site(site_text("t1", spec.description, hosts, roles, spec.site_steps), "t1.toml")
+    assert [(h.name, h.target, h.roles) for h in site.hosts] == [
+        ("node1", "t1-node1", ("swarm-manager",)),
+        ("node2", "t1-node2", ("swarm-worker",)),
+        ("node3", "t1-node3", ("swarm-worker",)),
+    ]
+    answers = site.steps["swarm"]
+    assert (answers.advertise_address, answers.overlay, answers.overlay_encrypted) == (
+        "cluster", True, False)  # fmt: skip
+    assert [s.step.name for s in site_session(site).steps] == ["swarm"]
+
+
+def test_bad_site_roles_and_steps_in_a_topology_name_the_line() -> None:
+    from lab.topology import parse_topology
+
+    base = '[networks.n]\nsubnet = "10.214.9.0/24"\n[hosts.a]\nnetworks = { n = "auto" }\n'
+    with pytest.raises(LabError) as raised:
+        parse_topology(base + 'site_roles = ["Swarm Manager"]\n', "t.toml")
+    assert "t.toml, line 5" in raised.value.message and "not a role name" in raised.value.message
+    with pytest.raises(LabError) as raised:
+        parse_topology(base + "[site_steps.swarm]\noverlay = { a = 1 }\n", "t.toml")
+    assert "t.toml, line 6" in raised.value.message
+
+
+def test_the_site_plans_json_names_each_host_by_its_site_name() -> None:
+    """The changeset's own ``host`` (its connection label) used to hide the site's name."""
+    from types import SimpleNamespace
+
+    from hostwiz.cli import plan_as_json as changeset_json
+    from hostwiz.site_cli import plan_as_json
+    from wizard.plan import Changeset
+    from wizard.site.plan import HostChange, SitePlan
+
+    site = parse_site('[hosts.node1]\ntarget = "t1-node1"\n', "s.toml")
+    plan = SitePlan("s", 1, (HostChange("node1", 1, Changeset("root@t1-node1:22", ())),))
+    out = plan_as_json(plan, SimpleNamespace(site=site), changeset_json)
+    assert out["hosts"][0]["host"] == "node1" and out["hosts"][0]["target"] == "t1-node1"
