@@ -254,3 +254,15 @@ def test_the_stack_image_must_be_on_every_node_and_ipvs_where_asked() -> None:
 def test_a_stack_needs_the_overlay(tmp_path: Path) -> None:
     with pytest.raises(InvalidAnswer, match="overlay"):
         SwarmSiteAnswers(advertise_address="cluster", stack=True, stack_image="x:1")
+
+
+def test_a_site_of_managers_only_is_a_swarm_and_one_without_a_manager_is_refused() -> None:
+    from wizard.site.model import parse_site
+    from wizard.site.plan import site_session
+
+    managers = parse_site('[hosts.a]\nroles = ["swarm-manager"]\n[hosts.b]\n'
+                          'roles = ["swarm-manager"]\n[steps.swarm]\n', "s.toml")  # fmt: skip
+    assert [s.step.name for s in site_session(managers).steps] == ["swarm"]
+    workers = parse_site('[hosts.a]\nroles = ["swarm-worker"]\n[steps.swarm]\n', "s.toml")
+    with pytest.raises(SiteError, match="swarm-manager"):
+        site_session(workers)

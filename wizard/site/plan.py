@@ -118,9 +118,10 @@ def site_session(site: Site, overrides: Sequence[str] = ()) -> SiteSession:
 
 
 def check_roles(session: SiteSession) -> None:
-    """Every role a site step needs has a host (refused before anything is read)."""
+    """Every role a site step needs has a host (refused before anything is read). A step
+    whose roles are not all needed names those it needs in ``required_roles``."""
     for selection in session.steps:
-        for role in selection.step.roles:
+        for role in getattr(selection.step, "required_roles", selection.step.roles):
             if not session.site.with_role(role):
                 raise SiteError(
                     f"{session.site.source}: the {selection.step.name} step needs a host with "

@@ -302,6 +302,8 @@ class SwarmSiteStep:
     )
     answers_type = SwarmSiteAnswers
     roles: tuple[str, ...] = (MANAGER, WORKER)
+    required_roles: tuple[str, ...] = (MANAGER,)
+    """A swarm of managers only needs no worker."""
     stages = 3
 
     def facts(self, answers: SwarmSiteAnswers, role: str) -> list[Fact[Any]]:
