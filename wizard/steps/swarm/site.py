@@ -40,7 +40,6 @@ from wizard.steps.swarm.facts import SWARM_HOST, SwarmHost
 from wizard.steps.swarm.health import ask_script, spread_script, tasks_script
 from wizard.steps.swarm.join import TOKEN, join_action
 from wizard.steps.swarm.plan import (
-    ALTERNATIVE,
     DAEMON,
     GWBRIDGE,
     check,
@@ -266,7 +265,8 @@ def check_stack_node(answers: SwarmAnswers, host: SwarmHost, name: str) -> None:
     if host.kernel.ipvs == "no" and needs_ipvs(answers):
         raise PlanConflict(
             f"{name}'s kernel has no IPVS: service VIPs and the ingress routing mesh do not work.",
-            f"Use DNS round robin and host-mode publishing: {ALTERNATIVE}.",
+            'Use DNS round robin and host-mode publishing: endpoint_mode = "dnsrr" and '
+            'publish_mode = "host" in [steps.swarm] (the defaults).',
         )
 
 
