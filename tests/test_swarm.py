@@ -118,9 +118,7 @@ def test_swarm_manager_overlay_stack_and_rollback(make_topology: Any, lab_ssh_co
         assert [shown.index(step) for step in order] == sorted(shown.index(s) for s in order)
         undone = apply_changeset(ssh, Changeset(node1.name, (rollback,)), reason="rollback")
         assert undone.confirmed
-        assert [i.reason for i in list_snapshots(ssh) if i.id == undone.snapshot_id] == [
-            "rollback"
-        ]
+        assert [i.reason for i in list_snapshots(ssh) if i.id == undone.snapshot_id] == ["rollback"]
     assert on_console(node1, "docker info --format '{{.Swarm.LocalNodeState}}'").strip() == (
         "inactive"
     )

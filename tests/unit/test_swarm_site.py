@@ -266,3 +266,34 @@ def test_a_site_of_managers_only_is_a_swarm_and_one_without_a_manager_is_refused
     workers = parse_site('[hosts.a]\nroles = ["swarm-worker"]\n[steps.swarm]\n', "s.toml")
     with pytest.raises(SiteError, match="swarm-manager"):
         site_session(workers)
+
+
+class Answering:
+    """Stands for the first manager in the stack's health check: which nodes run a task, and
+    which addresses answer on the published port."""
+
+    def __init__(self, running: list[str], answering: set[str]) -> None:
+        self.running, self.answering = running, answering
+
+    def run(self, script: str, timeout: float = 0, **_: Any) -> Any:
+        from wizard.transport.base import CommandResult
+
+        if "service ls" in script:
+            return CommandResult(script, 0, b"3/3\n")
+        if "service ps" in script:
+            return CommandResult(script, 0, "\n".join(self.running).encode())
+        address = script.split("/dev/tcp/")[1].split("/")[0]
+        return CommandResult(script, 0 if address in self.answering else 1)
+
+
+def test_the_stack_health_wants_tasks_on_every_node_each_answering() -> None:
+    from wizard.steps.swarm.site import stack_problems
+
+    everyone = {"10.214.3.11", "10.214.3.12", "10.214.3.13"}
+    nodes = ["t-node1", "t-node2", "t-node3"]
+    swarm = STACK.swarm()
+    assert stack_problems(Answering(nodes, everyone), swarm, three()) == []
+    lonely = stack_problems(Answering(["t-node1"], everyone), swarm, three())
+    assert lonely == ["the stack's tasks run on 1 node(s) (t-node1), not 3"]
+    silent = stack_problems(Answering(nodes, everyone - {"10.214.3.12"}), swarm, three())
+    assert silent == ["nothing answers on node2's 10.214.3.12:8080"]

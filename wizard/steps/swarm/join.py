@@ -17,9 +17,7 @@ from wizard.secrets import Secret
 TOKEN = re.compile(r"SWMTKN-1-[a-z0-9]{20,80}-[a-z0-9]{20,40}")
 TOKEN_COMMAND = "docker swarm join-token -q {role}"
 """Run on a manager (its output is the secret; read it with the transport, never log it)."""
-DEMOTE_SELF = (
-    "docker node demote \"$(docker info --format '{{.Swarm.NodeID}}')\" >/dev/null 2>&1"
-)
+DEMOTE_SELF = "docker node demote \"$(docker info --format '{{.Swarm.NodeID}}')\" >/dev/null 2>&1"
 """A manager that leaves demotes itself first: a manager gone without it still counts in the
 managers' quorum, and two managers with one gone can no longer change the swarm."""
 
