@@ -219,3 +219,36 @@ def test_the_site_plans_json_names_each_host_by_its_site_name() -> None:
     plan = SitePlan("s", 1, (HostChange("node1", 1, Changeset("root@t1-node1:22", ())),))
     out = plan_as_json(plan, SimpleNamespace(site=site), changeset_json)
     assert out["hosts"][0]["host"] == "node1" and out["hosts"][0]["target"] == "t1-node1"
+
+
+def test_the_site_checker_reads_each_hosts_preset_site_steps_and_facts() -> None:
+    """The glue: every host's preset answers, the site steps' on its roles, its facts."""
+    from wizard.checks import HOST
+    from wizard.site.check import site_conflicts
+
+    site = parse_site(
+        '[hosts.a]\nroles = ["swarm-manager"]\npreset = "hardened"\n'
+        '[hosts.b]\nroles = ["swarm-worker"]\n[hosts.c]\n'
+        '[steps.swarm]\noverlay = true\noverlay_encrypted = false\n'
+        'overlay_subnet = "10.77.0.0/24"\n',
+        "s.toml",
+    )
+    session = site_session(site)
+    facts = {
+        name: Facts({HOST.name: {"routes": routes, "ip_forward": "1"}}, {})
+        for name, routes in (("a", ()), ("b", ()), ("c", ("10.77.0.0/16",)))
+    }
+    found = {(c.rule, c.host) for c in site_conflicts(session, facts)}
+    # a's hardened preset keeps live-restore on (refused with swarm); c routes to the overlay.
+    assert found == {("live-restore-swarm", "a"), ("site-subnet-overlap", "c")}
+
+
+def test_the_wizard_shows_the_site_conflicts_above_its_preview() -> None:
+    from screens.site import conflict_lines_of
+    from wizard.checks import HOST
+
+    site = parse_site('[hosts.a]\nroles = ["swarm-manager"]\n[hosts.b]\n'
+                      'roles = ["swarm-worker"]\n[steps.swarm]\n', "s.toml")  # fmt: skip
+    facts = {"a": Facts({HOST.name: {"routes": ("10.81.0.0/16",)}}, {}), "b": Facts({}, {})}
+    lines = conflict_lines_of(site_session(site), facts)
+    assert lines[0].kind == "warning" and "(subnet-overlap) on a" in lines[0].text
