@@ -358,6 +358,10 @@ def render_stack(answers: SwarmAnswers) -> str:
 
 
 def deploy_script(answers: SwarmAnswers) -> str:
+    """``--resolve-image never``: the manager does not ask a registry to pin the image to a
+    digest, so every node runs the image by its name, as loaded there. (The variable is read by
+    the daemon: a node's dockerd started with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 skips its
+    own pull attempt too; without it a node tries a pull first and, offline, uses its copy.)"""
     return (
         f"DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 docker stack deploy --resolve-image never "
         f"-c {shell_quote(stack_file(answers))} {shell_quote(answers.stack_name)} >/dev/null"
@@ -378,8 +382,8 @@ def stack_actions(answers: SwarmAnswers, facts: Facts, host: SwarmHost) -> list[
         gone = f'[ -z "$(docker ps -aq --filter label=com.docker.stack.namespace={name})" ]'
         actions.append(RunCommand(
             deploy_script(answers),
-            why=f"deploy the demo stack {answers.stack_name} ({answers.stack_image}, images used "
-            "as they are on the host, never pulled)",
+            why=f"deploy the demo stack {answers.stack_name} ({answers.stack_image}, the image "
+            "as each node has it: not resolved in a registry)",
             undo=f"docker stack rm {name} >/dev/null 2>&1; {retry(gone, 40)}",
             undo_why=f"remove the stack {answers.stack_name} and wait for its containers to go",
             timeout=120,
