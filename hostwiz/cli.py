@@ -164,11 +164,13 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         help="check the combined answers and the host for known conflicts; exit 1 on one",
         description="Check the answers of every step together, with the host's facts, for "
         "known conflicts (live-restore with swarm, an encrypted overlay without ESP, 4789/udp "
-        "open to wan...), each explained. Changes nothing. Checking a whole site (--site FILE, "
-        "several hosts) comes with sites, later.",
+        "open to wan...), each explained. Changes nothing. With --site FILE (or several "
+        "--host): every host of the site, with the site steps' answers on their roles, and "
+        "rules across hosts (a swarm subnet another host routes to...).",
     )
     _connection_options(check)
     _answer_options(check)
+    add_site_option(check)
     check.add_argument("--json", action="store_true")
 
     words = list(sys.argv[1:] if argv is None else argv)
@@ -337,18 +339,22 @@ def _print_conflicts(selections: list[Any], facts: Any) -> list[Any]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Read-only: the combination checker alone. Exit 1 when a conflict is found."""
-    from wizard.checks import HOST, conflict_lines, conflicts_for
+    from wizard.checks import HOST, conflict_lines, conflicts_for, conflicts_json
     from wizard.connect import open_transport
     from wizard.facts import gather
     from wizard.session import facts_needed
 
+    site = site_of(args)
+    if site is not None:  # several hosts: a site
+        from hostwiz.site_cli import cmd_check_site
+
+        return cmd_check_site(args, site)
     selections = _selections(args)
     with open_transport(args) as transport:
         facts = gather(transport, [*facts_needed(selections), HOST])
     found = conflicts_for(selections, facts)
     if args.json:
-        print(json.dumps([{"rule": c.rule, "message": c.message, "hint": c.hint}
-                          for c in found], indent=2))  # fmt: skip
+        print(json.dumps(conflicts_json(found), indent=2))
     else:
         print("\n".join(conflict_lines(found)) or "No known conflicts.")
     return EXIT_ERROR if found else EXIT_OK
@@ -680,7 +686,7 @@ COMMANDS = {
 }
 
 
-SITE_COMMANDS = ("plan", "apply", "rollback", "recover")
+SITE_COMMANDS = ("plan", "apply", "rollback", "recover", "check")
 """The commands that take a site (``--site FILE`` or several ``--host``)."""
 
 
@@ -692,7 +698,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wizard.confirm_timeout import check_confirm_timeout
 
             check_confirm_timeout(args.confirm_timeout)  # before any connection is opened
-        if len(getattr(args, "hosts", None) or []) > 1 and args.command not in SITE_COMMANDS:
+        hosts = getattr(args, "hosts", None)  # `lab up --hosts N` is a count, not targets
+        if isinstance(hosts, list) and len(hosts) > 1 and args.command not in SITE_COMMANDS:
             raise HostwizError(
                 f"{args.command or 'the wizard'} takes one --host.",
                 f"Several hosts go with: {', '.join(SITE_COMMANDS)} (or --site FILE).",

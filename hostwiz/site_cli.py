@@ -1,4 +1,4 @@
-"""``hostwiz plan/apply/rollback/recover --site FILE`` (or repeated ``--host``): a site.
+"""``hostwiz plan/apply/rollback/recover/check --site FILE`` (or repeated ``--host``): a site.
 
 Thin: everything between reading and applying is :mod:`wizard.site`; this opens one
 connection per host, prints every host's diff grouped per host, asks once for the whole site,
@@ -111,20 +111,52 @@ def plan_as_json(plan: Any, session: Any, as_json: Any) -> dict[str, Any]:
         if change.changeset.empty and change.stage > 1:
             continue
         host = session.site.host(change.host)
-        hosts.append({"host": host.name, "target": host.target, "roles": list(host.roles),
-                      "stage": change.stage, "provisional": list(change.provisional),
-                      **as_json(change.changeset)})  # fmt: skip
+        # The changeset's own "host" is its connection label: the site's name wins.
+        hosts.append({**as_json(change.changeset), "host": host.name, "target": host.target,
+                      "roles": list(host.roles), "stage": change.stage,
+                      "provisional": list(change.provisional)})  # fmt: skip
     return {"site": plan.site, "stages": plan.stages, "changes_pending": not plan.empty,
             "hosts": hosts}  # fmt: skip
 
 
+def _checked_preview(session: Any, transports: Any) -> tuple[Any, Any]:
+    """Read every host, show the combination checker's findings (stderr), then plan: the
+    conflicts show even when planning then refuses."""
+    from wizard.checks import conflict_lines
+    from wizard.site.apply import labels_of
+    from wizard.site.check import site_conflicts
+    from wizard.site.plan import plan_site, read_site
+
+    facts = read_site(session, transports)
+    for line in conflict_lines(site_conflicts(session, facts)):
+        print(line, file=sys.stderr)
+    return plan_site(session, labels_of(transports), facts), facts
+
+
+def cmd_check_site(args: argparse.Namespace, site: Site) -> int:
+    """Read-only: the combination checker on every host of the site (read at the same time).
+    Exit 1 when a conflict is found."""
+    from wizard.checks import conflict_lines, conflicts_json
+    from wizard.site.check import read_check_facts, site_conflicts
+
+    session = _session(args, site)
+    with connected(args, site) as transports:
+        facts = read_check_facts(transports)
+    found = site_conflicts(session, facts)
+    if getattr(args, "json", False):
+        print(json.dumps(conflicts_json(found), indent=2))
+    else:
+        hosts = ", ".join(host.name for host in site.hosts)
+        print("\n".join(conflict_lines(found)) or f"No known conflicts on {hosts}.")
+    return EXIT_ERROR if found else EXIT_OK
+
+
 def cmd_plan_site(args: argparse.Namespace, site: Site, as_json: Any) -> int:
-    from wizard.site.apply import preview_site
     from wizard.site.plan import render_site
 
     session = _session(args, site)
     with connected(args, site) as transports:
-        plan, _ = preview_site(session, transports)
+        plan, _ = _checked_preview(session, transports)
     if getattr(args, "json", False):
         print(json.dumps(plan_as_json(plan, session, as_json), indent=2))
     else:
@@ -133,12 +165,12 @@ def cmd_plan_site(args: argparse.Namespace, site: Site, as_json: Any) -> int:
 
 
 def cmd_apply_site(args: argparse.Namespace, site: Site) -> int:
-    from wizard.site.apply import apply_site, apply_site_planned, preview_site
+    from wizard.site.apply import apply_site, apply_site_planned
     from wizard.site.plan import render_site
 
     session = _session(args, site)
     with connected(args, site) as transports:
-        plan, facts = preview_site(session, transports)
+        plan, facts = _checked_preview(session, transports)
         _print(render_site(plan, session))
         if plan.empty:
             print("Nothing to do: every host is already as asked.")

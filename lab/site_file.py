@@ -4,26 +4,38 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from lab.paths import lab_paths
 from lab.topology import Topology
 from wizard.local_files import write_atomic
 
 
-def site_text(name: str, description: str, hosts: Mapping[str, str]) -> str:
-    """A site file naming each topology host (role -> practice host name) with its role."""
+def site_text(
+    name: str,
+    description: str,
+    hosts: Mapping[str, str],
+    roles: Mapping[str, Sequence[str]] | None = None,
+    steps: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """A site file naming each topology host (topology role -> practice host name) with its
+    site roles (``roles``; its topology role where none are given), and the site steps'
+    answers the topology ships (``steps``)."""
     lines = [
         f"# hostwiz site for the practice topology {name}: {description}".rstrip(": "),
-        "# Written by `hostwiz lab up --topology`. Each host's role is its part in the",
-        "# topology; add the roles site steps use (nfs-server, swarm-manager...), a preset,",
-        "# and [steps.NAME] tables, then: hostwiz plan --site THIS_FILE",
+        "# Written by `hostwiz lab up --topology`. Each host has the roles the topology gives",
+        "# it (its part in the topology otherwise); add a preset, roles and [steps.NAME]",
+        "# tables as you like, then: hostwiz plan --site THIS_FILE",
         f"name = {json.dumps(name)}",
     ]
     for role, host in hosts.items():
-        lines += ["", f"[hosts.{role}]", f"target = {json.dumps(host)}",
-                  f"roles = [{json.dumps(role)}]"]  # fmt: skip
+        listed = ", ".join(json.dumps(r) for r in ((roles or {}).get(role) or (role,)))
+        lines += ["", f"[hosts.{role}]", f"target = {json.dumps(host)}", f"roles = [{listed}]"]
+    for step, answers in (steps or {}).items():
+        lines += ["", f"[steps.{step}]"]
+        lines += [f"{key} = {json.dumps(value)}" for key, value in answers.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -36,7 +48,9 @@ def write_topology_site(topology: Topology) -> Path:
     path = site_file(topology.name)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     hosts = {role: host.name for role, host in topology.hosts.items()}
-    text = site_text(topology.name, topology.spec.description, hosts)
+    roles = {role: spec.site_roles for role, spec in topology.spec.hosts.items()}
+    text = site_text(topology.name, topology.spec.description, hosts, roles,
+                     topology.spec.site_steps)  # fmt: skip
     write_atomic(path, text.encode("utf-8"), 0o644)
     return path
 

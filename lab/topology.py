@@ -50,7 +50,7 @@ import ipaddress
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -77,9 +77,10 @@ _RESERVED_NETWORK_PREFIXES = ("docker", "veth", "br", "hwl", "tun", "tap")
 _PRIVATE4 = (Net4("10.0.0.0/8"), Net4("172.16.0.0/12"), Net4("192.168.0.0/16"))
 _ULA = Net6("fc00::/7")
 
-_TOP_KEYS = ("description", "networks", "hosts")
+_TOP_KEYS = ("description", "networks", "hosts", "site_steps")
 _NETWORK_KEYS = ("subnet", "subnet6")
-_HOST_KEYS = ("docker", "networks", "gateway", "routes", "forwarding")
+_HOST_KEYS = ("docker", "networks", "gateway", "routes", "forwarding", "site_roles")
+SITE_ROLE_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?")  # fullmatch; as site files'
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,8 @@ class HostSpec:
     gateway6: IPv6 | None
     routes: tuple[RouteSpec, ...]
     forwarding: bool
+    site_roles: tuple[str, ...] = ()
+    """The host's roles in the topology's site file (empty: its topology role)."""
 
     def interface(self, network: str) -> InterfaceSpec:
         for iface in self.interfaces:
@@ -142,6 +145,8 @@ class TopologySpec:
     description: str
     networks: Mapping[str, NetworkSpec]
     hosts: Mapping[str, HostSpec]
+    site_steps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Site steps' answers for the topology's site file (``[steps.NAME]`` there)."""
 
     @property
     def uses_docker(self) -> bool:
@@ -297,7 +302,41 @@ def parse_topology(text: str, source: str = "topology", name: str = "") -> Topol
         description=description,
         networks=networks,
         hosts=hosts,
+        site_steps=_parse_site_steps(reader, data.get("site_steps", {})),
     )
+
+
+def _parse_site_steps(reader: _Reader, raw: Any) -> dict[str, dict[str, Any]]:
+    """``[site_steps.NAME]`` tables of plain values (strings, booleans, numbers, lists of
+    strings), written as ``[steps.NAME]`` into the site file, where they are checked."""
+    if not isinstance(raw, dict):
+        raise reader.fail(("site_steps",), "site_steps must be tables: [site_steps.NAME].")
+    steps: dict[str, dict[str, Any]] = {}
+    for step, table in raw.items():
+        path = ("site_steps", step)
+        if not isinstance(table, dict):
+            raise reader.fail(path, f"site_steps.{step} must be a table.")
+        for key, value in table.items():
+            plain = isinstance(value, (str, bool, int)) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)
+            )
+            if not plain:
+                raise reader.fail((*path, key), f"{key} must be a string, true/false, a number "
+                                  "or a list of strings.")  # fmt: skip
+        steps[step] = dict(table)
+    return steps
+
+
+def _site_roles(reader: _Reader, path: tuple[str, ...], value: Any) -> tuple[str, ...]:
+    spath = (*path, "site_roles")
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise reader.fail(spath, "site_roles must be a list of role names.",
+                          'For example: site_roles = ["swarm-manager"]')  # fmt: skip
+    for role in value:
+        if not SITE_ROLE_RE.fullmatch(role):
+            raise reader.fail(spath, f"{role!r} is not a role name.",
+                              "Lower-case letters, digits and '-': nfs-client.")  # fmt: skip
+    return tuple(dict.fromkeys(value))
 
 
 def _parse_networks(reader: _Reader, raw: Any) -> dict[str, NetworkSpec]:
@@ -470,6 +509,7 @@ def _parse_hosts(
             gateway6=gateway6,
             routes=routes,
             forwarding=reader.boolean(table, path, "forwarding"),
+            site_roles=_site_roles(reader, path, table.get("site_roles", [])),
         )
     return hosts
 

@@ -6,13 +6,18 @@ Everything between reading and applying is :mod:`wizard.site`; no step is named 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from typing import TYPE_CHECKING
 
 from screens.dialogs import ErrorScreen
 from screens.preview import PreviewScreen
 from screens.start import HostChoice, SiteChoice
+from wizard.checks import conflict_lines
+from wizard.facts import Facts
+from wizard.render import RenderedLine
 from wizard.site.apply import apply_site, close_all, preview_site
+from wizard.site.check import site_conflicts
 from wizard.site.model import Site, load_site, site_from_hosts
 from wizard.site.plan import SiteSession, render_site, site_session
 from wizard.transaction import Event
@@ -20,6 +25,12 @@ from wizard.transport.base import Transport
 
 if TYPE_CHECKING:
     from screens.app import HostwizApp
+
+
+def conflict_lines_of(session: SiteSession, facts: Mapping[str, Facts]) -> list[RenderedLine]:
+    """The combination checker's findings on the whole site, shown above its preview."""
+    found = conflict_lines(site_conflicts(session, facts))
+    return [RenderedLine("warning", line) for line in found]
 
 
 def _site(app: HostwizApp, choice: SiteChoice) -> tuple[Site, SiteSession]:
@@ -44,14 +55,14 @@ async def site_flow(app: HostwizApp, choice: SiteChoice) -> None:
                 f"Connecting to {host.target}…", partial(app.connect, picked)
             )
         while True:
-            plan, _ = await app.blocking(
+            plan, facts = await app.blocking(
                 f"Reading the state of {len(transports)} hosts…",
                 partial(preview_site, session, transports),
             )
             go = await app.push_screen_wait(
                 PreviewScreen(
                     f"Site {site.name}: what would change on each host",
-                    render_site(plan, session),
+                    [*conflict_lines_of(session, facts), *render_site(plan, session)],
                     empty=plan.empty,
                 )
             )

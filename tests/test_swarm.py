@@ -16,9 +16,11 @@ import pytest
 from lab import Topology
 from lab.image import import_test_image
 from snapshots.rollback import rollback_plan
+from snapshots.store import list_snapshots
 from tests.probes import on_console, require_busybox
 from wizard.errors import PlanConflict
 from wizard.plan import Changeset, Plan
+from wizard.render import as_text, render_plan
 from wizard.secrets import Secret
 from wizard.session import Selection, apply, preview
 from wizard.steps.swarm import SWARM, SwarmAnswers
@@ -105,10 +107,18 @@ def test_swarm_manager_overlay_stack_and_rollback(make_topology: Any, lab_ssh_co
     on_console(node2, "docker swarm leave --force >/dev/null; true")
     on_console(node1, "docker rm -f peer1 >/dev/null; true")
 
-    # Rollback: out of the swarm, no overlay, no custom bridge, no stack file.
+    # Rollback (the way to leave): out of the swarm, no overlay, no custom bridge, no stack
+    # file. It is a plan shown first (every command the teardown runs, in order), applied as
+    # a change with its own snapshot.
     with SshTransport.connect(node1.name, ssh_config=lab_ssh_config) as ssh:
         rollback = rollback_plan(ssh, result.snapshot_id)
-        assert apply_changeset(ssh, Changeset(node1.name, (rollback,)), reason="rollback").confirmed
+        shown = as_text(render_plan(rollback))
+        order = ["docker stack rm demo", "docker network rm hostwiz-overlay",
+                 "docker swarm leave --force", "docker network rm docker_gwbridge"]  # fmt: skip
+        assert [shown.index(step) for step in order] == sorted(shown.index(s) for s in order)
+        undone = apply_changeset(ssh, Changeset(node1.name, (rollback,)), reason="rollback")
+        assert undone.confirmed
+        assert [i.reason for i in list_snapshots(ssh) if i.id == undone.snapshot_id] == ["rollback"]
     assert on_console(node1, "docker info --format '{{.Swarm.LocalNodeState}}'").strip() == (
         "inactive"
     )
@@ -141,7 +151,7 @@ def test_a_default_gwbridge_is_replaced_and_put_back(
 
     with SshTransport.connect(lone.name, ssh_config=lab_ssh_config) as ssh:
         changeset = preview(ssh, [Selection(SWARM, answers)])[0]
-        assert "replace the existing docker_gwbridge" in changeset.plans[0].actions[1].describe()
+        assert "replace the existing docker_gwbridge" in changeset.plans[0].actions[0].describe()
         result = apply(ssh, [Selection(SWARM, answers)])
         assert result.confirmed, result.message
         bridge = json.loads(on_console(lone, "docker network inspect docker_gwbridge"))[0]

@@ -123,3 +123,123 @@ def test_answers_are_read_from_any_dataclass_selection() -> None:
     assert answers_mapping(selections) == {"docker": {"mode": "rootless"},
                                            "swarm": {"enabled": True}}  # fmt: skip
     assert [c.rule for c in conflicts_for(selections)] == ["rootless-swarm"]
+
+
+# --- a whole site -------------------------------------------------------------------------
+
+SWARM_SITE = {"overlay": True, "overlay_encrypted": False, "overlay_subnet": "10.81.30.0/24",
+              "gwbridge_subnet": "10.81.10.0/24"}  # fmt: skip
+LAB_HOST = {**SAFE_HOST, "routes": ("10.213.0.0/24", "10.214.3.0/24")}
+
+
+def site_hosts(**changes: dict[str, Any]) -> list[Any]:
+    """node1 (swarm-manager), node2 (swarm-worker), nas (nfs-server, on 10.214.3.0/24 and
+    10.214.5.0/24), client (nfs-client at 10.214.5.20): every host safe unless changed."""
+    from wizard.checks import SiteHostCheck
+
+    base = {
+        "node1": (("swarm-manager",), {"docker": SAFE["docker"]}, LAB_HOST),
+        "node2": (("swarm-worker",), {"docker": SAFE["docker"]}, LAB_HOST),
+        "nas": (("nfs-server",), {"firewall": {**SAFE["firewall"],
+                                               "lan_services": ["ssh", "nfs from 10.214.5.0/24"]}},
+                {**LAB_HOST, "routes": ("10.214.3.0/24", "10.214.5.0/24")}),
+        "client": (("nfs-client",), {}, {**LAB_HOST, "routes": ("10.214.5.0/24",),
+                                         "addresses": ("10.214.5.20/24",)}),
+    }  # fmt: skip
+    hosts = []
+    for name, (roles, answers, host) in base.items():
+        change = changes.get(name, {})
+        merged = {**answers, **change.get("answers", {})}
+        hosts.append(SiteHostCheck(name, roles, merged, {**host, **change.get("host", {})}))
+    return hosts
+
+
+def site_steps(swarm: dict[str, Any] | None = None, nfs: dict[str, Any] | None = None) -> list[Any]:
+    from wizard.checks import SiteStepAnswers
+
+    return [
+        SiteStepAnswers("swarm", ("swarm-manager", "swarm-worker"), {**SWARM_SITE, **(swarm or {})}),
+        SiteStepAnswers("nfs", ("nfs-server", "nfs-client"),
+                        {"networks": (), "client_mount_point": "/mnt/share", **(nfs or {})}),
+    ]  # fmt: skip
+
+
+def found(hosts: list[Any], steps: list[Any]) -> set[tuple[str, str]]:
+    from wizard.checks import check_site
+
+    return {(c.rule, c.host) for c in check_site(hosts, steps)}
+
+
+def test_a_safe_site_has_no_conflict() -> None:
+    assert found(site_hosts(), site_steps()) == set()
+
+
+def test_the_swarm_subnet_on_another_hosts_route_is_a_site_conflict() -> None:
+    # The nas routes to 10.214.5.0/24; an overlay there is a conflict found on the nas.
+    steps = site_steps(swarm={"overlay_subnet": "10.214.5.0/25"})
+    assert found(site_hosts(), steps) == {("site-subnet-overlap", "nas"),
+                                          ("site-subnet-overlap", "client")}  # fmt: skip
+    # On a swarm host's own route it is that host's rule (once, not twice).
+    steps = site_steps(swarm={"overlay_subnet": "10.214.3.0/25"})
+    assert found(site_hosts(), steps) == {("subnet-overlap", "node1"), ("subnet-overlap", "node2"),
+                                          ("site-subnet-overlap", "nas")}  # fmt: skip
+
+
+def test_vxlan_open_to_wan_on_any_host_of_the_site() -> None:
+    wan = {"answers": {"firewall": {**SAFE["firewall"], "wan_services": ["swarm"]}}}
+    assert found(site_hosts(node2=wan), site_steps()) == {("vxlan-wan", "node2")}
+    assert found(site_hosts(client=wan), site_steps()) == {("vxlan-wan", "client")}
+
+
+def test_a_site_swarm_without_an_overlay_needs_no_esp_and_no_overlay_subnet() -> None:
+    kernel = {"host": {"kernel_esp": "no", "routes": ("10.81.30.128/25",)}}
+    no_overlay = site_steps(swarm={"overlay": False, "overlay_encrypted": True})
+    assert found(site_hosts(node1=kernel), no_overlay) == set()
+    with_overlay = site_steps(swarm={"overlay_encrypted": True})
+    assert found(site_hosts(node1=kernel), with_overlay) == {("esp-kernel", "node1"),
+                                                             ("subnet-overlap", "node1")}  # fmt: skip
+
+
+def test_rootless_docker_on_a_swarm_host_only() -> None:
+    rootless = {"answers": {"docker": {"mode": "rootless", "live_restore": False}}}
+    assert found(site_hosts(node2=rootless), site_steps()) == {("rootless-swarm", "node2")}
+    assert found(site_hosts(client=rootless), site_steps()) == set()  # not in the swarm
+    # The site's swarm answers reach its hosts: live-restore there is refused too.
+    live = {"answers": {"docker": {"mode": "rootful", "live_restore": True}}}
+    assert found(site_hosts(node1=live), site_steps()) == {("live-restore-swarm", "node1")}
+
+
+def test_an_nfs_export_to_clients_the_servers_firewall_does_not_let_in() -> None:
+    # Exported to the client's address (no networks named): lan lets 10.214.5.0/24 in.
+    assert found(site_hosts(), site_steps()) == set()
+    moved = {"host": {"addresses": ("10.214.3.40/24",), "routes": ("10.214.3.0/24",)}}
+    assert found(site_hosts(client=moved), site_steps()) == {("nfs-blocked", "nas")}
+    named = site_steps(nfs={"networks": ("192.168.7.0/24",)})
+    assert found(site_hosts(), named) == {("nfs-blocked", "nas")}
+
+
+def test_userns_remap_on_an_nfs_client_of_the_site() -> None:
+    remap = {"answers": {"docker": {"mode": "userns-remap", "live_restore": False}}}
+    assert found(site_hosts(client=remap), site_steps()) == {("userns-nfs", "client")}
+    assert found(site_hosts(client=remap), site_steps()[:1]) == set()  # no NFS in the site
+
+
+def test_every_site_rule_has_a_case() -> None:
+    from wizard.checks import SITE_RULES
+
+    assert {rule.name for rule in SITE_RULES} == {"site-subnet-overlap"}
+
+
+def test_conflicts_name_their_host_in_text_and_json() -> None:
+    from wizard.checks import Conflict, conflict_lines, conflicts_json
+
+    conflict = Conflict("vxlan-wan", "open", "close it", "node2")
+    assert conflict_lines([conflict])[0] == "! conflict (vxlan-wan) on node2: open"
+    assert conflicts_json([conflict]) == [{"rule": "vxlan-wan", "message": "open",
+                                           "hint": "close it", "host": "node2"}]  # fmt: skip
+    assert "host" not in conflicts_json([Conflict("a", "b", "c")])[0]
+
+
+def test_addresses_are_read_for_the_site_rules() -> None:
+    facts = parse_host(0, "@@addresses\n10.214.5.20/24\n@@routes\n10.214.5.0/24\n")
+    assert facts["addresses"] == ("10.214.5.20/24",) and facts["routes"] == ("10.214.5.0/24",)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.site_demo import DEMO, PEER_CONF, PEER_TOKEN, SOURCE, TOKEN, WRITER
+from wizard.errors import LabError
 from wizard.facts import Facts
 from wizard.render import as_text
 from wizard.site import journal
@@ -159,3 +160,95 @@ def test_a_topology_site_file_names_its_hosts_by_role() -> None:
         ("router", "t1-router", ("router",)),
         ("client", "t1-client", ("client",)),
     ]
+
+
+def test_lab_up_hosts_is_a_count_not_several_targets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``lab up --hosts 2`` crashed in the check for several ``--host`` (an int has no len)."""
+    import lab.cli
+    from hostwiz.cli import main
+
+    seen: list[int] = []
+    monkeypatch.setattr(lab.cli, "run_lab", lambda args: seen.append(args.hosts) or 0)
+    assert main(["lab", "up", "--hosts", "2", "--no-docker"]) == 0
+    assert seen == [2]
+
+
+def test_the_swarm_topology_writes_a_site_file_with_swarm_roles_and_answers() -> None:
+    """``lab up --topology swarm``'s site file plans the swarm as written: node1 manages,
+    node2 and node3 are workers, [steps.swarm] has answers that work on this kernel."""
+    from lab.site_file import site_text
+    from lab.topology import load_topology
+
+    spec = load_topology("swarm")
+    hosts = {role: f"t1-{role}" for role in spec.hosts}
+    roles = {role: host.site_roles for role, host in spec.hosts.items()}
+    site = parse_site(site_text("t1", spec.description, hosts, roles, spec.site_steps), "t1.toml")
+    assert [(h.name, h.target, h.roles) for h in site.hosts] == [
+        ("node1", "t1-node1", ("swarm-manager",)),
+        ("node2", "t1-node2", ("swarm-worker",)),
+        ("node3", "t1-node3", ("swarm-worker",)),
+    ]
+    answers = site.steps["swarm"]
+    assert (answers.advertise_address, answers.overlay, answers.overlay_encrypted) == (
+        "cluster", True, False)  # fmt: skip
+    assert [s.step.name for s in site_session(site).steps] == ["swarm"]
+
+
+def test_bad_site_roles_and_steps_in_a_topology_name_the_line() -> None:
+    from lab.topology import parse_topology
+
+    base = '[networks.n]\nsubnet = "10.214.9.0/24"\n[hosts.a]\nnetworks = { n = "auto" }\n'
+    with pytest.raises(LabError) as raised:
+        parse_topology(base + 'site_roles = ["Swarm Manager"]\n', "t.toml")
+    assert "t.toml, line 5" in raised.value.message and "not a role name" in raised.value.message
+    with pytest.raises(LabError) as raised:
+        parse_topology(base + "[site_steps.swarm]\noverlay = { a = 1 }\n", "t.toml")
+    assert "t.toml, line 6" in raised.value.message
+
+
+def test_the_site_plans_json_names_each_host_by_its_site_name() -> None:
+    """The changeset's own ``host`` (its connection label) used to hide the site's name."""
+    from types import SimpleNamespace
+
+    from hostwiz.cli import plan_as_json as changeset_json
+    from hostwiz.site_cli import plan_as_json
+    from wizard.plan import Changeset
+    from wizard.site.plan import HostChange, SitePlan
+
+    site = parse_site('[hosts.node1]\ntarget = "t1-node1"\n', "s.toml")
+    plan = SitePlan("s", 1, (HostChange("node1", 1, Changeset("root@t1-node1:22", ())),))
+    out = plan_as_json(plan, SimpleNamespace(site=site), changeset_json)
+    assert out["hosts"][0]["host"] == "node1" and out["hosts"][0]["target"] == "t1-node1"
+
+
+def test_the_site_checker_reads_each_hosts_preset_site_steps_and_facts() -> None:
+    """The glue: every host's preset answers, the site steps' on its roles, its facts."""
+    from wizard.checks import HOST
+    from wizard.site.check import site_conflicts
+
+    site = parse_site(
+        '[hosts.a]\nroles = ["swarm-manager"]\npreset = "hardened"\n'
+        '[hosts.b]\nroles = ["swarm-worker"]\n[hosts.c]\n'
+        '[steps.swarm]\noverlay = true\noverlay_encrypted = false\n'
+        'overlay_subnet = "10.77.0.0/24"\n',
+        "s.toml",
+    )
+    session = site_session(site)
+    facts = {
+        name: Facts({HOST.name: {"routes": routes, "ip_forward": "1"}}, {})
+        for name, routes in (("a", ()), ("b", ()), ("c", ("10.77.0.0/16",)))
+    }
+    found = {(c.rule, c.host) for c in site_conflicts(session, facts)}
+    # a's hardened preset keeps live-restore on (refused with swarm); c routes to the overlay.
+    assert found == {("live-restore-swarm", "a"), ("site-subnet-overlap", "c")}
+
+
+def test_the_wizard_shows_the_site_conflicts_above_its_preview() -> None:
+    from screens.site import conflict_lines_of
+    from wizard.checks import HOST
+
+    site = parse_site('[hosts.a]\nroles = ["swarm-manager"]\n[hosts.b]\n'
+                      'roles = ["swarm-worker"]\n[steps.swarm]\n', "s.toml")  # fmt: skip
+    facts = {"a": Facts({HOST.name: {"routes": ("10.81.0.0/16",)}}, {}), "b": Facts({}, {})}
+    lines = conflict_lines_of(site_session(site), facts)
+    assert lines[0].kind == "warning" and "(subnet-overlap) on a" in lines[0].text

@@ -23,7 +23,6 @@ from wizard.steps.swarm.facts import (
 )
 from wizard.steps.swarm.plan import (
     DAEMON_JSON,
-    STATE_FILE,
     create_gwbridge,
     gwbridge_options,
     render_stack,
@@ -81,6 +80,7 @@ def test_swarm_host_parses_docker_and_the_network() -> None:
     ]
     route = [{"dst": "default"}, {"dst": "10.214.3.0/24"}, {"dst": "10.9.9.9"}]
     info = {
+        "ServerVersion": "20.10.24",
         "Swarm": {"LocalNodeState": "active", "ControlAvailable": True, "NodeID": "n1"},
         "LiveRestoreEnabled": False,
         "SecurityOptions": ["name=seccomp"],
@@ -98,6 +98,9 @@ def test_swarm_host_parses_docker_and_the_network() -> None:
     assert host.services == {"demo_web": "1/1"}
     assert host.kernel.ipvs == "no" and host.node_created == "2026-01-01 00:00:01"
     assert not parse_swarm_host(0, "").docker  # no dockerd: nothing, no error
+    # docker info without a daemon still prints its JSON, the server's fields empty.
+    client_only = {"ID": "", "ServerVersion": "", "Swarm": {"LocalNodeState": ""}}
+    assert not parse_swarm_host(0, f"@@info\n{json.dumps(client_only)}\n").docker
 
 
 def host(**changes: Any) -> SwarmHost:
@@ -117,14 +120,12 @@ def facts(swarm_host: SwarmHost, daemon: str | None = None, answers: Any = ANSWE
     daemon_state = FileState(DAEMON_JSON, daemon is not None, (daemon or "").encode())
     stack = FileState(stack_file(answers), False)
     return Facts({SWARM_HOST.name: swarm_host, f"file:{DAEMON_JSON}": daemon_state,
-                  f"file:{stack.path}": stack, f"file:{STATE_FILE}": FileState(STATE_FILE, False)},
-                 {})  # fmt: skip
+                  f"file:{stack.path}": stack}, {})  # fmt: skip
 
 
 def scripts(answers: SwarmAnswers, swarm_host: SwarmHost) -> list[str]:
     plan = SWARM.plan(answers, facts(swarm_host, answers=answers))
-    assert isinstance(plan.actions[0], WriteFile) and plan.actions[0].path == STATE_FILE
-    return [a.script if isinstance(a, RunCommand) else a.path for a in plan.actions[1:]]
+    return [a.script if isinstance(a, RunCommand) else a.path for a in plan.actions]
 
 
 def test_the_bridge_comes_before_init_and_the_token_is_never_shown() -> None:
@@ -164,7 +165,7 @@ def test_a_default_gwbridge_is_replaced_outside_a_swarm_and_put_back_on_undo() -
         options={"com.docker.network.bridge.enable_icc": "false"},
     )
     plan = SWARM.plan(ANSWERS, facts(host(networks={"docker_gwbridge": default})))
-    first = plan.actions[1]
+    first = plan.actions[0]
     assert isinstance(first, RunCommand)
     assert first.script.startswith("docker network rm docker_gwbridge >/dev/null && ")
     assert "--subnet 172.18.0.0/16" in str(first.undo)

@@ -11,19 +11,20 @@ from typing import Any
 
 import pytest
 
-from wizard.actions import FileState, RunCommand
-from wizard.errors import PlanConflict
+from wizard.actions import FileState, RunCommand, WriteFile
+from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Facts
 from wizard.render import as_text, render_plan
 from wizard.secrets import MASK, Secret
 from wizard.site.model import SiteError, load_site
 from wizard.site.registry import SITE_STEPS
 from wizard.site.step import HostFacts, SiteFacts
-from wizard.steps.swarm.facts import SWARM_HOST, SwarmHost
+from wizard.steps.swarm.facts import SWARM_HOST, Kernel, SwarmHost
 from wizard.steps.swarm.plan import DAEMON_JSON
 from wizard.steps.swarm.site import (
     JOIN_TOKEN,
     MANAGER,
+    MANAGER_TOKEN,
     SWARM_INFO,
     SWARM_SITE,
     WORKER,
@@ -144,3 +145,155 @@ def test_without_an_overlay_a_kernel_without_esp_is_no_reason_to_refuse() -> Non
     assert len(scripts(SWARM_SITE.plan(plain, 1, site())["node1"])) == 2
     with pytest.raises(PlanConflict, match="function not implemented"):
         SWARM_SITE.plan(replace(plain, overlay=True), 1, site())
+
+
+STACK_FILE = "/etc/hostwiz/swarm/demo.yml"
+MANAGER_SECRET = "SWMTKN-1-" + "c3" * 25 + "-" + "d4" * 13
+STACK = SwarmSiteAnswers(
+    advertise_address="cluster", overlay=True, overlay_encrypted=False, stack=True,
+    stack_image="hostwiz/busybox:latest",
+)  # fmt: skip
+
+
+def three(
+    node2: SwarmInfo = OUT,
+    tokens: bool = True,
+    images: tuple[str, ...] = ("hostwiz/busybox:latest",),
+    kernel: Kernel | None = None,
+) -> SiteFacts:
+    """node1 and node2 managers (node1 first: it inits), node3 a worker."""
+    produced = Facts({JOIN_TOKEN.name: Secret(TOKEN), MANAGER_TOKEN.name: Secret(MANAGER_SECRET)},
+                     {}) if tokens else None  # fmt: skip
+    fresh = frozenset({JOIN_TOKEN.name, MANAGER_TOKEN.name}) if tokens else frozenset()
+    stack = FileState(STACK_FILE, False)
+    kernel = kernel or Kernel()
+    first = Facts({SWARM_HOST.name: node("10.214.3.11", kernel=kernel,
+                                         images=("hostwiz/busybox:latest",)),
+                   SWARM_INFO.name: OUT, f"file:{DAEMON_JSON}": FileState(DAEMON_JSON, False),
+                   f"file:{STACK_FILE}": stack}, {})  # fmt: skip
+
+    def other(address: str, info: SwarmInfo = OUT) -> Facts:
+        return facts(node(address, images=images, kernel=kernel), info)
+
+    return SiteFacts({
+        "node1": HostFacts("node1", (MANAGER,), first, produced, fresh),
+        "node2": HostFacts("node2", (MANAGER,), other("10.214.3.12", node2)),
+        "node3": HostFacts("node3", (WORKER,), other("10.214.3.13")),
+    })  # fmt: skip
+
+
+def test_further_managers_make_their_bridge_then_join_with_the_manager_token() -> None:
+    first = SWARM_SITE.plan(ANSWERS, 1, three())
+    assert "docker swarm init" in " ".join(scripts(first["node1"]))
+    (bridge,) = scripts(first["node2"])
+    assert bridge.startswith("docker network create --driver bridge")
+
+    second = SWARM_SITE.plan(ANSWERS, 2, three())
+    (manager_join,) = second["node2"].actions
+    (worker_join,) = second["node3"].actions
+    assert isinstance(manager_join, RunCommand) and isinstance(worker_join, RunCommand)
+    assert MANAGER_SECRET in manager_join.script and TOKEN not in manager_join.script
+    assert TOKEN in worker_join.script and MANAGER_SECRET not in worker_join.script
+    assert "as a manager" in manager_join.describe()
+    assert MANAGER_SECRET not in manager_join.describe() + str(manager_join.undo)
+    assert manager_join.secrets == (Secret(MANAGER_SECRET),)
+    assert "docker node demote" in str(manager_join.undo)  # the quorum of those left holds
+    assert "demote" not in str(worker_join.undo)
+    shown = as_text(render_plan(second["node2"]))
+    assert MANAGER_SECRET not in shown and MASK in shown
+
+
+def test_a_pending_manager_token_is_provisional_and_a_joined_manager_plans_nothing() -> None:
+    view = three(tokens=False)
+    SWARM_SITE.plan(ANSWERS, 2, view)
+    assert view.pending == [f"{MANAGER_TOKEN.name} on node1", f"{JOIN_TOKEN.name} on node1"]
+    joined = SwarmInfo("active", True, ("10.214.3.11", "10.214.3.12"))
+    assert SWARM_SITE.plan(ANSWERS, 2, three(node2=joined))["node2"].empty
+    as_worker = SwarmInfo("active", False, ("10.214.3.11",))
+    with pytest.raises(PlanConflict) as refused:
+        SWARM_SITE.plan(ANSWERS, 2, three(node2=as_worker))
+    assert "node2 is a worker" in refused.value.message
+    assert "docker node promote node2" in refused.value.hint
+
+
+def test_the_manager_token_fact_is_a_secret() -> None:
+    token = MANAGER_TOKEN.parse(0, MANAGER_SECRET + "\n")
+    assert isinstance(token, Secret) and token.reveal() == MANAGER_SECRET
+    assert "manager" in MANAGER_TOKEN.command and MANAGER_TOKEN.parse(1, "") is None
+
+
+def test_the_stack_is_deployed_by_the_first_manager_in_stage_three_only() -> None:
+    assert SWARM_SITE.stages == 3
+    assert SWARM_SITE.plan(ANSWERS, 3, three()) == {}  # no stack asked for
+    plans = SWARM_SITE.plan(STACK, 3, three())
+    assert list(plans) == ["node1"]
+    write, deploy = plans["node1"].actions
+    assert isinstance(write, WriteFile) and isinstance(deploy, RunCommand)
+    compose = json.loads(write.content.decode().split("\n", 1)[1])
+    web = compose["services"]["web"]
+    assert web["deploy"] == {"endpoint_mode": "dnsrr", "mode": "global"}  # one task a node
+    assert web["ports"][0]["mode"] == "host"
+    assert "--resolve-image never" in deploy.script
+    assert "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1" in deploy.script
+    assert plans["node1"].before == (FileState(STACK_FILE, False),)
+    for stage in (1, 2):
+        planned = SWARM_SITE.plan(STACK, stage, three())
+        assert not any("stack deploy" in s for plan in planned.values() for s in scripts(plan))
+
+
+def test_the_stack_image_must_be_on_every_node_and_ipvs_where_asked() -> None:
+    with pytest.raises(PlanConflict) as refused:
+        SWARM_SITE.plan(STACK, 1, three(images=()))
+    assert "not on node2" in refused.value.message and "docker load" in refused.value.hint
+    ingress = replace(STACK, endpoint_mode="vip", publish_mode="ingress")
+    with pytest.raises(PlanConflict) as refused:
+        SWARM_SITE.plan(ingress, 1, three(kernel=Kernel(ipvs="no")))
+    assert "IPVS" in refused.value.message and "dnsrr" in refused.value.hint
+
+
+def test_a_stack_needs_the_overlay(tmp_path: Path) -> None:
+    with pytest.raises(InvalidAnswer, match="overlay"):
+        SwarmSiteAnswers(advertise_address="cluster", stack=True, stack_image="x:1")
+
+
+def test_a_site_of_managers_only_is_a_swarm_and_one_without_a_manager_is_refused() -> None:
+    from wizard.site.model import parse_site
+    from wizard.site.plan import site_session
+
+    managers = parse_site('[hosts.a]\nroles = ["swarm-manager"]\n[hosts.b]\n'
+                          'roles = ["swarm-manager"]\n[steps.swarm]\n', "s.toml")  # fmt: skip
+    assert [s.step.name for s in site_session(managers).steps] == ["swarm"]
+    workers = parse_site('[hosts.a]\nroles = ["swarm-worker"]\n[steps.swarm]\n', "s.toml")
+    with pytest.raises(SiteError, match="swarm-manager"):
+        site_session(workers)
+
+
+class Answering:
+    """Stands for the first manager in the stack's health check: which nodes run a task, and
+    which addresses answer on the published port."""
+
+    def __init__(self, running: list[str], answering: set[str]) -> None:
+        self.running, self.answering = running, answering
+
+    def run(self, script: str, timeout: float = 0, **_: Any) -> Any:
+        from wizard.transport.base import CommandResult
+
+        if "service ls" in script:
+            return CommandResult(script, 0, b"3/3\n")
+        if "service ps" in script:
+            return CommandResult(script, 0, "\n".join(self.running).encode())
+        address = script.split("/dev/tcp/")[1].split("/")[0]
+        return CommandResult(script, 0 if address in self.answering else 1)
+
+
+def test_the_stack_health_wants_tasks_on_every_node_each_answering() -> None:
+    from wizard.steps.swarm.site import stack_problems
+
+    everyone = {"10.214.3.11", "10.214.3.12", "10.214.3.13"}
+    nodes = ["t-node1", "t-node2", "t-node3"]
+    swarm = STACK.swarm()
+    assert stack_problems(Answering(nodes, everyone), swarm, three()) == []
+    lonely = stack_problems(Answering(["t-node1"], everyone), swarm, three())
+    assert lonely == ["the stack's tasks run on 1 node(s) (t-node1), not 3"]
+    silent = stack_problems(Answering(nodes, everyone - {"10.214.3.12"}), swarm, three())
+    assert silent == ["nothing answers on node2's 10.214.3.12:8080"]

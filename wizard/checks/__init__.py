@@ -14,6 +14,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from wizard.checks.rules import RULES, Combined, Conflict, Rule, check_combination
+from wizard.checks.site import (
+    SITE_RULES,
+    SiteHostCheck,
+    SiteRule,
+    SiteStepAnswers,
+    check_site,
+    combined_hosts,
+)
 from wizard.facts import Fact, Facts, sections
 
 HOST_COMMAND = r"""echo @@ip_forward; cat /proc/sys/net/ipv4/ip_forward 2>/dev/null
@@ -28,6 +36,7 @@ echo @@loaded; ls -d /sys/module/esp4 /sys/module/gcm 2>/dev/null
 grep -q 'gcm(aes)' /proc/crypto 2>/dev/null && echo /sys/module/gcm
 echo @@nfs; awk '$3 ~ /^nfs/ {print $2}' /proc/mounts 2>/dev/null
 echo @@routes; ip -4 route show table main 2>/dev/null | awk '$1 != "default" {print $1}'
+echo @@addresses; ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}'
 true"""
 
 
@@ -62,6 +71,7 @@ def parse_host(code: int, out: str) -> dict[str, Any]:
         "kernel_gcm": _kernel(s.get("config", ""), s.get("loaded", ""), "CRYPTO_GCM", "gcm"),
         "nfs_mounts": tuple(s.get("nfs", "").split()),
         "routes": tuple(r for r in s.get("routes", "").split() if "/" in r),
+        "addresses": tuple(a for a in s.get("addresses", "").split() if "/" in a),
     }
 
 
@@ -91,16 +101,27 @@ def conflicts_for(selections: Iterable[Any], facts: Facts | None = None) -> list
     return check_combination(Combined(answers_mapping(selections), host))
 
 
+def conflicts_json(conflicts: Iterable[Conflict]) -> list[dict[str, str]]:
+    """For ``--json``: one object per conflict (``host`` only on a site)."""
+    return [
+        {"rule": c.rule, "message": c.message, "hint": c.hint, **({"host": c.host} if c.host
+                                                                   else {})}
+        for c in conflicts
+    ]  # fmt: skip
+
+
 def conflict_lines(conflicts: Iterable[Conflict]) -> list[str]:
     """Plain text for a front end: one block per conflict."""
     lines = []
     for conflict in conflicts:
-        lines.append(f"! conflict ({conflict.rule}): {conflict.message}")
+        where = f" on {conflict.host}" if conflict.host else ""
+        lines.append(f"! conflict ({conflict.rule}){where}: {conflict.message}")
         lines.append(f"  what to do: {conflict.hint}")
     return lines
 
 
 __all__ = [
-    "HOST", "RULES", "Combined", "Conflict", "Rule", "answers_mapping", "check_combination",
-    "conflict_lines", "conflicts_for", "parse_host",
+    "HOST", "RULES", "SITE_RULES", "Combined", "Conflict", "Rule", "SiteHostCheck", "SiteRule",
+    "SiteStepAnswers", "answers_mapping", "check_combination", "check_site", "combined_hosts",
+    "conflict_lines", "conflicts_for", "conflicts_json", "parse_host",
 ]  # fmt: skip

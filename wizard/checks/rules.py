@@ -23,7 +23,7 @@ class Combined:
     host: Mapping[str, Any] = field(default_factory=dict)
     """Keys (all optional): ip_forward ("0"/"1"), dockerd_running, dockerd_cmdline_hosts,
     daemon_hosts, swarm_state, gwbridge_custom, kernel_esp/kernel_gcm ("yes"/"no"/"unknown"),
-    nfs_mounts, routes (IPv4 networks)."""
+    nfs_mounts, routes (IPv4 networks), addresses (IPv4 addresses with prefix)."""
 
     def on(self, step: str) -> bool:
         """The step is selected and not switched off (steps without ``enabled`` are on)."""
@@ -38,6 +38,8 @@ class Conflict:
     rule: str
     message: str
     hint: str
+    host: str = ""
+    """The site host it was found on ("" when one host is checked)."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,13 @@ def _live_restore(c: Combined) -> tuple[str, str] | None:
     return None
 
 
+def _overlay(c: Combined) -> bool:
+    """The swarm makes an overlay (the site step's ``overlay`` answer; always on one host)."""
+    return c.on("swarm") and bool(c.get("swarm", "overlay", True))
+
+
 def _encrypted(c: Combined) -> bool:
-    return c.on("swarm") and bool(c.get("swarm", "overlay_encrypted", True))
+    return _overlay(c) and bool(c.get("swarm", "overlay_encrypted", True))
 
 
 def _esp_firewall(c: Combined) -> tuple[str, str] | None:
@@ -173,7 +180,8 @@ def _networks(c: Combined) -> list[tuple[str, str]]:
 def _overlap(c: Combined) -> tuple[str, str] | None:
     if not c.on("swarm"):
         return None
-    ours = [(f"swarm.{n}", c.get("swarm", n)) for n in ("overlay_subnet", "gwbridge_subnet")]
+    names = ("overlay_subnet", "gwbridge_subnet") if _overlay(c) else ("gwbridge_subnet",)
+    ours = [(f"swarm.{n}", c.get("swarm", n)) for n in names]
     for label, subnet in ours:
         if not subnet:
             continue

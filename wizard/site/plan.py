@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from wizard.actions import FileState, WriteFile
+from wizard.checks import HOST as CHECKER_FACTS
 from wizard.errors import PlanConflict
 from wizard.facts import Fact, Facts, gather
 from wizard.plan import Changeset, Plan
@@ -117,9 +118,10 @@ def site_session(site: Site, overrides: Sequence[str] = ()) -> SiteSession:
 
 
 def check_roles(session: SiteSession) -> None:
-    """Every role a site step needs has a host (refused before anything is read)."""
+    """Every role a site step needs has a host (refused before anything is read). A step
+    whose roles are not all needed names those it needs in ``required_roles``."""
     for selection in session.steps:
-        for role in selection.step.roles:
+        for role in getattr(selection.step, "required_roles", selection.step.roles):
             if not session.site.with_role(role):
                 raise SiteError(
                     f"{session.site.source}: the {selection.step.name} step needs a host with "
@@ -129,8 +131,9 @@ def check_roles(session: SiteSession) -> None:
 
 
 def host_facts_needed(session: SiteSession, host: SiteHost) -> list[Fact[Any]]:
-    """Everything to read from ``host`` in one round trip."""
-    needed = facts_needed(session.selections[host.name])
+    """Everything to read from ``host`` in one round trip (with the combination checker's
+    facts, shown before the site's preview)."""
+    needed = [*facts_needed(session.selections[host.name]), CHECKER_FACTS]
     for selection in session.steps:
         for role in host.roles:
             if role not in selection.step.roles:

@@ -3,7 +3,8 @@
 The contract (every NFS, proxy or swarm step follows it; see docs/architecture.md, "Sites"):
 
 * ``roles``: the roles it plans for. A site without a host of one of them is refused before
-  anything is read.
+  anything is read, unless the step names the ones it needs in an optional
+  ``required_roles`` (a swarm of managers only has no worker).
 * ``stages``: how many stages it has (1 for a plain multi-host step). Stage ``n`` of every
   site step is applied on every host, one transaction per host, hosts in parallel, before
   stage ``n + 1`` starts. Each host's single-host steps (its preset) go with stage 1.

@@ -58,7 +58,8 @@ class Kernel:
 @dataclass(frozen=True)
 class SwarmHost:
     docker: bool = False
-    """dockerd answers."""
+    """dockerd answers (without it, ``docker info`` still prints its JSON, with the server's
+    fields empty)."""
     state: str = ""
     """inactive, pending, active, locked, error ("" without docker)."""
     manager: bool = False
@@ -193,7 +194,7 @@ def parse_swarm_host(code: int, out: str) -> SwarmHost:
         if name:
             services[name] = replicas.strip()
     return SwarmHost(
-        docker=bool(info),
+        docker=bool(info.get("ServerVersion") or info.get("ID")),
         state=str(swarm.get("LocalNodeState", "")),
         manager=bool(swarm.get("ControlAvailable", False)),
         node_id=str(swarm.get("NodeID", "")),

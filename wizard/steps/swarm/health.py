@@ -34,6 +34,15 @@ def tasks_script(stack: str) -> str:
     )
 
 
+def spread_script(stack: str) -> str:
+    """The nodes (one a line) where the stack's web service has a task running."""
+    return (
+        f"docker service ps {stack}_web --filter desired-state=running "
+        "--format '{{.Node}} {{.CurrentState}}' 2>/dev/null | awk '$2 == \"Running\" "
+        "{print $1}' | sort -u"
+    )
+
+
 def health_problems(transport: Transport, answers: SwarmAnswers) -> list[str]:
     if not answers.enabled:
         return []

@@ -17,6 +17,9 @@ from wizard.secrets import Secret
 TOKEN = re.compile(r"SWMTKN-1-[a-z0-9]{20,80}-[a-z0-9]{20,40}")
 TOKEN_COMMAND = "docker swarm join-token -q {role}"
 """Run on a manager (its output is the secret; read it with the transport, never log it)."""
+DEMOTE_SELF = "docker node demote \"$(docker info --format '{{.Swarm.NodeID}}')\" >/dev/null 2>&1"
+"""A manager that leaves demotes itself first: a manager gone without it still counts in the
+managers' quorum, and two managers with one gone can no longer change the swarm."""
 
 
 def join_action(
@@ -34,12 +37,14 @@ def join_action(
             f"Read it on the manager: {TOKEN_COMMAND.format(role=role)}.",
         )
     target = manager if ":" in manager else f"{manager}:2377"
+    leave = "docker swarm leave --force >/dev/null 2>&1 || true"
     return RunCommand(
         f"docker swarm join --advertise-addr {advertise} --data-path-addr {data_path} "
         f"--token {token.reveal()} {target} >/dev/null",
         why=f"join the swarm of {target} as a {role} (token {token})",
-        undo="docker swarm leave --force >/dev/null 2>&1 || true",
-        undo_why="leave the swarm again",
+        undo=leave if role == "worker" else f"{DEMOTE_SELF}; {leave}",
+        undo_why="leave the swarm again"
+        + ("" if role == "worker" else ", demoted first (the other managers keep their quorum)"),
         secrets=(token,),
         timeout=120,
     )

@@ -39,13 +39,6 @@ ALTERNATIVE = (
 DAEMON = file_fact(DAEMON_JSON)
 
 
-STATE_FILE = f"{STACK_DIR}/state.json"
-"""What hostwiz set up, and which commands the change that wrote it ran. Written by every
-change that runs a command: ``hostwiz rollback`` undoes a snapshot's commands only when one of
-its files differs from the recorded before-state, and a change of Docker objects alone would
-have no file."""
-
-
 def stack_file(answers: SwarmAnswers) -> str:
     return f"{STACK_DIR}/{answers.stack_name}.yml"
 
@@ -55,7 +48,12 @@ def facts_for(answers: SwarmAnswers) -> list[Fact[Any]]:
     hardened preset lists the step (off) on every run."""
     if not answers.enabled:
         return []
-    return [SWARM_HOST, DAEMON, file_fact(stack_file(answers)), file_fact(STATE_FILE)]
+    return [SWARM_HOST, DAEMON, file_fact(stack_file(answers))]
+
+
+def stack_facts(answers: SwarmAnswers) -> list[Fact[Any]]:
+    """What planning the demo stack reads besides :data:`SWARM_HOST`: its compose file."""
+    return [file_fact(stack_file(answers))] if answers.stack else []
 
 
 def host_of(facts: Facts) -> SwarmHost:
@@ -103,7 +101,7 @@ def check(answers: SwarmAnswers, facts: Facts, host: SwarmHost) -> None:
             "Set docker.mode to userns-remap or rootful.",
         )
     daemon = facts[DAEMON]
-    if daemon.exists and _live_restore(daemon.text):
+    if daemon.exists and live_restore_on(daemon.text):
         raise PlanConflict(
             "live-restore is on in daemon.json: dockerd refuses swarm mode with it.",
             "Turn it off with --set docker.live_restore=false (in the same change).",
@@ -132,7 +130,7 @@ def check(answers: SwarmAnswers, facts: Facts, host: SwarmHost) -> None:
             f"Load it (docker load / docker import) or name one of: "
             f"{', '.join(host.images) or 'none'}.",
         )
-    _check_subnets(answers, host)
+    check_subnets(answers, host)
 
 
 def needs_ipvs(answers: SwarmAnswers) -> bool:
@@ -154,7 +152,7 @@ def _check_encryption(answers: SwarmAnswers, host: SwarmHost) -> None:
     )
 
 
-def _check_subnets(answers: SwarmAnswers, host: SwarmHost) -> None:
+def check_subnets(answers: SwarmAnswers, host: SwarmHost) -> None:
     mine = {GWBRIDGE: answers.gwbridge_network, answers.overlay_name: answers.overlay_network}
     for name, net in mine.items():
         for route in host.routes:
@@ -179,7 +177,7 @@ def _docker_route(route: str, host: SwarmHost) -> bool:
     return any(route in n.subnets for n in host.networks.values())
 
 
-def _live_restore(text: str) -> bool:
+def live_restore_on(text: str) -> bool:
     try:
         data = json.loads(text or "{}")
     except json.JSONDecodeError:
@@ -223,7 +221,7 @@ def _recreate(network: DockerNetwork) -> str:
     return f"docker network create --driver bridge {subnets} {opts} {GWBRIDGE} >/dev/null"
 
 
-def _gwbridge_actions(answers: SwarmAnswers, host: SwarmHost) -> list[Action]:
+def gwbridge_actions(answers: SwarmAnswers, host: SwarmHost) -> list[Action]:
     current = host.networks.get(GWBRIDGE)
     if gwbridge_matches(answers, current):
         return []
@@ -260,7 +258,7 @@ def _gwbridge_actions(answers: SwarmAnswers, host: SwarmHost) -> list[Action]:
     )]  # fmt: skip
 
 
-def _init_actions(answers: SwarmAnswers, host: SwarmHost) -> list[Action]:
+def init_actions(answers: SwarmAnswers, host: SwarmHost) -> list[Action]:
     if host.state == "active":
         return []
     advertise = resolve(answers.advertise_address, host, "advertise_address")
@@ -298,7 +296,7 @@ def create_overlay(answers: SwarmAnswers) -> str:
     return " ".join(parts)
 
 
-def _overlay_actions(answers: SwarmAnswers, host: SwarmHost) -> list[Action]:
+def overlay_actions(answers: SwarmAnswers, host: SwarmHost) -> list[Action]:
     current = host.networks.get(answers.overlay_name)
     if current is not None and overlay_matches(answers, current):
         return []
@@ -324,14 +322,6 @@ def _overlay_actions(answers: SwarmAnswers, host: SwarmHost) -> list[Action]:
         undo_why=f"remove the overlay network {answers.overlay_name}",
         timeout=60,
     )]  # fmt: skip
-
-
-def _advertise(answers: SwarmAnswers, host: SwarmHost) -> str:
-    """The advertise address, or "" where it cannot be told (a swarm made elsewhere)."""
-    try:
-        return resolve(answers.advertise_address, host, "advertise_address")
-    except PlanConflict:
-        return ""
 
 
 def _data_address(answers: SwarmAnswers, host: SwarmHost) -> str:
@@ -368,13 +358,17 @@ def render_stack(answers: SwarmAnswers) -> str:
 
 
 def deploy_script(answers: SwarmAnswers) -> str:
+    """``--resolve-image never``: the manager does not ask a registry to pin the image to a
+    digest, so every node runs the image by its name, as loaded there. (The variable is read by
+    the daemon: a node's dockerd started with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 skips its
+    own pull attempt too; without it a node tries a pull first and, offline, uses its copy.)"""
     return (
         f"DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 docker stack deploy --resolve-image never "
         f"-c {shell_quote(stack_file(answers))} {shell_quote(answers.stack_name)} >/dev/null"
     )
 
 
-def _stack_actions(answers: SwarmAnswers, facts: Facts, host: SwarmHost) -> list[Action]:
+def stack_actions(answers: SwarmAnswers, facts: Facts, host: SwarmHost) -> list[Action]:
     if not answers.stack:
         return []
     path = stack_file(answers)
@@ -388,8 +382,8 @@ def _stack_actions(answers: SwarmAnswers, facts: Facts, host: SwarmHost) -> list
         gone = f'[ -z "$(docker ps -aq --filter label=com.docker.stack.namespace={name})" ]'
         actions.append(RunCommand(
             deploy_script(answers),
-            why=f"deploy the demo stack {answers.stack_name} ({answers.stack_image}, images used "
-            "as they are on the host, never pulled)",
+            why=f"deploy the demo stack {answers.stack_name} ({answers.stack_image}, the image "
+            "as each node has it: not resolved in a registry)",
             undo=f"docker stack rm {name} >/dev/null 2>&1; {retry(gone, 40)}",
             undo_why=f"remove the stack {answers.stack_name} and wait for its containers to go",
             timeout=120,
@@ -402,31 +396,13 @@ def plan_swarm(answers: SwarmAnswers, facts: Facts) -> Plan:
         return Plan("swarm")
     host = host_of(facts)
     check(answers, facts, host)
-    actions = _gwbridge_actions(answers, host)
-    actions += _init_actions(answers, host)
-    actions += _overlay_actions(answers, host)
-    actions += _stack_actions(answers, facts, host)
-    actions = _state_record(answers, host, actions) + actions
+    actions = gwbridge_actions(answers, host)
+    actions += init_actions(answers, host)
+    actions += overlay_actions(answers, host)
+    actions += stack_actions(answers, facts, host)
     before = tuple(facts[file_fact(a.path)] for a in actions if isinstance(a, WriteFile))
     return Plan("swarm", tuple(actions), before=before,
                 notes=notes(answers, host) if actions else ())  # fmt: skip
-
-
-def _state_record(answers: SwarmAnswers, host: SwarmHost, actions: list[Action]) -> list[Action]:
-    """The record of :data:`STATE_FILE`, when this change runs commands (see there)."""
-    made = [a.why for a in actions if isinstance(a, RunCommand)]
-    if not made:
-        return []
-    record = {
-        "gwbridge": {"subnet": str(answers.gwbridge_network), "options": gwbridge_options(answers)},
-        "advertise_address": _advertise(answers, host),
-        "overlay": {"name": answers.overlay_name, "subnet": str(answers.overlay_network),
-                    "mtu": answers.overlay_mtu, "encrypted": answers.overlay_encrypted},
-        "stack": answers.stack_name if answers.stack else None,
-        "made_by_the_last_change": made,
-    }  # fmt: skip
-    content = (json.dumps(record, indent=2) + "\n").encode()
-    return [WriteFile(STATE_FILE, content, 0o644, why="what hostwiz set up for the swarm")]
 
 
 def notes(answers: SwarmAnswers, host: SwarmHost) -> tuple[str, ...]:

@@ -1,17 +1,24 @@
-"""Site step: a swarm of several hosts (issue #16), a manager and the workers that join it.
+"""Site step: a swarm of several hosts (issue #16): managers, the workers that join them, and
+a demo stack spread over the nodes.
 
 Stage 1, at the same time on every host: a custom docker_gwbridge (the chosen subnet and
 options, made before the host is in any swarm, or Docker makes a default one), then on the
-manager ``docker swarm init`` (and, if asked, an overlay network): the single-host planner's
-own functions. The manager's stage produces the worker join token, read with
-``docker swarm join-token -q worker`` as a :class:`wizard.secrets.Secret`: never shown, logged
-or kept.
-Stage 2, on each worker: ``docker swarm join`` with that token, advertising the worker's own
-address (the interface or address the answers name, resolved on that worker). A worker already
-in the swarm of that manager plans nothing.
+first host with the role ``swarm-manager`` (the site file's order) ``docker swarm init`` (and,
+if asked, an overlay network): the single-host planner's own functions. That stage produces the
+join tokens, read with ``docker swarm join-token -q worker|manager`` as
+:class:`wizard.secrets.Secret` values: never shown, logged or kept.
+Stage 2, on each other host: ``docker swarm join`` with the worker token (role
+``swarm-worker``) or the manager token (further ``swarm-manager`` hosts), advertising the
+host's own address (the interface or address the answers name, resolved on that host). A host
+already in that swarm with its role plans nothing.
+Stage 3, on the first manager once every node has joined: the demo stack (``stack = true``),
+deployed without resolving or pulling images (they must exist on every node), published in
+host mode with DNS round robin where the kernel has no IPVS. Its health check wants tasks
+running on several nodes, each answering on the published port.
 
-Rollback (the site's, newest stage first): the workers leave (``docker swarm leave --force``),
-then every host's stage 1 is undone (the manager leaves, every custom docker_gwbridge goes).
+Rollback (the site's, newest stage first): the stack goes, the other nodes leave (a manager
+demotes itself first, so the managers left keep their quorum), then every host's stage 1 is
+undone (the first manager leaves, every custom docker_gwbridge goes).
 """
 
 from __future__ import annotations
@@ -19,29 +26,33 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from wizard.actions import Action
+from wizard.actions import Action, WriteFile
 from wizard.answers import check_fields, describe
-from wizard.errors import PlanConflict
-from wizard.facts import Fact, Facts, gather
+from wizard.errors import InvalidAnswer, PlanConflict
+from wizard.facts import Fact, Facts, file_fact, gather
 from wizard.plan import Plan
 from wizard.secrets import Secret
 from wizard.site.step import HostFacts, SiteFacts
 from wizard.steps.swarm.answers import SwarmAnswers
 from wizard.steps.swarm.facts import SWARM_HOST, SwarmHost
+from wizard.steps.swarm.health import ask_script, spread_script, tasks_script
 from wizard.steps.swarm.join import TOKEN, join_action
 from wizard.steps.swarm.plan import (
     DAEMON,
     GWBRIDGE,
-    _check_subnets,
-    _gwbridge_actions,
-    _init_actions,
-    _live_restore,
-    _overlay_actions,
     check,
+    check_subnets,
+    gwbridge_actions,
     gwbridge_matches,
+    init_actions,
+    live_restore_on,
+    needs_ipvs,
+    overlay_actions,
     resolve,
+    stack_actions,
+    stack_facts,
 )
 from wizard.transport.base import Transport
 
@@ -102,10 +113,49 @@ class SwarmSiteAnswers:
         metadata=describe("Encrypt the overlay",
                           "IPsec between nodes (needs ESP and GCM in the kernel)."),
     )  # fmt: skip
+    stack: bool = field(
+        default=False,
+        metadata=describe("Demo stack", "Deploy a small stack over the nodes once they joined "
+                          "(needs the overlay), to see the swarm work."),
+    )  # fmt: skip
+    stack_name: str = field(default="demo", metadata=describe("Stack name", "docker stack name."))
+    stack_image: str = field(
+        default="",
+        metadata=describe("Stack image", "An image that already exists on every host (nothing "
+                          "is pulled), e.g. nginx:alpine."),
+    )  # fmt: skip
+    stack_command: str = field(
+        default="",
+        metadata=describe("Stack command", "The command of the service. Empty: the image's."),
+    )
+    endpoint_mode: Literal["vip", "dnsrr"] = field(
+        default="dnsrr",
+        metadata=describe("Service endpoint mode", "dnsrr works without IPVS; vip needs it."),
+    )
+    publish_mode: Literal["ingress", "host"] = field(
+        default="host",
+        metadata=describe("Publish mode", "host: one task per node, each on its own port "
+                          "(works without IPVS); ingress: the routing mesh (needs IPVS)."),
+    )  # fmt: skip
+    stack_replicas: int = field(
+        default=2, metadata=describe("Replicas", "Tasks of the service (publish mode ingress).")
+    )
+    stack_port: int = field(
+        default=8080, metadata=describe("Published port", "The port it answers on.", kind="port")
+    )
+    stack_target_port: int = field(
+        default=80,
+        metadata=describe("Container port", "The port it listens on inside.", kind="port"),
+    )
 
     def __post_init__(self) -> None:
         check_fields(self, "swarm")
-        self.swarm()  # the one-host answers' own checks (addresses, subnets, names, MTU)
+        self.swarm()  # the one-host answers' own checks (addresses, subnets, names, MTU, stack)
+        if self.stack and not self.overlay:
+            raise InvalidAnswer(
+                "swarm.stack is on but swarm.overlay is off: the demo stack runs on the overlay.",
+                "Add overlay = true to [steps.swarm].",
+            )
 
     def swarm(self) -> SwarmAnswers:
         """These answers as the one-host step's, for its planner's functions."""
@@ -120,6 +170,15 @@ class SwarmSiteAnswers:
             overlay_subnet=self.overlay_subnet,
             overlay_mtu=self.overlay_mtu,
             overlay_encrypted=self.overlay and self.overlay_encrypted,  # no overlay: no ESP
+            endpoint_mode=self.endpoint_mode,
+            publish_mode=self.publish_mode,
+            stack=self.stack,
+            stack_name=self.stack_name,
+            stack_image=self.stack_image,
+            stack_command=self.stack_command,
+            stack_replicas=self.stack_replicas,
+            stack_port=self.stack_port,
+            stack_target_port=self.stack_target_port,
         )
 
 
@@ -163,6 +222,11 @@ JOIN_TOKEN: Fact[Secret | None] = Fact(
     "swarm:worker-token", "docker swarm join-token -q worker 2>/dev/null", _parse_token
 )
 """What stage 1 produces on the manager: the worker join token (a secret)."""
+MANAGER_TOKEN: Fact[Secret | None] = Fact(
+    "swarm:manager-token", "docker swarm join-token -q manager 2>/dev/null", _parse_token
+)
+"""What stage 1 also produces on the manager: the manager join token (a secret), for the
+other hosts with the role ``swarm-manager``."""
 
 
 def _address(answers: SwarmAnswers, host: SwarmHost) -> tuple[str, str]:
@@ -178,71 +242,143 @@ def _check_worker(answers: SwarmAnswers, facts: Facts, name: str) -> None:
         raise PlanConflict(f"Docker runs rootless on {name}: swarm mode needs the rootful engine.",
                            "Set docker.mode to userns-remap or rootful.")  # fmt: skip
     daemon = facts[DAEMON]
-    if daemon.exists and _live_restore(daemon.text):
+    if daemon.exists and live_restore_on(daemon.text):
         raise PlanConflict(
             f"live-restore is on in {name}'s daemon.json: dockerd refuses swarm mode with it.",
             "Turn it off with docker.live_restore=false.",
         )
-    _check_subnets(answers, host)
+    check_subnets(answers, host)
+    check_stack_node(answers, host, name)
+
+
+def check_stack_node(answers: SwarmAnswers, host: SwarmHost, name: str) -> None:
+    """A node the demo stack may run on: the image is there (nothing is pulled), and the
+    kernel has IPVS when the stack needs it."""
+    if not answers.stack:
+        return
+    if answers.stack_image not in host.images:
+        raise PlanConflict(
+            f"the image {answers.stack_image} is not on {name}: its tasks would try to pull it.",
+            f"Load it on every node (docker load / docker import), or name one {name} has: "
+            f"{', '.join(host.images) or 'none'}.",
+        )
+    if host.kernel.ipvs == "no" and needs_ipvs(answers):
+        raise PlanConflict(
+            f"{name}'s kernel has no IPVS: service VIPs and the ingress routing mesh do not work.",
+            'Use DNS round robin and host-mode publishing: endpoint_mode = "dnsrr" and '
+            'publish_mode = "host" in [steps.swarm] (the defaults).',
+        )
+
+
+def first_manager(site: SiteFacts) -> HostFacts:
+    """The host that inits the swarm: the first with the role ``swarm-manager``."""
+    managers = site.with_role(MANAGER)
+    if not managers:
+        raise PlanConflict(
+            f"the swarm step needs a host with the role {MANAGER!r}.",
+            f'Give one host `roles = ["{MANAGER}"]` in the site file.',
+        )
+    return managers[0]
+
+
+def joining(site: SiteFacts) -> list[tuple[HostFacts, Literal["worker", "manager"]]]:
+    """Every other node of the swarm, with the role it joins as (managers first)."""
+    leader = first_manager(site).name
+    found: list[tuple[HostFacts, Literal["worker", "manager"]]] = [
+        (host, "manager") for host in site.with_role(MANAGER) if host.name != leader
+    ]
+    found += [(host, "worker") for host in site.with_role(WORKER) if MANAGER not in host.roles]
+    return found
 
 
 class SwarmSiteStep:
     name = "swarm"
-    title = "Docker swarm (manager and workers)"
+    title = "Docker swarm (managers and workers)"
     explanation = (
-        "Makes one host a swarm manager and joins the others as workers: each gets a "
-        "docker_gwbridge with your subnet first, then the manager inits the swarm and the "
-        "workers join it with a token that is never shown or kept."
+        "Makes one host a swarm manager and joins the others as managers or workers: each gets "
+        "a docker_gwbridge with your subnet first, then the first manager inits the swarm and "
+        "the others join it with a token that is never shown or kept. Optionally a demo stack "
+        "then runs on every node."
     )
     answers_type = SwarmSiteAnswers
     roles: tuple[str, ...] = (MANAGER, WORKER)
-    stages = 2
+    required_roles: tuple[str, ...] = (MANAGER,)
+    """A swarm of managers only needs no worker."""
+    stages = 3
 
     def facts(self, answers: SwarmSiteAnswers, role: str) -> list[Fact[Any]]:
-        return [SWARM_HOST, SWARM_INFO, DAEMON]
+        found: list[Fact[Any]] = [SWARM_HOST, SWARM_INFO, DAEMON]
+        if role == MANAGER:
+            found += stack_facts(answers.swarm())
+        return found
 
     def produces(self, answers: SwarmSiteAnswers, stage: int, role: str) -> list[Fact[Any]]:
-        return [JOIN_TOKEN] if stage == 1 and role == MANAGER else []
+        return [JOIN_TOKEN, MANAGER_TOKEN] if stage == 1 and role == MANAGER else []
 
     def plan(self, answers: SwarmSiteAnswers, stage: int, site: SiteFacts) -> Mapping[str, Plan]:
         swarm = answers.swarm()
-        manager = site.one(MANAGER)
-        workers = [w for w in site.with_role(WORKER) if w.name != manager.name]
+        manager = first_manager(site)
+        others = joining(site)
         if stage == 1:
             plans = {manager.name: self._manager(swarm, manager, answers.overlay)}
-            for worker in workers:
-                plans[worker.name] = self._worker_bridge(swarm, worker)
+            for other, _ in others:
+                plans[other.name] = self._node_bridge(swarm, other)
             return plans
+        if stage == 3:
+            return {manager.name: self._stack(swarm, manager)} if swarm.stack else {}
         address, _ = _address(swarm, manager.facts[SWARM_HOST])
-        token = site.produced(manager.name, JOIN_TOKEN)
-        return {w.name: self._join(swarm, w, address, token) for w in workers}
+        tokens = {"worker": JOIN_TOKEN, "manager": MANAGER_TOKEN}
+        return {
+            other.name: self._join(swarm, other, address, site.produced(manager.name,
+                                                                        tokens[role]), role)
+            for other, role in others
+        }  # fmt: skip
 
     def _manager(self, answers: SwarmAnswers, manager: HostFacts, overlay: bool) -> Plan:
         host = manager.facts[SWARM_HOST]
         check(answers, manager.facts, host)
-        actions: list[Action] = [*_gwbridge_actions(answers, host), *_init_actions(answers, host)]
+        actions: list[Action] = [*gwbridge_actions(answers, host), *init_actions(answers, host)]
         if overlay:
-            actions += _overlay_actions(answers, host)
+            actions += overlay_actions(answers, host)
         return Plan(self.name, tuple(actions))
 
-    def _worker_bridge(self, answers: SwarmAnswers, worker: HostFacts) -> Plan:
-        _check_worker(answers, worker.facts, worker.name)
-        return Plan(self.name, tuple(_gwbridge_actions(answers, worker.facts[SWARM_HOST])))
+    def _node_bridge(self, answers: SwarmAnswers, node: HostFacts) -> Plan:
+        _check_worker(answers, node.facts, node.name)
+        return Plan(self.name, tuple(gwbridge_actions(answers, node.facts[SWARM_HOST])))
 
     def _join(
-        self, answers: SwarmAnswers, worker: HostFacts, manager: str, token: Secret | None
+        self,
+        answers: SwarmAnswers,
+        node: HostFacts,
+        manager: str,
+        token: Secret | None,
+        role: Literal["worker", "manager"] = "worker",
     ) -> Plan:
-        info = worker.facts[SWARM_INFO]
-        if info.state == "active" and not info.manager and manager in info.managers:
-            return Plan(self.name)
+        info = node.facts[SWARM_INFO]
+        if info.state == "active" and manager in info.managers:
+            if info.manager == (role == "manager"):
+                return Plan(self.name)
+            now, change = ("a manager", "demote") if info.manager else ("a worker", "promote")
+            raise PlanConflict(
+                f"{node.name} is {now} of this swarm, and the site makes it a {role}.",
+                f"Change it by hand on {manager} (docker node {change} {node.name}) or give it "
+                f"the role swarm-{'manager' if info.manager else 'worker'} in the site file.",
+            )
         if info.state not in {"inactive", ""}:
             raise PlanConflict(
-                f"{worker.name} is already in a swarm (state {info.state}) other than the one "
+                f"{node.name} is already in a swarm (state {info.state}) other than the one "
                 f"{manager} manages.",
-                f"Make it leave first (docker swarm leave on {worker.name}) and plan again.",
+                f"Make it leave first (docker swarm leave on {node.name}) and plan again.",
             )
-        advertise, data = _address(answers, worker.facts[SWARM_HOST])
-        return Plan(self.name, (join_action(token or PENDING_TOKEN, manager, advertise, data),))
+        advertise, data = _address(answers, node.facts[SWARM_HOST])
+        join = join_action(token or PENDING_TOKEN, manager, advertise, data, role)
+        return Plan(self.name, (join,))
+
+    def _stack(self, answers: SwarmAnswers, manager: HostFacts) -> Plan:
+        actions = stack_actions(answers, manager.facts, manager.facts[SWARM_HOST])
+        before = tuple(manager.facts[file_fact(a.path)] for a in actions
+                       if isinstance(a, WriteFile))  # fmt: skip
+        return Plan(self.name, tuple(actions), before=before)
 
     def health(
         self,
@@ -253,16 +389,52 @@ class SwarmSiteStep:
         site: SiteFacts,
     ) -> list[str]:
         swarm = answers.swarm()
+        if stage == 3:
+            return stack_problems(transport, swarm, site)
         found = gather(transport, [SWARM_HOST])[SWARM_HOST]
-        manager = MANAGER in site.hosts[host].roles
+        leader = host == first_manager(site).name
         problems = []
         if stage == 1 and not gwbridge_matches(swarm, found.networks.get(GWBRIDGE)):
             problems.append(f"docker_gwbridge on {host} lacks the chosen subnet and options")
-        if manager and (found.state != "active" or not found.manager):
+        if leader and (found.state != "active" or not found.manager):
             problems.append(f"{host} is not a swarm manager (state {found.state or 'unknown'})")
         if stage == 2 and found.state != "active":
             problems.append(f"{host} did not join the swarm (state {found.state or 'unknown'})")
+        elif stage == 2 and MANAGER in site.hosts[host].roles and not self._ready(transport):
+            problems.append(f"{host} joined but is not a reachable manager")
         return problems
+
+    @staticmethod
+    def _ready(transport: Transport) -> bool:
+        return transport.run(MANAGER_READY, timeout=60).ok
+
+
+MANAGER_READY = (
+    "for i in $(seq 60); do [ \"$(docker info --format '{{.Swarm.ControlAvailable}}' "
+    '2>/dev/null)" = true ] && exit 0; sleep 0.5; done; exit 1'
+)
+"""Bounded: a joined manager takes a moment to take part in the managers' consensus."""
+
+
+def stack_problems(transport: Transport, answers: SwarmAnswers, site: SiteFacts) -> list[str]:
+    """Run on the first manager: the stack's tasks run, on several nodes, and every node
+    answers on the published port (its own task in host mode, the routing mesh otherwise)."""
+    tasks = transport.run(tasks_script(answers.stack_name), timeout=60)
+    if not tasks.ok:
+        return [f"the stack's tasks do not all run ({tasks.out.strip() or 'none'})"]
+    nodes = [first_manager(site), *(node for node, _ in joining(site))]
+    spread = transport.run(spread_script(answers.stack_name), timeout=30)
+    running = set(spread.out.split())
+    wanted = len(nodes) if answers.publish_mode == "host" else min(2, answers.stack_replicas)
+    problems = []
+    if len(running) < min(wanted, len(nodes)):
+        problems.append(f"the stack's tasks run on {len(running)} node(s) "
+                        f"({', '.join(sorted(running)) or 'none'}), not {wanted}")  # fmt: skip
+    for node in nodes:
+        address, _ = _address(answers, node.facts[SWARM_HOST])
+        if not transport.run(ask_script(address, answers.stack_port), timeout=60).ok:
+            problems.append(f"nothing answers on {node.name}'s {address}:{answers.stack_port}")
+    return problems
 
 
 SWARM_SITE = SwarmSiteStep()
