@@ -3,21 +3,22 @@ requests from the client to an HTTP server on the "internet"), IPv4 and IPv6."""
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from lab import LabHost, Topology, console
+from lab import LabHost, Topology
 from snapshots.rollback import rollback_plan
 from tests.probes import (
+    connect_only,
     on_console,
     pings,
     require_busybox,
     serve_http,
     ssh_banner,
     wait_until,
+    web,
 )
 from wizard.errors import PlanConflict
 from wizard.plan import Changeset
@@ -52,24 +53,6 @@ ACCESS_LOG = "/var/log/squid/access.log"
 
 def steps(proxy: ProxyAnswers = PROXY_ON) -> list[Selection]:
     return [Selection(FIREWALL, ROUTING), Selection(PROXY, proxy)]
-
-
-def web(host: LabHost, address: str, name: str = "") -> str:
-    """The response to GET / from http://address:80, sent from ``host`` with a Host header
-    (``name``, default the address); "" if none within 8 s."""
-    target = f"[{address}]" if ":" in address and not name else address
-    request = f"printf 'GET / HTTP/1.0\\r\\nHost: {name or target}\\r\\n\\r\\n' >&3; cat <&3"
-    script = f"timeout 8 bash -c {shlex.quote(f'exec 3<>/dev/tcp/{address}/80; {request}')}"
-    result = console(host).run(script, timeout=30)
-    return result.out if result.ok else ""
-
-
-def connect_only(host: LabHost, address: str, port: int) -> str:
-    """Connect to address:port directly, send a request and give up after 2 s: what came
-    back ("" when the connection was dropped)."""
-    script = f"exec 3<>/dev/tcp/{address}/{port}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"
-    result = console(host).run(f"timeout 2 bash -c {shlex.quote(script)}", timeout=30)
-    return result.out
 
 
 def proxy_chains(host: LabHost) -> str:

@@ -42,18 +42,24 @@ class BootPath:
     """Init scripts it starts before (X-Start-Before)."""
     stop_comment: str = ""
     """Said after ``stop) exit 0 ;;`` (why stopping keeps the rules)."""
+    network: bool = False
+    """Start once the network is up (rules that name addresses on it, such as routes via a
+    neighbour), not before it."""
 
 
 def unit_text(boot: BootPath) -> str:
-    """The systemd unit: a oneshot before the network (``network-pre.target``)."""
+    """The systemd unit: a oneshot before the network (``network-pre.target``), or once it is
+    online (``network``)."""
+    online = ("network-online.target",) if boot.network else ()
+    early = () if boot.network else ("network-pre.target",)
     lines = [
         f"# Written by hostwiz: {boot.comment}",
         "[Unit]",
         f"Description={boot.description}",
         "DefaultDependencies=no",
-        f"After={' '.join(('local-fs.target', *boot.after))}",
-        *([f"Wants={' '.join(boot.wants)}"] if boot.wants else []),
-        f"Before={' '.join(('network-pre.target', *boot.before, 'shutdown.target'))}",
+        f"After={' '.join(('local-fs.target', *online, *boot.after))}",
+        *([f"Wants={' '.join((*online, *boot.wants))}"] if online or boot.wants else []),
+        f"Before={' '.join((*early, *boot.before, 'shutdown.target'))}",
         "Conflicts=shutdown.target",
         "",
         "[Service]",
@@ -74,10 +80,10 @@ def init_text(boot: BootPath) -> str:
         "#!/bin/sh",
         "### BEGIN INIT INFO",
         f"# Provides:          {boot.name}",
-        "# Required-Start:    $local_fs",
+        f"# Required-Start:    $local_fs{' $network' if boot.network else ''}",
         *([f"# Should-Start:      {' '.join(boot.should_start)}"] if boot.should_start else []),
         "# Required-Stop:",
-        f"# X-Start-Before:    {' '.join(boot.start_before)}",
+        *([f"# X-Start-Before:    {' '.join(boot.start_before)}"] if boot.start_before else []),
         "# Default-Start:     S",
         "# Default-Stop:",
         f"# Short-Description: {boot.short}",
