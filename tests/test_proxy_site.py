@@ -94,6 +94,13 @@ def access_log(proxy: LabHost) -> str:
     return on_console(proxy, f"cat {ACCESS_LOG} 2>/dev/null; true")
 
 
+def redirects_sent(host: LabHost) -> int:
+    """ICMP redirects the host has sent (its namespace's counter)."""
+    out = on_console(host, "grep '^Icmp:' /proc/net/snmp")
+    names, values = (line.split() for line in out.splitlines()[:2])
+    return int(values[names.index("OutRedirects")])
+
+
 def traces(host: LabHost) -> str:
     """Everything of the proxy's on a host: chains, policy rules, the table, files."""
     return on_console(
@@ -149,6 +156,7 @@ def test_squid_on_another_host_takes_the_clients_web_traffic_and_rolls_back(
     assert ssh_banner(client, outside4).startswith("SSH-2.0")
     assert ssh_banner(client, outside6).startswith("SSH-2.0")
     assert "via 10.214.2.1 " in on_console(client, f"ip route get {outside4}")
+    assert redirects_sent(router) == 0  # (4 without send_redirects 0: the web traffic's)
     # The proxy's own requests (and the router's) go straight out: no loop through squid.
     lines = access_log(proxy).count("\n")
     for host in (proxy, router):
