@@ -49,13 +49,13 @@ def host_output(
 
 def container_output(
     docker: bool = True, rootless: bool = False, image: str = "sha256:aaa",
-    container: dict[str, Any] | None = None, cache: bool = False,
+    container: dict[str, Any] | None = None, cache: str = "/srv/docker",
 ) -> tuple[int, str]:  # fmt: skip
     return 0, "\n".join([
         "@@docker", "28.2.2" if docker else "", "@@security",
         '["name=seccomp","name=rootless"]' if rootless else '["name=seccomp"]',
         "@@image", image, "@@container", json.dumps(container) if container else "",
-        "@@cache", "yes" if cache else "",
+        "@@cache", cache,
     ])  # fmt: skip
 
 
@@ -327,8 +327,9 @@ def test_a_container_gets_seed_volumes_tz_restart_policy_and_the_host_network() 
     create = next(c for c in commands if container.SCRIPT in c.script)
     assert "--entrypoint squid" in create.script and "-k parse" in create.script
     assert "docker rm -f hostwiz-squid" in (create.undo or "")
-    assert any("install -d -o 13 -g 13 -m 0750 /srv/docker/squid/cache" in c.script
-               for c in commands)  # fmt: skip
+    made = next(c for c in commands if "install -d -o 13 -g 13" in c.script)
+    assert made.script.endswith(" /srv/docker/squid/cache")
+    assert made.undo == "rm -rf /srv/docker"  # the folders it made, no more
     assert not any("update-rc.d squid" in c.script for c in commands)  # its restart policy
     assert rules.RULES_V4 in files  # the same REDIRECT as for the package
 
@@ -345,10 +346,10 @@ def test_a_running_container_of_these_answers_plans_nothing_an_older_one_is_recr
         "rules4": live(written[rules.RULES_V4].decode()),
         "rules6": live(written[rules.RULES_V6].decode()),
     }  # fmt: skip
-    done = facts(BOX, written, docker={"container": box, "cache": True}, **live_facts)
+    done = facts(BOX, written, docker={"container": box, "cache": ""}, **live_facts)
     assert PROXY.plan(BOX, done).empty
     older = {**box, "Image": "sha256:old"}  # the image was replaced: created again
-    again = PROXY.plan(BOX, facts(BOX, written, docker={"container": older, "cache": True},
+    again = PROXY.plan(BOX, facts(BOX, written, docker={"container": older, "cache": ""},
                                   **live_facts))  # fmt: skip
     commands = [a for a in again.actions if isinstance(a, RunCommand)]
     assert len(commands) == 1 and f"\n{container.SCRIPT}\n" in commands[0].script

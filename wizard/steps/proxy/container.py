@@ -44,7 +44,9 @@ class Container:
     running: bool = False
     label: str = ""
     container_image_id: str = ""
-    cache_dir_exists: bool = False
+    cache_dir_missing_from: str = ""
+    """The topmost folder of the cache's path that does not exist ("": the cache folder
+    exists): what removing the folders hostwiz created removes."""
 
 
 def parse_container(code: int, out: str) -> Container:
@@ -63,7 +65,7 @@ def parse_container(code: int, out: str) -> Container:
         running=bool((info.get("State") or {}).get("Running")),
         label=str(labels.get(LABEL, "")),
         container_image_id=str(info.get("Image", "")),
-        cache_dir_exists=parts.get("cache", "").strip() == "yes",
+        cache_dir_missing_from=parts.get("cache", "").strip(),
     )
 
 
@@ -73,7 +75,8 @@ def container_fact(answers: ProxyAnswers) -> Fact[Container]:
 echo @@security; docker info --format '{{{{json .SecurityOptions}}}}' 2>/dev/null
 echo @@image; docker image inspect --format '{{{{.Id}}}}' {image} 2>/dev/null
 echo @@container; docker inspect --type container --format '{{{{json .}}}}' {NAME} 2>/dev/null
-echo @@cache; [ -d {cache} ] && echo yes
+echo @@cache; d={cache}; top=; while [ ! -d "$d" ]; do top=$d; d=$(dirname "$d"); done
+echo "$top"
 true"""
     return Fact(f"proxy_container:{answers.container_image}:{answers.container_cache_dir}",
                 command, parse_container)  # fmt: skip

@@ -193,14 +193,14 @@ def _container(
     """The cache folder, the container's script, and (re)creating or restarting it."""
     found = facts[container_fact(answers)]
     actions: list[Action] = []
-    if not found.cache_dir_exists:
+    if found.cache_dir_missing_from:
         cache = shell_quote(answers.container_cache_dir)
         uid = container.PROXY_UID
         actions.append(RunCommand(
             f"install -d -o {uid} -g {uid} -m 0750 {cache}",
             why=f"create squid's cache folder {answers.container_cache_dir} (the container's "
             f"{squid.SPOOL})",
-            undo=f"rm -rf {cache}",
+            undo=f"rm -rf {shell_quote(found.cache_dir_missing_from)}",
         ))  # fmt: skip
     why = f"creates squid's container {container.NAME} (image {answers.container_image})"
     text = container.script_text(answers, blocklist)
