@@ -184,6 +184,12 @@ def test_squid_on_another_host_takes_the_clients_web_traffic_and_rolls_back(
     assert [name[3:] for name in boot] == ["hostwiz-firewall", "hostwiz-proxy-route"]
     on_console(router, "for s in /etc/rcS.d/S*hostwiz*; do $s start; done")
     assert wait_until(lambda: "squid" in web(client, outside4), 30)
+    # The proxy host's too: its REDIRECT at boot, then squid (rc2.d).
+    on_console(proxy, "/etc/init.d/squid stop >/dev/null; /usr/local/sbin/hostwiz-proxy stop")
+    assert "HWPROXY" not in on_console(proxy, "iptables-save; ip6tables-save")
+    on_console(proxy, "for s in /etc/rcS.d/S*hostwiz-proxy /etc/rc2.d/S*squid; do $s start; "
+                      "done >/dev/null")  # fmt: skip
+    assert wait_until(lambda: "squid" in web(client, outside6), 30)
 
     # The site rollback: the router first, then the proxy host; nothing of the proxy is left.
     plans = site_rollback_plans(site.name, transports)
