@@ -378,13 +378,6 @@ def routing_problems(route: Route, rules: str, table: str) -> list[str]:
     return problems
 
 
-def foreign_routes(route: Route, table: str) -> list[str]:
-    """Routes in the table that are not hostwiz's (the table is someone else's)."""
-    lines = [line for line in table.splitlines() if line.strip()]
-    return [line for line in lines if not (route.proxy and f"{line} ".startswith(route_line(route)))
-            and not line.startswith("default via ")]  # fmt: skip
-
-
 # ---- the script ------------------------------------------------------------------------
 
 STOP_FUNCTIONS = rf"""hwpr_stop() {{  # mark table: remove every rule, route and chain of it

@@ -294,12 +294,13 @@ def check_router(answers: ProxySiteAnswers, where: Layout, router: HostFacts) ->
             'Let the router route: its firewall step with forward = ["lan>wan"] turns '
             "forwarding on (give the router that preset in the site file).",
         )
-    for r, table in ((where.v4, live.table_v4), (where.v6, live.table_v6)):
-        foreign = route.foreign_routes(r, table)
-        if foreign:
+    old = _old_values(router.facts[FILES[route.ROUTING]])
+    ours = old is not None and old[1] == answers.route_table
+    for table in (live.table_v4, live.table_v6):
+        lines = [line.strip() for line in table.splitlines() if line.strip()]
+        if lines and not ours:
             raise PlanConflict(
-                f"routing table {answers.route_table} on {router.name} is in use "
-                f"({foreign[0].strip()}).",
+                f"routing table {answers.route_table} on {router.name} is in use ({lines[0]}).",
                 "Pick a free table with proxy.route_table (ip route show table N prints "
                 "nothing for a free one).",
             )
