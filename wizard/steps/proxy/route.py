@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from wizard.facts import Fact, sections
 from wizard.host.boot import BootPath, init_text, unit_text
 
-PREFIX = "HWPROXYRT-"
 MARK_CHAIN = "HWPROXYRT-MARK"
 FORWARD_CHAIN = "HWPROXYRT-FORWARD"
 RULE_PREF = 30000
@@ -345,10 +344,6 @@ def rules_problems(wanted: str, live: str) -> list[str]:
         if problem:
             problems.append(problem)
     return problems
-
-
-def loaded(live: str) -> bool:
-    return any(f":{PREFIX}" in line for line in live.splitlines())
 
 
 def rule_line(route: Route) -> str:
