@@ -166,6 +166,11 @@ def test_squid_on_another_host_takes_the_clients_web_traffic_and_rolls_back(
     # A direct connection to the intercept port is dropped; squid keeps taking traffic.
     assert connect_only(client, proxy4, 3129) == ""
     assert "outside page" in web(client, outside4)
+    # The accepts come first in FORWARD and in Docker's DOCKER-USER (its policy is DROP).
+    saved = on_console(router, "iptables-save -t filter")
+    for chain in ("FORWARD", "DOCKER-USER"):
+        first = next(line for line in saved.splitlines() if line.startswith(f"-A {chain} "))
+        assert first == f"-A {chain} -j HWPROXYRT-FORWARD"
     # rp_filter is loose where the traffic passes.
     assert "rp_filter = 2" in on_console(router, "sysctl net.ipv4.conf.lan.rp_filter")
     assert "rp_filter = 2" in on_console(proxy, "sysctl net.ipv4.conf.lan.rp_filter")
