@@ -63,6 +63,24 @@ def serve_http(host: LabHost, port: int, body: str) -> None:
     )
 
 
+def web(host: LabHost, address: str, name: str = "") -> str:
+    """The response to GET / from http://address:80, sent from ``host`` with a Host header
+    (``name``, default the address); "" if none within 8 s."""
+    target = f"[{address}]" if ":" in address and not name else address
+    request = f"printf 'GET / HTTP/1.0\\r\\nHost: {name or target}\\r\\n\\r\\n' >&3; cat <&3"
+    script = f"timeout 8 bash -c {shlex.quote(f'exec 3<>/dev/tcp/{address}/80; {request}')}"
+    result = console(host).run(script, timeout=30)
+    return result.out if result.ok else ""
+
+
+def connect_only(host: LabHost, address: str, port: int) -> str:
+    """Connect to address:port directly, send a request and give up after 2 s: what came
+    back ("" when the connection was dropped)."""
+    script = f"exec 3<>/dev/tcp/{address}/{port}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"
+    result = console(host).run(f"timeout 2 bash -c {shlex.quote(script)}", timeout=30)
+    return result.out
+
+
 def wait_until(check: Callable[[], bool], seconds: float, every: float = 0.25) -> bool:
     """Poll ``check`` until it is true, for at most ``seconds``."""
     deadline = time.monotonic() + seconds

@@ -3,21 +3,25 @@ requests from the client to an HTTP server on the "internet"), IPv4 and IPv6."""
 
 from __future__ import annotations
 
-import shlex
+import json
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from lab import LabHost, Topology, console
+from lab import LabHost, Topology
+from lab.squid_image import TAG as SQUID_IMAGE
+from lab.squid_image import import_squid_image
 from snapshots.rollback import rollback_plan
 from tests.probes import (
+    connect_only,
     on_console,
     pings,
     require_busybox,
     serve_http,
     ssh_banner,
     wait_until,
+    web,
 )
 from wizard.errors import PlanConflict
 from wizard.plan import Changeset
@@ -52,24 +56,6 @@ ACCESS_LOG = "/var/log/squid/access.log"
 
 def steps(proxy: ProxyAnswers = PROXY_ON) -> list[Selection]:
     return [Selection(FIREWALL, ROUTING), Selection(PROXY, proxy)]
-
-
-def web(host: LabHost, address: str, name: str = "") -> str:
-    """The response to GET / from http://address:80, sent from ``host`` with a Host header
-    (``name``, default the address); "" if none within 8 s."""
-    target = f"[{address}]" if ":" in address and not name else address
-    request = f"printf 'GET / HTTP/1.0\\r\\nHost: {name or target}\\r\\n\\r\\n' >&3; cat <&3"
-    script = f"timeout 8 bash -c {shlex.quote(f'exec 3<>/dev/tcp/{address}/80; {request}')}"
-    result = console(host).run(script, timeout=30)
-    return result.out if result.ok else ""
-
-
-def connect_only(host: LabHost, address: str, port: int) -> str:
-    """Connect to address:port directly, send a request and give up after 2 s: what came
-    back ("" when the connection was dropped)."""
-    script = f"exec 3<>/dev/tcp/{address}/{port}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; cat <&3"
-    result = console(host).run(f"timeout 2 bash -c {shlex.quote(script)}", timeout=30)
-    return result.out
 
 
 def proxy_chains(host: LabHost) -> str:
@@ -171,13 +157,74 @@ def test_squid_on_the_router_takes_the_clients_web_traffic(
     assert not on_console(router, "pidof squid; true").strip()  # it was not running before
 
 
-def test_placements_that_need_a_site_are_refused(make_topology: Any, lab_ssh_config: Any) -> None:
+def test_placements_that_cannot_work_here_are_refused(
+    make_topology: Any, lab_ssh_config: Any
+) -> None:
     topo: Topology = make_topology("router", docker=False)
     router = topo["router"]
     with SshTransport.connect(router.name, ssh_config=lab_ssh_config) as ssh:
-        for placement in ("proxy-host", "container"):
-            with pytest.raises(PlanConflict, match="not supported yet"):
-                preview(ssh, [Selection(PROXY, replace(PROXY_ON, placement=placement))])
+        with pytest.raises(PlanConflict, match="planned as a site"):
+            preview(ssh, [Selection(PROXY, replace(PROXY_ON, placement="proxy-host"))])
+        with pytest.raises(PlanConflict, match="dockerd does not answer"):
+            preview(ssh, [Selection(PROXY, replace(PROXY_ON, placement="container"))])
         with pytest.raises(PlanConflict, match="no interface"):
             preview(ssh, [Selection(PROXY, replace(PROXY_ON, client_interfaces=("lan9",)))])
     assert proxy_chains(router) == ""
+
+
+@pytest.mark.docker
+def test_squid_in_a_container_on_the_router_takes_the_clients_web_traffic(
+    make_topology: Any, lab_ssh_config: Any
+) -> None:
+    """No registry here: the image is built from this machine's squid and imported into the
+    router's own dockerd."""
+    require_busybox()
+    topo: Topology = make_topology("router")
+    router, client, outside = topo["router"], topo["client"], topo["outside"]
+    outside4, outside6 = topo.address("outside", "wan"), topo.address("outside", "wan", ipv6=True)
+    client4, client6 = topo.address("client", "lan"), topo.address("client", "lan", ipv6=True)
+    serve_http(outside, 80, "outside page")
+    import_squid_image(router)
+    boxed = replace(PROXY_ON, placement="container", container_image=SQUID_IMAGE,
+                    container_timezone="Europe/Copenhagen")  # fmt: skip
+    selections = [Selection(FIREWALL, ROUTING), Selection(PROXY, boxed)]
+
+    with SshTransport.connect(router.name, ssh_config=lab_ssh_config) as ssh:
+        result = apply(ssh, selections)
+        assert result.confirmed
+        # squid runs in the container, on the host's network, with seed 000's volumes.
+        inspect = json.loads(on_console(router, "docker inspect hostwiz-squid"))[0]
+        assert inspect["State"]["Running"] and inspect["HostConfig"]["NetworkMode"] == "host"
+        assert inspect["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+        assert "TZ=Europe/Copenhagen" in inspect["Config"]["Env"]
+        mounts = {m["Destination"]: m["Source"] for m in inspect["Mounts"]}
+        assert mounts["/etc/squid/squid.conf"] == "/etc/squid/squid.conf"
+        assert mounts["/var/log/squid"] == "/var/log/squid"
+        assert mounts["/var/spool/squid"] == "/srv/docker/squid/cache"
+        assert "squid" in on_console(router, "docker top hostwiz-squid")
+
+        # The client's requests pass squid in the container, logged in the host's folder.
+        answer = web(client, outside4)
+        assert "outside page" in answer and "squid" in answer
+        assert f"{client4} TCP_MISS/200" in access_log(router)
+        answer = web(client, outside6)
+        assert "outside page" in answer and "squid" in answer
+        assert client6 in access_log(router)
+        denied = web(client, outside4, "www.blocked.example")
+        assert "403 Forbidden" in denied and "ERR_ACCESS_DENIED" in denied
+        assert pings(client, outside4) and ssh_banner(client, outside4).startswith("SSH-2.0")
+        assert "squid" not in web(router, outside4)  # the router's own traffic: no loop
+        assert connect_only(client, topo.address("router", "lan"), boxed.intercept_port) == ""
+        assert "outside page" in web(client, outside4)
+
+        assert preview(ssh, selections)[0].empty  # applying twice plans nothing
+
+    with SshTransport.connect(router.name, ssh_config=lab_ssh_config) as ssh:
+        rollback = rollback_plan(ssh, result.snapshot_id)
+        assert apply_changeset(
+            ssh, Changeset(router.name, (rollback,)), reason="rollback"
+        ).confirmed
+    assert "hostwiz-squid" not in on_console(router, "docker ps -a --format '{{.Names}}'")
+    assert proxy_chains(router) == ""
+    assert not on_console(router, "ls /etc/hostwiz/proxy /srv/docker/squid 2>/dev/null; true")
+    assert "hostwiz" not in on_console(router, "cat /etc/squid/squid.conf")

@@ -15,7 +15,7 @@ from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Facts
 from wizard.steps import STEPS
 from wizard.steps.base import Status
-from wizard.steps.proxy import PROXY, ProxyAnswers, rules, squid
+from wizard.steps.proxy import PROXY, ProxyAnswers, container, rules, squid
 from wizard.steps.proxy.facts import Listener, parse_listeners, parse_proxy_host
 from wizard.steps.proxy.plan import FILES
 
@@ -47,19 +47,35 @@ def host_output(
     ])  # fmt: skip
 
 
+def container_output(
+    docker: bool = True, rootless: bool = False, image: str = "sha256:aaa",
+    container: dict[str, Any] | None = None, cache: str = "/srv/docker",
+) -> tuple[int, str]:  # fmt: skip
+    return 0, "\n".join([
+        "@@docker", "28.2.2" if docker else "", "@@security",
+        '["name=seccomp","name=rootless"]' if rootless else '["name=seccomp"]',
+        "@@image", image, "@@container", json.dumps(container) if container else "",
+        "@@cache", cache,
+    ])  # fmt: skip
+
+
 def facts(
     answers: ProxyAnswers = ON,
     files: dict[str, bytes] | None = None,
     manager: str = "sysv",
+    docker: dict[str, Any] | None = None,
     **host: Any,
 ) -> Facts:
     raw: dict[str, tuple[int, str]] = {
         f"proxy_host:{answers.log_dir}": (0, host_output(**host)),
         "service_manager": (0, manager),
+        f"proxy_container:{answers.container_image}:{answers.container_cache_dir}": (
+            container_output(**(docker or {}))
+        ),
     }
     for path in FILES:
         content = (files or {}).get(path)
-        mode = "755" if path in {rules.SCRIPT, rules.INIT_SCRIPT} else "644"
+        mode = "755" if path in {rules.SCRIPT, rules.INIT_SCRIPT, container.SCRIPT} else "644"
         raw[f"file:{path}"] = file_output(content, f"{mode} root root")
     return Facts.from_raw(PROXY.facts(answers), raw)
 
@@ -133,8 +149,7 @@ def test_step_off_plans_nothing():
 @pytest.mark.parametrize(
     ("answers", "host", "message"),
     [
-        (replace(ON, placement="proxy-host"), {}, "another host of the site is not supported"),
-        (replace(ON, placement="container"), {}, "container is not supported"),
+        (replace(ON, placement="proxy-host"), {}, "planned as a site"),
         (ON, {"squid_v": ""}, "squid is not installed"),
         (replace(ON, client_interfaces=()), {}, "client_interfaces is empty"),
         (replace(ON, client_interfaces=("lan9",)), {}, "no interface lan9"),
@@ -274,3 +289,67 @@ def test_proxy_rules_are_loaded_again_when_the_firewall_will_jump_in_first():
 def test_status_with_facts_read_for_other_answers_is_unknown_not_a_crash():
     other = replace(ON, log_dir="/srv/logs")
     assert PROXY.status(other, facts()).status is Status.UNKNOWN
+
+
+# ---- squid in a container ------------------------------------------------------------------
+
+BOX = replace(ON, placement="container", container_image="hostwiz/squid:test",
+              container_timezone="Europe/Copenhagen")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("docker", "host", "message"),
+    [
+        ({"docker": False}, {}, "dockerd does not answer"),
+        ({"rootless": True}, {}, "Docker runs rootless"),
+        ({"image": ""}, {}, "hostwiz/squid:test is not on this host"),
+        ({}, {"running": True}, "squid from the Debian package runs"),
+        ({}, {"boot": "squid"}, "squid from the Debian package runs"),
+    ],
+)
+def test_a_container_that_cannot_work_is_refused(
+    docker: dict[str, Any], host: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(PlanConflict, match=message):
+        PROXY.plan(BOX, facts(BOX, docker=docker, boot=host.pop("boot", ""), **host))
+
+
+def test_a_container_gets_seed_volumes_tz_restart_policy_and_the_host_network() -> None:
+    plan = PROXY.plan(BOX, facts(BOX, squid_v="", boot=""))
+    files = {a.path: a.content.decode() for a in plan.actions if isinstance(a, WriteFile)}
+    script = files[container.SCRIPT]
+    for part in ("--network host", "--restart unless-stopped", "-e TZ=Europe/Copenhagen",
+                 "-v /etc/squid/squid.conf:/etc/squid/squid.conf:ro",
+                 "-v /var/log/squid:/var/log/squid",
+                 "-v /srv/docker/squid/cache:/var/spool/squid", "hostwiz/squid:test"):  # fmt: skip
+        assert part in script
+    commands = [a for a in plan.actions if isinstance(a, RunCommand)]
+    create = next(c for c in commands if container.SCRIPT in c.script)
+    assert "--entrypoint squid" in create.script and "-k parse" in create.script
+    assert "docker rm -f hostwiz-squid" in (create.undo or "")
+    made = next(c for c in commands if "install -d -o 13 -g 13" in c.script)
+    assert made.script.endswith(" /srv/docker/squid/cache")
+    assert made.undo == "rm -rf /srv/docker"  # the folders it made, no more
+    assert not any("update-rc.d squid" in c.script for c in commands)  # its restart policy
+    assert rules.RULES_V4 in files  # the same REDIRECT as for the package
+
+
+def test_a_running_container_of_these_answers_plans_nothing_an_older_one_is_recreated() -> None:
+    plan = PROXY.plan(BOX, facts(BOX, squid_v="", boot=""))
+    written = {a.path: a.content for a in plan.actions if isinstance(a, WriteFile)}
+    label = container.digest(BOX, blocklist=True)
+    box = {"State": {"Running": True}, "Image": "sha256:aaa",
+           "Config": {"Labels": {container.LABEL: label}}}  # fmt: skip
+    live_facts = {
+        "squid_v": "", "running": True, "boot": "rules",
+        "listen": f"LISTEN 0 4096 *:{BOX.intercept_port} *:*",
+        "rules4": live(written[rules.RULES_V4].decode()),
+        "rules6": live(written[rules.RULES_V6].decode()),
+    }  # fmt: skip
+    done = facts(BOX, written, docker={"container": box, "cache": ""}, **live_facts)
+    assert PROXY.plan(BOX, done).empty
+    older = {**box, "Image": "sha256:old"}  # the image was replaced: created again
+    again = PROXY.plan(BOX, facts(BOX, written, docker={"container": older, "cache": ""},
+                                  **live_facts))  # fmt: skip
+    commands = [a for a in again.actions if isinstance(a, RunCommand)]
+    assert len(commands) == 1 and f"\n{container.SCRIPT}\n" in commands[0].script

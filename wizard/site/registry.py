@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from wizard.site.step import SiteStep
+from wizard.steps.proxy.site import PROXY_SITE
 from wizard.steps.shares.site import SHARES_SITE
 from wizard.steps.swarm.site import SWARM_SITE
 
 SITE_STEPS: dict[str, SiteStep[Any]] = {
-    step.name: step for step in (SHARES_SITE, SWARM_SITE)
+    step.name: step for step in (SHARES_SITE, SWARM_SITE, PROXY_SITE)
 }
 """Site step name -> step (tests add their own)."""

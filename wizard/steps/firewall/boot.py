@@ -9,6 +9,8 @@ traffic is filtered from the first packet: the host fails closed, not open.
 
 from __future__ import annotations
 
+from wizard.host.boot import BootPath, init_text, unit_text
+
 RULES_DIR = "/etc/hostwiz/firewall"
 RULES_V4 = f"{RULES_DIR}/rules.v4"
 RULES_V6 = f"{RULES_DIR}/rules.v6"
@@ -108,43 +110,21 @@ esac
 """
 )
 
-UNIT_TEXT = f"""# Written by hostwiz: load the firewall zones before the network and Docker come up.
-[Unit]
-Description=hostwiz firewall zones
-DefaultDependencies=no
-After=local-fs.target
-Wants=network-pre.target
-Before=network-pre.target docker.service shutdown.target
-Conflicts=shutdown.target
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart={SCRIPT} start
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-INIT_TEXT = f"""#!/bin/sh
-### BEGIN INIT INFO
-# Provides:          hostwiz-firewall
-# Required-Start:    $local_fs
-# Required-Stop:
-# X-Start-Before:    networking docker
-# Default-Start:     S
-# Default-Stop:
-# Short-Description: hostwiz firewall zones (before the network and Docker)
-### END INIT INFO
-# Written by hostwiz.
-case "$1" in
-  start|restart|reload|force-reload) exec {SCRIPT} start ;;
-  stop) exit 0 ;;  # keep filtering while the host goes down
-  status) iptables -w -n -L HOSTWIZ-INPUT >/dev/null 2>&1 ||
-          nft list table inet hostwiz >/dev/null 2>&1 ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
-esac
-"""
+BOOT = BootPath(
+    name="hostwiz-firewall",
+    script=SCRIPT,
+    comment="load the firewall zones before the network and Docker come up.",
+    description="hostwiz firewall zones",
+    short="hostwiz firewall zones (before the network and Docker)",
+    status="iptables -w -n -L HOSTWIZ-INPUT >/dev/null 2>&1 ||\n"
+    "          nft list table inet hostwiz >/dev/null 2>&1 ;;",
+    wants=("network-pre.target",),
+    before=("docker.service",),
+    start_before=("networking", "docker"),
+    stop_comment="keep filtering while the host goes down",
+)
+UNIT_TEXT = unit_text(BOOT)
+INIT_TEXT = init_text(BOOT)
 
 
 def undo_load_script() -> str:

@@ -19,7 +19,9 @@ from wizard.errors import InvalidAnswer
 
 Placement = Literal["router", "proxy-host", "container"]
 PLACEMENTS: tuple[str, ...] = ("router", "proxy-host", "container")
-SUPPORTED_PLACEMENTS = ("router",)
+SUPPORTED_PLACEMENTS = ("router", "container")
+"""What the one-host step does; "proxy-host" is a site's (wizard.steps.proxy.site)."""
+Restart = Literal["unless-stopped", "always", "on-failure"]
 
 FORWARD_PORT = 3128
 """squid's ordinary (forward-proxy) port, on 127.0.0.1 only: squid wants one, its error pages
@@ -27,6 +29,8 @@ fetch their icons through it, and the health check asks squid there. Never inter
 
 DOMAIN = re.compile(r"(?=.{1,253}$)([A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.?)+")
 LOG_DIR = re.compile(r"/[A-Za-z0-9._/-]{1,200}")
+IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")
+TIMEZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+/-]{0,63}")
 
 
 def _on(label: str, help: str, **extra: Any) -> dict[str, object]:
@@ -50,9 +54,47 @@ class ProxyAnswers:
         metadata=_on(
             "Where squid runs",
             "router: squid runs on this host, the router the clients' traffic passes "
-            "(a Debian package). proxy-host (squid on another host of the site, the router "
-            "sends the web traffic there by policy routing) and container (squid in a "
-            "container) are not supported yet.",
+            "(a Debian package). container: squid in a container on this host (host "
+            "network, so it sees the redirected traffic). proxy-host: squid on another host "
+            "of the site, the router sending the web traffic there by policy routing (a site "
+            "file's [steps.proxy], with a host of role router and one of role proxy).",
+        ),
+    )
+    container_image: str = field(
+        default="ubuntu/squid:latest",
+        metadata=describe(
+            "squid image",
+            "The image of squid's container (placement container). It must be on this host "
+            "already (docker pull or docker load it): hostwiz pulls nothing. It must start "
+            "squid on /etc/squid/squid.conf (ubuntu/squid does).",
+            show_if=("placement", "container"),
+        ),
+    )
+    container_timezone: str = field(
+        default="Etc/UTC",
+        metadata=describe(
+            "Container time zone (TZ)",
+            "The time zone of squid's log times in the container, e.g. Europe/Copenhagen.",
+            show_if=("placement", "container"),
+        ),
+    )
+    container_restart: Restart = field(
+        default="unless-stopped",
+        metadata=describe(
+            "Restart policy",
+            "When Docker starts squid's container again: unless-stopped (after a crash and "
+            "at boot, unless you stopped it), always, on-failure.",
+            show_if=("placement", "container"),
+        ),
+    )
+    container_cache_dir: str = field(
+        default="/srv/docker/squid/cache",
+        metadata=describe(
+            "Cache folder on the host",
+            "The host folder mounted as the container's cache (/var/spool/squid). The "
+            "configuration (/etc/squid/squid.conf) and the log folder are mounted from the "
+            "host at the same paths.",
+            show_if=("placement", "container"),
         ),
     )
     client_interfaces: tuple[str, ...] = field(
@@ -167,10 +209,22 @@ class ProxyAnswers:
                     f"proxy.dns_nameservers: {address!r} is a network, not an address.",
                     "Give name server addresses such as 10.0.2.1.",
                 )
-        if not LOG_DIR.fullmatch(self.log_dir) or "/../" in f"{self.log_dir}/":
+        for name in ("log_dir", "container_cache_dir"):
+            value = getattr(self, name)
+            if not LOG_DIR.fullmatch(value) or "/../" in f"{value}/":
+                raise InvalidAnswer(
+                    f"proxy.{name}: {value!r} is not an absolute folder path.",
+                    "Give an absolute path of letters, digits, . _ - and /, e.g. /var/log/squid.",
+                )
+        if not IMAGE.fullmatch(self.container_image):
             raise InvalidAnswer(
-                f"proxy.log_dir: {self.log_dir!r} is not an absolute folder path.",
-                "Give an absolute path of letters, digits, . _ - and /, e.g. /var/log/squid.",
+                f"proxy.container_image: {self.container_image!r} is not an image name.",
+                "Give an image as docker names it, e.g. ubuntu/squid:latest.",
+            )
+        if not TIMEZONE.fullmatch(self.container_timezone) or ".." in self.container_timezone:
+            raise InvalidAnswer(
+                f"proxy.container_timezone: {self.container_timezone!r} is not a time zone.",
+                "Give a zone name such as Europe/Copenhagen or Etc/UTC.",
             )
         if self.dns_timeout < 1 or self.shutdown_lifetime > 300 or self.dns_timeout > 120:
             raise InvalidAnswer(

@@ -15,37 +15,35 @@ from wizard.actions import Action, RemoveFile, RunCommand, WriteFile
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, restart_service_script
 from wizard.plan import Plan
-from wizard.steps.proxy import rules, squid
+from wizard.steps.proxy import container, rules, squid
 from wizard.steps.proxy.answers import SUPPORTED_PLACEMENTS, ProxyAnswers
+from wizard.steps.proxy.container import Container, container_fact
 from wizard.steps.proxy.facts import ProxyHost, proxy_host_fact
 from wizard.transport.base import shell_quote
 
 FILES = {
     path: file_fact(path)
     for path in (squid.CONF, squid.BLOCKLIST, rules.RULES_V4, rules.RULES_V6, rules.SCRIPT,
-                 rules.UNIT, rules.INIT_SCRIPT, rules.FIREWALL_RULES_V4)
+                 rules.UNIT, rules.INIT_SCRIPT, rules.FIREWALL_RULES_V4, container.SCRIPT)
 }  # fmt: skip
 
-_NOT_YET = {
+_NOT_HERE = {
     "proxy-host": (
-        "squid on another host of the site is not supported yet: it needs hostwiz's site "
-        "changes (one reviewed change over the router and the proxy host), which do not "
-        "exist yet.",
-        'Use placement = "router" (squid on this host). By hand, the router would mark the '
-        "web traffic in mangle PREROUTING (the proxy's own traffic excluded with ! -s PROXY), "
-        "route the mark to the proxy (ip rule fwmark + a table, IPv4 and IPv6), set rp_filter "
-        "to 0 or 2 and accept it in FORWARD/DOCKER-USER; the proxy host REDIRECTs port 80 to "
-        "squid's intercept port.",
-    ),
-    "container": (
-        "squid in a container is not supported yet.",
-        'Use placement = "router": squid from the Debian package, on this host.',
+        "squid on another host is a change of two hosts at once (the router and the proxy "
+        "host): it is planned as a site, not by the one-host proxy step.",
+        'Write a site file with the router (roles = ["router"]), the proxy host (roles = '
+        '["proxy"]) and a [steps.proxy] table (client_interfaces = ["lan"], ...), then '
+        "hostwiz plan --site FILE (hostwiz lab up --topology proxy writes one to practise "
+        'on). Or use placement = "router" (squid on this host).',
     ),
 }
 
 
 def facts_for(answers: ProxyAnswers) -> list[Fact[Any]]:
-    return [proxy_host_fact(answers.log_dir), SERVICE_MANAGER, *FILES.values()]
+    found: list[Fact[Any]] = [proxy_host_fact(answers.log_dir), SERVICE_MANAGER, *FILES.values()]
+    if answers.placement == "container":
+        found.append(container_fact(answers))
+    return found
 
 
 def host_of(answers: ProxyAnswers, facts: Facts) -> ProxyHost:
@@ -60,12 +58,14 @@ def client_networks(answers: ProxyAnswers, host: ProxyHost, version: int) -> tup
     return tuple(dict.fromkeys(n for n in nets if (":" in n) == (version == 6)))
 
 
-def check(answers: ProxyAnswers, host: ProxyHost) -> None:
+def check(answers: ProxyAnswers, host: ProxyHost, facts: Facts) -> None:
     """Refuse, before anything changes, what cannot work on this host."""
     if answers.placement not in SUPPORTED_PLACEMENTS:
-        message, hint = _NOT_YET[answers.placement]
+        message, hint = _NOT_HERE[answers.placement]
         raise PlanConflict(message, hint)
-    if not host.squid_version:
+    if answers.placement == "container":
+        check_container(answers, host, facts[container_fact(answers)])
+    elif not host.squid_version:
         raise PlanConflict(
             "squid is not installed on this host.",
             "Install it (apt install squid) and run this step again.",
@@ -90,6 +90,35 @@ def check(answers: ProxyAnswers, host: ProxyHost) -> None:
         )
 
 
+def check_container(answers: ProxyAnswers, host: ProxyHost, found: Container) -> None:
+    """What squid in a container needs: a rootful dockerd, the image here, and no squid of the
+    package taking the same ports."""
+    router = 'Or use placement = "router" (squid from the Debian package).'
+    if not found.docker:
+        raise PlanConflict("dockerd does not answer on this host.",
+                           f"Run the docker step first. {router}")  # fmt: skip
+    if found.rootless:
+        raise PlanConflict(
+            "Docker runs rootless here: a rootless container's host network is not the "
+            "host's, so squid could not take the redirected traffic.",
+            f"Set docker.mode to userns-remap or rootful. {router}",
+        )
+    if not found.image_id:
+        raise PlanConflict(
+            f"the image {answers.container_image} is not on this host (hostwiz pulls nothing).",
+            f"Put it there first: docker pull {answers.container_image} (or docker load -i "
+            "FILE), then plan again.",
+        )
+    if (host.running and not found.running) or "squid" in host.boot:
+        raise PlanConflict(
+            "squid from the Debian package runs (or starts at boot) on this host: it would "
+            "hold the ports the container needs.",
+            "Stop and disable it (systemctl disable --now squid, or update-rc.d squid disable "
+            "and /etc/init.d/squid stop; hostwiz rollback if hostwiz set it up), then plan "
+            "again.",
+        )
+
+
 def _file(facts: Facts, path: str, content: str | None, mode: int, why: str) -> list[Action]:
     state = facts[FILES[path]]
     if content is None:
@@ -104,7 +133,7 @@ def plan_proxy(answers: ProxyAnswers, facts: Facts) -> Plan:
     if not answers.enabled:
         return Plan("proxy")
     host = host_of(answers, facts)
-    check(answers, host)
+    check(answers, host, facts)
     nets4, nets6 = client_networks(answers, host, 4), client_networks(answers, host, 6)
     conf = squid.render(answers, nets4 + nets6)
     blocklist = squid.blocklist_text(answers) or None
@@ -114,17 +143,22 @@ def plan_proxy(answers: ProxyAnswers, facts: Facts) -> Plan:
     v4, v6 = rules.render(answers, nets4, 4), rules.render(answers, nets6, 6)
 
     actions: list[Action] = []
+    in_container = answers.placement == "container"
     if not host.log_dir_exists:
         quoted = shell_quote(answers.log_dir)
+        owner = container.PROXY_UID if in_container else "proxy"
         actions.append(RunCommand(
-            f"install -d -o proxy -g proxy -m 0750 {quoted}",
+            f"install -d -o {owner} -g {owner} -m 0750 {quoted}",
             why=f"create squid's log folder {answers.log_dir}",
             undo=f"rm -rf {quoted}",
         ))  # fmt: skip
     squid_files = _file(facts, squid.BLOCKLIST, blocklist, 0o644, "domains squid refuses")
     squid_files += _file(facts, squid.CONF, conf, 0o644, "squid's configuration")
     actions += squid_files
-    actions += _squid_restart(answers, facts, host, bool(squid_files))
+    if in_container:
+        actions += _container(answers, facts, host, bool(squid_files), bool(blocklist))
+    else:
+        actions += _squid_restart(answers, facts, host, bool(squid_files))
     rule_files = _file(facts, rules.RULES_V4, v4, 0o644, "IPv4 rules (HWPROXY-* chains)")
     rule_files += _file(facts, rules.RULES_V6, v6, 0o644, "IPv6 rules, the same for IPv6")
     rule_files += _file(facts, rules.SCRIPT, rules.SCRIPT_TEXT, 0o755, "loads the rules")
@@ -143,7 +177,7 @@ def plan_proxy(answers: ProxyAnswers, facts: Facts) -> Plan:
             "chain and jump if there were none",
             timeout=60,
         ))  # fmt: skip
-    actions += _boot(facts, host)
+    actions += _boot(facts, host, package=not in_container)
     before = tuple(facts[FILES[a.path]] for a in actions if isinstance(a, WriteFile | RemoveFile))
     return Plan(
         "proxy",
@@ -151,6 +185,49 @@ def plan_proxy(answers: ProxyAnswers, facts: Facts) -> Plan:
         before=before,
         notes=_notes(answers, nets4, nets6) if actions else (),
     )
+
+
+def _container(
+    answers: ProxyAnswers, facts: Facts, host: ProxyHost, changed: bool, blocklist: bool
+) -> list[Action]:
+    """The cache folder, the container's script, and (re)creating or restarting it."""
+    found = facts[container_fact(answers)]
+    actions: list[Action] = []
+    if found.cache_dir_missing_from:
+        cache = shell_quote(answers.container_cache_dir)
+        uid = container.PROXY_UID
+        actions.append(RunCommand(
+            f"install -d -o {uid} -g {uid} -m 0750 {cache}",
+            why=f"create squid's cache folder {answers.container_cache_dir} (the container's "
+            f"{squid.SPOOL})",
+            undo=f"rm -rf {shell_quote(found.cache_dir_missing_from)}",
+        ))  # fmt: skip
+    why = f"creates squid's container {container.NAME} (image {answers.container_image})"
+    text = container.script_text(answers, blocklist)
+    script = _file(facts, container.SCRIPT, text, 0o755, why)
+    actions += script
+    current = (found.running and found.label == container.digest(answers, blocklist)
+               and found.container_image_id == found.image_id)  # fmt: skip
+    check = container.parse_check(answers, blocklist)
+    wait = squid.wait_listening(answers.intercept_port)
+    if script or not current:
+        actions.append(RunCommand(
+            f"{check}\n{container.SCRIPT}\n{wait}",
+            why=f"check squid's configuration in the image, (re)create the container "
+            f"{container.NAME} on the host's network, wait until squid listens",
+            undo=container.undo_script(),
+            undo_why="remove the container (the earlier one is created again, if there was one)",
+            timeout=180,
+        ))  # fmt: skip
+    elif changed or host.listens(answers.intercept_port) is None:
+        actions.append(RunCommand(
+            f"{check}\ndocker restart {container.NAME} >/dev/null\n{wait}",
+            why="check squid's configuration in the image, restart its container on it",
+            undo=f"docker restart {container.NAME} >/dev/null 2>&1 || true",
+            undo_why="restart the container on the earlier configuration",
+            timeout=180,
+        ))  # fmt: skip
+    return actions
 
 
 def _squid_restart(
@@ -174,7 +251,9 @@ def _squid_restart(
     )]  # fmt: skip
 
 
-def _boot(facts: Facts, host: ProxyHost) -> list[Action]:
+def _boot(facts: Facts, host: ProxyHost, package: bool = True) -> list[Action]:
+    """The rules' boot path, and squid's where it is the package's (a container starts by
+    its restart policy)."""
     actions: list[Action] = []
     if facts[SERVICE_MANAGER] == "systemd":
         actions += _file(facts, rules.UNIT, rules.UNIT_TEXT, 0o644, "loads the rules at boot")
@@ -205,7 +284,7 @@ def _boot(facts: Facts, host: ProxyHost) -> list[Action]:
         )  # fmt: skip
     if "rules" not in host.boot:
         actions.append(enable)
-    if "squid" not in host.boot:
+    if package and "squid" not in host.boot:
         actions.append(squid_on)
     return actions
 
@@ -215,14 +294,27 @@ def _notes(
 ) -> tuple[str, ...]:
     ports = ", ".join(answers.web_ports)
     nets = ", ".join(nets4 + nets6)
-    return (
+    where = "on this host"
+    if answers.placement == "container":
+        where = f"in the container {container.NAME} on this host"
+    notes = [
         f"Web traffic (TCP {ports}) from {nets} arriving on "
-        f"{', '.join(answers.client_interfaces)} is redirected to squid on this host "
+        f"{', '.join(answers.client_interfaces)} is redirected to squid {where} "
         f"(port {answers.intercept_port}); SSH, ping and all other traffic keep their path, and "
         "the host's own web traffic is not redirected.",
         "HTTPS is not intercepted: squid could only read it with peek-and-splice, which needs "
         "a certificate authority of this proxy installed and trusted on every client.",
         f"squid logs every request to {answers.log_dir}/access.log.",
         "squid runs on this host, so the REDIRECT needs no packet mark, routing table or "
-        "rp_filter change (those are for squid on another host, not supported yet).",
-    )
+        "rp_filter change (those are for squid on another host: a site's proxy step).",
+    ]
+    if answers.placement == "container":
+        notes.append(
+            f"The container ({answers.container_image}) shares the host's network (squid must "
+            "see the host's connection tracking to find where each redirected connection was "
+            f"going), has its own /dev/shm, restart policy {answers.container_restart} (it "
+            f"starts at boot with dockerd) and TZ={answers.container_timezone}; it mounts "
+            f"{squid.CONF}, {answers.log_dir} and {answers.container_cache_dir} (as "
+            f"{squid.SPOOL})."
+        )
+    return tuple(notes)

@@ -28,6 +28,7 @@ holds exactly these rules.
 
 from __future__ import annotations
 
+from wizard.host.boot import BootPath, init_text, unit_text
 from wizard.steps.proxy.answers import ProxyAnswers
 
 PREFIX = "HWPROXY-"
@@ -191,42 +192,20 @@ esac
 """
 )
 
-UNIT_TEXT = f"""# Written by hostwiz: load the web proxy's rules at boot, before squid and Docker.
-[Unit]
-Description=hostwiz web proxy rules
-DefaultDependencies=no
-After=local-fs.target hostwiz-firewall.service
-Before=network-pre.target squid.service docker.service shutdown.target
-Conflicts=shutdown.target
-
-[Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart={SCRIPT} start
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-INIT_TEXT = f"""#!/bin/sh
-### BEGIN INIT INFO
-# Provides:          hostwiz-proxy
-# Required-Start:    $local_fs
-# Should-Start:      hostwiz-firewall
-# Required-Stop:
-# X-Start-Before:    networking squid docker
-# Default-Start:     S
-# Default-Stop:
-# Short-Description: hostwiz web proxy rules (before squid and Docker)
-### END INIT INFO
-# Written by hostwiz.
-case "$1" in
-  start|restart|reload|force-reload) exec {SCRIPT} start ;;
-  stop) exit 0 ;;
-  status) iptables -w -t nat -n -L HWPROXY-PREROUTING >/dev/null 2>&1 ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
-esac
-"""
+BOOT = BootPath(
+    name="hostwiz-proxy",
+    script=SCRIPT,
+    comment="load the web proxy's rules at boot, before squid and Docker.",
+    description="hostwiz web proxy rules",
+    short="hostwiz web proxy rules (before squid and Docker)",
+    status="iptables -w -t nat -n -L HWPROXY-PREROUTING >/dev/null 2>&1 ;;",
+    after=("hostwiz-firewall.service",),
+    before=("squid.service", "docker.service"),
+    should_start=("hostwiz-firewall",),
+    start_before=("networking", "squid", "docker"),
+)
+UNIT_TEXT = unit_text(BOOT)
+INIT_TEXT = init_text(BOOT)
 
 
 def undo_load_script() -> str:
