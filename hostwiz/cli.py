@@ -42,7 +42,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, sub: bool = True) ->
         "--host",
         action=HostAction,
         help="ssh config name, practice host, or user@host[:port]; repeat it for several "
-        "hosts at once (plan, apply, rollback, recover)",
+        "hosts at once (plan, apply, rollback, recover, audit)",
     )
     group.add_argument("-F", "--ssh-config", help="ssh config file (default: ~/.ssh/config)")
     group.add_argument("-i", "--identity", help="private key file to log in with")
@@ -500,11 +500,13 @@ def _audit_parser(commands: Any) -> None:
         "audit",
         help="where the host stands: findings with severity, meaning and the step that fixes "
         "them (read-only)",
-        description="Audit one host (--host; auditing a whole site with --site is not "
-        "supported yet). Read-only. Exit code 0: no finding at or above --fail-on; 3: at "
-        "least one; 1: the audit could not run.",
+        description="Audit one host (--host), or every host of a site at once (--site FILE, "
+        "or --host repeated), grouped by host. Read-only. Exit code 0: no finding at or above "
+        "--fail-on; 3: at least one (on any host); 1: the audit could not run (on any host: "
+        "the others are still reported).",
     )
     _connection_options(audit)
+    add_site_option(audit)
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     audit.add_argument(
         "--fail-on",
@@ -515,6 +517,11 @@ def _audit_parser(commands: Any) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    site = site_of(args)
+    if site is not None:  # several hosts: a site
+        from hostwiz.site_cli import cmd_audit_site
+
+        return cmd_audit_site(args, site)
     from wizard.audit import Severity, failing, findings_in, host_view, read_audit_facts
     from wizard.audit.report import as_json, as_text
     from wizard.connect import open_transport
@@ -680,7 +687,7 @@ COMMANDS = {
 }
 
 
-SITE_COMMANDS = ("plan", "apply", "rollback", "recover")
+SITE_COMMANDS = ("plan", "apply", "rollback", "recover", "audit")
 """The commands that take a site (``--site FILE`` or several ``--host``)."""
 
 
@@ -692,7 +699,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wizard.confirm_timeout import check_confirm_timeout
 
             check_confirm_timeout(args.confirm_timeout)  # before any connection is opened
-        if len(getattr(args, "hosts", None) or []) > 1 and args.command not in SITE_COMMANDS:
+        hosts = getattr(args, "hosts", None)  # `lab up --hosts N` has a count there
+        if isinstance(hosts, list) and len(hosts) > 1 and args.command not in SITE_COMMANDS:
             raise HostwizError(
                 f"{args.command or 'the wizard'} takes one --host.",
                 f"Several hosts go with: {', '.join(SITE_COMMANDS)} (or --site FILE).",

@@ -1,4 +1,4 @@
-"""``hostwiz plan/apply/rollback/recover --site FILE`` (or repeated ``--host``): a site.
+"""``hostwiz plan/apply/rollback/recover/audit --site FILE`` (or repeated ``--host``): a site.
 
 Thin: everything between reading and applying is :mod:`wizard.site`; this opens one
 connection per host, prints every host's diff grouped per host, asks once for the whole site,
@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # imported where used: the CLI starts fast (tests/unit/test_i
     from wizard.transport.base import Transport
     from wizard.transport.ssh import SshTransport
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES_PENDING = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES_PENDING, EXIT_FINDINGS = 0, 1, 2, 3
 
 
 class HostAction(argparse.Action):
@@ -225,3 +225,27 @@ def cmd_recover_site(args: argparse.Namespace, site: Site) -> int:
     for target in unreachable:
         print(f"\nFor {target}: hostwiz recover --host {target}")
     return EXIT_ERROR if unreachable else EXIT_OK
+
+
+def cmd_audit_site(args: argparse.Namespace, site: Site) -> int:
+    """Every host audited at once (one round trip each), reported grouped by host. Exit 1 when
+    a host could not be audited, else 3 when a finding on any host reaches ``--fail-on``."""
+    from wizard.audit import Severity
+    from wizard.audit.report import site_as_json, site_as_text
+    from wizard.audit.site import audit_hosts, failing_hosts, unaudited
+
+    threshold = None if args.fail_on == "never" else Severity.named(args.fail_on)
+
+    def connect(host: Any) -> Transport:
+        return open_transport(argparse.Namespace(**{**vars(args), "host": host.target}))
+
+    audits = audit_hosts(site, connect)
+    if getattr(args, "json", False):
+        print(json.dumps(site_as_json(site, audits, threshold), indent=2))
+    else:
+        sys.stdout.write(site_as_text(site, audits))
+    if unaudited(audits):
+        return EXIT_ERROR
+    if threshold is not None and failing_hosts(audits, threshold):
+        return EXIT_FINDINGS
+    return EXIT_OK
