@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hostwiz.site_cli import HostAction, add_site_option, site_of
+from hostwiz.site_cli import HostAction, add_site_option, say_created, site_of
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
     from wizard.facts import Facts
-    from wizard.local import SecretAnswer, SecretRequest
+    from wizard.local import AskSecret, SecretAnswer, SecretRequest
     from wizard.plan import Changeset
     from wizard.session import Selection
     from wizard.transport.base import Transport
@@ -285,42 +285,39 @@ def _ask_on_terminal(request: SecretRequest) -> SecretAnswer:
     return SecretAnswer(first, Secret(getpass.getpass("The same passphrase again: ")))
 
 
-def _prepared_plan(
-    transport: Transport, args: argparse.Namespace
-) -> tuple[list[Selection], Changeset, Facts]:
-    """Facts, then the steps' local work (the CA passphrase when a step needs it), then the
-    plan.
+def local_asker(args: argparse.Namespace) -> tuple[AskSecret, int]:
+    """How the command line answers a step's secret (the CA passphrase), and how many tries a
+    refused one gets: --passphrase-file or HOSTWIZ_CA_PASSPHRASE (scripts), else the terminal;
+    never the command line. Without either and without a terminal, nobody can answer."""
+    from wizard.local import answer_with, nobody_to_ask, readable_by_others, scripted_secret
 
-    The passphrase comes from --passphrase-file or HOSTWIZ_CA_PASSPHRASE (scripts), else from
-    the terminal; never from the command line. Returns (selections, changeset, facts).
-    """
-    from wizard.checks import HOST
-    from wizard.facts import gather
-    from wizard.local import (
-        answer_with,
-        local_context,
-        nobody_to_ask,
-        readable_by_others,
-        scripted_secret,
-    )
-    from wizard.session import facts_needed, plan_changeset, prepare_local
-
-    selections = _selections(args)
-    facts = gather(transport, [*facts_needed(selections), HOST])  # HOST: for the checker
     passphrase_file = getattr(args, "passphrase_file", None)
     given = scripted_secret(passphrase_file)
     if passphrase_file and readable_by_others(passphrase_file):
         print(f"! {passphrase_file} can be read by other users: chmod 600 it.", file=sys.stderr)
     if given is not None:
-        local = local_context(transport, answer_with(given), tries=1)
-    elif sys.stdin.isatty():
-        local = local_context(transport, _ask_on_terminal)
-    else:
-        local = local_context(transport, nobody_to_ask, tries=1)
-    prepared = prepare_local(selections, facts, local)
-    for folder in prepared.created:
-        print(f"Created a new CA in {folder} (on this machine; its key is encrypted with your "
-              "passphrase). Back the folder up.", file=sys.stderr)  # fmt: skip
+        return answer_with(given), 1
+    if sys.stdin.isatty():
+        return _ask_on_terminal, 3
+    return nobody_to_ask, 1
+
+
+def _prepared_plan(
+    transport: Transport, args: argparse.Namespace
+) -> tuple[list[Selection], Changeset, Facts]:
+    """Facts, then the steps' local work (the CA passphrase when a step needs it, asked as
+    :func:`local_asker` says), then the plan. Returns (selections, changeset, facts).
+    """
+    from wizard.checks import HOST
+    from wizard.facts import gather
+    from wizard.local import local_context
+    from wizard.session import facts_needed, plan_changeset, prepare_local
+
+    selections = _selections(args)
+    facts = gather(transport, [*facts_needed(selections), HOST])  # HOST: for the checker
+    ask, tries = local_asker(args)
+    prepared = prepare_local(selections, facts, local_context(transport, ask, tries=tries))
+    say_created(prepared.created)
     changeset = plan_changeset(transport.host_label, prepared.selections, facts)
     return prepared.selections, changeset, facts
 
@@ -361,7 +358,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if site is not None:  # several hosts: a site
         from hostwiz.site_cli import cmd_plan_site
 
-        return cmd_plan_site(args, site, plan_as_json)
+        return cmd_plan_site(args, site, plan_as_json, local_asker(args))
     from wizard.connect import open_transport
 
     with open_transport(args) as transport:
@@ -379,7 +376,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if site is not None:  # several hosts: a site
         from hostwiz.site_cli import cmd_apply_site
 
-        return cmd_apply_site(args, site)
+        return cmd_apply_site(args, site, local_asker(args))
     from wizard.connect import open_transport
     from wizard.session import after_confirmed, apply, apply_planned
 

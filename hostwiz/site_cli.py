@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:  # imported where used: the CLI starts fast (tests/unit/test_import_cost.py)
+    from wizard.local import AskSecret
     from wizard.site.model import Site
     from wizard.transport.base import Transport
     from wizard.transport.ssh import SshTransport
@@ -118,13 +119,24 @@ def plan_as_json(plan: Any, session: Any, as_json: Any) -> dict[str, Any]:
             "hosts": hosts}  # fmt: skip
 
 
-def cmd_plan_site(args: argparse.Namespace, site: Site, as_json: Any) -> int:
-    from wizard.site.apply import preview_site
+def say_created(folders: Any) -> None:
+    """Local folders a step's preparation made (a new CA): the admin should back them up."""
+    for folder in folders:
+        print(f"Created a new CA in {folder} (on this machine; its key is encrypted with your "
+              "passphrase). Back the folder up.", file=sys.stderr)  # fmt: skip
+
+
+def cmd_plan_site(args: argparse.Namespace, site: Site, as_json: Any,
+                  asker: tuple[AskSecret, int]) -> int:  # fmt: skip
+    """Read-only on the hosts; locally, at most a new CA (as for one host)."""
+    from wizard.site.local import preview_prepared
     from wizard.site.plan import render_site
 
     session = _session(args, site)
     with connected(args, site) as transports:
-        plan, _ = preview_site(session, transports)
+        preview = preview_prepared(session, transports, asker[0], tries=asker[1])
+    say_created(preview.created)
+    plan, session = preview.plan, preview.session
     if getattr(args, "json", False):
         print(json.dumps(plan_as_json(plan, session, as_json), indent=2))
     else:
@@ -132,20 +144,33 @@ def cmd_plan_site(args: argparse.Namespace, site: Site, as_json: Any) -> int:
     return EXIT_OK if plan.empty else EXIT_CHANGES_PENDING
 
 
-def cmd_apply_site(args: argparse.Namespace, site: Site) -> int:
-    from wizard.site.apply import apply_site, apply_site_planned, preview_site
+def _finish_locally(session: Any) -> int:
+    """Every host's local work once the site's change went through (a client bundle)."""
+    from wizard.site.local import site_after_confirmed
+
+    report = site_after_confirmed(session)
+    for line in report.lines:
+        print(line)
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def cmd_apply_site(args: argparse.Namespace, site: Site, asker: tuple[AskSecret, int]) -> int:
+    from wizard.site.apply import apply_site, apply_site_planned
+    from wizard.site.local import preview_prepared
     from wizard.site.plan import render_site
 
-    session = _session(args, site)
     with connected(args, site) as transports:
-        plan, facts = preview_site(session, transports)
+        preview = preview_prepared(_session(args, site), transports, asker[0], tries=asker[1])
+        say_created(preview.created)
+        plan, session = preview.plan, preview.session
         _print(render_site(plan, session))
         if plan.empty:
             print("Nothing to do: every host is already as asked.")
-            return EXIT_OK
+            return _finish_locally(session)  # the hosts are set; this machine may not be
         hosts = len({change.host for change in plan.changes if not change.changeset.empty})
         if args.yes:
-            result = apply_site_planned(session, transports, plan, facts, progress=_progress,
+            result = apply_site_planned(session, transports, plan, preview.facts,
+                                        progress=_progress,
                                         confirm_timeout=args.confirm_timeout)  # fmt: skip
         elif _confirm(f"Apply these changes on {hosts} host(s) of site {site.name}?"):
             result = apply_site(session, transports, expected=plan, progress=_progress,
@@ -154,13 +179,11 @@ def cmd_apply_site(args: argparse.Namespace, site: Site) -> int:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR
     print(result.message)
-    return EXIT_OK
+    return _finish_locally(session)  # only now: nothing local points at an undone change
 
 
 def cmd_rollback_site(args: argparse.Namespace, site: Site) -> int:
-    from wizard.plan import Changeset
-    from wizard.render import RenderedLine, render_changeset
-    from wizard.site.apply import rollback_site, site_rollback_plans
+    from wizard.site.apply import render_rollback, rollback_site, site_rollback_plans
     from wizard.site.model import SiteError
 
     if getattr(args, "snapshot", None):
@@ -173,13 +196,7 @@ def cmd_rollback_site(args: argparse.Namespace, site: Site) -> int:
             print(f"No site change of {site.name} to roll back (none recorded on this machine, "
                   "or it was put back already).")  # fmt: skip
             return EXIT_OK
-        lines: list[Any] = []
-        for item in plans:
-            target = site.host(item.host).target
-            lines.append(RenderedLine("header", f"=== {item.host} ({target}): put back "
-                                      f"snapshot {item.snapshot_id} ==="))  # fmt: skip
-            lines.extend(render_changeset(Changeset(target, (item.plan,))))
-        _print(lines)
+        _print(render_rollback(site, plans))
         if all(item.plan.empty for item in plans):
             print("Nothing to roll back: every host is as before the site change.")
             return EXIT_OK

@@ -237,7 +237,7 @@ class HostwizApp(App[int]):
             )
         return Secret(password)
 
-    def _ask_secret(self, request: SecretRequest) -> SecretAnswer | None:
+    def ask_secret(self, request: SecretRequest) -> SecretAnswer | None:
         """From the planning thread: a secret a step needs (the CA passphrase), in a modal."""
         answer = self.ask_from_thread(SecretScreen(request))
         if answer is not None:
@@ -253,7 +253,7 @@ class HostwizApp(App[int]):
         from wizard.session import plan_changeset, prepare_local, read_facts
 
         facts = read_facts(transport, selections)
-        local = local_context(transport, self._ask_secret, tries=10)
+        local = local_context(transport, self.ask_secret, tries=10)
         prepared = prepare_local(selections, facts, local)
         for folder in prepared.created:
             self.call_from_thread(
