@@ -19,6 +19,7 @@ from screens.dialogs import ErrorScreen
 from screens.preview import PreviewScreen
 from screens.snapshot_list import SiteSnapshotsScreen
 from screens.start import HostChoice, SiteChoice
+from wizard.local import AskSecret, remembering
 from wizard.site import journal
 from wizard.site.apply import (
     apply_site,
@@ -69,7 +70,10 @@ async def site_flow(app: HostwizApp, choice: SiteChoice) -> None:
             transports[host.name] = await app.blocking(
                 f"Connecting to {host.target}…", partial(app.connect, picked)
             )
-        while await _preview_and_apply(app, site, session, transports):
+        # One passphrase for the visit: the preview after an apply (or a rollback) prepares
+        # again, from the hosts as they are then, without asking again.
+        ask = remembering(app.ask_secret)
+        while await _preview_and_apply(app, site, session, transports, ask):
             pass
     except Exception as error:
         await app.push_screen_wait(ErrorScreen(error))
@@ -78,12 +82,16 @@ async def site_flow(app: HostwizApp, choice: SiteChoice) -> None:
 
 
 async def _preview_and_apply(
-    app: HostwizApp, site: Site, session: SiteSession, transports: dict[str, Transport]
+    app: HostwizApp,
+    site: Site,
+    session: SiteSession,
+    transports: dict[str, Transport],
+    ask: AskSecret,
 ) -> bool:
     """One preview (and the apply or the rollback it leads to); False when the admin left."""
     preview = await app.blocking(
         f"Reading the state of {len(transports)} hosts…",
-        partial(preview_prepared, session, transports, app.ask_secret, tries=10),
+        partial(preview_prepared, session, transports, ask, tries=10),
     )
     for folder in preview.created:
         app.notify(f"Created your CA in {folder}; its key is encrypted with your passphrase. "

@@ -178,3 +178,63 @@ def test_the_wizard_puts_a_site_back_from_its_preview(
     asyncio.run(body())
     assert not writer.console().run(f"test -e {PEER_CONF} || test -e {FOLDER}").ok
     assert not source.console().run(f"test -e {TOKEN} || test -e {FOLDER}").ok
+
+
+@pytest.mark.lab
+@pytest.mark.docker
+def test_the_wizard_applies_a_site_with_tls_asking_the_passphrase_once(
+    make_lab_hosts: Any, tmp_path: Path, lab_ssh_config: Path
+) -> None:
+    """Both hosts' preset turns TLS on: the wizard's passphrase dialog comes once (a new CA,
+    typed twice) for the site, the preview shows a server certificate for each host, the
+    apply installs a client bundle and docker context per host, and the preview that follows
+    is empty without asking again."""
+    import os
+    import subprocess
+
+    from screens.dialogs import SecretScreen
+    from wizard.tls_client import Bundle
+
+    first, second = make_lab_hosts(2)
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    (tmp_path / "tls.toml").write_text("[tls]\nenabled = true\n")
+    path = tmp_path / "tls-site.toml"
+    path.write_text(f'preset = "tls.toml"\n[hosts.one]\ntarget = "{first.name}"\n'
+                    f'[hosts.two]\ntarget = "{second.name}"\n')  # fmt: skip
+    passphrase = "correct horse battery staple"
+
+    async def body() -> None:
+        app = HostwizApp(default_args(ssh_config=str(lab_ssh_config), confirm_timeout=60),
+                         hosts=[])  # fmt: skip
+        async with app.run_test(size=(120, 40)) as pilot:
+            start = await wait_for(pilot, lambda s: isinstance(s, StartScreen))
+            start.query_one("#target", Input).value = str(path)
+            await pilot.press("ctrl+l", "enter")
+            dialog = await wait_for(pilot, lambda s: isinstance(s, SecretScreen))
+            assert dialog.request.confirm  # a new CA: chosen now
+            await pilot.press(*passphrase, "enter", *passphrase, "enter")
+            preview = await wait_for(pilot, lambda s: isinstance(s, PreviewScreen), 180)
+            shown = "\n".join(line.text for line in preview.lines)
+            assert shown.count("/etc/docker/tls/server-cert.pem") >= 2, shown
+            assert passphrase not in shown
+            await pilot.press("a")
+            await wait_for(pilot, lambda s: isinstance(s, PreviewScreen) and s.empty, 300)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda s: isinstance(s, StartScreen))
+            await pilot.press("escape")
+            await pilot.pause()
+
+    with pytest.MonkeyPatch.context() as patch:  # after the hosts are up: the lab's own files
+        for key, value in (("HOME", home), ("DOCKER_CONFIG", home / ".docker"),
+                           ("XDG_DATA_HOME", home / "data")):  # fmt: skip
+            patch.setenv(key, str(value))
+        patch.delenv("HOSTWIZ_CA_PASSPHRASE", raising=False)
+        asyncio.run(body())
+        for host in (first, second):
+            assert Bundle(home / ".docker" / "hostwiz" / host.name).read() is not None
+            version = subprocess.run(
+                ["docker", "--context", host.name, "version", "--format", "{{.Server.Version}}"],
+                capture_output=True, text=True, timeout=60, check=False, env=dict(os.environ),
+            )  # fmt: skip
+            assert version.returncode == 0 and version.stdout.strip(), version.stderr
