@@ -112,3 +112,20 @@ def test_a_site_asks_for_the_same_secret_once_and_again_only_when_it_was_refused
     third = LocalContext("web3", "web3.example.org", wrong_first, 3, ca_root)
     prepare_local([Selection(TLS, ON)], tls_facts(), third)
     assert [r.problem is None for r in asked[1:]] == [True, False]  # the second host: not asked
+
+
+def test_prepared_answers_are_answers_of_the_steps_own_type(ca_root, home):
+    """``Step[A]`` tells the truth: what ``prepare`` returns is an ``answers_type`` (with the
+    certificates it made), and those additions are never questions (forms, presets, --set)."""
+    from wizard.answers import build, fields_of
+    from wizard.errors import InvalidAnswer
+
+    prepared = prepare_local([Selection(TLS, ON)], tls_facts(), local(answer_with(PASS), ca_root))
+    answers = prepared.selections[0].answers
+    assert isinstance(answers, TLS.answers_type) and answers.material is not None
+    assert answers.enabled and answers.port == ON.port  # the questions, answered the same
+    questions = {info.name for info in fields_of(TLS.answers_type)}
+    assert not questions & {"material", "client_address", "client_bundle", "context", "host"}
+    with pytest.raises(InvalidAnswer, match="unknown setting 'material'"):
+        build(TLS.answers_type, {"material": "x"})
+    assert TLS.plan(answers, tls_facts()).actions  # plans from the answers it takes
