@@ -161,6 +161,8 @@ class HostwizApp(App[int]):
                 self.screen.dismiss(what)
             elif what == "recover" and isinstance(self.screen, StartScreen):
                 self.screen.action_recover()
+            elif what == "snapshots" and callable(getattr(self.screen, "action_snapshots", None)):
+                self.screen.action_snapshots()  # type: ignore[attr-defined]  # a site's preview
             else:
                 self.notify(
                     "Finish or leave this screen first (Escape goes back).", severity="warning"
