@@ -152,7 +152,10 @@ def test_the_wizard_puts_a_site_back_from_its_preview(
             await pilot.press("ctrl+l", "enter")
             await wait_for(pilot, lambda s: isinstance(s, PreviewScreen) and s.empty)
             await pilot.press("s")
-            listed = await wait_for(pilot, lambda s: isinstance(s, SiteSnapshotsScreen))
+            listed = await wait_for(  # the table fills after mount: wait for its rows
+                pilot,
+                lambda s: isinstance(s, SiteSnapshotsScreen) and s.query_one(DataTable).row_count,
+            )
             table = listed.query_one(DataTable)
             hosts = [table.get_row_at(row)[0] for row in range(table.row_count)]
             assert hosts == ["writer", "source"]  # newest first: stage 2, then stage 1
