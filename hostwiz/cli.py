@@ -13,12 +13,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from hostwiz.site_cli import HostAction, add_site_option, site_of
+from hostwiz.site_cli import HostAction, add_site_option, say_created, site_of
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
     from wizard.facts import Facts
-    from wizard.local import SecretAnswer, SecretRequest
+    from wizard.local import AskSecret, SecretAnswer, SecretRequest
     from wizard.plan import Changeset
     from wizard.session import Selection
     from wizard.transport.base import Transport
@@ -42,7 +42,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, sub: bool = True) ->
         "--host",
         action=HostAction,
         help="ssh config name, practice host, or user@host[:port]; repeat it for several "
-        "hosts at once (plan, apply, rollback, recover)",
+        "hosts at once (plan, apply, rollback, recover, audit)",
     )
     group.add_argument("-F", "--ssh-config", help="ssh config file (default: ~/.ssh/config)")
     group.add_argument("-i", "--identity", help="private key file to log in with")
@@ -287,42 +287,39 @@ def _ask_on_terminal(request: SecretRequest) -> SecretAnswer:
     return SecretAnswer(first, Secret(getpass.getpass("The same passphrase again: ")))
 
 
-def _prepared_plan(
-    transport: Transport, args: argparse.Namespace
-) -> tuple[list[Selection], Changeset, Facts]:
-    """Facts, then the steps' local work (the CA passphrase when a step needs it), then the
-    plan.
+def local_asker(args: argparse.Namespace) -> tuple[AskSecret, int]:
+    """How the command line answers a step's secret (the CA passphrase), and how many tries a
+    refused one gets: --passphrase-file or HOSTWIZ_CA_PASSPHRASE (scripts), else the terminal;
+    never the command line. Without either and without a terminal, nobody can answer."""
+    from wizard.local import answer_with, nobody_to_ask, readable_by_others, scripted_secret
 
-    The passphrase comes from --passphrase-file or HOSTWIZ_CA_PASSPHRASE (scripts), else from
-    the terminal; never from the command line. Returns (selections, changeset, facts).
-    """
-    from wizard.checks import HOST
-    from wizard.facts import gather
-    from wizard.local import (
-        answer_with,
-        local_context,
-        nobody_to_ask,
-        readable_by_others,
-        scripted_secret,
-    )
-    from wizard.session import facts_needed, plan_changeset, prepare_local
-
-    selections = _selections(args)
-    facts = gather(transport, [*facts_needed(selections), HOST])  # HOST: for the checker
     passphrase_file = getattr(args, "passphrase_file", None)
     given = scripted_secret(passphrase_file)
     if passphrase_file and readable_by_others(passphrase_file):
         print(f"! {passphrase_file} can be read by other users: chmod 600 it.", file=sys.stderr)
     if given is not None:
-        local = local_context(transport, answer_with(given), tries=1)
-    elif sys.stdin.isatty():
-        local = local_context(transport, _ask_on_terminal)
-    else:
-        local = local_context(transport, nobody_to_ask, tries=1)
-    prepared = prepare_local(selections, facts, local)
-    for folder in prepared.created:
-        print(f"Created a new CA in {folder} (on this machine; its key is encrypted with your "
-              "passphrase). Back the folder up.", file=sys.stderr)  # fmt: skip
+        return answer_with(given), 1
+    if sys.stdin.isatty():
+        return _ask_on_terminal, 3
+    return nobody_to_ask, 1
+
+
+def _prepared_plan(
+    transport: Transport, args: argparse.Namespace
+) -> tuple[list[Selection], Changeset, Facts]:
+    """Facts, then the steps' local work (the CA passphrase when a step needs it, asked as
+    :func:`local_asker` says), then the plan. Returns (selections, changeset, facts).
+    """
+    from wizard.checks import HOST
+    from wizard.facts import gather
+    from wizard.local import local_context
+    from wizard.session import facts_needed, plan_changeset, prepare_local
+
+    selections = _selections(args)
+    facts = gather(transport, [*facts_needed(selections), HOST])  # HOST: for the checker
+    ask, tries = local_asker(args)
+    prepared = prepare_local(selections, facts, local_context(transport, ask, tries=tries))
+    say_created(prepared.created)
     changeset = plan_changeset(transport.host_label, prepared.selections, facts)
     return prepared.selections, changeset, facts
 
@@ -367,7 +364,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if site is not None:  # several hosts: a site
         from hostwiz.site_cli import cmd_plan_site
 
-        return cmd_plan_site(args, site, plan_as_json)
+        return cmd_plan_site(args, site, plan_as_json, local_asker(args))
     from wizard.connect import open_transport
 
     with open_transport(args) as transport:
@@ -385,7 +382,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if site is not None:  # several hosts: a site
         from hostwiz.site_cli import cmd_apply_site
 
-        return cmd_apply_site(args, site)
+        return cmd_apply_site(args, site, local_asker(args))
     from wizard.connect import open_transport
     from wizard.session import after_confirmed, apply, apply_planned
 
@@ -506,11 +503,13 @@ def _audit_parser(commands: Any) -> None:
         "audit",
         help="where the host stands: findings with severity, meaning and the step that fixes "
         "them (read-only)",
-        description="Audit one host (--host; auditing a whole site with --site is not "
-        "supported yet). Read-only. Exit code 0: no finding at or above --fail-on; 3: at "
-        "least one; 1: the audit could not run.",
+        description="Audit one host (--host), or every host of a site at once (--site FILE, "
+        "or --host repeated), grouped by host. Read-only. Exit code 0: no finding at or above "
+        "--fail-on; 3: at least one (on any host); 1: the audit could not run (on any host: "
+        "the others are still reported).",
     )
     _connection_options(audit)
+    add_site_option(audit)
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     audit.add_argument(
         "--fail-on",
@@ -521,6 +520,11 @@ def _audit_parser(commands: Any) -> None:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    site = site_of(args)
+    if site is not None:  # several hosts: a site
+        from hostwiz.site_cli import cmd_audit_site
+
+        return cmd_audit_site(args, site)
     from wizard.audit import Severity, failing, findings_in, host_view, read_audit_facts
     from wizard.audit.report import as_json, as_text
     from wizard.connect import open_transport
@@ -686,7 +690,7 @@ COMMANDS = {
 }
 
 
-SITE_COMMANDS = ("plan", "apply", "rollback", "recover", "check")
+SITE_COMMANDS = ("plan", "apply", "rollback", "recover", "check", "audit")
 """The commands that take a site (``--site FILE`` or several ``--host``)."""
 
 

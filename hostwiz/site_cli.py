@@ -1,4 +1,4 @@
-"""``hostwiz plan/apply/rollback/recover/check --site FILE`` (or repeated ``--host``): a site.
+"""``hostwiz plan/apply/rollback/recover/check/audit --site FILE`` (or repeated ``--host``): a site.
 
 Thin: everything between reading and applying is :mod:`wizard.site`; this opens one
 connection per host, prints every host's diff grouped per host, asks once for the whole site,
@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:  # imported where used: the CLI starts fast (tests/unit/test_import_cost.py)
+    from wizard.local import AskSecret
     from wizard.site.model import Site
     from wizard.transport.base import Transport
     from wizard.transport.ssh import SshTransport
 
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES_PENDING = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES_PENDING, EXIT_FINDINGS = 0, 1, 2, 3
 
 
 class HostAction(argparse.Action):
@@ -119,18 +120,24 @@ def plan_as_json(plan: Any, session: Any, as_json: Any) -> dict[str, Any]:
             "hosts": hosts}  # fmt: skip
 
 
-def _checked_preview(session: Any, transports: Any) -> tuple[Any, Any]:
-    """Read every host, show the combination checker's findings (stderr), then plan: the
-    conflicts show even when planning then refuses."""
-    from wizard.checks import conflict_lines
-    from wizard.site.apply import labels_of
-    from wizard.site.check import site_conflicts
-    from wizard.site.plan import plan_site, read_site
+def say_created(folders: Any) -> None:
+    """Local folders a step's preparation made (a new CA): the admin should back them up."""
+    for folder in folders:
+        print(f"Created a new CA in {folder} (on this machine; its key is encrypted with your "
+              "passphrase). Back the folder up.", file=sys.stderr)  # fmt: skip
 
-    facts = read_site(session, transports)
-    for line in conflict_lines(site_conflicts(session, facts)):
-        print(line, file=sys.stderr)
-    return plan_site(session, labels_of(transports), facts), facts
+
+def _show_conflicts(session: Any) -> Any:
+    """What ``preview_prepared`` calls once the hosts are read: the combination checker's
+    findings on the whole site (stderr), shown even when planning then refuses."""
+    from wizard.checks import conflict_lines
+    from wizard.site.check import site_conflicts
+
+    def show(facts: Any) -> None:
+        for line in conflict_lines(site_conflicts(session, facts)):
+            print(line, file=sys.stderr)
+
+    return show
 
 
 def cmd_check_site(args: argparse.Namespace, site: Site) -> int:
@@ -151,12 +158,18 @@ def cmd_check_site(args: argparse.Namespace, site: Site) -> int:
     return EXIT_ERROR if found else EXIT_OK
 
 
-def cmd_plan_site(args: argparse.Namespace, site: Site, as_json: Any) -> int:
+def cmd_plan_site(args: argparse.Namespace, site: Site, as_json: Any,
+                  asker: tuple[AskSecret, int]) -> int:  # fmt: skip
+    """Read-only on the hosts; locally, at most a new CA (as for one host)."""
+    from wizard.site.local import preview_prepared
     from wizard.site.plan import render_site
 
     session = _session(args, site)
     with connected(args, site) as transports:
-        plan, _ = _checked_preview(session, transports)
+        preview = preview_prepared(session, transports, asker[0], tries=asker[1],
+                                   on_read=_show_conflicts(session))  # fmt: skip
+    say_created(preview.created)
+    plan, session = preview.plan, preview.session
     if getattr(args, "json", False):
         print(json.dumps(plan_as_json(plan, session, as_json), indent=2))
     else:
@@ -164,20 +177,35 @@ def cmd_plan_site(args: argparse.Namespace, site: Site, as_json: Any) -> int:
     return EXIT_OK if plan.empty else EXIT_CHANGES_PENDING
 
 
-def cmd_apply_site(args: argparse.Namespace, site: Site) -> int:
+def _finish_locally(session: Any) -> int:
+    """Every host's local work once the site's change went through (a client bundle)."""
+    from wizard.site.local import site_after_confirmed
+
+    report = site_after_confirmed(session)
+    for line in report.lines:
+        print(line)
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def cmd_apply_site(args: argparse.Namespace, site: Site, asker: tuple[AskSecret, int]) -> int:
     from wizard.site.apply import apply_site, apply_site_planned
+    from wizard.site.local import preview_prepared
     from wizard.site.plan import render_site
 
-    session = _session(args, site)
     with connected(args, site) as transports:
-        plan, facts = _checked_preview(session, transports)
+        session = _session(args, site)
+        preview = preview_prepared(session, transports, asker[0], tries=asker[1],
+                                   on_read=_show_conflicts(session))  # fmt: skip
+        say_created(preview.created)
+        plan, session = preview.plan, preview.session
         _print(render_site(plan, session))
         if plan.empty:
             print("Nothing to do: every host is already as asked.")
-            return EXIT_OK
+            return _finish_locally(session)  # the hosts are set; this machine may not be
         hosts = len({change.host for change in plan.changes if not change.changeset.empty})
         if args.yes:
-            result = apply_site_planned(session, transports, plan, facts, progress=_progress,
+            result = apply_site_planned(session, transports, plan, preview.facts,
+                                        progress=_progress,
                                         confirm_timeout=args.confirm_timeout)  # fmt: skip
         elif _confirm(f"Apply these changes on {hosts} host(s) of site {site.name}?"):
             result = apply_site(session, transports, expected=plan, progress=_progress,
@@ -186,13 +214,11 @@ def cmd_apply_site(args: argparse.Namespace, site: Site) -> int:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR
     print(result.message)
-    return EXIT_OK
+    return _finish_locally(session)  # only now: nothing local points at an undone change
 
 
 def cmd_rollback_site(args: argparse.Namespace, site: Site) -> int:
-    from wizard.plan import Changeset
-    from wizard.render import RenderedLine, render_changeset
-    from wizard.site.apply import rollback_site, site_rollback_plans
+    from wizard.site.apply import render_rollback, rollback_site, site_rollback_plans
     from wizard.site.model import SiteError
 
     if getattr(args, "snapshot", None):
@@ -205,13 +231,7 @@ def cmd_rollback_site(args: argparse.Namespace, site: Site) -> int:
             print(f"No site change of {site.name} to roll back (none recorded on this machine, "
                   "or it was put back already).")  # fmt: skip
             return EXIT_OK
-        lines: list[Any] = []
-        for item in plans:
-            target = site.host(item.host).target
-            lines.append(RenderedLine("header", f"=== {item.host} ({target}): put back "
-                                      f"snapshot {item.snapshot_id} ==="))  # fmt: skip
-            lines.extend(render_changeset(Changeset(target, (item.plan,))))
-        _print(lines)
+        _print(render_rollback(site, plans))
         if all(item.plan.empty for item in plans):
             print("Nothing to roll back: every host is as before the site change.")
             return EXIT_OK
@@ -257,3 +277,27 @@ def cmd_recover_site(args: argparse.Namespace, site: Site) -> int:
     for target in unreachable:
         print(f"\nFor {target}: hostwiz recover --host {target}")
     return EXIT_ERROR if unreachable else EXIT_OK
+
+
+def cmd_audit_site(args: argparse.Namespace, site: Site) -> int:
+    """Every host audited at once (one round trip each), reported grouped by host. Exit 1 when
+    a host could not be audited, else 3 when a finding on any host reaches ``--fail-on``."""
+    from wizard.audit import Severity
+    from wizard.audit.report import site_as_json, site_as_text
+    from wizard.audit.site import audit_hosts, failing_hosts, unaudited
+
+    threshold = None if args.fail_on == "never" else Severity.named(args.fail_on)
+
+    def connect(host: Any) -> Transport:
+        return open_transport(argparse.Namespace(**{**vars(args), "host": host.target}))
+
+    audits = audit_hosts(site, connect)
+    if getattr(args, "json", False):
+        print(json.dumps(site_as_json(site, audits, threshold), indent=2))
+    else:
+        sys.stdout.write(site_as_text(site, audits))
+    if unaudited(audits):
+        return EXIT_ERROR
+    if threshold is not None and failing_hosts(audits, threshold):
+        return EXIT_FINDINGS
+    return EXIT_OK

@@ -161,6 +161,8 @@ class HostwizApp(App[int]):
                 self.screen.dismiss(what)
             elif what == "recover" and isinstance(self.screen, StartScreen):
                 self.screen.action_recover()
+            elif what == "snapshots" and callable(getattr(self.screen, "action_snapshots", None)):
+                self.screen.action_snapshots()  # type: ignore[attr-defined]  # a site's preview
             else:
                 self.notify(
                     "Finish or leave this screen first (Escape goes back).", severity="warning"
@@ -237,7 +239,7 @@ class HostwizApp(App[int]):
             )
         return Secret(password)
 
-    def _ask_secret(self, request: SecretRequest) -> SecretAnswer | None:
+    def ask_secret(self, request: SecretRequest) -> SecretAnswer | None:
         """From the planning thread: a secret a step needs (the CA passphrase), in a modal."""
         answer = self.ask_from_thread(SecretScreen(request))
         if answer is not None:
@@ -253,7 +255,7 @@ class HostwizApp(App[int]):
         from wizard.session import plan_changeset, prepare_local, read_facts
 
         facts = read_facts(transport, selections)
-        local = local_context(transport, self._ask_secret, tries=10)
+        local = local_context(transport, self.ask_secret, tries=10)
         prepared = prepare_local(selections, facts, local)
         for folder in prepared.created:
             self.call_from_thread(

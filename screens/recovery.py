@@ -58,13 +58,13 @@ def try_outcome(tried: Tried) -> str:
     """How a try ended, in a few words where the error's full message says no more (the
     problem box above already shows the full message for the configured way)."""
     message = tried.message
-    if tried.result == "no-ssh":
-        if "refused the connection" in message:
-            return "refused (nothing listens there)"
-        if message.startswith("No answer"):
-            return "no answer"
-        if "no network route" in message:
-            return "no route to the host"
+    briefly = {
+        "refused": "refused (nothing listens there)",
+        "no-answer": "no answer",
+        "no-route": "no route to the host",
+    }
+    if tried.result in briefly:
+        return briefly[tried.result]
     if tried.result == "login-refused":
         return "sshd answers there, but refused the login"
     if tried.result == "no-root":

@@ -249,9 +249,9 @@ def refused(port: int) -> str:
 
 
 NOTHING_ANSWERS = [
-    Tried(WayIn(22, "root"), "no-ssh", refused(22)),
-    Tried(WayIn(2222, "root"), "no-ssh", f"No answer from 10.213.0.12:2222 ({LOCKED}) within 4 s."),
-    *(Tried(WayIn(port, "root"), "no-ssh", refused(port)) for port in (2022, 2200)),
+    Tried(WayIn(22, "root"), "refused", refused(22)),
+    Tried(WayIn(2222, "root"), "no-answer", f"No answer from 10.213.0.12:2222 ({LOCKED}) within 4 s."),
+    *(Tried(WayIn(port, "root"), "refused", refused(port)) for port in (2022, 2200)),
 ]
 
 
@@ -297,6 +297,7 @@ def locked_out_screen(search: ReplayedSearch | None = None) -> RecoveryScreen:
         refused(22),
         "Check the port, and that the SSH server runs on the host (systemctl status ssh on the "
         "VM console).",
+        kind="refused",
     )
     return RecoveryScreen(
         LOCKED,
@@ -1131,9 +1132,10 @@ async def test_recovery_screen_locked_out_after_the_timer_blames_no_undone_chang
         host, (FIXED - 70, "applying", FIXED - 10), (FIXED - 60, "unconfirmed", FIXED - 10)
     )
     clock = FakeClock()
-    problem = ConnectionFailed(f"No answer from 10.213.0.12:22 ({host}) within 4 s.")
-    tries = [Tried(WayIn(22, "root"), "no-ssh", problem.message),
-             Tried(WayIn(2222, "root"), "no-ssh", refused(2222))]  # fmt: skip
+    problem = ConnectionFailed(f"No answer from 10.213.0.12:22 ({host}) within 4 s.",
+                               kind="no-answer")  # fmt: skip
+    tries = [Tried(WayIn(22, "root"), "no-answer", problem.message),
+             Tried(WayIn(2222, "root"), "refused", refused(2222))]  # fmt: skip
     app = Harness(lambda: RecoveryScreen(host, practice=True, problem=problem,
                                          search=ReplayedSearch(tries), clock=clock))  # fmt: skip
     async with app.run_test(size=(100, 50)) as pilot:

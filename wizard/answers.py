@@ -233,13 +233,15 @@ def _check_item(info: FieldInfo, item: str) -> str:
     return entry
 
 
-def check_fields(answers: Any, step: str) -> None:
+def check_fields(answers: Any, step: str, of: type[Any] | None = None) -> None:
     """Check every field of ``answers`` as :func:`check_value` checks an answer typed in.
 
     Called from the answers classes' ``__post_init__``, so that answers built in code (not
     through :func:`build`) cannot carry a line break into a configuration file either.
+    ``of``: the answers class whose fields are questions, when ``answers`` may be of a
+    subclass that adds what a step prepared (:class:`~wizard.steps.tls.plan.PreparedTls`).
     """
-    for info in fields_of(type(answers)):
+    for info in fields_of(of or type(answers)):
         value = getattr(answers, info.name)
         try:
             check_value(info, value)

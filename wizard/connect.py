@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+import threading
 from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +22,18 @@ def lab_ssh_config(target: str) -> Path | None:
     return practice_ssh_config() if name in practice_host_names() else None
 
 
+_PROMPTS = threading.Lock()
+"""One question on the terminal at a time: a site's hosts connect at the same time."""
+
+
 def _ask_host_key(info: HostKeyInfo) -> bool:
     if not sys.stdin.isatty():
         return False
+    with _PROMPTS:
+        return _ask_host_key_now(info)
+
+
+def _ask_host_key_now(info: HostKeyInfo) -> bool:
     print(
         f"\n{info.host} presents a {info.key_type} host key never seen before:\n"
         f"  {info.fingerprint}\n"
@@ -36,13 +46,15 @@ def _ask_host_key(info: HostKeyInfo) -> bool:
 def _sudo_password_source(args: Namespace) -> Callable[[], Secret]:
     def ask() -> Secret:
         if getattr(args, "sudo_password_stdin", False):
-            return Secret(sys.stdin.readline().rstrip("\n"))
+            with _PROMPTS:
+                return Secret(sys.stdin.readline().rstrip("\n"))
         if not sys.stdin.isatty():
             raise SudoFailed(
                 "the login user needs a sudo password and nobody is here to type it.",
                 "Run interactively, pass --sudo-password-stdin, or log in as root.",
             )
-        return Secret(getpass.getpass("sudo password on the host: "))
+        with _PROMPTS:
+            return Secret(getpass.getpass(f"sudo password on {args.host}: "))
 
     return ask
 

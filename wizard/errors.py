@@ -28,13 +28,28 @@ class HostwizError(Exception):
 
 
 class ConnectionFailed(HostwizError):
+    """A connection that could not be opened (or was lost), with how it failed as ``kind``."""
+
     title = "Cannot connect"
+    kind = "failed"
+    """How it failed, set where it is raised: ``refused`` (nothing listens on the port),
+    ``no-answer`` (packets dropped on the way: a firewall), ``no-route``, ``login-refused``
+    (sshd answers, the login fails), ``host-key`` (a key not trusted); ``failed`` otherwise.
+    :func:`wizard.recovery.failure_kind` reads it; nobody reads the message for it."""
+
+    def __init__(
+        self, message: str, hint: str = "", *, details: str = "", kind: str | None = None
+    ) -> None:
+        super().__init__(message, hint, details=details)
+        if kind is not None:
+            self.kind = kind
 
 
 class HostKeyUnknown(ConnectionFailed):
     """The host presented a key we have never seen; trust must be given explicitly."""
 
     title = "Unknown host key"
+    kind = "host-key"
 
     def __init__(self, host: str, fingerprint: str, key_type: str) -> None:
         super().__init__(
@@ -53,6 +68,7 @@ class HostKeyChanged(ConnectionFailed):
     """The host's key differs from known_hosts: possibly an attack, never accepted silently."""
 
     title = "HOST KEY CHANGED"
+    kind = "host-key"
 
     def __init__(self, host: str, fingerprint: str, known_hosts: str) -> None:
         super().__init__(
@@ -68,6 +84,7 @@ class HostKeyChanged(ConnectionFailed):
 
 class AuthenticationFailed(ConnectionFailed):
     title = "Login refused"
+    kind = "login-refused"
 
 
 class SudoFailed(HostwizError):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,26 @@ def answer_with(secret: Secret) -> AskSecret:
         return SecretAnswer(secret, secret if request.confirm else None)
 
     return ask
+
+
+def remembering(ask: AskSecret) -> AskSecret:
+    """``ask``, but the same need (:attr:`SecretRequest.needed_by`) is asked once: a site's
+    hosts share one CA, so its passphrase is typed once for all of them. A request that says
+    the last answer was refused (``problem``) is asked again, and its new answer remembered."""
+    given: dict[str, Secret] = {}
+    lock = threading.Lock()
+
+    def ask_once(request: SecretRequest) -> SecretAnswer | None:
+        with lock:
+            known = given.get(request.needed_by) if request.problem is None else None
+            if known is not None:
+                return SecretAnswer(known, known if request.confirm else None)
+            answer = ask(request)
+            if answer is not None:
+                given[request.needed_by] = answer.secret
+            return answer
+
+    return ask_once
 
 
 def nobody_to_ask(request: SecretRequest) -> SecretAnswer | None:

@@ -28,14 +28,7 @@ from typing import Any
 from snapshots.layout import LAST_FILE, RESTORE_COMMAND, SNAPSHOT_DIR, snapshot_dir
 from snapshots.local_journal import JournalEntry, entries, last_transaction
 from snapshots.store import SnapshotInfo, list_snapshots
-from wizard.errors import (
-    AuthenticationFailed,
-    ConnectionFailed,
-    HostKeyChanged,
-    HostKeyUnknown,
-    HostwizError,
-    SudoFailed,
-)
+from wizard.errors import ConnectionFailed, HostwizError, SudoFailed
 from wizard.steps.firewall.loaded import loaded_zone_ports
 from wizard.transaction import disarm_script
 from wizard.transport.base import Transport
@@ -331,22 +324,14 @@ FAILURES = {
 
 
 def failure_kind(error: HostwizError) -> str:
-    """How a connection failed: no-answer (packets dropped: a firewall), refused (nothing
-    listens), no-route, login-refused (sshd answers, the login fails), host-key, no-root,
-    or failed."""
+    """How a connection failed, in the one vocabulary of recovery (a lockout's cause, a try
+    of another way in): the :attr:`~wizard.errors.ConnectionFailed.kind` set where the error
+    was raised (no-answer, refused, no-route, login-refused, host-key, failed), or no-root
+    (the login works, root rights do not); failed for anything else."""
     if isinstance(error, SudoFailed):
         return "no-root"
-    if isinstance(error, AuthenticationFailed):
-        return "login-refused"
-    if isinstance(error, HostKeyChanged | HostKeyUnknown):
-        return "host-key"
     if isinstance(error, ConnectionFailed):
-        if "refused the connection" in error.message:
-            return "refused"
-        if error.message.startswith("No answer"):
-            return "no-answer"
-        if "no network route" in error.message:
-            return "no-route"
+        return error.kind
     return "failed"
 
 
@@ -668,7 +653,8 @@ class WayIn:
 class Tried:
     way: WayIn
     result: str
-    """works, no-root (login works, root rights do not), login-refused, host-key, no-ssh"""
+    """works, or how it failed (:func:`failure_kind`): refused, no-answer, no-route (no sshd
+    there), login-refused, no-root (sshd answers there), host-key, failed"""
     message: str
 
 
@@ -683,19 +669,6 @@ class Search:
 
 
 OpenWay = Callable[[WayIn], Transport]
-
-
-def classify(error: HostwizError) -> str:
-    """A try's result word for a failed connection (see :class:`Tried`)."""
-    if isinstance(error, SudoFailed):
-        return "no-root"
-    if isinstance(error, AuthenticationFailed):
-        return "login-refused"
-    if isinstance(error, HostKeyChanged | HostKeyUnknown):
-        return "host-key"
-    if isinstance(error, ConnectionFailed):
-        return "no-ssh"
-    return "failed"
 
 
 def find_a_way_in(
@@ -737,7 +710,7 @@ def find_a_way_in(
         try:
             transport = open_way(way)
         except HostwizError as error:
-            tried = Tried(way, classify(error), error.message)
+            tried = Tried(way, failure_kind(error), error.message)
             transport = None
         else:
             tried = Tried(way, "works", "that works")

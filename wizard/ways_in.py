@@ -27,7 +27,7 @@ from wizard.recovery import (
     candidate_keys,
     candidate_ports,
     candidate_users,
-    classify,
+    failure_kind,
     find_a_way_in,
     journal_ports,
 )
@@ -121,7 +121,7 @@ def look_for_ways_in(
     ports = candidate_ports(endpoint.port, known)
     first = WayIn(endpoint.port if remembered is None else remembered, endpoint.user)
     already = (
-        [Tried(first, classify(first_failure), first_failure.message)]
+        [Tried(first, failure_kind(first_failure), first_failure.message)]
         if first_failure is not None
         else []
     )

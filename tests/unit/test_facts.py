@@ -7,12 +7,9 @@ import base64
 import pytest
 
 from wizard.facts import Fact, Facts, batch_script, file_fact, parse_batch, text_fact
-from wizard.host.docker import (
-    DOCKERD,
-    parse_account,
-    parse_id_ranges,
-    parse_info,
-)
+from wizard.host.docker import DOCKERD, parse_info
+from wizard.host.subids import parse_id_ranges
+from wizard.steps.docker.facts import parse_account
 from wizard.transport.local import LocalTransport
 
 

@@ -18,6 +18,7 @@ from wizard.local import (
     SecretRequest,
     answer_with,
     nobody_to_ask,
+    remembering,
 )
 from wizard.pki import WrongPassphrase
 from wizard.secrets import Secret
@@ -84,3 +85,47 @@ def test_steps_without_local_work_pass_through_and_report_nothing():
     assert prepared.selections == selections and prepared.created == ()
     report = after_confirmed(selections)
     assert report.lines == [] and report.ok
+
+
+def test_a_site_asks_for_the_same_secret_once_and_again_only_when_it_was_refused(ca_root, home):
+    """Two hosts' TLS steps share the site's CA: the passphrase chosen for the first (typed
+    twice, a new CA) unlocks it for the second without asking; a refused answer is asked
+    again, with the reason, and that new answer is the one remembered."""
+    asked: list[SecretRequest] = []
+
+    def ask(request: SecretRequest) -> SecretAnswer:
+        asked.append(request)
+        return SecretAnswer(PASS, PASS)
+
+    once = remembering(ask)
+    first = prepare_local([Selection(TLS, ON)], tls_facts(), local(once, ca_root))
+    second = LocalContext("web2", "web2.example.org", once, 3, ca_root)
+    other = prepare_local([Selection(TLS, ON)], tls_facts(), second)
+    assert [r.confirm for r in asked] == [True]  # asked once, for the new CA
+    assert first.created == (ca_root / "default",) and other.created == ()
+    material = other.selections[0].answers.material
+    assert material is not None and material.server is not None
+
+    typed = iter([Secret("not the passphrase at all"), PASS])
+    wrong_first = remembering(lambda request: asked.append(request) or SecretAnswer(next(typed)))
+    prepare_local([Selection(TLS, ON)], tls_facts(), local(wrong_first, ca_root))
+    third = LocalContext("web3", "web3.example.org", wrong_first, 3, ca_root)
+    prepare_local([Selection(TLS, ON)], tls_facts(), third)
+    assert [r.problem is None for r in asked[1:]] == [True, False]  # the second host: not asked
+
+
+def test_prepared_answers_are_answers_of_the_steps_own_type(ca_root, home):
+    """``Step[A]`` tells the truth: what ``prepare`` returns is an ``answers_type`` (with the
+    certificates it made), and those additions are never questions (forms, presets, --set)."""
+    from wizard.answers import build, fields_of
+    from wizard.errors import InvalidAnswer
+
+    prepared = prepare_local([Selection(TLS, ON)], tls_facts(), local(answer_with(PASS), ca_root))
+    answers = prepared.selections[0].answers
+    assert isinstance(answers, TLS.answers_type) and answers.material is not None
+    assert answers.enabled and answers.port == ON.port  # the questions, answered the same
+    questions = {info.name for info in fields_of(TLS.answers_type)}
+    assert not questions & {"material", "client_address", "client_bundle", "context", "host"}
+    with pytest.raises(InvalidAnswer, match="unknown setting 'material'"):
+        build(TLS.answers_type, {"material": "x"})
+    assert TLS.plan(answers, tls_facts()).actions  # plans from the answers it takes

@@ -111,7 +111,7 @@ def test_search_finds_sshd_on_another_port_then_another_user_and_key():
 
     def open_way(way: WayIn) -> LocalTransport:
         if sshd_ports.get(way.port) != "sshd":
-            raise ConnectionFailed(f"port {way.port} refused the connection")
+            raise ConnectionFailed(f"port {way.port} refused the connection", kind="refused")
         if way == works:
             return console
         raise AuthenticationFailed("refused every key")
@@ -120,8 +120,8 @@ def test_search_finds_sshd_on_another_port_then_another_user_and_key():
                            keys=[Path("/k/id_rsa"), Path("/k/id_ed25519")])  # fmt: skip
     assert search.found == works and search.transport is console
     results = [(t.way.port, t.way.user, t.result) for t in search.tried]
-    assert results[:3] == [(22, "root", "no-ssh"), (2222, "root", "login-refused"),
-                           (2022, "root", "no-ssh")]  # fmt: skip
+    assert results[:3] == [(22, "root", "refused"), (2222, "root", "login-refused"),
+                           (2022, "root", "refused")]  # fmt: skip
     assert results[-1] == (2222, "admin", "works")
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wizard.audit.model import Finding, Severity, failing
 from wizard.audit.table import container_table, table_as_json
 from wizard.audit.view import HostView
+from wizard.errors import HostwizError
+
+if TYPE_CHECKING:
+    from wizard.audit.site import HostAudit
+    from wizard.site.model import Site
 
 WIDTH = 96
 
@@ -68,3 +73,54 @@ def as_text(host: str, view: HostView, findings: Sequence[Finding]) -> str:
             lines += _wrap(f"Why it matters: {finding.meaning}", "      ")
             lines += _wrap(f"Fix: {fix_text(finding, host)}", "      ")
     return "\n".join(lines) + "\n"
+
+
+# ---- a site: every host's audit, grouped by host --------------------------------------------
+
+
+def site_as_json(
+    site: Site, audits: Sequence[HostAudit], fail_on: Severity | None
+) -> dict[str, Any]:
+    """The site's audit for scripts: each host's report as for one host (``as_json``), with
+    its name and roles in the site, or its ``error`` when it could not be audited."""
+    hosts: list[dict[str, Any]] = []
+    for audit in audits:
+        about = {"name": audit.host.name, "target": audit.host.target,
+                 "roles": list(audit.host.roles)}  # fmt: skip
+        if audit.problem is not None or audit.view is None:
+            problem = audit.problem or HostwizError("not audited")
+            hosts.append({**about, "error": {"message": problem.message, "hint": problem.hint}})
+        else:
+            hosts.append({**about, **as_json(audit.label, audit.view, audit.findings, fail_on)})
+    everything = [finding for audit in audits for finding in audit.findings]
+    return {
+        "site": site.name,
+        "fail_on": fail_on.value if fail_on else None,
+        "failed": bool(fail_on and failing(everything, fail_on)),
+        "unaudited": [audit.host.name for audit in audits if audit.problem is not None],
+        "counts": counts(everything),
+        "hosts": hosts,
+    }
+
+
+def site_as_text(site: Site, audits: Sequence[HostAudit]) -> str:
+    """A summary line per host, then each host's report (as for one host) under its name."""
+    lines = [f"Audit of site {site.name} ({len(audits)} hosts):"]
+    for audit in audits:
+        if audit.problem is not None:
+            state = "NOT AUDITED: " + audit.problem.message
+        else:
+            state = ", ".join(f"{n} {name}" for name, n in counts(audit.findings).items() if n)
+        lines.append(f"  {audit.host.name:<16} {state or 'nothing found'}")
+    text = "\n".join(lines) + "\n"
+    for audit in audits:
+        roles = f" [{', '.join(audit.host.roles)}]" if audit.host.roles else ""
+        text += f"\n=== {audit.host.name}{roles} ({audit.host.target}) ===\n"
+        if audit.problem is not None or audit.view is None:
+            problem = audit.problem or HostwizError("not audited")
+            text += "\n".join(_wrap(f"Could not audit it: {problem.message}", "  ")) + "\n"
+            if problem.hint:
+                text += "\n".join(_wrap(f"What to do: {problem.hint}", "  ")) + "\n"
+            continue
+        text += as_text(audit.host.target, audit.view, audit.findings)
+    return text

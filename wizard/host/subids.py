@@ -4,10 +4,26 @@ give a user its own range."""
 from __future__ import annotations
 
 from wizard.actions import FileState, WriteFile
-from wizard.host.docker import parse_id_ranges
+from wizard.facts import file_fact
 
 ID_RANGE = 65536
 FIRST_SUBORDINATE_ID = 100000
+
+SUBUID = file_fact("/etc/subuid")
+SUBGID = file_fact("/etc/subgid")
+
+
+def parse_id_ranges(content: bytes) -> list[tuple[str, int, int]]:
+    """Entries of /etc/subuid or /etc/subgid as ``(name, start, count)``."""
+    ranges = []
+    for line in content.decode("utf-8", "replace").splitlines():
+        parts = line.strip().split(":")
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            ranges.append((parts[0], int(parts[1]), int(parts[2])))
+    return ranges
+
+
+# ---- dockerd's configuration and restart, shared by every step that changes them ---------
 
 
 def free_range(entries: list[tuple[str, int, int]]) -> int:

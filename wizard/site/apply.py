@@ -25,8 +25,10 @@ from snapshots.rollback import rollback_plan
 from wizard.errors import ApplyFailed, HostChanged, HostwizError
 from wizard.facts import Fact, Facts
 from wizard.plan import Changeset, Plan
+from wizard.render import RenderedLine, render_changeset
 from wizard.session import in_step_order
 from wizard.site import journal
+from wizard.site.model import Site
 from wizard.site.plan import (
     HostChange,
     Produced,
@@ -398,6 +400,17 @@ def rollback_site(
             story("rolled-back", p.host, p.stage, p.snapshot_id)
     story("incomplete" if stuck else "reverted", detail="rollback --site")
     return back, stuck
+
+
+def render_rollback(site: Site, plans: Sequence[HostRollback]) -> list[RenderedLine]:
+    """What ``rollback --site`` would do, host by host in the order it would (newest first)."""
+    lines: list[RenderedLine] = []
+    for item in plans:
+        target = site.host(item.host).target
+        lines.append(RenderedLine("header", f"=== {item.host} ({target}): put back snapshot "
+                                  f"{item.snapshot_id} ==="))  # fmt: skip
+        lines.extend(render_changeset(Changeset(target, (item.plan,))))
+    return lines
 
 
 def close_all(transports: Mapping[str, Transport]) -> None:

@@ -73,10 +73,11 @@ def settled_status(name: str, status: StepStatus, facts: Facts) -> StepStatus:
 class Step(Protocol, Generic[A]):
     """A topic of hardening: its questions, the facts it reads, and its pure planner.
 
-    ``A`` is what :meth:`plan` takes: ``answers_type`` (the questions, from a preset, ``--set``
-    or a form), or, for a step with a ``prepare`` hook (:class:`PreparesLocally`), also what
-    that hook makes of them (the TLS step: ``DockerTlsAnswers | PreparedTls``). The session
-    plans with whatever ``prepare`` returned, so both reach :meth:`plan` and :meth:`status`.
+    ``A`` is ``answers_type``: the questions, from a preset, ``--set`` or a form, and what
+    :meth:`plan`, :meth:`health` and :meth:`status` take. A ``prepare`` hook
+    (:class:`PreparesLocally`) returns answers of that same type: a subclass may carry what
+    it made on this machine (the TLS step's ``PreparedTls`` is a ``DockerTlsAnswers`` with its
+    certificates), never a different type, so ``Step[A]`` holds for prepared answers too.
     """
 
     name: str
@@ -112,7 +113,8 @@ class PreparesLocally(Protocol):
     something on the admin's machine, asking for a secret through ``local.ask``."""
 
     def prepare(self, answers: Any, facts: Facts, local: LocalContext) -> Prepared:
-        """The answers to plan with (they may carry what was made) and folders created.
+        """The answers to plan with, of the step's answers type (a subclass of it may carry
+        what was made), and folders created.
         Raises a :class:`~wizard.errors.HostwizError` when it cannot (nothing planned then)."""
         ...
 

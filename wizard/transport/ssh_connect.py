@@ -235,17 +235,20 @@ class Connector:
                 f"{tried}{ep.aka} refused the connection: nothing listens on port {ep.port} there.",
                 "Check the port, and that the SSH server runs on the host "
                 "(systemctl status ssh on the VM console).",
+                kind="refused",
             )
         if isinstance(exc, TimeoutError):
             return ConnectionFailed(
                 f"No answer from {tried}{ep.aka} within {self._timeout:g} s.",
                 "Check that the VM is running, that the address is right, and that no "
                 "firewall drops SSH on the way.",
+                kind="no-answer",
             )
         if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
             return ConnectionFailed(
                 f"There is no network route to {tried}{ep.aka}: {exc.strerror}.",
                 "Check the address and that this machine is on the same network as the VM.",
+                kind="no-route",
             )
         return ConnectionFailed(
             f"Could not connect to {tried}{ep.aka}: {exc.strerror or exc}.",

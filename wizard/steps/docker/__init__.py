@@ -13,19 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact
-from wizard.host.docker import (
-    DAEMON_JSON,
-    DOCKER_INFO,
-    DOCKERD,
-    SUBGID,
-    SUBUID,
-    account_fact,
-    rootless_fact,
-)
+from wizard.host.docker import DAEMON_JSON, DOCKER_INFO, DOCKERD
+from wizard.host.subids import SUBGID, SUBUID
 from wizard.plan import Plan
 from wizard.steps.base import StepStatus, status_from_plan
 from wizard.steps.docker import health
 from wizard.steps.docker.answers import REMAP_USER, DockerEngineAnswers
+from wizard.steps.docker.facts import account_fact, rootless_fact
 from wizard.steps.docker.plan import plan_rootful
 from wizard.steps.docker.rootless import plan_rootless, service_paths
 from wizard.transport.base import Transport

@@ -14,11 +14,9 @@ from wizard.host.docker import (
     DAEMON_JSON_PATH,
     DOCKER_INFO,
     DOCKERD,
-    SUBGID,
-    SUBUID,
     restart_dockerd,
 )
-from wizard.host.subids import ensure_range
+from wizard.host.subids import SUBGID, SUBUID, ensure_range
 from wizard.plan import Plan
 from wizard.steps.docker.answers import REMAP_USER, DockerEngineAnswers
 

@@ -22,10 +22,10 @@ from wizard.actions import Action, FileState, RunCommand, WriteFile
 from wizard.daemon_json import dumps, parse
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Facts, file_fact
-from wizard.host.docker import SUBGID, SUBUID, Account, RootlessTools
-from wizard.host.subids import ensure_range
+from wizard.host.subids import SUBGID, SUBUID, ensure_range
 from wizard.plan import Plan
 from wizard.steps.docker.answers import DockerEngineAnswers
+from wizard.steps.docker.facts import Account, RootlessTools
 from wizard.steps.docker.plan import hardened_settings
 from wizard.transport.base import Transport
 

@@ -16,8 +16,10 @@ out of the pure planner in three phases:
    facts whether the host's server certificate and the admin's client certificate can stay or
    must be (re)issued: missing, from another CA, not covering the host's names, or due for
    renewal. Newly issued PEM bytes are held in memory only. It returns a :class:`PreparedTls`:
-   the answers plus that material. The only local change it can make is creating a new CA.
-2. :meth:`DockerTlsStep.plan` is pure: given a :class:`PreparedTls` and the facts, it returns
+   the same answers (a subclass of :class:`DockerTlsAnswers`, so the step is honestly a
+   ``Step[DockerTlsAnswers]``) plus that material. The only local change it can make is
+   creating a new CA.
+2. :meth:`DockerTlsStep.plan` is pure: given prepared answers and the facts, it returns
    the WriteFile/RunCommand actions. Because the material is fixed, re-planning at apply time
    gives the same plan; because :func:`prepare` keeps certificates that are still good, a
    second run plans nothing. Plain answers (without material) plan nothing while the step is
@@ -58,7 +60,7 @@ from wizard.steps.tls.facts import (
     SERVER_KEY,
     TLS_DIR_META,
 )
-from wizard.steps.tls.plan import PreparedTls, _daemon_config, _listener, _unwrap, foreign_setup
+from wizard.steps.tls.plan import _daemon_config, _listener, foreign_setup
 from wizard.transport.base import Transport
 
 
@@ -77,22 +79,21 @@ class DockerTlsStep:
     )
     answers_type = DockerTlsAnswers
 
-    def facts(self, answers: DockerTlsAnswers | PreparedTls) -> list[Fact[Any]]:
+    def facts(self, answers: DockerTlsAnswers) -> list[Fact[Any]]:
         return [
             DAEMON_JSON, DOCKERD, SERVICE_MANAGER, HOST_IDENTITY, SERVER_CERT, HOST_CA,
             SERVER_KEY, TLS_DIR_META, DROP_IN, CONFIGURED_CERT,
         ]  # fmt: skip
 
-    def plan(self, answers: DockerTlsAnswers | PreparedTls, facts: Facts) -> Plan:
+    def plan(self, answers: DockerTlsAnswers, facts: Facts) -> Plan:
         return _plan.plan(self.name, answers, facts)
 
     def health(
-        self, transport: Transport, answers: DockerTlsAnswers | PreparedTls, facts: Facts
+        self, transport: Transport, answers: DockerTlsAnswers, facts: Facts
     ) -> list[str]:
         return _health.health(transport, answers, facts)
 
-    def status(self, answers: DockerTlsAnswers | PreparedTls, facts: Facts) -> StepStatus:
-        plain, _ = _unwrap(answers)
+    def status(self, answers: DockerTlsAnswers, facts: Facts) -> StepStatus:
         now = facts[HOST_IDENTITY].now
         try:
             current = _daemon_config(facts)
@@ -102,43 +103,43 @@ class DockerTlsStep:
         if found:
             other = facts[CONFIGURED_CERT].info
             expiry = f"; its certificate expires in {other.days_left(now)} days" if other else ""
-            if plain.existing == "reuse":
+            if answers.existing == "reuse":
                 return StepStatus(Status.DONE, f"the host's own TLS setup is kept{expiry}")
             return StepStatus(Status.UNKNOWN, f"another TLS setup is in place{expiry}")
         info = facts[SERVER_CERT].info
         configured = all(current.get(key) == value for key, value in TLS_KEYS.items()) and (
-            current.get("tlsverify") is True and _listener(plain) in (current.get("hosts") or [])
+            current.get("tlsverify") is True and _listener(answers) in (current.get("hosts") or [])
         )
         if info is None or not configured:
-            if not plain.enabled:
+            if not answers.enabled:
                 return StepStatus(Status.NOT_DONE, "off: the Docker API is only on the host")
             return StepStatus(Status.NOT_DONE, "no TLS for the Docker API yet")
         days = info.days_left(now)
         if days < 0:
             return StepStatus(Status.DRIFTED, f"server certificate expired {-days} days ago")
         wanted = facts[HOST_IDENTITY].names()
-        if days < plain.renew_within_days:
+        if days < answers.renew_within_days:
             return StepStatus(Status.DRIFTED, f"server certificate expires in {days} days: renew")
         if not info.covers(wanted):
             missing = sorted(set(wanted) - set(info.names))
             return StepStatus(Status.DRIFTED, f"server certificate lacks {', '.join(missing)}")
         return StepStatus(
-            Status.DONE, f"{_listener(plain)}, server certificate valid {days} more days"
+            Status.DONE, f"{_listener(answers)}, server certificate valid {days} more days"
         )
 
 
     # ---- local work (wizard.local): run by the session, never named by a front end -------
 
     def prepare(
-        self, answers: DockerTlsAnswers | PreparedTls, facts: Facts, local: LocalContext
+        self, answers: DockerTlsAnswers, facts: Facts, local: LocalContext
     ) -> Prepared:
         return _local.prepare_local_work(answers, facts, local)
 
-    def after_confirmed(self, answers: DockerTlsAnswers | PreparedTls) -> LocalReport:
+    def after_confirmed(self, answers: DockerTlsAnswers) -> LocalReport:
         return _local.after_confirmed(answers)
 
     def local_status(
-        self, answers: DockerTlsAnswers | PreparedTls, status: StepStatus, facts: Facts, host: str
+        self, answers: DockerTlsAnswers, status: StepStatus, facts: Facts, host: str
     ) -> StepStatus:
         return _local.local_status(answers, status, facts, host)
 

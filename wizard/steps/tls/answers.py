@@ -145,7 +145,9 @@ class DockerTlsAnswers:
     )
 
     def __post_init__(self) -> None:
-        check_fields(self, "tls")  # line breaks and control characters first, in every field
+        # Line breaks and control characters first, in every question (not in what a
+        # subclass adds: PreparedTls's certificates).
+        check_fields(self, "tls", DockerTlsAnswers)
         check_site(self.site)
         if self.client_name.strip():
             _check_client_name(self.client_name.strip(), "tls.client_name")

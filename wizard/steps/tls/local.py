@@ -51,7 +51,6 @@ from wizard.steps.tls.plan import (
     _existing_conflict,
     _listener,
     _listeners,
-    _unwrap,
     foreign_setup,
 )
 from wizard.tls_client import (
@@ -281,7 +280,8 @@ def prepare(
     """
     address = answers.address or address
     bundle_dir = client_bundle_dir(answers, host)
-    base = PreparedTls(answers, host, address, str(bundle_dir), context_name(host))
+    base = PreparedTls.of(answers, host=host, client_address=address,
+                          client_bundle=str(bundle_dir), context=context_name(host))  # fmt: skip
     if not answers.enabled:
         return base
     if not address:
@@ -291,7 +291,7 @@ def prepare(
         )
     address = _check_names((address,), "address")[0]
     if not needs_ca(answers, facts):
-        return replace(base, address=address)
+        return replace(base, client_address=address)
     current = _daemon_config(facts)
     check_before_ca(answers, host)
     client_name = client_common_name(answers)
@@ -330,7 +330,7 @@ def prepare(
         client_new=client_new,
         client_reason=client_reason,
     )
-    return replace(base, address=address, material=material)
+    return replace(base, client_address=address, material=material)
 
 
 @dataclass(frozen=True)
@@ -351,7 +351,7 @@ def install_client(
     material = prepared.material
     if material is None:
         return None
-    bundle = Bundle(Path(prepared.bundle_dir))
+    bundle = Bundle(Path(prepared.client_bundle))
     try:
         changed = bundle.write(material.ca_cert, material.client)
     except OSError as error:
@@ -360,7 +360,7 @@ def install_client(
             "Choose a folder you can write to (tls.bundle_dir).",
         ) from None
     context = ensure_context(
-        prepared.context, prepared.address, prepared.answers.port, bundle,
+        prepared.context, prepared.client_address, prepared.port, bundle,
         refresh=changed, env=env, cli=docker_cli,
     )  # fmt: skip
     return ClientSetup(bundle.folder, changed, context)
@@ -370,7 +370,7 @@ def install_client(
 
 
 def prepare_local_work(
-    answers: DockerTlsAnswers | PreparedTls, facts: Facts, local: LocalContext
+    answers: DockerTlsAnswers, facts: Facts, local: LocalContext
 ) -> Prepared:
     """Open or create the CA (its passphrase asked through ``local.ask``) and issue what
     the host and this machine need: :func:`prepare` with the passphrase.
@@ -412,7 +412,7 @@ def prepare_local_work(
             continue
         return Prepared(made, (folder,) if new_ca else ())
 
-def after_confirmed(answers: DockerTlsAnswers | PreparedTls) -> LocalReport:
+def after_confirmed(answers: DockerTlsAnswers) -> LocalReport:
     """The client bundle and docker context, as lines to show (where the bundle went, and
     the ``docker --context NAME ps`` to try)."""
     if not isinstance(answers, PreparedTls):
@@ -441,14 +441,13 @@ def after_confirmed(answers: DockerTlsAnswers | PreparedTls) -> LocalReport:
     return LocalReport(lines)
 
 def local_status(
-    answers: DockerTlsAnswers | PreparedTls, status: StepStatus, facts: Facts, host: str
+    answers: DockerTlsAnswers, status: StepStatus, facts: Facts, host: str
 ) -> StepStatus:
     """Where hostwiz's own setup is in place, how long the client certificate on this
     machine lasts (the server certificate's days are in the step's own summary)."""
-    plain, _ = _unwrap(answers)
     if status.status not in {Status.DONE, Status.DRIFTED} or not _own_setup_in_place(
-        plain, facts
+        answers, facts
     ):
         return status
-    days = client_days_left(plain, host, facts[HOST_IDENTITY].now)
+    days = client_days_left(answers, host, facts[HOST_IDENTITY].now)
     return replace(status, summary=f"{status.summary}; {client_note(days)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from wizard.actions import Action, FileState, RunCommand, WriteFile, ensure_file
@@ -63,24 +63,36 @@ class TlsMaterial:
 
 
 @dataclass(frozen=True)
-class PreparedTls:
-    """Answers plus the material :func:`prepare` issued: what the planner and health take."""
+class PreparedTls(DockerTlsAnswers):
+    """The answers as :func:`~wizard.steps.tls.local.prepare` leaves them: the same questions,
+    answered the same, plus what was made for them on this machine. Prepared answers are
+    answers, so the step is a ``Step[DockerTlsAnswers]`` and its planner finds the material
+    with :func:`prepared_of`. Never a question: forms, presets and ``--set`` use
+    :class:`DockerTlsAnswers` (``answers_type``) and never see these fields."""
 
-    answers: DockerTlsAnswers
-    host: str
+    host: str = ""
     """The host's label: names the bundle folder and the docker context."""
-    address: str
-    """What clients (and the health check) connect to."""
-    bundle_dir: str
-    context: str
+    client_address: str = ""
+    """What clients (and the health check) connect to: tls.address, else the SSH HostName."""
+    client_bundle: str = ""
+    """The client bundle's folder: tls.bundle_dir, else the default for the host."""
+    context: str = ""
     material: TlsMaterial | None = None
     """None when the step is off or an existing setup is reused."""
 
+    @classmethod
+    def of(
+        cls, answers: DockerTlsAnswers, *, host: str, client_address: str, client_bundle: str,
+        context: str,
+    ) -> PreparedTls:  # fmt: skip
+        asked = {item.name: getattr(answers, item.name) for item in fields(DockerTlsAnswers)}
+        return cls(**asked, host=host, client_address=client_address,
+                   client_bundle=client_bundle, context=context)  # fmt: skip
 
-def _unwrap(answers: DockerTlsAnswers | PreparedTls) -> tuple[DockerTlsAnswers, PreparedTls | None]:
-    if isinstance(answers, PreparedTls):
-        return answers.answers, answers
-    return answers, None
+
+def prepared_of(answers: DockerTlsAnswers) -> PreparedTls | None:
+    """What ``prepare`` made for these answers; None for answers as asked."""
+    return answers if isinstance(answers, PreparedTls) else None
 
 
 class ExistingTlsSetup(PlanConflict):
@@ -248,16 +260,16 @@ def _write_if_needed(
     return write is not None
 
 
-def plan(step: str, answers: DockerTlsAnswers | PreparedTls, facts: Facts) -> Plan:
-    plain, prepared = _unwrap(answers)
-    if not plain.enabled:
+def plan(step: str, answers: DockerTlsAnswers, facts: Facts) -> Plan:
+    prepared = prepared_of(answers)
+    if not answers.enabled:
         return Plan(step)
     current = _daemon_config(facts)
     material = prepared.material if prepared else None
     found = foreign_setup(current, facts, material.ca_cert if material else None)
-    if found and plain.existing == "stop":
+    if found and answers.existing == "stop":
         raise _existing_conflict(found)
-    if found and plain.existing == "reuse":
+    if found and answers.existing == "reuse":
         return Plan(step, notes=("The host's own TLS setup is kept as it is.",))
     if prepared is None or prepared.material is None:
         raise NeedsPassphrase(
@@ -278,7 +290,7 @@ def _plan_prepared(
     *,
     replacing: bool,
 ) -> Plan:
-    answers = prepared.answers
+    answers = prepared
     actions: list[Action] = []
     notes: list[str] = []
     warnings: list[str] = []
@@ -394,7 +406,7 @@ def _plan_prepared(
         "(the firewall step will offer this): nobody else should even reach the handshake."
     )
     notes.append(
-        f"After the change, your client bundle goes to {prepared.bundle_dir} and the docker "
+        f"After the change, your client bundle goes to {prepared.client_bundle} and the docker "
         f"context {prepared.context!r} is made: docker --context {prepared.context} ps"
     )
     if replacing:
