@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+import threading
 from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,9 @@ from wizard.practice_hosts import practice_host_names, practice_ssh_config
 from wizard.secrets import Secret
 from wizard.transport.ssh import SshTransport
 from wizard.transport.ssh_connect import HostKeyInfo
+
+_PROMPT = threading.Lock()
+"""One question at a time: a site connects to its hosts at the same time."""
 
 
 def lab_ssh_config(target: str) -> Path | None:
@@ -24,6 +28,11 @@ def lab_ssh_config(target: str) -> Path | None:
 def _ask_host_key(info: HostKeyInfo) -> bool:
     if not sys.stdin.isatty():
         return False
+    with _PROMPT:
+        return _ask_host_key_now(info)
+
+
+def _ask_host_key_now(info: HostKeyInfo) -> bool:
     print(
         f"\n{info.host} presents a {info.key_type} host key never seen before:\n"
         f"  {info.fingerprint}\n"
@@ -35,6 +44,10 @@ def _ask_host_key(info: HostKeyInfo) -> bool:
 
 def _sudo_password_source(args: Namespace) -> Callable[[], Secret]:
     def ask() -> Secret:
+        with _PROMPT:
+            return ask_now()
+
+    def ask_now() -> Secret:
         if getattr(args, "sudo_password_stdin", False):
             return Secret(sys.stdin.readline().rstrip("\n"))
         if not sys.stdin.isatty():
