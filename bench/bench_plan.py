@@ -64,7 +64,7 @@ started = time.perf_counter()
 stamps = []
 
 def mark(name, since):
-    stamps.append((name, time.perf_counter() - since))
+    stamps.append((name, since - started, time.perf_counter() - since))
 
 t = time.perf_counter()
 import hostwiz.cli
@@ -72,9 +72,6 @@ mark("import hostwiz.cli (argparse, errors)", t)
 t = time.perf_counter()
 import wizard.connect
 mark("import wizard.connect (paramiko)", t)
-t = time.perf_counter()
-import presets, wizard.session, wizard.steps, wizard.local, wizard.render
-mark("import the planning code (steps, session, presets)", t)
 
 def wrap(owner, attr, name):
     real = getattr(owner, attr)
@@ -86,14 +83,16 @@ def wrap(owner, attr, name):
             mark(name, t)
     setattr(owner, attr, timed)
 
+# The planning code (steps, session, presets) is imported by the command itself, while the
+# connection opens (hostwiz.cli.PLANNING_MODULES): what that does not hide shows up as the
+# gap between "connect: shell start" and "facts".
 from wizard.transport import ssh
+import wizard.facts
 wrap(wizard.connect, "lab_ssh_config", "practice-host lookup (lab)")
-wrap(ssh._Connector, "open", "connect: TCP, key exchange, login")
+wrap(ssh.Connector, "open", "connect: TCP, key exchange, login")
 wrap(ssh.SshTransport, "_setup_root_rights", "connect: shell start + root-rights probe")
 wrap(ssh.SshTransport, "_start_shell", "another shell start (not root, or none kept)")
-wrap(wizard.session, "read_facts", "facts: the one script (incl. shell start)")
-wrap(wizard.session, "prepare_local", "local work before planning (the TLS step's CA)")
-wrap(wizard.session, "plan_changeset", "planning (pure)")
+wrap(wizard.facts, "gather", "facts: the one script")
 wrap(hostwiz.cli, "_print_plan", "rendering")
 wrap(ssh.SshTransport, "close", "close")
 import io, contextlib
@@ -170,9 +169,9 @@ def measure(host: str, config: str, runs: int) -> None:
     done = subprocess.run([sys.executable, "-c", PHASES, *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, check=True)  # fmt: skip
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"phases of one run (exit {result['code']}):")
-    for name, seconds in result["stamps"]:
-        print(f"  {seconds * 1000:7.1f} ms  {name}")
+    print(f"phases of one run (exit {result['code']}; started at, took):")
+    for name, began, seconds in sorted(result["stamps"], key=lambda stamp: stamp[1]):
+        print(f"  {began * 1000:7.1f} ms  {seconds * 1000:7.1f} ms  {name}")
 
     groups, loaded = import_profile(["-m", "hostwiz", *args])
     print("imports (python -X importtime, self times per package, largest first):")

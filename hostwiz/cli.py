@@ -28,6 +28,9 @@ EXIT_ERROR = 1
 EXIT_CHANGES_PENDING = 2
 EXIT_FINDINGS = 3
 
+PLANNING_MODULES = ("wizard.session", "wizard.checks", "wizard.render", "presets")
+"""What plan and apply import once connected: imported while the connection opens."""
+
 
 def _connection_options(parser: argparse.ArgumentParser, *, sub: bool = True) -> None:
     """Connection options, accepted before or after the command.
@@ -364,7 +367,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return cmd_plan_site(args, site, plan_as_json)
     from wizard.connect import open_transport
 
-    with open_transport(args) as transport:
+    with open_transport(args, meanwhile=PLANNING_MODULES) as transport:
         selections, changeset, facts = _prepared_plan(transport, args)
     _print_conflicts(selections, facts)
     if args.json:
@@ -381,9 +384,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
         return cmd_apply_site(args, site)
     from wizard.connect import open_transport
-    from wizard.session import after_confirmed, apply, apply_planned
 
-    with open_transport(args) as transport:
+    with open_transport(args, meanwhile=PLANNING_MODULES) as transport:
+        from wizard.session import after_confirmed, apply, apply_planned
+
         selections, changeset, facts = _prepared_plan(transport, args)
         _print_conflicts(selections, facts)
         _print_plan(changeset)
