@@ -247,7 +247,8 @@ true"""
 def arm_script(snapshot_id: str, seconds: int) -> str:
     """Start the host-side rollback timer (:func:`watchdog_script`), outside the SSH session,
     and make sure a reboot cannot end it for good (:func:`install_rearm_script`). It records
-    its pid for the disarm to stop it."""
+    its pid for the disarm to stop it; that takes a few milliseconds after ``systemd-run``
+    returns, so the wait for it looks every 10 ms (every 100 ms cost each apply ~0.1 s)."""
     snap = snapshot_dir(snapshot_id)
     marker = watchdog_marker(snapshot_id)
     return f"""{set_deadline(snapshot_id, seconds)}
@@ -256,7 +257,7 @@ cat > {snap}/{WATCHDOG_FILE} <<'HOSTWIZ_WATCHDOG'
 {install_rearm_script()}
 echo {_stamp()} armed {seconds}s >> {snap}/journal
 {_start_watchdog(snap, marker)}
-i=0; while [ ! -s {snap}/watchdog.pid ] && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done
+i=0; while [ ! -s {snap}/watchdog.pid ] && [ $i -lt 500 ]; do i=$((i+1)); sleep 0.01; done
 [ -s {snap}/watchdog.pid ]"""
 
 
