@@ -45,10 +45,12 @@ def add_site_option(parser: argparse.ArgumentParser) -> None:
 
 def site_of(args: argparse.Namespace) -> Site | None:
     """The site the options name: ``--site FILE``, or several ``--host``; None for one host."""
-    from wizard.site.model import SiteError, load_site, site_from_hosts
-
     path = getattr(args, "site", None)
     hosts = getattr(args, "hosts", None) or []
+    if not path and len(hosts) <= 1:
+        return None  # one host: the site code is not even imported (it is not needed)
+    from wizard.site.model import SiteError, load_site, site_from_hosts
+
     if path and hosts:
         raise SiteError("--site and --host do not go together: the site file names the hosts.",
                         "Leave out --host (or put the host in the site file).")  # fmt: skip
