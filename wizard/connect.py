@@ -82,7 +82,8 @@ def _import_meanwhile(modules: Sequence[str]) -> None:
             except Exception:  # the command's own import raises it again, explained
                 continue
 
-    threading.Thread(target=load, name="hostwiz-imports", daemon=True).start()
+    # Not a daemon: the interpreter waits for it at exit instead of stopping it mid-import.
+    threading.Thread(target=load, name="hostwiz-imports").start()
 
 
 def open_transport(

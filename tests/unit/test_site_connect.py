@@ -1,4 +1,5 @@
-"""A site's connections are opened at the same time, and none is left open on a failure."""
+"""Connecting: a site's hosts at the same time (none left open on a failure), and the planning
+code imported while a connection opens."""
 
 from __future__ import annotations
 
@@ -57,3 +58,16 @@ def test_a_failed_connect_closes_the_others_and_names_the_first_failure(monkeypa
         pytest.fail("no site without all of its hosts")
     assert sorted(t.host_label for t in made) == ["a", "c"]
     assert all(t.closed for t in made)
+
+
+def test_modules_imported_meanwhile_are_loaded_and_a_broken_one_is_left_for_later():
+    import sys
+
+    from wizard.connect import _import_meanwhile
+
+    sys.modules.pop("json.tool", None)
+    _import_meanwhile(["no_such_module_for_hostwiz", "json.tool"])
+    for thread in threading.enumerate():
+        if thread.name == "hostwiz-imports":
+            thread.join(timeout=30)
+    assert "json.tool" in sys.modules
