@@ -36,6 +36,19 @@ Findings (December 2026, a shared 2-CPU machine at load average ~8, so every fig
   connection). Next: fewer processes in the facts script (one stat/base64 for all files).
 * Interpreter shutdown after the command takes another ~30-60 ms (module teardown and the
   final garbage collection).
+* Later (December 2026, #17): the facts script forks once per fact instead of four times
+  and frames the outputs without base64 (59 facts: 230-310 -> 170-240 ms on the host; the
+  facts are also most of the practice host's CPU time per plan, ~0.3 of ~0.6 CPU-s); plan and
+  apply import the planning code in a thread while the connection opens (the gap between the
+  shell start and the facts went from ~100 to ~10 ms); one-host commands no longer import the
+  site code; the program freezes its objects for the exit (teardown ~50 -> ~15 ms). In an
+  A/B run on fresh hosts (same load): no-change plan 0.77 -> 0.61 s, apply 1.70 -> 1.54 s.
+  What is left of a plan (~0.6 s): interpreter and imports ~0.15 s, TCP + key exchange +
+  login ~0.1 s, the session channel (sshd's fork, PAM with systemd-logind, the login shell)
+  ~0.2 s, the facts ~0.2-0.25 s (some 40% of their CPU goes to the steps that are off in the
+  preset: firewall, shares, proxy, swarm, TLS), exit ~0.015 s. The floor's own no-change run
+  (one ``ssh`` running the script) takes ~0.35 s, so 0.5 s leaves ~0.15 s for imports, facts
+  and planning together.
 * ``hostwiz apply`` of the preset on a fresh host (traced per round trip, 3.55 s in all):
   imports 0.14 s, connect 0.38 s, facts 0.46 s, recording the snapshot 0.15 s, arming the
   timer and six actions ~0.25 s, the dockerd restart 1.61 s (the floor pays it too), health
@@ -64,7 +77,7 @@ started = time.perf_counter()
 stamps = []
 
 def mark(name, since):
-    stamps.append((name, time.perf_counter() - since))
+    stamps.append((name, since - started, time.perf_counter() - since))
 
 t = time.perf_counter()
 import hostwiz.cli
@@ -72,9 +85,6 @@ mark("import hostwiz.cli (argparse, errors)", t)
 t = time.perf_counter()
 import wizard.connect
 mark("import wizard.connect (paramiko)", t)
-t = time.perf_counter()
-import presets, wizard.session, wizard.steps, wizard.local, wizard.render
-mark("import the planning code (steps, session, presets)", t)
 
 def wrap(owner, attr, name):
     real = getattr(owner, attr)
@@ -86,14 +96,16 @@ def wrap(owner, attr, name):
             mark(name, t)
     setattr(owner, attr, timed)
 
+# The planning code (steps, session, presets) is imported by the command itself, while the
+# connection opens (hostwiz.cli.PLANNING_MODULES): what that does not hide shows up as the
+# gap between "connect: shell start" and "facts".
 from wizard.transport import ssh
+import wizard.facts
 wrap(wizard.connect, "lab_ssh_config", "practice-host lookup (lab)")
-wrap(ssh._Connector, "open", "connect: TCP, key exchange, login")
+wrap(ssh.Connector, "open", "connect: TCP, key exchange, login")
 wrap(ssh.SshTransport, "_setup_root_rights", "connect: shell start + root-rights probe")
 wrap(ssh.SshTransport, "_start_shell", "another shell start (not root, or none kept)")
-wrap(wizard.session, "read_facts", "facts: the one script (incl. shell start)")
-wrap(wizard.session, "prepare_local", "local work before planning (the TLS step's CA)")
-wrap(wizard.session, "plan_changeset", "planning (pure)")
+wrap(wizard.facts, "gather", "facts: the one script")
 wrap(hostwiz.cli, "_print_plan", "rendering")
 wrap(ssh.SshTransport, "close", "close")
 import io, contextlib
@@ -170,9 +182,9 @@ def measure(host: str, config: str, runs: int) -> None:
     done = subprocess.run([sys.executable, "-c", PHASES, *args], cwd=ROOT, capture_output=True,
                           text=True, timeout=120, check=True)  # fmt: skip
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"phases of one run (exit {result['code']}):")
-    for name, seconds in result["stamps"]:
-        print(f"  {seconds * 1000:7.1f} ms  {name}")
+    print(f"phases of one run (exit {result['code']}; started at, took):")
+    for name, began, seconds in sorted(result["stamps"], key=lambda stamp: stamp[1]):
+        print(f"  {began * 1000:7.1f} ms  {seconds * 1000:7.1f} ms  {name}")
 
     groups, loaded = import_profile(["-m", "hostwiz", *args])
     print("imports (python -X importtime, self times per package, largest first):")

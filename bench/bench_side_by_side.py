@@ -27,7 +27,11 @@ Each time is the wall time of one process; "cpu" is its user+sys time (with its 
 the local work that a loaded machine stretches. The machine's load average is printed: on a
 shared machine, run it a few times.
 
-Run as root: ``.venv/bin/python bench/bench_side_by_side.py [--prefix NAME] [--no-ansible]``.
+The apply on fresh hosts is done ``--rounds`` times (one fresh host per tool and round, the
+tools in turns; the median is shown): one run alone swings by +-50% on a loaded machine.
+
+Run as root: ``.venv/bin/python bench/bench_side_by_side.py [--prefix NAME] [--no-ansible]
+[--rounds 3] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lab import lab_down, lab_paths, lab_up  # noqa: E402
+from lab import LabHost, lab_down, lab_paths, lab_up  # noqa: E402
 from presets import load_preset  # noqa: E402
 from wizard.actions import WriteFile  # noqa: E402
 from wizard.session import Selection, preview  # noqa: E402
@@ -280,14 +284,23 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="no-change runs per tool (the median is shown)"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=3,
+        help="fresh hosts per tool for the apply (a host is fresh once; the median is shown)",
+    )  # fmt: skip
     options = parser.parse_args()
 
     playbook_program, ansible_note = (None, "--no-ansible") if options.no_ansible else (
         ansible_playbook())  # fmt: skip
     tools = ["hostwiz", "floor"] + (["ansible"] if playbook_program else [])
     config = lab_paths().ssh_config
-    hosts = lab_up(len(tools), prefix=options.prefix)
-    by_tool = dict(zip(tools, hosts, strict=True))
+    rounds = max(1, options.rounds)
+    hosts = lab_up(len(tools) * rounds, prefix=options.prefix)
+    # Round r uses hosts[r * len(tools):]: one fresh host per tool and round. The first
+    # round's hosts carry on for the no-change runs and the end-state comparison.
+    by_round = [dict(zip(tools, hosts[r * len(tools):(r + 1) * len(tools)], strict=True))
+                for r in range(rounds)]  # fmt: skip
+    by_tool = by_round[0]
     hostwiz = [sys.executable, "-m", "hostwiz"]
     results: dict[str, Timing | None] = {}
     with tempfile.TemporaryDirectory(prefix="hostwiz-sbs-") as temp:
@@ -299,23 +312,34 @@ def main() -> int:
             floor_cmd = ["ssh", "-F", str(config), by_tool["floor"].name, "sh -s"]
             h = by_tool["hostwiz"].name
             load = os.getloadavg()
-
-            results["floor"] = timed(floor_cmd, stdin=script, log=log)
-            results["hostwiz apply"] = timed(
-                [*hostwiz, "apply", "--yes", "--host", h, "--preset", "hardened",
-                 "-F", str(config)], log=log)  # fmt: skip
             if playbook_program:
                 files = folder / "files"
                 files.mkdir()
                 (files / "00-hostwiz.conf").write_bytes(target.drop_in)
                 (files / "daemon.json").write_bytes(target.daemon_json)
-                a = by_tool["ansible"]
-                inventory = ansible_inventory(folder, a.name, a.address)
-                playbook = [str(playbook_program), "-i", str(inventory),
-                            str(ANSIBLE_DIR / "hardened.yml"), "-e", f"files_dir={files}",
-                            "-e", f"subid_line={target.subid_line}"]  # fmt: skip
                 env = ansible_env(folder)
-                results["ansible"] = timed(playbook, env=env, log=log)
+
+            def playbook_for(host: LabHost) -> list[str]:
+                assert playbook_program is not None
+                inventory = ansible_inventory(folder, host.name, host.address)
+                return [str(playbook_program), "-i", str(inventory),
+                        str(ANSIBLE_DIR / "hardened.yml"), "-e", f"files_dir={files}",
+                        "-e", f"subid_line={target.subid_line}"]  # fmt: skip
+
+            fresh: dict[str, list[Timing]] = {}
+            for hosts_now in by_round:  # the tools in turns, on fresh hosts each round
+                floor_now = ["ssh", "-F", str(config), hosts_now["floor"].name, "sh -s"]
+                fresh.setdefault("floor", []).append(timed(floor_now, stdin=script, log=log))
+                fresh.setdefault("hostwiz apply", []).append(timed(
+                    [*hostwiz, "apply", "--yes", "--host", hosts_now["hostwiz"].name,
+                     "--preset", "hardened", "-F", str(config)], log=log))  # fmt: skip
+                if playbook_program:
+                    fresh.setdefault("ansible", []).append(
+                        timed(playbook_for(hosts_now["ansible"]), env=env, log=log)
+                    )
+            results.update({name: median(timings) for name, timings in fresh.items()})
+            if playbook_program:
+                playbook = playbook_for(by_tool["ansible"])
 
             # Nothing left to change: each tool again, in turns, --repeat times (the median
             # counts: a host whose dockerd has just restarted answers slowly at first).
@@ -354,6 +378,9 @@ def main() -> int:
     print(row("floor (one ssh, one script)", floor, floor.wall))
     print(row("hostwiz apply --yes", results["hostwiz apply"], floor.wall, "goal <= 1.2x"))
     print(row("ansible-playbook", results.get("ansible"), floor.wall))
+    print(f"  (apply: median of {rounds} fresh hosts per tool: "
+          + "; ".join(f"{name} " + ", ".join(f"{t.wall:.2f}" for t in timings)
+                      for name, timings in fresh.items()) + ")")  # fmt: skip
     print(f"no change (median of {options.repeat}):")
     print(row("floor again", idle, floor.wall))
     print(row("hostwiz plan", results["hostwiz plan, no change"], floor.wall, "goal <= 0.5 s"))

@@ -46,10 +46,12 @@ def add_site_option(parser: argparse.ArgumentParser) -> None:
 
 def site_of(args: argparse.Namespace) -> Site | None:
     """The site the options name: ``--site FILE``, or several ``--host``; None for one host."""
-    from wizard.site.model import SiteError, load_site, site_from_hosts
-
     path = getattr(args, "site", None)
     hosts = getattr(args, "hosts", None) or []
+    if not path and len(hosts) <= 1:
+        return None  # one host: the site code is not even imported (it is not needed)
+    from wizard.site.model import SiteError, load_site, site_from_hosts
+
     if path and hosts:
         raise SiteError("--site and --host do not go together: the site file names the hosts.",
                         "Leave out --host (or put the host in the site file).")  # fmt: skip
@@ -68,14 +70,28 @@ def _session(args: argparse.Namespace, site: Site) -> Any:
 
 @contextmanager
 def connected(args: argparse.Namespace, site: Site) -> Iterator[dict[str, Transport]]:
-    """One connection per host of the site (closed on the way out), as ``--host`` would."""
-    from wizard.site.apply import close_all
+    """One connection per host of the site (closed on the way out), as ``--host`` would.
 
-    opened: dict[str, Transport] = {}
+    The hosts are connected at the same time (each connect mostly waits for its host; one
+    after the other, ten hosts took ten times as long). On a failure every connection that
+    did open is closed, and the first failing host's error (in the site's order) is raised.
+    """
+    from wizard.site.apply import close_all
+    from wizard.site.plan import in_parallel
+
+    def one(host: Any) -> Transport | BaseException:
+        options = argparse.Namespace(**{**vars(args), "host": host.target})
+        try:
+            return open_transport(options)
+        except Exception as error:  # raised below, once every connect ended
+            return error
+
+    outcomes = in_parallel({host.name: host for host in site.hosts}, one)
+    opened = {name: got for name, got in outcomes.items() if not isinstance(got, BaseException)}
     try:
-        for host in site.hosts:
-            options = argparse.Namespace(**{**vars(args), "host": host.target})
-            opened[host.name] = open_transport(options)
+        failed = [got for got in outcomes.values() if isinstance(got, BaseException)]
+        if failed:
+            raise failed[0]
         yield opened
     finally:
         close_all(opened)

@@ -406,6 +406,23 @@ def test_admin_with_sudo_password_runs_as_root(ssh_lab: SshLab) -> None:
 
 
 @pytest.mark.lab
+def test_a_reconnect_gets_root_on_one_channel(ssh_lab: SshLab) -> None:
+    """The confirmation's new connection does not probe for root rights again: the first
+    script goes straight to a sudo root shell, on the connection's only channel (the probe and
+    the password check took two more, each a fork and PAM session of sshd)."""
+    password = Secret(ssh_lab.admin_password)
+    with _connect(ssh_lab, ssh_lab.admin_target, sudo_password=password) as ssh:
+        opened_by_connect = ssh._transport._channel_counter  # probe, sudo check: 2 channels
+        with ssh.reconnect() as fresh:
+            assert fresh.sudo_mode is SudoMode.PASSWORD
+            assert fresh._transport._channel_counter == 0  # nothing run yet
+            assert fresh.run("id -u").out == "0\n"
+            assert fresh.run("id -u").out == "0\n"
+            assert fresh._transport._channel_counter == 1, opened_by_connect
+        assert ssh.run("id -u").out == "0\n"  # the old connection is independent
+
+
+@pytest.mark.lab
 def test_wrong_sudo_password_is_refused_and_nothing_runs(ssh_lab: SshLab) -> None:
     wrong = "not-the-password-" + os.urandom(4).hex()
     with pytest.raises(SudoFailed) as caught:

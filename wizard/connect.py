@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import getpass
+import importlib
 import sys
 import threading
 from argparse import Namespace
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from wizard.errors import HostwizError, SudoFailed
@@ -64,20 +65,44 @@ def ssh_config_for(args: Namespace) -> Path | None:
     return Path(args.ssh_config) if args.ssh_config else lab_ssh_config(args.host)
 
 
+def _import_meanwhile(modules: Sequence[str]) -> None:
+    """Import ``modules`` in a thread, while this one waits for the host.
+
+    Connecting is mostly waiting (TCP, the host's key exchange, its PAM session and shell),
+    and planning then imports the steps, the session and the renderer (~85 modules): done
+    meanwhile, they cost the plan nothing. An import that fails here is left for the real
+    import to raise, where it is explained.
+    """
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the command's own import raises it again, explained
+                continue
+
+    # Not a daemon: the interpreter waits for it at exit instead of stopping it mid-import.
+    threading.Thread(target=load, name="hostwiz-imports").start()
+
+
 def open_transport(
     args: Namespace,
     *,
     port: int | None = None,
     identity: Path | None = None,
     connect_timeout: float = 10,
+    meanwhile: Sequence[str] = (),
 ) -> SshTransport:
     """Connect as the options say. ``port`` and ``identity`` override them (``recover`` tries
-    other ports and keys); without ``port``, a port hostwiz moved SSH to is remembered."""
+    other ports and keys); without ``port``, a port hostwiz moved SSH to is remembered.
+    ``meanwhile``: modules the command needs next, imported while the connection opens."""
     if not args.host:
         raise HostwizError(
             "no host given.",
             "Add --host NAME (from your ssh config, a practice host, or user@host[:port]).",
         )
+    if meanwhile:
+        _import_meanwhile(meanwhile)
     accept = True if args.accept_new_host_key else _ask_host_key
     if identity is None and args.identity:
         identity = Path(args.identity)

@@ -18,6 +18,7 @@ commands that completed, newest first) and reports what failed and what was undo
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -54,6 +55,8 @@ from wizard.steps.base import Step
 from wizard.transport.base import CommandResult, Transport, hostwiz_command, shell_quote
 from wizard.transport.known_hosts import DEFAULT_SSH_PORT
 from wizard.transport.ports import forget_port, remember_port
+
+_log = logging.getLogger(__name__)
 
 EventKind = Literal[
     "snapshot", "armed", "action", "action-done", "action-failed", "health", "undo", "confirm",
@@ -247,7 +250,8 @@ true"""
 def arm_script(snapshot_id: str, seconds: int) -> str:
     """Start the host-side rollback timer (:func:`watchdog_script`), outside the SSH session,
     and make sure a reboot cannot end it for good (:func:`install_rearm_script`). It records
-    its pid for the disarm to stop it."""
+    its pid for the disarm to stop it; that takes a few milliseconds after ``systemd-run``
+    returns, so the wait for it looks every 10 ms (every 100 ms cost each apply ~0.1 s)."""
     snap = snapshot_dir(snapshot_id)
     marker = watchdog_marker(snapshot_id)
     return f"""{set_deadline(snapshot_id, seconds)}
@@ -256,7 +260,7 @@ cat > {snap}/{WATCHDOG_FILE} <<'HOSTWIZ_WATCHDOG'
 {install_rearm_script()}
 echo {_stamp()} armed {seconds}s >> {snap}/journal
 {_start_watchdog(snap, marker)}
-i=0; while [ ! -s {snap}/watchdog.pid ] && [ $i -lt 50 ]; do i=$((i+1)); sleep 0.1; done
+i=0; while [ ! -s {snap}/watchdog.pid ] && [ $i -lt 500 ]; do i=$((i+1)); sleep 0.01; done
 [ -s {snap}/watchdog.pid ]"""
 
 
@@ -619,13 +623,32 @@ def _reconnect_patiently(
     raise AssertionError("unreachable")
 
 
+def _open_ready(transport: Transport, port: int | None) -> Transport:
+    """A fresh connection (:func:`_reconnect_patiently`) with its root shell started.
+
+    Starting the shell (sshd's session channel: a fork, PAM, the login shell; ~0.15 s) is
+    most of the cost of a new connection. Done here, in the background, it overlaps the health
+    checks; the disarm later is one short round trip. A shell that does not start is the same
+    failure as a connection that does not open: no confirmation.
+    """
+    fresh = _reconnect_patiently(transport, port)
+    try:
+        started = fresh.run("true", timeout=60)
+    except BaseException:
+        fresh.close()
+        raise
+    if not started.ok:
+        _log.info("The new connection's root shell did not start: %s", started.err.strip())
+    return fresh
+
+
 class _FreshConnection:
-    """A new connection being opened in the background (see :func:`_reconnect_patiently`)."""
+    """A new connection being opened in the background (see :func:`_open_ready`)."""
 
     def __init__(self, transport: Transport, port: int | None) -> None:
         self.started = time.monotonic()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hostwiz-confirm")
-        self._future: Future[Transport] = self._pool.submit(_reconnect_patiently, transport, port)
+        self._future: Future[Transport] = self._pool.submit(_open_ready, transport, port)
         self._pool.shutdown(wait=False)
 
     def result(self) -> Transport:

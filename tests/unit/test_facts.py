@@ -36,6 +36,30 @@ def test_batch_round_trip_through_a_real_shell(tmp_path):
     assert parsed.get("tricky") == "HOSTWIZ-0000 5"
 
 
+def test_batch_keeps_odd_names_and_outputs_apart():
+    facts = [
+        text_fact("name with spaces \\n and a backslash", "echo one"),
+        Fact("no newline", "printf 'x'", lambda code, out: (code, out)),
+        Fact("empty", "true", lambda code, out: (code, out)),
+        Fact("blank lines", "printf '\\n\\n'; exit 7", lambda code, out: (code, out)),
+    ]
+    boundary = "HOSTWIZ-0123456789abcdef"
+    raw = parse_batch(LocalTransport().run(batch_script(facts, boundary)).out, boundary)
+    parsed = Facts.from_raw(facts, raw)
+    assert parsed.get("name with spaces \\n and a backslash") == "one"
+    assert parsed.get("no newline") == (0, "x")
+    assert parsed.get("empty") == (0, "")
+    assert parsed.get("blank lines") == (7, "\n\n")
+
+
+def test_a_fact_without_its_status_is_an_error():
+    from wizard.errors import HostwizError
+
+    boundary = "HOSTWIZ-0123456789abcdef"
+    with pytest.raises(HostwizError, match="printed no exit status"):
+        parse_batch(f"{boundary} S cut\npartial output", boundary)
+
+
 def test_gather_uses_one_round_trip():
     from wizard.facts import gather
 

@@ -35,17 +35,18 @@ class AlmostNothing:
     stats = TransportStats()
 
     def run(self, script, *, stdin=b"", timeout=300.0):
-        import base64
-        boundary = re.search(r"HOSTWIZ-[0-9a-f]+", script)
         import shlex
-        names = [shlex.split(quoted)[0]
-                 for quoted in re.findall(r"printf ' %s\\n' (\S+)", script)]
-        lines = []
-        for name in names if boundary else []:
+        boundary = re.search(r"HOSTWIZ-[0-9a-f]+", script)
+        # Each fact's frame header: printf '%s\n' 'BOUNDARY S NAME' (wizard.facts.batch_script).
+        headers = [shlex.split(quoted)[0]
+                   for quoted in re.findall(r"printf '%s\\n' (.+?); trap ", script)]
+        frames = []
+        for header in headers if boundary else []:
+            name = header.split(" S ", 1)[1]
             body = ANSWERS.get(name)
-            framed = f"{body}\n{boundary[0]} 0" if body else f"\n{boundary[0]} 1"
-            lines.append(base64.b64encode(framed.encode()).decode() + " " + name)
-        return CommandResult(script, 0, "\n".join(lines).encode())
+            status = 0 if body else 1
+            frames.append(f"{header}\n{body or ''}\n{boundary[0]} E {status}\n")
+        return CommandResult(script, 0, "".join(frames).encode())
 
     def close(self):
         pass

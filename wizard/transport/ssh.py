@@ -182,24 +182,33 @@ class SshTransport:
 
     @classmethod
     def _open(
-        cls, settings: ConnectSettings, sudo_password: SudoPassword, stats: TransportStats
+        cls,
+        settings: ConnectSettings,
+        sudo_password: SudoPassword,
+        stats: TransportStats,
+        known_mode: SudoMode | None = None,
     ) -> SshTransport:
         config = load_config(settings.ssh_config)
         configured = resolve(settings.target, config)
         remembered = cls._remembered(settings, configured)
         if remembered is None:
             port = configured.port if settings.port is None else settings.port
-            return cls._open_at(settings, config, configured, port, sudo_password, stats)
+            return cls._open_at(
+                settings, config, configured, port, sudo_password, stats, known_mode
+            )
         try:
-            return cls._open_at(settings, config, configured, remembered, sudo_password, stats)
+            return cls._open_at(
+                settings, config, configured, remembered, sudo_password, stats, known_mode
+            )
         except (AuthenticationFailed, HostKeyChanged, HostKeyUnknown):
             raise  # sshd answers there: the port is right
         except ConnectionFailed as not_there:
             # Moved back by hand, or the host was rebuilt: try where the config points.
             try:
                 fresh = cls._open_at(
-                    settings, config, configured, configured.port, sudo_password, stats
-                )
+                    settings, config, configured, configured.port, sudo_password, stats,
+                    known_mode,
+                )  # fmt: skip
             except (AuthenticationFailed, HostKeyChanged, HostKeyUnknown):
                 raise
             except ConnectionFailed:
@@ -226,8 +235,13 @@ class SshTransport:
         port: int,
         sudo_password: SudoPassword,
         stats: TransportStats,
+        known_mode: SudoMode | None = None,
     ) -> SshTransport:
-        """Connect to ``port``; the returned transport's reconnects go to the same port."""
+        """Connect to ``port``; the returned transport's reconnects go to the same port.
+
+        ``known_mode``: how this login gets root, known from an earlier connection with the
+        same settings (a reconnect): then it is not probed again (see :meth:`reconnect`).
+        """
         moved_from = settings.moved_from
         if port != configured.port:
             moved_from = (*moved_from, configured.port)
@@ -245,6 +259,15 @@ class SshTransport:
             stats=stats,
         )
         self._configured_port = configured.port
+        if known_mode is not None:
+            self._mode = known_mode
+            if known_mode is SudoMode.PASSWORD:
+                password = sudo_password() if callable(sudo_password) else sudo_password
+                if password is None:  # cannot happen: PASSWORD mode is only set with one
+                    self.close()
+                    raise SudoFailed("No sudo password is known for this connection.")
+                self._password = password
+            return self
         try:
             self._setup_root_rights(sudo_password)
         except BaseException:
@@ -361,12 +384,19 @@ class SshTransport:
         It goes to the same port as this one, or to ``port`` when the host's SSH server moved
         there: then the host key must be the one trusted on this connection's port. The new
         transport shares :attr:`stats` with this one.
+
+        How the login gets root is known from this connection, so it is not probed again: the
+        first script goes straight to a root shell (through sudo as before, where needed),
+        on one channel. A probe costs a round trip for a root login, and a whole channel
+        (sshd's fork and PAM session, ~0.2 s) for a sudo login, on the confirmation's path. If
+        the change broke that way to root, that first script fails (sudo refuses it), which
+        is no confirmation either.
         """
         settings = self._settings
         if port is not None and port != self._endpoint.port:
             moved_from = (*settings.moved_from, self._endpoint.port)
             settings = replace(settings, port=port, moved_from=moved_from)
-        fresh = self._open(settings, self._password, self._stats)
+        fresh = self._open(settings, self._password, self._stats, self._mode)
         self._stats.connections += 1
         return fresh
 
