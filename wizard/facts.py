@@ -131,15 +131,20 @@ def parse_batch(output: str, boundary: str) -> dict[str, tuple[int, str]]:
 def gather(transport: Transport, facts: Iterable[Fact[Any]]) -> Facts:
     """Read every fact from the host in one round trip and parse them."""
     wanted = _unique(facts)
+    first: dict[str, Fact[Any]] = {}  # command -> the fact that runs it for all sharing it
+    for fact in wanted:
+        first.setdefault(fact.command, fact)
     boundary = "HOSTWIZ-" + _random.token_hex(8)
-    result = transport.run(batch_script(wanted, boundary), timeout=120)
+    result = transport.run(batch_script(first.values(), boundary), timeout=120)
     if not result.ok and not result.stdout:
         raise ConnectionFailed(
             f"could not read the state of {transport.host_label}",
             "Check that /bin/sh and base64 (coreutils) exist on the host.",
             details=result.err,
         )
-    raw = parse_batch(result.out, boundary)
+    ran = parse_batch(result.out, boundary)
+    raw = {fact.name: ran[first[fact.command].name] for fact in wanted
+           if first[fact.command].name in ran}  # fmt: skip
     missing = [fact.name for fact in wanted if fact.name not in raw]
     if missing:
         raise HostwizError(f"the host did not answer for: {', '.join(missing)}", details=result.err)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import pytest
 
@@ -139,3 +140,28 @@ def test_file_fact_parser_decodes_content():
     assert state.exists and state.content == b"hello" and state.mode == 0o600
     assert state.group == "adm"
     assert not fact.parse(0, "MISSING\n").exists
+
+
+def test_facts_that_share_a_command_run_it_once(tmp_path: Path) -> None:
+    """sshd -T is read by three steps' facts, each with its own parser: one run serves all."""
+    from wizard.facts import gather
+
+    counter = tmp_path / "runs"
+    command = f"echo run >>{counter}; echo 'port 22'; echo 'port 2222'"
+    ports = Fact("ports", command, lambda code, out: [w for w in out.split() if w.isdigit()])
+    lines = Fact("lines", command, lambda code, out: len(out.splitlines()))
+    facts = gather(LocalTransport(), [ports, lines])
+    assert facts[ports] == ["22", "2222"] and facts[lines] == 2
+    assert counter.read_text() == "run\n"
+
+
+def test_every_reader_of_sshd_T_uses_the_one_command() -> None:
+    from wizard.host.sshd import EFFECTIVE_COMMAND
+    from wizard.steps.firewall.host import SSHD_PORTS, parse_ports
+    from wizard.steps.ssh.facts import EFFECTIVE
+    from wizard.steps.ssh.port import SSHD_LISTEN
+
+    assert {SSHD_PORTS.command, SSHD_LISTEN.command, EFFECTIVE.command} == {EFFECTIVE_COMMAND}
+    assert parse_ports(0, "port 2222\nmaxauthtries 6\nport 22\nclientaliveinterval 300\n") == (
+        22, 2222,
+    )  # fmt: skip

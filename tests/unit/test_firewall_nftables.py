@@ -380,7 +380,7 @@ def step_facts(
     raw: dict[str, tuple[int, str]] = {
         "net_interfaces": (0, json.dumps(links)),
         "ssh_path": (0, "connection 10.213.0.1 40022 10.213.0.5 22\nroute 10.213.0.1 dev eth0\n"),
-        "sshd_ports": (0, "22\n"),
+        "sshd_ports": (0, "port 22\n"),
         "firewall_tools": (0, "\n".join(tools) + "\n"),
         "iptables_v4": (0, v4),
         "iptables_v6": (0, ""),

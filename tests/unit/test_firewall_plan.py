@@ -62,7 +62,7 @@ def firewall_facts(
     *,
     links: list[dict[str, Any]] | None = None,
     ssh: str | None = None,
-    sshd_ports: str = "22\n",
+    sshd_ports: str = "port 22\n",
     tools: Iterable[str] = TOOLS,
     v4: str = "",
     v6: str = "",
@@ -359,7 +359,7 @@ def test_an_unknown_ssh_path_is_a_warning_not_a_refusal(ssh):
 
 
 def test_ssh_ports_come_from_sshd_when_hostwiz_sets_none():
-    v4 = rules_of(ROUTER, 4, sshd_ports="22\n2200\n")
+    v4 = rules_of(ROUTER, 4, sshd_ports="port 22\nport 2200\n")
     assert "-A HOSTWIZ-IN-mgmt -p tcp -m tcp --dport 22 -j ACCEPT" in v4
     assert "-A HOSTWIZ-IN-mgmt -p tcp -m tcp --dport 2200 -j ACCEPT" in v4
     drop_in = {SSH_DROP_IN: b"PermitRootLogin prohibit-password\n"}

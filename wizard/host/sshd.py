@@ -26,3 +26,9 @@ def planned_ports(drop_in: FileState, running: tuple[int, ...]) -> tuple[int, ..
     step planned before may have changed it), else ``running`` (what sshd reports now), else
     22."""
     return ports_in(drop_in) or running or (22,)
+
+
+EFFECTIVE_COMMAND = "sshd -T 2>/dev/null"
+"""sshd's effective configuration. Every fact that reads it uses this very command, with its
+own parser, so that one round trip runs ``sshd -T`` once (:func:`wizard.facts.gather` runs a
+command once for all facts that share it; sshd -T parses every file and costs ~10 ms)."""

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 
 from wizard.facts import Fact, text_fact
+from wizard.host.sshd import EFFECTIVE_COMMAND
 
 Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 
@@ -103,13 +104,16 @@ true""",
 
 
 def parse_ports(code: int, out: str) -> tuple[int, ...]:
-    ports = sorted({int(word) for word in out.split() if word.isdigit()})
-    return tuple(ports)
+    """The ``port`` lines of ``sshd -T``."""
+    ports = set()
+    for line in out.splitlines():
+        key, _, value = line.strip().partition(" ")
+        if key.lower() == "port" and value.strip().isdigit():
+            ports.add(int(value))
+    return tuple(sorted(ports))
 
 
-SSHD_PORTS = Fact(
-    "sshd_ports", "sshd -T 2>/dev/null | awk '$1 == \"port\" {print $2}'", parse_ports
-)
+SSHD_PORTS = Fact("sshd_ports", EFFECTIVE_COMMAND, parse_ports)
 
 
 @dataclass(frozen=True)

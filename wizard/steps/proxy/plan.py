@@ -40,6 +40,11 @@ _NOT_HERE = {
 
 
 def facts_for(answers: ProxyAnswers) -> list[Fact[Any]]:
+    if not answers.enabled:
+        # Off plans nothing: the host's interfaces and rules (the step list's status, the
+        # form's context) are enough. The files (Debian's squid.conf alone is ~340 KB) would
+        # cost every run of a preset that lists the step.
+        return [proxy_host_fact(answers.log_dir)]
     found: list[Fact[Any]] = [proxy_host_fact(answers.log_dir), SERVICE_MANAGER, *FILES.values()]
     if answers.placement == "container":
         found.append(container_fact(answers))

@@ -7,6 +7,7 @@ import difflib
 from dataclasses import dataclass
 
 from wizard.facts import Fact, file_fact
+from wizard.host.sshd import EFFECTIVE_COMMAND
 from wizard.steps.ssh.answers import (
     BANNER_FILE,
     DROP_IN,
@@ -95,7 +96,7 @@ def parse_effective(code: int, out: str) -> dict[str, str]:
     return config
 
 
-EFFECTIVE = Fact("sshd_effective", "sshd -T 2>/dev/null", parse_effective)
+EFFECTIVE = Fact("sshd_effective", EFFECTIVE_COMMAND, parse_effective)
 """sshd's effective configuration (``sshd -T``): lower-case keyword -> value."""
 
 MAIN = file_fact(MAIN_CONFIG)

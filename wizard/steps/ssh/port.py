@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from wizard.actions import FileState
 from wizard.facts import Fact
+from wizard.host.sshd import EFFECTIVE_COMMAND
 
 DEFAULT_PORT = 22
 DROP_IN_FOLDER = "/etc/ssh/sshd_config.d"
@@ -56,9 +57,7 @@ def parse_listen(code: int, out: str) -> SshdListen:
     return SshdListen(tuple(dict.fromkeys(ports)), tuple(addresses))
 
 
-SSHD_LISTEN = Fact(
-    "sshd_listen", "sshd -T 2>/dev/null | grep -Ei '^(port|listenaddress) '", parse_listen
-)
+SSHD_LISTEN = Fact("sshd_listen", EFFECTIVE_COMMAND, parse_listen)
 """The ports and addresses sshd's configuration makes it listen on (what firewalls must allow)."""
 
 
