@@ -36,6 +36,8 @@ class SharesStep:
     answers_type = SharesAnswers
 
     def facts(self, answers: SharesAnswers) -> list[Fact[Any]]:
+        if not answers.enabled:
+            return []  # off plans nothing and its status needs nothing: no read for it
         return [
             ACCOUNTS, EXPORTS, GANESHA, NFS_VERSIONS, SERVICE_MANAGER, nfs_host_fact(answers.path),
             *(folder_fact(path) for path in folder_paths(answers)),
