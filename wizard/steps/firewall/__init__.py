@@ -24,8 +24,8 @@ from wizard.host.docker import DAEMON_JSON, daemon_tcp_ports
 from wizard.host.sshd import DROP_IN_PATH as SSH_DROP_IN
 from wizard.host.sshd import planned_ports
 from wizard.plan import Plan
-from wizard.steps.base import Status, StepStatus, status_from_plan
-from wizard.steps.firewall import boot, iptables, nftables
+from wizard.steps.base import DECLARED_NEEDS, Status, StepStatus, declared_needs, status_from_plan
+from wizard.steps.firewall import boot, iptables, needs, nftables
 from wizard.steps.firewall.answers import ZONES, FirewallAnswers
 from wizard.steps.firewall.host import (
     FORWARDING,
@@ -38,7 +38,12 @@ from wizard.steps.firewall.host import (
     TOOLS,
     SshPath,
 )
-from wizard.steps.firewall.loaded import describe_closed, loaded_zone_ports, zones_closed_to
+from wizard.steps.firewall.loaded import (
+    describe_closed,
+    loaded_zone_openings,
+    loaded_zone_ports,
+    zones_closed_to,
+)
 from wizard.steps.firewall.model import (
     Ruleset,
     allows_ssh_from,
@@ -98,15 +103,30 @@ class FirewallStep:
 
     # ---- planning ------------------------------------------------------------------------
 
+    def off_answers(self) -> FirewallAnswers:
+        """Its "off" form: planned when another step declares needs and this one is not
+        selected, to check that zones loaded earlier let them through (:class:`GuardsNeeds`)."""
+        return FirewallAnswers(enabled=False)
+
     def ruleset(self, answers: FirewallAnswers, facts: Facts) -> Ruleset:
-        return resolve(answers, facts[INTERFACES], ssh_ports(facts))
+        return self._resolved(answers, facts)[0]
+
+    def _resolved(
+        self, answers: FirewallAnswers, facts: Facts
+    ) -> tuple[Ruleset, tuple[needs.Offer, ...]]:
+        """The zones as the answers say, with what the other steps' declared needs add."""
+        chosen = resolve(answers, facts[INTERFACES], ssh_ports(facts))
+        return needs.meet(chosen, declared_needs(facts), facts[INTERFACES], facts[SSH_PATH])
 
     def plan(self, answers: FirewallAnswers, facts: Facts) -> Plan:
         if not answers.enabled:
             self._check_loaded_zones_follow_ssh(facts)
+            needs.check_loaded(
+                loaded_zone_openings(facts[IPTABLES_V4], facts[NFT_TABLE]), declared_needs(facts)
+            )
             return Plan(self.name)
         self._check_tools(answers, facts)
-        ruleset = self.ruleset(answers, facts)
+        ruleset, offered = self._resolved(answers, facts)
         warnings = self._check_ssh_path(answers, ruleset, facts)
         rules = self._rule_files(answers, ruleset)
         actions: list[Action] = []
@@ -136,7 +156,8 @@ class FirewallStep:
         before = tuple(
             facts[FILES[a.path]] for a in actions if isinstance(a, WriteFile | RemoveFile)
         )
-        notes = tuple(zone_map(ruleset, facts[INTERFACES])) + self._notes(answers, ruleset, facts)
+        notes = tuple(zone_map(ruleset, facts[INTERFACES])) + tuple(o.note for o in offered)
+        notes += self._notes(answers, ruleset, facts)
         now = facts[SSHD_PORTS] or (22,)
         if set(ruleset.ssh_ports) - set(now):
             notes += (
@@ -342,8 +363,9 @@ class FirewallStep:
                 "Docker publishes container ports on every address and would let anyone reach "
                 "them; hostwiz filters them in DOCKER-USER, which Docker consults first."
             )
-        for port in _daemon_tcp_ports(facts):
-            if not _offers_tcp(ruleset, port):
+        declared = needs.declared_tcp_ports(declared_needs(facts))
+        for port in _daemon_tcp_ports(facts):  # only ports no step declared a need for
+            if port not in declared and not _offers_tcp(ruleset, port):
                 notes.append(
                     f"dockerd listens on TCP port {port} (the Docker API over TLS), but no zone "
                     "offers it: add docker-tls (or "
@@ -386,6 +408,8 @@ class FirewallStep:
         if not answers.enabled:
             return []
         now = gather(transport, self.facts(answers))
+        if DECLARED_NEEDS in facts:  # the zones were planned with them
+            now = now.with_values({DECLARED_NEEDS: facts[DECLARED_NEEDS]})
         return [f"the live rules differ: {p}" for p in self.live_problems(answers, now)]
 
     def status(self, answers: FirewallAnswers, facts: Facts) -> StepStatus:
