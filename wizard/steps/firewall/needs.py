@@ -241,7 +241,7 @@ def check_loaded(
         for opening in spec.openings:
             if opening.protocol not in {"tcp", "udp"}:
                 continue
-            for port in sorted(_ports(opening)):
+            for port in (p for r in opening.ports for p in range(r.low, r.high + 1)):
                 if any((opening.protocol, port) in opened for opened in zones.values()):
                     continue
                 why = f" ({need.why})" if need.why else ""
