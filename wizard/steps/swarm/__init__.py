@@ -29,8 +29,8 @@ class SwarmStep:
         "Makes this host a Docker swarm manager, the seed's way: first a docker_gwbridge with "
         "your subnet, no traffic between containers over it and no masquerading, then docker "
         "swarm init on the address you choose, an overlay network (encrypted when the kernel "
-        "can carry it) and, if you want, a small demo stack. Open 2377/tcp, 7946/tcp+udp and "
-        "4789/udp only between the nodes (the firewall step's 'swarm' service)."
+        "can carry it) and, if you want, a small demo stack. With the firewall step on, its zones "
+        "offer 2377/tcp, 7946/tcp+udp and 4789/udp (and ESP) to the nodes' network only."
     )
     answers_type = SwarmAnswers
 
