@@ -263,6 +263,16 @@ def test_zones_that_let_the_need_in_or_no_zones_at_all_pass() -> None:
     assert plan_changeset("h", selections, firewall_facts(OFF)).plans[0].notes == ("nfs",)
 
 
+def test_a_need_the_step_accepts_itself_is_not_checked_against_loaded_zones() -> None:
+    intercept = Need("3129/tcp", ("10.214.2.0/24",), "the proxy step", own_accept=True)
+    facts = firewall_facts(OFF, v4=loaded_zones(ROUTER))
+    selections = [Selection(NEEDY, NeedyAnswers((intercept,)))]
+    assert plan_changeset("h", selections, facts).plans[0].notes == ("3129/tcp",)
+    # with the firewall on, its zones offer it all the same
+    rules = v4_rules(ROUTER, intercept)
+    assert "-A HOSTWIZ-IN-lan -s 10.214.2.0/24 -p tcp -m tcp --dport 3129 -j ACCEPT" in rules
+
+
 def test_the_ssh_need_checks_the_port_the_ssh_step_moves_to() -> None:
     moved = {FILES[SSH_DROP_IN].name.removeprefix("file:"): b"Port 2222\n"}
     facts = firewall_facts(OFF, v4=loaded_zones(ROUTER), files=moved)
@@ -357,3 +367,18 @@ def test_the_nfs_site_needs_nfs_from_each_client_on_the_server() -> None:
     named = SHARES_SITE.needs(replace(ANSWERS, networks=("10.0.0.0/24",)), view)
     assert named["srv"][0].sources == ("10.0.0.0/24",)
     assert isinstance(view.hosts["srv"], HostFacts)
+
+
+def test_the_proxy_needs_its_intercept_port_from_the_clients_and_ssh_its_port() -> None:
+    from tests.unit.test_proxy_plan import ON
+    from tests.unit.test_proxy_plan import facts as proxy_facts
+    from wizard.steps.ssh.answers import SshAnswers
+
+    (intercept,) = STEPS["proxy"].needs(ON, proxy_facts())  # type: ignore[attr-defined]
+    assert intercept.service == "3129/tcp" and intercept.own_accept
+    assert intercept.sources == ("10.0.2.0/24", "fd00:2::/64")  # the client interface's networks
+    listed = replace(ON, client_networks=("10.0.9.0/24",))
+    assert STEPS["proxy"].needs(listed, proxy_facts(listed))[0].sources == ("10.0.9.0/24",)  # type: ignore[attr-defined]
+    assert STEPS["proxy"].needs(replace(ON, enabled=False), Facts({}, {})) == ()  # type: ignore[attr-defined]
+    (ssh,) = STEPS["ssh"].needs(SshAnswers(port=2222), Facts({}, {}))  # type: ignore[attr-defined]
+    assert ssh.service == "ssh" and "port 2222" in ssh.why

@@ -159,6 +159,10 @@ class Need:
     untrusted_ok: bool = False
     """May hostwiz offer it to an untrusted zone (wan) on its own? False for what must never
     face the internet (nfs, the Docker API, VXLAN's 4789/udp): then it refuses instead."""
+    own_accept: bool = False
+    """The step lets this traffic in itself, ahead of the zones (the proxy's own chain for
+    redirected web traffic): zones loaded earlier cannot block it, so the firewall's "off"
+    check leaves it alone (with the firewall on, its zones offer it all the same)."""
 
 
 def _no_needs(code: int, out: str) -> tuple[Need, ...]:

@@ -236,8 +236,8 @@ def check_loaded(
         return
     for need in needs:
         spec, _ = parse_need(need)
-        if spec.is_ssh:
-            continue  # checked against sshd's move (the zones opened its old port)
+        if spec.is_ssh or need.own_accept:
+            continue  # ssh: checked against sshd's move (the zones opened its old port)
         for opening in spec.openings:
             if opening.protocol not in {"tcp", "udp"}:
                 continue

@@ -52,7 +52,8 @@ class ProxyStep:
         if not sources:
             return ()  # its plan says why
         why = "the proxy step's squid takes the clients' redirected web traffic on it"
-        return (Need(f"{answers.intercept_port}/tcp", sources, why, untrusted_ok=True),)
+        port = f"{answers.intercept_port}/tcp"
+        return (Need(port, sources, why, untrusted_ok=True, own_accept=True),)
 
     def health(self, transport: Transport, answers: ProxyAnswers, facts: Facts) -> list[str]:
         return health_problems(transport, answers)
