@@ -153,6 +153,9 @@ def test_a_host_with_only_wan_refuses_a_need_without_sources() -> None:
         plan_with(alone, Need("docker-tls", (), "the tls step"), links=links)
     assert "docker-tls is needed (the tls step)" in error.value.message
     assert "mgmt and lan have no interfaces" in error.value.message
+    # never the whole internet, even for what may come from listed peers there
+    with pytest.raises(PlanConflict, match="untrusted zone wan"):
+        plan_with(alone, Need("7946", (), "the swarm step", untrusted_ok=True), links=links)
 
 
 def test_a_source_on_no_connected_network_must_be_offered_by_hand() -> None:

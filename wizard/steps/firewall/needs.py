@@ -14,7 +14,8 @@ with a note saying which step needs it. Which zone:
   interfaces).
 
 hostwiz never offers a need to the untrusted zone (wan) on its own unless the need says it may
-(``untrusted_ok``): nfs, the Docker API and VXLAN's 4789/udp are refused there with a way out.
+(``untrusted_ok``) and names its sources: nfs, the Docker API and VXLAN's 4789/udp are refused
+there with a way out.
 ``ssh`` needs are met by the zones' ssh, which follows sshd's ports; the lock-out check
 guards the admin's own path.
 
@@ -203,7 +204,7 @@ def meet(
                 if offers(ruleset, zone, spec, source):
                     continue
                 how = f"{source} is on {interface}'s network, in zone {zone.name}"
-            if zone.name == UNTRUSTED and not need.untrusted_ok:
+            if zone.name == UNTRUSTED and (source is None or not need.untrusted_ok):
                 _refuse_untrusted(need, spec, source, how)
             text = f"{need.service} from {source}" if source is not None else need.service
             offer = replace(spec, text=text, source=source)
