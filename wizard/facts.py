@@ -63,6 +63,13 @@ class Facts:
                 values[key] = state
         return Facts(values, self.raw)
 
+    def with_values(self, values: Mapping[Fact[Any], Any]) -> Facts:
+        """These facts with ``values`` added or replaced (values the session knows without
+        reading the host, such as the needs steps declare)."""
+        merged = dict(self._values)
+        merged.update({fact.name: value for fact, value in values.items()})
+        return Facts(merged, self.raw)
+
     @classmethod
     def from_raw(cls, facts: Iterable[Fact[Any]], raw: Mapping[str, tuple[int, str]]) -> Facts:
         """Parse already-read outputs (used by tests with fixture tables)."""

@@ -19,8 +19,12 @@ from wizard.plan import Changeset, Plan
 from wizard.steps import STEPS
 from wizard.steps.base import (
     APPLIED_STEPS,
+    DECLARED_NEEDS,
     AddsLocalStatus,
+    DeclaresNeeds,
     FinishesLocally,
+    GuardsNeeds,
+    Need,
     PreparesLocally,
     Step,
     StepStatus,
@@ -55,35 +59,60 @@ def selections_for(answers: Mapping[str, Any]) -> list[Selection]:
     return in_step_order(Selection(STEPS[name], value) for name, value in answers.items())
 
 
-def _firewall_off() -> Selection:
-    from wizard.steps.firewall import FIREWALL
-    from wizard.steps.firewall.answers import FirewallAnswers
-
-    return Selection(FIREWALL, FirewallAnswers(enabled=False))
+def _declares_needs(selections: Sequence[Selection]) -> bool:
+    return any(isinstance(selection.step, DeclaresNeeds) for selection in selections)
 
 
-FIREWALL_OFF = _firewall_off()
-"""The firewall step, off: planned only to check that zones an earlier apply loaded let SSH
-through on the port the SSH step moves it to."""
+def needs_guards(selections: Sequence[Selection], *, needs: bool = False) -> list[Selection]:
+    """The steps that meet other steps' needs (:class:`~wizard.steps.base.GuardsNeeds`) and
+    are not selected, in their "off" form: planned only to check that what they left on the
+    host earlier lets the needs through (zones an earlier apply loaded must let SSH in on the
+    port the SSH step moves it to). None when no selected step declares needs, unless
+    ``needs`` says that others (a site's steps) do."""
+    if not (needs or _declares_needs(selections)):
+        return []
+    chosen = {selection.step.name for selection in selections}
+    return [
+        Selection(step, step.off_answers())
+        for step in STEPS.values()
+        if isinstance(step, GuardsNeeds) and step.name not in chosen
+    ]
 
 
-def facts_needed(selections: Sequence[Selection]) -> list[Fact[Any]]:
+def facts_needed(selections: Sequence[Selection], *, needs: bool = False) -> list[Fact[Any]]:
+    """Every fact the selected steps read, with those of the needs guards (see
+    :func:`needs_guards`; ``needs``: others declare needs on this host too)."""
     needed: list[Fact[Any]] = []
-    for selection in selections:
+    for selection in [*selections, *needs_guards(selections, needs=needs)]:
         needed.extend(selection.step.facts(selection.answers))
-    if _unguarded_ssh(selections):
-        needed.extend(FIREWALL_OFF.step.facts(FIREWALL_OFF.answers))
     if needed:
         needed.append(APPLIED_STEPS)
     return needed
 
 
-def _unguarded_ssh(selections: Sequence[Selection]) -> bool:
-    """The SSH step (which may move sshd's port) without the firewall step, whose plan checks
-    that the zones loaded on the host follow the port: that check then runs with the firewall
-    step off (see :func:`plan_changeset`)."""
-    names = {selection.step.name for selection in selections}
-    return "ssh" in names and "firewall" not in names
+def collect_needs(selections: Sequence[Selection], facts: Facts) -> tuple[Need, ...]:
+    """What every selected step needs from the others (:class:`DeclaresNeeds`), in step
+    order, each once."""
+    found: list[Need] = []
+    for selection in in_step_order(selections):
+        if isinstance(selection.step, DeclaresNeeds):
+            found.extend(selection.step.needs(selection.answers, facts))
+    return tuple(dict.fromkeys(found))
+
+
+def with_needs(
+    selections: Sequence[Selection], facts: Facts, extra: Sequence[Need] = ()
+) -> Facts:
+    """``facts`` with the declared needs of ``selections`` (plus ``extra``: a site step's
+    needs on this host) as :data:`~wizard.steps.base.DECLARED_NEEDS`, for the step that
+    meets them."""
+    needs = tuple(dict.fromkeys((*collect_needs(selections, facts), *extra)))
+    return facts.with_values({DECLARED_NEEDS: needs})
+
+
+def _with_needs_once(selections: Sequence[Selection], facts: Facts) -> Facts:
+    """``facts`` with the needs, unless the session put them in already (a preview's)."""
+    return facts if DECLARED_NEEDS in facts else with_needs(selections, facts)
 
 
 def read_facts(transport: Transport, selections: Sequence[Selection]) -> Facts:
@@ -91,15 +120,20 @@ def read_facts(transport: Transport, selections: Sequence[Selection]) -> Facts:
     return gather(transport, facts_needed(selections))
 
 
-def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> Changeset:
+def plan_changeset(
+    host: str, selections: Sequence[Selection], facts: Facts, needs: Sequence[Need] = ()
+) -> Changeset:
     """Plan each step on top of the files the steps before it will have written.
 
     Two steps may share a file (the engine and TLS steps both edit daemon.json): the later one
     merges into the earlier one's result instead of overwriting it. A command that a later step
     asks for again (the same ``key``: restarting dockerd) runs only once, at its last place.
     The steps are planned in step order (:func:`in_step_order`), whatever order they are given
-    in.
+    in. Every step plans with the needs the selected steps declare (plus ``needs``, a site
+    step's for this host) in its facts; a needs guard that is not selected is planned in its
+    "off" form after them, and refuses needs that what it left on the host would block.
     """
+    facts = with_needs(selections, facts, needs)
     plans: list[Plan] = []
     for selection in in_step_order(selections):
         plan = selection.step.plan(selection.answers, facts).with_before(facts.file)
@@ -109,9 +143,9 @@ def plan_changeset(host: str, selections: Sequence[Selection], facts: Facts) -> 
             for a in plan.actions
             if isinstance(a, WriteFile)
         )
-    guard = FIREWALL_OFF.step.facts(FIREWALL_OFF.answers)
-    if _unguarded_ssh(selections) and all(fact in facts for fact in guard):
-        FIREWALL_OFF.step.plan(FIREWALL_OFF.answers, facts)  # refuses a port the zones block
+    for guard in needs_guards(selections, needs=bool(needs)):
+        if all(fact in facts for fact in guard.step.facts(guard.answers)):
+            guard.step.plan(guard.answers, facts)  # refuses a need its loaded state blocks
     return Changeset(host, tuple(_without_repeated_commands(plans)))
 
 
@@ -133,6 +167,7 @@ def _without_repeated_commands(plans: list[Plan]) -> list[Plan]:
 
 
 def statuses(selections: Sequence[Selection], facts: Facts) -> list[tuple[Step[Any], StepStatus]]:
+    facts = _with_needs_once(selections, facts)
     return [
         (s.step, settled_status(s.step.name, s.step.status(s.answers, facts), facts))
         for s in selections
@@ -241,6 +276,7 @@ def apply_planned(
     confirm_timeout: int = 60,
 ) -> ApplyResult:
     """Apply a changeset planned from ``facts`` just now (no re-read in between)."""
+    facts = _with_needs_once(selections, facts)  # the health checks compare with the plan
     checks = [
         HealthCheck(s.step, s.answers, facts)
         for s, plan in zip(in_step_order(selections), changeset.plans, strict=True)

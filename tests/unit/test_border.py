@@ -199,3 +199,19 @@ def test_the_front_end_test_sees_a_step_named(tmp_path: Path) -> None:
         "imports wizard.steps.tls.plan",
         "line 3: 'tls'",
     ]
+
+
+def test_the_session_and_the_site_planner_name_no_step() -> None:
+    """Needs travel through typed hooks (:class:`wizard.steps.base.DeclaresNeeds`,
+    ``GuardsNeeds``, the site steps' ``DeclaresSiteNeeds``): the session and the site planner
+    find them by type, never by a step's name (once, "ssh" without "firewall" meant: plan the
+    firewall step off)."""
+    names = _step_names()
+    site = [p for p in sorted((ROOT / "wizard" / "site").glob("*.py")) if p.name != "registry.py"]
+    core = [ROOT / "wizard" / "session.py", *site]  # the site registry lists the site steps
+    offenders = {
+        str(path.relative_to(ROOT)): found
+        for path in core
+        if (found := _naming_a_step(path, names))
+    }
+    assert offenders == {}

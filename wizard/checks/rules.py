@@ -82,17 +82,6 @@ def _encrypted(c: Combined) -> bool:
     return _overlay(c) and bool(c.get("swarm", "overlay_encrypted", True))
 
 
-def _esp_firewall(c: Combined) -> tuple[str, str] | None:
-    if not (_encrypted(c) and c.on("firewall")):
-        return None
-    if any(_offers(c, zone, "swarm", "esp") for zone in ZONES):
-        return None
-    return ("the overlay is encrypted (ESP, IP protocol 50) but no firewall zone lets ESP in: "
-            "the nodes' encrypted traffic would be dropped.",
-            'Offer "swarm" (2377/tcp, 7946, 4789/udp and ESP) to the zone of the other nodes, '
-            "limited to firewall.swarm_peers.")  # fmt: skip
-
-
 def _esp_kernel(c: Combined) -> tuple[str, str] | None:
     missing = [n for n in ("esp", "gcm") if c.host.get(f"kernel_{n}") == "no"]
     if not (_encrypted(c) and missing):
@@ -220,35 +209,8 @@ def _tls_wan(c: Combined) -> tuple[str, str] | None:
     return None
 
 
-def _nfs_blocked(c: Combined) -> tuple[str, str] | None:
-    if not (c.on("shares") and c.on("firewall")):
-        return None
-    allowed: list[str] = []
-    for zone in (*ZONES, "other"):
-        for entry in c.get("firewall", f"{zone}_services", ()) or ():
-            words = str(entry).split()
-            if words and words[0] == "nfs":
-                allowed.append(words[-1] if len(words) == 3 else "0.0.0.0/0")
-    blocked = []
-    for net in c.get("shares", "networks", ()) or ():
-        want = ipaddress.ip_network(str(net), strict=False)
-        ok = any(want.version == ipaddress.ip_network(a, strict=False).version
-                 and want.subnet_of(ipaddress.ip_network(a, strict=False))  # type: ignore[arg-type]
-                 for a in allowed if a != "0.0.0.0/0") or ("0.0.0.0/0" in allowed)  # fmt: skip
-        if not ok:
-            blocked.append(str(want))
-    if blocked:
-        return (
-            f"the NFS share is exported to {', '.join(blocked)}, but no firewall zone lets "
-            "NFS in from there: the clients cannot mount it.",
-            'Add "nfs" (or "nfs from NETWORK") to the services of the clients\' zone.',
-        )
-    return None
-
-
 RULES: tuple[Rule, ...] = (
     Rule("live-restore-swarm", "live-restore with swarm mode", _live_restore),
-    Rule("esp-firewall", "an encrypted overlay without ESP allowed in the firewall", _esp_firewall),
     Rule("esp-kernel", "an encrypted overlay without kernel support", _esp_kernel),
     Rule("vxlan-wan", "4789/udp reachable from wan", _vxlan_wan),
     Rule("gwbridge-after-init", "docker_gwbridge created after swarm init", _gwbridge_after_init),
@@ -258,7 +220,6 @@ RULES: tuple[Rule, ...] = (
     Rule("subnet-overlap", "overlay subnets overlapping host routes or LAN networks", _overlap),
     Rule("rootless-swarm", "rootless mode with swarm", _rootless_swarm),
     Rule("tls-wan", "the TLS port open to wan", _tls_wan),
-    Rule("nfs-blocked", "an NFS export to a network the firewall does not let in", _nfs_blocked),
 )
 
 

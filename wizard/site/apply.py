@@ -26,7 +26,7 @@ from wizard.errors import ApplyFailed, HostChanged, HostwizError
 from wizard.facts import Fact, Facts
 from wizard.plan import Changeset, Plan
 from wizard.render import RenderedLine, render_changeset
-from wizard.session import in_step_order
+from wizard.session import in_step_order, with_needs
 from wizard.site import journal
 from wizard.site.model import Site
 from wizard.site.plan import (
@@ -39,6 +39,7 @@ from wizard.site.plan import (
     plan_site,
     plan_stage,
     read_site,
+    site_needs,
 )
 from wizard.site.step import HostFacts, SiteFacts, SiteStep
 from wizard.steps.base import Status, StepStatus
@@ -128,7 +129,8 @@ def _checks(
     checks: list[HealthCheck] = []
     if change.stage == 1:
         selections = in_step_order(session.selections[change.host])
-        mine = facts[change.host]
+        needs = site_needs(session, facts)[change.host]
+        mine = with_needs(selections, facts[change.host], needs)  # as planned (the firewall's)
         for selection, plan in zip(selections, plans, strict=False):
             if not plan.empty:
                 checks.append(HealthCheck(selection.step, selection.answers, mine))

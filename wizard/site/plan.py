@@ -24,7 +24,8 @@ from wizard.render import RenderedLine, render_changeset
 from wizard.session import Selection, facts_needed, plan_changeset, selections_for
 from wizard.site.model import Site, SiteError, SiteHost
 from wizard.site.registry import SITE_STEPS
-from wizard.site.step import HostFacts, SiteFacts, SiteStep
+from wizard.site.step import DeclaresSiteNeeds, HostFacts, SiteFacts, SiteStep
+from wizard.steps.base import Need
 from wizard.transport.base import Transport
 
 V = TypeVar("V")
@@ -135,7 +136,12 @@ def check_roles(session: SiteSession) -> None:
 def host_facts_needed(session: SiteSession, host: SiteHost) -> list[Fact[Any]]:
     """Everything to read from ``host`` in one round trip (with the combination checker's
     facts, shown before the site's preview)."""
-    needed = [*facts_needed(session.selections[host.name]), CHECKER_FACTS]
+    needs = any(
+        isinstance(selection.step, DeclaresSiteNeeds)
+        and bool(set(host.roles) & set(selection.step.roles))
+        for selection in session.steps
+    )
+    needed = [*facts_needed(session.selections[host.name], needs=needs), CHECKER_FACTS]
     for selection in session.steps:
         for role in host.roles:
             if role not in selection.step.roles:
@@ -176,6 +182,18 @@ def _written(changeset: Changeset) -> list[FileState]:
     ]
 
 
+def site_needs(session: SiteSession, facts: Mapping[str, Facts]) -> dict[str, tuple[Need, ...]]:
+    """Host -> what the site steps need from its single-host steps (its firewall)."""
+    view = SiteFacts({host.name: HostFacts(host.name, host.roles, facts[host.name])
+                      for host in session.site.hosts})  # fmt: skip
+    found: dict[str, list[Need]] = {host.name: [] for host in session.site.hosts}
+    for selection in session.steps:
+        if isinstance(selection.step, DeclaresSiteNeeds):
+            for name, needs in selection.step.needs(selection.answers, view).items():
+                found[name].extend(needs)
+    return {name: tuple(dict.fromkeys(needs)) for name, needs in found.items()}
+
+
 def plan_stage(
     session: SiteSession,
     stage: int,
@@ -189,9 +207,11 @@ def plan_stage(
     current = dict(facts)
     base: dict[str, Changeset] = {}
     if stage == 1:
+        needs = site_needs(session, current)
         for host in session.site.hosts:
             base[host.name] = plan_changeset(
-                labels[host.name], session.selections[host.name], current[host.name]
+                labels[host.name], session.selections[host.name], current[host.name],
+                needs[host.name],
             )
             current[host.name] = current[host.name].with_files(_written(base[host.name]))
     for selection in session.steps:

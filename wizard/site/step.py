@@ -28,6 +28,11 @@ The contract (every NFS, proxy or swarm step follows it; see docs/architecture.m
   found (empty when healthy). May talk to that host; a problem undoes that host's stage and
   puts back the whole site.
 
+Optional (:class:`DeclaresSiteNeeds`): ``needs(answers, site)``, what each host needs its other
+steps to let through (a swarm node's ports from its peers, nfs from the clients on the
+server). They reach that host's stage-1 single-host plan like the needs its own steps declare
+(:func:`wizard.session.plan_changeset`), so its firewall offers them.
+
 A site step never imports another step, and no front end names one: they are found through
 :data:`wizard.site.registry.SITE_STEPS`.
 """
@@ -36,11 +41,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 from wizard.errors import PlanConflict
 from wizard.facts import Fact, Facts
 from wizard.plan import Plan
+from wizard.steps.base import Need
 from wizard.transport.base import Transport
 
 A = TypeVar("A")
@@ -113,3 +119,13 @@ class SiteStep(Protocol, Generic[A]):
     def health(
         self, transport: Transport, answers: A, stage: int, host: str, site: SiteFacts
     ) -> list[str]: ...
+
+
+@runtime_checkable
+class DeclaresSiteNeeds(Protocol):
+    """A site step whose hosts need something from their other steps (the firewall)."""
+
+    def needs(self, answers: Any, site: SiteFacts) -> Mapping[str, tuple[Need, ...]]:
+        """Host name -> what it needs, from every host's facts (hosts left out need nothing).
+        Pure; raises :class:`~wizard.errors.PlanConflict` where its plan would."""
+        ...

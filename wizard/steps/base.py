@@ -140,6 +140,72 @@ class AddsLocalStatus(Protocol):
         ...
 
 
+# ---- what a step exposes to others, and what it needs from them (#12) --------------------
+
+
+@dataclass(frozen=True)
+class Need:
+    """Something a step needs from the host's other steps: a service that must be reachable.
+
+    The firewall offers it (:class:`GuardsNeeds`); the step that needs it never names the
+    firewall, and the firewall never reads the needing step's files."""
+
+    service: str
+    """An entry the firewall's service lists understand: ``nfs``, ``swarm``, ``docker-tls``,
+    ``ssh``, ``esp``, or a port (``2377/tcp``, ``7946`` for tcp and udp)."""
+    sources: tuple[str, ...] = ()
+    """Networks or addresses that must reach it. Empty: whoever the admin chose (the zone
+    their own SSH connection comes in through, unless a zone offers it already)."""
+    why: str = ""
+    """Plain words naming the step and its reason: "the shares step exports /srv/nfs to them"."""
+    untrusted_ok: bool = False
+    """May hostwiz offer it to an untrusted zone (wan) on its own? False for what must never
+    face the internet (nfs, the Docker API, VXLAN's 4789/udp): then it refuses instead."""
+    own_accept: bool = False
+    """The step lets this traffic in itself, ahead of the zones (the proxy's own chain for
+    redirected web traffic): zones loaded earlier cannot block it, so the firewall's "off"
+    check leaves it alone (with the firewall on, its zones offer it all the same)."""
+
+
+def _no_needs(code: int, out: str) -> tuple[Need, ...]:
+    return ()
+
+
+DECLARED_NEEDS: Fact[tuple[Need, ...]] = Fact("hostwiz_declared_needs", "true", _no_needs)
+"""Not read from the host: the session puts the needs of every selected step (and, on a site,
+of the site steps) into the facts it plans with (:meth:`~wizard.facts.Facts.with_values`), so
+the step that meets them finds them without naming any step."""
+
+
+def declared_needs(facts: Facts) -> tuple[Need, ...]:
+    """The needs the session collected (none when it collected none)."""
+    if DECLARED_NEEDS not in facts:
+        return ()
+    return facts[DECLARED_NEEDS]
+
+
+@runtime_checkable
+class DeclaresNeeds(Protocol):
+    """A step that exposes something other steps must let through (a port, a service)."""
+
+    def needs(self, answers: Any, facts: Facts) -> tuple[Need, ...]:
+        """What it needs with these answers (none while it is off). Pure; returns () when the
+        facts do not tell (its own plan then says why)."""
+        ...
+
+
+@runtime_checkable
+class GuardsNeeds(Protocol):
+    """A step that meets the needs of the others (the firewall): its ``plan`` reads them with
+    :func:`declared_needs`. When it is not selected, the session still plans it with
+    :meth:`off_answers` whenever a selected step declares needs: what it left on the host
+    earlier (zones loaded by a former apply) must let them through, or the plan is refused."""
+
+    def off_answers(self) -> Any:
+        """The answers of its "off" form (changes nothing, checks what is loaded)."""
+        ...
+
+
 def question_context(step: Step[Any], answers: Any, facts: Facts) -> dict[str, str]:
     """What the host says about some of a step's questions (field name -> a line to show
     next to it), e.g. the host's interfaces next to "LAN interfaces". Steps that want this

@@ -77,8 +77,8 @@ class FirewallAnswers:
         metadata=_when_enabled(
             "Services offered to mgmt",
             "What the host answers on its mgmt interfaces: service names (ssh, ping, "
-            "docker-tls, swarm, nfs, proxy, http, https, dns, dhcp, ntp) or ports (8080/tcp, "
-            "53, 60000-61000/udp), each optionally 'from NETWORK'.",
+            "docker-tls, swarm, esp, nfs, proxy, http, https, dns, dhcp, ntp) or ports "
+            "(8080/tcp, 53, 60000-61000/udp), each optionally 'from NETWORK'.",
         ),
     )
     lan_services: tuple[str, ...] = field(

@@ -12,17 +12,23 @@ import re
 from wizard.steps.firewall import iptables
 
 _IPT_ZONE = re.compile(rf"^{re.escape(iptables.PREFIX)}IN-(\S+)$")
-_IPT_PORT = re.compile(r"-p tcp\b.*--dport (\d+)(?::(\d+))?.* -j ACCEPT")
+_IPT_PORT = {
+    proto: re.compile(rf"-p {proto}\b.*--dport (\d+)(?::(\d+))?.* -j ACCEPT")
+    for proto in ("tcp", "udp")
+}
 _NFT_CHAIN = re.compile(r"^\s*chain in_(\S+) \{")
-_NFT_PORTS = re.compile(r"\btcp dport (\{[^}]*\}|\S+)(?:.*)\baccept\b")
+_NFT_PORTS = {
+    proto: re.compile(rf"\b{proto} dport (\{{[^}}]*\}}|\S+)(?:.*)\baccept\b")
+    for proto in ("tcp", "udp")
+}
 
 
 def _span(first: int, last: int | None) -> set[int]:
     return set(range(first, (last if last is not None else first) + 1))
 
 
-def iptables_zone_ports(save: str) -> dict[str, set[int]]:
-    """``iptables-save`` text -> zone -> the TCP ports its input chain accepts."""
+def iptables_zone_ports(save: str, protocol: str = "tcp") -> dict[str, set[int]]:
+    """``iptables-save`` text -> zone -> the TCP (or UDP) ports its input chain accepts."""
     zones: dict[str, set[int]] = {}
     for chain, rules in iptables.parse_save(save).hostwiz().get("filter", {}).items():
         zone = _IPT_ZONE.match(chain)
@@ -30,14 +36,15 @@ def iptables_zone_ports(save: str) -> dict[str, set[int]]:
             continue
         ports = zones.setdefault(zone.group(1), set())
         for rule in rules:
-            found = _IPT_PORT.search(rule)
+            found = _IPT_PORT[protocol].search(rule)
             if found:
                 ports |= _span(int(found.group(1)), _int(found.group(2)))
     return zones
 
 
-def nftables_zone_ports(table: str) -> dict[str, set[int]]:
-    """``nft list table inet hostwiz`` text -> zone -> the TCP ports its input chain accepts."""
+def nftables_zone_ports(table: str, protocol: str = "tcp") -> dict[str, set[int]]:
+    """``nft list table inet hostwiz`` text -> zone -> the TCP (or UDP) ports its input chain
+    accepts."""
     zones: dict[str, set[int]] = {}
     current: set[int] | None = None
     for line in table.splitlines():
@@ -50,7 +57,7 @@ def nftables_zone_ports(table: str) -> dict[str, set[int]]:
         if line.strip() == "}":
             current = None
             continue
-        found = _NFT_PORTS.search(line)
+        found = _NFT_PORTS[protocol].search(line)
         if current is not None and found:
             for item in found.group(1).strip("{} ").split(","):
                 first, _, last = item.strip().partition("-")
@@ -63,12 +70,23 @@ def _int(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
-def loaded_zone_ports(iptables_save: str, nft_table: str) -> dict[str, set[int]]:
-    """The zones loaded on the host (either backend) and the TCP ports each accepts; empty
-    when hostwiz's zones are not loaded."""
-    zones = iptables_zone_ports(iptables_save)
-    for zone, ports in nftables_zone_ports(nft_table).items():
+def loaded_zone_ports(
+    iptables_save: str, nft_table: str, protocol: str = "tcp"
+) -> dict[str, set[int]]:
+    """The zones loaded on the host (either backend) and the TCP (or UDP) ports each
+    accepts; empty when hostwiz's zones are not loaded."""
+    zones = iptables_zone_ports(iptables_save, protocol)
+    for zone, ports in nftables_zone_ports(nft_table, protocol).items():
         zones.setdefault(zone, set()).update(ports)
+    return zones
+
+
+def loaded_zone_openings(iptables_save: str, nft_table: str) -> dict[str, set[tuple[str, int]]]:
+    """zone -> the (protocol, port) pairs its input chain accepts, tcp and udp."""
+    zones: dict[str, set[tuple[str, int]]] = {}
+    for protocol in ("tcp", "udp"):
+        for zone, ports in loaded_zone_ports(iptables_save, nft_table, protocol).items():
+            zones.setdefault(zone, set()).update((protocol, port) for port in ports)
     return zones
 
 

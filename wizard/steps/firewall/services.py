@@ -61,6 +61,7 @@ KNOWN_SERVICES: dict[str, tuple[str, tuple[Opening, ...]]] = {
         "encrypted overlays (ESP)",
         (_tcp(2377, 7946), _udp(7946, 4789), Opening("esp")),
     ),
+    "esp": ("encrypted swarm overlays (ESP, IP protocol 50)", (Opening("esp"),)),
     "nfs": (
         "NFS file shares (2049, rpcbind 111, mountd 20048)",
         (_tcp(2049, 111, 20048), _udp(2049, 111, 20048)),

@@ -13,11 +13,11 @@ from typing import Any
 from wizard.errors import PlanConflict
 from wizard.facts import Fact, Facts
 from wizard.plan import Plan
-from wizard.steps.base import Status, StepStatus
+from wizard.steps.base import Need, Status, StepStatus
 from wizard.steps.proxy import rules
 from wizard.steps.proxy.answers import ProxyAnswers
 from wizard.steps.proxy.health import health_problems
-from wizard.steps.proxy.plan import facts_for, host_of, plan_proxy
+from wizard.steps.proxy.plan import client_networks, facts_for, host_of, plan_proxy
 from wizard.transport.base import Transport
 
 
@@ -38,6 +38,22 @@ class ProxyStep:
 
     def plan(self, answers: ProxyAnswers, facts: Facts) -> Plan:
         return plan_proxy(answers, facts)
+
+    def needs(self, answers: ProxyAnswers, facts: Facts) -> tuple[Need, ...]:
+        """The intercept port, from the client networks: their redirected web traffic comes
+        in on it (direct connections are dropped before any zone sees them)."""
+        if not answers.enabled:
+            return ()
+        try:
+            host = host_of(answers, facts)
+        except KeyError:
+            return ()
+        sources = client_networks(answers, host, 4) + client_networks(answers, host, 6)
+        if not sources:
+            return ()  # its plan says why
+        why = "the proxy step's squid takes the clients' redirected web traffic on it"
+        port = f"{answers.intercept_port}/tcp"
+        return (Need(port, sources, why, untrusted_ok=True, own_accept=True),)
 
     def health(self, transport: Transport, answers: ProxyAnswers, facts: Facts) -> list[str]:
         return health_problems(transport, answers)

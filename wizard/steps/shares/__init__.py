@@ -13,7 +13,7 @@ from typing import Any
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts
 from wizard.plan import Plan
-from wizard.steps.base import Status, StepStatus
+from wizard.steps.base import Need, Status, StepStatus
 from wizard.steps.shares import health as _health
 from wizard.steps.shares import help
 from wizard.steps.shares.answers import SharesAnswers
@@ -45,6 +45,12 @@ class SharesStep:
 
     def plan(self, answers: SharesAnswers, facts: Facts) -> Plan:
         return plan(answers, facts)
+
+    def needs(self, answers: SharesAnswers, facts: Facts) -> tuple[Need, ...]:
+        """nfs from the networks that may mount (the firewall offers it to their zone)."""
+        if not answers.enabled or not answers.networks:
+            return ()
+        return (Need("nfs", answers.networks, f"the shares step exports {answers.path} to it"),)
 
     def health(self, transport: Transport, answers: SharesAnswers, facts: Facts) -> list[str]:
         return _health.health(transport, answers, self.facts(answers))

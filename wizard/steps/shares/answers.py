@@ -103,7 +103,7 @@ class SharesAnswers:
         metadata=_when_enabled(
             "Networks that may mount",
             "Networks or addresses of the clients, e.g. 192.168.10.0/24. Any other host is "
-            "refused by the NFS server (open the nfs service to them in the firewall too).",
+            "refused by the NFS server; the firewall step offers nfs to these only.",
             item="network",
         ),
     )

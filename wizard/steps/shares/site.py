@@ -27,6 +27,7 @@ from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, file_fact
 from wizard.plan import Plan
 from wizard.site.step import HostFacts, SiteFacts
+from wizard.steps.base import Need
 from wizard.steps.shares import health as _health
 from wizard.steps.shares.answers import MAX_ID, SharesAnswers
 from wizard.steps.shares.facts import (
@@ -329,6 +330,15 @@ class SharesSiteStep:
         for client in clients:
             plans[client.name] = client_plan(chosen, client, address, self.name)
         return plans
+
+    def needs(self, answers: SharesAnswers, site: SiteFacts) -> Mapping[str, tuple[Need, ...]]:
+        """The server needs nfs from every client (its firewall offers it to them)."""
+        server = site.one(SERVER)
+        networks = answers.networks or tuple(
+            _address(c) for c in site.with_role(CLIENT) if c.name != server.name
+        )
+        why = f"the nfs step's clients mount {answers.path} from {server.name}"
+        return {server.name: (Need("nfs", networks, why),)}
 
     def health(
         self, transport: Transport, answers: SharesAnswers, stage: int, host: str, site: SiteFacts

@@ -25,7 +25,7 @@ from typing import Any
 
 from wizard.facts import SERVICE_MANAGER, Fact, Facts
 from wizard.plan import Plan
-from wizard.steps.base import StepStatus, status_from_plan
+from wizard.steps.base import Need, StepStatus, status_from_plan
 from wizard.steps.ssh import health as _health
 from wizard.steps.ssh import plan as _plan
 from wizard.steps.ssh.answers import SshAnswers
@@ -64,6 +64,11 @@ class SshHardeningStep:
 
     def plan(self, answers: SshAnswers, facts: Facts) -> Plan:
         return _plan.plan(self.name, answers, facts)
+
+    def needs(self, answers: SshAnswers, facts: Facts) -> tuple[Need, ...]:
+        """ssh on the port(s) sshd ends up on: zones loaded earlier must let it in."""
+        where = f"port {answers.port}" if answers.port else "its port"
+        return (Need("ssh", why=f"the ssh step's sshd listens on {where}"),)
 
     def health(self, transport: Transport, answers: SshAnswers, facts: Facts) -> list[str]:
         return _health.health(transport, answers, facts)

@@ -14,10 +14,11 @@ from typing import Any
 from wizard.errors import PlanConflict
 from wizard.facts import Fact, Facts
 from wizard.plan import Plan
-from wizard.steps.base import Status, StepStatus
+from wizard.steps.base import Need, Status, StepStatus
 from wizard.steps.swarm.answers import SwarmAnswers
 from wizard.steps.swarm.health import health_problems
-from wizard.steps.swarm.plan import facts_for, host_of, plan_swarm
+from wizard.steps.swarm.needs import network_of, node_needs
+from wizard.steps.swarm.plan import facts_for, host_of, plan_swarm, resolve
 from wizard.transport.base import Transport
 
 
@@ -28,8 +29,8 @@ class SwarmStep:
         "Makes this host a Docker swarm manager, the seed's way: first a docker_gwbridge with "
         "your subnet, no traffic between containers over it and no masquerading, then docker "
         "swarm init on the address you choose, an overlay network (encrypted when the kernel "
-        "can carry it) and, if you want, a small demo stack. Open 2377/tcp, 7946/tcp+udp and "
-        "4789/udp only between the nodes (the firewall step's 'swarm' service)."
+        "can carry it) and, if you want, a small demo stack. With the firewall step on, its zones "
+        "offer 2377/tcp, 7946/tcp+udp and 4789/udp (and ESP) to the nodes' network only."
     )
     answers_type = SwarmAnswers
 
@@ -38,6 +39,21 @@ class SwarmStep:
 
     def plan(self, answers: SwarmAnswers, facts: Facts) -> Plan:
         return plan_swarm(answers, facts)
+
+    def needs(self, answers: SwarmAnswers, facts: Facts) -> tuple[Need, ...]:
+        """A lone manager: the swarm ports from the network it advertises on (the nodes that
+        join later), 4789/udp and ESP from its data path network. A site's swarm step gives
+        each node its peers' addresses instead."""
+        if not answers.enabled:
+            return ()
+        try:
+            host = host_of(facts)
+            advertise = resolve(answers.advertise_address, host, "advertise_address")
+            data = resolve(answers.data_path_address or advertise, host, "data_path_address")
+        except (KeyError, PlanConflict):
+            return ()  # its plan says why
+        control, path = network_of(host, advertise), network_of(host, data)
+        return node_needs(answers, True, (control,) if control else (), (path,) if path else ())
 
     def health(self, transport: Transport, answers: SwarmAnswers, facts: Facts) -> list[str]:
         return health_problems(transport, answers)

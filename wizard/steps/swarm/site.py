@@ -35,10 +35,12 @@ from wizard.facts import Fact, Facts, file_fact, gather
 from wizard.plan import Plan
 from wizard.secrets import Secret
 from wizard.site.step import HostFacts, SiteFacts
+from wizard.steps.base import Need
 from wizard.steps.swarm.answers import SwarmAnswers
 from wizard.steps.swarm.facts import SWARM_HOST, SwarmHost
 from wizard.steps.swarm.health import ask_script, spread_script, tasks_script
 from wizard.steps.swarm.join import TOKEN, join_action
+from wizard.steps.swarm.needs import node_needs
 from wizard.steps.swarm.plan import (
     DAEMON,
     GWBRIDGE,
@@ -333,6 +335,21 @@ class SwarmSiteStep:
                                                                         tokens[role]), role)
             for other, role in others
         }  # fmt: skip
+
+    def needs(self, answers: SwarmSiteAnswers, site: SiteFacts) -> Mapping[str, tuple[Need, ...]]:
+        """Each node needs the swarm ports from the other nodes' addresses (2377/tcp on the
+        manager), 4789/udp and, for an encrypted overlay, ESP from their data path ones."""
+        swarm = answers.swarm()
+        manager = site.one(MANAGER)
+        nodes = [manager, *(w for w in site.with_role(WORKER) if w.name != manager.name)]
+        addresses = {node.name: _address(swarm, node.facts[SWARM_HOST]) for node in nodes}
+        found: dict[str, tuple[Need, ...]] = {}
+        for node in nodes:
+            peers = [addresses[other.name] for other in nodes if other.name != node.name]
+            control = tuple(dict.fromkeys(advertise for advertise, _ in peers))
+            data = tuple(dict.fromkeys(path for _, path in peers))
+            found[node.name] = node_needs(swarm, node is manager, control, data)
+        return found
 
     def _manager(self, answers: SwarmAnswers, manager: HostFacts, overlay: bool) -> Plan:
         host = manager.facts[SWARM_HOST]

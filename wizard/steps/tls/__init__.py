@@ -46,7 +46,7 @@ from wizard.facts import SERVICE_MANAGER, Fact, Facts
 from wizard.host.docker import DAEMON_JSON, DOCKERD
 from wizard.local import LocalContext, LocalReport, Prepared
 from wizard.plan import Plan
-from wizard.steps.base import Status, StepStatus
+from wizard.steps.base import Need, Status, StepStatus
 from wizard.steps.tls import health as _health
 from wizard.steps.tls import local as _local
 from wizard.steps.tls import plan as _plan
@@ -127,6 +127,13 @@ class DockerTlsStep:
             Status.DONE, f"{_listener(answers)}, server certificate valid {days} more days"
         )
 
+    def needs(self, answers: DockerTlsAnswers, facts: Facts) -> tuple[Need, ...]:
+        """The TLS port, for the clients of the zone the admin chose (never wan by itself)."""
+        if not answers.enabled or answers.listen_address in {"127.0.0.1", "::1"}:
+            return ()
+        service = "docker-tls" if answers.port == 2376 else f"{answers.port}/tcp"
+        why = f"the tls step's dockerd answers the Docker API on {answers.port}/tcp"
+        return (Need(service, why=why),)
 
     # ---- local work (wizard.local): run by the session, never named by a front end -------
 
