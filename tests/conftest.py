@@ -19,6 +19,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from screen_data import RESET_DOCKER
@@ -173,3 +174,17 @@ def docker_defaults(lab_host: LabHost) -> Iterator[LabHost]:
         yield lab_host
     finally:
         console.run(RESET_DOCKER)
+
+
+@pytest.fixture
+def transports(site: Any, lab_ssh_config: Path) -> Iterator[dict[str, Any]]:
+    """One SSH connection per host of the test module's ``site`` fixture (closed after)."""
+    from wizard.site.apply import close_all
+    from wizard.transport.ssh import SshTransport
+
+    opened: dict[str, Any] = {
+        host.name: SshTransport.connect(host.target, ssh_config=lab_ssh_config, connect_timeout=4)
+        for host in site.hosts
+    }
+    yield opened
+    close_all(opened)

@@ -5,7 +5,6 @@ path; the proxy's own requests do not loop; the site rollback leaves both hosts 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from tests.probes import (
 from wizard.render import as_text
 from wizard.site.apply import (
     apply_site,
-    close_all,
     preview_site,
     rollback_site,
     site_rollback_plans,
@@ -33,7 +31,6 @@ from wizard.site.apply import (
 from wizard.site.model import Site, load_site
 from wizard.site.plan import render_site, site_session
 from wizard.transport.base import Transport
-from wizard.transport.ssh import SshTransport
 
 pytestmark = [pytest.mark.lab, pytest.mark.docker]
 
@@ -78,16 +75,6 @@ def topo(make_topology: Any) -> Topology:
 @pytest.fixture
 def site(tmp_path: Path, topo: Topology) -> Site:
     return load_site(write_site(tmp_path, topo))
-
-
-@pytest.fixture
-def transports(site: Site, lab_ssh_config: Path) -> Iterator[dict[str, Transport]]:
-    opened: dict[str, Transport] = {
-        host.name: SshTransport.connect(host.target, ssh_config=lab_ssh_config, connect_timeout=4)
-        for host in site.hosts
-    }
-    yield opened
-    close_all(opened)
 
 
 def access_log(proxy: LabHost) -> str:

@@ -5,7 +5,6 @@ change, the same ids everywhere after, fstab lines on the clients, real NFSv4 (l
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from wizard.errors import PlanConflict
 from wizard.render import as_text
 from wizard.site.apply import (
     apply_site,
-    close_all,
     preview_site,
     rollback_site,
     site_rollback_plans,
@@ -26,7 +24,6 @@ from wizard.site.model import Site, load_site
 from wizard.site.plan import render_site, site_session
 from wizard.steps.shares.site import CLIENT, SERVER
 from wizard.transport.base import Transport
-from wizard.transport.ssh import SshTransport
 
 pytestmark = pytest.mark.lab
 
@@ -72,16 +69,6 @@ def site(tmp_path: Path, hosts: list[LabHost]) -> Site:
         'users = ["alice", "bob"]\n'
     )
     return load_site(path)
-
-
-@pytest.fixture
-def transports(site: Site, lab_ssh_config: Path) -> Iterator[dict[str, Transport]]:
-    opened: dict[str, Transport] = {
-        host.name: SshTransport.connect(host.target, ssh_config=lab_ssh_config, connect_timeout=4)
-        for host in site.hosts
-    }
-    yield opened
-    close_all(opened)
 
 
 def untouched(hosts: list[LabHost]) -> None:

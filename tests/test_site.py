@@ -4,7 +4,6 @@ and, when the second host fails, puts the first one back; the site journal tells
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +53,6 @@ def write_site(folder: Path, writer: str, source: str) -> Path:
 @pytest.fixture
 def site(tmp_path: Path, two_hosts: list[Any], demo_step: None) -> Site:
     return load_site(write_site(tmp_path, two_hosts[0].name, two_hosts[1].name))
-
-
-@pytest.fixture
-def transports(site: Site, lab_ssh_config: Path) -> Iterator[dict[str, Transport]]:
-    opened: dict[str, Transport] = {
-        host.name: SshTransport.connect(host.target, ssh_config=lab_ssh_config, connect_timeout=4)
-        for host in site.hosts
-    }
-    yield opened
-    close_all(opened)
 
 
 def test_two_hosts_two_stages_apply_plan_nothing_then_roll_back(

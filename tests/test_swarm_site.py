@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,16 +60,6 @@ def topo(make_topology: Any) -> Topology:
 @pytest.fixture
 def site(tmp_path: Path, topo: Topology) -> Site:
     return load_site(write_site(tmp_path, topo))
-
-
-@pytest.fixture
-def transports(site: Site, lab_ssh_config: Path) -> Iterator[dict[str, Transport]]:
-    opened: dict[str, Transport] = {
-        host.name: SshTransport.connect(host.target, ssh_config=lab_ssh_config, connect_timeout=4)
-        for host in site.hosts
-    }
-    yield opened
-    close_all(opened)
 
 
 def swarm_state(host: Any) -> str:
