@@ -79,7 +79,8 @@ def _visit(args: argparse.Namespace, site: Site, connect: Connect, run: _Run) ->
     session = site_session(site, getattr(args, "overrides", None) or [])
     ask, tries = _asker(args, run)
     hosts = ", ".join(f"{host.name} ({host.target})" for host in site.hosts)
-    _say(run, f"Site {site.name}, answers from {site.source}: {hosts}.")
+    given = f"preset {args.preset or 'hardened'}" if site.source == "--host" else site.source
+    _say(run, f"Site {site.name} ({given}): {hosts}.")
     _say(run, f"Connecting to {len(site.hosts)} hosts…")
     with connect(site) as transports:
         code = _preview_and_apply(args, run, site, session, transports, (ask, tries))

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
+from prompt_toolkit.output.plain_text import PlainTextOutput
 
 from hostwiz.cli import main
 from hostwiz.site_cli import connected
@@ -40,6 +41,22 @@ def keys() -> Iterator[Any]:
             return {"input": pipe, "output": DummyOutput()}
 
         yield send
+
+
+@pytest.fixture
+def screen() -> io.StringIO:
+    """What the prompts show (the questions), as plain text."""
+    return io.StringIO()
+
+
+@pytest.fixture
+def typed(keys: Any, screen: io.StringIO) -> Any:
+    """``keys``, with the prompts written to ``screen``."""
+
+    def send(text: str) -> dict[str, Any]:
+        return {**keys(text), "output": PlainTextOutput(screen)}
+
+    return send
 
 
 # ---- routing (no practice host) -------------------------------------------------------------
@@ -111,6 +128,14 @@ def _site_file(folder: Path, writer: str, source: str) -> Path:
     return path
 
 
+def _taken(screen: io.StringIO) -> str:
+    """What the prompts showed since the last call."""
+    text = screen.getvalue()
+    screen.seek(0)
+    screen.truncate()
+    return text
+
+
 def _visit(path: Path, typed: str, keys: Any) -> int:
     args = default_args(plain=True, site=str(path), confirm_timeout=30)
     return run_plain_site(args, load_site(path), partial(connected, args), **keys(typed))
@@ -118,19 +143,31 @@ def _visit(path: Path, typed: str, keys: Any) -> int:
 
 @pytest.mark.lab
 def test_plain_site_previews_both_hosts_applies_on_yes_and_rolls_back_on_offer(
-    make_lab_hosts: Any, demo_step: None, tmp_path: Path, keys: Any, capsys: Any
+    make_lab_hosts: Any,
+    demo_step: None,
+    tmp_path: Path,
+    typed: Any,
+    screen: io.StringIO,
+    capsys: Any,
 ) -> None:
     hosts = make_lab_hosts(2, docker=False)
     writer, source = (host.console() for host in hosts)
     path = _site_file(tmp_path, hosts[0].name, hosts[1].name)
 
+    # Ctrl-C at the question: nothing changes.
+    assert _visit(path, "\x03", typed) == 1
+    assert capsys.readouterr().out.strip().endswith(NO_CHANGES)
+    assert not source.run(f"test -e {DROP_IN} || test -e {FOLDER}").ok
+
     # Apply? y; look at putting the site back? n.
-    assert _visit(path, "y\rn\r", keys) == 0, capsys.readouterr().out
+    assert _visit(path, "y\rn\r", typed) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
     assert "=== source [demo-source]" in out and "=== writer [demo-writer]" in out, out
     assert f"peer = {hosts[1].address}" in out  # the writer's diff names the source
     assert out.count("PermitRootLogin") >= 2  # the SSH step on both hosts
-    assert "Apply on 2 hosts (" in out
+    asked = _taken(screen)
+    assert "Apply on 2 hosts (writer, source)?" in asked, asked
+    assert f"Look at putting back site {tmp_path.name}'s last change?" in asked
     assert f"Applied site {tmp_path.name} on " in out
     for console in (writer, source):
         assert "PermitRootLogin prohibit-password" in console.run(f"cat {DROP_IN}").out
@@ -138,9 +175,11 @@ def test_plain_site_previews_both_hosts_applies_on_yes_and_rolls_back_on_offer(
     assert writer.run(f"cat {PEER_CONF}").out == f"peer = {hosts[1].address}\n"
 
     # A second visit: nothing to change; the offer shows the last change and puts it back.
-    assert _visit(path, "y\ry\r", keys) == 0, capsys.readouterr().out
+    assert _visit(path, "y\ry\r", typed) == 0, capsys.readouterr().out
     out = capsys.readouterr().out
-    assert "Nothing to change" in out and "Apply on" not in out
+    assert "Nothing to change" in out
+    asked = _taken(screen)
+    assert "Apply on" not in asked and f"Put back site {tmp_path.name} (writer, " in asked, asked
     assert f"Last change of site {tmp_path.name}" in out
     assert out.index("=== writer (") < out.index("=== source (")  # newest first
     assert "Put back: writer" in out
@@ -148,10 +187,11 @@ def test_plain_site_previews_both_hosts_applies_on_yes_and_rolls_back_on_offer(
         assert not console.run(f"test -e {DROP_IN} || test -e {FOLDER}").ok
 
     # Nothing left to put back: nothing is offered (the second n would answer the offer).
-    assert _visit(path, "n\rn\r", keys) == 0
+    assert _visit(path, "n\rn\r", typed) == 0
     out = capsys.readouterr().out
-    assert "Apply on 2 hosts (" in out and NO_CHANGES in out
-    assert "putting back" not in out
+    asked = _taken(screen)
+    assert "Apply on 2 hosts (" in asked and NO_CHANGES in out
+    assert "putting back" not in asked
 
 
 @pytest.mark.lab
@@ -168,3 +208,20 @@ def test_plain_site_yes_applies_without_asking(
         assert "PermitRootLogin" in host.console().run(f"cat {DROP_IN}").out
     assert main(argv) == 0
     assert "Nothing to change" in capsys.readouterr().out
+
+
+@pytest.mark.lab
+def test_plain_site_failure_says_what_was_put_back_and_where_the_story_is(
+    make_lab_hosts: Any, demo_step: None, tmp_path: Path, capsys: Any
+) -> None:
+    """The writer's stage fails (a file where it needs a folder): the source, already
+    confirmed, is put back; plain mode says so and names ``recover --site``, not "No changes"."""
+    hosts = make_lab_hosts(2, docker=False)
+    writer, source = (host.console() for host in hosts)
+    assert writer.run(f"touch {FOLDER}").ok
+    path = _site_file(tmp_path, hosts[0].name, hosts[1].name)
+    assert main(["--plain", "--yes", "--site", str(path), "--confirm-timeout", "30"]) == 1
+    out = capsys.readouterr().out
+    assert "put back" in out and f"hostwiz recover --site {path}" in out, out
+    assert NO_CHANGES not in out and "Traceback" not in out
+    assert not source.run(f"test -e {TOKEN} || test -e {DROP_IN}").ok
