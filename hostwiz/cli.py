@@ -47,7 +47,7 @@ def _connection_options(parser: argparse.ArgumentParser, *, sub: bool = True) ->
         "--host",
         action=HostAction,
         help="ssh config name, practice host, or user@host[:port]; repeat it for several "
-        "hosts at once (plan, apply, rollback, recover, audit)",
+        "hosts at once (plan, apply, rollback, recover, audit, check, --plain)",
     )
     group.add_argument("-F", "--ssh-config", help="ssh config file (default: ~/.ssh/config)")
     group.add_argument("-i", "--identity", help="private key file to log in with")
@@ -97,6 +97,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--yes", action="store_true",
                         help="with --plain: apply the preset without asking")  # fmt: skip
+    add_site_option(parser)  # with --plain (the wizard's start screen takes a site file)
     parser.add_argument(
         "--confirm-timeout",
         type=int,
@@ -567,6 +568,14 @@ def _print_audit_change(before: list[Any], after: list[Any]) -> None:
 
 def cmd_wizard(args: argparse.Namespace) -> int:
     if args.plain:
+        site = site_of(args)
+        if site is not None:  # several hosts: a site, line by line
+            from functools import partial
+
+            from hostwiz.site_cli import connected
+            from screens.plain_site import run_plain_site
+
+            return run_plain_site(args, site, partial(connected, args))
         from screens.plain import run_plain
 
         return run_plain(args)
@@ -700,6 +709,24 @@ SITE_COMMANDS = ("plan", "apply", "rollback", "recover", "check", "audit")
 """The commands that take a site (``--site FILE`` or several ``--host``)."""
 
 
+def _refuse_a_site_where_one_host_goes(args: argparse.Namespace) -> None:
+    """Several ``--host`` (or ``--site``) go with the site commands and ``--plain`` only."""
+    hosts = getattr(args, "hosts", None)  # `lab up --hosts N` is a count, not targets
+    several = (isinstance(hosts, list) and len(hosts) > 1) or bool(getattr(args, "site", None))
+    if not several or args.command in SITE_COMMANDS or (args.command is None and args.plain):
+        return
+    if args.command is None:
+        raise HostwizError(
+            "the full-screen wizard takes one --host (and no --site).",
+            "Mark several hosts on its start screen (Space) or type a site file's path there; "
+            "or use hostwiz --plain --site FILE (or --plain with several --host).",
+        )
+    raise HostwizError(
+        f"{args.command} takes one --host.",
+        f"Several hosts go with: {', '.join(SITE_COMMANDS)}, --plain (or --site FILE).",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:  # the hostwiz program (not a test calling main): it ends after this
         # The interpreter's last garbage collection walks every object of every module
@@ -712,12 +739,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wizard.confirm_timeout import check_confirm_timeout
 
             check_confirm_timeout(args.confirm_timeout)  # before any connection is opened
-        hosts = getattr(args, "hosts", None)  # `lab up --hosts N` is a count, not targets
-        if isinstance(hosts, list) and len(hosts) > 1 and args.command not in SITE_COMMANDS:
-            raise HostwizError(
-                f"{args.command or 'the wizard'} takes one --host.",
-                f"Several hosts go with: {', '.join(SITE_COMMANDS)} (or --site FILE).",
-            )
+        _refuse_a_site_where_one_host_goes(args)
         if args.command == "lab":
             from lab.cli import run_lab
 
