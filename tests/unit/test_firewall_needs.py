@@ -385,3 +385,23 @@ def test_the_proxy_needs_its_intercept_port_from_the_clients_and_ssh_its_port() 
     assert STEPS["proxy"].needs(replace(ON, enabled=False), Facts({}, {})) == ()  # type: ignore[attr-defined]
     (ssh,) = STEPS["ssh"].needs(SshAnswers(port=2222), Facts({}, {}))  # type: ignore[attr-defined]
     assert ssh.service == "ssh" and "port 2222" in ssh.why
+
+
+def test_every_manager_of_a_swarm_site_takes_2377_from_its_peers() -> None:
+    """A second manager joins the first's raft on 2377/tcp, and workers reach any manager
+    there: each manager needs it, a worker does not (it failed with two managers: the needs
+    asked for exactly one)."""
+    from tests.unit.test_swarm_site import ANSWERS, facts, node
+    from wizard.steps.swarm.site import MANAGER, SWARM_SITE, WORKER
+
+    site = SiteFacts({
+        "node1": HostFacts("node1", (MANAGER,), facts(node("10.214.3.11"))),
+        "node2": HostFacts("node2", (MANAGER,), facts(node("10.214.3.12"))),
+        "node3": HostFacts("node3", (WORKER,), facts(node("10.214.3.13"))),
+    })  # fmt: skip
+    needs = SWARM_SITE.needs(ANSWERS, site)
+    control = {name: {n.service: n.sources for n in found} for name, found in needs.items()}
+    assert control["node1"]["2377/tcp"] == ("10.214.3.12", "10.214.3.13")
+    assert control["node2"]["2377/tcp"] == ("10.214.3.11", "10.214.3.13")
+    assert "2377/tcp" not in control["node3"]
+    assert control["node3"]["7946"] == ("10.214.3.11", "10.214.3.12")

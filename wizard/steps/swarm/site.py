@@ -337,18 +337,20 @@ class SwarmSiteStep:
         }  # fmt: skip
 
     def needs(self, answers: SwarmSiteAnswers, site: SiteFacts) -> Mapping[str, tuple[Need, ...]]:
-        """Each node needs the swarm ports from the other nodes' addresses (2377/tcp on the
-        manager), 4789/udp and, for an encrypted overlay, ESP from their data path ones."""
+        """Each node needs the swarm ports from the other nodes' addresses (2377/tcp on every
+        manager: workers and the other managers reach it there), 4789/udp and, for an
+        encrypted overlay, ESP from their data path ones."""
         swarm = answers.swarm()
-        manager = site.one(MANAGER)
-        nodes = [manager, *(w for w in site.with_role(WORKER) if w.name != manager.name)]
+        managers = site.with_role(MANAGER)
+        names = {manager.name for manager in managers}
+        nodes = [*managers, *(w for w in site.with_role(WORKER) if w.name not in names)]
         addresses = {node.name: _address(swarm, node.facts[SWARM_HOST]) for node in nodes}
         found: dict[str, tuple[Need, ...]] = {}
         for node in nodes:
             peers = [addresses[other.name] for other in nodes if other.name != node.name]
             control = tuple(dict.fromkeys(advertise for advertise, _ in peers))
             data = tuple(dict.fromkeys(path for _, path in peers))
-            found[node.name] = node_needs(swarm, node is manager, control, data)
+            found[node.name] = node_needs(swarm, node.name in names, control, data)
         return found
 
     def _manager(self, answers: SwarmAnswers, manager: HostFacts, overlay: bool) -> Plan:
