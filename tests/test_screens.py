@@ -1439,7 +1439,12 @@ async def test_a_preset_that_cannot_be_loaded_is_explained_and_ends_the_wizard(
     app = HostwizApp(default_args(preset=str(broken)), hosts=[])
     async with app.run_test(size=(100, 30)) as pilot:
         error = await wait_for(pilot, ErrorScreen, 30)
-        text = " ".join(str(s.content) for s in error.query(Static).results(Static))
+        text = ""
+        for _ in range(100):  # the screen is pushed before its texts are mounted
+            text = " ".join(str(s.content) for s in error.query(Static).results(Static))
+            if text:
+                break
+            await pilot.pause(0.05)
         assert "expected a size such as 10m" in text
         await pilot.press("escape")
         await pilot.pause()

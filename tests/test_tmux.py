@@ -55,6 +55,19 @@ class Terminal:
     def text(self, text: str) -> None:
         self.tmux("send-keys", "-t", self.session, "-l", text)
 
+    def exit_status(self, seconds: float) -> int:
+        """The program's exit status once its pane is dead (tmux's own record, not the
+        "Pane is dead" line, which lands wherever the program left the cursor)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            fields = self.tmux(
+                "display-message", "-p", "-t", self.session, "#{pane_dead} #{pane_dead_status}"
+            ).split()
+            if fields[:1] == ["1"] and len(fields) == 2:
+                return int(fields[1])
+            time.sleep(0.25)
+        raise AssertionError(f"the program still runs after {seconds} s:\n{self.screen()}")
+
     def wait_for(self, pattern: str, seconds: float) -> re.Match[str]:
         """Poll the screen until ``pattern`` (a regex) shows, for at most ``seconds``."""
         deadline = time.monotonic() + seconds
@@ -143,7 +156,7 @@ def test_wizard_in_a_real_terminal_applies_the_docker_step(
     terminal.keys("Enter")
     terminal.wait_for(r"Docker engine\s+done", 60)
     terminal.keys("Escape")
-    terminal.wait_for(r"Pane is dead", 30)
+    assert terminal.exit_status(30) == 0
     # The local copy went to the child's own state folder, not the admin's.
     assert list(state.glob(f"hostwiz/snapshots/*/{snapshot_id}"))
     assert os.environ.get("XDG_STATE_HOME") != str(state)
