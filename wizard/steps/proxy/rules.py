@@ -29,6 +29,7 @@ holds exactly these rules.
 from __future__ import annotations
 
 from wizard.host.boot import BootPath, init_text, unit_text
+from wizard.host.rules_shell import delete_jumps, first_jump_function
 from wizard.steps.proxy.answers import ProxyAnswers
 
 PREFIX = "HWPROXY-"
@@ -136,18 +137,13 @@ def loaded(live: str) -> bool:
     return bool(ours(live))
 
 
-STOP_FUNCTIONS = r"""hwp_stop_family() {
+STOP_FUNCTIONS = (
+    """hwp_stop_family() {
   cmd=$1
   command -v "$cmd" >/dev/null 2>&1 || return 0
-  for spec in mangle:INPUT:HWPROXY-INPUT nat:PREROUTING:HWPROXY-PREROUTING \
-              filter:INPUT:HWPROXY-INPUT; do
-    table=${spec%%:*} rest=${spec#*:}
-    chain=${rest%%:*} target=${rest#*:}
-    for i in 1 2 3 4 5 6 7 8; do
-      "$cmd" -w -t "$table" -D "$chain" -j "$target" 2>/dev/null || break
-    done
-  done
-  for table in mangle nat filter; do
+"""
+    + delete_jumps([":".join(jump) for jump in JUMPS])
+    + r"""  for table in mangle nat filter; do
     chains=$("$cmd-save" -t "$table" 2>/dev/null | sed -n 's/^:\(HWPROXY-[^ ]*\).*/\1/p')
     for chain in $chains; do "$cmd" -w -t "$table" -F "$chain"; done
     for chain in $chains; do "$cmd" -w -t "$table" -X "$chain"; done
@@ -155,6 +151,7 @@ STOP_FUNCTIONS = r"""hwp_stop_family() {
   return 0
 }
 """
+)
 """Removes every rule of hostwiz's proxy (used by ``stop`` and by undo scripts, which must
 work after the script itself is gone)."""
 
@@ -166,13 +163,8 @@ set -u
 DIR=/etc/hostwiz/proxy
 """
     + STOP_FUNCTIONS
-    + r"""hwp_first() {  # cmd table chain target: chain's first rule jumps to target
-  first=$("$1" -w -t "$2" -S "$3" 2>/dev/null | sed -n 2p)
-  [ "$first" = "-A $3 -j $4" ] && return 0
-  while "$1" -w -t "$2" -D "$3" -j "$4" 2>/dev/null; do :; done
-  "$1" -w -t "$2" -I "$3" 1 -j "$4"
-}
-hwp_start_family() {  # cmd rules-file
+    + first_jump_function("hwp_first")
+    + r"""hwp_start_family() {  # cmd rules-file
   cmd=$1 file=$2
   [ -f "$file" ] || { hwp_stop_family "$cmd"; return 0; }
   "$cmd-restore" -w --noflush < "$file" || { echo "hostwiz-proxy: $file failed" >&2; return 1; }
