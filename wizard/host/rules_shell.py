@@ -1,11 +1,12 @@
-"""Shell pieces the rules scripts share (``/usr/local/sbin/hostwiz-proxy`` and
-``hostwiz-proxy-route``): keeping a jump first in a chain, taking jumps out, and removing a
-step's chains.
+"""Shell pieces the rules scripts share (``/usr/local/sbin/hostwiz-firewall``,
+``hostwiz-proxy`` and ``hostwiz-proxy-route``): keeping a jump first in a chain, taking jumps
+out, and removing a step's chains.
 
 The scripts, and the undo scripts built from their stop functions, are compared byte for byte
 with what is on a host, so these pieces must keep producing exactly the texts the steps wrote
-before they were shared: ``tests/unit/test_proxy_scripts.py`` keeps them fixed. Each piece
-uses ``"$cmd"`` (iptables or ip6tables) the way the scripts set it.
+before they were shared: ``tests/unit/test_proxy_scripts.py`` and
+``tests/unit/test_firewall_script.py`` keep them fixed. Each piece uses ``"$cmd"`` (iptables
+or ip6tables) the way the scripts set it.
 """
 
 from __future__ import annotations
@@ -42,4 +43,34 @@ def delete_jumps(jumps: Sequence[str], indent: str = "  ") -> str:
         f'{indent}    "$cmd" -w -t "$table" -D "$chain" -j "$target" 2>/dev/null || break\n'
         f"{indent}  done\n"
         f"{indent}done\n"
+    )
+
+
+def delete_chains(prefix: str, tables: Sequence[str]) -> str:
+    """Shell lines that flush and delete every chain named ``PREFIX...`` in ``tables`` of
+    ``"$cmd"``'s rules, whichever version of the rules made them."""
+    named = rf"s/^:\({prefix}[^ ]*\).*/\1/p"
+    return (
+        f"  for table in {' '.join(tables)}; do\n"
+        f"""    chains=$("$cmd-save" -t "$table" 2>/dev/null | sed -n '{named}')\n"""
+        '    for chain in $chains; do "$cmd" -w -t "$table" -F "$chain"; done\n'
+        '    for chain in $chains; do "$cmd" -w -t "$table" -X "$chain"; done\n'
+        "  done\n"
+    )
+
+
+def stop_family_function(
+    name: str, jumps: Sequence[str], prefix: str, tables: Sequence[str], extra: str = ""
+) -> str:
+    """The shell function ``NAME cmd``: take a step's ``jumps`` (``TABLE:CHAIN:TARGET``) and
+    its chains (``PREFIX...`` in ``tables``) out of ``cmd``'s rules (iptables or ip6tables;
+    nothing when it is not installed), then run the lines ``extra``. Never fails."""
+    return (
+        f"{name}() {{\n"
+        "  cmd=$1\n"
+        '  command -v "$cmd" >/dev/null 2>&1 || return 0\n'
+        + delete_jumps(jumps)
+        + delete_chains(prefix, tables)
+        + extra
+        + "  return 0\n}\n"
     )

@@ -29,7 +29,7 @@ holds exactly these rules.
 from __future__ import annotations
 
 from wizard.host.boot import BootPath, init_text, unit_text
-from wizard.host.rules_shell import delete_jumps, first_jump_function
+from wizard.host.rules_shell import first_jump_function, stop_family_function
 from wizard.steps.proxy.answers import ProxyAnswers
 
 PREFIX = "HWPROXY-"
@@ -137,20 +137,8 @@ def loaded(live: str) -> bool:
     return bool(ours(live))
 
 
-STOP_FUNCTIONS = (
-    """hwp_stop_family() {
-  cmd=$1
-  command -v "$cmd" >/dev/null 2>&1 || return 0
-"""
-    + delete_jumps([":".join(jump) for jump in JUMPS])
-    + r"""  for table in mangle nat filter; do
-    chains=$("$cmd-save" -t "$table" 2>/dev/null | sed -n 's/^:\(HWPROXY-[^ ]*\).*/\1/p')
-    for chain in $chains; do "$cmd" -w -t "$table" -F "$chain"; done
-    for chain in $chains; do "$cmd" -w -t "$table" -X "$chain"; done
-  done
-  return 0
-}
-"""
+STOP_FUNCTIONS = stop_family_function(
+    "hwp_stop_family", [":".join(jump) for jump in JUMPS], PREFIX, ("mangle", "nat", "filter")
 )
 """Removes every rule of hostwiz's proxy (used by ``stop`` and by undo scripts, which must
 work after the script itself is gone)."""
