@@ -29,6 +29,7 @@ holds exactly these rules.
 from __future__ import annotations
 
 from wizard.host.boot import BootPath, init_text, unit_text
+from wizard.host.iptables_save import parse_save
 from wizard.host.rules_shell import first_jump_function, stop_family_function
 from wizard.steps.proxy.answers import ProxyAnswers
 
@@ -80,21 +81,6 @@ def render(answers: ProxyAnswers, networks: tuple[str, ...], version: int) -> st
         "*filter", f":{INPUT} - [0:0]", *accept, "COMMIT",
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
-
-
-def parse_save(text: str) -> dict[str, dict[str, list[str]]]:
-    """``iptables-save`` output or a restore file -> table -> chain -> rules."""
-    tables: dict[str, dict[str, list[str]]] = {}
-    table: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("*"):
-            table = tables.setdefault(line[1:], {})
-        elif line.startswith(":"):
-            table.setdefault(line[1:].split()[0], [])
-        elif line.startswith("-A "):
-            table.setdefault(line.split()[1], []).append(line)
-    return tables
 
 
 def ours(text: str) -> dict[str, dict[str, list[str]]]:
