@@ -8,13 +8,12 @@ from __future__ import annotations
 import io
 import subprocess
 import tarfile
-import time
 from pathlib import Path
 
-from lab.model import LabHost, console
-from lab.requirements import BUSYBOX, check_busybox
+from lab.image import add_busybox, add_directory, add_text, docker_import
+from lab.model import LabHost
+from lab.requirements import check_busybox
 from wizard.errors import LabError
-from wizard.transport.base import shell_quote
 
 TAG = "hostwiz/squid:test"
 SQUID = Path("/usr/sbin/squid")
@@ -58,19 +57,6 @@ def _libraries(binaries: list[Path]) -> list[Path]:
     return sorted(found)
 
 
-def _directory(tar: tarfile.TarFile, name: str, mode: int = 0o755) -> None:
-    info = tarfile.TarInfo(name)
-    info.type, info.mode, info.mtime = tarfile.DIRTYPE, mode, int(time.time())
-    tar.addfile(info)
-
-
-def _text(tar: tarfile.TarFile, name: str, text: str, mode: int = 0o644) -> None:
-    data = text.encode()
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-    tar.addfile(info, io.BytesIO(data))
-
-
 def squid_rootfs() -> bytes:
     """The image's root file system as a tar."""
     check_busybox()
@@ -82,34 +68,21 @@ def squid_rootfs() -> bytes:
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name in ("bin", "etc", "run", "tmp", "usr/local/bin", "var/log/squid",
                      "var/spool/squid", "var/cache/squid"):  # fmt: skip
-            _directory(tar, name, 0o1777 if name == "tmp" else 0o755)
-        tar.add(str(BUSYBOX), arcname="bin/busybox")
-        for applet in ("sh", "cat", "ls"):
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname, link.mode = tarfile.SYMTYPE, "busybox", 0o777
-            tar.addfile(link)
+            add_directory(tar, name, 0o1777 if name == "tmp" else 0o755)
+        add_busybox(tar, ["sh", "cat", "ls"])
         for path in [*binaries, *_libraries(binaries)]:
             tar.add(str(path.resolve()), arcname=str(path).lstrip("/"))  # the link's name
         for data in DATA:
             tar.add(data, arcname=data.lstrip("/"))
         for name, text in FILES.items():
-            _text(tar, name, text, 0o755 if name.startswith("usr/local/bin") else 0o644)
+            add_text(tar, name, text, 0o755 if name.startswith("usr/local/bin") else 0o644)
     return buf.getvalue()
 
 
 def import_squid_image(host: LabHost, tag: str = TAG) -> str:
     """Load the squid image into the host's dockerd; return its id."""
-    script = (
-        "unset DOCKER_HOST DOCKER_CONTEXT DOCKER_CONFIG DOCKER_TLS_VERIFY DOCKER_CERT_PATH; "
-        "docker import --change 'ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' "
-        "--change 'CMD [\"/usr/local/bin/squid-entrypoint\"]' "
-        f"- {shell_quote(tag)}"
-    )
-    result = console(host).run(script, stdin=squid_rootfs(), timeout=300)
-    if not result.ok:
-        raise LabError(
-            f"Could not import the squid image into {host.name}'s Docker: "
-            f"{result.err.strip() or result.exit_code}",
-            "Is dockerd running there? It is not with `lab up --no-docker`.",
-        )
-    return result.out.strip()
+    changes = [
+        "ENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        'CMD ["/usr/local/bin/squid-entrypoint"]',
+    ]
+    return docker_import(host, squid_rootfs(), tag, changes, what="the squid image", timeout=300)

@@ -13,15 +13,19 @@ applied without any question, for scripts. Ctrl-C at any point before the change
 from __future__ import annotations
 
 import argparse
-import shutil
-import sys
-import textwrap
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
+from screens.plain_common import (
+    NO_CHANGES,
+    PlainRun,
+    passphrase_asker,
+    progress,
+    say,
+    wrap,
+)
 from screens.questions import (
     confirm_keys,
     field_named_in,
@@ -33,34 +37,19 @@ from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
     from wizard.answers import FieldInfo
-    from wizard.local import AskSecret, SecretAnswer, SecretRequest
+    from wizard.local import AskSecret
     from wizard.plan import Changeset
     from wizard.session import Selection
     from wizard.steps.base import Step
-    from wizard.transaction import ApplyResult, Event
+    from wizard.transaction import ApplyResult
     from wizard.transport.base import Transport
-
-NO_CHANGES = "No changes were made."
-
-
-@dataclass
-class _Run:
-    """What has happened so far, to say the right thing when interrupted."""
-
-    applying: bool = False
-    snapshots_command: str = ""
-    """``hostwiz snapshots --host NAME ...`` for the host being changed (once applying)."""
-    confirm_timeout: int = 60
-    prompt_options: dict[str, Any] = field(default_factory=dict)
-    """Extra options for every prompt (tests pass a pipe input and a dummy output)."""
-    out: TextIO = field(default_factory=lambda: sys.stdout)
 
 
 def run_plain(args: argparse.Namespace, **prompt_options: Any) -> int:
     """Entry point used by ``hostwiz --plain`` (see :func:`hostwiz.cli.cmd_wizard`)."""
     from wizard.confirm_timeout import check_confirm_timeout
 
-    run = _Run(prompt_options=prompt_options)
+    run = PlainRun(prompt_options=prompt_options)
     try:
         run.confirm_timeout = check_confirm_timeout(args.confirm_timeout)
         if args.yes:
@@ -68,24 +57,20 @@ def run_plain(args: argparse.Namespace, **prompt_options: Any) -> int:
         return _interactive(args, run)
     except KeyboardInterrupt:
         if run.applying:
-            _say(
+            say(
                 run,
                 "\nInterrupted while applying. Unless the change was confirmed, the host "
                 f"puts everything back by itself within {run.confirm_timeout} seconds; "
                 f"`{run.snapshots_command}` shows what happened.",
             )
         else:
-            _say(run, f"\n{NO_CHANGES}")
+            say(run, f"\n{NO_CHANGES}")
         return 1
     except HostwizError as error:
-        _say(run, error.explain())
+        say(run, error.explain())
         if not run.applying:
-            _say(run, NO_CHANGES)
+            say(run, NO_CHANGES)
         return 1
-
-
-def _say(run: _Run, text: str = "") -> None:
-    print(text, file=run.out, flush=True)
 
 
 # ---- shared -----------------------------------------------------------------------------
@@ -98,7 +83,7 @@ def _preset_answers(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     return preset.source, dict(preset.answers)
 
 
-def _show_plan(run: _Run, changeset: Changeset, selections: Sequence[Selection] = ()) -> None:
+def _show_plan(run: PlainRun, changeset: Changeset, selections: Sequence[Selection] = ()) -> None:
     from wizard.checks import conflict_lines, conflicts_for
     from wizard.render import as_ansi, as_text, render_changeset
 
@@ -109,31 +94,8 @@ def _show_plan(run: _Run, changeset: Changeset, selections: Sequence[Selection] 
     run.out.flush()
 
 
-MARKS = {
-    "snapshot": "snap",
-    "armed": "safe",
-    "action": " .. ",
-    "action-done": " ok ",
-    "action-failed": "FAIL",
-    "health": "chk ",
-    "undo": "undo",
-    "confirm": "conf",
-    "done": "done",
-    "warning": " !! ",
-}
-
-
-def _progress(run: _Run) -> Any:
-    def show(event: Event) -> None:
-        _say(run, f"[{MARKS.get(event.kind, ' -- ')}] {event.message}")
-        if event.output and event.kind in {"action-failed", "warning", "undo"}:
-            _say(run, textwrap.indent(event.output.rstrip(), "       "))
-
-    return show
-
-
 def _plan(
-    run: _Run,
+    run: PlainRun,
     transport: Transport,
     selections: list[Selection],
     ask: AskSecret,
@@ -148,13 +110,13 @@ def _plan(
     facts = read_facts(transport, selections)
     prepared = prepare_local(selections, facts, local_context(transport, ask, tries=tries))
     for folder in prepared.created:
-        _say(run, f"Created a new CA in {folder} (its key is encrypted with your passphrase). "
-                  "Back the folder up.")  # fmt: skip
+        say(run, f"Created a new CA in {folder} (its key is encrypted with your passphrase). "
+                 "Back the folder up.")  # fmt: skip
     return prepared.selections, plan_changeset(transport.host_label, prepared.selections, facts)
 
 
 def _apply(
-    run: _Run, transport: Transport, selections: list[Selection], changeset: Changeset
+    run: PlainRun, transport: Transport, selections: list[Selection], changeset: Changeset
 ) -> int:
     from wizard.session import apply
     from wizard.transport.base import hostwiz_command
@@ -165,7 +127,7 @@ def _apply(
         transport,
         selections,
         expected=changeset,
-        progress=_progress(run),
+        progress=progress(run),
         confirm_timeout=run.confirm_timeout,
     )
     _report(run, result, transport, changeset)
@@ -174,7 +136,7 @@ def _apply(
     return _local_work_after(run, selections)
 
 
-def _local_work_after(run: _Run, selections: list[Selection]) -> int:
+def _local_work_after(run: PlainRun, selections: list[Selection]) -> int:
     """The steps' local work after an apply, such as a client bundle and docker context (after
     a confirmed apply, or when the host needed nothing): never before, so nothing local points
     at an undone change."""
@@ -182,25 +144,25 @@ def _local_work_after(run: _Run, selections: list[Selection]) -> int:
 
     report = after_confirmed(selections)
     for line in report.lines:
-        _say(run, line)
+        say(run, line)
     return 0 if report.ok else 1
 
 
-def _report(run: _Run, result: ApplyResult, transport: Transport, changeset: Changeset) -> None:
+def _report(run: PlainRun, result: ApplyResult, transport: Transport, changeset: Changeset) -> None:
     from wizard.transport.base import hostwiz_command
 
-    _say(run)
-    _say(run, result.message)
+    say(run)
+    say(run, result.message)
     if result.snapshot_id:
-        _say(run, f"Changed: {', '.join(changeset.touched_paths())}")
-        _say(run, f"Snapshot: {result.snapshot_id}")
-        _say(run, f"To undo: {hostwiz_command(transport, 'rollback', result.snapshot_id)}")
+        say(run, f"Changed: {', '.join(changeset.touched_paths())}")
+        say(run, f"Snapshot: {result.snapshot_id}")
+        say(run, f"To undo: {hostwiz_command(transport, 'rollback', result.snapshot_id)}")
 
 
 # ---- --yes --------------------------------------------------------------------------------
 
 
-def _unattended(args: argparse.Namespace, run: _Run) -> int:
+def _unattended(args: argparse.Namespace, run: PlainRun) -> int:
     """Apply the preset as it is: no question at all, for scripts."""
     from wizard.connect import open_transport
     from wizard.local import answer_with, nobody_to_ask, scripted_secret
@@ -210,12 +172,12 @@ def _unattended(args: argparse.Namespace, run: _Run) -> int:
     selections = selections_for(answers)  # in hostwiz's step order, not the preset's
     given = scripted_secret(getattr(args, "passphrase_file", None))
     ask = answer_with(given) if given is not None else nobody_to_ask
-    _say(run, f"Answers from {source}.")
+    say(run, f"Answers from {source}.")
     with open_transport(args) as transport:
         selections, changeset = _plan(run, transport, selections, ask, tries=1)
         _show_plan(run, changeset, selections)
         if changeset.empty:
-            _say(run, f"Nothing to change: {transport.host_label} already matches {source}.")
+            say(run, f"Nothing to change: {transport.host_label} already matches {source}.")
             return _local_work_after(run, selections)
         return _apply(run, transport, selections, changeset)
 
@@ -223,7 +185,7 @@ def _unattended(args: argparse.Namespace, run: _Run) -> int:
 # ---- interactive --------------------------------------------------------------------------
 
 
-def _interactive(args: argparse.Namespace, run: _Run) -> int:
+def _interactive(args: argparse.Namespace, run: PlainRun) -> int:
     import questionary
 
     from wizard.connect import open_transport
@@ -241,13 +203,13 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
             **run.prompt_options,
         ).unsafe_ask()
         args = argparse.Namespace(**{**vars(args), "host": host.strip()})
-    _say(run, f"Connecting to {args.host}…")
+    say(run, f"Connecting to {args.host}…")
     with open_transport(args) as transport:
         everything = selections_for(answers)
         facts = read_facts(transport, everything)
-        _say(run, f"\n{transport.host_label}, answers from {source}:")
+        say(run, f"\n{transport.host_label}, answers from {source}:")
         for step, status in step_statuses(everything, facts, transport):
-            _say(run, f"  {step.title}: {status.status.value} ({status.summary})")
+            say(run, f"  {step.title}: {status.status.value} ({status.summary})")
         chosen: list[Selection] = []
         for name, step in STEPS.items():
             context = partial(question_context, step, facts=facts)
@@ -256,62 +218,26 @@ def _interactive(args: argparse.Namespace, run: _Run) -> int:
                 answers[name] = new
                 chosen.append(Selection(step, new))
         if not chosen:
-            _say(run, NO_CHANGES)
+            say(run, NO_CHANGES)
             return 0
-        chosen, changeset = _plan(run, transport, chosen, _passphrase_asker(run))
-        _say(run)
+        chosen, changeset = _plan(run, transport, chosen, passphrase_asker(run))
+        say(run)
         _show_plan(run, changeset, chosen)
         if changeset.empty:
-            _say(run, f"Nothing to change: {transport.host_label} already matches these answers.")
+            say(run, f"Nothing to change: {transport.host_label} already matches these answers.")
             code = _local_work_after(run, chosen)
         elif yes_no(f"Apply these changes to {transport.host_label}?", False, run.prompt_options):
             code = _apply(run, transport, chosen, changeset)
         else:
-            _say(run, NO_CHANGES)
+            say(run, NO_CHANGES)
             code = 0
         again = hostwiz_command(transport, "--plain")
     _offer_save(run, answers, again)
     return code
 
 
-def _passphrase_asker(run: _Run) -> AskSecret:
-    """Ask for a secret a step needs (the CA passphrase) with password prompts (twice when it
-    is chosen now)."""
-
-    def ask(request: SecretRequest) -> SecretAnswer:
-        import questionary
-
-        from wizard.local import SecretAnswer
-        from wizard.secrets import Secret
-
-        if request.problem is not None:
-            _say(run, f"{request.problem.message} {request.problem.hint}")
-        else:
-            _say(run, f"\n{wrap(request.explanation)}")
-            _say(run, wrap(request.note))
-
-        def long_enough(text: str) -> bool | str:
-            if len(text) >= request.min_length:
-                return True
-            return f"at least {request.min_length} characters (a few unrelated words work well)"
-
-        first = questionary.password(
-            f"{request.prompt}:",
-            validate=long_enough if request.confirm else None,
-            **run.prompt_options,
-        ).unsafe_ask()
-        if not request.confirm:
-            return SecretAnswer(Secret(first))
-        again = questionary.password(
-            "The same passphrase again:", **run.prompt_options
-        ).unsafe_ask()
-        return SecretAnswer(Secret(first), Secret(again))
-
-    return ask
-
-
 def _ask_step(
-    run: _Run,
+    run: PlainRun,
     step: Step[Any],
     current: Any,
     context: Callable[[Any], Mapping[str, str]] | Mapping[str, str] | None = None,
@@ -327,8 +253,8 @@ def _ask_step(
     from wizard.answers import as_mapping, build, fields_of
     from wizard.errors import InvalidAnswer
 
-    _say(run, f"\n== {step.title} ==")
-    _say(run, wrap(step.explanation))
+    say(run, f"\n== {step.title} ==")
+    say(run, wrap(step.explanation))
     if not yes_no(f"Go through {step.title}?", True, run.prompt_options):
         return None
     fields = fields_of(step.answers_type)
@@ -354,12 +280,12 @@ def _ask_step(
         so_far = partial(answers_with, info.name, values[info.name])
         line = _context_line(context, info.name, so_far)
         if line:
-            _say(run, context_text(line))
+            say(run, context_text(line))
         values[info.name] = ask_field(
             info,
             values[info.name],
             run.prompt_options,
-            say=lambda text: _say(run, text),
+            say=lambda text: say(run, text),
             whole=with_the_others(info),
         )
     return build(step.answers_type, values, base=current, where=step.title)
@@ -381,21 +307,6 @@ def _context_line(
         return context(answers()).get(name, "")
     except InvalidAnswer:
         return ""
-
-
-def terminal_width() -> int:
-    """Where printed text is wrapped: the terminal's width, at most 100 columns."""
-    return max(40, min(shutil.get_terminal_size((80, 24)).columns, 100) - 2)
-
-
-def wrap(text: str, indent: str = "") -> str:
-    """Help and explanations wrapped to the terminal (never cut at its edge)."""
-    width = terminal_width()
-    paragraphs = text.splitlines() or [""]
-    return "\n".join(
-        textwrap.fill(line, width=width, initial_indent=indent, subsequent_indent=indent)
-        for line in paragraphs
-    )
 
 
 def context_text(line: str) -> str:
@@ -458,7 +369,7 @@ def ask_field(
     return check_value(info, raw)
 
 
-def _offer_save(run: _Run, answers: dict[str, Any], again: str = "hostwiz --plain") -> None:
+def _offer_save(run: PlainRun, answers: dict[str, Any], again: str = "hostwiz --plain") -> None:
     """Offer to save the answers; ``again`` is the command that runs plain mode on the same
     host (the saved file's ``--preset`` is added to it)."""
     import questionary
@@ -476,8 +387,8 @@ def _offer_save(run: _Run, answers: dict[str, Any], again: str = "hostwiz --plai
     try:
         save_preset(Path(path.strip()), answers)
     except OSError as error:
-        _say(run, f"Could not write {path}: {error.strerror}.")
+        say(run, f"Could not write {path}: {error.strerror}.")
         return
     from wizard.transport.base import shell_quote
 
-    _say(run, f"Saved. Use it with: {again} --preset {shell_quote(path.strip())}")
+    say(run, f"Saved. Use it with: {again} --preset {shell_quote(path.strip())}")

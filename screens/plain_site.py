@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
-from screens.plain import NO_CHANGES, _passphrase_asker, _progress, _Run, _say, yes_no
+from screens.plain import yes_no
+from screens.plain_common import NO_CHANGES, PlainRun, passphrase_asker, progress, say
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
@@ -42,25 +43,25 @@ def run_plain_site(
     ``prompt_options`` go to every prompt (tests pass a pipe input and a dummy output)."""
     from wizard.confirm_timeout import check_confirm_timeout
 
-    run = _Run(prompt_options=prompt_options)
+    run = PlainRun(prompt_options=prompt_options)
     try:
         run.confirm_timeout = check_confirm_timeout(args.confirm_timeout)
         return _visit(args, site, connect, run)
     except KeyboardInterrupt:
         if run.applying:
-            _say(run, "\nInterrupted while changing the hosts. Unless its change was confirmed, "
-                      f"each host puts everything back by itself within {run.confirm_timeout} "
-                      f"seconds; `{site.command('recover')}` shows what happened.")  # fmt: skip
+            say(run, "\nInterrupted while changing the hosts. Unless its change was confirmed, "
+                     f"each host puts everything back by itself within {run.confirm_timeout} "
+                     f"seconds; `{site.command('recover')}` shows what happened.")  # fmt: skip
         else:
-            _say(run, f"\n{NO_CHANGES}")
+            say(run, f"\n{NO_CHANGES}")
         return 1
     except HostwizError as error:
-        _say(run, error.explain())
-        _say(run, f"`{site.command('recover')}` tells the story." if run.applying else NO_CHANGES)
+        say(run, error.explain())
+        say(run, f"`{site.command('recover')}` tells the story." if run.applying else NO_CHANGES)
         return 1
 
 
-def _asker(args: argparse.Namespace, run: _Run) -> tuple[AskSecret, int]:
+def _asker(args: argparse.Namespace, run: PlainRun) -> tuple[AskSecret, int]:
     """How a step's secret (the CA passphrase) is answered, and how many tries a refused one
     gets: with ``--yes``, only as given for scripts; else plain mode's password prompts, once
     for the whole site."""
@@ -69,10 +70,10 @@ def _asker(args: argparse.Namespace, run: _Run) -> tuple[AskSecret, int]:
     if args.yes:
         given = scripted_secret(getattr(args, "passphrase_file", None))
         return (answer_with(given) if given is not None else nobody_to_ask), 1
-    return remembering(_passphrase_asker(run)), 3
+    return remembering(passphrase_asker(run)), 3
 
 
-def _visit(args: argparse.Namespace, site: Site, connect: Connect, run: _Run) -> int:
+def _visit(args: argparse.Namespace, site: Site, connect: Connect, run: PlainRun) -> int:
     """Connect, preview, apply on a yes; then (when asking) offer the site's rollback."""
     from wizard.site.plan import site_session
 
@@ -80,8 +81,8 @@ def _visit(args: argparse.Namespace, site: Site, connect: Connect, run: _Run) ->
     ask, tries = _asker(args, run)
     hosts = ", ".join(f"{host.name} ({host.target})" for host in site.hosts)
     given = f"preset {args.preset or 'hardened'}" if site.source == "--host" else site.source
-    _say(run, f"Site {site.name} ({given}): {hosts}.")
-    _say(run, f"Connecting to {len(site.hosts)} hosts…")
+    say(run, f"Site {site.name} ({given}): {hosts}.")
+    say(run, f"Connecting to {len(site.hosts)} hosts…")
     with connect(site) as transports:
         code = _preview_and_apply(args, run, site, session, transports, (ask, tries))
         if not args.yes:
@@ -89,14 +90,14 @@ def _visit(args: argparse.Namespace, site: Site, connect: Connect, run: _Run) ->
     return code
 
 
-def _show(run: _Run, lines: list[RenderedLine]) -> None:
+def _show(run: PlainRun, lines: list[RenderedLine]) -> None:
     from wizard.render import as_ansi, as_text
 
     run.out.write(as_ansi(lines) if run.out.isatty() else as_text(lines))
     run.out.flush()
 
 
-def _show_conflicts(run: _Run, session: SiteSession) -> Callable[[dict[str, Facts]], None]:
+def _show_conflicts(run: PlainRun, session: SiteSession) -> Callable[[dict[str, Facts]], None]:
     """What ``preview_prepared`` calls once the hosts are read: the combination checker's
     findings on the whole site, shown even when planning then refuses."""
     from wizard.checks import conflict_lines
@@ -104,14 +105,14 @@ def _show_conflicts(run: _Run, session: SiteSession) -> Callable[[dict[str, Fact
 
     def show(facts: dict[str, Facts]) -> None:
         for line in conflict_lines(site_conflicts(session, facts)):
-            _say(run, line)
+            say(run, line)
 
     return show
 
 
 def _preview_and_apply(
     args: argparse.Namespace,
-    run: _Run,
+    run: PlainRun,
     site: Site,
     session: SiteSession,
     transports: Mapping[str, Transport],
@@ -124,39 +125,39 @@ def _preview_and_apply(
     preview = preview_prepared(session, transports, asker[0], tries=asker[1],
                                on_read=_show_conflicts(run, session))  # fmt: skip
     for folder in preview.created:
-        _say(run, f"Created a new CA in {folder} (its key is encrypted with your passphrase). "
-                  "Back the folder up.")  # fmt: skip
-    _say(run)
+        say(run, f"Created a new CA in {folder} (its key is encrypted with your passphrase). "
+                 "Back the folder up.")  # fmt: skip
+    say(run)
     _show(run, render_site(preview.plan, preview.session))
     if preview.plan.empty:
-        _say(run, f"Nothing to change: every host of site {site.name} already matches.")
+        say(run, f"Nothing to change: every host of site {site.name} already matches.")
         return _local_work_after(run, preview.session)  # the hosts are set; this machine may not
     changed = dict.fromkeys(c.host for c in preview.plan.changes if not c.changeset.empty)
     question = f"Apply on {len(changed)} hosts ({', '.join(changed)})?"
     if not args.yes and not yes_no(question, False, run.prompt_options):
-        _say(run, NO_CHANGES)
+        say(run, NO_CHANGES)
         return 0
     run.applying = True
     result = apply_site(preview.session, transports, expected=preview.plan,
-                        progress=_progress(run), confirm_timeout=run.confirm_timeout)  # fmt: skip
+                        progress=progress(run), confirm_timeout=run.confirm_timeout)  # fmt: skip
     run.applying = False
-    _say(run)
-    _say(run, result.message)
+    say(run)
+    say(run, result.message)
     return _local_work_after(run, preview.session)  # only now: nothing local on an undone change
 
 
-def _local_work_after(run: _Run, session: SiteSession) -> int:
+def _local_work_after(run: PlainRun, session: SiteSession) -> int:
     """Every host's local work once the site's change went through (or the site needed
     nothing): a client bundle, a docker context."""
     from wizard.site.local import site_after_confirmed
 
     report = site_after_confirmed(session)
     for line in report.lines:
-        _say(run, line)
+        say(run, line)
     return 0 if report.ok else 1
 
 
-def _offer_rollback(run: _Run, site: Site, transports: Mapping[str, Transport]) -> int:
+def _offer_rollback(run: PlainRun, site: Site, transports: Mapping[str, Transport]) -> int:
     """As ``s`` on the wizard's site preview: the site's last change (the journal's story and
     what putting it back does on each host, newest first), and on a yes, every host put back.
     Nothing is offered when no change is recorded or every host is as before it."""
@@ -169,22 +170,22 @@ def _offer_rollback(run: _Run, site: Site, transports: Mapping[str, Transport]) 
     if not yes_no(f"Look at putting back site {site.name}'s last change?", False,
                   run.prompt_options):  # fmt: skip
         return 0
-    _say(run)
+    say(run)
     for line in journal.explain(site.name):
-        _say(run, line)
+        say(run, line)
     _show(run, render_rollback(site, plans))
     order = ", ".join(item.host for item in plans if not item.plan.empty)
     if not yes_no(f"Put back site {site.name} ({order}, in this order)?", False,
                   run.prompt_options):  # fmt: skip
-        _say(run, NO_CHANGES)
+        say(run, NO_CHANGES)
         return 0
     run.applying = True
-    back, stuck = rollback_site(site.name, transports, plans, progress=_progress(run),
+    back, stuck = rollback_site(site.name, transports, plans, progress=progress(run),
                                 confirm_timeout=run.confirm_timeout)  # fmt: skip
     run.applying = False
-    _say(run, f"Put back: {', '.join(back) or 'none'}.")
+    say(run, f"Put back: {', '.join(back) or 'none'}.")
     if stuck:
-        _say(run, f"NOT put back: {', '.join(stuck)}. `{site.command('recover')}` tells the "
-                  "story.")  # fmt: skip
+        say(run, f"NOT put back: {', '.join(stuck)}. `{site.command('recover')}` tells the "
+                 "story.")  # fmt: skip
         return 1
     return 0

@@ -10,6 +10,7 @@ import os
 import shlex
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from lab import LabHost, console
 from wizard.transport.base import Transport
 
 BUSYBOX = "/bin/busybox"
+NFS_PROBE = Path(__file__).with_name("nfs_probe.py")
 
 
 def require_busybox() -> None:
@@ -28,6 +30,21 @@ def on_console(host: LabHost, script: str, timeout: float = 60) -> str:
     result = console(host).run(script, timeout=timeout)
     assert result.ok, f"{script!r} failed on {host.name}: {result.err}"
     return result.out
+
+
+def nfs_practice_hosts(make_lab_hosts: Callable[..., list[LabHost]], count: int) -> list[LabHost]:
+    """``count`` practice hosts (no dockerd) for NFS tests: the first is the server, its /srv on
+    tmpfs (Ganesha cannot export from the practice host's overlay); every host gets
+    ``tests/nfs_probe.py`` as /root/nfs_probe.py. Skips when NFS-Ganesha is not installed."""
+    made: list[LabHost] = list(make_lab_hosts(count, docker=False))
+    server = made[0]
+    if "ganesha.nfsd" not in on_console(server, "command -v ganesha.nfsd; true"):
+        pytest.skip("NFS-Ganesha is not installed (apt install nfs-ganesha nfs-ganesha-vfs)")
+    on_console(server, "mount -t tmpfs srv /srv")
+    probe = NFS_PROBE.read_bytes()
+    for host in made:
+        console(host).run("cat > /root/nfs_probe.py", stdin=probe)
+    return made
 
 
 def pings(host: LabHost, address: str) -> bool:

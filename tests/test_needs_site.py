@@ -24,7 +24,7 @@ import pytest
 
 from lab import LabHost, Topology, console
 from lab.image import import_test_image
-from tests.probes import on_console, require_busybox
+from tests.probes import nfs_practice_hosts, on_console, require_busybox
 from wizard.errors import PlanConflict
 from wizard.render import as_text
 from wizard.site.apply import apply_site, close_all, preview_site
@@ -36,7 +36,6 @@ from wizard.transport.ssh import SshTransport
 
 pytestmark = pytest.mark.lab
 
-PROBE = (Path(__file__).parent / "nfs_probe.py").read_text()
 EXPORT, MOUNT = "/srv/nfs", "/mnt/share"
 NFS_PORT = 2049
 
@@ -73,16 +72,8 @@ def transports_for(site: Site, ssh_config: Path) -> dict[str, Transport]:
 
 @pytest.fixture
 def nfs_hosts(make_lab_hosts: Any) -> list[LabHost]:
-    """A server (its /srv on tmpfs: Ganesha cannot export from the overlay), two clients and
-    a host outside the site, all on the lab's network."""
-    made: list[LabHost] = list(make_lab_hosts(4, docker=False))
-    server = made[0]
-    if "ganesha.nfsd" not in on_console(server, "command -v ganesha.nfsd; true"):
-        pytest.skip("NFS-Ganesha is not installed (apt install nfs-ganesha nfs-ganesha-vfs)")
-    on_console(server, "mount -t tmpfs srv /srv")
-    for host in made:
-        console(host).run("cat > /root/nfs_probe.py", stdin=PROBE.encode())
-    return made
+    """A server, two clients and a host outside the site, all on the lab's network."""
+    return nfs_practice_hosts(make_lab_hosts, 4)
 
 
 @pytest.fixture

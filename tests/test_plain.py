@@ -89,10 +89,10 @@ def test_help_is_wrapped_to_the_terminal_and_the_keys_are_said(keys: Any) -> Non
 
 
 def _step_run(keys: Any, typed: str) -> Any:
-    from screens.plain import _Run
+    from screens.plain_common import PlainRun
 
     out = io.StringIO()
-    return _Run(prompt_options=keys(typed), out=out), out
+    return PlainRun(prompt_options=keys(typed), out=out), out
 
 
 def test_a_step_switched_off_asks_nothing_more(keys: Any) -> None:

@@ -21,7 +21,8 @@ from prompt_toolkit.output.plain_text import PlainTextOutput
 from hostwiz.cli import main
 from hostwiz.site_cli import connected
 from screens.app import default_args
-from screens.plain import NO_CHANGES, _Run
+from screens.plain import NO_CHANGES
+from screens.plain_common import PlainRun
 from screens.plain_site import _asker, run_plain_site
 from tests.site_demo import DEMO, FOLDER, PEER_CONF, SOURCE, TOKEN, WRITER
 from wizard.local import SecretRequest
@@ -95,7 +96,7 @@ def test_a_missing_site_file_is_explained(tmp_path: Path, capsys: Any) -> None:
 def test_the_ca_passphrase_is_asked_once_for_the_whole_site(keys: Any) -> None:
     """Every host's TLS step asks for the same CA: plain mode's password prompt shows once."""
     out = io.StringIO()
-    run = _Run(prompt_options=keys("correct horse battery\r"), out=out)
+    run = PlainRun(prompt_options=keys("correct horse battery\r"), out=out)
     ask, tries = _asker(default_args(plain=True), run)
     request = SecretRequest("Passphrase of your CA 'office'", "Why.", "Never stored.", "CA",
                             "Open", "Opening", confirm=False,

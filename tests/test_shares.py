@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lab import LabHost, console
 from snapshots.rollback import rollback_plan
-from tests.probes import on_console
+from tests.probes import nfs_practice_hosts, on_console
 from wizard.errors import PlanConflict
 from wizard.plan import Changeset
 from wizard.session import Selection, apply, preview
@@ -22,7 +21,6 @@ from wizard.transport.ssh import SshTransport
 
 pytestmark = pytest.mark.lab
 
-PROBE = (Path(__file__).parent / "nfs_probe.py").read_text()
 ALICE, BOB, SHARE = 2001, 2002, 3000
 EXPORT = "/srv/nfs"
 
@@ -45,16 +43,8 @@ def stat(host: LabHost, path: str) -> str:
 
 @pytest.fixture
 def site(make_lab_hosts: Any) -> list[LabHost]:
-    """A server (its /srv on tmpfs: Ganesha cannot export from the practice host's overlay),
-    a client inside the allowed network and one outside it."""
-    hosts: list[LabHost] = make_lab_hosts(3, docker=False)
-    server, client, outsider = hosts
-    if "ganesha.nfsd" not in on_console(server, "command -v ganesha.nfsd; true"):
-        pytest.skip("NFS-Ganesha is not installed (apt install nfs-ganesha nfs-ganesha-vfs)")
-    on_console(server, "mount -t tmpfs srv /srv")
-    for host in (client, outsider):
-        console(host).run("cat > /root/nfs_probe.py", stdin=PROBE.encode())
-    return hosts
+    """A server, a client inside the allowed network and one outside it."""
+    return nfs_practice_hosts(make_lab_hosts, 3)
 
 
 def test_sticky_share_over_nfs_then_rollback(site: list[LabHost], lab_ssh_config: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from lab import LabHost, console
-from tests.probes import on_console
+from tests.probes import nfs_practice_hosts, on_console
 from wizard.errors import PlanConflict
 from wizard.render import as_text
 from wizard.site.apply import (
@@ -27,7 +27,6 @@ from wizard.transport.base import Transport
 
 pytestmark = pytest.mark.lab
 
-PROBE = (Path(__file__).parent / "nfs_probe.py").read_text()
 EXPORT, MOUNT = "/srv/nfs", "/mnt/share"
 
 
@@ -45,15 +44,8 @@ def ids(host: LabHost) -> list[str]:
 
 @pytest.fixture
 def hosts(make_lab_hosts: Any) -> list[LabHost]:
-    """A server (its /srv on tmpfs: Ganesha cannot export from the overlay) and two clients."""
-    made: list[LabHost] = list(make_lab_hosts(3, docker=False))
-    server = made[0]
-    if "ganesha.nfsd" not in on_console(server, "command -v ganesha.nfsd; true"):
-        pytest.skip("NFS-Ganesha is not installed (apt install nfs-ganesha nfs-ganesha-vfs)")
-    on_console(server, "mount -t tmpfs srv /srv")
-    for host in made:
-        console(host).run("cat > /root/nfs_probe.py", stdin=PROBE.encode())
-    return made
+    """A server and two clients."""
+    return nfs_practice_hosts(make_lab_hosts, 3)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ traffic is filtered from the first packet: the host fails closed, not open.
 from __future__ import annotations
 
 from wizard.host.boot import BootPath, init_text, unit_text
+from wizard.host.rules_shell import stop_family_function
 
 RULES_DIR = "/etc/hostwiz/firewall"
 RULES_V4 = f"{RULES_DIR}/rules.v4"
@@ -21,35 +22,35 @@ UNIT_LINK = "/etc/systemd/system/multi-user.target.wants/hostwiz-firewall.servic
 INIT_SCRIPT = "/etc/init.d/hostwiz-firewall"
 SYSCTL = "/etc/sysctl.d/60-hostwiz-forwarding.conf"
 
-STOP_FUNCTIONS = r"""hw_stop_family() {
-  cmd=$1
-  command -v "$cmd" >/dev/null 2>&1 || return 0
-  for spec in filter:INPUT:HOSTWIZ-INPUT filter:FORWARD:HOSTWIZ-FORWARD \
-              filter:DOCKER-USER:HOSTWIZ-FORWARD nat:POSTROUTING:HOSTWIZ-POSTROUTING; do
-    table=${spec%%:*} rest=${spec#*:}
-    chain=${rest%%:*} target=${rest#*:}
-    for i in 1 2 3 4 5 6 7 8; do
-      "$cmd" -w -t "$table" -D "$chain" -j "$target" 2>/dev/null || break
-    done
-  done
-  for table in filter nat; do
-    chains=$("$cmd-save" -t "$table" 2>/dev/null | sed -n 's/^:\(HOSTWIZ-[^ ]*\).*/\1/p')
-    for chain in $chains; do "$cmd" -w -t "$table" -F "$chain"; done
-    for chain in $chains; do "$cmd" -w -t "$table" -X "$chain"; done
-  done
-  # DOCKER-USER as the start path made it (RETURN only) that nothing jumps to (no dockerd)
-  if [ "$("$cmd" -w -S DOCKER-USER 2>/dev/null | tr '\n' ' ')" = \
+JUMPS = (
+    "filter:INPUT:HOSTWIZ-INPUT",
+    "filter:FORWARD:HOSTWIZ-FORWARD",
+    "filter:DOCKER-USER:HOSTWIZ-FORWARD",
+    "nat:POSTROUTING:HOSTWIZ-POSTROUTING",
+)
+"""The jumps to hostwiz's chains the script adds (TABLE:CHAIN:TARGET)."""
+
+BARE_DOCKER_USER = (
+    "  # DOCKER-USER as the start path made it (RETURN only) that nothing jumps to (no dockerd)\n"
+    + r"""  if [ "$("$cmd" -w -S DOCKER-USER 2>/dev/null | tr '\n' ' ')" = \
        "-N DOCKER-USER -A DOCKER-USER -j RETURN " ] &&
      ! "$cmd-save" -t filter 2>/dev/null | grep -q -e '-j DOCKER-USER'; then
     "$cmd" -w -F DOCKER-USER && "$cmd" -w -X DOCKER-USER
   fi
-  return 0
-}
-hw_stop_nft() {
+"""
+)
+"""Removes DOCKER-USER when hostwiz's start path made it and no dockerd uses it."""
+
+STOP_FUNCTIONS = (
+    stop_family_function(
+        "hw_stop_family", JUMPS, "HOSTWIZ-", ("filter", "nat"), extra=BARE_DOCKER_USER
+    )
+    + """hw_stop_nft() {
   command -v nft >/dev/null 2>&1 && nft delete table inet hostwiz 2>/dev/null
   return 0
 }
 """
+)
 """Shell functions that remove everything of hostwiz's (used by ``stop`` and by undo scripts,
 which must work after the script itself was removed)."""
 

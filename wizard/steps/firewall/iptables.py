@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from wizard.host.iptables_save import parse_save as parse_tables
 from wizard.steps.firewall.model import DOCKER_INTERFACES, Ruleset, ZoneRules
 from wizard.steps.firewall.services import Network, Opening, ServiceSpec, ssh_opening
 
@@ -250,17 +251,7 @@ class Tables:
 
 def parse_save(text: str) -> Tables:
     """``iptables-save`` output (or a restore file) -> :class:`Tables`."""
-    chains: dict[str, dict[str, list[str]]] = {}
-    table: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("*"):
-            table = chains.setdefault(line[1:], {})
-        elif line.startswith(":"):
-            table.setdefault(line[1:].split()[0], [])
-        elif line.startswith("-A "):
-            table.setdefault(line.split()[1], []).append(line)
-    return Tables(chains)
+    return Tables(parse_tables(text))
 
 
 def render(ruleset: Ruleset, version: int) -> str:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from wizard.facts import Fact, sections
 from wizard.host.boot import BootPath, init_text, unit_text
+from wizard.host.rules_shell import delete_jumps, first_jump_function
 
 MARK_CHAIN = "HWPROXYRT-MARK"
 FORWARD_CHAIN = "HWPROXYRT-FORWARD"
@@ -375,18 +376,13 @@ def routing_problems(route: Route, rules: str, table: str) -> list[str]:
 
 # ---- the script ------------------------------------------------------------------------
 
-STOP_FUNCTIONS = rf"""hwpr_stop() {{  # mark table: remove every rule, route and chain of it
+STOP_FUNCTIONS = (
+    """hwpr_stop() {  # mark table: remove every rule, route and chain of it
   for cmd in iptables ip6tables; do
     command -v "$cmd" >/dev/null 2>&1 || continue
-    for spec in mangle:PREROUTING:{MARK_CHAIN} filter:FORWARD:{FORWARD_CHAIN} \
-                filter:DOCKER-USER:{FORWARD_CHAIN}; do
-      table=${{spec%%:*}} rest=${{spec#*:}}
-      chain=${{rest%%:*}} target=${{rest#*:}}
-      for i in 1 2 3 4 5 6 7 8; do
-        "$cmd" -w -t "$table" -D "$chain" -j "$target" 2>/dev/null || break
-      done
-    done
-    for spec in mangle:{MARK_CHAIN} filter:{FORWARD_CHAIN}; do
+"""
+    + delete_jumps([":".join(jump) for jump in JUMPS], indent="    ")
+    + rf"""    for spec in mangle:{MARK_CHAIN} filter:{FORWARD_CHAIN}; do
       "$cmd" -w -t "${{spec%%:*}}" -F "${{spec#*:}}" 2>/dev/null
       "$cmd" -w -t "${{spec%%:*}}" -X "${{spec#*:}}" 2>/dev/null
     done
@@ -400,6 +396,7 @@ STOP_FUNCTIONS = rf"""hwpr_stop() {{  # mark table: remove every rule, route and
   return 0
 }}
 """
+)
 """Removes everything of the router's part (used by ``stop`` and by undo scripts, which must
 work after the script itself is gone)."""
 
@@ -412,13 +409,8 @@ set -u
 DIR={RULES_DIR}
 """
     + STOP_FUNCTIONS
-    + rf"""hwpr_first() {{  # cmd table chain target: chain's first rule jumps to target
-  first=$("$1" -w -t "$2" -S "$3" 2>/dev/null | sed -n 2p)
-  [ "$first" = "-A $3 -j $4" ] && return 0
-  while "$1" -w -t "$2" -D "$3" -j "$4" 2>/dev/null; do :; done
-  "$1" -w -t "$2" -I "$3" 1 -j "$4"
-}}
-hwpr_family() {{  # cmd rules-file
+    + first_jump_function("hwpr_first")
+    + rf"""hwpr_family() {{  # cmd rules-file
   "$1-restore" -w --noflush < "$2" || {{ echo "hostwiz-proxy-route: $2 failed" >&2; return 1; }}
   hwpr_first "$1" mangle PREROUTING {MARK_CHAIN} || return 1
   hwpr_first "$1" filter FORWARD {FORWARD_CHAIN} || return 1

@@ -29,6 +29,8 @@ holds exactly these rules.
 from __future__ import annotations
 
 from wizard.host.boot import BootPath, init_text, unit_text
+from wizard.host.iptables_save import parse_save
+from wizard.host.rules_shell import first_jump_function, stop_family_function
 from wizard.steps.proxy.answers import ProxyAnswers
 
 PREFIX = "HWPROXY-"
@@ -81,21 +83,6 @@ def render(answers: ProxyAnswers, networks: tuple[str, ...], version: int) -> st
     return "\n".join(lines) + "\n"
 
 
-def parse_save(text: str) -> dict[str, dict[str, list[str]]]:
-    """``iptables-save`` output or a restore file -> table -> chain -> rules."""
-    tables: dict[str, dict[str, list[str]]] = {}
-    table: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("*"):
-            table = tables.setdefault(line[1:], {})
-        elif line.startswith(":"):
-            table.setdefault(line[1:].split()[0], [])
-        elif line.startswith("-A "):
-            table.setdefault(line.split()[1], []).append(line)
-    return tables
-
-
 def ours(text: str) -> dict[str, dict[str, list[str]]]:
     """Only hostwiz's proxy chains (tables without any left out)."""
     result = {}
@@ -136,25 +123,9 @@ def loaded(live: str) -> bool:
     return bool(ours(live))
 
 
-STOP_FUNCTIONS = r"""hwp_stop_family() {
-  cmd=$1
-  command -v "$cmd" >/dev/null 2>&1 || return 0
-  for spec in mangle:INPUT:HWPROXY-INPUT nat:PREROUTING:HWPROXY-PREROUTING \
-              filter:INPUT:HWPROXY-INPUT; do
-    table=${spec%%:*} rest=${spec#*:}
-    chain=${rest%%:*} target=${rest#*:}
-    for i in 1 2 3 4 5 6 7 8; do
-      "$cmd" -w -t "$table" -D "$chain" -j "$target" 2>/dev/null || break
-    done
-  done
-  for table in mangle nat filter; do
-    chains=$("$cmd-save" -t "$table" 2>/dev/null | sed -n 's/^:\(HWPROXY-[^ ]*\).*/\1/p')
-    for chain in $chains; do "$cmd" -w -t "$table" -F "$chain"; done
-    for chain in $chains; do "$cmd" -w -t "$table" -X "$chain"; done
-  done
-  return 0
-}
-"""
+STOP_FUNCTIONS = stop_family_function(
+    "hwp_stop_family", [":".join(jump) for jump in JUMPS], PREFIX, ("mangle", "nat", "filter")
+)
 """Removes every rule of hostwiz's proxy (used by ``stop`` and by undo scripts, which must
 work after the script itself is gone)."""
 
@@ -166,13 +137,8 @@ set -u
 DIR=/etc/hostwiz/proxy
 """
     + STOP_FUNCTIONS
-    + r"""hwp_first() {  # cmd table chain target: chain's first rule jumps to target
-  first=$("$1" -w -t "$2" -S "$3" 2>/dev/null | sed -n 2p)
-  [ "$first" = "-A $3 -j $4" ] && return 0
-  while "$1" -w -t "$2" -D "$3" -j "$4" 2>/dev/null; do :; done
-  "$1" -w -t "$2" -I "$3" 1 -j "$4"
-}
-hwp_start_family() {  # cmd rules-file
+    + first_jump_function("hwp_first")
+    + r"""hwp_start_family() {  # cmd rules-file
   cmd=$1 file=$2
   [ -f "$file" ] || { hwp_stop_family "$cmd"; return 0; }
   "$cmd-restore" -w --noflush < "$file" || { echo "hostwiz-proxy: $file failed" >&2; return 1; }
