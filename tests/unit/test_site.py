@@ -252,3 +252,15 @@ def test_the_wizard_shows_the_site_conflicts_above_its_preview() -> None:
     facts = {"a": Facts({HOST.name: {"routes": ("10.81.0.0/16",)}}, {}), "b": Facts({}, {})}
     lines = conflict_lines_of(site_session(site), facts)
     assert lines[0].kind == "warning" and "(subnet-overlap) on a" in lines[0].text
+
+
+def test_site_hint_puts_a_hosts_own_step_setting_in_its_preset() -> None:
+    from wizard.site.answers import site_hint
+    from wizard.steps.docker.answers import DockerEngineAnswers
+
+    hint = "Turn it off with --set docker.live_restore=false (in the same change)."
+    assert site_hint(hint, "s.toml", {}, "a", "hardened", {"docker": DockerEngineAnswers}) == (
+        "Turn it off with live_restore = false in [docker] of a's preset hardened (in the "
+        "same change)."
+    )
+    assert "preset = \"FILE\" in its [hosts.…] table of s.toml" in site_hint(hint, "s.toml", {}, "a")

@@ -297,3 +297,26 @@ def test_the_stack_health_wants_tasks_on_every_node_each_answering() -> None:
     assert lonely == ["the stack's tasks run on 1 node(s) (t-node1), not 3"]
     silent = stack_problems(Answering(nodes, everyone - {"10.214.3.12"}), swarm, three())
     assert silent == ["nothing answers on node2's 10.214.3.12:8080"]
+
+
+def test_inside_a_site_the_advice_names_the_site_files_table_not_set(tmp_path: Path) -> None:
+    """The one-host planner's refusals say ``--set swarm.…``; in a site the setting is in the
+    site file's [steps.swarm] (``--set`` would change a host's preset, not the site step)."""
+    from wizard.site.model import parse_site
+    from wizard.site.plan import plan_site, site_session
+
+    text = ('[hosts.node1]\nroles = ["swarm-manager"]\n[hosts.node2]\nroles = ["swarm-worker"]\n'
+            '[steps.swarm]\nadvertise_address = "cluster"\noverlay = true\n')  # fmt: skip
+    session = site_session(parse_site(text, "s.toml"))
+    read = {"node1": facts(node("10.214.3.11")), "node2": facts(node("10.214.3.12"))}
+    with pytest.raises(PlanConflict) as refused:  # the kernel has no ESP
+        plan_site(session, {"node1": "n1", "node2": "n2"}, read)
+    hint = refused.value.hint
+    assert "--set" not in hint
+    assert ('overlay_encrypted = false, endpoint_mode = "dnsrr", publish_mode = "host" in '
+            "[steps.swarm] of the site file s.toml.") in hint  # fmt: skip
+    # The answers' own checks (the one-host answers') too, when the site file is read.
+    with pytest.raises(SiteError) as bad:
+        parse_site(text + 'endpoint_mode = "dnsrr"\npublish_mode = "ingress"\n', "s.toml")
+    assert "--set" not in bad.value.hint
+    assert 'publish_mode = "host" in [steps.swarm] of the site file s.toml' in bad.value.hint
