@@ -234,7 +234,9 @@ def test_the_stack_is_deployed_by_the_first_manager_in_stage_three_only() -> Non
     assert web["deploy"] == {"endpoint_mode": "dnsrr", "mode": "global"}  # one task a node
     assert web["ports"][0]["mode"] == "host"
     assert "--resolve-image never" in deploy.script
-    assert "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1" in deploy.script
+    # The variable is dockerd's (read from its own environment), not the client's: set on the
+    # command it did nothing, and hostwiz does not set dockerd's environment.
+    assert "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE" not in deploy.script
     assert plans["node1"].before == (FileState(STACK_FILE, False),)
     for stage in (1, 2):
         planned = SWARM_SITE.plan(STACK, stage, three())

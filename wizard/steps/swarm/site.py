@@ -12,7 +12,7 @@ Stage 2, on each other host: ``docker swarm join`` with the worker token (role
 host's own address (the interface or address the answers name, resolved on that host). A host
 already in that swarm with its role plans nothing.
 Stage 3, on the first manager once every node has joined: the demo stack (``stack = true``),
-deployed without resolving or pulling images (they must exist on every node), published in
+deployed without resolving images in a registry (they must exist on every node), published in
 host mode with DNS round robin where the kernel has no IPVS. Its health check wants tasks
 running on several nodes, each answering on the published port.
 
@@ -123,8 +123,9 @@ class SwarmSiteAnswers:
     stack_name: str = field(default="demo", metadata=describe("Stack name", "docker stack name."))
     stack_image: str = field(
         default="",
-        metadata=describe("Stack image", "An image that already exists on every host (nothing "
-                          "is pulled), e.g. nginx:alpine."),
+        metadata=describe("Stack image", "An image that already exists on every host, e.g. "
+                          "nginx:alpine (hostwiz pulls nothing; each node's dockerd tries a "
+                          "pull before a task and uses its own copy when that fails)."),
     )  # fmt: skip
     stack_command: str = field(
         default="",
@@ -254,7 +255,7 @@ def _check_worker(answers: SwarmAnswers, facts: Facts, name: str) -> None:
 
 
 def check_stack_node(answers: SwarmAnswers, host: SwarmHost, name: str) -> None:
-    """A node the demo stack may run on: the image is there (nothing is pulled), and the
+    """A node the demo stack may run on: the image is there (hostwiz pulls nothing), and the
     kernel has IPVS when the stack needs it."""
     if not answers.stack:
         return
