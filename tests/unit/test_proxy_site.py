@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +15,11 @@ from tests.unit.docker_fixtures import file_output
 from tests.unit.test_proxy_plan import ADDR as PROXY_ADDR_ONE_HOST
 from tests.unit.test_proxy_plan import host_output
 from wizard.actions import RunCommand, WriteFile
-from wizard.answers import build
+from wizard.answers import build, fields_of
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Facts
 from wizard.plan import Plan
+from wizard.site.model import SiteError, load_site
 from wizard.site.registry import SITE_STEPS
 from wizard.site.step import HostFacts, SiteFacts
 from wizard.steps.proxy import route
@@ -128,6 +130,24 @@ def test_registered_as_a_site_step_with_the_roles_router_and_proxy() -> None:
 def test_bad_site_answers_are_refused(data: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidAnswer, match=message):
         build(ProxySiteAnswers, data, where="site [steps.proxy]")
+
+
+def test_site_answers_have_no_container_settings_and_refuse_them_clearly(tmp_path: Path) -> None:
+    """squid in a container is the one-host step's placement: a site neither asks nor takes
+    its settings (they meant nothing: the proxy host runs squid from its package)."""
+    names = {info.name for info in fields_of(ProxySiteAnswers)}
+    assert not {name for name in names if name.startswith("container_")}
+    assert {"client_interfaces", "web_ports", "log_dir", "proxy_address"} <= names
+    path = tmp_path / "s.toml"
+    path.write_text('[hosts.r]\nroles = ["router"]\n[hosts.p]\nroles = ["proxy"]\n'
+                    '[steps.proxy]\nclient_interfaces = ["lan"]\n'
+                    'container_image = "ubuntu/squid:latest"\n')  # fmt: skip
+    with pytest.raises(SiteError) as refused:
+        load_site(path)
+    message = refused.value.message
+    assert "s.toml [steps.proxy], line 7: unknown setting 'container_image'" in message
+    assert "squid in a container on one host" in message
+    assert "container_" not in refused.value.hint  # the settings it lists are the site's
 
 
 def test_stage_one_is_squid_on_the_proxy_host_for_the_routers_client_networks() -> None:

@@ -1,4 +1,9 @@
-"""Answers inside a site: where a setting is written there.
+"""Answers inside a site: a site step's answers made from a one-host step's, and where a
+setting is written there.
+
+A site step (the proxy's, the swarm's) plans with its one-host step's functions: its answers
+take the questions of the one-host answers that make sense in a site (:func:`same_field`) and
+give the one-host answers back for those functions (:func:`one_host_answers`).
 
 The one-host steps' refusals advise ``--set STEP.KEY=VALUE``. Inside a site that is the wrong
 advice: a site step's setting lives in the site file's ``[steps.STEP]`` table, a host's own
@@ -7,12 +12,37 @@ step's in that host's preset. :func:`site_hint` rewrites such advice for the sit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from wizard.answers import fields_of
+
+T = TypeVar("T")
+
+
+def same_field(one_host: type[Any], name: str, **metadata: Any) -> Any:
+    """A site answers' field that is the one-host answers' ``name``: the same default and
+    question (``metadata``, e.g. ``help``, changes what the site says differently)."""
+    item = next(f for f in dataclasses.fields(one_host) if f.name == name)
+    meta = {**item.metadata, **metadata}
+    if item.default_factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=item.default_factory, metadata=meta)
+    return dataclasses.field(default=item.default, metadata=meta)
+
+
+def one_host_answers(one_host: type[T], site_answers: Any, **overrides: Any) -> T:
+    """The one-host step's answers for a site step's: every field of ``one_host`` that the
+    site answers have, then ``overrides``; the others keep the one-host defaults (a question
+    the site does not ask, such as the proxy's container settings)."""
+    have = {item.name for item in dataclasses.fields(site_answers)}
+    values = {item.name: getattr(site_answers, item.name) for item in dataclasses.fields(one_host)  # type: ignore[arg-type]
+              if item.init and item.name in have}  # fmt: skip
+    values.update(overrides)
+    return one_host(**values)
+
 
 SETS = re.compile(r"--set [\w-]+\.[\w-]+=\S+(?:,? (?:and )?--set [\w-]+\.[\w-]+=\S+)*")
 ONE = re.compile(r"--set ([\w-]+)\.([\w-]+)=(\S+)")
