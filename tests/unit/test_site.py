@@ -264,3 +264,25 @@ def test_site_hint_puts_a_hosts_own_step_setting_in_its_preset() -> None:
         "same change)."
     )
     assert "preset = \"FILE\" in its [hosts.…] table of s.toml" in site_hint(hint, "s.toml", {}, "a")
+
+
+def test_site_steps_make_their_one_host_answers_with_one_helper() -> None:
+    """The proxy and swarm site steps give their one-host planner answers the same way: the
+    fields both have, then what the site decides; the rest keep the one-host defaults."""
+    from wizard.site.answers import one_host_answers
+    from wizard.steps.proxy.answers import ProxyAnswers
+    from wizard.steps.proxy.site import ProxySiteAnswers
+    from wizard.steps.swarm.answers import SwarmAnswers
+    from wizard.steps.swarm.site import SwarmSiteAnswers
+
+    site = SwarmSiteAnswers(advertise_address="cluster", overlay_mtu=1400, stack_port=9000)
+    swarm = site.swarm()
+    assert swarm == one_host_answers(SwarmAnswers, site, enabled=True, overlay_encrypted=False)
+    assert (swarm.enabled, swarm.overlay_mtu, swarm.stack_port) == (True, 1400, 9000)
+    assert swarm.overlay_encrypted is False  # no overlay asked for: no ESP needed
+    assert swarm.gwbridge_host_binding == SwarmAnswers().gwbridge_host_binding  # not asked
+    proxy = ProxySiteAnswers(client_interfaces=("lan",), web_ports=("80", "8080"))
+    one = proxy.on_proxy_host(("eth1",), ("10.0.2.0/24",))
+    assert one == one_host_answers(ProxyAnswers, proxy, enabled=True, placement="router",
+                                   client_interfaces=("eth1",), client_networks=("10.0.2.0/24",))
+    assert one.web_ports == ("80", "8080") and one.container_image == ProxyAnswers().container_image

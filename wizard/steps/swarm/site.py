@@ -34,6 +34,7 @@ from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Fact, Facts, file_fact, gather
 from wizard.plan import Plan
 from wizard.secrets import Secret
+from wizard.site.answers import one_host_answers
 from wizard.site.step import HostFacts, SiteFacts
 from wizard.steps.base import Need
 from wizard.steps.swarm.answers import SwarmAnswers
@@ -162,27 +163,8 @@ class SwarmSiteAnswers:
 
     def swarm(self) -> SwarmAnswers:
         """These answers as the one-host step's, for its planner's functions."""
-        return SwarmAnswers(
-            enabled=True,
-            advertise_address=self.advertise_address,
-            data_path_address=self.data_path_address,
-            gwbridge_subnet=self.gwbridge_subnet,
-            gwbridge_icc=self.gwbridge_icc,
-            gwbridge_masquerade=self.gwbridge_masquerade,
-            overlay_name=self.overlay_name,
-            overlay_subnet=self.overlay_subnet,
-            overlay_mtu=self.overlay_mtu,
-            overlay_encrypted=self.overlay and self.overlay_encrypted,  # no overlay: no ESP
-            endpoint_mode=self.endpoint_mode,
-            publish_mode=self.publish_mode,
-            stack=self.stack,
-            stack_name=self.stack_name,
-            stack_image=self.stack_image,
-            stack_command=self.stack_command,
-            stack_replicas=self.stack_replicas,
-            stack_port=self.stack_port,
-            stack_target_port=self.stack_target_port,
-        )
+        encrypted = self.overlay and self.overlay_encrypted  # no overlay: no ESP needed
+        return one_host_answers(SwarmAnswers, self, enabled=True, overlay_encrypted=encrypted)
 
 
 @dataclass(frozen=True)
