@@ -21,6 +21,7 @@ from tests.probes import (
     wait_until,
     web,
 )
+from wizard.errors import ApplyFailed
 from wizard.render import as_text
 from wizard.site.apply import (
     apply_site,
@@ -126,6 +127,10 @@ def test_squid_on_another_host_takes_the_clients_web_traffic_and_rolls_back(
         (1, "proxy"), (1, "router"), (2, "router")
     ]  # fmt: skip
 
+    # The health check's request (the router's, marked as the clients' traffic is) went the
+    # clients' way: squid on the proxy host refused it itself (a cache manager URL).
+    assert "10.214.2.1 TCP_DENIED/403" in access_log(proxy)
+    assert "fd00:214:2::1 TCP_DENIED/403" in access_log(proxy)
     # The client's request passes squid on the proxy host: squid's Via in the answer, the
     # client's address in the proxy's log. IPv6 the same.
     answer = web(client, outside4)
@@ -202,4 +207,27 @@ def test_squid_on_another_host_takes_the_clients_web_traffic_and_rolls_back(
     assert on_console(router, f"sysctl {SYSCTLS}") == sysctls_before
     assert on_console(proxy, "sysctl net.ipv4.conf.lan.rp_filter") == proxy_rp_before
     assert "hostwiz" not in on_console(proxy, "cat /etc/squid/squid.conf")
+    assert not on_console(proxy, "pidof squid; true").strip()
+
+
+def test_a_path_that_does_not_reach_squid_fails_the_health_check_and_the_site_is_put_back(
+    site: Site, transports: dict[str, Transport], topo: Topology
+) -> None:
+    """squid runs and every rule is where it belongs, but the clients' web traffic never reaches
+    squid: the router's request along their path finds that, and nothing is left."""
+    require_busybox()
+    router, proxy = topo["router"], topo["proxy"]
+    # Something besides hostwiz drops the web traffic arriving on the proxy host (a stray rule
+    # there; a cloud's security group would do the same).
+    on_console(proxy, "iptables -t mangle -I PREROUTING -i lan -p tcp --dport 80 -j DROP")
+    session = site_session(site)
+    plan, _ = preview_site(session, transports)
+    with pytest.raises(ApplyFailed) as raised:
+        apply_site(session, transports, expected=plan, confirm_timeout=30)
+    said = f"{raised.value.message} {raised.value.details}"
+    assert "router (stage 2)" in said and "put back" in said
+    assert "IPv4: a web request from 10.214.2.1" in said and "no answer from squid" in said
+    for host in (router, proxy):
+        left = traces(host)
+        assert "HWPROXY" not in left and "fwmark" not in left and "hostwiz-proxy" not in left
     assert not on_console(proxy, "pidof squid; true").strip()

@@ -29,7 +29,7 @@ from wizard.site.step import HostFacts, SiteFacts
 from wizard.steps.proxy import route
 from wizard.steps.proxy import rules as proxy_rules
 from wizard.steps.proxy.answers import Placement, ProxyAnswers
-from wizard.steps.proxy.health import health_problems
+from wizard.steps.proxy.health import health_problems, path_problems
 from wizard.steps.proxy.plan import facts_for, plan_proxy
 from wizard.transport.base import Transport
 
@@ -483,8 +483,26 @@ class ProxySiteStep:
             one_host = answers.on_proxy_host(where.proxy_interfaces, where.networks)
             return health_problems(transport, one_host)
         facts = gather(transport, self.facts(answers, ROUTER))
-        now = HostFacts(host, (ROUTER,), facts)
-        return router_problems(answers, where, now)
+        problems = router_problems(answers, where, HostFacts(host, (ROUTER,), facts))
+        if problems:
+            return problems
+        net = facts[route.NET_HOST]
+        for way in (where.v4, where.v6):
+            source = _client_address(net, answers.client_interfaces, way.version)
+            if way.proxy and source:
+                problems += path_problems(transport, way.version, source, way.proxy,
+                                          answers.web_ports[0], answers.route_mark)  # fmt: skip
+        return problems
+
+
+def _client_address(net: route.NetHost, clients: tuple[str, ...], version: int) -> str:
+    """The router's own address of one family on a client network ("" when none): the
+    router's test request comes from there, as a client's would."""
+    for name, address in net.addresses:
+        ip = ipaddress.ip_interface(address).ip
+        if name in clients and ip.version == version:
+            return str(ip)
+    return ""
 
 
 PROXY_SITE = ProxySiteStep()
