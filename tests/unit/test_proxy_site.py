@@ -23,8 +23,10 @@ from wizard.site.model import SiteError, load_site
 from wizard.site.registry import SITE_STEPS
 from wizard.site.step import HostFacts, SiteFacts
 from wizard.steps.proxy import route
+from wizard.steps.proxy.health import path_problems
 from wizard.steps.proxy.plan import FILES as SQUID_FILES
 from wizard.steps.proxy.site import FILES, PROXY_SITE, ProxySiteAnswers
+from wizard.transport.base import CommandResult
 
 ON = ProxySiteAnswers(client_interfaces=("lan",), blocked_domains=("bad.example",))
 ROUTER_ADDR = [
@@ -285,3 +287,45 @@ def test_a_changed_table_removes_the_old_one_first() -> None:
     load = [a for a in PROXY_SITE.plan(moved, 2, site(facts))["gw"].actions
             if isinstance(a, RunCommand) and a.script.endswith(f"{route.SCRIPT} start")]  # fmt: skip
     assert "hwpr_stop 2 2\n" in load[0].script
+
+
+class ScriptedHost:
+    """Answers each script by the first key it contains (exit 1, nothing, otherwise)."""
+
+    def __init__(self, answers: dict[str, tuple[int, str]]) -> None:
+        self.answers = answers
+        self.scripts: list[str] = []
+
+    def run(self, script: str, **kwargs: Any) -> CommandResult:
+        self.scripts.append(script)
+        code, out = next((v for k, v in self.answers.items() if k in script), (1, ""))
+        return CommandResult(script, code, out.encode())
+
+
+SQUID_403 = "HTTP/1.1 403 Forbidden\r\nServer: squid/5.7\r\nX-Squid-Error: ERR_ACCESS_DENIED 0\r\n"
+
+
+@pytest.mark.parametrize(
+    ("answers", "problem"),
+    [
+        ({"command -v python3": (0, ""), "ip -4 route get": (0, ""), "python3 -": (0, SQUID_403)},
+         ""),
+        ({"command -v python3": (0, ""), "ip -4 route get": (0, ""),
+          "python3 -": (0, "HTTP/1.1 200 OK\r\nServer: nginx\r\n")}, "no answer from squid"),
+        ({"command -v python3": (0, ""), "ip -4 route get": (0, ""),
+          "python3 -": (1, "hostwiz-probe: timed out\n")}, "hostwiz-probe: timed out"),
+        # Without python3 (SO_MARK needs it), the kernel's route for a marked packet.
+        ({"mark 2": (0, "192.0.2.1 via 10.214.2.3 dev lan src 10.214.2.1 mark 0x2\n")}, ""),
+        ({"mark 2": (0, "192.0.2.1 via 10.214.1.100 dev wan mark 0x2\n")}, "not routed"),
+    ],
+)  # fmt: skip
+def test_the_routers_request_along_the_clients_path_must_reach_squid(
+    answers: dict[str, tuple[int, str]], problem: str
+) -> None:
+    host = ScriptedHost(answers)
+    found = path_problems(host, 4, "10.214.2.1", "10.214.2.3", "80", 2)  # type: ignore[arg-type]
+    assert (problem in " ".join(found)) if problem else found == []
+    probes = [s for s in host.scripts if s.startswith("python3 -")]
+    for probe in probes:  # from the router's client-side address, marked, to TEST-NET-1
+        assert "SOURCE = '10.214.2.1'" in probe and "MARK = 2" in probe
+        assert "DEST = '192.0.2.1'" in probe and "/squid-internal-mgr/" in probe
