@@ -430,6 +430,10 @@ def _router_notes(answers: ProxySiteAnswers, where: Layout, router: str) -> tupl
         f"{router}'s own web traffic too.",
         f"rp_filter is loose (2) on {loose} and ICMP redirects are off: the router forwards "
         "the clients' web traffic to a neighbour on purpose.",
+        f"To check the path, {router} then sends one web request the clients' way (from its "
+        "own address on their network, to the documentation address 192.0.2.1): squid on the "
+        "proxy host must answer it. squid refuses it itself (TCP_DENIED/403 in its log) and "
+        "connects nowhere.",
     ]
     if not where.v6.proxy:
         notes.append("The proxy host has no IPv6 address on a network of the router's: the "
