@@ -21,6 +21,7 @@ from tests.probes import (
     wait_until,
     web,
 )
+from wizard.errors import ApplyFailed
 from wizard.render import as_text
 from wizard.site.apply import (
     apply_site,
@@ -126,6 +127,10 @@ def test_squid_on_another_host_takes_the_clients_web_traffic_and_rolls_back(
         (1, "proxy"), (1, "router"), (2, "router")
     ]  # fmt: skip
 
+    # The health check's request (the router's, marked as the clients' traffic is) went the
+    # clients' way: squid on the proxy host refused it itself (a cache manager URL).
+    assert "10.214.2.1 TCP_DENIED/403" in access_log(proxy)
+    assert "fd00:214:2::1 TCP_DENIED/403" in access_log(proxy)
     # The client's request passes squid on the proxy host: squid's Via in the answer, the
     # client's address in the proxy's log. IPv6 the same.
     answer = web(client, outside4)
@@ -176,12 +181,17 @@ def test_squid_on_another_host_takes_the_clients_web_traffic_and_rolls_back(
     assert [name[3:] for name in boot] == ["hostwiz-firewall", "hostwiz-proxy-route"]
     on_console(router, "for s in /etc/rcS.d/S*hostwiz*; do $s start; done")
     assert wait_until(lambda: "squid" in web(client, outside4), 30)
-    # The proxy host's too: its REDIRECT at boot, then squid (rc2.d).
-    on_console(proxy, "/etc/init.d/squid stop >/dev/null; /usr/local/sbin/hostwiz-proxy stop")
+    # The proxy host's too: its REDIRECT and loose rp_filter at boot, then squid (rc2.d). A
+    # fresh kernel has rp_filter strict; no sysctl.d pass runs at the practice host's boot
+    # (procps would reach the machine's kernel.* settings), and on a real host that pass may
+    # run before the interface exists: the proxy's own boot script sets it.
+    on_console(proxy, "/etc/init.d/squid stop >/dev/null; /usr/local/sbin/hostwiz-proxy stop; "
+                      "sysctl -qw net.ipv4.conf.lan.rp_filter=1")  # fmt: skip
     assert "HWPROXY" not in on_console(proxy, "iptables-save; ip6tables-save")
     on_console(proxy, "for s in /etc/rcS.d/S*hostwiz-proxy /etc/rc2.d/S*squid; do $s start; "
                       "done >/dev/null")  # fmt: skip
     assert wait_until(lambda: "squid" in web(client, outside6), 30)
+    assert "rp_filter = 2" in on_console(proxy, "sysctl net.ipv4.conf.lan.rp_filter")
 
     # The site rollback: the router first, then the proxy host; nothing of the proxy is left.
     plans = site_rollback_plans(site.name, transports)
@@ -197,4 +207,27 @@ def test_squid_on_another_host_takes_the_clients_web_traffic_and_rolls_back(
     assert on_console(router, f"sysctl {SYSCTLS}") == sysctls_before
     assert on_console(proxy, "sysctl net.ipv4.conf.lan.rp_filter") == proxy_rp_before
     assert "hostwiz" not in on_console(proxy, "cat /etc/squid/squid.conf")
+    assert not on_console(proxy, "pidof squid; true").strip()
+
+
+def test_a_path_that_does_not_reach_squid_fails_the_health_check_and_the_site_is_put_back(
+    site: Site, transports: dict[str, Transport], topo: Topology
+) -> None:
+    """squid runs and every rule is where it belongs, but the clients' web traffic never reaches
+    squid: the router's request along their path finds that, and nothing is left."""
+    require_busybox()
+    router, proxy = topo["router"], topo["proxy"]
+    # Something besides hostwiz drops the web traffic arriving on the proxy host (a stray rule
+    # there; a cloud's security group would do the same).
+    on_console(proxy, "iptables -t mangle -I PREROUTING -i lan -p tcp --dport 80 -j DROP")
+    session = site_session(site)
+    plan, _ = preview_site(session, transports)
+    with pytest.raises(ApplyFailed) as raised:
+        apply_site(session, transports, expected=plan, confirm_timeout=30)
+    said = f"{raised.value.message} {raised.value.details}"
+    assert "router (stage 2)" in said and "put back" in said
+    assert "IPv4: a web request from 10.214.2.1" in said and "no answer from squid" in said
+    for host in (router, proxy):
+        left = traces(host)
+        assert "HWPROXY" not in left and "fwmark" not in left and "hostwiz-proxy" not in left
     assert not on_console(proxy, "pidof squid; true").strip()

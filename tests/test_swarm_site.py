@@ -15,7 +15,7 @@ import pytest
 
 from lab import Topology
 from lab.image import import_test_image
-from tests.probes import on_console, require_busybox
+from tests.probes import on_console, require_busybox, wait_until
 from wizard.render import as_text, render_plan
 from wizard.site.apply import (
     apply_site,
@@ -330,3 +330,50 @@ def test_the_swarm_topologys_site_file_plans_the_swarm_as_written(
     assert "--driver overlay" in shown[("node1", 1)]
     for node in ("node2", "node3"):
         assert "docker swarm join" in shown[(node, 2)] and "10.214.3.11:2377" in shown[(node, 2)]
+
+
+def node_role(manager: Any, node: Any) -> str:
+    """What the swarm says of ``node``: its role, and its reachability as a manager."""
+    script = (f"docker node inspect {node.name} --format '{{{{.Spec.Role}}}} "
+              "{{if .ManagerStatus}}{{.ManagerStatus.Reachability}}{{end}}'")  # fmt: skip
+    return on_console(manager, script).strip()
+
+
+def test_a_worker_the_site_makes_a_manager_is_promoted_and_demoted_back(
+    tmp_path: Path, transports: dict[str, Transport], topo: Topology
+) -> None:
+    """A node already in the swarm changes its role through the first manager (docker node
+    promote / demote), each undone by the other."""
+    manager, node2, _node3 = (topo[node] for node in NODES)
+    workers = load_site(write_site(tmp_path, topo))
+    apply_site(site_session(workers), transports, confirm_timeout=30)
+    assert node_role(manager, node2) == "worker"
+
+    managers = load_site(write_site(tmp_path, topo, managers=("node1", "node2")))
+    session = site_session(managers)
+    plan, _ = preview_site(session, transports)
+    changed = {(c.stage, c.host) for c in plan.changes if not c.changeset.empty}
+    assert changed == {(2, "node1")}
+    assert "docker node promote" in as_text(render_site(plan, session))
+    apply_site(session, transports, expected=plan, confirm_timeout=30)
+    assert node_role(manager, node2) == "manager reachable"
+    # node2's own dockerd takes part in the managers' consensus a moment later.
+    control = "docker info --format '{{.Swarm.ControlAvailable}}'"
+    assert wait_until(lambda: on_console(node2, control).strip() == "true", 30)
+    assert preview_site(session, transports)[0].empty
+
+    # Its rollback demotes it again.
+    plans = site_rollback_plans(managers.name, transports)
+    _back, stuck = rollback_site(managers.name, transports, plans, confirm_timeout=30)
+    assert stuck == [] and node_role(manager, node2).startswith("worker")
+
+    # The other way through the site: a manager the site makes a worker is demoted.
+    apply_site(session, transports, confirm_timeout=30)
+    assert node_role(manager, node2) == "manager reachable"
+    assert wait_until(lambda: on_console(node2, control).strip() == "true", 30)
+    session = site_session(workers)
+    plan, _ = preview_site(session, transports)
+    assert "docker node demote" in as_text(render_site(plan, session))
+    apply_site(session, transports, expected=plan, confirm_timeout=30)
+    assert node_role(manager, node2).startswith("worker")
+    assert swarm_state(node2) == "active"

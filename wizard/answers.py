@@ -272,8 +272,9 @@ def build(
         place = f"{where}, line {line}" if line else where
         if name not in infos:
             known = ", ".join(sorted(infos))
+            why = getattr(cls, "not_asked", {}).get(name, "")
             raise InvalidAnswer(
-                f"{place}: unknown setting {key!r}.",
+                f"{place}: unknown setting {key!r}{f' ({why})' if why else ''}.",
                 f"Use one of: {known}. Check the spelling (underscores, not dashes).",
             )
         try:

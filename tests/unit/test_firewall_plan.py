@@ -669,6 +669,23 @@ def test_foreign_rules_are_reported_but_dockers_defaults_and_own_jumps_are_not()
     }
 
 
+def test_the_proxy_steps_jumps_are_hostwiz_own_not_foreign():
+    """squid on the router (HWPROXY-INPUT first in INPUT) and the routing to a proxy host
+    (HWPROXYRT-FORWARD first in DOCKER-USER and FORWARD) are hostwiz's own chains."""
+    v4, _ = router_files()
+    live = edit(loaded(v4, DOCKER_V4), "-A INPUT -j HOSTWIZ-INPUT\n",
+                "-A INPUT -j HWPROXY-INPUT\n-A INPUT -j HOSTWIZ-INPUT\n")  # fmt: skip
+    live = edit(live, "-A DOCKER-USER -j RETURN\n",
+                "-A DOCKER-USER -j HWPROXYRT-FORWARD\n-A DOCKER-USER -j RETURN\n")  # fmt: skip
+    assert "-A DOCKER-USER -j HWPROXYRT-FORWARD" in live and "-A INPUT -j HWPROXY-INPUT" in live
+    assert iptables.foreign_rules(live) == {}
+    plan = FIREWALL.plan(ROUTER, firewall_facts(ROUTER, v4=live))
+    assert not any("not hostwiz's" in w for w in plan.warnings), plan.warnings
+    # A proxy chain's name with a match before the jump is somebody else's rule.
+    live = edit(live, "-A INPUT -j HWPROXY-INPUT\n", "-A INPUT -i wan -j HWPROXY-INPUT\n")
+    assert iptables.foreign_rules(live) == {"INPUT": ["-A INPUT -i wan -j HWPROXY-INPUT"]}
+
+
 def test_the_plan_warns_about_foreign_rules_it_would_shadow():
     live = edit(
         DOCKER_V4,

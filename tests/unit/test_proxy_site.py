@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,15 +15,18 @@ from tests.unit.docker_fixtures import file_output
 from tests.unit.test_proxy_plan import ADDR as PROXY_ADDR_ONE_HOST
 from tests.unit.test_proxy_plan import host_output
 from wizard.actions import RunCommand, WriteFile
-from wizard.answers import build
+from wizard.answers import build, fields_of
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Facts
 from wizard.plan import Plan
+from wizard.site.model import SiteError, load_site
 from wizard.site.registry import SITE_STEPS
 from wizard.site.step import HostFacts, SiteFacts
 from wizard.steps.proxy import route
+from wizard.steps.proxy.health import path_problems
 from wizard.steps.proxy.plan import FILES as SQUID_FILES
 from wizard.steps.proxy.site import FILES, PROXY_SITE, ProxySiteAnswers
+from wizard.transport.base import CommandResult
 
 ON = ProxySiteAnswers(client_interfaces=("lan",), blocked_domains=("bad.example",))
 ROUTER_ADDR = [
@@ -128,6 +132,24 @@ def test_registered_as_a_site_step_with_the_roles_router_and_proxy() -> None:
 def test_bad_site_answers_are_refused(data: dict[str, Any], message: str) -> None:
     with pytest.raises(InvalidAnswer, match=message):
         build(ProxySiteAnswers, data, where="site [steps.proxy]")
+
+
+def test_site_answers_have_no_container_settings_and_refuse_them_clearly(tmp_path: Path) -> None:
+    """squid in a container is the one-host step's placement: a site neither asks nor takes
+    its settings (they meant nothing: the proxy host runs squid from its package)."""
+    names = {info.name for info in fields_of(ProxySiteAnswers)}
+    assert not {name for name in names if name.startswith("container_")}
+    assert {"client_interfaces", "web_ports", "log_dir", "proxy_address"} <= names
+    path = tmp_path / "s.toml"
+    path.write_text('[hosts.r]\nroles = ["router"]\n[hosts.p]\nroles = ["proxy"]\n'
+                    '[steps.proxy]\nclient_interfaces = ["lan"]\n'
+                    'container_image = "ubuntu/squid:latest"\n')  # fmt: skip
+    with pytest.raises(SiteError) as refused:
+        load_site(path)
+    message = refused.value.message
+    assert "s.toml [steps.proxy], line 7: unknown setting 'container_image'" in message
+    assert "squid in a container on one host" in message
+    assert "container_" not in refused.value.hint  # the settings it lists are the site's
 
 
 def test_stage_one_is_squid_on_the_proxy_host_for_the_routers_client_networks() -> None:
@@ -265,3 +287,45 @@ def test_a_changed_table_removes_the_old_one_first() -> None:
     load = [a for a in PROXY_SITE.plan(moved, 2, site(facts))["gw"].actions
             if isinstance(a, RunCommand) and a.script.endswith(f"{route.SCRIPT} start")]  # fmt: skip
     assert "hwpr_stop 2 2\n" in load[0].script
+
+
+class ScriptedHost:
+    """Answers each script by the first key it contains (exit 1, nothing, otherwise)."""
+
+    def __init__(self, answers: dict[str, tuple[int, str]]) -> None:
+        self.answers = answers
+        self.scripts: list[str] = []
+
+    def run(self, script: str, **kwargs: Any) -> CommandResult:
+        self.scripts.append(script)
+        code, out = next((v for k, v in self.answers.items() if k in script), (1, ""))
+        return CommandResult(script, code, out.encode())
+
+
+SQUID_403 = "HTTP/1.1 403 Forbidden\r\nServer: squid/5.7\r\nX-Squid-Error: ERR_ACCESS_DENIED 0\r\n"
+
+
+@pytest.mark.parametrize(
+    ("answers", "problem"),
+    [
+        ({"command -v python3": (0, ""), "ip -4 route get": (0, ""), "python3 -": (0, SQUID_403)},
+         ""),
+        ({"command -v python3": (0, ""), "ip -4 route get": (0, ""),
+          "python3 -": (0, "HTTP/1.1 200 OK\r\nServer: nginx\r\n")}, "no answer from squid"),
+        ({"command -v python3": (0, ""), "ip -4 route get": (0, ""),
+          "python3 -": (1, "hostwiz-probe: timed out\n")}, "hostwiz-probe: timed out"),
+        # Without python3 (SO_MARK needs it), the kernel's route for a marked packet.
+        ({"mark 2": (0, "192.0.2.1 via 10.214.2.3 dev lan src 10.214.2.1 mark 0x2\n")}, ""),
+        ({"mark 2": (0, "192.0.2.1 via 10.214.1.100 dev wan mark 0x2\n")}, "not routed"),
+    ],
+)  # fmt: skip
+def test_the_routers_request_along_the_clients_path_must_reach_squid(
+    answers: dict[str, tuple[int, str]], problem: str
+) -> None:
+    host = ScriptedHost(answers)
+    found = path_problems(host, 4, "10.214.2.1", "10.214.2.3", "80", 2)  # type: ignore[arg-type]
+    assert (problem in " ".join(found)) if problem else found == []
+    probes = [s for s in host.scripts if s.startswith("python3 -")]
+    for probe in probes:  # from the router's client-side address, marked, to TEST-NET-1
+        assert "SOURCE = '10.214.2.1'" in probe and "MARK = 2" in probe
+        assert "DEST = '192.0.2.1'" in probe and "/squid-internal-mgr/" in probe

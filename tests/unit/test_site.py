@@ -252,3 +252,37 @@ def test_the_wizard_shows_the_site_conflicts_above_its_preview() -> None:
     facts = {"a": Facts({HOST.name: {"routes": ("10.81.0.0/16",)}}, {}), "b": Facts({}, {})}
     lines = conflict_lines_of(site_session(site), facts)
     assert lines[0].kind == "warning" and "(subnet-overlap) on a" in lines[0].text
+
+
+def test_site_hint_puts_a_hosts_own_step_setting_in_its_preset() -> None:
+    from wizard.site.answers import site_hint
+    from wizard.steps.docker.answers import DockerEngineAnswers
+
+    hint = "Turn it off with --set docker.live_restore=false (in the same change)."
+    assert site_hint(hint, "s.toml", {}, "a", "hardened", {"docker": DockerEngineAnswers}) == (
+        "Turn it off with live_restore = false in [docker] of a's preset hardened (in the "
+        "same change)."
+    )
+    assert "preset = \"FILE\" in its [hosts.…] table of s.toml" in site_hint(hint, "s.toml", {}, "a")
+
+
+def test_site_steps_make_their_one_host_answers_with_one_helper() -> None:
+    """The proxy and swarm site steps give their one-host planner answers the same way: the
+    fields both have, then what the site decides; the rest keep the one-host defaults."""
+    from wizard.site.answers import one_host_answers
+    from wizard.steps.proxy.answers import ProxyAnswers
+    from wizard.steps.proxy.site import ProxySiteAnswers
+    from wizard.steps.swarm.answers import SwarmAnswers
+    from wizard.steps.swarm.site import SwarmSiteAnswers
+
+    site = SwarmSiteAnswers(advertise_address="cluster", overlay_mtu=1400, stack_port=9000)
+    swarm = site.swarm()
+    assert swarm == one_host_answers(SwarmAnswers, site, enabled=True, overlay_encrypted=False)
+    assert (swarm.enabled, swarm.overlay_mtu, swarm.stack_port) == (True, 1400, 9000)
+    assert swarm.overlay_encrypted is False  # no overlay asked for: no ESP needed
+    assert swarm.gwbridge_host_binding == SwarmAnswers().gwbridge_host_binding  # not asked
+    proxy = ProxySiteAnswers(client_interfaces=("lan",), web_ports=("80", "8080"))
+    one = proxy.on_proxy_host(("eth1",), ("10.0.2.0/24",))
+    assert one == one_host_answers(ProxyAnswers, proxy, enabled=True, placement="router",
+                                   client_interfaces=("eth1",), client_networks=("10.0.2.0/24",))
+    assert one.web_ports == ("80", "8080") and one.container_image == ProxyAnswers().container_image

@@ -215,7 +215,9 @@ def test_without_ipvs_dnsrr_and_host_mode_are_planned() -> None:
     assert any(isinstance(a, WriteFile) for a in plan.actions)
     deploy = plan.actions[-1]
     assert isinstance(deploy, RunCommand) and "--resolve-image never" in deploy.script
-    assert "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1" in deploy.script
+    # The variable is dockerd's (read from its own environment), not the client's: set on the
+    # command it did nothing, and hostwiz does not set dockerd's environment.
+    assert "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE" not in deploy.script
     assert any("IPVS is missing" in note for note in plan.notes)
 
 

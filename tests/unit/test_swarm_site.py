@@ -209,11 +209,43 @@ def test_a_pending_manager_token_is_provisional_and_a_joined_manager_plans_nothi
     assert view.pending == [f"{MANAGER_TOKEN.name} on node1", f"{JOIN_TOKEN.name} on node1"]
     joined = SwarmInfo("active", True, ("10.214.3.11", "10.214.3.12"))
     assert SWARM_SITE.plan(ANSWERS, 2, three(node2=joined))["node2"].empty
-    as_worker = SwarmInfo("active", False, ("10.214.3.11",))
-    with pytest.raises(PlanConflict) as refused:
-        SWARM_SITE.plan(ANSWERS, 2, three(node2=as_worker))
-    assert "node2 is a worker" in refused.value.message
-    assert "docker node promote node2" in refused.value.hint
+
+
+NODE2_ID = "n2" + "x" * 23
+
+
+def test_a_worker_the_site_makes_a_manager_is_promoted_by_the_first_manager() -> None:
+    as_worker = SwarmInfo("active", False, ("10.214.3.11",), NODE2_ID)
+    plans = SWARM_SITE.plan(ANSWERS, 2, three(node2=as_worker))
+    assert plans["node2"].empty  # it is in the swarm already: nothing on the node itself
+    (promote,) = plans["node1"].actions
+    assert isinstance(promote, RunCommand)
+    assert promote.script == f"docker node promote {NODE2_ID} >/dev/null"
+    assert promote.undo == f"docker node demote {NODE2_ID} >/dev/null"
+    assert "make node2 a manager" in promote.describe()
+    # Without its node ID the swarm cannot be told which node: refused, naming it.
+    with pytest.raises(PlanConflict, match="node2 is in this swarm"):
+        SWARM_SITE.plan(ANSWERS, 2, three(node2=SwarmInfo("active", False, ("10.214.3.11",))))
+
+
+def test_a_manager_the_site_makes_a_worker_is_demoted_by_the_first_manager() -> None:
+    view = three()
+    node3 = view.hosts["node3"]
+    as_manager = SwarmInfo("active", True, ("10.214.3.11", "10.214.3.13"), "n3" + "y" * 23)
+    facts3 = facts(node3.facts[SWARM_HOST], as_manager)
+    hosts = {**view.hosts, "node3": HostFacts("node3", (WORKER,), facts3)}
+    plans = SWARM_SITE.plan(ANSWERS, 2, SiteFacts(hosts))
+    (demote,) = plans["node1"].actions
+    assert isinstance(demote, RunCommand)
+    assert demote.script.startswith("docker node demote n3yyy")
+    assert demote.undo is not None and demote.undo.startswith("docker node promote n3yyy")
+    assert plans["node3"].empty
+
+
+def test_swarm_info_reads_the_node_id_only_when_it_is_one() -> None:
+    info = parse_swarm_info(0, json.dumps({"LocalNodeState": "active", "NodeID": NODE2_ID}))
+    assert info.node_id == NODE2_ID
+    assert parse_swarm_info(0, json.dumps({"NodeID": "x; rm -rf /"})).node_id == ""
 
 
 def test_the_manager_token_fact_is_a_secret() -> None:
@@ -234,7 +266,9 @@ def test_the_stack_is_deployed_by_the_first_manager_in_stage_three_only() -> Non
     assert web["deploy"] == {"endpoint_mode": "dnsrr", "mode": "global"}  # one task a node
     assert web["ports"][0]["mode"] == "host"
     assert "--resolve-image never" in deploy.script
-    assert "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1" in deploy.script
+    # The variable is dockerd's (read from its own environment), not the client's: set on the
+    # command it did nothing, and hostwiz does not set dockerd's environment.
+    assert "DOCKER_SERVICE_PREFER_OFFLINE_IMAGE" not in deploy.script
     assert plans["node1"].before == (FileState(STACK_FILE, False),)
     for stage in (1, 2):
         planned = SWARM_SITE.plan(STACK, stage, three())
@@ -297,3 +331,26 @@ def test_the_stack_health_wants_tasks_on_every_node_each_answering() -> None:
     assert lonely == ["the stack's tasks run on 1 node(s) (t-node1), not 3"]
     silent = stack_problems(Answering(nodes, everyone - {"10.214.3.12"}), swarm, three())
     assert silent == ["nothing answers on node2's 10.214.3.12:8080"]
+
+
+def test_inside_a_site_the_advice_names_the_site_files_table_not_set(tmp_path: Path) -> None:
+    """The one-host planner's refusals say ``--set swarm.…``; in a site the setting is in the
+    site file's [steps.swarm] (``--set`` would change a host's preset, not the site step)."""
+    from wizard.site.model import parse_site
+    from wizard.site.plan import plan_site, site_session
+
+    text = ('[hosts.node1]\nroles = ["swarm-manager"]\n[hosts.node2]\nroles = ["swarm-worker"]\n'
+            '[steps.swarm]\nadvertise_address = "cluster"\noverlay = true\n')  # fmt: skip
+    session = site_session(parse_site(text, "s.toml"))
+    read = {"node1": facts(node("10.214.3.11")), "node2": facts(node("10.214.3.12"))}
+    with pytest.raises(PlanConflict) as refused:  # the kernel has no ESP
+        plan_site(session, {"node1": "n1", "node2": "n2"}, read)
+    hint = refused.value.hint
+    assert "--set" not in hint
+    assert ('overlay_encrypted = false, endpoint_mode = "dnsrr", publish_mode = "host" in '
+            "[steps.swarm] of the site file s.toml.") in hint  # fmt: skip
+    # The answers' own checks (the one-host answers') too, when the site file is read.
+    with pytest.raises(SiteError) as bad:
+        parse_site(text + 'endpoint_mode = "dnsrr"\npublish_mode = "ingress"\n', "s.toml")
+    assert "--set" not in bad.value.hint
+    assert 'publish_mode = "host" in [steps.swarm] of the site file s.toml' in bad.value.hint

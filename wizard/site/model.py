@@ -213,6 +213,7 @@ def _host(name: str, value: Any, lines: _Lines, base: Path | None,
 
 def _steps(raw: Any, lines: _Lines) -> dict[str, Any]:
     from wizard.answers import build
+    from wizard.site.answers import site_hint
     from wizard.site.registry import SITE_STEPS
 
     if not isinstance(raw, dict):
@@ -231,7 +232,8 @@ def _steps(raw: Any, lines: _Lines) -> dict[str, Any]:
             steps[name] = build(step.answers_type, values, where=f"{lines.source} [{at}]",
                                 line_of=_key_finder(lines, at))  # fmt: skip
         except InvalidAnswer as error:
-            raise SiteError(error.message, error.hint) from None
+            hint = site_hint(error.hint, lines.source, {name: step.answers_type})
+            raise SiteError(error.message, hint) from None
     return steps
 
 

@@ -10,8 +10,9 @@ applied), *pending* otherwise, which makes the later plan a provisional preview.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from wizard.facts import Fact, Facts, gather
 from wizard.plan import Changeset, Plan
 from wizard.render import RenderedLine, render_changeset
 from wizard.session import Selection, facts_needed, plan_changeset, selections_for
+from wizard.site.answers import site_hint
 from wizard.site.model import Site, SiteError, SiteHost
 from wizard.site.registry import SITE_STEPS
 from wizard.site.step import DeclaresSiteNeeds, HostFacts, SiteFacts, SiteStep
@@ -182,6 +184,21 @@ def _written(changeset: Changeset) -> list[FileState]:
     ]
 
 
+@contextmanager
+def advice_for_site(session: SiteSession, host: str = "") -> Iterator[None]:
+    """A refusal raised inside: its ``--set`` advice (the one-host planners') said the way a
+    site sets it (:func:`wizard.site.answers.site_hint`)."""
+    try:
+        yield
+    except PlanConflict as error:
+        site = session.site
+        preset = site.host(host).preset if host else None
+        steps = {name: type(answers) for name, answers in site.steps.items()}
+        own = {s.step.name: s.step.answers_type for s in session.selections.get(host, ())}
+        error.hint = site_hint(error.hint or "", site.source, steps, host, preset, own)
+        raise
+
+
 def site_needs(session: SiteSession, facts: Mapping[str, Facts]) -> dict[str, tuple[Need, ...]]:
     """Host -> what the site steps need from its single-host steps (its firewall)."""
     view = SiteFacts({host.name: HostFacts(host.name, host.roles, facts[host.name])
@@ -209,10 +226,11 @@ def plan_stage(
     if stage == 1:
         needs = site_needs(session, current)
         for host in session.site.hosts:
-            base[host.name] = plan_changeset(
-                labels[host.name], session.selections[host.name], current[host.name],
-                needs[host.name],
-            )
+            with advice_for_site(session, host.name):
+                base[host.name] = plan_changeset(
+                    labels[host.name], session.selections[host.name], current[host.name],
+                    needs[host.name],
+                )
             current[host.name] = current[host.name].with_files(_written(base[host.name]))
     for selection in session.steps:
         if stage > selection.step.stages:
@@ -223,7 +241,8 @@ def plan_stage(
                                  frozenset(produced[host.name].fresh))
             for host in session.site.hosts
         })  # fmt: skip
-        by_host = selection.step.plan(selection.answers, stage, view)
+        with advice_for_site(session):
+            by_host = selection.step.plan(selection.answers, stage, view)
         for name, plan in by_host.items():
             if name not in plans:
                 raise PlanConflict(f"the {selection.step.name} step planned for {name!r}, "

@@ -305,15 +305,27 @@ def live_matches(wanted: str, live: str, *, docker_user: bool = True) -> list[st
     return problems
 
 
+OWN_CHAIN_PREFIXES = ("HOSTWIZ-", "HWPROXY-", "HWPROXYRT-")
+"""Chains hostwiz writes: the firewall's, and the proxy step's (squid on the router, and the
+router's policy routing to a proxy host). A plain jump to one of them is hostwiz's own."""
+
+
+def _own_jump(rule: str) -> bool:
+    """``-A CHAIN -j HOSTWIZ-…`` (or a proxy chain), with no match before the jump."""
+    parts = rule.split()
+    return len(parts) == 4 and parts[2] == "-j" and parts[3].startswith(OWN_CHAIN_PREFIXES)
+
+
 def foreign_rules(live: str) -> dict[str, list[str]]:
-    """Rules of other tools that hostwiz's chains would shadow or that bypass them."""
+    """Rules of other tools that hostwiz's chains would shadow or that bypass them (hostwiz's
+    own jumps, the proxy step's too, are not foreign)."""
     tables = parse_save(live)
     found: dict[str, list[str]] = {}
     user = [r for r in tables.rules("filter", "DOCKER-USER")
-            if r not in {"-A DOCKER-USER -j RETURN", f"-A DOCKER-USER -j {FORWARD}"}]  # fmt: skip
+            if r != "-A DOCKER-USER -j RETURN" and not _own_jump(r)]  # fmt: skip
     if user:
         found["DOCKER-USER"] = user
-    inputs = [r for r in tables.rules("filter", "INPUT") if r != f"-A INPUT -j {INPUT}"]
+    inputs = [r for r in tables.rules("filter", "INPUT") if not _own_jump(r)]
     if inputs:
         found["INPUT"] = inputs
     return found

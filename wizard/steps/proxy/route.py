@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from wizard.facts import Fact, sections
 from wizard.host.boot import BootPath, init_text, unit_text
 from wizard.host.rules_shell import delete_jumps, first_jump_function
+from wizard.steps.proxy import rules
 
 MARK_CHAIN = "HWPROXYRT-MARK"
 FORWARD_CHAIN = "HWPROXYRT-FORWARD"
@@ -46,7 +47,7 @@ RULES_V4 = f"{RULES_DIR}/rules.v4"
 RULES_V6 = f"{RULES_DIR}/rules.v6"
 ROUTING = f"{RULES_DIR}/routing"
 SYSCTL = "/etc/sysctl.d/61-hostwiz-proxy-route.conf"
-PROXY_SYSCTL = "/etc/sysctl.d/61-hostwiz-proxy.conf"
+PROXY_SYSCTL = rules.PROXY_SYSCTL
 """On the proxy host: rp_filter loose on the interface the clients' traffic arrives on."""
 SCRIPT = "/usr/local/sbin/hostwiz-proxy-route"
 UNIT = "/etc/systemd/system/hostwiz-proxy-route.service"

@@ -52,6 +52,10 @@ SCRIPT = "/usr/local/sbin/hostwiz-proxy"
 UNIT = "/etc/systemd/system/hostwiz-proxy.service"
 UNIT_LINK = "/etc/systemd/system/multi-user.target.wants/hostwiz-proxy.service"
 INIT_SCRIPT = "/etc/init.d/hostwiz-proxy"
+PROXY_SYSCTL = "/etc/sysctl.d/61-hostwiz-proxy.conf"
+"""On a site's proxy host: rp_filter loose where the clients' traffic arrives. The script
+loads it at start, as the firewall's script loads its forwarding switch: the boot's own
+sysctl.d pass may run before the interface exists (sysv), or not at all."""
 
 
 def render(answers: ProxyAnswers, networks: tuple[str, ...], version: int) -> str:
@@ -136,6 +140,7 @@ SCRIPT_TEXT = (
 set -u
 DIR=/etc/hostwiz/proxy
 """
+    + f"SYSCTL={PROXY_SYSCTL}\n"
     + STOP_FUNCTIONS
     + first_jump_function("hwp_first")
     + r"""hwp_start_family() {  # cmd rules-file
@@ -146,8 +151,15 @@ DIR=/etc/hostwiz/proxy
   hwp_first "$cmd" nat PREROUTING HWPROXY-PREROUTING || return 1
   hwp_first "$cmd" filter INPUT HWPROXY-INPUT || return 1
 }
+hwp_sysctl() {  # a site's proxy host: rp_filter loose (a missing interface is no failure)
+  [ -f "$SYSCTL" ] || return 0
+  sysctl -q -p "$SYSCTL" >/dev/null 2>&1 ||
+    echo "hostwiz-proxy: $SYSCTL: not every value could be set" >&2
+  return 0
+}
 case "${1:-}" in
   start)
+    hwp_sysctl
     hwp_start_family iptables "$DIR/rules.v4" || exit 1
     hwp_start_family ip6tables "$DIR/rules.v6" || exit 1 ;;
   stop)

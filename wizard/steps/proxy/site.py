@@ -14,22 +14,22 @@ the proxy host is put back.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from wizard.actions import Action, FileState, RemoveFile, RunCommand, WriteFile
-from wizard.answers import describe
+from wizard.answers import check_fields, describe
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import SERVICE_MANAGER, Fact, Facts, file_fact, gather
 from wizard.plan import Plan
+from wizard.site.answers import one_host_answers, same_field
 from wizard.site.step import HostFacts, SiteFacts
 from wizard.steps.proxy import route
 from wizard.steps.proxy import rules as proxy_rules
 from wizard.steps.proxy.answers import Placement, ProxyAnswers
-from wizard.steps.proxy.health import health_problems
+from wizard.steps.proxy.health import health_problems, path_problems
 from wizard.steps.proxy.plan import facts_for, plan_proxy
 from wizard.transport.base import Transport
 
@@ -42,9 +42,18 @@ FILES = {
 
 
 @dataclass(frozen=True)
-class ProxySiteAnswers(ProxyAnswers):
-    """A site file's ``[steps.proxy]``: the one-host step's answers (``client_interfaces`` are
-    the router's), and how the router reaches the proxy host."""
+class ProxySiteAnswers:
+    """A site file's ``[steps.proxy]``: the one-host step's questions that mean something here
+    (``client_interfaces`` are the router's; not the container settings: squid runs from the
+    proxy host's package), and how the router reaches the proxy host."""
+
+    not_asked: ClassVar[dict[str, str]] = {
+        name: "a setting of squid in a container on one host (the one-host proxy step's "
+        "placement container); the site runs squid from the proxy host's package"
+        for name in ("container_image", "container_timezone", "container_restart",
+                     "container_cache_dir")
+    }  # fmt: skip
+    """Read by :func:`wizard.answers.build`: why a one-host setting is no site setting."""
 
     enabled: bool = field(
         default=True,
@@ -58,6 +67,20 @@ class ProxySiteAnswers(ProxyAnswers):
         default="proxy-host",
         metadata=describe("Where squid runs", "proxy-host: on the host with the role proxy."),
     )
+    client_interfaces: tuple[str, ...] = same_field(
+        ProxyAnswers, "client_interfaces",
+        help="The router's interfaces the clients' traffic arrives on (e.g. lan). Only their "
+        "web traffic goes to the proxy host; everything else keeps its normal path.",
+    )  # fmt: skip
+    client_networks: tuple[str, ...] = same_field(ProxyAnswers, "client_networks")
+    web_ports: tuple[str, ...] = same_field(ProxyAnswers, "web_ports")
+    intercept_port: int = same_field(ProxyAnswers, "intercept_port")
+    blocked_domains: tuple[str, ...] = same_field(ProxyAnswers, "blocked_domains")
+    cache_size_mb: int = same_field(ProxyAnswers, "cache_size_mb")
+    log_dir: str = same_field(ProxyAnswers, "log_dir")
+    dns_nameservers: tuple[str, ...] = same_field(ProxyAnswers, "dns_nameservers")
+    dns_timeout: int = same_field(ProxyAnswers, "dns_timeout")
+    shutdown_lifetime: int = same_field(ProxyAnswers, "shutdown_lifetime")
     proxy_address: str = field(
         default="",
         metadata=describe(
@@ -88,7 +111,8 @@ class ProxySiteAnswers(ProxyAnswers):
     )
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        check_fields(self, "proxy")
+        self.on_proxy_host((), ())  # the one-host answers' own checks (ports, domains, paths)
         if self.placement != "proxy-host":
             raise InvalidAnswer(
                 f"proxy.placement: {self.placement!r} in a site: the site step places squid "
@@ -116,10 +140,8 @@ class ProxySiteAnswers(ProxyAnswers):
     def on_proxy_host(self, interfaces: tuple[str, ...], networks: tuple[str, ...]) -> ProxyAnswers:
         """The one-host answers for squid on the proxy host: the clients' traffic arrives
         there on ``interfaces``, from ``networks``."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ProxyAnswers)}
-        values.update(enabled=True, placement="router", client_interfaces=interfaces,
-                      client_networks=networks)  # fmt: skip
-        return ProxyAnswers(**values)
+        return one_host_answers(ProxyAnswers, self, enabled=True, placement="router",
+                                client_interfaces=interfaces, client_networks=networks)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -408,6 +430,10 @@ def _router_notes(answers: ProxySiteAnswers, where: Layout, router: str) -> tupl
         f"{router}'s own web traffic too.",
         f"rp_filter is loose (2) on {loose} and ICMP redirects are off: the router forwards "
         "the clients' web traffic to a neighbour on purpose.",
+        f"To check the path, {router} then sends one web request the clients' way (from its "
+        "own address on their network, to the documentation address 192.0.2.1): squid on the "
+        "proxy host must answer it. squid refuses it itself (TCP_DENIED/403 in its log) and "
+        "connects nowhere.",
     ]
     if not where.v6.proxy:
         notes.append("The proxy host has no IPv6 address on a network of the router's: the "
@@ -433,7 +459,8 @@ class ProxySiteStep:
 
     def facts(self, answers: ProxySiteAnswers, role: str) -> list[Fact[Any]]:
         if role == PROXY:
-            return [*facts_for(answers), route.NET_HOST, FILES[route.PROXY_SYSCTL]]
+            return [*facts_for(answers.on_proxy_host((), ())), route.NET_HOST,
+                    FILES[route.PROXY_SYSCTL]]  # fmt: skip
         wanted = (route.RULES_V4, route.RULES_V6, route.ROUTING, route.SYSCTL, route.SCRIPT,
                   route.UNIT, route.INIT_SCRIPT, route.FIREWALL_SYSCTL)  # fmt: skip
         return [route.NET_HOST, route.route_host_fact(answers.route_table), SERVICE_MANAGER,
@@ -460,8 +487,26 @@ class ProxySiteStep:
             one_host = answers.on_proxy_host(where.proxy_interfaces, where.networks)
             return health_problems(transport, one_host)
         facts = gather(transport, self.facts(answers, ROUTER))
-        now = HostFacts(host, (ROUTER,), facts)
-        return router_problems(answers, where, now)
+        problems = router_problems(answers, where, HostFacts(host, (ROUTER,), facts))
+        if problems:
+            return problems
+        net = facts[route.NET_HOST]
+        for way in (where.v4, where.v6):
+            source = _client_address(net, answers.client_interfaces, way.version)
+            if way.proxy and source:
+                problems += path_problems(transport, way.version, source, way.proxy,
+                                          answers.web_ports[0], answers.route_mark)  # fmt: skip
+        return problems
+
+
+def _client_address(net: route.NetHost, clients: tuple[str, ...], version: int) -> str:
+    """The router's own address of one family on a client network ("" when none): the
+    router's test request comes from there, as a client's would."""
+    for name, address in net.addresses:
+        ip = ipaddress.ip_interface(address).ip
+        if name in clients and ip.version == version:
+            return str(ip)
+    return ""
 
 
 PROXY_SITE = ProxySiteStep()

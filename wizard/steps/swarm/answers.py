@@ -145,7 +145,9 @@ class SwarmAnswers:
         default="",
         metadata=_on(
             "Stack image",
-            "An image that already exists on the host (nothing is pulled), e.g. nginx:alpine.",
+            "An image that already exists on the host, e.g. nginx:alpine (hostwiz pulls "
+            "nothing; dockerd tries a pull before each task and uses its own copy when that "
+            "fails).",
         ),
     )
     stack_command: str = field(

@@ -126,7 +126,7 @@ def check(answers: SwarmAnswers, facts: Facts, host: SwarmHost) -> None:
         )
     if answers.stack and answers.stack_image not in host.images:
         raise PlanConflict(
-            f"the image {answers.stack_image} is not on this host (nothing is pulled).",
+            f"the image {answers.stack_image} is not on this host (hostwiz pulls nothing).",
             f"Load it (docker load / docker import) or name one of: "
             f"{', '.join(host.images) or 'none'}.",
         )
@@ -359,11 +359,15 @@ def render_stack(answers: SwarmAnswers) -> str:
 
 def deploy_script(answers: SwarmAnswers) -> str:
     """``--resolve-image never``: the manager does not ask a registry to pin the image to a
-    digest, so every node runs the image by its name, as loaded there. (The variable is read by
-    the daemon: a node's dockerd started with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 skips its
-    own pull attempt too; without it a node tries a pull first and, offline, uses its copy.)"""
+    digest, so every node runs the image by its name, as loaded there.
+
+    Each node's dockerd still tries to pull the image before it starts a task (swarm's
+    executor always does; only a dockerd *started* with DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1
+    in its own environment skips that, and hostwiz does not change dockerd's environment).
+    The failed pull is only logged; the task runs the node's own copy. A node that reaches a
+    registry holding that name may get a newer copy instead."""
     return (
-        f"DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1 docker stack deploy --resolve-image never "
+        f"docker stack deploy --resolve-image never "
         f"-c {shell_quote(stack_file(answers))} {shell_quote(answers.stack_name)} >/dev/null"
     )
 

@@ -10,9 +10,11 @@ join tokens, read with ``docker swarm join-token -q worker|manager`` as
 Stage 2, on each other host: ``docker swarm join`` with the worker token (role
 ``swarm-worker``) or the manager token (further ``swarm-manager`` hosts), advertising the
 host's own address (the interface or address the answers name, resolved on that host). A host
-already in that swarm with its role plans nothing.
+already in that swarm with its role plans nothing; one there with the other role is promoted
+(``docker node promote``) or demoted by the first manager, in its stage-2 change, undone by the
+inverse command, and its health check waits until the swarm holds the node in its new role.
 Stage 3, on the first manager once every node has joined: the demo stack (``stack = true``),
-deployed without resolving or pulling images (they must exist on every node), published in
+deployed without resolving images in a registry (they must exist on every node), published in
 host mode with DNS round robin where the kernel has no IPVS. Its health check wants tasks
 running on several nodes, each answering on the published port.
 
@@ -24,16 +26,18 @@ undone (the first manager leaves, every custom docker_gwbridge goes).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from wizard.actions import Action, WriteFile
+from wizard.actions import Action, RunCommand, WriteFile
 from wizard.answers import check_fields, describe
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Fact, Facts, file_fact, gather
 from wizard.plan import Plan
 from wizard.secrets import Secret
+from wizard.site.answers import one_host_answers
 from wizard.site.step import HostFacts, SiteFacts
 from wizard.steps.base import Need
 from wizard.steps.swarm.answers import SwarmAnswers
@@ -123,8 +127,9 @@ class SwarmSiteAnswers:
     stack_name: str = field(default="demo", metadata=describe("Stack name", "docker stack name."))
     stack_image: str = field(
         default="",
-        metadata=describe("Stack image", "An image that already exists on every host (nothing "
-                          "is pulled), e.g. nginx:alpine."),
+        metadata=describe("Stack image", "An image that already exists on every host, e.g. "
+                          "nginx:alpine (hostwiz pulls nothing; each node's dockerd tries a "
+                          "pull before a task and uses its own copy when that fails)."),
     )  # fmt: skip
     stack_command: str = field(
         default="",
@@ -161,27 +166,8 @@ class SwarmSiteAnswers:
 
     def swarm(self) -> SwarmAnswers:
         """These answers as the one-host step's, for its planner's functions."""
-        return SwarmAnswers(
-            enabled=True,
-            advertise_address=self.advertise_address,
-            data_path_address=self.data_path_address,
-            gwbridge_subnet=self.gwbridge_subnet,
-            gwbridge_icc=self.gwbridge_icc,
-            gwbridge_masquerade=self.gwbridge_masquerade,
-            overlay_name=self.overlay_name,
-            overlay_subnet=self.overlay_subnet,
-            overlay_mtu=self.overlay_mtu,
-            overlay_encrypted=self.overlay and self.overlay_encrypted,  # no overlay: no ESP
-            endpoint_mode=self.endpoint_mode,
-            publish_mode=self.publish_mode,
-            stack=self.stack,
-            stack_name=self.stack_name,
-            stack_image=self.stack_image,
-            stack_command=self.stack_command,
-            stack_replicas=self.stack_replicas,
-            stack_port=self.stack_port,
-            stack_target_port=self.stack_target_port,
-        )
+        encrypted = self.overlay and self.overlay_encrypted  # no overlay: no ESP needed
+        return one_host_answers(SwarmAnswers, self, enabled=True, overlay_encrypted=encrypted)
 
 
 @dataclass(frozen=True)
@@ -192,6 +178,8 @@ class SwarmInfo:
     manager: bool = False
     managers: tuple[str, ...] = ()
     """The addresses (without port) of the managers a node knows."""
+    node_id: str = ""
+    """The node's ID in its swarm ("" when none, or not an ID)."""
 
 
 def parse_swarm_info(code: int, out: str) -> SwarmInfo:
@@ -202,13 +190,17 @@ def parse_swarm_info(code: int, out: str) -> SwarmInfo:
     if not isinstance(data, dict):
         return SwarmInfo()
     remote = data.get("RemoteManagers") or []
+    node_id = str(data.get("NodeID", ""))
     return SwarmInfo(
         state=str(data.get("LocalNodeState", "")),
         manager=bool(data.get("ControlAvailable", False)),
         managers=tuple(str(m.get("Addr", "")).rsplit(":", 1)[0] for m in remote
                        if isinstance(m, dict)),
+        node_id=node_id if NODE_ID.fullmatch(node_id) else "",
     )  # fmt: skip
 
+
+NODE_ID = re.compile(r"[a-z0-9]{25}")
 
 SWARM_INFO: Fact[SwarmInfo] = Fact(
     "swarm:info", "docker info --format '{{json .Swarm}}' 2>/dev/null", parse_swarm_info
@@ -254,7 +246,7 @@ def _check_worker(answers: SwarmAnswers, facts: Facts, name: str) -> None:
 
 
 def check_stack_node(answers: SwarmAnswers, host: SwarmHost, name: str) -> None:
-    """A node the demo stack may run on: the image is there (nothing is pulled), and the
+    """A node the demo stack may run on: the image is there (hostwiz pulls nothing), and the
     kernel has IPVS when the stack needs it."""
     if not answers.stack:
         return
@@ -330,11 +322,15 @@ class SwarmSiteStep:
             return {manager.name: self._stack(swarm, manager)} if swarm.stack else {}
         address, _ = _address(swarm, manager.facts[SWARM_HOST])
         tokens = {"worker": JOIN_TOKEN, "manager": MANAGER_TOKEN}
-        return {
+        plans = {
             other.name: self._join(swarm, other, address, site.produced(manager.name,
                                                                         tokens[role]), role)
             for other, role in others
         }  # fmt: skip
+        changes = [role_action(other, address, role) for other, role in others]
+        if any(changes):
+            plans[manager.name] = Plan(self.name, tuple(c for c in changes if c))
+        return plans
 
     def needs(self, answers: SwarmSiteAnswers, site: SiteFacts) -> Mapping[str, tuple[Need, ...]]:
         """Each node needs the swarm ports from the other nodes' addresses (2377/tcp on every
@@ -375,14 +371,7 @@ class SwarmSiteStep:
     ) -> Plan:
         info = node.facts[SWARM_INFO]
         if info.state == "active" and manager in info.managers:
-            if info.manager == (role == "manager"):
-                return Plan(self.name)
-            now, change = ("a manager", "demote") if info.manager else ("a worker", "promote")
-            raise PlanConflict(
-                f"{node.name} is {now} of this swarm, and the site makes it a {role}.",
-                f"Change it by hand on {manager} (docker node {change} {node.name}) or give it "
-                f"the role swarm-{'manager' if info.manager else 'worker'} in the site file.",
-            )
+            return Plan(self.name)  # in this swarm: a change of role is the first manager's
         if info.state not in {"inactive", ""}:
             raise PlanConflict(
                 f"{node.name} is already in a swarm (state {info.state}) other than the one "
@@ -421,11 +410,80 @@ class SwarmSiteStep:
             problems.append(f"{host} did not join the swarm (state {found.state or 'unknown'})")
         elif stage == 2 and MANAGER in site.hosts[host].roles and not self._ready(transport):
             problems.append(f"{host} joined but is not a reachable manager")
+        if stage == 2 and leader:
+            problems += role_problems(transport, swarm, site)
         return problems
 
     @staticmethod
     def _ready(transport: Transport) -> bool:
         return transport.run(MANAGER_READY, timeout=60).ok
+
+
+MANAGER_ROLE = "manager"
+
+
+def role_change(
+    node: HostFacts, manager: str, role: Literal["worker", "manager"]
+) -> Literal["promote", "demote", ""]:
+    """How the first manager changes the role of ``node``, a node of its swarm ("" : no
+    change, or not in that swarm: it joins with its role)."""
+    info = node.facts[SWARM_INFO]
+    member = info.state == "active" and manager in info.managers
+    if not member or info.manager == (role == MANAGER_ROLE):
+        return ""
+    if not info.node_id:
+        raise PlanConflict(
+            f"{node.name} is in this swarm but docker info does not give its node ID.",
+            f"Check dockerd on {node.name} (docker info) and plan again.",
+        )
+    return "demote" if info.manager else "promote"
+
+
+def role_action(
+    node: HostFacts, manager: str, role: Literal["worker", "manager"]
+) -> RunCommand | None:
+    """On the first manager: ``docker node promote`` a worker the site makes a manager
+    (``demote`` the other way), undone by the inverse."""
+    change = role_change(node, manager, role)
+    if not change:
+        return None
+    node_id = node.facts[SWARM_INFO].node_id
+    back = "demote" if change == "promote" else "promote"
+    now, before = ("a manager", "a worker") if change == "promote" else ("a worker", "a manager")
+    return RunCommand(
+        f"docker node {change} {node_id} >/dev/null",
+        why=f"make {node.name} {now} of this swarm (it is {before}; the site gives it the role "
+        f"swarm-{role})",
+        undo=f"docker node {back} {node_id} >/dev/null",
+        undo_why=f"make {node.name} {before} again",
+        timeout=60,
+    )
+
+
+def role_script(node_id: str, role: Literal["worker", "manager"]) -> str:
+    """Bounded: succeeds once the swarm holds ``node_id`` in ``role`` (a promoted manager
+    reachable in the managers' consensus)."""
+    want = '"manager reachable"' if role == MANAGER_ROLE else "worker*"
+    return (
+        f"for i in $(seq 60); do r=$(docker node inspect {node_id} --format '{{{{.Spec.Role}}}} "
+        "{{if .ManagerStatus}}{{.ManagerStatus.Reachability}}{{end}}' 2>/dev/null)\n"
+        f'  case "$r" in {want}) exit 0 ;; esac; sleep 0.5\ndone\necho "$r"; exit 1'
+    )
+
+
+def role_problems(transport: Transport, answers: SwarmAnswers, site: SiteFacts) -> list[str]:
+    """Run on the first manager after stage 2: every node whose role it changed has it."""
+    address, _ = _address(answers, first_manager(site).facts[SWARM_HOST])
+    problems = []
+    for node, role in joining(site):
+        if role_change(node, address, role):
+            node_id = node.facts[SWARM_INFO].node_id
+            now = transport.run(role_script(node_id, role), timeout=60)
+            if not now.ok:
+                problems.append(f"{node.name} is not a {role} of the swarm after docker node "
+                                f"{'promote' if role == MANAGER_ROLE else 'demote'} "
+                                f"({now.out.strip() or 'unknown'})")  # fmt: skip
+    return problems
 
 
 MANAGER_READY = (
