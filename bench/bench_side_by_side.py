@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 from lab import LabHost, lab_down, lab_paths, lab_up  # noqa: E402
 from presets import load_preset  # noqa: E402
 from wizard.actions import WriteFile  # noqa: E402
+from wizard.errors import LabError  # noqa: E402
 from wizard.session import Selection, preview  # noqa: E402
 from wizard.steps import STEPS  # noqa: E402
 from wizard.transport.ssh import SshTransport  # noqa: E402
@@ -281,6 +282,18 @@ def row(label: str, timing: Timing | None, floor: float | None, goal: str = "") 
             f"{('   ' + goal) if goal else ''}{flag}")  # fmt: skip
 
 
+def up_with_retries(count: int, prefix: str, attempts: int = 3) -> list[LabHost]:
+    """``count`` fresh practice hosts; a boot that fails on a busy machine is tried again."""
+    for attempt in range(attempts):
+        try:
+            return lab_up(count, prefix=prefix)
+        except LabError as error:
+            if attempt == attempts - 1:
+                raise
+            print(f"(lab up failed, trying again: {error.message})", file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", default="sbs", help="practice host name prefix")
@@ -307,7 +320,13 @@ def main() -> int:
         ["baseline"] if baseline else [])  # fmt: skip
     config = lab_paths().ssh_config
     rounds = max(1, options.rounds)
-    hosts = lab_up(len(tools) * rounds, prefix=options.prefix)
+    hosts: list[LabHost] = []
+    try:  # a round's hosts at a time: a dozen hosts booting at once on a busy machine fail
+        for _ in range(rounds):
+            hosts += up_with_retries(len(tools), options.prefix)
+    except BaseException:
+        lab_down([host.name for host in hosts])
+        raise
     # Round r uses hosts[r * len(tools):]: one fresh host per tool and round. The first
     # round's hosts carry on for the no-change runs and the end-state comparison.
     by_round = [dict(zip(tools, hosts[r * len(tools):(r + 1) * len(tools)], strict=True))
