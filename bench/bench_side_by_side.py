@@ -30,8 +30,12 @@ shared machine, run it a few times.
 The apply on fresh hosts is done ``--rounds`` times (one fresh host per tool and round, the
 tools in turns; the median is shown): one run alone swings by +-50% on a loaded machine.
 
+``--baseline DIR`` also times the apply of the hostwiz in another checkout (``DIR``, e.g. an
+export of the commit before a change: ``git archive COMMIT | tar -x -C DIR``) on fresh hosts of
+its own, in the same turns, so a change's before and after are compared in one run.
+
 Run as root: ``.venv/bin/python bench/bench_side_by_side.py [--prefix NAME] [--no-ansible]
-[--rounds 3] [--repeat 3]``.
+[--rounds 3] [--repeat 3] [--baseline DIR]``.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 from lab import LabHost, lab_down, lab_paths, lab_up  # noqa: E402
 from presets import load_preset  # noqa: E402
 from wizard.actions import WriteFile  # noqa: E402
+from wizard.errors import LabError  # noqa: E402
 from wizard.session import Selection, preview  # noqa: E402
 from wizard.steps import STEPS  # noqa: E402
 from wizard.transport.ssh import SshTransport  # noqa: E402
@@ -89,13 +94,13 @@ class Timing:
 
 
 def timed(command: list[str], *, stdin: bytes | None = None, env: dict[str, str] | None = None,
-          log: Path | None = None) -> Timing:  # fmt: skip
-    """Run ``command``; its output goes to ``log`` (or nowhere)."""
+          log: Path | None = None, cwd: Path | None = None) -> Timing:  # fmt: skip
+    """Run ``command`` (in ``cwd``); its output goes to ``log`` (or nowhere)."""
     out = log.open("ab") if log else subprocess.DEVNULL
     try:
         started = time.perf_counter()
         proc = subprocess.Popen(command, stdin=subprocess.PIPE if stdin is not None else None,
-                                stdout=out, stderr=out, env=env)  # fmt: skip
+                                stdout=out, stderr=out, env=env, cwd=cwd)  # fmt: skip
         if stdin is not None and proc.stdin is not None:
             proc.stdin.write(stdin)
             proc.stdin.close()
@@ -277,6 +282,18 @@ def row(label: str, timing: Timing | None, floor: float | None, goal: str = "") 
             f"{('   ' + goal) if goal else ''}{flag}")  # fmt: skip
 
 
+def up_with_retries(count: int, prefix: str, attempts: int = 3) -> list[LabHost]:
+    """``count`` fresh practice hosts; a boot that fails on a busy machine is tried again."""
+    for attempt in range(attempts):
+        try:
+            return lab_up(count, prefix=prefix)
+        except LabError as error:
+            if attempt == attempts - 1:
+                raise
+            print(f"(lab up failed, trying again: {error.message})", file=sys.stderr)
+    raise AssertionError("unreachable")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prefix", default="sbs", help="practice host name prefix")
@@ -288,14 +305,28 @@ def main() -> int:
         "--rounds", type=int, default=3,
         help="fresh hosts per tool for the apply (a host is fresh once; the median is shown)",
     )  # fmt: skip
+    parser.add_argument(
+        "--baseline", type=Path, metavar="DIR",
+        help="also time the apply of the hostwiz checked out in DIR (before a change)",
+    )  # fmt: skip
     options = parser.parse_args()
+    baseline = options.baseline.resolve() if options.baseline else None
+    if baseline is not None and not (baseline / "hostwiz" / "__main__.py").exists():
+        parser.error(f"{baseline} holds no hostwiz checkout (no hostwiz/__main__.py)")
 
     playbook_program, ansible_note = (None, "--no-ansible") if options.no_ansible else (
         ansible_playbook())  # fmt: skip
-    tools = ["hostwiz", "floor"] + (["ansible"] if playbook_program else [])
+    tools = ["hostwiz", "floor"] + (["ansible"] if playbook_program else []) + (
+        ["baseline"] if baseline else [])  # fmt: skip
     config = lab_paths().ssh_config
     rounds = max(1, options.rounds)
-    hosts = lab_up(len(tools) * rounds, prefix=options.prefix)
+    hosts: list[LabHost] = []
+    try:  # a round's hosts at a time: a dozen hosts booting at once on a busy machine fail
+        for _ in range(rounds):
+            hosts += up_with_retries(len(tools), options.prefix)
+    except BaseException:
+        lab_down([host.name for host in hosts])
+        raise
     # Round r uses hosts[r * len(tools):]: one fresh host per tool and round. The first
     # round's hosts carry on for the no-change runs and the end-state comparison.
     by_round = [dict(zip(tools, hosts[r * len(tools):(r + 1) * len(tools)], strict=True))
@@ -337,6 +368,10 @@ def main() -> int:
                     fresh.setdefault("ansible", []).append(
                         timed(playbook_for(hosts_now["ansible"]), env=env, log=log)
                     )
+                if baseline:  # python -m hostwiz in DIR imports DIR's packages first
+                    old = [*hostwiz, "apply", "--yes", "--host", hosts_now["baseline"].name,
+                           "--preset", "hardened", "-F", str(config)]  # fmt: skip
+                    fresh.setdefault("baseline", []).append(timed(old, log=log, cwd=baseline))
             results.update({name: median(timings) for name, timings in fresh.items()})
             if playbook_program:
                 playbook = playbook_for(by_tool["ansible"])
@@ -378,6 +413,9 @@ def main() -> int:
     print(row("floor (one ssh, one script)", floor, floor.wall))
     print(row("hostwiz apply --yes", results["hostwiz apply"], floor.wall, "goal <= 1.2x"))
     print(row("ansible-playbook", results.get("ansible"), floor.wall))
+    if baseline:
+        print(row("baseline hostwiz apply --yes", results["baseline"], floor.wall))
+        print(f"  (baseline: {baseline})")
     print(f"  (apply: median of {rounds} fresh hosts per tool: "
           + "; ".join(f"{name} " + ", ".join(f"{t.wall:.2f}" for t in timings)
                       for name, timings in fresh.items()) + ")")  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -124,6 +125,32 @@ def test_a_daemon_json_dockerd_rejects_never_stays_live(ssh, console, pristine):
     assert console.run("timeout 10 docker -H unix:///var/run/docker.sock info >/dev/null").ok
     snapshot = list_snapshots(ssh)[-1]
     assert snapshot.reverted
+
+
+def test_the_health_check_asks_dockerd_over_the_connections_own_shell(
+    ssh, console, pristine, monkeypatch
+):
+    """No SSH channel of its own (the SDK's ``docker system dial-stdio``): after an apply that
+    would be a second sshd session (a fork, PAM, a login shell) competing with the
+    confirmation's new login. The check still tells each wrong state."""
+
+    def no_channel(script: str) -> object:
+        raise AssertionError(f"the health check opened a channel for {script!r}")
+
+    monkeypatch.setattr(ssh, "open_stream", no_channel)
+    remap = selections()[0].answers
+    rootful = replace(remap, mode="rootful")
+    facts = preview(ssh, selections())[1]
+    assert DOCKER_ENGINE.health(ssh, remap, facts) == [
+        "dockerd runs, but without user-namespace remapping"
+    ]
+    assert DOCKER_ENGINE.health(ssh, rootful, facts) == []
+    assert console.run("/etc/init.d/docker stop >/dev/null 2>&1; true").ok
+    try:
+        problems = DOCKER_ENGINE.health(ssh, rootful, facts)
+    finally:
+        console.run("/etc/init.d/docker start >/dev/null 2>&1\n" + WAIT_FOR_DOCKER)
+    assert len(problems) == 1 and problems[0].startswith("dockerd does not answer through its API")
 
 
 def test_a_failing_action_halfway_undoes_the_ones_before(ssh, console):

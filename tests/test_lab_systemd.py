@@ -227,8 +227,12 @@ def test_ssh_hardening_applies_and_confirms_through_systemd(
     # systemd reloaded sshd (systemctl reload ssh), and the watchdog was a transient unit.
     journal = on_console(host, "journalctl --no-pager -o cat")
     assert "Reloaded ssh.service" in journal or "Reloaded OpenBSD Secure Shell server" in journal
-    assert f"{watchdog_marker(result.snapshot_id or '')}.service" in journal
+    marker = watchdog_marker(result.snapshot_id or "")
+    assert f"{marker}.service" in journal
     assert on_console(host, "systemctl is-active ssh").strip() == "active"
+    # The confirmation stopped the timer by its pid (no systemctl stop): its unit ended with it.
+    assert on_console(host, f"systemctl is-active {marker}.service || true").strip() != "active"
+    assert not cons.run(f"pgrep -f '[{marker[0]}]{marker[1:]}'").ok
     connect(host, lab_ssh_config).close()
 
 
