@@ -25,6 +25,7 @@ from wizard.steps.base import (
     FinishesLocally,
     GuardsNeeds,
     Need,
+    PlansWithFewerFacts,
     PreparesLocally,
     Step,
     StepStatus,
@@ -79,14 +80,29 @@ def needs_guards(selections: Sequence[Selection], *, needs: bool = False) -> lis
     ]
 
 
-def facts_needed(selections: Sequence[Selection], *, needs: bool = False) -> list[Fact[Any]]:
+def plan_facts(selection: Selection) -> list[Fact[Any]]:
+    """The facts planning ``selection`` reads (see :class:`PlansWithFewerFacts`)."""
+    if isinstance(selection.step, PlansWithFewerFacts):
+        return selection.step.plan_facts(selection.answers)
+    return selection.step.facts(selection.answers)
+
+
+def facts_needed(
+    selections: Sequence[Selection], *, needs: bool = False, planning: bool = False
+) -> list[Fact[Any]]:
     """Every fact the selected steps read, with those of the needs guards (see
-    :func:`needs_guards`; ``needs``: others declare needs on this host too)."""
+    :func:`needs_guards`; ``needs``: others declare needs on this host too).
+
+    ``planning``: only what their plans read (:func:`plan_facts`), for a plan or an apply
+    that shows no step status: an off step then costs the host little or nothing."""
     needed: list[Fact[Any]] = []
-    for selection in [*selections, *needs_guards(selections, needs=needs)]:
-        needed.extend(selection.step.facts(selection.answers))
-    if needed:
-        needed.append(APPLIED_STEPS)
+    for selection in selections:
+        step = selection.step
+        needed.extend(plan_facts(selection) if planning else step.facts(selection.answers))
+    for guard in needs_guards(selections, needs=needs):
+        needed.extend(plan_facts(guard))  # a guard is only ever planned
+    if needed and not planning:
+        needed.append(APPLIED_STEPS)  # for the statuses (settled_status)
     return needed
 
 
@@ -144,7 +160,7 @@ def plan_changeset(
             if isinstance(a, WriteFile)
         )
     for guard in needs_guards(selections, needs=bool(needs)):
-        if all(fact in facts for fact in guard.step.facts(guard.answers)):
+        if all(fact in facts for fact in plan_facts(guard)):
             guard.step.plan(guard.answers, facts)  # refuses a need its loaded state blocks
     return Changeset(host, tuple(_without_repeated_commands(plans)))
 

@@ -23,13 +23,12 @@ from wizard.checks.site import (
     combined_hosts,
 )
 from wizard.facts import Fact, Facts, sections
+from wizard.host.docker import DOCKER_INFO_COMMAND, GWBRIDGE_SECTION, parse_info
 
 HOST_COMMAND = r"""echo @@ip_forward; cat /proc/sys/net/ipv4/ip_forward 2>/dev/null
 echo @@dockerd; p=$(pidof dockerd 2>/dev/null | cut -d' ' -f1)
 [ -n "$p" ] && tr '\0' ' ' </proc/$p/cmdline
 echo @@daemon; cat /etc/docker/daemon.json 2>/dev/null
-echo @@swarm; docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null
-echo @@gwbridge; docker network inspect docker_gwbridge --format '{{json .Options}}' 2>/dev/null
 echo @@config; { zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null; } \
   | grep -E '^(# )?CONFIG_(INET_ESP|CRYPTO_GCM)[ =]'
 echo @@loaded; ls -d /sys/module/esp4 /sys/module/gcm 2>/dev/null
@@ -56,7 +55,6 @@ def parse_host(code: int, out: str) -> dict[str, Any]:
         daemon = json.loads(s.get("daemon", "") or "{}")
     except json.JSONDecodeError:
         daemon = {}
-    options = s.get("gwbridge", "")
     return {
         "ip_forward": s.get("ip_forward", "").strip(),
         "dockerd_running": bool(cmdline),
@@ -65,8 +63,6 @@ def parse_host(code: int, out: str) -> dict[str, Any]:
             for w in cmdline
         ),
         "daemon_hosts": isinstance(daemon, dict) and bool(daemon.get("hosts")),
-        "swarm_state": s.get("swarm", "").strip(),
-        "gwbridge_custom": "enable_icc" in options or "host_binding_ipv4" in options,
         "kernel_esp": _kernel(s.get("config", ""), s.get("loaded", ""), "INET_ESP", "esp4"),
         "kernel_gcm": _kernel(s.get("config", ""), s.get("loaded", ""), "CRYPTO_GCM", "gcm"),
         "nfs_mounts": tuple(s.get("nfs", "").split()),
@@ -77,6 +73,34 @@ def parse_host(code: int, out: str) -> dict[str, Any]:
 
 HOST = Fact("combination_host", HOST_COMMAND, parse_host)
 """Read with the steps' facts (one round trip) wherever the checker runs."""
+
+
+def parse_host_docker(code: int, out: str) -> dict[str, Any]:
+    """The swarm state and docker_gwbridge's options, from the docker step's ``docker info``
+    (:data:`~wizard.host.docker.DOCKER_INFO_COMMAND`; "" when dockerd does not answer)."""
+    info, _, options = out.partition(f"\n{GWBRIDGE_SECTION}\n")
+    state = parse_info(code, info).swarm_state if code == 0 else ""
+    return {
+        "swarm_state": state,
+        "gwbridge_custom": "enable_icc" in options or "host_binding_ipv4" in options,
+    }
+
+
+HOST_DOCKER = Fact("combination_docker", DOCKER_INFO_COMMAND, parse_host_docker)
+"""The command is the docker step's own: a round trip with both runs ``docker info`` once."""
+
+HOST_FACTS = (HOST, HOST_DOCKER)
+"""Everything the checker reads from a host (see :func:`host_values`)."""
+
+
+def host_values(facts: Facts) -> dict[str, Any]:
+    """The host facts the rules read (see :class:`Combined`), from those of
+    :data:`HOST_FACTS` that were read (none: an empty mapping, the answers alone)."""
+    values: dict[str, Any] = {}
+    for fact in HOST_FACTS:
+        if fact in facts:
+            values.update(facts.get(fact.name))
+    return values
 
 
 def answers_mapping(selections: Iterable[Any]) -> dict[str, dict[str, Any]]:
@@ -95,9 +119,7 @@ def answers_mapping(selections: Iterable[Any]) -> dict[str, dict[str, Any]]:
 def conflicts_for(selections: Iterable[Any], facts: Facts | None = None) -> list[Conflict]:
     """The conflicts of these selections on a host whose facts (with :data:`HOST`) were read;
     without host facts only the answers are checked."""
-    host: Mapping[str, Any] = {}
-    if facts is not None and HOST in facts:
-        host = facts.get(HOST.name)
+    host: Mapping[str, Any] = {} if facts is None else host_values(facts)
     return check_combination(Combined(answers_mapping(selections), host))
 
 
@@ -121,7 +143,8 @@ def conflict_lines(conflicts: Iterable[Conflict]) -> list[str]:
 
 
 __all__ = [
-    "HOST", "RULES", "SITE_RULES", "Combined", "Conflict", "Rule", "SiteHostCheck", "SiteRule",
-    "SiteStepAnswers", "answers_mapping", "check_combination", "check_site", "combined_hosts",
-    "conflict_lines", "conflicts_for", "conflicts_json", "parse_host",
+    "HOST", "HOST_DOCKER", "HOST_FACTS", "RULES", "SITE_RULES", "Combined", "Conflict", "Rule",
+    "SiteHostCheck", "SiteRule", "SiteStepAnswers", "answers_mapping", "check_combination",
+    "check_site", "combined_hosts", "conflict_lines", "conflicts_for", "conflicts_json",
+    "host_values", "parse_host", "parse_host_docker",
 ]  # fmt: skip
