@@ -62,6 +62,14 @@ class SshHardeningStep:
         return [MAIN, DROP, EFFECTIVE, LOGIN, SERVICE_MANAGER, SSHD_LISTEN, PORT_FILES, LISTENERS,
                 SSH_SOCKET, SUPPORTED, BANNER, ACCOUNTS, SOCKET_DROP]  # fmt: skip
 
+    def plan_facts(self, answers: SshAnswers) -> list[Fact[Any]]:
+        """Without a port to move to (``port = 0``), the plan reads neither who listens where
+        (``ss -p`` walks every process's open files) nor the other port settings."""
+        if answers.port:
+            return self.facts(answers)
+        skipped = {LISTENERS.name, PORT_FILES.name, SOCKET_DROP.name}
+        return [fact for fact in self.facts(answers) if fact.name not in skipped]
+
     def plan(self, answers: SshAnswers, facts: Facts) -> Plan:
         return _plan.plan(self.name, answers, facts)
 
