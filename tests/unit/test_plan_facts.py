@@ -176,3 +176,32 @@ def test_the_docker_command_inspects_the_gwbridge_only_on_a_swarm_node(
     assert facts[DOCKER_INFO].swarm_state == state
     assert facts.get(HOST_DOCKER.name)["gwbridge_custom"] is (state == "active")
     assert len(calls) == (2 if state == "active" else 1)  # once for both facts
+
+
+FAKE_PROGRAM = """#!/bin/sh
+echo "$(basename "$0") $*" >>"{log}"
+[ "$(basename "$0")" = ip ] && echo "$4 dev eth7 src 10.0.0.5 uid 0 \\\\    cache"
+true
+"""
+
+
+def test_the_ssh_path_of_a_root_login_runs_only_ip(tmp_path: Path) -> None:
+    """A root login's shell has SSH_CONNECTION itself: no walk through /proc (tr, sed, head,
+    awk per parent), only ``ip route get`` for the interface."""
+    from wizard.steps.firewall.host import SSH_PATH
+
+    log = tmp_path / "calls"
+    for name in ("ip", "tr", "sed", "head", "awk"):
+        fake = tmp_path / name
+        fake.write_text(FAKE_PROGRAM.format(log=log))
+        fake.chmod(0o755)
+
+    class RootLogin(LocalTransport):
+        def _argv(self, script: str) -> list[str]:
+            return ["/usr/bin/env", f"PATH={tmp_path}:/usr/bin:/bin",
+                    "SSH_CONNECTION=10.0.0.9 40022 10.0.0.5 22",
+                    "/bin/sh", "-c", script]  # fmt: skip
+
+    path = gather(RootLogin(), [SSH_PATH])[SSH_PATH]
+    assert (path.client, path.server_port, path.interface) == ("10.0.0.9", 22, "eth7")
+    assert log.read_text().splitlines() == ["ip -o route get 10.0.0.9"]
