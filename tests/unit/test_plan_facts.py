@@ -26,6 +26,7 @@ STATUS_ONLY = {
     "net_interfaces", "ssh_path", "tls:identity", "tls:server-cert", "tls:configured-cert",
     "proxy_host:/var/log/squid", "hostwiz_applied_steps",
     "tcp_listeners", "sshd_port_files",  # the SSH step without a port move (port = 0)
+    "ssh_accounts",  # ... and without AllowUsers/AllowGroups
 }  # fmt: skip
 
 
@@ -60,7 +61,10 @@ def test_a_port_move_reads_who_listens_there() -> None:
     assert {"tcp_listeners", "sshd_port_files"} <= planning
 
 
-@pytest.mark.parametrize("overrides", [(), ("ssh.max_auth_tries=5",), ("ssh.port=2222",)])
+@pytest.mark.parametrize(
+    "overrides",
+    [(), ("ssh.max_auth_tries=5",), ("ssh.port=2222",), ("ssh.allow_users=root,bobb",)],
+)
 def test_the_hardened_preset_plans_from_the_planning_facts_alone(
     overrides: tuple[str, ...],
 ) -> None:

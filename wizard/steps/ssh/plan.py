@@ -313,7 +313,11 @@ def plan(step: str, answers: SshAnswers, facts: Facts) -> Plan:
                         why="hardened sshd settings")  # fmt: skip
     if write is not None:
         actions.append(write)
-    unknown_names = unknown_account_warnings(answers, facts[ACCOUNTS])
+    unknown_names = (
+        unknown_account_warnings(answers, facts[ACCOUNTS])
+        if answers.allow_users or answers.allow_groups
+        else ()  # nobody named: the host's accounts are not read (plan_facts)
+    )
     if not actions:
         return Plan(
             step, (), before=(main, drop, facts[BANNER]), warnings=unknown_names
