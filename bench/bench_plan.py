@@ -54,6 +54,14 @@ Findings (December 2026, a shared 2-CPU machine at load average ~8, so every fig
   timer and six actions ~0.25 s, the dockerd restart 1.61 s (the floor pays it too), health
   checks ~0.3 s while the confirmation's new connection (0.32 s) overlaps them, then ~0.15 s
   to check and settle the journal. Twelve ``run`` round trips in all on the main connection.
+* Later (December 2026, #17, plan): a plan reads only what the plans need
+  (``facts_needed(planning=True)``, ``PlansWithFewerFacts``): off steps read nothing, or (the
+  firewall) only what their guard checks; the checker shares the docker step's ``docker
+  info`` (no second one, no ``docker network inspect`` off a swarm) and its dockerd and
+  daemon.json reads. 45 facts -> 23, the host's CPU for them ~0.27 -> ~0.12 s; the login
+  (sshd, PAM with logind and the user manager, the shell) costs it ~0.17 s as for the floor.
+  Interleaved A/B at load ~11: 0.63 -> 0.53 s (with the bytecode cache, which this bench now
+  uses as an installed copy would; 0.66 -> 0.55 s without it).
 """
 
 from __future__ import annotations
