@@ -418,7 +418,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         elif _confirm("Apply these changes?"):
             # Time passed while the admin read the plan: re-read the host, refuse if it changed.
             result = apply(transport, selections, expected=changeset, progress=_progress,
-                           confirm_timeout=args.confirm_timeout)  # fmt: skip
+                           confirm_timeout=args.confirm_timeout, planning=True)  # fmt: skip
         else:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR

@@ -131,9 +131,12 @@ def _with_needs_once(selections: Sequence[Selection], facts: Facts) -> Facts:
     return facts if DECLARED_NEEDS in facts else with_needs(selections, facts)
 
 
-def read_facts(transport: Transport, selections: Sequence[Selection]) -> Facts:
-    """Every fact every selected step needs, in one round trip."""
-    return gather(transport, facts_needed(selections))
+def read_facts(
+    transport: Transport, selections: Sequence[Selection], *, planning: bool = False
+) -> Facts:
+    """Every fact every selected step needs, in one round trip (``planning``: only what
+    their plans read, see :func:`facts_needed`)."""
+    return gather(transport, facts_needed(selections, planning=planning))
 
 
 def plan_changeset(
@@ -257,8 +260,10 @@ def with_after_confirmed(result: ApplyResult, selections: Sequence[Selection]) -
     return replace(result, message="\n".join([result.message, *report.lines]))
 
 
-def preview(transport: Transport, selections: Sequence[Selection]) -> tuple[Changeset, Facts]:
-    facts = read_facts(transport, selections)
+def preview(
+    transport: Transport, selections: Sequence[Selection], *, planning: bool = False
+) -> tuple[Changeset, Facts]:
+    facts = read_facts(transport, selections, planning=planning)
     return plan_changeset(transport.host_label, selections, facts), facts
 
 
@@ -269,9 +274,13 @@ def apply(
     expected: Changeset | None = None,
     progress: Progress | None = None,
     confirm_timeout: int = 60,
+    planning: bool = False,
 ) -> ApplyResult:
-    """Re-read the host, refuse if the plan is no longer the one shown, then apply it."""
-    changeset, facts = preview(transport, selections)
+    """Re-read the host, refuse if the plan is no longer the one shown, then apply it.
+
+    ``planning``: ``expected`` was planned from the planning facts alone (``hostwiz apply``):
+    they are read again, so that the plans compare like with like."""
+    changeset, facts = preview(transport, selections, planning=planning)
     if expected is not None and changeset != expected:
         raise HostChanged(
             f"{transport.host_label} changed after the plan was shown, so it no longer "

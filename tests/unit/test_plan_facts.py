@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -209,3 +210,49 @@ def test_the_ssh_path_of_a_root_login_runs_only_ip(tmp_path: Path) -> None:
     path = gather(RootLogin(), [SSH_PATH])[SSH_PATH]
     assert (path.client, path.server_port, path.interface) == ("10.0.0.9", 22, "eth7")
     assert log.read_text().splitlines() == ["ip -o route get 10.0.0.9"]
+
+
+class RecordingHost:
+    """Answers every fact's command from a table (as the host would print it), and records
+    which facts were asked for."""
+
+    host_label = "h"
+
+    def __init__(self, raw: dict[str, tuple[int, str]]) -> None:
+        self.raw = raw
+        self.asked: list[str] = []
+        from wizard.transport.base import TransportStats
+
+        self.stats = TransportStats()
+
+    def run(self, script: str, *, stdin: bytes = b"", timeout: float = 300.0) -> Any:
+        import re
+        import shlex
+
+        from wizard.transport.base import CommandResult
+
+        boundary = re.search(r"HOSTWIZ-[0-9a-f]+", script)
+        assert boundary is not None
+        frames = []
+        for quoted in re.findall(r"printf '%s\\n' (.+?); trap ", script):
+            header = shlex.split(quoted)[0]
+            name = header.split(" S ", 1)[1]
+            self.asked.append(name)
+            code, out = self.raw.get(name, (1, ""))
+            frames.append(f"{header}\n{out}\n{boundary[0]} E {code}\n")
+        return CommandResult(script, 0, "".join(frames).encode())
+
+
+def test_apply_compares_with_a_plan_read_the_same_way() -> None:
+    """``hostwiz apply`` without --yes re-reads the host before applying: with the planning
+    facts its plan was shown from, not every fact (a before-state only a status fact read
+    would make the same plan look changed)."""
+    from wizard.errors import HostChanged
+    from wizard.plan import Changeset
+    from wizard.session import apply
+
+    selections = hardened()
+    host = RecordingHost({**host_raw(selections), **status_raw()})
+    with pytest.raises(HostChanged):
+        apply(host, selections, expected=Changeset("h", ()), planning=True)  # type: ignore[arg-type]
+    assert host.asked and not set(host.asked) & STATUS_ONLY
