@@ -58,7 +58,7 @@ Findings (December 2026, a shared 2-CPU machine at load average ~8, so every fig
   (``facts_needed(planning=True)``, ``PlansWithFewerFacts``): off steps read nothing, or (the
   firewall) only what their guard checks; the checker shares the docker step's ``docker
   info`` (no second one, no ``docker network inspect`` off a swarm) and its dockerd and
-  daemon.json reads. 45 facts -> 23, the host's CPU for them ~0.27 -> ~0.12 s; the login
+  daemon.json reads. 43 commands -> 17, the host's CPU for them ~0.3 -> ~0.13 s; the login
   (sshd, PAM with logind and the user manager, the shell) costs it ~0.17 s as for the floor.
   Interleaved A/B at load ~11: 0.63 -> 0.53 s (with the bytecode cache, which this bench now
   uses as an installed copy would; 0.66 -> 0.55 s without it).
