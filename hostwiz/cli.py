@@ -316,13 +316,13 @@ def _prepared_plan(
     """Facts, then the steps' local work (the CA passphrase when a step needs it, asked as
     :func:`local_asker` says), then the plan. Returns (selections, changeset, facts).
     """
-    from wizard.checks import HOST
+    from wizard.checks import HOST_FACTS
     from wizard.facts import gather
     from wizard.local import local_context
     from wizard.session import facts_needed, plan_changeset, prepare_local
 
     selections = _selections(args)
-    facts = gather(transport, [*facts_needed(selections), HOST])  # HOST: for the checker
+    facts = gather(transport, [*facts_needed(selections, planning=True), *HOST_FACTS])
     ask, tries = local_asker(args)
     prepared = prepare_local(selections, facts, local_context(transport, ask, tries=tries))
     say_created(prepared.created)
@@ -342,7 +342,7 @@ def _print_conflicts(selections: list[Any], facts: Any) -> list[Any]:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Read-only: the combination checker alone. Exit 1 when a conflict is found."""
-    from wizard.checks import HOST, conflict_lines, conflicts_for, conflicts_json
+    from wizard.checks import HOST_FACTS, conflict_lines, conflicts_for, conflicts_json
     from wizard.connect import open_transport
     from wizard.facts import gather
     from wizard.session import facts_needed
@@ -354,7 +354,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         return cmd_check_site(args, site)
     selections = _selections(args)
     with open_transport(args) as transport:
-        facts = gather(transport, [*facts_needed(selections), HOST])
+        facts = gather(transport, [*facts_needed(selections, planning=True), *HOST_FACTS])
     found = conflicts_for(selections, facts)
     if args.json:
         print(json.dumps(conflicts_json(found), indent=2))
@@ -418,7 +418,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         elif _confirm("Apply these changes?"):
             # Time passed while the admin read the plan: re-read the host, refuse if it changed.
             result = apply(transport, selections, expected=changeset, progress=_progress,
-                           confirm_timeout=args.confirm_timeout)  # fmt: skip
+                           confirm_timeout=args.confirm_timeout, planning=True)  # fmt: skip
         else:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR

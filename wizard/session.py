@@ -25,6 +25,7 @@ from wizard.steps.base import (
     FinishesLocally,
     GuardsNeeds,
     Need,
+    PlansWithFewerFacts,
     PreparesLocally,
     Step,
     StepStatus,
@@ -79,14 +80,29 @@ def needs_guards(selections: Sequence[Selection], *, needs: bool = False) -> lis
     ]
 
 
-def facts_needed(selections: Sequence[Selection], *, needs: bool = False) -> list[Fact[Any]]:
+def plan_facts(selection: Selection) -> list[Fact[Any]]:
+    """The facts planning ``selection`` reads (see :class:`PlansWithFewerFacts`)."""
+    if isinstance(selection.step, PlansWithFewerFacts):
+        return selection.step.plan_facts(selection.answers)
+    return selection.step.facts(selection.answers)
+
+
+def facts_needed(
+    selections: Sequence[Selection], *, needs: bool = False, planning: bool = False
+) -> list[Fact[Any]]:
     """Every fact the selected steps read, with those of the needs guards (see
-    :func:`needs_guards`; ``needs``: others declare needs on this host too)."""
+    :func:`needs_guards`; ``needs``: others declare needs on this host too).
+
+    ``planning``: only what their plans read (:func:`plan_facts`), for a plan or an apply
+    that shows no step status: an off step then costs the host little or nothing."""
     needed: list[Fact[Any]] = []
-    for selection in [*selections, *needs_guards(selections, needs=needs)]:
-        needed.extend(selection.step.facts(selection.answers))
-    if needed:
-        needed.append(APPLIED_STEPS)
+    for selection in selections:
+        step = selection.step
+        needed.extend(plan_facts(selection) if planning else step.facts(selection.answers))
+    for guard in needs_guards(selections, needs=needs):
+        needed.extend(plan_facts(guard))  # a guard is only ever planned
+    if needed and not planning:
+        needed.append(APPLIED_STEPS)  # for the statuses (settled_status)
     return needed
 
 
@@ -115,9 +131,12 @@ def _with_needs_once(selections: Sequence[Selection], facts: Facts) -> Facts:
     return facts if DECLARED_NEEDS in facts else with_needs(selections, facts)
 
 
-def read_facts(transport: Transport, selections: Sequence[Selection]) -> Facts:
-    """Every fact every selected step needs, in one round trip."""
-    return gather(transport, facts_needed(selections))
+def read_facts(
+    transport: Transport, selections: Sequence[Selection], *, planning: bool = False
+) -> Facts:
+    """Every fact every selected step needs, in one round trip (``planning``: only what
+    their plans read, see :func:`facts_needed`)."""
+    return gather(transport, facts_needed(selections, planning=planning))
 
 
 def plan_changeset(
@@ -144,7 +163,7 @@ def plan_changeset(
             if isinstance(a, WriteFile)
         )
     for guard in needs_guards(selections, needs=bool(needs)):
-        if all(fact in facts for fact in guard.step.facts(guard.answers)):
+        if all(fact in facts for fact in plan_facts(guard)):
             guard.step.plan(guard.answers, facts)  # refuses a need its loaded state blocks
     return Changeset(host, tuple(_without_repeated_commands(plans)))
 
@@ -241,8 +260,10 @@ def with_after_confirmed(result: ApplyResult, selections: Sequence[Selection]) -
     return replace(result, message="\n".join([result.message, *report.lines]))
 
 
-def preview(transport: Transport, selections: Sequence[Selection]) -> tuple[Changeset, Facts]:
-    facts = read_facts(transport, selections)
+def preview(
+    transport: Transport, selections: Sequence[Selection], *, planning: bool = False
+) -> tuple[Changeset, Facts]:
+    facts = read_facts(transport, selections, planning=planning)
     return plan_changeset(transport.host_label, selections, facts), facts
 
 
@@ -253,9 +274,13 @@ def apply(
     expected: Changeset | None = None,
     progress: Progress | None = None,
     confirm_timeout: int = 60,
+    planning: bool = False,
 ) -> ApplyResult:
-    """Re-read the host, refuse if the plan is no longer the one shown, then apply it."""
-    changeset, facts = preview(transport, selections)
+    """Re-read the host, refuse if the plan is no longer the one shown, then apply it.
+
+    ``planning``: ``expected`` was planned from the planning facts alone (``hostwiz apply``):
+    they are read again, so that the plans compare like with like."""
+    changeset, facts = preview(transport, selections, planning=planning)
     if expected is not None and changeset != expected:
         raise HostChanged(
             f"{transport.host_label} changed after the plan was shown, so it no longer "

@@ -82,13 +82,29 @@ def test_steps_that_are_off_or_missing_raise_nothing() -> None:
 
 def test_host_facts_parse_this_kernel_and_a_debian_one() -> None:
     here = parse_host(0, "@@config\n# CONFIG_INET_ESP is not set\n# CONFIG_CRYPTO_GCM is not set\n"
-                         "@@loaded\n@@dockerd\n/usr/sbin/dockerd -H fd:// --containerd=x\n")  # fmt: skip
+                         "@@loaded\n")  # fmt: skip
     assert (here["kernel_esp"], here["kernel_gcm"]) == ("no", "no")
-    assert here["dockerd_cmdline_hosts"] and here["dockerd_running"]
     debian = parse_host(0, "@@config\nCONFIG_INET_ESP=m\nCONFIG_CRYPTO_GCM=m\n@@loaded\n"
                            "/sys/module/esp4\n/sys/module/gcm\n")  # fmt: skip
     assert (debian["kernel_esp"], debian["kernel_gcm"]) == ("yes", "yes")
-    assert not debian["dockerd_cmdline_hosts"]
+
+
+def test_the_dockerd_and_daemon_json_facts_come_from_the_docker_steps_commands() -> None:
+    from tests.unit.docker_fixtures import file_output
+    from wizard.checks import HOST_DAEMON, HOST_DOCKERD, parse_host_daemon, parse_host_dockerd
+    from wizard.host.docker import DAEMON_JSON, DOCKERD
+
+    assert (HOST_DOCKERD.command, HOST_DAEMON.command) == (DOCKERD.command, DAEMON_JSON.command)
+    running = parse_host_dockerd(0, "pid 9\narg /usr/sbin/dockerd\narg -H\narg fd://\n")
+    assert running == {"dockerd_running": True, "dockerd_cmdline_hosts": True}
+    plain = parse_host_dockerd(0, "pid 9\narg /usr/sbin/dockerd\narg --containerd=x\n")
+    assert plain == {"dockerd_running": True, "dockerd_cmdline_hosts": False}
+    stopped = parse_host_dockerd(0, "shell_nofile 1024\nexecstart { argv[]=dockerd -H fd:// }\n")
+    assert stopped == {"dockerd_running": False, "dockerd_cmdline_hosts": False}
+    hosts = file_output(b'{"hosts": ["unix:///var/run/docker.sock"]}')
+    assert parse_host_daemon(*hosts) == {"daemon_hosts": True}
+    for other in (file_output(b"{}"), file_output(b"not json"), file_output(None), (1, "")):
+        assert parse_host_daemon(*other) == {"daemon_hosts": False}
 
 
 def test_the_checker_imports_no_step() -> None:
@@ -250,3 +266,10 @@ def test_conflicts_name_their_host_in_text_and_json() -> None:
 def test_addresses_are_read_for_the_site_rules() -> None:
     facts = parse_host(0, "@@addresses\n10.214.5.20/24\n@@routes\n10.214.5.0/24\n")
     assert facts["addresses"] == ("10.214.5.20/24",) and facts["routes"] == ("10.214.5.0/24",)
+    # as ip prints them (the command leaves the picking to the parser)
+    ip = parse_host(0, "@@routes\ndefault via 10.213.0.1 dev eth0\n"
+                       "10.213.0.0/24 dev eth0 proto kernel scope link src 10.213.0.10\n"
+                       "unreachable 10.9.0.0/16\n@@addresses\n"
+                       "2: eth0    inet 10.213.0.10/24 brd 10.213.0.255 scope global eth0\\"
+                       "       valid_lft forever preferred_lft forever\n")  # fmt: skip
+    assert ip["routes"] == ("10.213.0.0/24",) and ip["addresses"] == ("10.213.0.10/24",)

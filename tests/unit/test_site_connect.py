@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -71,3 +72,48 @@ def test_modules_imported_meanwhile_are_loaded_and_a_broken_one_is_left_for_late
         if thread.name == "hostwiz-imports":
             thread.join(timeout=30)
     assert "json.tool" in sys.modules
+
+
+# ---- the site's session is made while its hosts connect ------------------------------------
+
+
+def _waiting_for(
+    made: threading.Event, opened: list[FakeTransport]
+) -> Callable[[argparse.Namespace], FakeTransport]:
+    """A connect that waits until the session is made: it fails unless the session is made
+    while the hosts connect (not before, as it was)."""
+
+    def connect(options: argparse.Namespace) -> FakeTransport:
+        assert made.wait(10), "the session was not made while connecting"
+        opened.append(FakeTransport(options.host))
+        return opened[-1]
+
+    return connect
+
+
+def test_the_session_is_made_on_this_thread_while_the_hosts_connect(monkeypatch):
+    made, opened, seen = threading.Event(), [], []
+
+    def meanwhile() -> None:
+        seen.append(threading.current_thread())
+        made.set()
+
+    monkeypatch.setattr(site_cli, "open_transport", _waiting_for(made, opened))
+    site = site_from_hosts(["a", "b"], None)
+    with site_cli.connected(_args(), site, meanwhile) as transports:
+        assert sorted(transports) == ["a", "b"] and seen == [threading.main_thread()]
+    assert all(t.closed for t in opened)
+
+
+def test_a_session_that_cannot_be_made_closes_every_connection(monkeypatch):
+    made, opened = threading.Event(), []
+
+    def meanwhile() -> None:
+        made.set()
+        raise ValueError("bad --set")
+
+    monkeypatch.setattr(site_cli, "open_transport", _waiting_for(made, opened))
+    site = site_from_hosts(["a", "b"], None)
+    with pytest.raises(ValueError, match="bad --set"), site_cli.connected(_args(), site, meanwhile):
+        pytest.fail("nothing runs without a session")
+    assert len(opened) == 2 and all(t.closed for t in opened)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from wizard.checks import (
-    HOST,
+    HOST_FACTS,
     Conflict,
     SiteHostCheck,
     SiteStepAnswers,
     answers_mapping,
     check_site,
+    host_values,
 )
 from wizard.facts import Facts, gather
 from wizard.site.plan import SiteSession, in_parallel
@@ -19,14 +20,14 @@ from wizard.transport.base import Transport
 
 
 def site_conflicts(session: SiteSession, facts: Mapping[str, Facts]) -> list[Conflict]:
-    """The conflicts of the site, from every host's facts (read with :data:`HOST`; a host
+    """The conflicts of the site, from every host's facts (read with :data:`HOST_FACTS`; a host
     whose checker facts were not read is checked on its answers alone)."""
     hosts = [
         SiteHostCheck(
             host.name,
             host.roles,
             answers_mapping(session.selections[host.name]),
-            facts[host.name].get(HOST.name) if HOST in facts[host.name] else {},
+            host_values(facts[host.name]),
         )
         for host in session.site.hosts
     ]
@@ -38,4 +39,4 @@ def site_conflicts(session: SiteSession, facts: Mapping[str, Facts]) -> list[Con
 
 def read_check_facts(transports: Mapping[str, Transport]) -> dict[str, Facts]:
     """Only what the checker reads, from every host at the same time (``hostwiz check``)."""
-    return in_parallel(dict(transports), lambda transport: gather(transport, [HOST]))
+    return in_parallel(dict(transports), lambda transport: gather(transport, list(HOST_FACTS)))

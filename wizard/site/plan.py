@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from wizard.actions import FileState, WriteFile
-from wizard.checks import HOST as CHECKER_FACTS
+from wizard.checks import HOST_FACTS as CHECKER_FACTS
 from wizard.errors import PlanConflict
 from wizard.facts import Fact, Facts, gather
 from wizard.plan import Changeset, Plan
@@ -143,7 +143,8 @@ def host_facts_needed(session: SiteSession, host: SiteHost) -> list[Fact[Any]]:
         and bool(set(host.roles) & set(selection.step.roles))
         for selection in session.steps
     )
-    needed = [*facts_needed(session.selections[host.name], needs=needs), CHECKER_FACTS]
+    needed = [*facts_needed(session.selections[host.name], needs=needs, planning=True),
+              *CHECKER_FACTS]  # fmt: skip
     for selection in session.steps:
         for role in host.roles:
             if role not in selection.step.roles:

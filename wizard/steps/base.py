@@ -130,6 +130,19 @@ class FinishesLocally(Protocol):
 
 
 @runtime_checkable
+class PlansWithFewerFacts(Protocol):
+    """A step whose plan reads less than :meth:`Step.facts` (which also serves its status and
+    its form's context): a step that is off plans nothing, yet the step list still shows what
+    an earlier apply left on the host. ``hostwiz plan`` and ``apply`` read only these, so a
+    preset that lists a step as off does not pay for its facts on every run."""
+
+    def plan_facts(self, answers: Any) -> list[Fact[Any]]:
+        """The facts :meth:`Step.plan` (and ``needs``, ``prepare``, ``health``) read with
+        ``answers``: a subset of ``facts(answers)``."""
+        ...
+
+
+@runtime_checkable
 class AddsLocalStatus(Protocol):
     """A step whose status also depends on this machine (a client certificate's days)."""
 

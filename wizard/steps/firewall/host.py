@@ -86,10 +86,11 @@ def parse_ssh_path(code: int, out: str) -> SshPath:
 
 SSH_PATH = Fact(
     "ssh_path",
-    # SSH_CONNECTION is in the environment of the login shell, which may be a few parents
-    # above this (sudo) shell: walk up at most 12 parents to find it.
-    """p=$$; c=""
-for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+    # SSH_CONNECTION is in the environment of the login shell: this shell's own when root
+    # logged in (no program run for it), else a few parents above this (sudo) shell: walk up
+    # at most 12 parents to find it.
+    """p=$$; c=${SSH_CONNECTION:-}
+[ -n "$c" ] || for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
   c=$(tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | sed -n 's/^SSH_CONNECTION=//p' | head -1)
   [ -n "$c" ] && break
   p=$(awk '/^PPid:/{print $2}' /proc/$p/status 2>/dev/null)
@@ -97,7 +98,7 @@ for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
 done
 echo "connection $c"
 set -- $c
-[ -n "$1" ] && echo "route $(ip -o route get "$1" 2>/dev/null | head -1)"
+[ -n "$1" ] && echo "route $(ip -o route get "$1" 2>/dev/null)"
 true""",
     parse_ssh_path,
 )

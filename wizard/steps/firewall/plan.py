@@ -90,6 +90,14 @@ class FirewallStep:
             FORWARDING, SERVICE_MANAGER, BOOT_REGISTERED, DAEMON_JSON, *FILES.values(),
         ]  # fmt: skip
 
+    def plan_facts(self, answers: FirewallAnswers) -> list[Fact[Any]]:
+        """Off, the plan only checks that zones an earlier apply loaded let the needs and a
+        moved sshd through: the loaded rules and sshd's ports, not the tools, files and boot
+        state (the step list's status and the form read those, through :meth:`facts`)."""
+        if answers.enabled:
+            return self.facts(answers)
+        return [SSHD_PORTS, FILES[SSH_DROP_IN], IPTABLES_V4, NFT_TABLE]
+
     # ---- planning ------------------------------------------------------------------------
 
     def off_answers(self) -> FirewallAnswers:

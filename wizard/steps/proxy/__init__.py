@@ -36,6 +36,11 @@ class ProxyStep:
     def facts(self, answers: ProxyAnswers) -> list[Fact[Any]]:
         return facts_for(answers)
 
+    def plan_facts(self, answers: ProxyAnswers) -> list[Fact[Any]]:
+        """Off, the plan (and needs, health) reads nothing; the status and the form still
+        read the host's rules and networks (through :meth:`facts`)."""
+        return facts_for(answers) if answers.enabled else []
+
     def plan(self, answers: ProxyAnswers, facts: Facts) -> Plan:
         return plan_proxy(answers, facts)
 

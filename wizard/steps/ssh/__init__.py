@@ -62,6 +62,17 @@ class SshHardeningStep:
         return [MAIN, DROP, EFFECTIVE, LOGIN, SERVICE_MANAGER, SSHD_LISTEN, PORT_FILES, LISTENERS,
                 SSH_SOCKET, SUPPORTED, BANNER, ACCOUNTS, SOCKET_DROP]  # fmt: skip
 
+    def plan_facts(self, answers: SshAnswers) -> list[Fact[Any]]:
+        """Without a port to move to (``port = 0``), the plan reads neither who listens where
+        (``ss -p`` walks every process's open files) nor the other port settings; without
+        AllowUsers/AllowGroups, not the host's every user and group either."""
+        skipped: set[str] = set()
+        if not answers.port:
+            skipped |= {LISTENERS.name, PORT_FILES.name, SOCKET_DROP.name}
+        if not (answers.allow_users or answers.allow_groups):
+            skipped.add(ACCOUNTS.name)
+        return [fact for fact in self.facts(answers) if fact.name not in skipped]
+
     def plan(self, answers: SshAnswers, facts: Facts) -> Plan:
         return _plan.plan(self.name, answers, facts)
 

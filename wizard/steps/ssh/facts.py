@@ -41,7 +41,7 @@ def parse_login(code: int, out: str) -> LoginUser:
 LOGIN = Fact(
     "ssh_login",
     """u="${SUDO_USER:-$(id -un)}"; echo "user $u"; echo "groups $(id -Gn "$u")"
-h=$(getent passwd "$u" | cut -d: -f6)
+h=$(getent passwd "$u"); h=${h#*:*:*:*:*:}; h=${h%%:*}
 [ -s "$h/.ssh/authorized_keys" ] && echo "keys yes" || echo "keys no\"""",
     parse_login,
 )

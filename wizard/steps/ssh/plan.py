@@ -200,8 +200,10 @@ def _check_port(port: int, facts: Facts) -> None:
             f"{port} is not a port number.",
             "Use a port from 1 to 65535 (for example 2222), or 0 to keep the current port.",
         )
+    if not port:
+        return  # sshd stays where it is: who listens where is not read (plan_facts)
     others = [name for name in facts[LISTENERS].get(port, ()) if name not in {"sshd", "systemd"}]
-    if port and others:
+    if others:
         raise PlanConflict(
             f"port {port} is already in use on the host (by {', '.join(others)}), so sshd "
             "could not listen there.",
@@ -311,7 +313,11 @@ def plan(step: str, answers: SshAnswers, facts: Facts) -> Plan:
                         why="hardened sshd settings")  # fmt: skip
     if write is not None:
         actions.append(write)
-    unknown_names = unknown_account_warnings(answers, facts[ACCOUNTS])
+    unknown_names = (
+        unknown_account_warnings(answers, facts[ACCOUNTS])
+        if answers.allow_users or answers.allow_groups
+        else ()  # nobody named: the host's accounts are not read (plan_facts)
+    )
     if not actions:
         return Plan(
             step, (), before=(main, drop, facts[BANNER]), warnings=unknown_names
@@ -337,10 +343,12 @@ def plan(step: str, answers: SshAnswers, facts: Facts) -> Plan:
         port_notes, port_warnings = _port_notes(move)
         notes += port_notes
         warnings += port_warnings
+    # the other port files and ssh.socket's drop-in change only with a port to move to
+    moving = (*facts[PORT_FILES], facts[SOCKET_DROP]) if answers.port else ()
     return Plan(
         step,
         tuple(actions),
-        before=(main, drop, facts[BANNER], *(facts[PORT_FILES]), facts[SOCKET_DROP]),
+        before=(main, drop, facts[BANNER], *moving),
         notes=notes,
         warnings=warnings,
         ssh_port=move,

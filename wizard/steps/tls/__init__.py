@@ -85,6 +85,11 @@ class DockerTlsStep:
             SERVER_KEY, TLS_DIR_META, DROP_IN, CONFIGURED_CERT,
         ]  # fmt: skip
 
+    def plan_facts(self, answers: DockerTlsAnswers) -> list[Fact[Any]]:
+        """Off, the plan (and prepare, needs, health) reads nothing; the status still tells
+        a certificate an earlier apply left (through :meth:`facts`)."""
+        return self.facts(answers) if answers.enabled else []
+
     def plan(self, answers: DockerTlsAnswers, facts: Facts) -> Plan:
         return _plan.plan(self.name, answers, facts)
 
