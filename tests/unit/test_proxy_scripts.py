@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from wizard.steps.proxy import route, rules
 
-# The texts as the proxy step wrote them before its scripts shared their shell functions.
+# The texts as the proxy step wrote them before its scripts shared their shell functions
+# (plus, in the rules script, the proxy host's sysctl load at start, a deliberate change).
 RULES_SCRIPT = r"""#!/bin/sh
 # hostwiz web proxy: start loads the rules that send the clients' web traffic to squid,
 # stop removes them. Written by hostwiz; run at boot and when hostwiz applies a change.
 set -u
 DIR=/etc/hostwiz/proxy
+SYSCTL=/etc/sysctl.d/61-hostwiz-proxy.conf
 hwp_stop_family() {
   cmd=$1
   command -v "$cmd" >/dev/null 2>&1 || return 0
@@ -45,8 +47,15 @@ hwp_start_family() {  # cmd rules-file
   hwp_first "$cmd" nat PREROUTING HWPROXY-PREROUTING || return 1
   hwp_first "$cmd" filter INPUT HWPROXY-INPUT || return 1
 }
+hwp_sysctl() {  # a site's proxy host: rp_filter loose (a missing interface is no failure)
+  [ -f "$SYSCTL" ] || return 0
+  sysctl -q -p "$SYSCTL" >/dev/null 2>&1 ||
+    echo "hostwiz-proxy: $SYSCTL: not every value could be set" >&2
+  return 0
+}
 case "${1:-}" in
   start)
+    hwp_sysctl
     hwp_start_family iptables "$DIR/rules.v4" || exit 1
     hwp_start_family ip6tables "$DIR/rules.v6" || exit 1 ;;
   stop)
