@@ -393,7 +393,8 @@ class HostwizApp(App[int]):
                         self.hosts,
                         problem=problem,
                         failed=failed,
-                        initial=self.args.host or "",
+                        # A typed host that failed stays typed, to fix a typo in place.
+                        initial=failed.target if failed is not None else self.args.host or "",
                         ssh_config=self.args.ssh_config,
                     )
                 )
