@@ -441,12 +441,17 @@ class HostwizApp(App[int]):
     async def host_session(self, transport: SshTransport) -> bool:
         """The step list and everything reached from it; True to choose another host."""
         note = ""
+        cursor: str | None = None
         while True:
             rows = await self.read_statuses(transport)
             action = await self.push_screen_wait(
-                StepListScreen(transport.host_label, rows, preset=self.preset_source, note=note)
+                StepListScreen(
+                    transport.host_label, rows, preset=self.preset_source, note=note, cursor=cursor
+                )
             )
             note = ""
+            if action.startswith("step:"):  # back on the step list, the cursor stays on it
+                cursor = action.removeprefix("step:")
             try:
                 if action == "quit":
                     return False

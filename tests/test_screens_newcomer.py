@@ -16,15 +16,20 @@ from textual.widgets import Button, DataTable, Input, Static
 from screens.app import HostwizApp, default_args
 from screens.start import HostChoice, StartScreen
 from screens.step_form import StepScreen
+from screens.step_list import StepListScreen, StepRow
 from wizard.steps import STEPS
 from wizard.steps.ssh.answers import SshAnswers
 
 
 def visible(widget: Any) -> bool:
-    """Whether all of ``widget`` is on the screen (not scrolled away, not clipped)."""
-    screen = widget.screen.region
+    """Whether all of ``widget`` is on the screen, above the footer (not scrolled away or
+    pushed off the bottom)."""
     region = widget.region
-    return bool(region.area) and screen.contains_region(region) and region == widget.visible_region
+    footer = widget.screen.query("Footer")
+    bottom = footer.first().region.y if footer else widget.screen.region.bottom
+    return bool(region.area) and widget.screen.region.contains_region(region) and (
+        region.bottom <= bottom
+    )
 
 
 @run_async
@@ -65,3 +70,58 @@ async def test_an_ssh_port_out_of_range_is_marked_while_typing() -> None:
         await pilot.press("ctrl+n")  # refused here, not sent to the host
         await pilot.pause()
         assert app.results == []
+
+
+# The step list as a fresh practice host shows it (the firewall's summary is the longest).
+FRESH_ROWS = [
+    StepRow("ssh", "SSH hardening", "not done", "password logins are allowed"),
+    StepRow("docker", "Docker engine", "not done", "Docker runs with its defaults"),
+    StepRow("tls", "Docker API over TLS", "not done", "off: the Docker API is only on the host"),
+    StepRow("firewall", "Firewall zones", "not done",
+            "no zones: Docker's published ports are open to all"),
+    StepRow("shares", "NFS shares", "not done", "no shares"),
+    StepRow("proxy", "Web proxy (squid)", "not done", "no web proxy"),
+    StepRow("swarm", "Docker swarm", "not done", "off: hostwiz sets up no swarm"),
+]  # fmt: skip
+AUDIT_NOTE = "\n".join(
+    ["Applied 5 change(s). Undo with: hostwiz rollback --host s5e1 20261203-230149-8814ee9",
+     "Audit, before → after:"]
+    + [f"fixed:  finding number {n}" for n in range(1, 8)]
+)  # fmt: skip
+
+
+@run_async
+async def test_step_list_fits_80_columns_and_cuts_long_details_with_an_ellipsis() -> None:
+    app = Harness(lambda: StepListScreen("s5e1", FRESH_ROWS, preset="preset hardened"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#step-table", DataTable)
+        assert table.virtual_size.width <= table.size.width  # no horizontal scrollbar
+        details = str(table.get_cell("firewall", "details"))
+        assert details.endswith("…") and details.startswith("no zones: Docker's published")
+        await pilot.press("down", "down", "down")
+        await pilot.pause()
+        detail = str(app.screen.query_one("#step-detail", Static).content)
+        assert detail.endswith("open to all")  # the whole summary, under the table
+
+
+@run_async
+async def test_step_list_comes_back_on_the_step_just_left() -> None:
+    app = Harness(lambda: StepListScreen("s5e1", FRESH_ROWS, cursor="firewall"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == ["step:firewall"]
+
+
+@run_async
+async def test_a_long_note_on_the_step_list_scrolls_instead_of_running_off_the_screen() -> None:
+    app = Harness(lambda: StepListScreen("s5e1", FRESH_ROWS, note=AUDIT_NOTE))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        note = app.screen.query_one("#note")
+        assert visible(note)
+        footer_top = app.screen.query_one("Footer").region.y
+        assert note.region.bottom <= footer_top
+        assert note.max_scroll_y > 0  # the rest is a scroll away
