@@ -95,20 +95,21 @@ class AuditScreen(Screen[str | None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#finding-table", DataTable)
+        # "Fixed by" before the finding: at 80 columns a long finding is cut at its end (the
+        # panel below shows it whole), never the step that fixes it.
         table.add_column("Severity", width=9)
-        table.add_column("Finding")
-        table.add_column("About")
         table.add_column("Fixed by")
+        table.add_column("Finding")
         for finding in self.findings:
             severity = finding.severity.value
             fix = self.titles.get(finding.fix, finding.fix) if finding.fix else "by hand"
             if not finding.fix and not finding.manual:
                 fix = "-"
+            about = f" ({finding.subject})" if finding.subject else ""
             table.add_row(
                 Content.styled(severity, SEVERITY_STYLES[severity]),
-                finding.title,
-                finding.subject,
                 fix,
+                finding.title + about,
                 key=f"{finding.id}|{finding.subject}",
             )
         if self.containers:

@@ -14,9 +14,11 @@ from test_screens import Harness, run_async, until, wait_for
 from textual.widgets import Button, DataTable, Input, Static
 
 from screens.app import HostwizApp, default_args
+from screens.audit import AuditScreen
 from screens.start import HostChoice, StartScreen
 from screens.step_form import StepScreen
 from screens.step_list import StepListScreen, StepRow
+from wizard.audit import Finding, Severity
 from wizard.steps import STEPS
 from wizard.steps.ssh.answers import SshAnswers
 
@@ -125,3 +127,31 @@ async def test_a_long_note_on_the_step_list_scrolls_instead_of_running_off_the_s
         footer_top = app.screen.query_one("Footer").region.y
         assert note.region.bottom <= footer_top
         assert note.max_scroll_y > 0  # the rest is a scroll away
+
+
+@run_async
+async def test_audit_table_shows_the_fixing_step_at_80_columns() -> None:
+    """The findings of a fresh practice host: the longest title used to push "Fixed by" off
+    the right edge of an 80-column terminal."""
+    findings = [
+        Finding("firewall.none", Severity.HIGH, "No firewall", "m", "e", "firewall"),
+        Finding("daemon.icc", Severity.LOW,
+                "Containers on the default bridge can all talk to each other", "m", "e",
+                "docker"),
+        Finding("container.socket", Severity.CRITICAL, "Container holds the Docker socket",
+                "m", "e", manual="Recreate it.", subject="web-1"),
+    ]  # fmt: skip
+    titles = {"firewall": "Firewall zones", "docker": "Docker engine"}
+    app = Harness(lambda: AuditScreen("s5e1", findings, titles=titles))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#finding-table", DataTable)
+        columns = list(table.columns.values())
+        fixed_by = next(i for i, c in enumerate(columns) if str(c.label) == "Fixed by")
+        right_edge = sum(c.get_render_width(table) for c in columns[: fixed_by + 1])
+        assert right_edge <= table.size.width
+        rows = {str(table.get_row_at(i)[fixed_by]) for i in range(table.row_count)}
+        assert rows == {"Firewall zones", "Docker engine", "by hand"}
+        finding = next(i for i, c in enumerate(columns) if str(c.label) == "Finding")
+        shown = [str(table.get_row_at(i)[finding]) for i in range(table.row_count)]
+        assert "Container holds the Docker socket (web-1)" in shown  # what it is about
