@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from screen_data import docker_changeset
 from test_screens import Harness, run_async, until, wait_for
 from textual.widgets import Button, DataTable, Input, Static
 
 from screens.app import HostwizApp, default_args
+from screens.apply import result_content
 from screens.audit import AuditScreen
+from screens.preview import PreviewScreen
 from screens.start import HostChoice, StartScreen
 from screens.step_form import StepScreen
 from screens.step_list import StepListScreen, StepRow
 from wizard.audit import Finding, Severity
+from wizard.render import render_changeset
 from wizard.steps import STEPS
 from wizard.steps.ssh.answers import SshAnswers
+from wizard.transaction import ApplyResult
 
 
 def visible(widget: Any) -> bool:
@@ -155,3 +160,28 @@ async def test_audit_table_shows_the_fixing_step_at_80_columns() -> None:
         finding = next(i for i, c in enumerate(columns) if str(c.label) == "Finding")
         shown = [str(table.get_row_at(i)[finding]) for i in range(table.row_count)]
         assert "Container holds the Docker socket (web-1)" in shown  # what it is about
+
+
+def test_the_apply_result_says_how_to_undo_once() -> None:
+    undo = "hostwiz rollback --host s5e1 20261203-225736-876f3ef"
+    result = ApplyResult("20261203-225736-876f3ef", 2, f"Applied 2 change(s). Undo with: {undo}")
+    shown = str(result_content(result, "hostwiz rollback --host s5e1", ["/etc/ssh/x.conf"]))
+    assert shown.count(undo) == 1, shown
+    assert shown.startswith("Applied 2 change(s).")
+    assert f"To undo: {undo} (or Snapshots in the step list)" in shown
+
+
+@run_async
+async def test_the_rollback_preview_footer_says_roll_back() -> None:
+    """The button said "Roll back (a)" and the footer "a Apply"."""
+    app = Harness(
+        lambda: PreviewScreen("Roll back s5e1", render_changeset(docker_changeset()),
+                              empty=False, action="Roll back")
+    )  # fmt: skip
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        keys = {b.binding.key: b.binding.description for b in app.screen.active_bindings.values()}
+        assert keys["a"] == "Roll back"
+        await pilot.press("a")
+        await pilot.pause()
+    assert app.results == [True]
