@@ -11,12 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from screen_data import docker_changeset
-from test_screens import Harness, run_async, until, wait_for
+from test_screens import Harness, passphrase_screen, run_async, until, wait_for
 from textual.widgets import Button, DataTable, Input, Static
 
 from screens.app import HostwizApp, default_args
 from screens.apply import result_content
 from screens.audit import AuditScreen
+from screens.dialogs import SecretScreen
 from screens.preview import PreviewScreen
 from screens.start import HostChoice, StartScreen
 from screens.step_form import StepScreen
@@ -34,8 +35,10 @@ def visible(widget: Any) -> bool:
     region = widget.region
     footer = widget.screen.query("Footer")
     bottom = footer.first().region.y if footer else widget.screen.region.bottom
-    return bool(region.area) and widget.screen.region.contains_region(region) and (
-        region.bottom <= bottom
+    return (
+        bool(region.area)
+        and widget.screen.region.contains_region(region)
+        and (region.bottom <= bottom)
     )
 
 
@@ -185,3 +188,25 @@ async def test_the_rollback_preview_footer_says_roll_back() -> None:
         await pilot.press("a")
         await pilot.pause()
     assert app.results == [True]
+
+
+@run_async
+async def test_the_ca_passphrase_dialog_keeps_its_error_and_buttons_on_an_80x24_screen() -> None:
+    """A short passphrase at 80×24: the error was cut after two lines and the Cancel and
+    Create CA buttons were pushed off the bottom of the dialog."""
+    app = Harness(passphrase_screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SecretScreen)
+        await pilot.press(*"short", "enter", *"short", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert "shorter than 12 characters" in screen.error_text
+        dialog = screen.query_one("#ca-passphrase")
+        for selector in ("#passphrase", "#confirmation", "#passphrase-error", "#cancel", "#ok"):
+            widget = screen.query_one(selector)
+            assert dialog.content_region.contains_region(widget.region), selector
+            assert visible(widget), selector
+        error = screen.query_one("#passphrase-error", Static)
+        assert error.region.height >= 3  # the whole message, not its first lines
