@@ -15,7 +15,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Static
 
 from screens.errors import error_content
-from screens.widgets import QuestionForm
+from screens.widgets import FieldRow, QuestionForm
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
@@ -107,17 +107,35 @@ class StepScreen(Screen[Any]):
         )
 
     def show_validity(self, form: QuestionForm) -> None:
-        valid = not form.errors() and not form.problem
+        errors = form.errors()
+        valid = not errors and not form.problem
         status = self.query_one("#form-status", Static)
         if form.problem:
             status.update(Content.styled(form.problem, "$text-error"))
+        elif errors:
+            labels = [row.info.label for row in form.rows() if row.info.name in errors]
+            more = f" (and {len(labels) - 1} more)" if len(labels) > 1 else ""
+            status.update(f"To fix first: {labels[0]}{more}; the red line under it says why.")
         else:
-            status.update("" if valid else "Some answers need fixing (see the red lines).")
+            status.update("")
         self.query_one("#preview", Button).disabled = not valid
 
     @on(QuestionForm.Changed)
     def form_changed(self, event: QuestionForm.Changed) -> None:
         self.show_validity(event.form)
+        self.call_after_refresh(self.show_focused_error)
+
+    def show_focused_error(self) -> None:
+        """Scroll the red line under the question being typed in into view: it sits below the
+        help and the host's lines, often past the bottom of a small terminal."""
+        focused = self.app.focused
+        row = (
+            next((node for node in focused.ancestors if isinstance(node, FieldRow)), None)
+            if (focused is not None)
+            else None
+        )
+        if row is not None and row.has_class("invalid"):
+            row.query_one(".field-error").scroll_visible(animate=False)
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:

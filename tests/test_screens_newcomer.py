@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from screen_data import docker_changeset
-from test_screens import Harness, passphrase_screen, run_async, until, wait_for
+from test_screens import Harness, firewall_screen, passphrase_screen, run_async, until, wait_for
 from textual.widgets import Button, DataTable, Input, Static
 
 from screens.app import HostwizApp, default_args
@@ -210,3 +210,32 @@ async def test_the_ca_passphrase_dialog_keeps_its_error_and_buttons_on_an_80x24_
             assert visible(widget), selector
         error = screen.query_one("#passphrase-error", Static)
         assert error.region.height >= 3  # the whole message, not its first lines
+
+
+@run_async
+async def test_a_typo_in_a_list_shows_its_red_line_on_an_80x24_screen() -> None:
+    """'shh' for 'ssh' in the mgmt services: the explanation (with "Did you mean 'ssh'?")
+    was six lines under the input, below the bottom of the screen, and the status line only
+    said "see the red lines"."""
+    app = Harness(firewall_screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        field = screen.query_one("#field-mgmt_services", Input)
+        body = screen.query_one("#step-body")
+        field.focus()
+        await pilot.pause()
+        # The input on the last line of the form's view, as Tab brought it there.
+        body.scroll_to(y=body.scroll_y - (body.region.bottom - 1 - field.region.y), animate=False)
+        await pilot.pause()
+        assert field.region.y == body.region.bottom - 1
+        field.cursor_position = len(field.value)
+        await pilot.press(*", shh")
+        for _ in range(3):
+            await pilot.pause()
+        error = screen.query_one("#row-mgmt_services .field-error", Static)
+        assert "Did you mean 'ssh'?" in str(error.content)
+        assert visible(error)
+        assert visible(field)
+        status = str(screen.query_one("#form-status", Static).content)
+        assert "Services offered to mgmt" in status
