@@ -8,12 +8,16 @@ goes to a closed loopback port.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from screen_data import docker_changeset
 from test_screens import Harness, firewall_screen, passphrase_screen, run_async, until, wait_for
+from textual.binding import Binding
 from textual.widgets import Button, DataTable, Input, Static
 
+import screens
 from screens.app import HostwizApp, default_args
 from screens.apply import result_content
 from screens.audit import AuditScreen
@@ -239,3 +243,25 @@ async def test_a_typo_in_a_list_shows_its_red_line_on_an_80x24_screen() -> None:
         assert visible(field)
         status = str(screen.query_one("#form-status", Static).content)
         assert "Services offered to mgmt" in status
+
+
+def friendly(key: str) -> str:
+    """A key as help.md writes it: ctrl+l -> Ctrl+L, escape -> Escape."""
+    return "+".join(part.capitalize() if len(part) > 1 else part.upper() for part in key.split("+"))
+
+
+@pytest.mark.parametrize(
+    "screen", [StartScreen, StepListScreen, StepScreen, PreviewScreen, AuditScreen]
+)
+def test_help_explains_every_key_the_footer_shows(screen: type[Any]) -> None:
+    """Ctrl+L and Space were in the start screen's footer and nowhere in F1's help."""
+    text = (Path(screens.__file__).parent / "help.md").read_text(encoding="utf-8")
+    table = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
+    keys = {part for row in table for part in row.replace(" or ", "/").split("/")}
+    keys = {key.strip() for key in keys}
+    for binding in screen.BINDINGS:
+        assert isinstance(binding, Binding)
+        if binding.show:
+            for key in binding.key.split(","):
+                wanted = friendly(key.strip())
+                assert wanted in keys or wanted.lower() in keys, (screen.__name__, wanted, keys)
