@@ -122,6 +122,8 @@ class HostwizApp(App[int]):
         self.host_facts: Facts | None = None
         """What the step list last read from the host (reused for the questions' context)."""
         self.preset_source = ""
+        self.preset_answers: dict[str, Any] = {}
+        """The answers as the preset gave them (to tell which steps were changed since)."""
         self._titles: list[tuple[str, str]] = []
         self._loading: Worker[None] | None = None
 
@@ -333,7 +335,16 @@ class HostwizApp(App[int]):
         self.answers = {
             name: preset.answers.get(name) or step.answers_type() for name, step in STEPS.items()
         }
+        self.preset_answers = dict(self.answers)
         self._titles = [(name, step.title) for name, step in STEPS.items()]
+
+    def edited_steps(self) -> list[str]:
+        """The titles of the steps whose answers differ from the preset's."""
+        return [
+            title
+            for name, title in self._titles
+            if self.answers.get(name) != self.preset_answers.get(name)
+        ]
 
     def selections(self, names: Iterable[str] | None = None) -> list[Selection]:
         from wizard.session import selections_for
@@ -446,7 +457,12 @@ class HostwizApp(App[int]):
             rows = await self.read_statuses(transport)
             action = await self.push_screen_wait(
                 StepListScreen(
-                    transport.host_label, rows, preset=self.preset_source, note=note, cursor=cursor
+                    transport.host_label,
+                    rows,
+                    preset=self.preset_source,
+                    note=note,
+                    cursor=cursor,
+                    edited=self.edited_steps(),
                 )
             )
             note = ""

@@ -79,6 +79,7 @@ class StepListScreen(Screen[str]):
         preset: str = "",
         note: str = "",
         cursor: str | None = None,
+        edited: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.sub_title = host
@@ -87,18 +88,15 @@ class StepListScreen(Screen[str]):
         self.preset = preset
         self.note = note
         self.cursor = cursor
+        self.edited = list(edited)
+        """Titles of the steps whose answers were changed from the preset's in this session."""
         """The step to start on (the one just left), else the first."""
         self._width = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="steps"):
-            yield Static(
-                Content.assemble(
-                    "Host ", (self.host, "bold"), "  ·  answers from ", (self.preset, "bold")
-                ),
-                classes="intro",
-            )
+            yield Static(self.intro(), classes="intro", id="intro")
             yield DataTable(id="step-table", cursor_type="row", zebra_stripes=True)
             detail = Static("", id="step-detail", classes="note")
             detail.display = False
@@ -113,6 +111,19 @@ class StepListScreen(Screen[str]):
                 with VerticalScroll(id="note", classes="note"):
                     yield Static(self.note)
         yield Footer()
+
+    def intro(self) -> Content:
+        """Which host, and where the answers come from (and which were changed here)."""
+        parts: list[Content | str | tuple[str, str]] = [
+            "Host ", (self.host, "bold"), "  ·  answers from ", (self.preset, "bold")
+        ]  # fmt: skip
+        if self.edited:
+            parts += [
+                ", changed here for ",
+                (", ".join(self.edited), "bold"),
+                " (kept until you quit; w saves them)",
+            ]
+        return Content.assemble(*parts)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -265,3 +265,18 @@ def test_help_explains_every_key_the_footer_shows(screen: type[Any]) -> None:
             for key in binding.key.split(","):
                 wanted = friendly(key.strip())
                 assert wanted in keys or wanted.lower() in keys, (screen.__name__, wanted, keys)
+
+
+@run_async
+async def test_step_list_says_which_answers_differ_from_the_preset() -> None:
+    """After choosing rootless Docker the list still said "answers from preset hardened"."""
+    app = Harness(
+        lambda: StepListScreen(
+            "s5e1", FRESH_ROWS, preset="preset hardened", edited=["Docker engine"]
+        )
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        intro = str(app.screen.query_one("#intro", Static).content)
+        assert "answers from preset hardened, changed here for Docker engine" in intro
+        assert "w saves them" in intro
