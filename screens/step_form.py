@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -144,7 +144,8 @@ class StepScreen(Screen[Any]):
             self.dismiss(None)
             return
         valid = not form.errors() and not form.problem
-        self.app.push_screen(UnsavedScreen(self.step.title, can_save=valid), self._unsaved)
+        screen = UnsavedScreen(self.step.title, can_save=valid, changed=form.changed_labels())
+        self.app.push_screen(screen, self._unsaved)
 
     def _unsaved(self, choice: str | None) -> None:
         if choice == "discard":
@@ -187,16 +188,19 @@ class UnsavedScreen(ModalScreen[str]):
         Binding("s", "choose('save')", "Save"),
     ]
 
-    def __init__(self, title: str, *, can_save: bool = True) -> None:
+    def __init__(self, title: str, *, can_save: bool = True, changed: Sequence[str] = ()) -> None:
         super().__init__()
         self.step_title = title
         self.can_save = can_save
+        self.changed = list(changed)
+        """The labels of the questions whose answers were changed."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="unsaved"):
             yield Static("Unsaved answers", classes="title")
+            what = f" ({', '.join(self.changed)})" if self.changed else ""
             yield Static(
-                f"You changed answers of {self.step_title}. Save keeps them for this session "
+                f"You changed answers of {self.step_title}{what}. Save keeps them for this session "
                 "(nothing is applied until you preview and apply); Discard drops them."
                 + ("" if self.can_save else " Some answers need fixing before they can be saved.")
             )

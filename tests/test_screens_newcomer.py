@@ -13,9 +13,17 @@ from typing import Any
 
 import pytest
 from screen_data import docker_changeset
-from test_screens import Harness, firewall_screen, passphrase_screen, run_async, until, wait_for
+from test_screens import (
+    Harness,
+    firewall_screen,
+    passphrase_screen,
+    run_async,
+    step_screen,
+    until,
+    wait_for,
+)
 from textual.binding import Binding
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static, Switch
 
 import screens
 from screens.app import HostwizApp, default_args
@@ -24,7 +32,7 @@ from screens.audit import AuditScreen
 from screens.dialogs import SecretScreen
 from screens.preview import PreviewScreen
 from screens.start import HostChoice, StartScreen
-from screens.step_form import StepScreen
+from screens.step_form import StepScreen, UnsavedScreen
 from screens.step_list import StepListScreen, StepRow
 from wizard.audit import Finding, Severity
 from wizard.render import render_changeset
@@ -280,3 +288,22 @@ async def test_step_list_says_which_answers_differ_from_the_preset() -> None:
         intro = str(app.screen.query_one("#intro", Static).content)
         assert "answers from preset hardened, changed here for Docker engine" in intro
         assert "w saves them" in intro
+
+
+@run_async
+async def test_leaving_a_step_with_changes_says_which_answers_changed() -> None:
+    app = Harness(step_screen)  # the Docker engine step
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#field-icc", Switch).toggle()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, UnsavedScreen)
+        said = " ".join(str(s.content) for s in dialog.query(Static).results(Static))
+        assert "You changed answers of Docker engine (Inter-container traffic" in said
+        await pilot.press("d")
+        await pilot.pause()
+    assert app.results == [None]
