@@ -525,7 +525,7 @@ class HostwizApp(App[int]):
             return None
         return partial(question_context, selection.step, facts=self.host_facts)
 
-    async def run_step(self, transport: SshTransport, name: str) -> str:
+    async def run_step(self, transport: SshTransport, name: str, *, reason: str = "") -> str:
         """Questions → (CA passphrase) → preview → apply for one step; returns a note for the
         step list. A plan the host refuses is explained, then the questions come back."""
         from wizard.local import SecretNotGiven
@@ -543,6 +543,7 @@ class HostwizApp(App[int]):
                     self.question_context(selection),
                     context_for=self.context_for(selection),
                     focus=focus,
+                    reason=reason,
                 )
             )
             focus = None

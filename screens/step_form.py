@@ -53,9 +53,12 @@ class StepScreen(Screen[Any]):
         *,
         context_for: Callable[[Any], Mapping[str, str]] | None = None,
         focus: str | None = None,
+        reason: str = "",
     ) -> None:
         super().__init__()
         self.sub_title = step.title
+        self.reason = reason
+        """Why this step was opened, when not from the step list (an audit finding)."""
         self.step = step
         self.answers = answers
         self.context = dict(context or {})
@@ -68,6 +71,8 @@ class StepScreen(Screen[Any]):
         yield Header()
         with VerticalScroll(id="step-body"):
             yield Static(self.step.title, classes="title")
+            if self.reason:
+                yield Static(self.reason, id="reason", classes="note")
             yield Static(self.step.explanation, classes="explanation")
             yield QuestionForm(
                 fields_of(self.step.answers_type),

@@ -37,6 +37,7 @@ from screens.step_list import StepListScreen, StepRow
 from wizard.audit import Finding, Severity
 from wizard.render import render_changeset
 from wizard.steps import STEPS
+from wizard.steps.docker import DockerEngineAnswers
 from wizard.steps.ssh.answers import SshAnswers
 from wizard.transaction import ApplyResult
 
@@ -307,3 +308,28 @@ async def test_leaving_a_step_with_changes_says_which_answers_changed() -> None:
         await pilot.press("d")
         await pilot.pause()
     assert app.results == [None]
+
+
+@run_async
+async def test_a_step_opened_from_the_audit_says_which_finding_brought_it() -> None:
+    """Enter on "Container root is host root" opened the Docker engine step with nothing to
+    say why; with rootless mode already chosen it looked like nothing was wrong."""
+    finding = Finding(
+        "daemon.no-userns", Severity.MEDIUM, "Container root is host root", "m",
+        "daemon.json has no userns-remap; dockerd runs as root", "docker",
+    )  # fmt: skip
+    app = Harness(lambda: AuditScreen("s5e1", [finding], titles={"docker": "Docker engine"}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AuditScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == ["step:docker"] and screen.chosen is finding
+
+    reason = "Opened from the audit for: Container root is host root. Found: daemon.json …"
+    app = Harness(lambda: StepScreen(STEPS["docker"], DockerEngineAnswers(), reason=reason))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = app.screen.query_one("#reason", Static)
+        assert str(shown.content) == reason and visible(shown)
