@@ -108,8 +108,8 @@ class StepListScreen(Screen[str]):
             if self.note:
                 # A long note (what a change fixed, by finding) scrolls instead of running
                 # off the bottom of a small terminal.
-                with VerticalScroll(id="note", classes="note"):
-                    yield Static(self.note)
+                with VerticalScroll(id="note-box", classes="note"):
+                    yield Static(self.note, id="note")
         yield Footer()
 
     def intro(self) -> Content:
@@ -145,7 +145,7 @@ class StepListScreen(Screen[str]):
     def fit_note(self) -> None:
         """Give the note what height the rest leaves (it scrolls inside), so that it never
         runs off the bottom of the screen."""
-        notes = self.query("#note")
+        notes = self.query("#note-box")
         if not notes:
             return
         note = notes.first()

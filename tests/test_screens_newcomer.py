@@ -143,7 +143,7 @@ async def test_a_long_note_on_the_step_list_scrolls_instead_of_running_off_the_s
     app = Harness(lambda: StepListScreen("s5e1", FRESH_ROWS, note=AUDIT_NOTE))
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        note = app.screen.query_one("#note")
+        note = app.screen.query_one("#note-box")
         assert visible(note)
         footer_top = app.screen.query_one("Footer").region.y
         assert note.region.bottom <= footer_top
