@@ -122,6 +122,8 @@ class HostwizApp(App[int]):
         self.host_facts: Facts | None = None
         """What the step list last read from the host (reused for the questions' context)."""
         self.preset_source = ""
+        self.preset_answers: dict[str, Any] = {}
+        """The answers as the preset gave them (to tell which steps were changed since)."""
         self._titles: list[tuple[str, str]] = []
         self._loading: Worker[None] | None = None
 
@@ -333,7 +335,16 @@ class HostwizApp(App[int]):
         self.answers = {
             name: preset.answers.get(name) or step.answers_type() for name, step in STEPS.items()
         }
+        self.preset_answers = dict(self.answers)
         self._titles = [(name, step.title) for name, step in STEPS.items()]
+
+    def edited_steps(self) -> list[str]:
+        """The titles of the steps whose answers differ from the preset's."""
+        return [
+            title
+            for name, title in self._titles
+            if self.answers.get(name) != self.preset_answers.get(name)
+        ]
 
     def selections(self, names: Iterable[str] | None = None) -> list[Selection]:
         from wizard.session import selections_for
@@ -393,7 +404,8 @@ class HostwizApp(App[int]):
                         self.hosts,
                         problem=problem,
                         failed=failed,
-                        initial=self.args.host or "",
+                        # A typed host that failed stays typed, to fix a typo in place.
+                        initial=failed.target if failed is not None else self.args.host or "",
                         ssh_config=self.args.ssh_config,
                     )
                 )
@@ -440,12 +452,22 @@ class HostwizApp(App[int]):
     async def host_session(self, transport: SshTransport) -> bool:
         """The step list and everything reached from it; True to choose another host."""
         note = ""
+        cursor: str | None = None
         while True:
             rows = await self.read_statuses(transport)
             action = await self.push_screen_wait(
-                StepListScreen(transport.host_label, rows, preset=self.preset_source, note=note)
+                StepListScreen(
+                    transport.host_label,
+                    rows,
+                    preset=self.preset_source,
+                    note=note,
+                    cursor=cursor,
+                    edited=self.edited_steps(),
+                )
             )
             note = ""
+            if action.startswith("step:"):  # back on the step list, the cursor stays on it
+                cursor = action.removeprefix("step:")
             try:
                 if action == "quit":
                     return False
@@ -503,7 +525,7 @@ class HostwizApp(App[int]):
             return None
         return partial(question_context, selection.step, facts=self.host_facts)
 
-    async def run_step(self, transport: SshTransport, name: str) -> str:
+    async def run_step(self, transport: SshTransport, name: str, *, reason: str = "") -> str:
         """Questions → (CA passphrase) → preview → apply for one step; returns a note for the
         step list. A plan the host refuses is explained, then the questions come back."""
         from wizard.local import SecretNotGiven
@@ -521,6 +543,7 @@ class HostwizApp(App[int]):
                     self.question_context(selection),
                     context_for=self.context_for(selection),
                     focus=focus,
+                    reason=reason,
                 )
             )
             focus = None

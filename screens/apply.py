@@ -267,6 +267,9 @@ def result_content(result: ApplyResult, rollback: str, changed: Sequence[str]) -
     """The result panel: the outcome in bold, lines after it (the docker client set up after
     a TLS change, with its ``docker --context NAME ps``), then where the snapshot is."""
     headline, _, more = result.message.partition("\n")
+    if result.snapshot_id and result.confirmed:
+        # "To undo:" below says it, with where else to do it: once is enough.
+        headline = headline.partition(" Undo with: ")[0]
     parts = [Content.styled(headline, "bold")]
     for line in more.splitlines():
         command = line.startswith("  docker ")

@@ -64,6 +64,8 @@ class AuditScreen(Screen[str | None]):
         self.titles = dict(titles or {})
         """Step name -> title, for the "Fixed by" column."""
         self.by_key = {f"{f.id}|{f.subject}": f for f in self.findings}
+        self.chosen: Finding | None = None
+        """The finding whose step the admin opened (Enter)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -95,20 +97,21 @@ class AuditScreen(Screen[str | None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#finding-table", DataTable)
+        # "Fixed by" before the finding: at 80 columns a long finding is cut at its end (the
+        # panel below shows it whole), never the step that fixes it.
         table.add_column("Severity", width=9)
-        table.add_column("Finding")
-        table.add_column("About")
         table.add_column("Fixed by")
+        table.add_column("Finding")
         for finding in self.findings:
             severity = finding.severity.value
             fix = self.titles.get(finding.fix, finding.fix) if finding.fix else "by hand"
             if not finding.fix and not finding.manual:
                 fix = "-"
+            about = f" ({finding.subject})" if finding.subject else ""
             table.add_row(
                 Content.styled(severity, SEVERITY_STYLES[severity]),
-                finding.title,
-                finding.subject,
                 fix,
+                finding.title + about,
                 key=f"{finding.id}|{finding.subject}",
             )
         if self.containers:
@@ -177,6 +180,7 @@ class AuditScreen(Screen[str | None]):
         if finding is None:
             return
         if finding.fix:
+            self.chosen = finding
             self.dismiss(f"step:{finding.fix}")
         elif finding.manual:
             self.notify(f"No hostwiz step fixes this. By hand: {finding.manual}", timeout=10)
@@ -200,7 +204,14 @@ async def audit_flow(app: HostwizApp, transport: SshTransport) -> str:
     choice = await app.push_screen_wait(screen)
     if not choice:
         return ""
-    note = await app.run_step(transport, choice.removeprefix("step:"))
+    reason = ""
+    if screen.chosen is not None:
+        about = f" ({screen.chosen.subject})" if screen.chosen.subject else ""
+        reason = (
+            f"Opened from the audit for: {screen.chosen.title}{about}. "
+            f"Found: {screen.chosen.evidence}"
+        )
+    note = await app.run_step(transport, choice.removeprefix("step:"), reason=reason)
     if not note:
         return ""
     facts = await app.blocking(f"Auditing {host} again…", partial(read_audit_facts, transport))

@@ -3,12 +3,13 @@ saving a preset."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
@@ -111,9 +112,12 @@ class SecretScreen(ModalScreen[SecretAnswer | None]):
     def compose(self) -> ComposeResult:
         request = self.request
         with Vertical(classes="dialog", id="ca-passphrase"):
-            yield Static(request.title, classes="title")
-            yield Static(request.explanation)
-            yield Static(request.note, classes="hint")
+            # The explanation scrolls when the terminal is small (see fit_text): the fields,
+            # the error under them and the buttons always stay on screen.
+            with VerticalScroll(id="secret-text"):
+                yield Static(request.title, classes="title")
+                yield Static(request.explanation)
+                yield Static(request.note, classes="hint")
             yield Input(password=True, placeholder="passphrase", id="passphrase", compact=True)
             if request.confirm:
                 yield Input(
@@ -138,6 +142,28 @@ class SecretScreen(ModalScreen[SecretAnswer | None]):
 
     def on_mount(self) -> None:
         self.query_one("#passphrase", Input).focus()
+        self.call_after_refresh(self.fit_text)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_text)
+
+    def fit_text(self) -> None:
+        """Give the explanation what height the dialog has left (at most 90% of the screen,
+        like every dialog) after its fields, error line and buttons."""
+        dialog = self.query_one("#ca-passphrase")
+        text = self.query_one("#secret-text")
+        error = self.query_one("#passphrase-error", Static)
+        frame = dialog.styles.gutter.height  # border and padding
+        rest = 0
+        for child in dialog.children:
+            if child is text or not child.display:
+                continue
+            height = child.region.height
+            if child is error:  # laid out only later: count the lines its text wraps to
+                width = max(10, dialog.content_region.width)
+                height = max(1, len(textwrap.wrap(str(error.content), width)))
+            rest += height + child.styles.margin.top + child.styles.margin.bottom
+        text.styles.max_height = max(3, int(self.size.height * 0.9) - frame - rest)
 
     @on(Input.Submitted, "#passphrase")
     def first_typed(self) -> None:
@@ -169,6 +195,7 @@ class SecretScreen(ModalScreen[SecretAnswer | None]):
 
     def show_error(self, text: str) -> None:
         self.query_one("#passphrase-error", Static).update(text)
+        self.fit_text()
 
     @property
     def error_text(self) -> str:

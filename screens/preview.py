@@ -35,6 +35,8 @@ class PreviewScreen(Screen[bool]):
         self.lines = list(lines)
         self.empty = empty
         self.action_word = action
+        if action != "Apply":  # the footer names the key as the button does ("Roll back")
+            self._bindings.key_to_bindings["a"] = [Binding("a", "apply", action)]
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -138,13 +138,21 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
         for index, choice in enumerate(self.candidates):
             text = Content.assemble((choice.target, "bold"), "  ", (choice.detail, "$text-muted"))
             hosts.add_option(Option(text, id=str(index)))
+        failed = self.failed.target if self.failed is not None else None
+        listed = [choice.target for choice in self.candidates]
         if not self.candidates:
             hosts.add_option(
                 Option("(no practice hosts or ssh config entries found)", disabled=True)
             )
             self._focus(self.query_one("#target", Input))
-        else:
+        elif failed is not None and failed not in listed and self.initial == failed:
+            # A typed host failed: its text is back in the input, ready to be corrected.
             hosts.highlighted = 0
+            target = self.query_one("#target", Input)
+            self._focus(target)
+            target.cursor_position = len(target.value)
+        else:
+            hosts.highlighted = listed.index(failed) if failed in listed else 0
             self._focus(hosts)
 
     def _focus(self, widget: Widget) -> None:

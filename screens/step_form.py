@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,7 +15,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Header, Static
 
 from screens.errors import error_content
-from screens.widgets import QuestionForm
+from screens.widgets import FieldRow, QuestionForm
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
@@ -53,9 +53,12 @@ class StepScreen(Screen[Any]):
         *,
         context_for: Callable[[Any], Mapping[str, str]] | None = None,
         focus: str | None = None,
+        reason: str = "",
     ) -> None:
         super().__init__()
         self.sub_title = step.title
+        self.reason = reason
+        """Why this step was opened, when not from the step list (an audit finding)."""
         self.step = step
         self.answers = answers
         self.context = dict(context or {})
@@ -68,6 +71,8 @@ class StepScreen(Screen[Any]):
         yield Header()
         with VerticalScroll(id="step-body"):
             yield Static(self.step.title, classes="title")
+            if self.reason:
+                yield Static(self.reason, id="reason", classes="note")
             yield Static(self.step.explanation, classes="explanation")
             yield QuestionForm(
                 fields_of(self.step.answers_type),
@@ -107,17 +112,35 @@ class StepScreen(Screen[Any]):
         )
 
     def show_validity(self, form: QuestionForm) -> None:
-        valid = not form.errors() and not form.problem
+        errors = form.errors()
+        valid = not errors and not form.problem
         status = self.query_one("#form-status", Static)
         if form.problem:
             status.update(Content.styled(form.problem, "$text-error"))
+        elif errors:
+            labels = [row.info.label for row in form.rows() if row.info.name in errors]
+            more = f" (and {len(labels) - 1} more)" if len(labels) > 1 else ""
+            status.update(f"To fix first: {labels[0]}{more}; the red line under it says why.")
         else:
-            status.update("" if valid else "Some answers need fixing (see the red lines).")
+            status.update("")
         self.query_one("#preview", Button).disabled = not valid
 
     @on(QuestionForm.Changed)
     def form_changed(self, event: QuestionForm.Changed) -> None:
         self.show_validity(event.form)
+        self.call_after_refresh(self.show_focused_error)
+
+    def show_focused_error(self) -> None:
+        """Scroll the red line under the question being typed in into view: it sits below the
+        help and the host's lines, often past the bottom of a small terminal."""
+        focused = self.app.focused
+        row = (
+            next((node for node in focused.ancestors if isinstance(node, FieldRow)), None)
+            if (focused is not None)
+            else None
+        )
+        if row is not None and row.has_class("invalid"):
+            row.query_one(".field-error").scroll_visible(animate=False)
 
     @on(Button.Pressed, "#back")
     def action_back(self) -> None:
@@ -126,7 +149,8 @@ class StepScreen(Screen[Any]):
             self.dismiss(None)
             return
         valid = not form.errors() and not form.problem
-        self.app.push_screen(UnsavedScreen(self.step.title, can_save=valid), self._unsaved)
+        screen = UnsavedScreen(self.step.title, can_save=valid, changed=form.changed_labels())
+        self.app.push_screen(screen, self._unsaved)
 
     def _unsaved(self, choice: str | None) -> None:
         if choice == "discard":
@@ -169,16 +193,19 @@ class UnsavedScreen(ModalScreen[str]):
         Binding("s", "choose('save')", "Save"),
     ]
 
-    def __init__(self, title: str, *, can_save: bool = True) -> None:
+    def __init__(self, title: str, *, can_save: bool = True, changed: Sequence[str] = ()) -> None:
         super().__init__()
         self.step_title = title
         self.can_save = can_save
+        self.changed = list(changed)
+        """The labels of the questions whose answers were changed."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="unsaved"):
             yield Static("Unsaved answers", classes="title")
+            what = f" ({', '.join(self.changed)})" if self.changed else ""
             yield Static(
-                f"You changed answers of {self.step_title}. Save keeps them for this session "
+                f"You changed answers of {self.step_title}{what}. Save keeps them for this session "
                 "(nothing is applied until you preview and apply); Discard drops them."
                 + ("" if self.can_save else " Some answers need fixing before they can be saved.")
             )

@@ -213,6 +213,11 @@ class QuestionForm(Vertical):
         are the same answer)."""
         return bool(self._start) and self.normalized_values() != self._start
 
+    def changed_labels(self) -> list[str]:
+        """The questions whose answers differ from what the form opened with, by label."""
+        now = self.normalized_values()
+        return [info.label for info in self.fields if now[info.name] != self._start.get(info.name)]
+
     def shown(self, info: FieldInfo, raw: Mapping[str, Any] | None = None) -> bool:
         return is_asked(info, self.raw_values() if raw is None else raw, self.fields)
 

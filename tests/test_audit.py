@@ -194,7 +194,7 @@ async def test_audit_screen_explains_groups_and_opens_the_fixing_step() -> None:
         await pilot.pause()
         detail = str(screen.query_one("#finding-detail", Static).content)
         assert "Enter opens the SSH hardening step" in detail
-        assert str(table.get_row_at(1)[3]) == "SSH hardening"
+        assert str(table.get_row_at(1)[1]) == "SSH hardening"
         await pilot.press("enter")
         await pilot.pause()
     assert app.results == ["step:ssh"]

@@ -335,8 +335,8 @@ def test_plain_mode_on_a_terminal_waits_for_enter_says_the_keys_and_skips_a_step
     help_text = terminal.wait_for(r"\? Docker API over TLS \(y or n, then Enter; Enter alone: no\)")
     help_lines = [line for line in help_text.splitlines() if line.startswith("  ")]
     said = " ".join(" ".join(help_lines).split())
-    assert said.startswith("true: dockerd also listens"), help_text
-    assert "(reach it over SSH)." in help_text  # all of it: wrapped, not cut
+    assert said.startswith("On: dockerd also listens"), help_text
+    assert said.endswith("(reach it over SSH)."), help_text  # all of it: wrapped, not cut
     assert all(len(line) <= 80 for line in help_lines), help_lines
     terminal.type("n\r")
     skipped = terminal.wait_for(r"Go through Firewall zones\?")

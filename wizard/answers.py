@@ -8,6 +8,7 @@ validation are all generated from one description.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
 import re
 import typing
@@ -273,9 +274,11 @@ def build(
         if name not in infos:
             known = ", ".join(sorted(infos))
             why = getattr(cls, "not_asked", {}).get(name, "")
+            close = difflib.get_close_matches(name, list(infos), n=1)
+            guess = f"Did you mean {close[0]!r}? " if close else ""
             raise InvalidAnswer(
                 f"{place}: unknown setting {key!r}{f' ({why})' if why else ''}.",
-                f"Use one of: {known}. Check the spelling (underscores, not dashes).",
+                f"{guess}Use one of: {known}. Check the spelling (underscores, not dashes).",
             )
         try:
             values[name] = check_value(infos[name], value)

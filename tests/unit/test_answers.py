@@ -247,3 +247,13 @@ def test_every_answers_class_checks_itself():
             continue
         with pytest.raises(InvalidAnswer):
             dataclasses.replace(defaults, **{first_list.name: ("x\ny",)})
+
+
+@pytest.mark.parametrize("name", list(STEPS))
+def test_switch_help_speaks_of_on_and_off_as_the_form_shows_them(name: str) -> None:
+    """The form shows a switch as On/Off and plain mode asks y/n: help that says "true:" or
+    "false:" leaves a newcomer translating."""
+    for field in fields_of(STEPS[name].answers_type):
+        if field.kind == "bool":
+            words = field.help.replace("(", " ").split()
+            assert "true:" not in words and "false:" not in words, (name, field.name, field.help)

@@ -59,3 +59,20 @@ def test_save_keeps_comments_and_order(tmp_path):
     assert text.startswith('# my site\n[docker]\n# keep me\nmode = "userns-remap"\nicc = false\n')
     assert "log_max_size" in text  # new keys are added, with their help as a comment
     assert parse_preset(str(path), text).answers["docker"].mode == "userns-remap"
+
+
+def test_a_misspelt_setting_gets_a_suggestion():
+    with pytest.raises(PresetError) as caught:
+        parse_preset("site.toml", "[ssh]\npasword_authentication = false\n")
+    assert "line 2" in caught.value.message
+    assert caught.value.hint.startswith("Did you mean 'password_authentication'?")
+
+
+def test_an_ssh_port_out_of_range_is_refused_when_the_preset_loads():
+    """Not only when planning: a preset, --set, the form and plain mode all build answers."""
+    with pytest.raises(PresetError) as caught:
+        parse_preset("site.toml", "[ssh]\nport = 70000\n")
+    assert "site.toml [ssh]" in caught.value.message
+    assert "70000 is not a port number" in caught.value.message
+    assert "1 to 65535" in caught.value.hint and "0 to keep" in caught.value.hint
+    assert parse_preset("site.toml", "[ssh]\nport = 2222\n").answers["ssh"].port == 2222

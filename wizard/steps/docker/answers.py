@@ -35,13 +35,20 @@ class DockerEngineAnswers:
         default=False,
         metadata=describe(
             "Inter-container traffic on the default bridge",
-            "false stops containers on docker0 from reaching each other unless linked; "
-            "containers on your own networks still talk.",
+            "Off: containers on Docker's default network (the docker0 bridge, where "
+            "docker run puts them unless you name a network) cannot reach each other, so one "
+            "broken-into container cannot attack its neighbours. Containers on networks you "
+            "create (docker network create, Compose projects) still talk to each other.",
         ),
     )
     log_driver: Literal["json-file", "local", "journald", "syslog"] = field(
         default="json-file",
-        metadata=describe("Log driver", "Where container logs go. json-file keeps them on disk."),
+        metadata=describe(
+            "Log driver",
+            "Where container logs go. json-file: files on disk that docker logs reads "
+            "(rotated with the two settings below). local: Docker's own compact files. "
+            "journald or syslog: the host's log system (journalctl, /var/log).",
+        ),
     )
     log_max_size: str = field(
         default="10m",
@@ -54,7 +61,9 @@ class DockerEngineAnswers:
         default=False,
         metadata=describe(
             "Userland proxy",
-            "false lets iptables forward published ports (faster, one process fewer per port).",
+            "On (Docker's default): a docker-proxy process per published port relays the "
+            "connections. Off: the kernel (iptables) forwards them itself: faster, and one "
+            "process fewer per port.",
         ),
     )
     no_new_privileges: bool = field(
@@ -75,8 +84,9 @@ class DockerEngineAnswers:
         default=64000,
         metadata=describe(
             "Open files per container",
-            "default-ulimits nofile for containers; 0 keeps Docker's default. Capped at what "
-            "dockerd itself may grant.",
+            "How many files (and sockets) each container process may have open at once "
+            "(daemon.json's default-ulimits nofile); busy databases and web servers need "
+            "many. 0 keeps Docker's default. Capped at what dockerd itself may grant.",
         ),
     )
     replace_invalid_config: bool = field(

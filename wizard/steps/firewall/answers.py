@@ -49,7 +49,7 @@ class FirewallAnswers:
         default=False,
         metadata=describe(
             "Firewall zones",
-            "true: hostwiz loads its own iptables chains (IPv4 and IPv6) that Docker cannot "
+            "On: hostwiz loads its own iptables chains (IPv4 and IPv6) that Docker cannot "
             "punch through, and restores them at boot before Docker starts.",
         ),
     )
@@ -106,7 +106,7 @@ class FirewallAnswers:
         default=True,
         metadata=_when_enabled(
             "NAT towards wan",
-            "true: traffic forwarded to wan leaves with the host's address (masquerade), so "
+            "On: traffic forwarded to wan leaves with the host's address (masquerade), so "
             "the internet needs no route back to your LAN. IPv6 is routed without NAT.",
         ),
     )
@@ -141,8 +141,8 @@ class FirewallAnswers:
         default=False,
         metadata=_when_enabled(
             "Allow a change that cuts my SSH path",
-            "false: refuse rules that would block the SSH connection hostwiz is using now. "
-            "true: plan them anyway (the change will most likely roll itself back, because "
+            "Off: refuse rules that would block the SSH connection hostwiz is using now. "
+            "On: plan them anyway (the change will most likely roll itself back, because "
             "hostwiz cannot confirm it).",
         ),
     )

@@ -32,7 +32,7 @@ class SharesAnswers:
         default=False,
         metadata=describe(
             "NFS shares",
-            "true: hostwiz creates a group and its users, a private folder per user, a shared "
+            "On: hostwiz creates a group and its users, a private folder per user, a shared "
             "folder for the group, and serves them over NFSv4 to the networks you list.",
         ),
     )
@@ -134,8 +134,8 @@ class SharesAnswers:
         default=False,
         metadata=_when_enabled(
             "Remove the users hostwiz created on rollback",
-            "false: a rollback takes the share, the folders' modes and the memberships back, "
-            "but keeps users hostwiz created (they may own files by then). true: it also "
+            "Off: a rollback takes the share, the folders' modes and the memberships back, "
+            "but keeps users hostwiz created (they may own files by then). On: it also "
             "removes those accounts (userdel, never their files).",
         ),
     )

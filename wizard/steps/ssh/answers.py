@@ -36,7 +36,9 @@ class SshAnswers:
         default=False,
         metadata=describe(
             "Password logins",
-            "false: only keys are accepted, so password guessing bots get nowhere.",
+            "Off: only keys are accepted, so password-guessing bots get nowhere (everyone who "
+            "logs in needs their public key on the host first: ssh-copy-id). On: passwords "
+            "are accepted too.",
         ),
     )
     allow_users: tuple[str, ...] = field(
@@ -161,7 +163,7 @@ class SshAnswers:
             "Strong algorithms only",
             "Key exchange, ciphers and MACs limited to modern ones (Mozilla's and ssh-audit's "
             "lists) that this host's OpenSSH supports, read with ssh -Q. Any OpenSSH from the "
-            "last ten years still connects; very old clients or network gear may not. false: "
+            "last ten years still connects; very old clients or network gear may not. Off: "
             "sshd's own defaults.",
         ),
     )
@@ -215,6 +217,13 @@ def banner_problem(text: str) -> str:
 
 def check_baseline(answers: SshAnswers) -> None:
     """Refuse values sshd would reject, or that would leave hostwiz without a session."""
+    if not 0 <= answers.port <= 65535:
+        # Here, not only in the planner: the form marks the field as it is typed, plain mode
+        # asks again, and a preset names its file and line.
+        raise InvalidAnswer(
+            f"ssh.port: {answers.port} is not a port number.",
+            "Use a port from 1 to 65535 (for example 2222), or 0 to keep the current port.",
+        )
     if answers.max_sessions < 2:
         raise InvalidAnswer(
             f"ssh.max_sessions = {answers.max_sessions}: hostwiz needs at least 2 sessions per "

@@ -56,8 +56,8 @@ class DockerTlsAnswers:
         default=False,
         metadata=describe(
             "Docker API over TLS",
-            "true: dockerd also listens on TCP and answers only clients holding a certificate "
-            "from your own CA. false: the API stays on the host's socket (reach it over SSH).",
+            "On: dockerd also listens on TCP and answers only clients holding a certificate "
+            "from your own CA. Off: the API stays on the host's socket (reach it over SSH).",
         ),
     )
     site: str = field(

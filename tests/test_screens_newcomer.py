@@ -1,0 +1,335 @@
+"""Rough edges a first-time admin hit in the wizard (found by walking it in tmux at 80×24),
+each pinned by a Pilot test: the screens fit 80 columns, a typo can be fixed in place, an error
+is shown where the eye is, and what to press is what the footer says.
+
+No practice host is needed: the screens get real step data, and the one connection attempt
+goes to a closed loopback port.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from screen_data import docker_changeset
+from test_screens import (
+    Harness,
+    firewall_screen,
+    passphrase_screen,
+    run_async,
+    step_screen,
+    until,
+    wait_for,
+)
+from textual.binding import Binding
+from textual.widgets import Button, DataTable, Input, Static, Switch
+
+import screens
+from screens.app import HostwizApp, default_args
+from screens.apply import result_content
+from screens.audit import AuditScreen
+from screens.dialogs import SecretScreen
+from screens.preview import PreviewScreen
+from screens.start import HostChoice, StartScreen
+from screens.step_form import StepScreen, UnsavedScreen
+from screens.step_list import StepListScreen, StepRow
+from wizard.audit import Finding, Severity
+from wizard.render import render_changeset
+from wizard.steps import STEPS
+from wizard.steps.docker import DockerEngineAnswers
+from wizard.steps.ssh.answers import SshAnswers
+from wizard.transaction import ApplyResult
+
+
+def visible(widget: Any) -> bool:
+    """Whether all of ``widget`` is on the screen, above the footer (not scrolled away or
+    pushed off the bottom)."""
+    region = widget.region
+    footer = widget.screen.query("Footer")
+    bottom = footer.first().region.y if footer else widget.screen.region.bottom
+    return (
+        bool(region.area)
+        and widget.screen.region.contains_region(region)
+        and (region.bottom <= bottom)
+    )
+
+
+@run_async
+async def test_a_typed_host_that_fails_stays_typed_for_fixing() -> None:
+    """s5e9 instead of s5e1: the start screen comes back saying why, with the text typed
+    still in the input and the cursor in it, not on the list of other hosts."""
+    app = HostwizApp(default_args(), hosts=[HostChoice("lab1", "practice host")])
+    async with app.run_test(size=(80, 24)) as pilot:
+        start = await wait_for(pilot, StartScreen, 30)
+        await pilot.press("ctrl+l", *"nobody@127.0.0.1:1", "enter")
+        await until(pilot, lambda: app.screen is not start and isinstance(app.screen, StartScreen))
+        again = app.screen
+        assert isinstance(again, StartScreen)
+        await until(pilot, lambda: bool(again.query("#problem")), 30)
+        await pilot.pause()
+        target = again.query_one("#target", Input)
+        assert target.value == "nobody@127.0.0.1:1"
+        assert app.focused is target
+        await pilot.press("escape")
+        await pilot.pause()
+
+
+@run_async
+async def test_an_ssh_port_out_of_range_is_marked_while_typing() -> None:
+    """70000 used to pass the form and fail only after a round trip to the host."""
+    app = Harness(lambda: StepScreen(STEPS["ssh"], SshAnswers()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        field = screen.query_one("#field-port", Input)
+        field.focus()
+        field.value = ""
+        await pilot.press(*"70000")
+        await pilot.pause()
+        error = screen.query_one("#row-port .field-error", Static)
+        assert "70000 is not a port number" in str(error.content)
+        assert screen.query_one("#preview", Button).disabled
+        await pilot.press("ctrl+n")  # refused here, not sent to the host
+        await pilot.pause()
+        assert app.results == []
+
+
+# The step list as a fresh practice host shows it (the firewall's summary is the longest).
+FRESH_ROWS = [
+    StepRow("ssh", "SSH hardening", "not done", "password logins are allowed"),
+    StepRow("docker", "Docker engine", "not done", "Docker runs with its defaults"),
+    StepRow("tls", "Docker API over TLS", "not done", "off: the Docker API is only on the host"),
+    StepRow("firewall", "Firewall zones", "not done",
+            "no zones: Docker's published ports are open to all"),
+    StepRow("shares", "NFS shares", "not done", "no shares"),
+    StepRow("proxy", "Web proxy (squid)", "not done", "no web proxy"),
+    StepRow("swarm", "Docker swarm", "not done", "off: hostwiz sets up no swarm"),
+]  # fmt: skip
+AUDIT_NOTE = "\n".join(
+    ["Applied 5 change(s). Undo with: hostwiz rollback --host s5e1 20261203-230149-8814ee9",
+     "Audit, before → after:"]
+    + [f"fixed:  finding number {n}" for n in range(1, 8)]
+)  # fmt: skip
+
+
+@run_async
+async def test_step_list_fits_80_columns_and_cuts_long_details_with_an_ellipsis() -> None:
+    app = Harness(lambda: StepListScreen("s5e1", FRESH_ROWS, preset="preset hardened"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#step-table", DataTable)
+        assert table.virtual_size.width <= table.size.width  # no horizontal scrollbar
+        details = str(table.get_cell("firewall", "details"))
+        assert details.endswith("…") and details.startswith("no zones: Docker's published")
+        await pilot.press("down", "down", "down")
+        await pilot.pause()
+        detail = str(app.screen.query_one("#step-detail", Static).content)
+        assert detail.endswith("open to all")  # the whole summary, under the table
+
+
+@run_async
+async def test_step_list_comes_back_on_the_step_just_left() -> None:
+    app = Harness(lambda: StepListScreen("s5e1", FRESH_ROWS, cursor="firewall"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == ["step:firewall"]
+
+
+@run_async
+async def test_a_long_note_on_the_step_list_scrolls_instead_of_running_off_the_screen() -> None:
+    app = Harness(lambda: StepListScreen("s5e1", FRESH_ROWS, note=AUDIT_NOTE))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        note = app.screen.query_one("#note-box")
+        assert visible(note)
+        footer_top = app.screen.query_one("Footer").region.y
+        assert note.region.bottom <= footer_top
+        assert note.max_scroll_y > 0  # the rest is a scroll away
+
+
+@run_async
+async def test_audit_table_shows_the_fixing_step_at_80_columns() -> None:
+    """The findings of a fresh practice host: the longest title used to push "Fixed by" off
+    the right edge of an 80-column terminal."""
+    findings = [
+        Finding("firewall.none", Severity.HIGH, "No firewall", "m", "e", "firewall"),
+        Finding("daemon.icc", Severity.LOW,
+                "Containers on the default bridge can all talk to each other", "m", "e",
+                "docker"),
+        Finding("container.socket", Severity.CRITICAL, "Container holds the Docker socket",
+                "m", "e", manual="Recreate it.", subject="web-1"),
+    ]  # fmt: skip
+    titles = {"firewall": "Firewall zones", "docker": "Docker engine"}
+    app = Harness(lambda: AuditScreen("s5e1", findings, titles=titles))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#finding-table", DataTable)
+        columns = list(table.columns.values())
+        fixed_by = next(i for i, c in enumerate(columns) if str(c.label) == "Fixed by")
+        right_edge = sum(c.get_render_width(table) for c in columns[: fixed_by + 1])
+        assert right_edge <= table.size.width
+        rows = {str(table.get_row_at(i)[fixed_by]) for i in range(table.row_count)}
+        assert rows == {"Firewall zones", "Docker engine", "by hand"}
+        finding = next(i for i, c in enumerate(columns) if str(c.label) == "Finding")
+        shown = [str(table.get_row_at(i)[finding]) for i in range(table.row_count)]
+        assert "Container holds the Docker socket (web-1)" in shown  # what it is about
+
+
+def test_the_apply_result_says_how_to_undo_once() -> None:
+    undo = "hostwiz rollback --host s5e1 20261203-225736-876f3ef"
+    result = ApplyResult("20261203-225736-876f3ef", 2, f"Applied 2 change(s). Undo with: {undo}")
+    shown = str(result_content(result, "hostwiz rollback --host s5e1", ["/etc/ssh/x.conf"]))
+    assert shown.count(undo) == 1, shown
+    assert shown.startswith("Applied 2 change(s).")
+    assert f"To undo: {undo} (or Snapshots in the step list)" in shown
+
+
+@run_async
+async def test_the_rollback_preview_footer_says_roll_back() -> None:
+    """The button said "Roll back (a)" and the footer "a Apply"."""
+    app = Harness(
+        lambda: PreviewScreen("Roll back s5e1", render_changeset(docker_changeset()),
+                              empty=False, action="Roll back")
+    )  # fmt: skip
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        keys = {b.binding.key: b.binding.description for b in app.screen.active_bindings.values()}
+        assert keys["a"] == "Roll back"
+        await pilot.press("a")
+        await pilot.pause()
+    assert app.results == [True]
+
+
+@run_async
+async def test_the_ca_passphrase_dialog_keeps_its_error_and_buttons_on_an_80x24_screen() -> None:
+    """A short passphrase at 80×24: the error was cut after two lines and the Cancel and
+    Create CA buttons were pushed off the bottom of the dialog."""
+    app = Harness(passphrase_screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SecretScreen)
+        await pilot.press(*"short", "enter", *"short", "enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert "shorter than 12 characters" in screen.error_text
+        dialog = screen.query_one("#ca-passphrase")
+        for selector in ("#passphrase", "#confirmation", "#passphrase-error", "#cancel", "#ok"):
+            widget = screen.query_one(selector)
+            assert dialog.content_region.contains_region(widget.region), selector
+            assert visible(widget), selector
+        error = screen.query_one("#passphrase-error", Static)
+        assert error.region.height >= 3  # the whole message, not its first lines
+
+
+@run_async
+async def test_a_typo_in_a_list_shows_its_red_line_on_an_80x24_screen() -> None:
+    """'shh' for 'ssh' in the mgmt services: the explanation (with "Did you mean 'ssh'?")
+    was six lines under the input, below the bottom of the screen, and the status line only
+    said "see the red lines"."""
+    app = Harness(firewall_screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        field = screen.query_one("#field-mgmt_services", Input)
+        body = screen.query_one("#step-body")
+        field.focus()
+        await pilot.pause()
+        # The input on the last line of the form's view, as Tab brought it there.
+        body.scroll_to(y=body.scroll_y - (body.region.bottom - 1 - field.region.y), animate=False)
+        await pilot.pause()
+        assert field.region.y == body.region.bottom - 1
+        field.cursor_position = len(field.value)
+        await pilot.press(*", shh")
+        for _ in range(3):
+            await pilot.pause()
+        error = screen.query_one("#row-mgmt_services .field-error", Static)
+        assert "Did you mean 'ssh'?" in str(error.content)
+        assert visible(error)
+        assert visible(field)
+        status = str(screen.query_one("#form-status", Static).content)
+        assert "Services offered to mgmt" in status
+
+
+def friendly(key: str) -> str:
+    """A key as help.md writes it: ctrl+l -> Ctrl+L, escape -> Escape."""
+    return "+".join(part.capitalize() if len(part) > 1 else part.upper() for part in key.split("+"))
+
+
+@pytest.mark.parametrize(
+    "screen", [StartScreen, StepListScreen, StepScreen, PreviewScreen, AuditScreen]
+)
+def test_help_explains_every_key_the_footer_shows(screen: type[Any]) -> None:
+    """Ctrl+L and Space were in the start screen's footer and nowhere in F1's help."""
+    text = (Path(screens.__file__).parent / "help.md").read_text(encoding="utf-8")
+    table = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
+    keys = {part for row in table for part in row.replace(" or ", "/").split("/")}
+    keys = {key.strip() for key in keys}
+    for binding in screen.BINDINGS:
+        assert isinstance(binding, Binding)
+        if binding.show:
+            for key in binding.key.split(","):
+                wanted = friendly(key.strip())
+                assert wanted in keys or wanted.lower() in keys, (screen.__name__, wanted, keys)
+
+
+@run_async
+async def test_step_list_says_which_answers_differ_from_the_preset() -> None:
+    """After choosing rootless Docker the list still said "answers from preset hardened"."""
+    app = Harness(
+        lambda: StepListScreen(
+            "s5e1", FRESH_ROWS, preset="preset hardened", edited=["Docker engine"]
+        )
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        intro = str(app.screen.query_one("#intro", Static).content)
+        assert "answers from preset hardened, changed here for Docker engine" in intro
+        assert "w saves them" in intro
+
+
+@run_async
+async def test_leaving_a_step_with_changes_says_which_answers_changed() -> None:
+    app = Harness(step_screen)  # the Docker engine step
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#field-icc", Switch).toggle()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, UnsavedScreen)
+        said = " ".join(str(s.content) for s in dialog.query(Static).results(Static))
+        assert "You changed answers of Docker engine (Inter-container traffic" in said
+        await pilot.press("d")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+@run_async
+async def test_a_step_opened_from_the_audit_says_which_finding_brought_it() -> None:
+    """Enter on "Container root is host root" opened the Docker engine step with nothing to
+    say why; with rootless mode already chosen it looked like nothing was wrong."""
+    finding = Finding(
+        "daemon.no-userns", Severity.MEDIUM, "Container root is host root", "m",
+        "daemon.json has no userns-remap; dockerd runs as root", "docker",
+    )  # fmt: skip
+    app = Harness(lambda: AuditScreen("s5e1", [finding], titles={"docker": "Docker engine"}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AuditScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == ["step:docker"] and screen.chosen is finding
+
+    reason = "Opened from the audit for: Container root is host root. Found: daemon.json …"
+    app = Harness(lambda: StepScreen(STEPS["docker"], DockerEngineAnswers(), reason=reason))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        shown = app.screen.query_one("#reason", Static)
+        assert str(shown.content) == reason and visible(shown)
