@@ -364,6 +364,10 @@ class RecoveryScreen(Screen[str | None]):
                 Content.assemble(
                     ("✓ A new connection gets in", "bold $text-success"),
                     f" (port {fresh.port})." if fresh.port else ".",
+                    f"\nNot on port {fresh.failed_on}, where this connection came in: "
+                    f"{fresh.message}."
+                    if fresh.failed_on is not None
+                    else "",
                 )
             )
             return

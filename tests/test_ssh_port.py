@@ -282,3 +282,25 @@ def test_ssh_port_move_is_refused_when_loaded_zones_would_not_follow_and_follows
     assert "--dport 2222 " in console.run("iptables -S HOSTWIZ-IN-mgmt").out
     with connect(host, lab_ssh_config) as again:
         assert again.port == 2222
+
+
+def test_fresh_check_follows_ssh_moved_by_another_apply_while_the_wizard_held_on(
+    host, lab_ssh_config
+):
+    """The wizard's connection (port 22) stays open while hostwiz's own apply from another
+    process moves SSH to 2222. The recovery's new-connection check must try the port the
+    host's record of that change names, and say it answered there, not blame something
+    else for port 22 refusing."""
+    from wizard.recovery import fresh_connection
+    from wizard.transport.ports import forget_port
+
+    with connect(host, lab_ssh_config) as wizard:
+        assert wizard.port == 22
+        with connect(host, lab_ssh_config) as other:
+            assert apply(other, ssh_only("ssh.port=2222")).confirmed
+        forget_port(host.name)  # the host's own record must be enough
+        fresh = fresh_connection(wizard)
+        assert fresh.kind == "works", fresh
+        assert fresh.port == 2222 and fresh.failed_on == 22
+        assert "port 2222" in fresh.message and "refused" in fresh.message
+        assert wizard.run("true").ok  # the open connection is left as it was

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import contextlib
 import getpass
 import json
 import math
@@ -343,6 +344,10 @@ class Fresh:
     """works, or a :func:`failure_kind`."""
     message: str
     port: int | None = None
+    """The port tried (when it works: the port that answered)."""
+    failed_on: int | None = None
+    """Works on ``port`` only: the open connection's port, where a new connection failed (SSH
+    moved from there, e.g. by hostwiz's apply from another process)."""
 
 
 LIVE_ZONES_SCRIPT = (
@@ -390,16 +395,77 @@ def _tcp(ports: set[int]) -> str:
     return ", ".join(f"{port}/tcp" for port in sorted(ports)) or "no TCP port"
 
 
-def fresh_connection(transport: Transport) -> Fresh:
+def fresh_connection(transport: Transport, on_host: HostChange | None = None) -> Fresh:
     """Open (and close) a new connection the way the open one came in: an open connection
-    proves nothing about new ones (a firewall may drop new connections only)."""
+    proves nothing about new ones (a firewall may drop new connections only).
+
+    When that fails, SSH may have moved since this connection was opened (hostwiz's own apply
+    from another process, say): the ports the host's record of its last change names
+    (``on_host``, read over ``transport`` when not given), the local journal's and the port
+    hostwiz remembers for the host are tried before anything else is blamed.
+    """
     port = getattr(transport, "port", None)
     try:
         fresh = transport.reconnect()
     except HostwizError as error:
-        return Fresh(failure_kind(error), error.message, port)
-    fresh.close()
-    return Fresh("works", "a new connection works", port)
+        first = Fresh(failure_kind(error), error.message, port)
+    else:
+        fresh.close()
+        return Fresh("works", "a new connection works", port)
+    tries = [first]
+    for other in moved_ports(transport, on_host):
+        if other == port:
+            continue
+        try:
+            fresh = transport.reconnect(port=other)
+        except HostwizError as error:
+            tries.append(Fresh(failure_kind(error), error.message, other))
+            continue
+        fresh.close()
+        where = f"port {port}" if port else "the port this connection came in on"
+        return Fresh(
+            "works",
+            f"a new connection works on port {other} (SSH moved there: not on {where}, "
+            f"{FAILURES.get(first.kind, first.kind)})",
+            other,
+            failed_on=port,
+        )
+    return _most_telling(tries)
+
+
+ANSWERING = ("login-refused", "host-key", "no-root")
+"""Failures that show sshd answers on the port (the right port, another problem)."""
+
+
+def _most_telling(tries: list[Fresh]) -> Fresh:
+    """The failure to explain: at a port where sshd answers, else the first (the open
+    connection's port); the message names the other ports tried."""
+    chosen = next((fresh for fresh in tries if fresh.kind in ANSWERING), tries[0])
+    others = [fresh for fresh in tries if fresh is not chosen]
+    if not others:
+        return chosen
+    also = "; ".join(
+        f"port {fresh.port}: {FAILURES.get(fresh.kind, fresh.kind)}" for fresh in others
+    )
+    return Fresh(chosen.kind, f"{chosen.message} (also tried {also})", chosen.port)
+
+
+def moved_ports(transport: Transport, on_host: HostChange | None = None) -> list[int]:
+    """Ports SSH may be on now besides the open connection's: where the host's last change
+    moved it to (or back from), the local journal's ports, the port hostwiz remembers."""
+    from wizard.transport.ports import remembered_port
+
+    if on_host is None:
+        try:
+            on_host = read_host_change(transport)
+        except HostwizError:
+            on_host = None
+    found: list[int | None] = []
+    if on_host is not None:
+        found += [on_host.ssh_port_after, on_host.ssh_port_before]
+    with contextlib.suppress(OSError):  # this machine's files: only hints here
+        found += [*journal_ports(transport.host_label), remembered_port(transport.host_label)]
+    return [port for port in dict.fromkeys(found) if port is not None]
 
 
 def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -> list[str]:
