@@ -607,8 +607,13 @@ def cmd_recover(args: argparse.Namespace) -> int:
     try:
         transport: Any = open_transport(args, connect_timeout=PROBE_TIMEOUT)
     except HostwizError as error:
+        from wizard.errors import recovery_can_help
         from wizard.ways_in import try_other_ways
 
+        if not recovery_can_help(error):  # a typo: no host's change, no other way in
+            print(f"hostwiz cannot find {args.host}: {error.message}")
+            print(f"  What to do: {error.hint}")
+            return EXIT_ERROR
         print(f"hostwiz cannot get into {args.host}: {error.message}")
         for line in explain_last_change(args.host):
             print(line)

@@ -293,18 +293,24 @@ def cmd_rollback_site(args: argparse.Namespace, site: Site) -> int:
 
 def cmd_recover_site(args: argparse.Namespace, site: Site) -> int:
     """The site journal's story, then what each host's own journal says."""
+    from wizard.errors import recovery_can_help
     from wizard.recovery import explain_last_change, interrupted_transactions, read_host_change
     from wizard.site import journal
 
     for line in journal.explain(site.name):
         print(line)
     unreachable = []
+    failed = False
     for host in site.hosts:
         print(f"\n{host.name} ({host.target}):")
         options = argparse.Namespace(**{**vars(args), "host": host.target})
         try:
             transport = open_transport(options)
         except HostwizError as error:
+            if not recovery_can_help(error):  # a typo: recovery cannot help
+                print(f"  cannot find it: {error.message}\n  What to do: {error.hint}")
+                failed = True
+                continue
             unreachable.append(host.target)
             print(f"  cannot get in: {error.message}")
             for line in explain_last_change(host.target):
@@ -318,7 +324,7 @@ def cmd_recover_site(args: argparse.Namespace, site: Site) -> int:
             print(f"  Interrupted: snapshot {item.snapshot.id}, last state {item.snapshot.state}.")
     for target in unreachable:
         print(f"\nFor {target}: hostwiz recover --host {target}")
-    return EXIT_ERROR if unreachable else EXIT_OK
+    return EXIT_ERROR if unreachable or failed else EXIT_OK
 
 
 def cmd_audit_site(args: argparse.Namespace, site: Site) -> int:

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from screens.errors import error_content, is_danger
+from wizard.errors import recovery_can_help
 from wizard.practice_hosts import practice_host_names, practice_ssh_config, ssh_config_hosts
 
 
@@ -104,7 +105,11 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
             )
             if self.problem is not None:
                 danger = is_danger(self.problem)
-                recovery = "\nCtrl+R: recovery (what the last change did, how to get back in)."
+                recovery = (
+                    "\nCtrl+R: recovery (what the last change did, how to get back in)."
+                    if recovery_can_help(self.problem)
+                    else "\nFix the name below (or pick the host from the list), then Enter."
+                )
                 yield Static(
                     Content.assemble(
                         error_content(self.problem),
@@ -213,6 +218,13 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
         hosts = self.query_one("#hosts", OptionList)
         highlighted = hosts.highlighted_option
         if self.failed is not None and not (target.has_focus and typed != self.failed.target):
+            if not recovery_can_help(self.problem):
+                self.notify(
+                    f"{self.failed.target} is not a name this machine can find: recovery "
+                    "cannot help. Fix the name first.",
+                    severity="warning",
+                )
+                return
             self.dismiss(RecoverChoice(self.failed, self.problem))
         elif typed and (target.has_focus or highlighted is None):
             self.dismiss(RecoverChoice(HostChoice(typed, "typed", None)))

@@ -1219,6 +1219,28 @@ async def test_start_screen_recovery_for_the_highlighted_or_typed_host() -> None
 
 
 @run_async
+async def test_start_screen_offers_no_recovery_for_a_name_that_does_not_resolve() -> None:
+    """A typo in the host name: the hint says to check the name; Ctrl+R: recovery would only
+    search ports and keys of a host that does not exist."""
+    typo = ConnectionFailed(
+        "The host name 'web-on' could not be resolved: Name or service not known.",
+        "Check the host name 'web-on': did you mean 'web-one' (an ssh config Host entry)?",
+        kind="unknown-name",
+    )
+    failed = HostChoice("web-on", "typed", None)
+    app = Harness(lambda: StartScreen([], problem=typo, failed=failed, initial="web-on"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        shown = text_of(app.screen, "#problem")
+        assert "did you mean 'web-one'" in shown
+        assert "Ctrl+R" not in shown and "Fix the name" in shown
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert isinstance(app.screen, StartScreen)  # still there, to fix the name
+    assert app.results == []
+
+
+@run_async
 async def test_step_list_keys() -> None:
     for key, expected in [("enter", "step:docker"), ("s", "snapshots"), ("c", "recover"),
                           ("w", "save"), ("h", "host"), ("escape", "quit")]:  # fmt: skip

@@ -34,7 +34,8 @@ class ConnectionFailed(HostwizError):
     kind = "failed"
     """How it failed, set where it is raised: ``refused`` (nothing listens on the port),
     ``no-answer`` (packets dropped on the way: a firewall), ``no-route``, ``login-refused``
-    (sshd answers, the login fails), ``host-key`` (a key not trusted); ``failed`` otherwise.
+    (sshd answers, the login fails), ``host-key`` (a key not trusted), ``unknown-name`` (the
+    host name does not resolve: a typo, most likely); ``failed`` otherwise.
     :func:`wizard.recovery.failure_kind` reads it; nobody reads the message for it."""
 
     def __init__(
@@ -43,6 +44,16 @@ class ConnectionFailed(HostwizError):
         super().__init__(message, hint, details=details)
         if kind is not None:
             self.kind = kind
+
+
+UNKNOWN_NAME = "unknown-name"
+"""The :attr:`ConnectionFailed.kind` of a host name that does not resolve."""
+
+
+def recovery_can_help(error: BaseException | None) -> bool:
+    """Whether recovery (what the last change did, other ways in) is worth offering after
+    ``error``: not for a host name that does not resolve, which no host can have caused."""
+    return not (isinstance(error, ConnectionFailed) and error.kind == UNKNOWN_NAME)
 
 
 class HostKeyUnknown(ConnectionFailed):

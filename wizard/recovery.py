@@ -321,6 +321,7 @@ FAILURES = {
     "host-key": "host key not trusted",
     "no-root": "no root rights",
     "no-route": "no route",
+    "unknown-name": "host name not found",
 }
 
 

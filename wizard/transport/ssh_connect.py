@@ -22,6 +22,7 @@ Root rights (sudo) come next, in :mod:`wizard.transport.ssh`.
 from __future__ import annotations
 
 import base64
+import difflib
 import errno
 import logging
 import os
@@ -32,7 +33,14 @@ from pathlib import Path
 
 import paramiko
 
-from wizard.errors import AuthenticationFailed, ConnectionFailed, HostKeyChanged, HostKeyUnknown
+from wizard.errors import (
+    UNKNOWN_NAME,
+    AuthenticationFailed,
+    ConnectionFailed,
+    HostKeyChanged,
+    HostKeyUnknown,
+)
+from wizard.practice_hosts import practice_host_names
 from wizard.transport.known_hosts import (
     DEFAULT_SSH_PORT,
     KnownHosts,
@@ -44,7 +52,7 @@ from wizard.transport.known_hosts import (
     host_entry_name,
     preferred_host_key_algorithms,
 )
-from wizard.transport.sshconfig import Endpoint, default_identity_files, resolve
+from wizard.transport.sshconfig import Endpoint, default_identity_files, parse_target, resolve
 
 # paramiko logs handshake failures at ERROR level; without any handler configured, Python's
 # last-resort handler would print them over the UI. We report those failures ourselves, so
@@ -204,8 +212,8 @@ class Connector:
         except socket.gaierror as exc:
             raise ConnectionFailed(
                 f"The host name {ep.hostname!r}{ep.aka} could not be resolved: {exc.strerror}.",
-                "Check the spelling and your DNS, or use the VM's IP address (its console "
-                "shows it with `ip -br addr`).",
+                self._unknown_name_hint(ep),
+                kind=UNKNOWN_NAME,
             ) from None
         failures: list[tuple[str, OSError]] = []
         for family, kind, proto, _, addr in infos:
@@ -222,6 +230,33 @@ class Connector:
             sock.settimeout(None)
             return sock
         raise self._tcp_error(ep, failures)
+
+    def _unknown_name_hint(self, ep: Endpoint) -> str:
+        """Check the name; names the ssh config's (and the practice hosts') Host entries close
+        to the one typed, which is most likely misspelt."""
+        typed = _typed_name(ep)
+        close = [
+            name
+            for name in difflib.get_close_matches(typed, self._known_names(), n=3, cutoff=0.6)
+            if name != typed
+        ]
+        did_you_mean = (
+            f"did you mean {' or '.join(repr(name) for name in close)} (an ssh config Host entry)? "
+            if close
+            else ""
+        )
+        return (
+            f"Check the host name {typed!r}: {did_you_mean}No DNS server knows it, and it is no "
+            "Host entry of the ssh config (or that entry's HostName does not resolve). Or use "
+            "the VM's IP address (its console shows it with `ip -br addr`)."
+        )
+
+    def _known_names(self) -> list[str]:
+        """Concrete Host names of the loaded ssh config and of the practice hosts."""
+        names = [
+            name for name in self._config.get_hostnames() if not any(char in name for char in "*?!")
+        ]
+        return list(dict.fromkeys([*sorted(names), *practice_host_names()]))
 
     def _tcp_error(self, ep: Endpoint, failures: list[tuple[str, OSError]]) -> ConnectionFailed:
         if not failures:
@@ -511,6 +546,14 @@ class _Attempt:
             self.disconnected = True
             return False
         return self._transport.is_authenticated()
+
+
+def _typed_name(ep: Endpoint) -> str:
+    """The host part of the name the admin typed (``admin@web1:22`` -> ``web1``)."""
+    try:
+        return parse_target(ep.label).host
+    except ConnectionFailed:
+        return ep.label
 
 
 def _public_blob(path: Path) -> bytes | None:
