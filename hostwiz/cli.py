@@ -235,6 +235,10 @@ def _confirm(question: str) -> bool:
 
 
 def _progress(event: Any) -> None:
+    """Each step of an apply or rollback on stderr as it happens. The final ``done`` event
+    is the outcome, which the command prints itself (on stdout, once)."""
+    if event.kind == "done":
+        return
     marks = {"action": "  ..", "action-done": "  ok", "action-failed": "  !!", "warning": "  !"}
     print(f"{marks.get(event.kind, '--')} {event.message}", file=sys.stderr)
     if event.kind == "action-failed" and event.output:

@@ -304,3 +304,21 @@ def test_fresh_check_follows_ssh_moved_by_another_apply_while_the_wizard_held_on
         assert fresh.port == 2222 and fresh.failed_on == 22
         assert "port 2222" in fresh.message and "refused" in fresh.message
         assert wizard.run("true").ok  # the open connection is left as it was
+
+
+def test_cli_apply_yes_prints_its_outcome_once(host, lab_ssh_config, tmp_path):
+    """`hostwiz apply --yes`: the outcome (what was applied, where SSH listens now) is said
+    once, not once on stderr as progress and again on stdout."""
+    preset = tmp_path / "ssh-only.toml"
+    preset.write_text("[ssh]\nport = 2222\n", encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "hostwiz", "apply", "--host", host.name, "-F",
+         str(lab_ssh_config), "--preset", str(preset), "--yes", "--confirm-timeout", "30"],
+        cwd=ROOT, capture_output=True, text=True, timeout=180, env=os.environ.copy(),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    said = out.stdout + out.stderr
+    assert said.count("Applied 2 change(s). Undo with:") == 1, said
+    assert said.count("SSH now listens on port 2222") == 1, said
+    assert "Applied 2 change(s)" in out.stdout  # the outcome goes where the plan went
+    assert listeners(host.console()).get(2222) == ("sshd",)
