@@ -604,6 +604,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         judge_lockout,
         read_host_change,
         roll_back_interrupted,
+        undo_time_line,
     )
     from wizard.transport.base import hostwiz_command
     from wizard.ways_in import PROBE_TIMEOUT, configured_port
@@ -658,7 +659,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
             if info.damaged:
                 print(f"It is damaged: {info.damaged}.")
             if item.timer_running:
-                print("Its safety timer is still running and will put it back by itself.")
+                print(undo_time_line(item, hostwiz_command(transport, "recover")))
                 continue
             choice = "rollback" if args.rollback else "finish" if args.finish else ""
             if not choice and sys.stdin.isatty():

@@ -114,8 +114,13 @@ class PendingChange(Vertical):
             classes="pending-text",
         )
         if self.item.timer_running:
+            deadline = self.item.deadline
             yield Static(
-                "Its safety timer is still running: the host puts it back by itself. "
+                "Its safety timer is still running: the host puts it back by itself at "
+                f"{time.strftime('%H:%M:%S', time.localtime(deadline))} unless confirmed. "
+                "Check again (t) after that."
+                if deadline is not None
+                else "Its safety timer is still running: the host puts it back by itself. "
                 "Check again (t) once it has.",
                 classes="pending-note",
             )

@@ -268,3 +268,41 @@ def test_a_foreign_firewall_rule_is_not_blamed_on_the_undone_change(host, lab_ss
     assert "/var/lib/hostwiz/restore LAST" not in out.stdout
     assert f"hostwiz lab shell {host.name}" in out.stdout
     assert "DROP" in console.run("iptables -S INPUT").out  # recover changed nothing
+
+
+def test_recover_in_the_safety_window_says_when_the_host_undoes_it(host, lab_ssh_config):
+    """An apply is still in its safety window (its action waits here for the test) while the
+    admin runs `hostwiz recover`: it must say when the host undoes the change, and to run
+    recover again after that, not leave the admin guessing."""
+    console = host.console()
+    ssh = connect(host, lab_ssh_config)
+    flag = "/var/tmp/hostwiz-test-go"
+    wait = f"i=0; while [ ! -e {flag} ] && [ $i -lt 900 ]; do sleep 0.2; i=$((i+1)); done"
+    plan = Plan("demo", (
+        WriteFile("/etc/hostwiz-marker", b"applied\n"),
+        RunCommand(wait, why="wait for the test", undo="true"),
+    ))  # fmt: skip
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(
+            apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=120)
+        )
+    )
+    worker.start()
+    try:
+        assert wait_for(console, f"grep -q ' start 1$' {JOURNAL}", 60)
+        out = recover(host, lab_ssh_config)
+        snapshot = console.run("cat /var/lib/hostwiz/LAST").out.strip()
+        deadline = int(console.run(f"cat /var/lib/hostwiz/snapshots/{snapshot}/deadline").out)
+    finally:
+        console.run(f"touch {flag}")
+        worker.join(timeout=300)
+    print(out.stdout)
+    assert out.returncode == 0, out.stderr
+    assert f"Interrupted: snapshot {snapshot}" in out.stdout
+    at = time.strftime("%H:%M:%S", time.localtime(deadline))  # the host shares this clock
+    assert f"the host undoes it at {at} unless confirmed" in out.stdout
+    assert f"run hostwiz recover --host {host.name}" in out.stdout
+    assert "again after that" in out.stdout
+    assert results and results[0].confirmed  # the apply went on, and was confirmed
+    ssh.close()

@@ -634,21 +634,52 @@ def console_instructions(
 class Interrupted:
     snapshot: SnapshotInfo
     timer_running: bool
+    deadline: float | None = None
+    """When the running safety timer undoes it (this machine's clock); None: not known."""
+
+
+def _timer_script(snapshot_id: str) -> str:
+    """Prints ``running`` or ``stopped``, the snapshot's deadline (host clock, ``-`` when
+    there is none) and the host's clock now."""
+    snap = snapshot_dir(snapshot_id)
+    return (
+        f'pid=$(cat {snap}/watchdog.pid 2>/dev/null); state=stopped; [ -n "$pid" ] && '
+        f"grep -q hostwiz-watchdog-{snapshot_id} /proc/$pid/cmdline 2>/dev/null && "
+        f"state=running; d=$(cat {snap}/deadline 2>/dev/null); "
+        'echo "$state ${d:--} $(date +%s)"'
+    )
 
 
 def interrupted_transactions(transport: Transport) -> list[Interrupted]:
-    """Snapshots whose transaction never reached confirmed or reverted."""
+    """Snapshots whose transaction never reached confirmed or reverted (with when a still
+    running safety timer undoes each)."""
     found = []
     for info in list_snapshots(transport):
         if any(word in info.state for word in SETTLED) or info.state == "recorded":
             continue
-        snap = snapshot_dir(info.id)
-        alive = transport.run(
-            f'pid=$(cat {snap}/watchdog.pid 2>/dev/null) && [ -n "$pid" ] && '
-            f"grep -q hostwiz-watchdog-{info.id} /proc/$pid/cmdline 2>/dev/null"
-        ).ok
-        found.append(Interrupted(info, alive))
+        words = [*transport.run(_timer_script(info.id)).out.split(), "", "", ""][:3]
+        alive = words[0] == "running"
+        deadline, host_now = _int(words[1]), _int(words[2])
+        if alive and deadline is not None and host_now is not None:
+            local_now = time.time()
+            found.append(Interrupted(info, True, deadline + clock_shift(local_now, host_now)))
+        else:
+            found.append(Interrupted(info, alive))
     return found
+
+
+def undo_time_line(item: Interrupted, recover_command: str) -> str:
+    """What to say about a change whose safety timer still runs: when the host undoes it,
+    and when to look again."""
+    if item.deadline is None:
+        return (
+            "Its safety timer is still running: the host undoes it by itself unless it is "
+            f"confirmed; run {recover_command} again once it has."
+        )
+    return (
+        f"Its safety timer is still running: the host undoes it at {_clock(item.deadline)} "
+        f"unless confirmed; run {recover_command} again after that."
+    )
 
 
 def roll_back_interrupted(transport: Transport, snapshot_id: str) -> str:
