@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import network, procs, sshfiles, switch
+from lab.inotify import inotify_hint
 from lab.locking import machine_lock
 from lab.model import LabHost, LabInterface, enter_command
 from lab.paths import (
@@ -359,6 +360,7 @@ def _await_init(
         if status is not None:
             raise LabError(
                 f"{host.name} stopped while starting (exit status {status}).",
+                inotify_hint(),
                 details=_tail(log_path),
             )
         for pid in _boot_inits(host.launcher_pid):
