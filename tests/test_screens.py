@@ -1123,6 +1123,30 @@ async def test_recovery_screen_connected_tries_a_new_connection_and_reads_the_ho
 
 
 @run_async
+async def test_recovery_screen_says_which_port_a_new_connection_got_in_on() -> None:
+    """SSH moved to 2222 while this connection stayed on 22: the new connection got in on
+    2222 (:func:`wizard.recovery.fresh_connection`), and the screen says so, not a lockout."""
+    fresh = Fresh(
+        "works",
+        "a new connection works on port 2222 (SSH moved there: not on port 22, refused)",
+        2222,
+        failed_on=22,
+    )
+    fake = FakeHost([])
+    actions = RecoveryActions(fake.load, fake.roll_back, fake.finish, host_change=lambda: None,
+                              fresh=lambda: fresh)  # fmt: skip
+    app = Harness(lambda: RecoveryScreen("moved1", actions=actions, clock=FakeClock()))
+    async with app.run_test(size=(100, 50)) as pilot:
+        screen = recovery_of(app)
+        await until(pilot, lambda: screen.fresh is not None)
+        await pilot.pause()
+        shown = text_of(screen, "#fresh")
+        assert shown.startswith("✓ A new connection gets in (port 2222).")
+        assert "Not on port 22, where this connection came in" in shown
+        assert screen.lockout is None
+
+
+@run_async
 async def test_recovery_screen_locked_out_after_the_timer_blames_no_undone_change() -> None:
     """Cannot get in, this machine's journal says the timer should have undone the change 10 s
     ago, no other way in works: the time since is recomputed (not left at "10 s ago"), the
