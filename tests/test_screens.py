@@ -1272,6 +1272,21 @@ async def test_snapshots_list_newest_first_and_pick() -> None:
 
 
 @run_async
+async def test_snapshots_name_their_steps_by_title() -> None:
+    """A first-time admin knows the steps by their titles, not by hostwiz's names for them."""
+    both = SnapshotInfo("20240503-080000-ef56", "2024-05-03T08:00:00Z", ("ssh", "tls"),
+                        ("/etc/ssh/sshd_config.d/50-hostwiz.conf",), (), "confirmed")  # fmt: skip
+    app = Harness(lambda: SnapshotsScreen(HOST, [*snapshots_screen().snapshots, both]))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.get_row_at(0)[1] == f"{STEPS['ssh'].title}, {STEPS['tls'].title}"
+        assert table.get_row_at(2)[1] == STEPS["docker"].title
+        # A rollback's snapshot is no step's: it keeps what it recorded.
+        assert table.get_row_at(1)[1] == "rollback 20240501-101500-ab12"
+
+
+@run_async
 async def test_a_damaged_snapshot_is_listed_with_what_is_wrong() -> None:
     damaged = SnapshotInfo("20240503-080000-ef56", "", (), (), (), "confirmed", "unknown",
                            damaged="meta.json is not valid JSON (Expecting value at line 1)")  # fmt: skip
