@@ -1690,6 +1690,10 @@ async def test_wizard_applies_a_step_then_rolls_it_back(lab: Any) -> None:
         undoing = await wait_for(pilot, ApplyScreen)
         await until_done(pilot, undoing)
         assert undoing.result is not None and undoing.result.confirmed, undoing.result
+        # It says what it did: put that change back, not "Applied N change(s)".
+        said = str(undoing.query_one("#result", Static).content)
+        assert said.startswith(f"Put back {undoing.result.actions_done} change(s) from snapshot "
+                               f"{snapshot_id}."), said  # fmt: skip
         await pilot.press("enter")
         steps = await wait_for(pilot, StepListScreen)
         assert docker_status(steps) == "not done"
