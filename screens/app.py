@@ -254,9 +254,11 @@ class HostwizApp(App[int]):
         """Blocking: read the host, do the steps' local work (the CA passphrase when a step
         needs it), plan."""
         from wizard.local import local_context
-        from wizard.session import plan_changeset, prepare_local, read_facts
+        from wizard.session import plan_changeset, prepare_local, read_facts, session_needs
 
-        facts = read_facts(transport, selections)
+        # The step list's statuses counted every step's needs: the preview plans with them too.
+        session = self.selections()
+        facts = read_facts(transport, selections, session=session)
         local = local_context(transport, self.ask_secret, tries=10)
         prepared = prepare_local(selections, facts, local)
         for folder in prepared.created:
@@ -266,7 +268,8 @@ class HostwizApp(App[int]):
                 "Back the folder up.",
                 timeout=15,
             )
-        changeset = plan_changeset(transport.host_label, prepared.selections, facts)
+        needs = session_needs(selections, session, facts)
+        changeset = plan_changeset(transport.host_label, prepared.selections, facts, needs)
         return prepared.selections, changeset
 
     def ssh_config_for(self, choice: HostChoice) -> Path | None:
@@ -615,6 +618,7 @@ class HostwizApp(App[int]):
             expected=expected,
             progress=progress,
             confirm_timeout=self.args.confirm_timeout,
+            session=self.selections(),  # as planned (plan_selections)
         )
         return with_after_confirmed(result, selections)
 

@@ -101,22 +101,30 @@ def _plan(
     ask: AskSecret,
     *,
     tries: int = 3,
+    session: Sequence[Selection] = (),
 ) -> tuple[list[Selection], Changeset]:
     """Read the host, do the steps' local work (the CA passphrase when a step needs it),
-    plan."""
+    plan (with the needs of the ``session``'s steps, as the statuses shown were:
+    :func:`wizard.session.session_needs`)."""
     from wizard.local import local_context
-    from wizard.session import plan_changeset, prepare_local, read_facts
+    from wizard.session import plan_changeset, prepare_local, read_facts, session_needs
 
-    facts = read_facts(transport, selections)
+    facts = read_facts(transport, selections, session=session)
     prepared = prepare_local(selections, facts, local_context(transport, ask, tries=tries))
     for folder in prepared.created:
         say(run, f"Created a new CA in {folder} (its key is encrypted with your passphrase). "
                  "Back the folder up.")  # fmt: skip
-    return prepared.selections, plan_changeset(transport.host_label, prepared.selections, facts)
+    needs = session_needs(selections, session, facts)
+    changeset = plan_changeset(transport.host_label, prepared.selections, facts, needs)
+    return prepared.selections, changeset
 
 
 def _apply(
-    run: PlainRun, transport: Transport, selections: list[Selection], changeset: Changeset
+    run: PlainRun,
+    transport: Transport,
+    selections: list[Selection],
+    changeset: Changeset,
+    session: Sequence[Selection] = (),
 ) -> int:
     from wizard.session import apply
     from wizard.transport.base import hostwiz_command
@@ -129,6 +137,7 @@ def _apply(
         expected=changeset,
         progress=progress(run),
         confirm_timeout=run.confirm_timeout,
+        session=session,
     )
     _report(run, result, transport, changeset)
     if not result.confirmed:
@@ -220,14 +229,15 @@ def _interactive(args: argparse.Namespace, run: PlainRun) -> int:
         if not chosen:
             say(run, NO_CHANGES)
             return 0
-        chosen, changeset = _plan(run, transport, chosen, passphrase_asker(run))
+        session = selections_for(answers)  # every step, as the statuses shown above
+        chosen, changeset = _plan(run, transport, chosen, passphrase_asker(run), session=session)
         say(run)
         _show_plan(run, changeset, chosen)
         if changeset.empty:
             say(run, f"Nothing to change: {transport.host_label} already matches these answers.")
             code = _local_work_after(run, chosen)
         elif yes_no(f"Apply these changes to {transport.host_label}?", False, run.prompt_options):
-            code = _apply(run, transport, chosen, changeset)
+            code = _apply(run, transport, chosen, changeset, session)
         else:
             say(run, NO_CHANGES)
             code = 0

@@ -47,12 +47,13 @@ class SnapshotsScreen(Screen[str | None]):
         if not self.snapshots:
             return
         from snapshots.store import shown_states
+        from wizard.steps import step_title
 
         states = shown_states(self.snapshots)
         table = self.query_one(DataTable)
         table.add_columns("Time", "Steps", "Files", "State", "Id")
         for info in reversed(self.snapshots):
-            steps = ", ".join(info.steps) or info.reason
+            steps = ", ".join(step_title(name) for name in info.steps) or info.reason
             state = f"damaged: {info.damaged}" if info.damaged else states[info.id]
             table.add_row(
                 info.created or "?", steps, str(len(info.paths)), state, info.id, key=info.id

@@ -8,13 +8,17 @@ Nothing here imports the SSH or Docker libraries: the widgets only get plain dat
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
+from textual.geometry import Size
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, Label, Select, Static, Switch
 
 from screens.questions import field_named_in, is_asked, normalized, on_off
@@ -293,12 +297,61 @@ class QuestionForm(Vertical):
         self._changed(event.select.id)
 
 
-def styled_lines(lines: Iterable[RenderedLine]) -> Content:
-    """Rendered plan lines as one piece of themed text."""
+DIFF_KINDS = frozenset({"add", "remove", "context"})
+CONTINUED = "↳ "
+"""After a diff line's mark on the rows a long line wraps onto: "+↳ rest of the line"."""
+
+
+def wrap_line(line: RenderedLine, width: int) -> list[str]:
+    """``line`` as the rows it takes at ``width`` columns. A diff line that wraps keeps its
+    mark (+, - or the context's space) on every row, with a continuation arrow, so the rest
+    reads as part of the same change; other lines wrap under their own indent, two further in.
+    """
+    text = line.text.expandtabs()
+    if width < 12 or cell_len(text) <= width:
+        return [text]
+    if line.kind in DIFF_KINDS:
+        mark, body = text[:1], text[1:]
+        first, later = mark, mark + CONTINUED
+    else:
+        body = text
+        first, later = "", " " * (len(text) - len(text.lstrip(" ")) + 2)
+    return textwrap.wrap(body, width, initial_indent=first, subsequent_indent=later,
+                         drop_whitespace=False, break_on_hyphens=False) or [text]  # fmt: skip
+
+
+def styled_lines(lines: Iterable[RenderedLine], width: int = 0) -> Content:
+    """Rendered plan lines as one piece of themed text (wrapped at ``width`` columns by
+    :func:`wrap_line` when given)."""
     parts: list[Content] = []
     for line in lines:
-        parts.append(Content.styled(line.text, LINE_STYLES.get(line.kind, "")))
+        style = LINE_STYLES.get(line.kind, "")
+        rows = wrap_line(line, width) if width else [line.text]
+        parts.extend(Content.styled(row, style) for row in rows)
     return Content("\n").join(parts)
+
+
+class DiffText(Widget):
+    """The lines of a :class:`DiffView`, wrapped by :func:`wrap_line` at the width it gets."""
+
+    DEFAULT_CSS = "DiffText { height: auto; }"
+
+    def __init__(self, lines: Sequence[RenderedLine], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.lines = list(lines)
+
+    def show(self, lines: Sequence[RenderedLine]) -> None:
+        self.lines = list(lines)
+        self.refresh(layout=True)
+
+    def rows(self, width: int) -> int:
+        return sum(len(wrap_line(line, width)) for line in self.lines)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return self.rows(width)
+
+    def render(self) -> Content:
+        return styled_lines(self.lines, self.size.width)
 
 
 class DiffView(VerticalScroll):
@@ -312,11 +365,11 @@ class DiffView(VerticalScroll):
         self.can_focus = True
 
     def compose(self) -> ComposeResult:
-        yield Static(styled_lines(self.lines), classes="diff-text")
+        yield DiffText(self.lines, classes="diff-text")
 
     def show(self, lines: Sequence[RenderedLine]) -> None:
         self.lines = list(lines)
-        self.query_one(".diff-text", Static).update(styled_lines(self.lines))
+        self.query_one(".diff-text", DiffText).show(self.lines)
 
 
 EVENT_MARKS: dict[str, tuple[str, str]] = {

@@ -155,4 +155,5 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
         before=tuple(before),
         notes=(f"Puts back what snapshot {snapshot_id} recorded ({', '.join(paths)}).",),
         ssh_port=ssh_port,
+        rolls_back=snapshot_id,
     )

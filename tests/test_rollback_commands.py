@@ -39,5 +39,9 @@ def test_a_command_only_change_is_undone_by_rollback_and_only_once(
                                  reason="rollback")  # fmt: skip
         assert undone.confirmed
         assert not console.run(f"test -e {MARK}").ok
+        # It says what it did: put a snapshot's change back, not "Applied 1 change(s)".
+        assert undone.message.startswith(
+            f"Put back 1 change(s) from snapshot {applied.snapshot_id}. Undo with: "
+        ), undone.message
 
         assert rollback_plan(ssh, applied.snapshot_id).empty  # no longer in effect

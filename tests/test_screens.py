@@ -54,7 +54,7 @@ from wizard.recovery import (
     WayIn,
     explain_last_change,
 )
-from wizard.render import render_changeset
+from wizard.render import RenderedLine, render_changeset
 from wizard.steps import STEPS
 from wizard.steps.docker import DockerEngineAnswers
 from wizard.steps.firewall.answers import FirewallAnswers
@@ -1318,6 +1318,48 @@ async def test_snapshots_list_newest_first_and_pick() -> None:
 
 
 @run_async
+async def test_a_wrapped_diff_line_keeps_its_mark_at_80_columns() -> None:
+    """A long rule line wraps in an 80-column terminal: every row it takes keeps its + or -
+    (with a continuation arrow), so the rest does not read as an unchanged line."""
+    added = ("+-A HOSTWIZ-IN-lan -s 10.214.2.0/24 -p tcp -m tcp --dport 2049 -m comment "
+             '--comment "the shares step exports /srv/nfs to the clients of 10.214.2.0/24" '
+             "-j ACCEPT")  # fmt: skip
+    removed = "-" + "x" * 150  # no space to break at: cut, still marked
+    lines = [RenderedLine("header", "changed: /etc/hostwiz/rules.v4 (mode 0600, root:root)"),
+             RenderedLine("add", added), RenderedLine("remove", removed),
+             RenderedLine("context", " COMMIT")]  # fmt: skip
+    app = Harness(lambda: PreviewScreen("Firewall zones: what would change", lines, empty=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = app.screen.query_one(".diff-text")
+        rows = [text.render_line(y).text.rstrip() for y in range(text.size.height)]
+    assert text.size.width < 80 and len(rows) > len(lines)
+    adds = [row for row in rows if row.startswith("+")]
+    removes = [row for row in rows if row.startswith("-")]
+    assert " ".join(r[1:].removeprefix("↳ ") for r in adds).split() == added[1:].split(), rows
+    assert len(adds) > 1 and all(r.startswith("+↳ ") for r in adds[1:]), rows
+    assert "".join(r[1:].removeprefix("↳ ") for r in removes) == removed[1:], rows
+    assert len(removes) > 1 and all(r.startswith("-↳ ") for r in removes[1:]), rows
+    # Every row is one of the four lines: none starts unmarked.
+    assert len(rows) == 1 + len(adds) + len(removes) + 1 and rows[-1] == " COMMIT", rows
+
+
+@run_async
+async def test_snapshots_name_their_steps_by_title() -> None:
+    """A first-time admin knows the steps by their titles, not by hostwiz's names for them."""
+    both = SnapshotInfo("20240503-080000-ef56", "2024-05-03T08:00:00Z", ("ssh", "tls"),
+                        ("/etc/ssh/sshd_config.d/50-hostwiz.conf",), (), "confirmed")  # fmt: skip
+    app = Harness(lambda: SnapshotsScreen(HOST, [*snapshots_screen().snapshots, both]))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.get_row_at(0)[1] == f"{STEPS['ssh'].title}, {STEPS['tls'].title}"
+        assert table.get_row_at(2)[1] == STEPS["docker"].title
+        # A rollback's snapshot is no step's: it keeps what it recorded.
+        assert table.get_row_at(1)[1] == "rollback 20240501-101500-ab12"
+
+
+@run_async
 async def test_a_damaged_snapshot_is_listed_with_what_is_wrong() -> None:
     damaged = SnapshotInfo("20240503-080000-ef56", "", (), (), (), "confirmed", "unknown",
                            damaged="meta.json is not valid JSON (Expecting value at line 1)")  # fmt: skip
@@ -1694,6 +1736,10 @@ async def test_wizard_applies_a_step_then_rolls_it_back(lab: Any) -> None:
         undoing = await wait_for(pilot, ApplyScreen)
         await until_done(pilot, undoing)
         assert undoing.result is not None and undoing.result.confirmed, undoing.result
+        # It says what it did: put that change back, not "Applied N change(s)".
+        said = str(undoing.query_one("#result", Static).content)
+        assert said.startswith(f"Put back {undoing.result.actions_done} change(s) from snapshot "
+                               f"{snapshot_id}."), said  # fmt: skip
         await pilot.press("enter")
         steps = await wait_for(pilot, StepListScreen)
         assert docker_status(steps) == "not done"

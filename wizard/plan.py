@@ -35,6 +35,8 @@ class Plan:
     """Things the admin should know before confirming (shown prominently)."""
     ssh_port: PortMove | None = None
     """Set when this plan moves sshd to another port (None: SSH stays where it is)."""
+    rolls_back: str | None = None
+    """The snapshot whose change this plan puts back (a rollback's plan); None otherwise."""
 
     @property
     def empty(self) -> bool:

@@ -131,12 +131,44 @@ def _with_needs_once(selections: Sequence[Selection], facts: Facts) -> Facts:
     return facts if DECLARED_NEEDS in facts else with_needs(selections, facts)
 
 
+def _meets_needs(selections: Sequence[Selection]) -> bool:
+    return any(isinstance(selection.step, GuardsNeeds) for selection in selections)
+
+
+def with_session(
+    selections: Sequence[Selection], session: Sequence[Selection]
+) -> list[Selection]:
+    """``selections`` and, when one of them meets needs (the firewall), the steps of the
+    ``session`` that declare needs: the facts their needs are read from
+    (:func:`session_needs`)."""
+    if not _meets_needs(selections):
+        return list(selections)
+    chosen = {selection.step.name for selection in selections}
+    others = [s for s in session if isinstance(s.step, DeclaresNeeds)]
+    return [*selections, *(s for s in others if s.step.name not in chosen)]
+
+
+def session_needs(
+    selections: Sequence[Selection], session: Sequence[Selection], facts: Facts
+) -> tuple[Need, ...]:
+    """What the ``session``'s steps (all the steps of a front end's step list, with their
+    answers) need, when ``selections`` (the steps opened from it) meet needs: the inputs the
+    step list's statuses were computed from (:func:`statuses` hands every step's needs to
+    the firewall), so a step's preview agrees with its status. Steps that only declare needs
+    plan with their own, as before: another step's wish must not refuse them."""
+    return collect_needs(session, facts) if _meets_needs(selections) else ()
+
+
 def read_facts(
-    transport: Transport, selections: Sequence[Selection], *, planning: bool = False
+    transport: Transport,
+    selections: Sequence[Selection],
+    *,
+    planning: bool = False,
+    session: Sequence[Selection] = (),
 ) -> Facts:
     """Every fact every selected step needs, in one round trip (``planning``: only what
-    their plans read, see :func:`facts_needed`)."""
-    return gather(transport, facts_needed(selections, planning=planning))
+    their plans read, see :func:`facts_needed`; ``session``: see :func:`with_session`)."""
+    return gather(transport, facts_needed(with_session(selections, session), planning=planning))
 
 
 def plan_changeset(
@@ -261,10 +293,18 @@ def with_after_confirmed(result: ApplyResult, selections: Sequence[Selection]) -
 
 
 def preview(
-    transport: Transport, selections: Sequence[Selection], *, planning: bool = False
+    transport: Transport,
+    selections: Sequence[Selection],
+    *,
+    planning: bool = False,
+    session: Sequence[Selection] = (),
 ) -> tuple[Changeset, Facts]:
-    facts = read_facts(transport, selections, planning=planning)
-    return plan_changeset(transport.host_label, selections, facts), facts
+    """Read the host and plan ``selections`` (with the needs of the ``session``'s steps, see
+    :func:`session_needs`); the facts come back with the needs planned with."""
+    facts = read_facts(transport, selections, planning=planning, session=session)
+    needs = session_needs(selections, session, facts)
+    changeset = plan_changeset(transport.host_label, selections, facts, needs)
+    return changeset, (with_needs(selections, facts, needs) if needs else facts)
 
 
 def apply(
@@ -275,12 +315,14 @@ def apply(
     progress: Progress | None = None,
     confirm_timeout: int = 60,
     planning: bool = False,
+    session: Sequence[Selection] = (),
 ) -> ApplyResult:
     """Re-read the host, refuse if the plan is no longer the one shown, then apply it.
 
     ``planning``: ``expected`` was planned from the planning facts alone (``hostwiz apply``):
-    they are read again, so that the plans compare like with like."""
-    changeset, facts = preview(transport, selections, planning=planning)
+    they are read again, so that the plans compare like with like. ``session``: it was
+    planned with the needs of these steps (:func:`session_needs`)."""
+    changeset, facts = preview(transport, selections, planning=planning, session=session)
     if expected is not None and changeset != expected:
         raise HostChanged(
             f"{transport.host_label} changed after the plan was shown, so it no longer "

@@ -373,17 +373,32 @@ def apply_changeset(
         return ApplyResult(
             snapshot_id,
             done,
-            f"Applied, but {what}hostwiz could not confirm over a new connection ({problem}): "
-            f"the host will undo the change by itself{back} within {confirm_timeout} s. Run "
+            f"{_done_word(changeset)}, but {what}hostwiz could not confirm over a new "
+            f"connection ({problem}): the host will undo the change by itself{back} within "
+            f"{confirm_timeout} s. Run "
             f"`{hostwiz_command(transport, 'recover')}` if you cannot get back in.",
             confirmed=False,
         )
     undo = hostwiz_command(transport, "rollback", snapshot_id)
-    message = f"Applied {done} change(s). Undo with: {undo}"
+    message = f"{done_headline(changeset, done)} Undo with: {undo}"
     if move:
         message += "\n" + hand_over_port(transport, changeset.host, move)
     say(Event("done", message))
     return ApplyResult(snapshot_id, done, message, ssh_port=move.after if move else None)
+
+
+def _done_word(changeset: Changeset) -> str:
+    restored = [plan.rolls_back for plan in changeset.plans if plan.rolls_back]
+    return f"Put back snapshot {', '.join(restored)}" if restored else "Applied"
+
+
+def done_headline(changeset: Changeset, done: int) -> str:
+    """What a confirmed change did, in words: a rollback says which snapshot it put back
+    (it is no new change of the admin's, though it gets its own snapshot to undo it by)."""
+    restored = [plan.rolls_back for plan in changeset.plans if plan.rolls_back]
+    if restored:
+        return f"Put back {done} change(s) from snapshot {', '.join(restored)}."
+    return f"Applied {done} change(s)."
 
 
 def _apply_armed(

@@ -34,7 +34,10 @@ from wizard.session import (
     facts_needed,
     needs_guards,
     plan_changeset,
+    session_needs,
+    statuses,
     with_needs,
+    with_session,
 )
 from wizard.site.step import DeclaresSiteNeeds, HostFacts, SiteFacts
 from wizard.steps import STEPS
@@ -405,3 +408,39 @@ def test_every_manager_of_a_swarm_site_takes_2377_from_its_peers() -> None:
     assert control["node2"]["2377/tcp"] == ("10.214.3.11", "10.214.3.13")
     assert "2377/tcp" not in control["node3"]
     assert control["node3"]["7946"] == ("10.214.3.11", "10.214.3.12")
+
+
+# ---- one step opened from the step list: its preview agrees with its status -------------------
+
+
+def test_the_firewalls_preview_plans_with_the_needs_its_status_counted() -> None:
+    """Found by a walkthrough: after a TLS rollback (TLS still on in the session's answers) the
+    step list said the firewall was "drifted: 3 change(s)" while its own preview said "Nothing
+    to change": the status counted every step's needs, the one-step preview none."""
+    first = FIREWALL.plan(ROUTER, firewall_facts(ROUTER))  # applied when nothing needed nfs
+    writes = [a for a in first.actions if isinstance(a, WriteFile)]
+    files = {a.path: a.content for a in writes}
+    facts = firewall_facts(
+        ROUTER, files=files, modes={a.path: a.mode for a in writes},
+        v4=loaded(files[boot.RULES_V4].decode(), DOCKER_V4),
+        v6=loaded(files[boot.RULES_V6].decode(), PLAIN_V6),
+        forwarding="1\n1\n", registered="init",
+    )  # fmt: skip
+    firewall = [Selection(FIREWALL, ROUTER)]
+    session = [*firewall, Selection(NEEDY, NeedyAnswers((NFS_LAN,)))]
+    (_, status), _ = statuses(session, facts)
+    assert status.status is Status.DRIFTED
+
+    planned = plan_changeset("h", firewall, facts, session_needs(firewall, session, facts))
+    assert f"{len(planned.plans[0].actions)} change(s)" in status.summary
+    assert "--dport 2049 -j ACCEPT" in written(planned.plans[0], boot.RULES_V4).decode()
+    assert with_session(firewall, session) == session  # the needy step's facts are read too
+    # Without the session, nothing: the disagreement the walkthrough saw.
+    assert plan_changeset("h", firewall, facts).empty
+
+
+def test_a_step_that_only_declares_needs_is_not_refused_by_another_steps_wish() -> None:
+    needy = [Selection(NEEDY, NeedyAnswers((NFS_LAN,)))]
+    session = [Selection(FIREWALL, ROUTER), *needy]
+    assert session_needs(needy, session, firewall_facts(ROUTER)) == ()
+    assert with_session(needy, session) == needy

@@ -452,7 +452,7 @@ def test_step_warns_when_docker_runs_with_the_nftables_backend() -> None:
     with_docker = step_facts(ROUTER, tools=("nft", "update-rc.d", "dockerd"))
     notes = FIREWALL.plan(ROUTER, with_docker).notes
     (warning,) = [n for n in notes if "dockerd runs on this host" in n]
-    assert "cannot overrule" in warning and 'backend = "iptables"' in warning
+    assert "cannot overrule" in warning and 'Set "Backend" (backend) to iptables' in warning
     assert not any("DOCKER-USER" in n for n in notes)
     plain = FIREWALL.plan(ROUTER, step_facts(ROUTER)).notes
     assert not any("dockerd" in n for n in plain)

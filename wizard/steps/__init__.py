@@ -19,4 +19,11 @@ STEPS: dict[str, Step[Any]] = {
 }
 
 
-__all__ = ["STEPS", "Status", "Step", "StepStatus"]
+def step_title(name: str) -> str:
+    """The title of the step called ``name`` (as a snapshot records its steps), for a front
+    end to show; a name that is no step's (a rollback's "rollback ID") as it is."""
+    step = STEPS.get(name)
+    return step.title if step is not None else name
+
+
+__all__ = ["STEPS", "Status", "Step", "StepStatus", "step_title"]

@@ -344,7 +344,8 @@ class FirewallStep:
         if any(spec.is_ssh and spec.source is None for spec in ruleset.zone("wan").services):
             notes.append(
                 "SSH stays open to the internet (wan). Once you reach the host through mgmt or "
-                "lan, remove ssh from wan_services or limit it ('ssh from NETWORK')."
+                f"lan, remove ssh from {_field('wan_services')} or limit it there "
+                "('ssh from NETWORK')."
             )
         if facts[TOOLS].has("dockerd") and answers.backend == "nftables":
             notes.append(
@@ -352,8 +353,8 @@ class FirewallStep:
                 "Docker's own iptables rules (an accept in hostwiz's table does not stop "
                 "Docker's chains from dropping). Published ports are still limited to the "
                 "zones you chose, but once Docker sets its FORWARD policy to DROP (it does "
-                "when it turns IP forwarding on itself), routing between zones stops. Use "
-                'backend = "iptables" on Docker hosts.'
+                "when it turns IP forwarding on itself), routing between zones stops. Set "
+                f"{_field('backend')} to iptables on Docker hosts."
             )
         elif facts[TOOLS].has("dockerd"):
             notes.append(
@@ -366,7 +367,8 @@ class FirewallStep:
                 notes.append(
                     f"dockerd listens on TCP port {port} (the Docker API over TLS), but no zone "
                     "offers it: add docker-tls (or "
-                    f"'{port}/tcp from YOUR-NETWORK') to mgmt_services to use it remotely."
+                    f"'{port}/tcp from YOUR-NETWORK') to {_field('mgmt_services')} to use it "
+                    "remotely."
                 )
         return tuple(notes)
 
@@ -428,7 +430,8 @@ class FirewallStep:
 STEP_OFF_ZONES_ACTIVE = (
     "zones from an earlier apply are active, and hostwiz leaves them as they are while this "
     "step is off. To change them, turn the step on; to remove them, roll back the snapshot "
-    "that loaded them (Snapshots)."
+    "that loaded them: Snapshots in the step list, or hostwiz snapshots and hostwiz rollback "
+    "on the command line."
 )
 
 
