@@ -220,8 +220,11 @@ def test_a_worker_the_site_makes_a_manager_is_promoted_by_the_first_manager() ->
     assert plans["node2"].empty  # it is in the swarm already: nothing on the node itself
     (promote,) = plans["node1"].actions
     assert isinstance(promote, RunCommand)
-    assert promote.script == f"docker node promote {NODE2_ID} >/dev/null"
-    assert promote.undo == f"docker node demote {NODE2_ID} >/dev/null"
+    assert promote.script.startswith(f"docker node promote {NODE2_ID} >/dev/null && (")
+    assert '"manager reachable") exit 0' in promote.script  # it waits until the swarm says so
+    assert promote.undo is not None
+    assert promote.undo.startswith(f"docker node demote {NODE2_ID} >/dev/null && (")
+    assert 'worker|"worker ") exit 0' in promote.undo  # out of the managers' consensus
     assert "make node2 a manager" in promote.describe()
     # Without its node ID the swarm cannot be told which node: refused, naming it.
     with pytest.raises(PlanConflict, match="node2 is in this swarm"):

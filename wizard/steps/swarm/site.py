@@ -450,22 +450,32 @@ def role_action(
     node_id = node.facts[SWARM_INFO].node_id
     back = "demote" if change == "promote" else "promote"
     now, before = ("a manager", "a worker") if change == "promote" else ("a worker", "a manager")
+    back_role: Literal["worker", "manager"] = "worker" if role == MANAGER_ROLE else "manager"
     return RunCommand(
-        f"docker node {change} {node_id} >/dev/null",
+        settled_command(change, node_id, role),
         why=f"make {node.name} {now} of this swarm (it is {before}; the site gives it the role "
         f"swarm-{role})",
-        undo=f"docker node {back} {node_id} >/dev/null",
+        undo=settled_command(back, node_id, back_role),
         undo_why=f"make {node.name} {before} again",
-        timeout=60,
+        timeout=120,
     )
 
 
+def settled_command(change: str, node_id: str, role: Literal["worker", "manager"]) -> str:
+    """``docker node promote|demote``, then wait (bounded) until the swarm holds the node in
+    its new role. The command returns before the node has joined or left the managers'
+    consensus; a promote sent while a demote is still under way (a rollback, then the same
+    change again) can leave the node a manager by name that never becomes reachable."""
+    return f"docker node {change} {node_id} >/dev/null && ( {role_script(node_id, role)} ) 1>&2"
+
+
 def role_script(node_id: str, role: Literal["worker", "manager"]) -> str:
-    """Bounded: succeeds once the swarm holds ``node_id`` in ``role`` (a promoted manager
-    reachable in the managers' consensus)."""
-    want = '"manager reachable"' if role == MANAGER_ROLE else "worker*"
+    """Bounded (60 s): succeeds once the swarm holds ``node_id`` in ``role``: a promoted
+    manager reachable in the managers' consensus, a demoted worker out of it (no manager
+    status left)."""
+    want = '"manager reachable"' if role == MANAGER_ROLE else 'worker|"worker "'
     return (
-        f"for i in $(seq 60); do r=$(docker node inspect {node_id} --format '{{{{.Spec.Role}}}} "
+        f"for i in $(seq 120); do r=$(docker node inspect {node_id} --format '{{{{.Spec.Role}}}} "
         "{{if .ManagerStatus}}{{.ManagerStatus.Reachability}}{{end}}' 2>/dev/null)\n"
         f'  case "$r" in {want}) exit 0 ;; esac; sleep 0.5\ndone\necho "$r"; exit 1'
     )
@@ -478,7 +488,7 @@ def role_problems(transport: Transport, answers: SwarmAnswers, site: SiteFacts) 
     for node, role in joining(site):
         if role_change(node, address, role):
             node_id = node.facts[SWARM_INFO].node_id
-            now = transport.run(role_script(node_id, role), timeout=60)
+            now = transport.run(role_script(node_id, role), timeout=90)
             if not now.ok:
                 problems.append(f"{node.name} is not a {role} of the swarm after docker node "
                                 f"{'promote' if role == MANAGER_ROLE else 'demote'} "
