@@ -68,7 +68,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -79,6 +78,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bytecode_cache import use_bytecode_cache  # noqa: E402  (bench/ is the script's folder)
 
 PHASES = r"""
 import json, sys, time
@@ -203,19 +204,6 @@ def measure(host: str, config: str, runs: int) -> None:
     for module, label in WATCHED.items():
         print(f"  {label}: {'imported' if module in loaded else 'not imported'}")
 
-
-
-def use_bytecode_cache() -> None:
-    """Run hostwiz as an installed copy runs: with Python's bytecode cache, written now.
-
-    A shell that sets PYTHONDONTWRITEBYTECODE (some CI and agent sandboxes do) would otherwise
-    make every hostwiz process compile its ~150 modules again (~70 ms of CPU), which no
-    ``pip install``ed hostwiz pays: pip writes the cache at install time."""
-    import compileall
-
-    os.environ["PYTHONDONTWRITEBYTECODE"] = ""  # the child processes write and read it
-    for package in ("hostwiz", "wizard", "presets", "snapshots", "lab"):
-        compileall.compile_dir(ROOT / package, quiet=1)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -55,6 +55,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bytecode_cache import use_bytecode_cache  # noqa: E402  (bench/ is the script's folder)
+
 from lab import LabHost, lab_down, lab_paths, lab_up  # noqa: E402
 from presets import load_preset  # noqa: E402
 from wizard.actions import WriteFile  # noqa: E402
@@ -292,19 +294,6 @@ def up_with_retries(count: int, prefix: str, attempts: int = 3) -> list[LabHost]
                 raise
             print(f"(lab up failed, trying again: {error.message})", file=sys.stderr)
     raise AssertionError("unreachable")
-
-
-def use_bytecode_cache() -> None:
-    """Run hostwiz as an installed copy runs: with Python's bytecode cache, written now.
-
-    A shell that sets PYTHONDONTWRITEBYTECODE (some CI and agent sandboxes do) would otherwise
-    make every hostwiz process compile its ~150 modules again (~70 ms of CPU), which no
-    ``pip install``ed hostwiz pays: pip writes the cache at install time."""
-    import compileall
-
-    os.environ["PYTHONDONTWRITEBYTECODE"] = ""  # the child processes write and read it
-    for package in ("hostwiz", "wizard", "presets", "snapshots", "lab"):
-        compileall.compile_dir(ROOT / package, quiet=1)
 
 
 def main() -> int:

@@ -42,6 +42,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bytecode_cache import use_bytecode_cache  # noqa: E402  (bench/ is the script's folder)
+
 from lab import lab_down, lab_paths, lab_up  # noqa: E402
 from wizard.actions import RunCommand, WriteFile  # noqa: E402
 from wizard.facts import Fact  # noqa: E402
@@ -167,19 +169,6 @@ def cpu_line(one: Run, many: Run, count: int) -> str:
 
     return f"  {'':34} 1 host: {part(one)}; {count} hosts: {part(many)}"
 
-
-
-def use_bytecode_cache() -> None:
-    """Run hostwiz as an installed copy runs: with Python's bytecode cache, written now.
-
-    A shell that sets PYTHONDONTWRITEBYTECODE (some CI and agent sandboxes do) would otherwise
-    make every hostwiz process compile its ~150 modules again (~70 ms of CPU), which no
-    ``pip install``ed hostwiz pays: pip writes the cache at install time."""
-    import compileall
-
-    os.environ["PYTHONDONTWRITEBYTECODE"] = ""  # the child processes write and read it
-    for package in ("hostwiz", "wizard", "presets", "snapshots", "lab"):
-        compileall.compile_dir(ROOT / package, quiet=1)
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -108,8 +108,10 @@ async def _preview_and_apply(
                    "Back the folder up.", timeout=15)  # fmt: skip
     screen = SitePreviewScreen(
         f"Site {site.name}: what would change on each host",
-        [*conflict_lines_of(preview.session, preview.facts),
-         *render_site(preview.plan, preview.session)],
+        [
+            *conflict_lines_of(preview.session, preview.facts),
+            *render_site(preview.plan, preview.session),
+        ],
         empty=preview.plan.empty,
     )
     go = await app.push_screen_wait(screen)
