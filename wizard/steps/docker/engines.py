@@ -81,9 +81,7 @@ def stop_system_engine(
     return [action], warnings
 
 
-def _system_scripts(
-    manager: str, engine: SystemEngine, dockerd: DockerdProcess
-) -> tuple[str, str]:
+def _system_scripts(manager: str, engine: SystemEngine, dockerd: DockerdProcess) -> tuple[str, str]:
     """(stop and disable, undo: enable and start what was enabled and running)."""
     if manager == "systemd":
         # One unit at a time: a host without docker.socket must not fail the other one.
