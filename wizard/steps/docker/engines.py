@@ -166,23 +166,26 @@ def _rootless_scripts(manager: str, user: str) -> tuple[str, str]:
 
 
 def enable_system_engine(manager: str, engine: SystemEngine) -> list[Action]:
-    """Turn the system engine on at boot again for a rootful mode (an earlier rootless apply
-    disabled it); the restart that follows starts it now. Undone by disabling and stopping it."""
+    """Turn the system engine on at boot again, and start it, for a rootful mode (an earlier
+    rootless apply disabled and stopped it). Started here, not only by the restart that
+    follows: Debian's init script cannot ``restart`` a stopped dockerd (under ``set -e`` it
+    exits on reading the pid file its ``stop`` removed). Undone by stopping and disabling it."""
     if not engine.installed or engine.enabled:
         return []
     if manager == "systemd":
         enable = (
             f"for u in {' '.join(SYSTEMD_UNITS)}; do "
-            'systemctl enable "$u" >/dev/null 2>&1 || true; done'
+            'systemctl enable "$u" >/dev/null 2>&1 || true; done\n'
+            "systemctl reset-failed docker.service 2>/dev/null; systemctl start docker.service"
         )
-        stop, _ = _system_scripts(manager, SystemEngine(), DockerdProcess(False))
     else:
-        enable = "update-rc.d docker enable >/dev/null"
-        stop, _ = _system_scripts(manager, SystemEngine(), DockerdProcess(False))
+        enable = "update-rc.d docker enable >/dev/null\n/etc/init.d/docker start >/dev/null"
+    stop, _ = _system_scripts(manager, SystemEngine(), DockerdProcess(False))
     return [
         RunCommand(
-            enable,
-            why="start the system Docker engine at boot again (rootless mode had turned it off)",
+            f"{enable}\n{WAIT_FOR_DOCKER}",
+            why="turn the system Docker engine on again, now and at boot (rootless mode had "
+            "turned it off)",
             undo=stop,
             undo_why="stop and disable the system Docker engine again, as it was",
             timeout=120,
