@@ -452,6 +452,36 @@ def test_rootless_docker_runs_under_systemd_with_read_only_sysctls(
     assert cons.run("docker -H unix:///var/run/docker.sock version").ok
 
 
+@pytest.mark.docker
+def test_back_to_userns_remap_removes_admins_rootless_unit_and_rollback_restores_it(
+    make_lab_hosts: MakeLabHosts, lab_ssh_config: Path
+) -> None:
+    """Choosing a rootful mode after rootless stops admin's rootless engine and removes its
+    user unit and DOCKER_HOST snippet; the system engine is on again, now and at boot."""
+    (host,) = make_lab_hosts(1, docker=True, init="systemd")
+    user_unit = "systemctl --user -M admin@ is-active docker-rootless-admin; true"
+    files = ("/etc/systemd/user/docker-rootless-admin.service",
+             "/etc/profile.d/hostwiz-docker-rootless-admin.sh")  # fmt: skip
+    with connect(host, lab_ssh_config) as ssh:
+        rootless = apply(ssh, [hardened("docker", "docker.mode=rootless",
+                                        "docker.rootless_user=admin")])  # fmt: skip
+        assert rootless.confirmed, rootless.message
+        back = apply(ssh, [hardened("docker")])
+        assert back.confirmed, back.message
+        assert on_console(host, user_unit).strip() != "active"
+        for path in files:
+            assert not console(host).run(f"test -e {path}").ok, path
+        units = "systemctl is-active docker.service; systemctl is-enabled docker.service"
+        assert on_console(host, units).split() == ["active", "enabled"]
+        assert preview(ssh, [hardened("docker")])[0].empty
+
+        apply_changeset(ssh, Changeset(ssh.host_label, (rollback_plan(ssh, back.snapshot_id),)),
+                        reason="rollback")  # fmt: skip
+        assert on_console(host, user_unit).strip() == "active"
+        for path in files:
+            assert console(host).run(f"test -e {path}").ok, path
+
+
 def test_cli_refuses_ssh_socket_for_a_topology(capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser(prog="hostwiz")
     add_lab_parser(parser.add_subparsers(dest="command", required=True))
