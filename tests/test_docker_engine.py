@@ -12,13 +12,16 @@ from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
 from snapshots.store import list_snapshots
 from wizard.actions import RunCommand, WriteFile
+from wizard.audit import audit
 from wizard.docker_api import docker_client
 from wizard.errors import ApplyFailed, PlanConflict
+from wizard.facts import gather
 from wizard.host.docker import WAIT_FOR_DOCKER, restart_dockerd
 from wizard.plan import Changeset, Plan
 from wizard.render import as_text, render_plan
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
+from wizard.steps.base import Status
 from wizard.steps.docker import DOCKER_ENGINE
 from wizard.transaction import HealthCheck, apply_changeset
 from wizard.transport.local import LocalTransport
@@ -351,3 +354,85 @@ def test_rootless_explains_an_unusable_tun_before_changing_anything(ssh, console
         assert not console.run("test -e /etc/init.d/docker-rootless-admin").ok
     finally:
         console.run("chmod 0666 /dev/net/tun")
+
+
+ROOT_DOCKERD = (
+    'for p in $(pidof dockerd); do [ "$(stat -c %u /proc/$p)" = 0 ] && echo "$p"; done; true'
+)
+BOOT_LINKS = "ls /etc/rc2.d | grep -x 'S[0-9][0-9]docker' || true"
+
+
+def test_rootless_stops_the_system_engine_and_a_rollback_starts_it_again(ssh, console):
+    """Docker's rootless guide: stop and disable the system dockerd. Left running, it keeps
+    Docker's defaults (container root is host root) while the step would say "done"."""
+    assert console.run(ROOT_DOCKERD).out.strip(), "the practice host's dockerd is not running"
+    assert console.run(BOOT_LINKS).out.strip()
+    chosen = selections("docker.mode=rootless", "docker.rootless_user=admin")
+    plan = preview(ssh, chosen)[0].plans[0]
+    assert "stop and disable the system (root) Docker engine" in as_text(render_plan(plan))
+    result = apply(ssh, chosen)
+    try:
+        assert result.confirmed
+        assert console.run(ROOT_DOCKERD).out.strip() == ""
+        assert console.run(BOOT_LINKS).out.strip() == ""  # not back at the next boot
+        assert not console.run("docker -H unix:///var/run/docker.sock version").ok
+        uid = console.run("id -u admin").out.strip()
+        options = security_options(console, f"/run/user/{uid}/docker.sock", user="admin")
+        assert any(o.startswith("name=rootless") for o in options)
+        assert preview(ssh, chosen)[0].empty
+        facts = gather(ssh, DOCKER_ENGINE.facts(chosen[0].answers))
+        assert DOCKER_ENGINE.status(chosen[0].answers, facts).status is Status.DONE
+        # the audit agrees: nothing left for this step (it read the root engine's defaults
+        # while it ran: "Container root is host root" and the daemon.json settings)
+        assert [f.title for f in audit(ssh) if f.fix == "docker"] == []
+    finally:
+        apply_changeset(ssh, Changeset(ssh.host_label, (rollback_plan(ssh, result.snapshot_id),)),
+                        reason="rollback")  # fmt: skip
+    assert console.run(ROOT_DOCKERD).out.strip()
+    assert console.run(BOOT_LINKS).out.strip()
+    assert console.run("docker -H unix:///var/run/docker.sock version").ok
+    assert not console.run("test -e /etc/init.d/docker-rootless-admin").ok
+
+
+def test_going_back_to_userns_remap_removes_the_rootless_engine(ssh, console, pristine):
+    """A first-time admin choosing a rootful mode expects one engine answering docker: the
+    rootless one hostwiz made is stopped and its files removed (its images stay); a rollback
+    brings it back."""
+    rootless = apply(ssh, selections("docker.mode=rootless", "docker.rootless_user=admin"))
+    assert rootless.confirmed
+    uid = console.run("id -u admin").out.strip()
+    files = ("/etc/init.d/docker-rootless-admin", "/etc/docker/rootless-admin.json",
+             "/etc/profile.d/hostwiz-docker-rootless-admin.sh")  # fmt: skip
+    back = None
+    try:
+        chosen = selections()
+        plan = preview(ssh, chosen)[0].plans[0]
+        shown = as_text(render_plan(plan))
+        assert "admin's rootless Docker engine (made by hostwiz earlier) is stopped" in shown
+        back = apply(ssh, chosen)
+        assert back.confirmed
+        assert not console.run(f"test -S /run/user/{uid}/docker.sock").ok
+        for path in files:
+            assert not console.run(f"test -e {path}").ok, path
+        assert console.run("su - admin -c 'echo $DOCKER_HOST'").out.strip() == ""
+        assert any(o.startswith("name=userns") for o in security_options(console))
+        assert console.run(BOOT_LINKS).out.strip()
+        assert preview(ssh, chosen)[0].empty
+
+        apply_changeset(ssh, Changeset(ssh.host_label, (rollback_plan(ssh, back.snapshot_id),)),
+                        reason="rollback")  # fmt: skip
+        back = None
+        for path in files:
+            assert console.run(f"test -e {path}").ok, path
+        options = security_options(console, f"/run/user/{uid}/docker.sock", user="admin")
+        assert any(o.startswith("name=rootless") for o in options)
+    finally:
+        if back is not None:
+            apply_changeset(ssh, Changeset(ssh.host_label,
+                                           (rollback_plan(ssh, back.snapshot_id),)),
+                            reason="rollback")  # fmt: skip
+        apply_changeset(ssh, Changeset(ssh.host_label,
+                                       (rollback_plan(ssh, rootless.snapshot_id),)),
+                        reason="rollback")  # fmt: skip
+    assert console.run(ROOT_DOCKERD).out.strip()
+    assert not console.run(f"test -S /run/user/{uid}/docker.sock").ok

@@ -34,7 +34,7 @@ from tests.probes import wait_for, wait_until
 from wizard.actions import RunCommand, WriteFile
 from wizard.errors import LabError
 from wizard.plan import Changeset, Plan
-from wizard.session import Selection, apply
+from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
 from wizard.steps.ssh.port import SOCKET_DROP_IN, parse_listeners
 from wizard.transaction import apply_changeset, watchdog_marker
@@ -420,13 +420,23 @@ def test_rootless_docker_runs_under_systemd_with_read_only_sysctls(
     make_lab_hosts: MakeLabHosts, lab_ssh_config: Path
 ) -> None:
     """Rootless Docker reads the user namespace sysctls and mounts proc in its namespace:
-    both still work though /proc/sys is read-only; its engine is admin's systemd user unit."""
+    both still work though /proc/sys is read-only; its engine is admin's systemd user unit.
+    The system engine is stopped and disabled (docker.service and docker.socket, as Docker's
+    rootless guide says), and a rollback enables and starts it again."""
     (host,) = make_lab_hosts(1, docker=True, init="systemd")
     cons = host.console()
+    system_units = (
+        "systemctl is-active docker.service; systemctl is-enabled docker.service docker.socket"
+    )
+    assert on_console(host, system_units).split() == ["active", "enabled", "enabled"]
     chosen = hardened("docker", "docker.mode=rootless", "docker.rootless_user=admin")
     with connect(host, lab_ssh_config) as ssh:
         result = apply(ssh, [chosen])
-    assert result.confirmed, result.message
+        assert result.confirmed, result.message
+        assert preview(ssh, [chosen])[0].empty
+    assert on_console(host, system_units + "; true").split() == [
+        "inactive", "disabled", "disabled"
+    ]
     uid = on_console(host, "id -u admin").strip()
     status = on_console(host, "systemctl --user -M admin@ is-active docker-rootless-admin")
     assert status.strip() == "active"
@@ -435,6 +445,41 @@ def test_rootless_docker_runs_under_systemd_with_read_only_sysctls(
         "--format {{.SecurityOptions}}'"
     )
     assert info.ok and "rootless" in info.out, info.err
+    with connect(host, lab_ssh_config) as ssh:
+        rollback = rollback_plan(ssh, result.snapshot_id)
+        apply_changeset(ssh, Changeset(ssh.host_label, (rollback,)), reason="rollback")
+    assert on_console(host, system_units).split() == ["active", "enabled", "enabled"]
+    assert cons.run("docker -H unix:///var/run/docker.sock version").ok
+
+
+@pytest.mark.docker
+def test_back_to_userns_remap_removes_admins_rootless_unit_and_rollback_restores_it(
+    make_lab_hosts: MakeLabHosts, lab_ssh_config: Path
+) -> None:
+    """Choosing a rootful mode after rootless stops admin's rootless engine and removes its
+    user unit and DOCKER_HOST snippet; the system engine is on again, now and at boot."""
+    (host,) = make_lab_hosts(1, docker=True, init="systemd")
+    user_unit = "systemctl --user -M admin@ is-active docker-rootless-admin; true"
+    files = ("/etc/systemd/user/docker-rootless-admin.service",
+             "/etc/profile.d/hostwiz-docker-rootless-admin.sh")  # fmt: skip
+    with connect(host, lab_ssh_config) as ssh:
+        rootless = apply(ssh, [hardened("docker", "docker.mode=rootless",
+                                        "docker.rootless_user=admin")])  # fmt: skip
+        assert rootless.confirmed, rootless.message
+        back = apply(ssh, [hardened("docker")])
+        assert back.confirmed, back.message
+        assert on_console(host, user_unit).strip() != "active"
+        for path in files:
+            assert not console(host).run(f"test -e {path}").ok, path
+        units = "systemctl is-active docker.service; systemctl is-enabled docker.service"
+        assert on_console(host, units).split() == ["active", "enabled"]
+        assert preview(ssh, [hardened("docker")])[0].empty
+
+        apply_changeset(ssh, Changeset(ssh.host_label, (rollback_plan(ssh, back.snapshot_id),)),
+                        reason="rollback")  # fmt: skip
+        assert on_console(host, user_unit).strip() == "active"
+        for path in files:
+            assert console(host).run(f"test -e {path}").ok, path
 
 
 def test_cli_refuses_ssh_socket_for_a_topology(capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,6 +39,7 @@ def docker_facts(
     info: tuple[int, str] | None = None,
     manager: str = "sysv",
     rootless: str = "",
+    system_engine: str = "installed\nenabled /etc/rc2.d/S01docker\n",
     extra: dict[str, tuple[int, str]] | None = None,
 ) -> Facts:
     dockerd = "pid 1\n" + "".join(f"arg {a}\n" for a in dockerd_args) + f"nofile {nofile}\n"
@@ -49,6 +50,7 @@ def docker_facts(
         "dockerd": (0, dockerd),
         "docker_info": info or info_output(),
         "service_manager": (0, manager + "\n"),
+        "docker_system_engine": (0, system_engine),
         "account:dockremap": (0, "dockremap:x:999:999::/nonexistent:/usr/sbin/nologin\ndockremap\n")
         if dockremap
         else (2, ""),

@@ -40,6 +40,7 @@ CASES: list[tuple[str, dict[str, dict[str, Any]], dict[str, Any]]] = [
     ("userns-nfs", {"shares": {"enabled": True}}, {}),
     ("subnet-overlap", {"swarm": {"overlay_subnet": "10.213.0.0/16"}}, {}),
     ("rootless-swarm", {"docker": {"mode": "rootless"}}, {}),
+    ("rootless-tls", {"docker": {"mode": "rootless"}}, {}),
     ("tls-wan", {"firewall": {"wan_services": ["docker-tls"]}}, {}),
 ]  # fmt: skip
 

@@ -197,6 +197,18 @@ def _rootless_swarm(c: Combined) -> tuple[str, str] | None:
     return None
 
 
+def _rootless_tls(c: Combined) -> tuple[str, str] | None:
+    """The TLS step serves the system engine's API (its daemon.json, its restart); rootless
+    mode stops and disables that engine, and the restart would start it again."""
+    if c.on("docker") and c.get("docker", "mode") == "rootless" and c.on("tls"):
+        return ("rootless Docker with the Docker API over TLS: TLS is set up on the system "
+                "engine, which rootless mode stops and disables (and restarting it for TLS "
+                "would bring it back next to the rootless one).",
+                "Turn tls off and reach the rootless engine over SSH "
+                "(DOCKER_HOST=ssh://USER@HOST), or use docker.mode=userns-remap.")  # fmt: skip
+    return None
+
+
 def _tls_wan(c: Combined) -> tuple[str, str] | None:
     if not (c.on("tls") and c.on("firewall")):
         return None
@@ -219,6 +231,7 @@ RULES: tuple[Rule, ...] = (
     Rule("userns-nfs", "userns-remap with bind mounts of an NFS share", _userns_nfs),
     Rule("subnet-overlap", "overlay subnets overlapping host routes or LAN networks", _overlap),
     Rule("rootless-swarm", "rootless mode with swarm", _rootless_swarm),
+    Rule("rootless-tls", "rootless mode with the Docker API over TLS", _rootless_tls),
     Rule("tls-wan", "the TLS port open to wan", _tls_wan),
 )
 

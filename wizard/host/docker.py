@@ -93,6 +93,7 @@ class DockerInfo:
     security_options: tuple[str, ...] = ()
     swarm_state: str = "inactive"
     server_version: str = ""
+    containers_running: int = 0
 
     @property
     def userns(self) -> bool:
@@ -108,6 +109,7 @@ def info_from_mapping(data: dict[str, Any]) -> DockerInfo:
         tuple(data.get("SecurityOptions") or ()),
         str(swarm.get("LocalNodeState") or "inactive"),
         str(data.get("ServerVersion") or ""),
+        int(data.get("ContainersRunning") or 0),
     )
 
 

@@ -19,7 +19,7 @@ from wizard.plan import Plan
 from wizard.steps.base import StepStatus, status_from_plan
 from wizard.steps.docker import health
 from wizard.steps.docker.answers import REMAP_USER, DockerEngineAnswers
-from wizard.steps.docker.facts import account_fact, rootless_fact
+from wizard.steps.docker.facts import SYSTEM_ENGINE, account_fact, rootless_fact
 from wizard.steps.docker.plan import plan_rootful
 from wizard.steps.docker.rootless import plan_rootless, service_paths
 from wizard.transport.base import Transport
@@ -42,7 +42,7 @@ class DockerEngineStep:
     def facts(self, answers: DockerEngineAnswers) -> list[Fact[Any]]:
         facts: list[Fact[Any]] = [
             DAEMON_JSON, DOCKERD, DOCKER_INFO, SERVICE_MANAGER, SUBUID, SUBGID,
-            account_fact(REMAP_USER),
+            account_fact(REMAP_USER), SYSTEM_ENGINE,
         ]  # fmt: skip
         if answers.mode == "rootless" and answers.rootless_user:
             user = answers.rootless_user

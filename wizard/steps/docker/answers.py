@@ -31,6 +31,18 @@ class DockerEngineAnswers:
             show_if=("mode", "rootless"),
         ),
     )
+    stop_system_engine: bool = field(
+        default=False,
+        metadata=describe(
+            "Stop containers of the system engine",
+            "Rootless mode stops and disables the system (root) Docker engine, as Docker's own "
+            "guide says, so that only the rootless engine runs. If containers are running under "
+            "the system engine, hostwiz refuses and lists how many, rather than silently "
+            "stopping them: stop or move them first, or turn this on to let them stop with the "
+            "engine (they come back if you roll back).",
+            show_if=("mode", "rootless"),
+        ),
+    )
     icc: bool = field(
         default=False,
         metadata=describe(

@@ -6,10 +6,12 @@ about Docker too (daemon.json, dockerd's command line, ``docker info``) is share
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from typing import Any
 
-from wizard.facts import Fact
+from wizard.actions import FileState
+from wizard.facts import FILE_STAT, Fact, file_fact, sections
 from wizard.transport.base import shell_quote
 
 ROOTLESS_SCRIPT_DIRS = ("/usr/share/docker.io/contrib", "/usr/bin", "/usr/local/bin")
@@ -246,3 +248,99 @@ fi
 true""",
         parse_rootless(user),
     )
+
+
+ROOTLESS_FILE_GLOBS = (
+    "/etc/profile.d/hostwiz-docker-rootless-*.sh",
+    "/etc/init.d/docker-rootless-*",
+    "/etc/systemd/user/docker-rootless-*.service",
+    "/etc/docker/rootless-*.json",
+)
+"""Where hostwiz's rootless mode leaves files (see :func:`wizard.steps.docker.rootless.
+service_paths`): found by name, so that switching back to a rootful mode can remove them."""
+
+HOSTWIZ_MARK = b"hostwiz"
+"""The profile snippet, init script and unit hostwiz writes all say so in a comment."""
+
+_ROOTLESS_NAME = re.compile(
+    r"^/etc/(?:profile\.d/hostwiz-docker-rootless-(?P<a>.+)\.sh|init\.d/docker-rootless-(?P<b>.+)"
+    r"|systemd/user/docker-rootless-(?P<c>.+)\.service|docker/rootless-(?P<d>.+)\.json)$"
+)
+
+
+def rootless_owner(path: str) -> str:
+    """The user a hostwiz rootless-engine file belongs to ("" for any other path)."""
+    match = _ROOTLESS_NAME.match(path)
+    return next((name for name in match.groups() if name), "") if match else ""
+
+
+@dataclass(frozen=True)
+class SystemEngine:
+    """The system (rootful) Docker engine's service, and the rootless engines hostwiz made.
+
+    ``running`` of the root dockerd itself is :data:`wizard.host.docker.DOCKERD`'s; this says
+    whether the service manager starts it at boot, or (systemd) would start it again on the
+    next client call through ``docker.socket``.
+    """
+
+    enabled: tuple[str, ...] = ()
+    """Units (systemd) or rc links (init scripts) that start the system dockerd at boot."""
+    active: tuple[str, ...] = ()
+    """systemd units of the system engine that are active now (docker.service, docker.socket)."""
+    rootless_files: tuple[FileState, ...] = ()
+    """Every hostwiz rootless-engine file on the host (any user's)."""
+    installed: bool = False
+    """The system engine's service exists (docker.service, or /etc/init.d/docker)."""
+
+    def rootless_users(self) -> tuple[str, ...]:
+        """Users with a hostwiz-made rootless engine (its profile snippet, init script or unit
+        says it was written by hostwiz; the engine's daemon.json alone does not count)."""
+        users = {
+            rootless_owner(state.path)
+            for state in self.rootless_files
+            if not state.path.endswith(".json") and HOSTWIZ_MARK in state.content
+        }
+        return tuple(sorted(user for user in users if user))
+
+    def files_of(self, user: str) -> tuple[FileState, ...]:
+        return tuple(s for s in self.rootless_files if rootless_owner(s.path) == user)
+
+
+def parse_system_engine(code: int, out: str) -> SystemEngine:
+    enabled: list[str] = []
+    active: list[str] = []
+    files: list[FileState] = []
+    for name, body in sections(out).items():
+        if name.startswith("file ") and body.strip():
+            files.append(file_fact(name[5:]).parse(0, body))
+    for line in out.split("\n@@", 1)[0].splitlines():
+        key, _, value = line.partition(" ")
+        if key == "enabled":
+            enabled.append(value)
+        elif key == "active":
+            active.append(value)
+    installed = "installed" in out.split("\n@@", 1)[0].splitlines()
+    return SystemEngine(tuple(enabled), tuple(active), tuple(files), installed)
+
+
+SYSTEM_ENGINE = Fact(
+    "docker_system_engine",
+    f"""if [ -d /run/systemd/system ]; then
+  [ -n "$(systemctl show -p FragmentPath --value docker.service 2>/dev/null)" ] \\
+    && echo installed
+  for u in docker.service docker.socket; do
+    systemctl is-enabled --quiet $u 2>/dev/null && echo "enabled $u"
+    systemctl is-active --quiet $u 2>/dev/null && echo "active $u"
+  done
+else
+  [ -x /etc/init.d/docker ] && echo installed
+  for l in /etc/rc[2345].d/S[0-9][0-9]docker; do [ -e "$l" ] && echo "enabled $l"; done
+fi
+for f in {" ".join(ROOTLESS_FILE_GLOBS)}; do
+  [ -f "$f" ] || continue
+  echo "@@file $f"; {FILE_STAT} "$f" && base64 -w0 "$f"; echo
+done
+true""",
+    parse_system_engine,
+)
+"""Whether the system dockerd starts at boot (or on demand), and hostwiz's rootless engines."""

@@ -19,6 +19,8 @@ from wizard.host.docker import (
 from wizard.host.subids import SUBGID, SUBUID, ensure_range
 from wizard.plan import Plan
 from wizard.steps.docker.answers import REMAP_USER, DockerEngineAnswers
+from wizard.steps.docker.engines import enable_system_engine, remove_rootless_engines
+from wizard.steps.docker.facts import SYSTEM_ENGINE
 
 
 def hardened_settings(answers: DockerEngineAnswers, nofile_cap: int | None) -> dict[str, Any]:
@@ -121,6 +123,9 @@ def plan_rootful(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan:
             "on the host. Bind-mounted host folders need matching ownership to be writable."
         )
 
+    manager = facts[SERVICE_MANAGER]
+    engine = facts[SYSTEM_ENGINE]
+    actions += enable_system_engine(manager, engine)
     new_content = dumps(merged)
     config_changed = not state.exists or parse(state.text)[0] != merged
     if config_changed:
@@ -140,11 +145,14 @@ def plan_rootful(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan:
             )
         )
     if actions and (config_changed or not info.reachable):
-        actions.append(restart_dockerd(facts[SERVICE_MANAGER]))
+        actions.append(restart_dockerd(manager))
+    removal, removal_warnings = remove_rootless_engines(manager, engine)
+    actions[:0] = removal
+    warnings += removal_warnings
     return Plan(
         step,
         tuple(actions),
-        before=(state, facts[SUBUID], facts[SUBGID]),
+        before=(state, facts[SUBUID], facts[SUBGID], *engine.rootless_files),
         notes=tuple(notes) if actions else (),
         warnings=tuple(warnings) if actions else (),
     )

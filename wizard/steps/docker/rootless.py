@@ -22,10 +22,12 @@ from wizard.actions import Action, FileState, RunCommand, WriteFile
 from wizard.daemon_json import dumps, parse
 from wizard.errors import PlanConflict
 from wizard.facts import SERVICE_MANAGER, Facts, file_fact
+from wizard.host.docker import DOCKER_INFO, DOCKERD
 from wizard.host.subids import SUBGID, SUBUID, ensure_range
 from wizard.plan import Plan
 from wizard.steps.docker.answers import DockerEngineAnswers
-from wizard.steps.docker.facts import Account, RootlessTools
+from wizard.steps.docker.engines import stop_system_engine
+from wizard.steps.docker.facts import SYSTEM_ENGINE, Account, RootlessTools
 from wizard.steps.docker.plan import hardened_settings
 from wizard.transport.base import Transport
 
@@ -254,6 +256,10 @@ def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan
     tools: RootlessTools = facts.get(f"rootless:{user}")
     manager: str = facts[SERVICE_MANAGER]
     _check_prerequisites(user, account, tools, manager)
+    stop_system, warnings = stop_system_engine(
+        manager, facts[SYSTEM_ENGINE], facts[DOCKERD], facts[DOCKER_INFO],
+        answers.stop_system_engine,
+    )  # fmt: skip
 
     actions: list[Action] = []
     for ids in (facts[SUBUID], facts[SUBGID]):
@@ -293,8 +299,16 @@ def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan
         actions.append(
             RunCommand(start, why=f"start {user}'s rootless engine (and at every boot)", undo=stop)
         )
+    # The system engine stops first (Docker's guide), before the rootless one starts.
+    actions[:0] = stop_system
     notes = tuple(note for note in (LIMITS, config_note, boot_note) if note)
-    return Plan(step, tuple(actions), before=before, notes=notes if actions else ())
+    return Plan(
+        step,
+        tuple(actions),
+        before=before,
+        notes=notes if actions else (),
+        warnings=tuple(warnings),
+    )
 
 
 def service_paths(user: str) -> tuple[str, str, str, str]:
