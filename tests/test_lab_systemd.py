@@ -434,9 +434,7 @@ def test_rootless_docker_runs_under_systemd_with_read_only_sysctls(
         result = apply(ssh, [chosen])
         assert result.confirmed, result.message
         assert preview(ssh, [chosen])[0].empty
-    assert on_console(host, system_units + "; true").split() == [
-        "inactive", "disabled", "disabled"
-    ]
+    assert on_console(host, system_units + "; true").split() == ["inactive", "disabled", "disabled"]
     uid = on_console(host, "id -u admin").strip()
     status = on_console(host, "systemctl --user -M admin@ is-active docker-rootless-admin")
     assert status.strip() == "active"

@@ -194,7 +194,9 @@ def test_swarm_nodes_get_their_peers_through_declared_needs_and_never_vxlan_on_w
             preview_site(site_session(untrusted), transports)
     finally:
         close_all(transports)
-    assert "4789/udp from" in refused.value.message and "untrusted zone wan" in refused.value.message
+    assert (
+        "4789/udp from" in refused.value.message and "untrusted zone wan" in refused.value.message
+    )
     assert "firewall.lan_interfaces" in refused.value.hint
     for host in hosts:
         assert hostwiz_rules(host) == []

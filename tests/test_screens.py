@@ -250,7 +250,9 @@ def refused(port: int) -> str:
 
 NOTHING_ANSWERS = [
     Tried(WayIn(22, "root"), "refused", refused(22)),
-    Tried(WayIn(2222, "root"), "no-answer", f"No answer from 10.213.0.12:2222 ({LOCKED}) within 4 s."),
+    Tried(
+        WayIn(2222, "root"), "no-answer", f"No answer from 10.213.0.12:2222 ({LOCKED}) within 4 s."
+    ),
     *(Tried(WayIn(port, "root"), "refused", refused(port)) for port in (2022, 2200)),
 ]
 
@@ -1863,9 +1865,7 @@ async def test_wizard_tls_asks_the_passphrase_applies_and_sets_up_the_docker_cli
         await pilot.press(*"not my passphrase", "enter")
         await until(
             pilot,
-            lambda: (
-                isinstance(pilot.app.screen, SecretScreen) and pilot.app.screen is not dialog
-            ),
+            lambda: isinstance(pilot.app.screen, SecretScreen) and pilot.app.screen is not dialog,
             60,
         )
         again = pilot.app.screen

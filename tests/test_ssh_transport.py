@@ -621,9 +621,7 @@ def test_passwordless_sudo_needs_no_password(fresh_ssh_lab: SshLab) -> None:
 
 
 @pytest.mark.lab
-def test_proxyjump_goes_through_the_jump_host(
-    make_lab_hosts: MakeLabHosts, tmp_path: Path
-) -> None:
+def test_proxyjump_goes_through_the_jump_host(make_lab_hosts: MakeLabHosts, tmp_path: Path) -> None:
     """Reach a fresh host through another, as ``ProxyJump`` in an ssh config says. The jump
     host is a fresh one too: the shared host may be SSH-hardened by an earlier test, and the
     hardened preset turns TCP forwarding (what ProxyJump needs) off."""

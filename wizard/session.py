@@ -116,9 +116,7 @@ def collect_needs(selections: Sequence[Selection], facts: Facts) -> tuple[Need, 
     return tuple(dict.fromkeys(found))
 
 
-def with_needs(
-    selections: Sequence[Selection], facts: Facts, extra: Sequence[Need] = ()
-) -> Facts:
+def with_needs(selections: Sequence[Selection], facts: Facts, extra: Sequence[Need] = ()) -> Facts:
     """``facts`` with the declared needs of ``selections`` (plus ``extra``: a site step's
     needs on this host) as :data:`~wizard.steps.base.DECLARED_NEEDS`, for the step that
     meets them."""
@@ -135,9 +133,7 @@ def _meets_needs(selections: Sequence[Selection]) -> bool:
     return any(isinstance(selection.step, GuardsNeeds) for selection in selections)
 
 
-def with_session(
-    selections: Sequence[Selection], session: Sequence[Selection]
-) -> list[Selection]:
+def with_session(selections: Sequence[Selection], session: Sequence[Selection]) -> list[Selection]:
     """``selections`` and, when one of them meets needs (the firewall), the steps of the
     ``session`` that declare needs: the facts their needs are read from
     (:func:`session_needs`)."""

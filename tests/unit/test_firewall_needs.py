@@ -111,7 +111,9 @@ def test_a_need_without_sources_goes_to_the_zone_of_the_admins_connection() -> N
     rules = written(plan, boot.RULES_V4).decode().splitlines()
     assert "-A HOSTWIZ-IN-mgmt -p tcp -m tcp --dport 2376 -j ACCEPT" in rules
     assert not any("2376" in rule for rule in chain(rules, "HOSTWIZ-IN-wan"))
-    assert any(n.startswith("docker-tls is offered to mgmt because the tls step") for n in plan.notes)
+    assert any(
+        n.startswith("docker-tls is offered to mgmt because the tls step") for n in plan.notes
+    )
     # declared: the old note read from daemon.json ("no zone offers it") is not shown
     assert not any("dockerd listens on TCP port 2376" in n for n in plan.notes)
     # a zone that offers it already, to anyone it chose, meets it
@@ -126,8 +128,10 @@ def test_a_need_without_sources_goes_to_the_zone_of_the_admins_connection() -> N
         (Need("4789/udp", ("10.214.1.20",), "the swarm step's overlay traffic"), True),
         (Need("docker-tls", ("10.214.1.20",), "the tls step"), True),
         (Need("7946", ("10.214.1.20",), "the swarm step's gossip", untrusted_ok=True), False),
-        (Need("esp", ("10.214.1.20",), "the swarm step's encrypted overlay", untrusted_ok=True),
-         False),
+        (
+            Need("esp", ("10.214.1.20",), "the swarm step's encrypted overlay", untrusted_ok=True),
+            False,
+        ),
     ],
 )
 def test_what_must_not_face_the_internet_is_refused_in_wan(need: Need, refused: bool) -> None:

@@ -138,7 +138,7 @@ def test_the_checkers_docker_parser(code: int, out: str, state: str, custom: boo
 
 
 def test_docker_info_is_parsed_the_same_with_the_gwbridge_after_it() -> None:
-    out = json.dumps(INFO) + "\n@@gwbridge\n{\"com.docker.network.bridge.enable_icc\":\"false\"}\n"
+    out = json.dumps(INFO) + '\n@@gwbridge\n{"com.docker.network.bridge.enable_icc":"false"}\n'
     assert parse_info(0, out) == parse_info(0, json.dumps(INFO) + "\n")
     assert parse_info(0, out).swarm_state == "active"
 
@@ -166,8 +166,9 @@ def test_the_docker_command_inspects_the_gwbridge_only_on_a_swarm_node(
 ) -> None:
     """Through a real shell, with a stand-in ``docker`` that logs its calls."""
     log = tmp_path / "calls"
-    info = json.dumps({"ServerVersion": "28", "Swarm": {"LocalNodeState": state}},
-                      separators=(",", ":"))  # as docker prints it
+    info = json.dumps(
+        {"ServerVersion": "28", "Swarm": {"LocalNodeState": state}}, separators=(",", ":")
+    )  # as docker prints it
     fake = tmp_path / "docker"
     fake.write_text(FAKE_DOCKER.format(log=log, info=info))
     fake.chmod(0o755)

@@ -229,7 +229,7 @@ def test_the_site_checker_reads_each_hosts_preset_site_steps_and_facts() -> None
     site = parse_site(
         '[hosts.a]\nroles = ["swarm-manager"]\npreset = "hardened"\n'
         '[hosts.b]\nroles = ["swarm-worker"]\n[hosts.c]\n'
-        '[steps.swarm]\noverlay = true\noverlay_encrypted = false\n'
+        "[steps.swarm]\noverlay = true\noverlay_encrypted = false\n"
         'overlay_subnet = "10.77.0.0/24"\n',
         "s.toml",
     )
@@ -263,7 +263,7 @@ def test_site_hint_puts_a_hosts_own_step_setting_in_its_preset() -> None:
         "Turn it off with live_restore = false in [docker] of a's preset hardened (in the "
         "same change)."
     )
-    assert "preset = \"FILE\" in its [hosts.…] table of s.toml" in site_hint(hint, "s.toml", {}, "a")
+    assert 'preset = "FILE" in its [hosts.…] table of s.toml' in site_hint(hint, "s.toml", {}, "a")
 
 
 def test_site_steps_make_their_one_host_answers_with_one_helper() -> None:
@@ -283,6 +283,12 @@ def test_site_steps_make_their_one_host_answers_with_one_helper() -> None:
     assert swarm.gwbridge_host_binding == SwarmAnswers().gwbridge_host_binding  # not asked
     proxy = ProxySiteAnswers(client_interfaces=("lan",), web_ports=("80", "8080"))
     one = proxy.on_proxy_host(("eth1",), ("10.0.2.0/24",))
-    assert one == one_host_answers(ProxyAnswers, proxy, enabled=True, placement="router",
-                                   client_interfaces=("eth1",), client_networks=("10.0.2.0/24",))
+    assert one == one_host_answers(
+        ProxyAnswers,
+        proxy,
+        enabled=True,
+        placement="router",
+        client_interfaces=("eth1",),
+        client_networks=("10.0.2.0/24",),
+    )
     assert one.web_ports == ("80", "8080") and one.container_image == ProxyAnswers().container_image

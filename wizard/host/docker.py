@@ -131,8 +131,8 @@ GWBRIDGE_SECTION = "@@gwbridge"
 
 DOCKER_INFO_COMMAND = (
     f"i=$(timeout 20 docker -H unix://{ROOT_SOCKET} info --format '{{{{json .}}}}') || exit $?\n"
-    'printf \'%s\\n\' "$i"\n'
-    f"case $i in *'\"LocalNodeState\":\"active\"'*) echo {GWBRIDGE_SECTION}\n"
+    "printf '%s\\n' \"$i\"\n"
+    f'case $i in *\'"LocalNodeState":"active"\'*) echo {GWBRIDGE_SECTION}\n'
     f"  timeout 20 docker -H unix://{ROOT_SOCKET} network inspect docker_gwbridge "
     "--format '{{json .Options}}' 2>/dev/null;; esac; true"
 )

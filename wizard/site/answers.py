@@ -82,7 +82,7 @@ def site_hint(
 
     def rewrite(run: re.Match[str]) -> str:
         found = run.group(0)
-        tail = found[len(found.rstrip(END)):]
+        tail = found[len(found.rstrip(END)) :]
         places: dict[str, list[str]] = {}
         for step, key, value in ONE.findall(found.rstrip(END)):
             value = value.rstrip(END)

@@ -229,7 +229,9 @@ def plan_stage(
         for host in session.site.hosts:
             with advice_for_site(session, host.name):
                 base[host.name] = plan_changeset(
-                    labels[host.name], session.selections[host.name], current[host.name],
+                    labels[host.name],
+                    session.selections[host.name],
+                    current[host.name],
                     needs[host.name],
                 )
             current[host.name] = current[host.name].with_files(_written(base[host.name]))

@@ -146,9 +146,7 @@ class PlansWithFewerFacts(Protocol):
 class AddsLocalStatus(Protocol):
     """A step whose status also depends on this machine (a client certificate's days)."""
 
-    def local_status(
-        self, answers: Any, status: StepStatus, facts: Facts, host: str
-    ) -> StepStatus:
+    def local_status(self, answers: Any, status: StepStatus, facts: Facts, host: str) -> StepStatus:
         """``status`` (the host's side, settled) with what this machine adds."""
         ...
 

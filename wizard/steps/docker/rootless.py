@@ -176,9 +176,7 @@ def _rootless_config(
     return merged, note
 
 
-def _check_prerequisites(
-    user: str, account: Account, tools: RootlessTools, manager: str
-) -> None:
+def _check_prerequisites(user: str, account: Account, tools: RootlessTools, manager: str) -> None:
     """Refuse, before any change, what would only fail once dockerd-rootless.sh runs."""
     if not account.exists:
         raise PlanConflict(

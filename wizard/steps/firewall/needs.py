@@ -227,9 +227,7 @@ def declared_tcp_ports(needs: Sequence[Need]) -> set[int]:
     return ports
 
 
-def check_loaded(
-    zones: dict[str, set[tuple[str, int]]], needs: Sequence[Need]
-) -> None:
+def check_loaded(zones: dict[str, set[tuple[str, int]]], needs: Sequence[Need]) -> None:
     """With the step off: refuse a need that the zones an earlier apply loaded drop in every
     zone (no zone opens one of its ports). ``zones``: zone -> (protocol, port) it accepts;
     empty when no zones are loaded (nothing is filtered then)."""

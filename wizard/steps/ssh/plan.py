@@ -319,9 +319,7 @@ def plan(step: str, answers: SshAnswers, facts: Facts) -> Plan:
         else ()  # nobody named: the host's accounts are not read (plan_facts)
     )
     if not actions:
-        return Plan(
-            step, (), before=(main, drop, facts[BANNER]), warnings=unknown_names
-        )
+        return Plan(step, (), before=(main, drop, facts[BANNER]), warnings=unknown_names)
     apply, undo = reload_commands(facts[SERVICE_MANAGER], facts[SSH_SOCKET])
     actions.append(
         RunCommand(

@@ -93,9 +93,7 @@ class DockerTlsStep:
     def plan(self, answers: DockerTlsAnswers, facts: Facts) -> Plan:
         return _plan.plan(self.name, answers, facts)
 
-    def health(
-        self, transport: Transport, answers: DockerTlsAnswers, facts: Facts
-    ) -> list[str]:
+    def health(self, transport: Transport, answers: DockerTlsAnswers, facts: Facts) -> list[str]:
         return _health.health(transport, answers, facts)
 
     def status(self, answers: DockerTlsAnswers, facts: Facts) -> StepStatus:
@@ -142,9 +140,7 @@ class DockerTlsStep:
 
     # ---- local work (wizard.local): run by the session, never named by a front end -------
 
-    def prepare(
-        self, answers: DockerTlsAnswers, facts: Facts, local: LocalContext
-    ) -> Prepared:
+    def prepare(self, answers: DockerTlsAnswers, facts: Facts, local: LocalContext) -> Prepared:
         return _local.prepare_local_work(answers, facts, local)
 
     def after_confirmed(self, answers: DockerTlsAnswers) -> LocalReport:

@@ -369,9 +369,7 @@ def install_client(
 # ---- the hooks (wizard.local), run by the session -----------------------------------------
 
 
-def prepare_local_work(
-    answers: DockerTlsAnswers, facts: Facts, local: LocalContext
-) -> Prepared:
+def prepare_local_work(answers: DockerTlsAnswers, facts: Facts, local: LocalContext) -> Prepared:
     """Open or create the CA (its passphrase asked through ``local.ask``) and issue what
     the host and this machine need: :func:`prepare` with the passphrase.
 
@@ -412,6 +410,7 @@ def prepare_local_work(
             continue
         return Prepared(made, (folder,) if new_ca else ())
 
+
 def after_confirmed(answers: DockerTlsAnswers) -> LocalReport:
     """The client bundle and docker context, as lines to show (where the bundle went, and
     the ``docker --context NAME ps`` to try)."""
@@ -439,6 +438,7 @@ def after_confirmed(answers: DockerTlsAnswers) -> LocalReport:
         lines.append(f"docker context {context.name!r} {context.action}. Try:")
         lines.append(f"  docker --context {context.name} ps")
     return LocalReport(lines)
+
 
 def local_status(
     answers: DockerTlsAnswers, status: StepStatus, facts: Facts, host: str

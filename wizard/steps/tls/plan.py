@@ -277,9 +277,8 @@ def plan(step: str, answers: DockerTlsAnswers, facts: Facts) -> Plan:
             "Plan this step through the wizard, which asks for the passphrase (or call "
             "wizard.steps.tls.local.prepare() with it before planning).",
         )
-    return _plan_prepared(step,
-        prepared, prepared.material, current, facts, replacing=bool(found)
-    )
+    return _plan_prepared(step, prepared, prepared.material, current, facts, replacing=bool(found))
+
 
 def _plan_prepared(
     step: str,
@@ -421,6 +420,7 @@ def _plan_prepared(
         notes=tuple(notes),
         warnings=tuple(warnings),
     )
+
 
 def _before(facts: Facts) -> tuple[FileState, ...]:
     key = facts[SERVER_KEY]
