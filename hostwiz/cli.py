@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hostwiz.progress import print_progress
 from hostwiz.site_cli import HostAction, add_site_option, say_created, site_of
 from wizard.errors import HostwizError
 
@@ -234,17 +235,6 @@ def _confirm(question: str) -> bool:
     return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
 
 
-def _progress(event: Any) -> None:
-    """Each step of an apply or rollback on stderr as it happens. The final ``done`` event
-    is the outcome, which the command prints itself (on stdout, once)."""
-    if event.kind == "done":
-        return
-    marks = {"action": "  ..", "action-done": "  ok", "action-failed": "  !!", "warning": "  !"}
-    print(f"{marks.get(event.kind, '--')} {event.message}", file=sys.stderr)
-    if event.kind == "action-failed" and event.output:
-        print("     " + event.output.replace("\n", "\n     "), file=sys.stderr)
-
-
 def cmd_facts(args: argparse.Namespace) -> int:
     from wizard.connect import open_transport
     from wizard.session import read_facts, step_statuses
@@ -416,12 +406,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 selections,
                 changeset,
                 facts,
-                progress=_progress,
+                progress=print_progress,
                 confirm_timeout=args.confirm_timeout,
             )
         elif _confirm("Apply these changes?"):
             # Time passed while the admin read the plan: re-read the host, refuse if it changed.
-            result = apply(transport, selections, expected=changeset, progress=_progress,
+            result = apply(transport, selections, expected=changeset, progress=print_progress,
                            confirm_timeout=args.confirm_timeout, planning=True)  # fmt: skip
         else:
             print("Nothing was changed.", file=sys.stderr)
@@ -501,7 +491,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         result = apply_changeset(
             transport,
             changeset,
-            progress=_progress,
+            progress=print_progress,
             confirm_timeout=args.confirm_timeout,
             reason="rollback",
         )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
+from hostwiz.progress import print_progress
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:  # imported where used: the CLI starts fast (tests/unit/test_import_cost.py)
@@ -133,13 +134,6 @@ def _print(lines: Any) -> None:
     sys.stdout.write(as_ansi(lines) if sys.stdout.isatty() else as_text(lines))
 
 
-def _progress(event: Any) -> None:
-    marks = {"action": "  ..", "action-done": "  ok", "action-failed": "  !!", "warning": "  !"}
-    print(f"{marks.get(event.kind, '--')} {event.message}", file=sys.stderr)
-    if event.kind == "action-failed" and event.output:
-        print("     " + event.output.replace("\n", "\n     "), file=sys.stderr)
-
-
 def _confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         return False
@@ -247,10 +241,10 @@ def cmd_apply_site(args: argparse.Namespace, site: Site, asker: tuple[AskSecret,
         hosts = len({change.host for change in plan.changes if not change.changeset.empty})
         if args.yes:
             result = apply_site_planned(session, transports, plan, preview.facts,
-                                        progress=_progress,
+                                        progress=print_progress,
                                         confirm_timeout=args.confirm_timeout)  # fmt: skip
         elif _confirm(f"Apply these changes on {hosts} host(s) of site {site.name}?"):
-            result = apply_site(session, transports, expected=plan, progress=_progress,
+            result = apply_site(session, transports, expected=plan, progress=print_progress,
                                 confirm_timeout=args.confirm_timeout)  # fmt: skip
         else:
             print("Nothing was changed.", file=sys.stderr)
@@ -281,7 +275,7 @@ def cmd_rollback_site(args: argparse.Namespace, site: Site) -> int:
         if not args.yes and not _confirm(f"Put back site {site.name} ({order}, in this order)?"):
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR
-        back, stuck = rollback_site(site.name, transports, plans, progress=_progress,
+        back, stuck = rollback_site(site.name, transports, plans, progress=print_progress,
                                     confirm_timeout=args.confirm_timeout)  # fmt: skip
     print(f"Put back: {', '.join(back) or 'none'}.")
     if stuck:

@@ -193,6 +193,8 @@ def test_the_command_line_plans_applies_rolls_back_and_recovers_a_site(
     assert main(["apply", "--site", path, "--yes", "--confirm-timeout", "30"]) == 0
     said = capsys.readouterr()
     assert f"rollback --site {path}" in said.out, said.err
+    # The outcome is said once, on stdout (not again on stderr as the last progress line).
+    assert (said.out + said.err).count(f"rollback --site {path}") == 1, said
     token = source.run(f"cat {TOKEN}").out.strip()
     assert writer.run(f"cat {PEER_TOKEN}").out.strip() == token
     assert main(["plan", "--site", path, "--json"]) == 0
