@@ -107,6 +107,19 @@ def test_userns_remap_goes_live_and_a_second_apply_plans_nothing(ssh, console, p
     assert rollback_plan(ssh, result.snapshot_id).empty  # rolling back twice is harmless
 
 
+def test_the_shared_dockerd_restart_starts_a_stopped_dockerd_on_an_init_script_host(console):
+    """Debian's /etc/init.d/docker restart ends early when dockerd is stopped (set -e and a
+    missing pid file); the restart every step shares starts it, as systemctl restart would."""
+    stopped = console.run("/etc/init.d/docker stop >/dev/null 2>&1; docker info >/dev/null 2>&1")
+    try:
+        assert not stopped.ok, "dockerd still answers after its init script stopped it"
+        restarted = console.run(restart_dockerd("sysv").script, timeout=120)
+        assert restarted.ok, restarted.out + restarted.err
+        assert console.run("docker info >/dev/null 2>&1").ok
+    finally:
+        console.run("/etc/init.d/docker start >/dev/null 2>&1\n" + WAIT_FOR_DOCKER, timeout=120)
+
+
 def test_a_daemon_json_dockerd_rejects_never_stays_live(ssh, console, pristine):
     good = b'{\n  "log-level": "info"\n}\n'
     console.run("mkdir -p /etc/docker && cat > /etc/docker/daemon.json && chmod 640 "

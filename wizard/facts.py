@@ -247,11 +247,15 @@ SERVICE_MANAGER: Fact[str] = Fact(
 def restart_service_script(manager: str, service: str) -> str:
     """The command that restarts ``service`` through the host's own service manager.
 
-    Under systemd the unit's failure state is reset first: a unit may be started only so
+    A stopped service is started, as ``systemctl restart`` does. Under systemd the unit's
+    failure state is reset first: a unit may be started only so
     often (Debian's docker.service: 3 times in 60 s), and apply, roll back, apply again would
     otherwise hit the limit, which would then also stop the undo from starting it again.
     """
     if manager == "systemd":
         unit = shell_quote(service)
         return f"systemctl reset-failed {unit} 2>/dev/null; systemctl restart {unit}"
-    return f"/etc/init.d/{service} restart"
+    # An init script's restart of a stopped service may fail where systemctl restart starts
+    # it (Debian's docker script: under set -e, reading the missing pid file ends it).
+    script = f"/etc/init.d/{service}"
+    return f"if {script} status >/dev/null 2>&1; then {script} restart; else {script} start; fi"

@@ -269,6 +269,12 @@ def test_overlay_is_refused_for_ganesha() -> None:
         SHARES.plan(ANSWERS, facts)
 
 
+NFS_RESTART = (
+    "if /etc/init.d/nfs-kernel-server status >/dev/null 2>&1; then "
+    "/etc/init.d/nfs-kernel-server restart; else /etc/init.d/nfs-kernel-server start; fi"
+)
+
+
 def test_kernel_server_plan() -> None:
     answers = replace(ANSWERS, server="kernel")
     facts = raw_facts(
@@ -284,7 +290,7 @@ def test_kernel_server_plan() -> None:
     assert written[0].content.endswith(b"[nfsd]\nvers3=n\n")
     commands = [(a.script, a.undo) for a in plan.actions if isinstance(a, RunCommand)]
     assert commands[-2:] == [
-        ("/etc/init.d/nfs-kernel-server restart", "/etc/init.d/nfs-kernel-server restart"),
+        (NFS_RESTART, NFS_RESTART),
         ("exportfs -ra", "exportfs -ra"),
     ]
     # Done: the files are there and the server listens -> nothing to do.
