@@ -432,6 +432,7 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     from snapshots.layout import snapshot_dir
     from snapshots.store import list_snapshots, shown_states
     from wizard.connect import open_transport
+    from wizard.steps import step_title
 
     with open_transport(args) as transport:
         found = list_snapshots(transport)
@@ -443,7 +444,8 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     states = shown_states(found)
     for info in found:
         created = info.created or "?"
-        print(f"{info.id}  {created}  {', '.join(info.steps) or '-'}  [{states[info.id]}]")
+        titles = ", ".join(step_title(name) for name in info.steps)
+        print(f"{info.id}  {created}  {titles or '-'}  [{states[info.id]}]")
         if info.damaged:
             print(f"    DAMAGED: {info.damaged}. hostwiz cannot roll back from it; look at "
                   f"{snapshot_dir(info.id)} on the host.")  # fmt: skip

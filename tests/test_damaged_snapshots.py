@@ -94,3 +94,18 @@ def test_damaged_snapshots_are_named_and_the_others_still_work(host, lab_ssh_con
     rolled = hostwiz(host, lab_ssh_config, "rollback", "--yes", good)
     assert rolled.returncode == 0, rolled.stderr
     assert not console.run("test -e /etc/hostwiz-demo-0").ok
+
+
+def test_the_snapshot_list_names_steps_by_their_titles(host, lab_ssh_config):
+    """`hostwiz snapshots` shows what the admin saw in the wizard ("SSH hardening"), not the
+    step's key ("ssh"); --json keeps the keys for scripts."""
+    with SshTransport.connect(host.name, ssh_config=lab_ssh_config) as ssh:
+        plan = Plan("ssh", (WriteFile("/etc/hostwiz-demo-title", b"changed\n"),))
+        result = apply_changeset(ssh, Changeset(host.name, (plan,)), confirm_timeout=10)
+    assert result.confirmed and result.snapshot_id
+    listed = hostwiz(host, lab_ssh_config, "snapshots")
+    line = next(line for line in listed.stdout.splitlines() if result.snapshot_id in line)
+    assert "SSH hardening" in line, listed.stdout
+    as_json = hostwiz(host, lab_ssh_config, "snapshots", "--json")
+    steps = {item["id"]: item["steps"] for item in json.loads(as_json.stdout)}
+    assert steps[result.snapshot_id] == ["ssh"]
