@@ -33,6 +33,11 @@ def docker_raw(**changes: tuple[int, str]) -> dict[str, tuple[int, str]]:
         "dockerd": (0, "pid 812\narg /usr/sbin/dockerd\narg -H\narg fd://\nnofile 1048576\n"),
         "docker_info": (0, json.dumps(info) + "\n"),
         "service_manager": (0, "systemd\n"),
+        "docker_system_engine": (
+            0,
+            "installed\nenabled docker.service\nactive docker.service\n"
+            "enabled docker.socket\nactive docker.socket\n",
+        ),
         "file:/etc/subuid": _file(b"admin:100000:65536\n"),
         "file:/etc/subgid": _file(b"admin:100000:65536\n"),
         "account:dockremap": (2, ""),
