@@ -25,6 +25,7 @@ from wizard.steps.base import (
     FinishesLocally,
     GuardsNeeds,
     Need,
+    NotesAfterRollback,
     PlansWithFewerFacts,
     PreparesLocally,
     Step,
@@ -286,6 +287,25 @@ def with_after_confirmed(result: ApplyResult, selections: Sequence[Selection]) -
     if not report.lines:
         return result
     return replace(result, message="\n".join([result.message, *report.lines]))
+
+
+def after_rolled_back(
+    steps: Iterable[str], host: str, answers: Mapping[str, Any] | None = None
+) -> list[str]:
+    """After a rollback of a snapshot that recorded ``steps`` (step names): what the local
+    side of those steps leaves on this machine and what to do, as lines to show (empty when
+    nothing stays). ``host`` names the host's local files (:func:`client_host`); ``answers``
+    holds the admin's answers by step name where known (else the step's defaults)."""
+    lines: list[str] = []
+    recorded = set(steps)
+    for name, step in STEPS.items():
+        if name not in recorded or not isinstance(step, NotesAfterRollback):
+            continue
+        given = (answers or {}).get(name)
+        lines.extend(
+            step.after_rolled_back(given if given is not None else step.answers_type(), host)
+        )
+    return lines
 
 
 def preview(
