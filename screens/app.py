@@ -625,8 +625,10 @@ class HostwizApp(App[int]):
     async def snapshots(self, transport: SshTransport) -> str:
         from snapshots.rollback import rollback_plan
         from snapshots.store import list_snapshots
+        from wizard.local import client_host
         from wizard.plan import Changeset
         from wizard.render import render_changeset
+        from wizard.session import with_rollback_notes
         from wizard.transaction import apply_changeset
         from wizard.transport.base import hostwiz_command
 
@@ -648,15 +650,21 @@ class HostwizApp(App[int]):
         )
         if not go:
             return ""
+        steps = next((info.steps for info in found if info.id == snapshot_id), ())
         undoing = ApplyScreen(
             f"Rolling back to before {snapshot_id}",
             transport.host_label,
-            lambda progress: apply_changeset(
-                transport,
-                changeset,
-                progress=progress,
-                confirm_timeout=self.args.confirm_timeout,
-                reason="rollback",
+            lambda progress: with_rollback_notes(
+                apply_changeset(
+                    transport,
+                    changeset,
+                    progress=progress,
+                    confirm_timeout=self.args.confirm_timeout,
+                    reason="rollback",
+                ),
+                steps,
+                client_host(transport),
+                self.answers,
             ),
             changed=changeset.touched_paths(),
             window=self.args.confirm_timeout,

@@ -289,6 +289,14 @@ def with_after_confirmed(result: ApplyResult, selections: Sequence[Selection]) -
     return replace(result, message="\n".join([result.message, *report.lines]))
 
 
+def snapshot_steps(transport: Transport, snapshot_id: str) -> tuple[str, ...]:
+    """The steps the snapshot ``snapshot_id`` recorded (none when it is not listed)."""
+    from snapshots.store import list_snapshots
+
+    found = [info for info in list_snapshots(transport) if info.id == snapshot_id]
+    return found[0].steps if found else ()
+
+
 def after_rolled_back(
     steps: Iterable[str], host: str, answers: Mapping[str, Any] | None = None
 ) -> list[str]:
@@ -306,6 +314,19 @@ def after_rolled_back(
             step.after_rolled_back(given if given is not None else step.answers_type(), host)
         )
     return lines
+
+
+def with_rollback_notes(
+    result: ApplyResult, steps: Iterable[str], host: str, answers: Mapping[str, Any] | None = None
+) -> ApplyResult:
+    """``result`` of a rollback with :func:`after_rolled_back`'s lines appended (only when
+    the rollback was confirmed: otherwise the host is as it was)."""
+    if not result.confirmed:
+        return result
+    lines = after_rolled_back(steps, host, answers)
+    if not lines:
+        return result
+    return replace(result, message="\n".join([result.message, *lines]))
 
 
 def preview(

@@ -190,6 +190,5 @@ def test_nothing_is_said_after_a_rollback_without_the_tls_step_or_its_local_side
     assert after_rolled_back(["tls"], "web2") == []  # no context, no bundle for web2
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no docker CLI: the bundle only
     assert after_rolled_back(["tls"], "web1")[1] == (
-        f"What to do: delete {home / '.docker' / 'hostwiz' / 'web1'}, or apply the TLS step "
-        "again."
+        f"What to do: delete {home / '.docker' / 'hostwiz' / 'web1'}, or apply the TLS step again."
     )
