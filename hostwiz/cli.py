@@ -463,7 +463,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from snapshots.rollback import rollback_plan
     from snapshots.store import SnapshotDamaged, list_snapshots
     from wizard.connect import open_transport
+    from wizard.local import client_host
     from wizard.plan import Changeset
+    from wizard.session import snapshot_steps, with_rollback_notes
     from wizard.transaction import apply_changeset
 
     with open_transport(args) as transport:
@@ -482,6 +484,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                     "snapshots lists them), knowing that the damaged one may be a later change.",
                 )
             snapshot_id = found[-1].id
+        steps = snapshot_steps(transport, snapshot_id)
         plan = rollback_plan(transport, snapshot_id)
         changeset = Changeset(transport.host_label, (plan,))
         _print_plan(changeset)
@@ -497,6 +500,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
             confirm_timeout=args.confirm_timeout,
             reason="rollback",
         )
+        result = with_rollback_notes(result, steps, client_host(transport))
     print(result.message)
     return EXIT_OK if result.confirmed else EXIT_ERROR
 

@@ -65,6 +65,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
+CONNECT_TIMEOUT = 10.0
+"""Seconds the wizard waits for a host to answer each connection step (TCP, SSH handshake,
+login) before it gives up; the "Connecting…" text says so, so a slow host does not look hung."""
+
 
 class Cancelled(HostwizError):
     title = "Cancelled"
@@ -297,7 +301,12 @@ class HostwizApp(App[int]):
             accept_new_host_key=accept,
             sudo_password=lambda: self._sudo_password(choice.target),
             identity_file=Path(args.identity) if args.identity else None,
+            connect_timeout=CONNECT_TIMEOUT,
         )
+
+    def connecting(self, target: str) -> str:
+        """What the base screen says while :meth:`connect` runs, with its time limit."""
+        return f"Connecting to {target}… (gives up after {CONNECT_TIMEOUT:g} s without an answer)"
 
     def look_for_ways_in(
         self, choice: HostChoice, say: Callable[[Tried], None], stop: Callable[[], bool]
@@ -433,7 +442,7 @@ class HostwizApp(App[int]):
             else:
                 try:
                     transport = await self.blocking(
-                        f"Connecting to {choice.target}…", partial(self.connect, choice)
+                        self.connecting(choice.target), partial(self.connect, choice)
                     )
                 except Exception as error:
                     problem, failed = error, choice
@@ -625,8 +634,10 @@ class HostwizApp(App[int]):
     async def snapshots(self, transport: SshTransport) -> str:
         from snapshots.rollback import rollback_plan
         from snapshots.store import list_snapshots
+        from wizard.local import client_host
         from wizard.plan import Changeset
         from wizard.render import render_changeset
+        from wizard.session import with_rollback_notes
         from wizard.transaction import apply_changeset
         from wizard.transport.base import hostwiz_command
 
@@ -648,15 +659,21 @@ class HostwizApp(App[int]):
         )
         if not go:
             return ""
+        steps = next((info.steps for info in found if info.id == snapshot_id), ())
         undoing = ApplyScreen(
             f"Rolling back to before {snapshot_id}",
             transport.host_label,
-            lambda progress: apply_changeset(
-                transport,
-                changeset,
-                progress=progress,
-                confirm_timeout=self.args.confirm_timeout,
-                reason="rollback",
+            lambda progress: with_rollback_notes(
+                apply_changeset(
+                    transport,
+                    changeset,
+                    progress=progress,
+                    confirm_timeout=self.args.confirm_timeout,
+                    reason="rollback",
+                ),
+                steps,
+                client_host(transport),
+                self.answers,
             ),
             changed=changeset.touched_paths(),
             window=self.args.confirm_timeout,

@@ -78,7 +78,7 @@ async def site_flow(app: HostwizApp, choice: SiteChoice) -> None:
             known = next((c for c in choice.hosts if c.target == host.target), None)
             picked = known or HostChoice(host.target, "", None)
             transports[host.name] = await app.blocking(
-                f"Connecting to {host.target}…", partial(app.connect, picked)
+                app.connecting(host.target), partial(app.connect, picked)
             )
         # One passphrase for the visit: the preview after an apply (or a rollback) prepares
         # again, from the hosts as they are then, without asking again.

@@ -223,7 +223,7 @@ def test_renewal_keeps_the_daemon_reachable_and_rollback_removes_everything(
     # the installed certificates, key and folder are gone; dockerd still answers locally.
     for snapshot in (result.snapshot_id, applied.snapshot_id):
         plan = rollback_plan(ssh, snapshot)
-        apply_changeset(ssh, Changeset(ssh.host_label, (plan,)), reason="rollback")
+        undone = apply_changeset(ssh, Changeset(ssh.host_label, (plan,)), reason="rollback")
         if snapshot == result.snapshot_id:
             assert read(console, SERVER_CERT_PATH) == old_server
             assert read(console, SERVER_KEY_PATH) == old_key
@@ -235,6 +235,12 @@ def test_renewal_keeps_the_daemon_reachable_and_rollback_removes_everything(
     with pytest.raises(OSError):
         socket.create_connection((address, PORT), timeout=5).close()
     assert os.path.exists(bundle.key)  # the admin's bundle is theirs: rollback is host-side
+    # ... and the rollback's result says so: what stays on this machine and what to do.
+    from wizard.session import snapshot_steps, with_rollback_notes
+
+    steps = snapshot_steps(ssh, applied.snapshot_id)
+    said = with_rollback_notes(undone, steps, first.host, {"tls": first}).message
+    assert f"`docker context rm {first.context}`" in said and f"delete {bundle.folder}" in said
 
 
 def test_with_the_engine_step_one_apply_one_restart_and_both_settle(practice, tmp_path, local_home):

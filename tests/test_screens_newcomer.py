@@ -333,3 +333,36 @@ async def test_a_step_opened_from_the_audit_says_which_finding_brought_it() -> N
         await pilot.pause()
         shown = app.screen.query_one("#reason", Static)
         assert str(shown.content) == reason and visible(shown)
+
+
+@run_async
+async def test_connecting_says_how_long_it_waits_at_most(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "Connecting to web1…" alone looked hung on a slow host: the text names the time limit,
+    the one the connection really uses."""
+    import threading
+
+    from wizard.transport.ssh import SshTransport
+
+    used: list[float] = []
+    release = threading.Event()
+
+    def slow_connect(target: str, **kwargs: Any) -> Any:
+        used.append(kwargs.get("connect_timeout", 10))  # SshTransport.connect default
+        release.wait(30)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(SshTransport, "connect", slow_connect)
+    app = HostwizApp(default_args(), hosts=[HostChoice("lab1", "practice host")])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, StartScreen, 30)
+        await pilot.press("ctrl+l", *"admin@web1", "enter")
+        await until(pilot, lambda: bool(used), 30)
+        busy = app.screen_stack[0].query_one("#busy-text", Static)
+        assert used == [10]
+        assert str(busy.render()) == (
+            "Connecting to admin@web1… (gives up after 10 s without an answer)"
+        )
+        release.set()
+        await until(pilot, lambda: isinstance(app.screen, StartScreen), 30)
+        await pilot.press("escape")
+        await pilot.pause()

@@ -25,6 +25,7 @@ from wizard.steps.base import (
     FinishesLocally,
     GuardsNeeds,
     Need,
+    NotesAfterRollback,
     PlansWithFewerFacts,
     PreparesLocally,
     Step,
@@ -286,6 +287,46 @@ def with_after_confirmed(result: ApplyResult, selections: Sequence[Selection]) -
     if not report.lines:
         return result
     return replace(result, message="\n".join([result.message, *report.lines]))
+
+
+def snapshot_steps(transport: Transport, snapshot_id: str) -> tuple[str, ...]:
+    """The steps the snapshot ``snapshot_id`` recorded (none when it is not listed)."""
+    from snapshots.store import list_snapshots
+
+    found = [info for info in list_snapshots(transport) if info.id == snapshot_id]
+    return found[0].steps if found else ()
+
+
+def after_rolled_back(
+    steps: Iterable[str], host: str, answers: Mapping[str, Any] | None = None
+) -> list[str]:
+    """After a rollback of a snapshot that recorded ``steps`` (step names): what the local
+    side of those steps leaves on this machine and what to do, as lines to show (empty when
+    nothing stays). ``host`` names the host's local files (:func:`client_host`); ``answers``
+    holds the admin's answers by step name where known (else the step's defaults)."""
+    lines: list[str] = []
+    recorded = set(steps)
+    for name, step in STEPS.items():
+        if name not in recorded or not isinstance(step, NotesAfterRollback):
+            continue
+        given = (answers or {}).get(name)
+        lines.extend(
+            step.after_rolled_back(given if given is not None else step.answers_type(), host)
+        )
+    return lines
+
+
+def with_rollback_notes(
+    result: ApplyResult, steps: Iterable[str], host: str, answers: Mapping[str, Any] | None = None
+) -> ApplyResult:
+    """``result`` of a rollback with :func:`after_rolled_back`'s lines appended (only when
+    the rollback was confirmed: otherwise the host is as it was)."""
+    if not result.confirmed:
+        return result
+    lines = after_rolled_back(steps, host, answers)
+    if not lines:
+        return result
+    return replace(result, message="\n".join([result.message, *lines]))
 
 
 def preview(

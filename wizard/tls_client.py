@@ -232,6 +232,17 @@ def ensure_context(
     )
 
 
+def context_exists(name: str, *, env: Mapping[str, str] | None = None, cli: str = "docker") -> bool:
+    """The docker CLI here knows the context ``name`` (False without a docker CLI, or when it
+    cannot say)."""
+    if shutil.which(cli, path=(env or os.environ).get("PATH")) is None:
+        return False
+    try:
+        return _docker(["context", "inspect", name], env, cli).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 # ---- probes: is the API reachable over TLS, and only with a client certificate? ------------
 
 

@@ -129,3 +129,66 @@ def test_prepared_answers_are_answers_of_the_steps_own_type(ca_root, home):
     with pytest.raises(InvalidAnswer, match="unknown setting 'material'"):
         build(TLS.answers_type, {"material": "x"})
     assert TLS.plan(answers, tls_facts()).actions  # plans from the answers it takes
+
+
+def fake_docker(folder: Path, contexts: list[str]) -> Path:
+    """A ``docker`` on PATH that knows ``contexts`` (``docker context inspect NAME``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "docker"
+    known = " ".join(contexts)
+    script.write_text(
+        f'#!/bin/sh\nfor n in {known}; do [ "$1 $2 $3" = "context inspect $n" ] && exit 0; done\n'
+        "exit 1\n"
+    )
+    script.chmod(0o755)
+    return folder
+
+
+def test_a_rollback_of_the_tls_step_says_what_stays_locally_and_what_to_do(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session runs the steps' ``after_rolled_back`` hooks for the steps a rolled-back
+    snapshot recorded; the TLS step names its docker context and client bundle, which stay
+    on this machine, and how to remove them."""
+    monkeypatch.setenv("PATH", str(fake_docker(tmp_path / "bin", ["web1"])))
+    from wizard.session import after_rolled_back
+
+    assert after_rolled_back(["ssh", "tls"], "web1") == [
+        "On this machine, your docker context 'web1' still points at the host's Docker TLS "
+        "port, which the rollback closed again.",
+        "What to do: remove the context with `docker context rm web1`, or apply the TLS step "
+        "again.",
+    ]
+    bundle = home / ".docker" / "hostwiz" / "web1"
+    bundle.mkdir(parents=True)
+    (bundle / "ca.pem").write_text("x")
+    lines = after_rolled_back(["tls"], "web1")
+    assert lines[0] == (
+        f"On this machine, your docker context 'web1' and the client bundle in {bundle} still "
+        "point at the host's Docker TLS port, which the rollback closed again."
+    )
+    assert lines[1] == (
+        f"What to do: remove the context with `docker context rm web1` and delete {bundle}, "
+        "or apply the TLS step again."
+    )
+    custom = tmp_path / "mine"
+    custom.mkdir()
+    (custom / "cert.pem").write_text("x")
+    answers = {"tls": TLS.answers_type(bundle_dir=str(custom))}
+    assert str(custom) in after_rolled_back(["tls"], "web1", answers)[0]  # the admin's folder
+
+
+def test_nothing_is_said_after_a_rollback_without_the_tls_step_or_its_local_side(
+    tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wizard.session import after_rolled_back
+
+    monkeypatch.setenv("PATH", str(fake_docker(tmp_path / "bin", ["web1"])))
+    (home / ".docker" / "hostwiz" / "web1").mkdir(parents=True)
+    (home / ".docker" / "hostwiz" / "web1" / "key.pem").write_text("x")
+    assert after_rolled_back(["ssh", "firewall"], "web1") == []  # no TLS step in the snapshot
+    assert after_rolled_back(["tls"], "web2") == []  # no context, no bundle for web2
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no docker CLI: the bundle only
+    assert after_rolled_back(["tls"], "web1")[1] == (
+        f"What to do: delete {home / '.docker' / 'hostwiz' / 'web1'}, or apply the TLS step again."
+    )

@@ -130,6 +130,18 @@ class FinishesLocally(Protocol):
 
 
 @runtime_checkable
+class NotesAfterRollback(Protocol):
+    """A step whose local side outlives a rollback of the host (a docker context, a client
+    bundle): after a snapshot that included the step is rolled back, what stays on this
+    machine and what to do about it."""
+
+    def after_rolled_back(self, answers: Any, host: str) -> list[str]:
+        """Lines to show (empty when nothing local is left); ``host`` is the host's name for
+        local files. Reads this machine only; never raises."""
+        ...
+
+
+@runtime_checkable
 class PlansWithFewerFacts(Protocol):
     """A step whose plan reads less than :meth:`Step.facts` (which also serves its status and
     its form's context): a step that is off plans nothing, yet the step list still shows what

@@ -146,6 +146,9 @@ class DockerTlsStep:
     def after_confirmed(self, answers: DockerTlsAnswers) -> LocalReport:
         return _local.after_confirmed(answers)
 
+    def after_rolled_back(self, answers: DockerTlsAnswers, host: str) -> list[str]:
+        return _local.after_rolled_back(answers, host)
+
     def local_status(
         self, answers: DockerTlsAnswers, status: StepStatus, facts: Facts, host: str
     ) -> StepStatus:

@@ -54,9 +54,11 @@ from wizard.steps.tls.plan import (
     foreign_setup,
 )
 from wizard.tls_client import (
+    BUNDLE_FILES,
     Bundle,
     ContextResult,
     check_bundle_folder,
+    context_exists,
     context_name,
     default_bundle_dir,
     ensure_context,
@@ -438,6 +440,42 @@ def after_confirmed(answers: DockerTlsAnswers) -> LocalReport:
         lines.append(f"docker context {context.name!r} {context.action}. Try:")
         lines.append(f"  docker --context {context.name} ps")
     return LocalReport(lines)
+
+
+def after_rolled_back(
+    answers: DockerTlsAnswers,
+    host: str,
+    *,
+    env: dict[str, str] | None = None,
+    docker_cli: str = "docker",
+) -> list[str]:
+    """After a rollback that undid this step on ``host``: the docker context and client
+    bundle that :func:`after_confirmed` made stay on this machine and point at a TLS port
+    that is closed again. Says which of them exist and how to remove them (or that applying
+    the step again brings the port back); nothing when neither exists."""
+    context = context_name(host)
+    folder = client_bundle_dir(answers, host)
+    has_context = context_exists(context, env=env, cli=docker_cli)
+    try:
+        has_bundle = any((folder / name).is_file() for name in BUNDLE_FILES)
+    except OSError:
+        has_bundle = False
+    left = [
+        *([f"your docker context {context!r}"] if has_context else []),
+        *([f"the client bundle in {folder}"] if has_bundle else []),
+    ]
+    if not left:
+        return []
+    fixes = [
+        *([f"remove the context with `docker context rm {context}`"] if has_context else []),
+        *([f"delete {folder}"] if has_bundle else []),
+    ]
+    point = "still points" if len(left) == 1 else "still point"
+    return [
+        f"On this machine, {' and '.join(left)} {point} at the host's Docker TLS port, which "
+        "the rollback closed again.",
+        f"What to do: {' and '.join(fixes)}, or apply the TLS step again.",
+    ]
 
 
 def local_status(
