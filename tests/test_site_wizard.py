@@ -76,7 +76,8 @@ async def wait_for(pilot: Any, check: Any, seconds: float = 120) -> Any:
         await pilot.pause(0.05)
         if check(pilot.app.screen):
             return pilot.app.screen
-    raise AssertionError(f"never happened; now on {pilot.app.screen!r}")
+    shown = getattr(pilot.app.screen, "error_text", "")  # a dialog's error says why it stays
+    raise AssertionError(f"never happened; now on {pilot.app.screen!r} {shown}")
 
 
 @pytest.mark.lab
@@ -216,7 +217,14 @@ def test_the_wizard_applies_a_site_with_tls_asking_the_passphrase_once(
             await pilot.press("ctrl+l", "enter")
             dialog = await wait_for(pilot, lambda s: isinstance(s, SecretScreen))
             assert dialog.request.confirm  # a new CA: chosen now
-            await pilot.press(*passphrase, "enter", *passphrase, "enter")
+            # Typed once each field has the cursor, as a person types (keys pressed before the
+            # dialog has focused its field would go nowhere on a loaded machine).
+            await wait_for(pilot, lambda s: s.focused is not None and s.focused.id == "passphrase")
+            await pilot.press(*passphrase, "enter")
+            await wait_for(
+                pilot, lambda s: s.focused is not None and s.focused.id == "confirmation"
+            )
+            await pilot.press(*passphrase, "enter")
             preview = await wait_for(pilot, lambda s: isinstance(s, PreviewScreen), 180)
             shown = "\n".join(line.text for line in preview.lines)
             assert shown.count("/etc/docker/tls/server-cert.pem") >= 2, shown
