@@ -465,14 +465,15 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from wizard.connect import open_transport
     from wizard.local import client_host
     from wizard.plan import Changeset
-    from wizard.session import snapshot_steps, with_rollback_notes
+    from wizard.session import with_rollback_notes
     from wizard.transaction import apply_changeset
 
     with open_transport(args) as transport:
         snapshot_id = args.snapshot
+        listed = list_snapshots(transport)
         if not snapshot_id:
             # A damaged snapshot may be the latest change: never skip it for an older one.
-            found = [i for i in list_snapshots(transport) if i.reason == "apply" or i.damaged]
+            found = [i for i in listed if i.reason == "apply" or i.damaged]
             if not found:
                 print("No snapshots on this host: nothing to roll back.")
                 return EXIT_OK
@@ -484,7 +485,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                     "snapshots lists them), knowing that the damaged one may be a later change.",
                 )
             snapshot_id = found[-1].id
-        steps = snapshot_steps(transport, snapshot_id)
+        steps = next((info.steps for info in listed if info.id == snapshot_id), ())
         plan = rollback_plan(transport, snapshot_id)
         changeset = Changeset(transport.host_label, (plan,))
         _print_plan(changeset)

@@ -236,9 +236,10 @@ def test_renewal_keeps_the_daemon_reachable_and_rollback_removes_everything(
         socket.create_connection((address, PORT), timeout=5).close()
     assert os.path.exists(bundle.key)  # the admin's bundle is theirs: rollback is host-side
     # ... and the rollback's result says so: what stays on this machine and what to do.
-    from wizard.session import snapshot_steps, with_rollback_notes
+    from snapshots.store import list_snapshots
+    from wizard.session import with_rollback_notes
 
-    steps = snapshot_steps(ssh, applied.snapshot_id)
+    (steps,) = [i.steps for i in list_snapshots(ssh) if i.id == applied.snapshot_id]
     said = with_rollback_notes(undone, steps, first.host, {"tls": first}).message
     assert f"`docker context rm {first.context}`" in said and f"delete {bundle.folder}" in said
 

@@ -289,14 +289,6 @@ def with_after_confirmed(result: ApplyResult, selections: Sequence[Selection]) -
     return replace(result, message="\n".join([result.message, *report.lines]))
 
 
-def snapshot_steps(transport: Transport, snapshot_id: str) -> tuple[str, ...]:
-    """The steps the snapshot ``snapshot_id`` recorded (none when it is not listed)."""
-    from snapshots.store import list_snapshots
-
-    found = [info for info in list_snapshots(transport) if info.id == snapshot_id]
-    return found[0].steps if found else ()
-
-
 def after_rolled_back(
     steps: Iterable[str], host: str, answers: Mapping[str, Any] | None = None
 ) -> list[str]:
