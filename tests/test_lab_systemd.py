@@ -33,6 +33,7 @@ from snapshots.rollback import rollback_plan
 from tests.probes import wait_for, wait_until
 from wizard.actions import RunCommand, WriteFile
 from wizard.errors import LabError
+from wizard.host.sshd import DROP_IN_PATH as SSHD_DROP_IN
 from wizard.plan import Changeset, Plan
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
@@ -284,6 +285,25 @@ def test_ssh_port_moves_with_a_socket_activated_sshd(
         assert not cons.run(f"test -e {SOCKET_DROP_IN}").ok
     finally:
         forget_port(host.name)
+
+
+def test_ssh_hardening_applies_while_a_socket_activated_sshd_is_stopped(
+    make_lab_hosts: MakeLabHosts, lab_ssh_config: Path
+) -> None:
+    """Where ssh.socket starts sshd, ssh.service may be stopped between connections (and the
+    port move stops it itself): systemd then removed /run/sshd, its RuntimeDirectory, and
+    ``sshd -t`` and ``sshd -T`` fail with "Missing privilege separation directory" until a
+    connection starts sshd again. The clean-clone run caught the health check reading nothing
+    there before the confirming connection had started sshd."""
+    (host,) = make_lab_hosts(1, docker=False, init="systemd", ssh_socket=True)
+    cons = host.console()
+    with connect(host, lab_ssh_config) as ssh:
+        on_console(host, "systemctl stop ssh.service")  # KillMode=process: this session stays
+        assert not cons.run("test -e /run/sshd").ok
+        result = apply(ssh, [hardened("ssh")])
+    assert result.confirmed
+    assert "PasswordAuthentication no" in on_console(host, f"cat {SSHD_DROP_IN}")
+    assert on_console(host, "systemctl is-active ssh.socket").strip() == "active"
 
 
 @pytest.mark.docker

@@ -13,6 +13,7 @@ from wizard.actions import RunCommand
 from wizard.answers import build, fields_of
 from wizard.errors import InvalidAnswer, PlanConflict
 from wizard.facts import Facts
+from wizard.host.sshd import with_privsep_dir
 from wizard.plan import Changeset, Plan, PortMove
 from wizard.steps.ssh import SSH_HARDENING
 from wizard.steps.ssh import crypto as ssh_crypto
@@ -120,7 +121,7 @@ def test_fresh_debian_host_gets_the_drop_in_and_a_checked_reload():
     text = plan.actions[0].content.decode()
     assert "PasswordAuthentication no" in text and "PermitRootLogin prohibit-password" in text
     assert "HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256" in text
-    assert plan.actions[1].script == "sshd -t && /etc/init.d/ssh reload"
+    assert plan.actions[1].script == with_privsep_dir("sshd -t") + " && /etc/init.d/ssh reload"
 
 
 def test_done_host_plans_nothing():
@@ -136,7 +137,7 @@ def test_main_config_without_include_gets_one_at_the_top():
 
 def test_systemd_hosts_reload_through_systemctl():
     plan = SSH_HARDENING.plan(SshAnswers(), facts(manager="systemd"))
-    assert plan.actions[-1].script == "sshd -t && systemctl reload ssh"
+    assert plan.actions[-1].script == with_privsep_dir("sshd -t") + " && systemctl reload ssh"
 
 
 @pytest.mark.parametrize(

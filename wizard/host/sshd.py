@@ -28,7 +28,27 @@ def planned_ports(drop_in: FileState, running: tuple[int, ...]) -> tuple[int, ..
     return ports_in(drop_in) or running or (22,)
 
 
-EFFECTIVE_COMMAND = "sshd -T 2>/dev/null"
+PRIVSEP_DIR = "/run/sshd"
+"""sshd's privilege separation directory on Debian and Ubuntu; sshd -t and -T need it."""
+
+
+def with_privsep_dir(command: str) -> str:
+    """``command`` (an ``sshd -t`` or ``sshd -T``), run once more after creating sshd's
+    privilege separation directory, when the first run failed and the directory is missing.
+
+    Where ssh.socket starts sshd, systemd removes /run/sshd (ssh.service's RuntimeDirectory)
+    whenever ssh.service stops, and creates it again only when the next connection starts the
+    service. Until then sshd -t and -T fail with "Missing privilege separation directory",
+    although nothing is wrong. Debian's init script creates the directory the same way before
+    its own ``sshd -t``; systemd adopts it when the service starts.
+    """
+    return (
+        f"{{ {command} || {{ [ ! -d {PRIVSEP_DIR} ] && mkdir -m 0755 {PRIVSEP_DIR} && "
+        f"{command}; }}; }}"
+    )
+
+
+EFFECTIVE_COMMAND = with_privsep_dir("sshd -T 2>/dev/null")
 """sshd's effective configuration. Every fact that reads it uses this very command, with its
 own parser, so that one round trip runs ``sshd -T`` once (:func:`wizard.facts.gather` runs a
 command once for all facts that share it; sshd -T parses every file and costs ~10 ms)."""

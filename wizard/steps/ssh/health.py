@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from wizard.facts import Facts
+from wizard.host.sshd import with_privsep_dir
 from wizard.steps.ssh.answers import (
     SshAnswers,
 )
@@ -25,7 +26,11 @@ from wizard.transport.base import Transport
 
 
 def health(transport: Transport, answers: SshAnswers, facts: Facts) -> list[str]:
-    effective = parse_effective(0, transport.run("sshd -T").out)
+    result = transport.run(with_privsep_dir("sshd -T"))
+    if not result.out.strip():
+        said = result.err.strip() or f"exit status {result.exit_code}"
+        return [f"sshd -T could not read sshd's configuration ({said})"]
+    effective = parse_effective(0, result.out)
     wanted = {
         "permitrootlogin": "without-password"
         if answers.permit_root_login == "prohibit-password"

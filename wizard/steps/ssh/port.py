@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from wizard.actions import FileState
 from wizard.facts import Fact
-from wizard.host.sshd import EFFECTIVE_COMMAND
+from wizard.host.sshd import EFFECTIVE_COMMAND, with_privsep_dir
 
 DEFAULT_PORT = 22
 DROP_IN_FOLDER = "/etc/ssh/sshd_config.d"
@@ -179,6 +179,7 @@ def reload_commands(manager: str, socket_activated: bool) -> tuple[str, str]:
     Open sessions survive both. An sshd that could not bind its new port has exited, and a
     plain reload would not bring it back on the restored configuration: the undo starts it.
     """
+    check = with_privsep_dir("sshd -t")
     if socket_activated:
         # systemd refuses to start a socket while its (Accept=no) service runs: the listening
         # sshd stops first (KillMode=process: open sessions stay), the socket starts sshd
@@ -186,11 +187,11 @@ def reload_commands(manager: str, socket_activated: bool) -> tuple[str, str]:
         moved = (
             "systemctl daemon-reload && systemctl stop ssh.service && systemctl restart ssh.socket"
         )
-        return f"sshd -t && {moved}", f"{moved}; systemctl reload-or-restart ssh.service"
+        return f"{check} && {moved}", f"{moved}; systemctl reload-or-restart ssh.service"
     if manager == "systemd":
-        return "sshd -t && systemctl reload ssh", "systemctl reload-or-restart ssh"
+        return f"{check} && systemctl reload ssh", "systemctl reload-or-restart ssh"
     return (
-        "sshd -t && /etc/init.d/ssh reload",
+        f"{check} && /etc/init.d/ssh reload",
         "if /etc/init.d/ssh status >/dev/null 2>&1; then /etc/init.d/ssh reload; "
         "else /etc/init.d/ssh start; fi",
     )
