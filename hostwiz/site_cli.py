@@ -275,9 +275,12 @@ def cmd_rollback_site(args: argparse.Namespace, site: Site) -> int:
         if not args.yes and not _confirm(f"Put back site {site.name} ({order}, in this order)?"):
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR
-        back, stuck = rollback_site(site.name, transports, plans, progress=print_progress,
-                                    confirm_timeout=args.confirm_timeout)  # fmt: skip
+        back, stuck, notes = rollback_site(site.name, transports, plans,
+                                           progress=print_progress,
+                                           confirm_timeout=args.confirm_timeout)  # fmt: skip
     print(f"Put back: {', '.join(back) or 'none'}.")
+    for line in notes:
+        print(line)
     if stuck:
         print(f"NOT put back: {', '.join(stuck)}. `{site.command('recover')}` "
               "tells the story.")  # fmt: skip

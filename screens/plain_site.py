@@ -180,10 +180,12 @@ def _offer_rollback(run: PlainRun, site: Site, transports: Mapping[str, Transpor
         say(run, NO_CHANGES)
         return 0
     run.applying = True
-    back, stuck = rollback_site(site.name, transports, plans, progress=progress(run),
-                                confirm_timeout=run.confirm_timeout)  # fmt: skip
+    back, stuck, notes = rollback_site(site.name, transports, plans, progress=progress(run),
+                                       confirm_timeout=run.confirm_timeout)  # fmt: skip
     run.applying = False
     say(run, f"Put back: {', '.join(back) or 'none'}.")
+    for line in notes:
+        say(run, line)
     if stuck:
         say(run, f"NOT put back: {', '.join(stuck)}. `{site.command('recover')}` tells the "
                  "story.")  # fmt: skip

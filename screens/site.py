@@ -169,7 +169,7 @@ async def site_rollback(app: HostwizApp, site: Site, transports: Mapping[str, Tr
     def progress(event: Event) -> None:
         app.call_from_thread(app.set_busy, event.message)
 
-    back, stuck = await app.blocking(
+    back, stuck, notes = await app.blocking(
         f"Putting back site {site.name}…",
         partial(rollback_site, site.name, transports, plans, progress=progress,
                 confirm_timeout=app.args.confirm_timeout),
@@ -179,5 +179,5 @@ async def site_rollback(app: HostwizApp, site: Site, transports: Mapping[str, Tr
                    f"`{site.command('recover')}` tells the story.", title=f"Site {site.name}",
                    severity="error", timeout=30)  # fmt: skip
     else:
-        app.notify(f"Put back site {site.name}: {', '.join(back) or 'nothing differed'}.",
-                   title=f"Site {site.name}", timeout=20)  # fmt: skip
+        said = f"Put back site {site.name}: {', '.join(back) or 'nothing differed'}."
+        app.notify("\n".join([said, *notes]), title=f"Site {site.name}", timeout=20)

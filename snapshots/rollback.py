@@ -156,4 +156,5 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
         notes=(f"Puts back what snapshot {snapshot_id} recorded ({', '.join(paths)}).",),
         ssh_port=ssh_port,
         rolls_back=snapshot_id,
+        rolled_back_steps=tuple(str(step) for step in meta.get("steps", [])),
     )

@@ -196,7 +196,7 @@ def test_squid_on_another_host_takes_the_clients_web_traffic_and_rolls_back(
     # The site rollback: the router first, then the proxy host; nothing of the proxy is left.
     plans = site_rollback_plans(site.name, transports)
     assert next((p.stage, p.host) for p in plans) == (2, "router")
-    _back, stuck = rollback_site(site.name, transports, plans, confirm_timeout=30)
+    _back, stuck, _notes = rollback_site(site.name, transports, plans, confirm_timeout=30)
     assert stuck == []
     for host in (router, proxy):
         left = traces(host)

@@ -143,7 +143,7 @@ def test_server_and_two_clients_share_with_the_same_ids_then_roll_back(
     assert "error" in nfs(server, server, alice, share, "read", "/shared/a.txt")
 
     plans = site_rollback_plans(site.name, transports)
-    back, stuck = rollback_site(site.name, transports, plans, confirm_timeout=60)
+    back, stuck, _notes = rollback_site(site.name, transports, plans, confirm_timeout=60)
     assert stuck == [] and len(back) == 3
     assert on_console(server, "cat /etc/ganesha/ganesha.conf") == original_conf
     assert "error" in nfs(one, server, alice, share, "read", "/shared/a.txt")

@@ -79,7 +79,7 @@ def test_two_hosts_two_stages_apply_plan_nothing_then_roll_back(
 
     plans = site_rollback_plans(site.name, transports)
     assert [(p.host, p.stage) for p in plans] == [("writer", 2), ("source", 1)]
-    back, stuck = rollback_site(site.name, transports, plans, confirm_timeout=30)
+    back, stuck, _notes = rollback_site(site.name, transports, plans, confirm_timeout=30)
     assert stuck == [] and [b.split()[0] for b in back] == ["writer", "source"]
     assert not writer.run(f"test -e {PEER_CONF} || test -e {FOLDER}").ok
     assert not source.run(f"test -e {TOKEN} || test -e {FOLDER}").ok
@@ -257,7 +257,7 @@ def test_each_hosts_single_host_steps_go_with_stage_one_and_back_with_the_site(
         plans = site_rollback_plans(site.name, opened)
         assert plans[0].host == "writer" and [p.stage for p in plans] == [2, 1, 1]
         assert {p.host for p in plans[1:]} == {"writer", "source"}  # one stage: either order
-        back, stuck = rollback_site(site.name, opened, plans, confirm_timeout=30)
+        back, stuck, _notes = rollback_site(site.name, opened, plans, confirm_timeout=30)
         assert stuck == [] and len(back) == 3
     finally:
         close_all(opened)

@@ -75,3 +75,12 @@ def test_a_two_host_site_with_tls_one_ca_a_certificate_per_host_a_bundle_each(
     again = hostwiz("plan", HOSTWIZ_CA_PASSPHRASE=PASSPHRASE)
     assert again.returncode == 0, again.stdout + again.stderr  # nothing re-issued, nothing to do
     assert "Created a new CA" not in again.stderr
+
+    # Putting the site back closes both TLS ports; the contexts and bundles stay on this
+    # machine, and the rollback says so, host by host, with what to do.
+    back = hostwiz("rollback", "--yes", "--confirm-timeout", "60")
+    assert back.returncode == 0, back.stdout + back.stderr
+    for host, name in ((first, "one"), (second, "two")):
+        assert not host.console().run(f"test -e {SERVER_CERT_PATH}").ok
+        assert f"{name}: On this machine, your docker context {host.name!r}" in back.stdout
+        assert f"`docker context rm {host.name}`" in back.stdout

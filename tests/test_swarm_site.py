@@ -137,7 +137,7 @@ def test_a_manager_and_two_workers_join_keep_no_token_and_roll_back(
     # Site rollback: workers leave first, then every host's stage 1 goes.
     plans = site_rollback_plans(site.name, transports)
     assert [p.stage for p in plans] == [2, 2, 1, 1, 1]
-    back, stuck = rollback_site(site.name, transports, plans, confirm_timeout=30)
+    back, stuck, _notes = rollback_site(site.name, transports, plans, confirm_timeout=30)
     assert stuck == [] and {b.split()[0] for b in back[:2]} == {"node2", "node3"}
     for host in (manager, *workers):
         assert swarm_state(host) == "inactive"
@@ -262,7 +262,7 @@ def test_two_managers_a_worker_and_a_stack_on_every_node_then_a_previewed_teardo
         assert "swarm leave" in text["node3/2"] and "swarm leave" in text["node1/1"]
         assert token not in " ".join(text.values())
         # ...and applied as one snapshotted transaction per host and stage.
-        back, stuck = rollback_site(site.name, opened, plans, confirm_timeout=30)
+        back, stuck, _notes = rollback_site(site.name, opened, plans, confirm_timeout=30)
         assert stuck == [] and len(back) == 6
         after = {host.name: len(snapshots_on(host)) for host in (manager, second, worker)}
         assert after == {manager.name: before[manager.name] + 2,
@@ -364,7 +364,7 @@ def test_a_worker_the_site_makes_a_manager_is_promoted_and_demoted_back(
 
     # Its rollback demotes it again.
     plans = site_rollback_plans(managers.name, transports)
-    _back, stuck = rollback_site(managers.name, transports, plans, confirm_timeout=30)
+    _back, stuck, _notes = rollback_site(managers.name, transports, plans, confirm_timeout=30)
     assert stuck == [] and node_role(manager, node2).startswith("worker")
 
     # The other way through the site: a manager the site makes a worker is demoted.

@@ -37,6 +37,9 @@ class Plan:
     """Set when this plan moves sshd to another port (None: SSH stays where it is)."""
     rolls_back: str | None = None
     """The snapshot whose change this plan puts back (a rollback's plan); None otherwise."""
+    rolled_back_steps: tuple[str, ...] = ()
+    """A rollback's plan: the steps that snapshot's change applied (their local side may
+    need a word afterwards, :func:`wizard.session.after_rolled_back`)."""
 
     @property
     def empty(self) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 
 from snapshots.layout import LAST_FILE, RESTORE_COMMAND, SNAPSHOT_DIR, snapshot_dir
 from snapshots.local_journal import JournalEntry, entries, last_transaction
-from snapshots.store import SnapshotInfo, list_snapshots
+from snapshots.store import SnapshotInfo, decode_meta, list_snapshots
 from wizard.errors import ConnectionFailed, HostwizError, SudoFailed
 from wizard.steps.firewall.loaded import loaded_zone_ports
 from wizard.transaction import disarm_script
@@ -683,9 +683,23 @@ def undo_time_line(item: Interrupted, recover_command: str) -> str:
 
 
 def roll_back_interrupted(transport: Transport, snapshot_id: str) -> str:
-    result = transport.run(f"sh {snapshot_dir(snapshot_id)}/restore.sh recover")
+    """Put an interrupted change back with the host's own restore script; what it said, and
+    what the rolled-back steps leave on this machine (:func:`wizard.session.after_rolled_back`).
+    """
+    from wizard.local import client_host
+    from wizard.session import after_rolled_back  # it imports every step: only when needed
+
+    snap = snapshot_dir(snapshot_id)
+    meta, _problem = decode_meta(transport.run(f"cat {snap}/meta.json 2>/dev/null").stdout)
+    result = transport.run(f"sh {snap}/restore.sh recover")
     transport.run(disarm_script(snapshot_id, confirmed=False))
-    return (result.out + result.err).strip()
+    said = (result.out + result.err).strip()
+    if not result.ok:
+        return said
+    steps = [str(step) for step in meta.get("steps", [])]
+    return "\n".join(
+        line for line in (said, *after_rolled_back(steps, client_host(transport))) if line
+    )
 
 
 def finish_interrupted(transport: Transport, snapshot_id: str) -> bool:

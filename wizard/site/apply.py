@@ -19,14 +19,15 @@ import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from snapshots.rollback import rollback_plan
 from wizard.errors import ApplyFailed, HostChanged, HostwizError
 from wizard.facts import Fact, Facts
+from wizard.local import client_host
 from wizard.plan import Changeset, Plan
 from wizard.render import RenderedLine, render_changeset
-from wizard.session import in_step_order, with_needs
+from wizard.session import after_rolled_back, in_step_order, with_needs
 from wizard.site import journal
 from wizard.site.model import Site
 from wizard.site.plan import (
@@ -377,6 +378,15 @@ def site_rollback_plans(site: str, transports: Mapping[str, Transport]) -> list[
     return plans
 
 
+class SiteRolledBack(NamedTuple):
+    """What ``rollback --site`` did: hosts put back and not (``host (snapshot)``), and what
+    stays on this machine from the steps put back (:func:`wizard.session.after_rolled_back`)."""
+
+    back: list[str]
+    stuck: list[str]
+    notes: list[str]
+
+
 def rollback_site(
     site: str,
     transports: Mapping[str, Transport],
@@ -384,7 +394,7 @@ def rollback_site(
     *,
     progress: Progress | None = None,
     confirm_timeout: int = 60,
-) -> tuple[list[str], list[str]]:
+) -> SiteRolledBack:
     """Put back every host of the site's last change in reverse order (as ``plans`` says)."""
     say = progress or (lambda event: None)
     change = journal.last_change(site)
@@ -401,7 +411,13 @@ def rollback_site(
         if p.plan.empty:  # nothing differs: it counts as put back
             story("rolled-back", p.host, p.stage, p.snapshot_id)
     story("incomplete" if stuck else "reverted", detail="rollback --site")
-    return back, stuck
+    notes = [
+        f"{p.host}: {line}"
+        for p in plans
+        if f"{p.host} ({p.snapshot_id})" in back
+        for line in after_rolled_back(p.plan.rolled_back_steps, client_host(transports[p.host]))
+    ]
+    return SiteRolledBack(back, stuck, notes)
 
 
 def render_rollback(site: Site, plans: Sequence[HostRollback]) -> list[RenderedLine]:
