@@ -422,6 +422,7 @@ def test_going_back_to_userns_remap_removes_the_rootless_engine(ssh, console, pr
         plan = preview(ssh, chosen)[0].plans[0]
         shown = as_text(render_plan(plan))
         assert "admin's rootless Docker engine (made by hostwiz earlier) is stopped" in shown
+        assert "no container runs under it now" in shown  # asked over admin's own socket
         back = apply(ssh, chosen)
         assert back.confirmed
         assert not console.run(f"test -S /run/user/{uid}/docker.sock").ok

@@ -145,6 +145,17 @@ def test_rootful_stops_and_removes_the_rootless_engine_hostwiz_made():
     assert "at boot again" not in shown  # the system engine is enabled already
 
 
+def test_rootful_says_how_many_containers_stop_with_the_rootless_engine():
+    hardened = DockerEngineAnswers()
+    head = "installed\nenabled /etc/rc2.d/S01docker\nrootless-running alice 3\n"
+    facts = docker_facts(hardened, system_engine=_engine_output(ALICE_FILES, head))
+    (warning,) = [w for w in DOCKER_ENGINE.plan(hardened, facts).warnings if "alice's" in w]
+    assert "the 3 container(s) running under it stop" in warning
+    idle = docker_facts(hardened, system_engine=_engine_output(ALICE_FILES))
+    (warning,) = [w for w in DOCKER_ENGINE.plan(hardened, idle).warnings if "alice's" in w]
+    assert "no container runs under it now" in warning
+
+
 def test_rootful_on_systemd_disables_the_user_unit_and_undo_enables_it():
     hardened = DockerEngineAnswers()
     unit = {
@@ -188,8 +199,9 @@ def test_the_system_engine_fact_reads_units_links_and_files():
         + base64.b64encode(b"{}\n").decode()
         + "\n@@file /etc/init.d/docker-rootless-x\n\n"
     )
-    engine = parse_system_engine(0, out)
+    engine = parse_system_engine(0, "rootless-running alice 2\nrootless-running bob x\n" + out)
     assert engine.installed and engine.enabled == ("/etc/rc2.d/S01docker",)
+    assert engine.running_under("alice") == 2 and engine.running_under("bob") == 0
     assert [(s.path, s.mode, s.content) for s in engine.rootless_files] == [
         ("/etc/docker/rootless-alice.json", 0o600, b"{}\n")
     ]

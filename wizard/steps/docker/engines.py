@@ -131,10 +131,16 @@ def remove_rootless_engines(manager: str, engine: SystemEngine) -> tuple[list[Ac
             actions.append(
                 RemoveFile(state.path, why=f"{user}'s rootless engine is no longer used")
             )
+        running = engine.running_under(user)
+        stopping = (
+            f"the {running} container(s) running under it stop"
+            if running
+            else "no container runs under it now"
+        )
         warnings.append(
             f"{user}'s rootless Docker engine (made by hostwiz earlier) is stopped and removed, "
             f"with its init script or service, its settings and the DOCKER_HOST line that "
-            f"pointed {user}'s docker at it; containers running under it stop. Its images and "
+            f"pointed {user}'s docker at it; {stopping}. Its images and "
             f"containers stay in ~{user}/.local/share/docker and come back if rootless mode "
             "is chosen again (or on rollback)."
         )

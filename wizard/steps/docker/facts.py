@@ -291,6 +291,8 @@ class SystemEngine:
     """Every hostwiz rootless-engine file on the host (any user's)."""
     installed: bool = False
     """The system engine's service exists (docker.service, or /etc/init.d/docker)."""
+    rootless_running: tuple[tuple[str, int], ...] = ()
+    """(user, containers running) for each rootless engine that answers on its socket."""
 
     def rootless_users(self) -> tuple[str, ...]:
         """Users with a hostwiz-made rootless engine (its profile snippet, init script or unit
@@ -305,10 +307,15 @@ class SystemEngine:
     def files_of(self, user: str) -> tuple[FileState, ...]:
         return tuple(s for s in self.rootless_files if rootless_owner(s.path) == user)
 
+    def running_under(self, user: str) -> int:
+        """Containers running under ``user``'s rootless engine (0 when it does not answer)."""
+        return sum(count for owner, count in self.rootless_running if owner == user)
+
 
 def parse_system_engine(code: int, out: str) -> SystemEngine:
     enabled: list[str] = []
     active: list[str] = []
+    running: list[tuple[str, int]] = []
     files: list[FileState] = []
     for name, body in sections(out).items():
         if name.startswith("file ") and body.strip():
@@ -319,8 +326,12 @@ def parse_system_engine(code: int, out: str) -> SystemEngine:
             enabled.append(value)
         elif key == "active":
             active.append(value)
+        elif key == "rootless-running":
+            user, _, count = value.partition(" ")
+            if user and count.isdigit():
+                running.append((user, int(count)))
     installed = "installed" in out.split("\n@@", 1)[0].splitlines()
-    return SystemEngine(tuple(enabled), tuple(active), tuple(files), installed)
+    return SystemEngine(tuple(enabled), tuple(active), tuple(files), installed, tuple(running))
 
 
 SYSTEM_ENGINE = Fact(
@@ -336,6 +347,11 @@ else
   [ -x /etc/init.d/docker ] && echo installed
   for l in /etc/rc[2345].d/S[0-9][0-9]docker; do [ -e "$l" ] && echo "enabled $l"; done
 fi
+for s in /run/user/*/docker.sock; do
+  [ -S "$s" ] || continue
+  n=$(DOCKER_HOST="unix://$s" timeout 5 docker ps -q 2>/dev/null | wc -l)
+  echo "rootless-running $(stat -c %U "${{s%/docker.sock}}") $n"
+done
 for f in {" ".join(ROOTLESS_FILE_GLOBS)}; do
   [ -f "$f" ] || continue
   echo "@@file $f"; {FILE_STAT} "$f" && base64 -w0 "$f"; echo
