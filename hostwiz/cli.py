@@ -20,6 +20,7 @@ from hostwiz.site_cli import HostAction, add_site_option, say_created, site_of
 from wizard.errors import HostwizError
 
 if TYPE_CHECKING:
+    from wizard.audit.view import HostView
     from wizard.facts import Facts
     from wizard.local import AskSecret, SecretAnswer, SecretRequest
     from wizard.plan import Changeset
@@ -398,7 +399,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             for line in report.lines:
                 print(line)
             return EXIT_OK if report.ok else EXIT_ERROR
-        before = _audit_findings(transport) if getattr(args, "audit", False) else None
+        before = _audit_view(transport) if getattr(args, "audit", False) else None
         if args.yes:
             # Applied straight after it was read and shown: nothing to re-check.
             result = apply_planned(
@@ -416,7 +417,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         else:
             print("Nothing was changed.", file=sys.stderr)
             return EXIT_ERROR
-        after = _audit_findings(transport) if before is not None and result.confirmed else None
+        after = _audit_again(transport, before) if before is not None and result.confirmed else None
     print(result.message)
     if before is not None and after is not None:
         _print_audit_change(before, after)
@@ -552,18 +553,26 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _audit_findings(transport: Transport) -> list[Any]:
-    from wizard.audit import audit
+def _audit_view(transport: Transport) -> HostView:
+    from wizard.audit import host_view, read_audit_facts
 
-    return audit(transport)
+    return host_view(read_audit_facts(transport))
 
 
-def _print_audit_change(before: list[Any], after: list[Any]) -> None:
-    """``apply --audit``: which findings the change fixed (and any it brought)."""
-    from wizard.audit import compare
+def _audit_again(transport: Transport, before: HostView) -> HostView:
+    """The audit after the change (waits, bounded, for containers dockerd restarts itself)."""
+    from wizard.audit import audit_again
+
+    return audit_again(transport, before)
+
+
+def _print_audit_change(before: HostView, after: HostView) -> None:
+    """``apply --audit``: which findings the change fixed (and any it brought, and those it
+    could not check again because their container was not running)."""
+    from wizard.audit import change
 
     print("Audit, before -> after:")
-    for line in compare(before, after).lines():
+    for line in change(before, after).lines():
         print(f"  {line}")
 
 

@@ -194,7 +194,7 @@ class AuditScreen(Screen[str | None]):
 async def audit_flow(app: HostwizApp, transport: SshTransport) -> str:
     """Audit → (step that fixes a finding → audit again); returns a note for the step list
     saying which findings the change fixed (and any it brought)."""
-    from wizard.audit import compare, findings_in, host_view, read_audit_facts
+    from wizard.audit import audit_again, change, findings_in, host_view, read_audit_facts
     from wizard.audit.table import container_table
 
     host = transport.host_label
@@ -214,6 +214,6 @@ async def audit_flow(app: HostwizApp, transport: SshTransport) -> str:
     note = await app.run_step(transport, choice.removeprefix("step:"), reason=reason)
     if not note:
         return ""
-    facts = await app.blocking(f"Auditing {host} again…", partial(read_audit_facts, transport))
-    diff = compare(before, findings_in(host_view(facts)))
+    after = await app.blocking(f"Auditing {host} again…", partial(audit_again, transport, view))
+    diff = change(view, after)
     return "\n".join([note, "Audit, before → after:", *diff.lines()])

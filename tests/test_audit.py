@@ -44,6 +44,7 @@ HARDENED = (
     f"--security-opt no-new-privileges --read-only {IMAGE} sleep 600"
 )
 REMOVE = "docker rm -f audit-risky audit-hard >/dev/null 2>&1; true"
+REMOVE_STOPPED = "docker rm -f audit-stopped >/dev/null 2>&1; true"
 OPEN_2375 = (
     "mkdir -p /etc/docker && printf '%s\\n' "
     '\'{"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]}\' '
@@ -148,6 +149,44 @@ def applied_with_audit(docker_defaults: LabHost) -> None:
     assert "NoNewPrivs:\t0" in status
     report = json.loads(hostwiz_audit(docker_defaults, "--json").stdout)
     assert "container.no-new-privileges" in by_subject(report, "audit-old")
+
+
+@on_practice_host
+def test_apply_with_audit_does_not_call_a_stopped_containers_findings_fixed(
+    docker_defaults: LabHost,
+) -> None:
+    """The Docker engine step restarts dockerd, which (live-restore still off) stops the
+    containers as it shuts down: this one at once (stop signal KILL; ``sleep`` as PID 1 would
+    ignore TERM until dockerd itself is killed), and without a restart policy it stays
+    stopped. The audit after the change does not see it: its findings were not checked again,
+    so they are shown as "not running now", not as fixed (they used to be listed as fixed)."""
+    host = docker_defaults
+    import_test_image(host)
+    run = f"docker run -d --stop-signal KILL --name audit-stopped {IMAGE} sleep 600 >/dev/null"
+    on_console(host, f"{REMOVE_STOPPED}\n{run}")
+    try:
+        command = [sys.executable, "-m", "hostwiz", "apply", "--host", host.name,
+                   "--preset", "classic", "--yes", "--audit"]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        after = result.stdout.split("Audit, before -> after:", 1)[1]
+        shown = {
+            (kind, line.split("] ", 1)[1])
+            for line in after.splitlines()
+            for kind in ("fixed", "not running now")
+            if f"{kind}: [" in line
+        }
+        assert {
+            ("not running now", "Container runs as root (audit-stopped)"),
+            ("not running now", "Container keeps Docker's default capabilities (audit-stopped)"),
+            ("not running now", "Container may gain privileges through setuid (audit-stopped)"),
+        } == {(kind, label) for kind, label in shown if "audit-stopped" in label}, after
+        assert "audit-stopped did not run when the host was audited again" in after
+        # It really is stopped (by dockerd's restart), not changed: nothing fixed its findings.
+        status = "docker inspect -f '{{.State.Status}}' audit-stopped"
+        assert on_console(host, status).strip() == "exited"
+    finally:
+        on_console(host, REMOVE_STOPPED)
 
 
 # ---- the audit screen ----------------------------------------------------------------------

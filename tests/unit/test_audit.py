@@ -9,16 +9,31 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import subprocess
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from wizard.audit import AUDIT_FACTS, Finding, Severity, compare, failing, findings, host_view
+from wizard.audit import (
+    AUDIT_FACTS,
+    Finding,
+    HostView,
+    Severity,
+    change,
+    compare,
+    failing,
+    findings,
+    findings_in,
+    host_view,
+)
 from wizard.audit.facts import (
     PROCESS_MARK,
     container_from,
+    containers_waiting_for,
     parse_certificates,
     parse_containers,
     parse_listeners,
@@ -28,6 +43,7 @@ from wizard.audit.facts import (
 from wizard.audit.report import as_json, as_text
 from wizard.audit.rules import RULES
 from wizard.audit.table import container_row
+from wizard.audit.view import audit_facts
 from wizard.errors import InvalidAnswer
 from wizard.facts import Facts
 from wizard.pki import CertificateAuthority
@@ -554,3 +570,107 @@ def test_table_marks_risky_cells() -> None:
                           view)  # fmt: skip
     marked = {cell.column for cell in risky if cell.risky}
     assert marked == {"bind mounts", "host namespaces"}
+
+
+# ---- the audit after a change: containers that do not run (yet) -------------------------------
+
+OLD = inspect("old", Config__User="", HostConfig__CapDrop=None, HostConfig__SecurityOpt=None,
+              HostConfig__RestartPolicy={"Name": "always", "MaximumRetryCount": 0},
+              State={"Status": "running", "Pid": 4243})  # fmt: skip
+"""A container running as root with Docker's default capabilities, whose process may gain
+privileges (created before the daemon's default), restarted by dockerd."""
+OLD_PROCESS = "4243 NoNewPrivs:\t0\n4243 Seccomp:\t2\n"
+
+
+def view_of(**changes: tuple[int, str]) -> HostView:
+    raw = good_raw()
+    raw.update(changes)
+    return host_view(Facts.from_raw(AUDIT_FACTS, raw))
+
+
+def test_a_container_that_does_not_run_at_the_second_audit_is_not_fixed() -> None:
+    """dockerd's restart stops the containers and starts those with a restart policy again a
+    moment later: an audit in between does not see them. Their findings were not checked, so
+    they are not "fixed" (this used to list all three as fixed)."""
+    before = view_of(**{"audit:containers": containers(inspect(), OLD, process=OLD_PROCESS)})
+    about_old = {f.id for f in findings_in(before) if f.subject == "old"}
+    assert about_old == {"container.root-user", "container.capabilities-kept",
+                         "container.no-new-privileges"}  # fmt: skip
+    assert all(f.container == "old" for f in findings_in(before) if f.subject == "old")
+    after = view_of()  # only "web" runs
+    diff = change(before, after)
+    assert not diff.fixed and not diff.new
+    assert {(f.id, f.container) for f in diff.not_running} == {(i, "old") for i in about_old}
+    lines = diff.lines()
+    assert "not running now: [medium] Container runs as root (old)" in lines
+    assert not any(line.startswith(("fixed:", "new:")) for line in lines)
+    assert "old did not run when the host was audited again" in lines[-1]
+    assert "not fixed" in lines[-1]
+    # compare itself: without the second audit's running containers (unknown, or Docker could
+    # not be asked), no container finding that is gone is called fixed either.
+    plain = compare(findings_in(before), findings_in(after))
+    assert not plain.fixed and len(plain.not_running) == 3
+    docker_down = view_of(**{"audit:containers": (1, ""), "docker_info": (1, "")})
+    assert about_old <= {f.id for f in change(before, docker_down).not_running}
+
+
+def test_a_running_container_whose_finding_is_gone_is_fixed() -> None:
+    before = view_of(**{"audit:containers": containers(inspect(), OLD, process=OLD_PROCESS)})
+    recreated = copy.deepcopy(OLD)
+    recreated["Config"]["User"] = "1000"
+    after = view_of(**{"audit:containers": containers(inspect(), recreated, process=OLD_PROCESS)})
+    diff = change(before, after)
+    assert [(f.id, f.subject) for f in diff.fixed] == [("container.root-user", "old")]
+    assert not diff.not_running
+    assert diff.lines() == ["fixed: [medium] Container runs as root (old)"]
+
+
+def test_who_the_audit_after_a_change_waits_for() -> None:
+    view = view_of(**{"audit:containers": containers(
+        inspect("web"), OLD, inspect("later", HostConfig__RestartPolicy={"Name": "unless-stopped"}),
+        inspect("once", HostConfig__RestartPolicy={"Name": "on-failure"}),
+        inspect("looping", HostConfig__RestartPolicy={"Name": "always"},
+                State={"Status": "restarting", "Pid": 0}),
+    )})  # fmt: skip
+    assert view.restarted_with_dockerd == ("old", "later")  # not "looping": it does not run
+    assert view.running == {"web", "old", "later", "once", "looping"}
+    assert view_of(**{"audit:containers": (1, "")}).running is None
+    assert audit_facts() == AUDIT_FACTS  # nothing to wait for: the plain audit
+    waiting = audit_facts(["old"])
+    assert [f.name for f in waiting] == [f.name for f in AUDIT_FACTS]
+    (listing,) = [f for f in waiting if f.name == "audit:containers"]
+    assert listing.command.endswith(containers_waiting_for(()).command)
+    assert "timeout 10 " in listing.command and " old " in listing.command
+
+
+FAKE_DOCKER = """#!/bin/sh
+# dockerd after its restart: it answers, but lists the container only from the 2nd call on.
+calls=$(($(cat "$STATE/calls" 2>/dev/null || echo 0) + 1)); echo "$calls" > "$STATE/calls"
+echo "$*" >> "$STATE/log"
+[ "$3" = inspect ] && exec cat "$STATE/inspect.json"
+[ "$calls" -ge 2 ] || exit 0
+[ "$4" = -q ] && echo af8fd007ef69 || echo old
+"""
+
+
+@pytest.mark.parametrize("waits", [False, True])
+def test_the_container_list_waits_for_a_container_docker_restarts(
+    tmp_path: Path, waits: bool
+) -> None:
+    """The real shell command, with a fake ``docker`` that lists the container only from its
+    second call: the plain listing misses it, the listing of the audit after a change waits
+    (polling ``docker ps``) until it runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    (tmp_path / "inspect.json").write_text(json.dumps([inspect("old", State={"Pid": 0})]))
+    fact = containers_waiting_for(["old"] if waits else [])
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STATE": str(tmp_path)}
+    ran = subprocess.run(["sh", "-c", fact.command], capture_output=True, text=True, env=env,
+                         timeout=60, check=False)  # fmt: skip
+    listed = fact.parse(ran.returncode, ran.stdout)
+    assert [c.name for c in listed or ()] == (["old"] if waits else [])
+    calls = (tmp_path / "log").read_text().splitlines()
+    poll = "-H unix:///var/run/docker.sock ps --filter status=running --format {{.Names}}"
+    assert calls.count(poll) == (2 if waits else 0)  # not listed yet, then listed

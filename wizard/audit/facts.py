@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from wizard.facts import Fact, text_fact
 from wizard.host.docker import DAEMON_JSON_PATH, ROOT_SOCKET
 from wizard.pki import cert_info
+from wizard.transport.base import shell_quote
 
 DOCKER = f"timeout 20 docker -H unix://{ROOT_SOCKET}"
 
@@ -70,6 +72,16 @@ class Container:
     set, so the running process is the truth. None when it could not be read."""
     process_seccomp: int | None = None
     """``Seccomp`` of the main process: 0 off, 2 filtering. None when unknown."""
+    restart_policy: str = ""
+    """``--restart``: ``always``, ``unless-stopped``, ``on-failure`` or "" / ``no``."""
+    status: str = ""
+    """``running``, or ``restarting`` between two runs of a container Docker restarts."""
+
+    @property
+    def restarted_with_dockerd(self) -> bool:
+        """It runs, and Docker starts it again by itself when a restart of dockerd stops it
+        (without live-restore): it may not run yet right after dockerd answers again."""
+        return self.status == "running" and self.restart_policy in {"always", "unless-stopped"}
 
     @property
     def runs_as_root(self) -> bool:
@@ -145,6 +157,8 @@ def container_from(data: dict[str, Any]) -> Container:
         ports=tuple(ports),
         apparmor_profile=str(data.get("AppArmorProfile") or ""),
         pid=int(state.get("Pid") or 0),
+        restart_policy=str((host.get("RestartPolicy") or {}).get("Name") or ""),
+        status=str(state.get("Status") or ""),
     )
 
 
@@ -200,6 +214,39 @@ CONTAINERS: Fact[tuple[Container, ...] | None] = Fact(
 )
 """``docker inspect`` of the running containers, then what the kernel says of each one's main
 process (no-new-privileges and seccomp as they really apply)."""
+
+RESTART_WAIT = 10
+"""Seconds an audit after a change waits at most for containers Docker restarts by itself."""
+
+_WAIT_FOR_NAMES = (
+    "while :; do\n"
+    f"  if up=$(docker -H unix://{ROOT_SOCKET} ps --filter status=running "
+    "--format '{{.Names}}' 2>/dev/null); then\n"
+    "    all=1\n"
+    '    for c in "$@"; do printf \'%s\\n\' "$up" | grep -qxF -e "$c" || all=0; done\n'
+    '    [ "$all" = 1 ] && exit 0\n'
+    "  fi\n"
+    "  sleep 0.5\n"
+    "done"
+)
+"""Polls ``docker ps`` until every container named in the arguments runs."""
+
+
+def containers_waiting_for(names: Iterable[str]) -> Fact[tuple[Container, ...] | None]:
+    """:data:`CONTAINERS`, read once every container in ``names`` runs again, or after
+    :data:`RESTART_WAIT` seconds (a bounded wait, in the same round trip).
+
+    A change that restarts dockerd stops the containers (unless live-restore was on); those
+    with a restart policy are started again by dockerd itself, and may not run yet when it
+    answers again: an audit then would not see them, nor check them. When they all run
+    already, this costs one ``docker ps``; with no names it is :data:`CONTAINERS` itself.
+    """
+    wanted = sorted(set(names))
+    if not wanted:
+        return CONTAINERS
+    quoted = " ".join(shell_quote(name) for name in wanted)
+    wait = f"timeout {RESTART_WAIT} sh -c {shell_quote(_WAIT_FOR_NAMES)} sh {quoted} 2>/dev/null"
+    return Fact(CONTAINERS.name, f"{wait}\n{CONTAINERS.command}", CONTAINERS.parse)
 
 
 # ---- listeners ----------------------------------------------------------------------------

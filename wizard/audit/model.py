@@ -3,7 +3,7 @@ them, and the before/after comparison of two audits."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -54,6 +54,9 @@ class Finding:
     manual: str = ""
     subject: str = ""
     """What the finding is about (a container, a file, a listener); "" for the host itself."""
+    container: str = ""
+    """The container the finding is about ("" when it is not about one): the audit only sees
+    running containers, so such a finding says nothing once its container is not running."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -79,6 +82,8 @@ class Hit:
 
     evidence: str
     subject: str = ""
+    container: str = ""
+    """The container the hit is about, for container rules (see :attr:`Finding.container`)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,7 @@ class Rule:
                 self.fix,
                 self.manual,
                 hit.subject,
+                hit.container,
             )
             for hit in self.check(state)
         ]
@@ -121,11 +127,14 @@ def failing(findings: Iterable[Finding], threshold: Severity) -> list[Finding]:
 
 @dataclass(frozen=True)
 class AuditDiff:
-    """Two audits of one host compared: what a change fixed, what it brought, what remains."""
+    """Two audits of one host compared: what a change fixed, what it brought, what remains,
+    and what could not be checked again because its container was not running (``not_running``:
+    neither fixed nor remaining, since the second audit did not see the container at all)."""
 
     fixed: tuple[Finding, ...] = ()
     new: tuple[Finding, ...] = ()
     remaining: tuple[Finding, ...] = field(default=())
+    not_running: tuple[Finding, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -140,6 +149,10 @@ class AuditDiff:
             if finding.severity is Severity.INFO:
                 continue  # e.g. a certificate's days left, once TLS is set up: not a problem
             out.append(f"new:   [{finding.severity.value}] {_label(finding)}")
+        for finding in self.not_running:
+            out.append(f"not running now: [{finding.severity.value}] {_label(finding)}")
+        if self.not_running:
+            out.append(_not_running_note(self.not_running))
         if not out:
             out.append("The audit finds the same things as before.")
         return out
@@ -149,13 +162,35 @@ def _label(finding: Finding) -> str:
     return f"{finding.title} ({finding.subject})" if finding.subject else finding.title
 
 
-def compare(before: Iterable[Finding], after: Iterable[Finding]) -> AuditDiff:
-    """Which findings of ``before`` are gone ``after`` (fixed), which appeared (new)."""
+def _not_running_note(findings: Iterable[Finding]) -> str:
+    names = list(dict.fromkeys(f.container for f in findings))
+    it = "it runs" if len(names) == 1 else "they run"
+    return (
+        f"Not checked again: {', '.join(names)} did not run when the host was audited again "
+        f"(stopped, or still starting after dockerd restarted). These findings are not fixed; "
+        f"run hostwiz audit once {it}."
+    )
+
+
+def compare(
+    before: Iterable[Finding],
+    after: Iterable[Finding],
+    running_after: Collection[str] | None = None,
+) -> AuditDiff:
+    """Which findings of ``before`` are gone ``after`` (fixed), which appeared (new).
+
+    ``running_after`` names the containers the second audit saw running (None: unknown, e.g.
+    Docker could not be asked). A container finding gone because its container was not running
+    then is not fixed: nothing was checked. It is ``not_running`` instead.
+    """
     before_list, after_list = worst_first(before), worst_first(after)
     before_keys = {f.key for f in before_list}
     after_keys = {f.key for f in after_list}
+    seen = frozenset(running_after or ())
+    gone = [f for f in before_list if f.key not in after_keys]
     return AuditDiff(
-        fixed=tuple(f for f in before_list if f.key not in after_keys),
+        fixed=tuple(f for f in gone if not f.container or f.container in seen),
         new=tuple(f for f in after_list if f.key not in before_keys),
         remaining=tuple(f for f in after_list if f.key in before_keys),
+        not_running=tuple(f for f in gone if f.container and f.container not in seen),
     )

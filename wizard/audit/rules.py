@@ -67,7 +67,7 @@ def _each(view: HostView, test: Callable[[Container], str]) -> list[Hit]:
     for container in view.containers or ():
         evidence = test(container)
         if evidence:
-            hits.append(Hit(evidence, container.name))
+            hits.append(Hit(evidence, container.name, container.name))
     return hits
 
 

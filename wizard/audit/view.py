@@ -3,6 +3,7 @@ answer one question (is the Docker API on TCP, is there a firewall). Pure; rules
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from wizard.audit.facts import (
     Listener,
     PathInfo,
     SocketGroup,
+    containers_waiting_for,
 )
 from wizard.daemon_json import parse as parse_daemon_json
 from wizard.facts import SERVICE_MANAGER, Fact, Facts
@@ -57,6 +59,14 @@ AUDIT_FACTS: tuple[Fact[Any], ...] = (
     SERVICE_MANAGER,
 )
 """Everything an audit reads, in one round trip (:func:`wizard.facts.gather`)."""
+
+
+def audit_facts(waiting_for: Iterable[str] = ()) -> tuple[Fact[Any], ...]:
+    """:data:`AUDIT_FACTS`, whose container list is read once the containers named in
+    ``waiting_for`` run again (bounded, see :func:`containers_waiting_for`)."""
+    containers = containers_waiting_for(waiting_for)
+    return tuple(containers if fact is CONTAINERS else fact for fact in AUDIT_FACTS)
+
 
 IPTABLES_NAMES = {"filter", "nat", "mangle", "raw", "security"}
 """Tables iptables-nft creates: seeing them in ``nft list tables`` is not a firewall."""
@@ -222,6 +232,18 @@ class HostView:
     @property
     def rootless(self) -> bool:
         return any(opt.startswith("name=rootless") for opt in self.info.security_options)
+
+    @property
+    def running(self) -> frozenset[str] | None:
+        """The names of the running containers; None when Docker could not be asked."""
+        if self.containers is None:
+            return None
+        return frozenset(c.name for c in self.containers)
+
+    @property
+    def restarted_with_dockerd(self) -> tuple[str, ...]:
+        """The running containers Docker starts again by itself after dockerd restarts."""
+        return tuple(c.name for c in self.containers or () if c.restarted_with_dockerd)
 
 
 def _endpoints(
