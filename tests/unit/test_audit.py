@@ -10,7 +10,12 @@ import base64
 import copy
 import json
 import os
+import shutil
+import socket
 import subprocess
+import sys
+import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -32,13 +37,17 @@ from wizard.audit import (
 )
 from wizard.audit.facts import (
     PROCESS_MARK,
+    ROOTLESS_ENGINES,
+    SYSTEM_ENABLED,
     container_from,
     containers_waiting_for,
     parse_certificates,
     parse_containers,
     parse_listeners,
     parse_paths,
+    parse_rootless_engines,
     parse_socket_group,
+    parse_system_enabled,
 )
 from wizard.audit.report import as_json, as_text
 from wizard.audit.rules import RULES
@@ -142,6 +151,15 @@ INFO = {
     "ServerVersion": "20.10.24+dfsg1", "Containers": 1, "Images": 1,
     "SecurityOptions": ["name=apparmor", "name=seccomp,profile=default", "name=userns"],
 }  # fmt: skip
+ROOTLESS_INFO = {
+    "ServerVersion": "20.10.24+dfsg1", "Containers": 1, "Images": 1,
+    "SecurityOptions": ["name=seccomp,profile=default", "name=rootless"],
+}  # fmt: skip
+ROOTLESS_CONFIG = {
+    "icc": False, "no-new-privileges": True, "userland-proxy": False,
+    "log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "5"},
+}  # fmt: skip
+"""What the docker step's rootless mode writes to /etc/docker/rootless-admin.json."""
 
 
 def daemon_file(config: dict[str, Any] | str) -> tuple[int, str]:
@@ -171,6 +189,8 @@ def good_raw() -> dict[str, tuple[int, str]]:
         "audit:firewall_files": (0, ""),
         "ip_forwarding": (0, "1\n0\n"),
         "service_manager": (0, "sysv\n"),
+        "audit:rootless_engines": (0, ""),
+        "audit:system_enabled": (0, ""),
     }  # fmt: skip
 
 
@@ -343,6 +363,32 @@ BAD: list[tuple[str, dict[str, tuple[int, str]]]] = [
     (
         "daemon.not-running",
         {"audit:containers": (1, ""), "docker_info": (1, ""), "dockerd": (0, "")},
+    ),
+    (
+        "daemon.rootless",
+        {
+            "audit:rootless_engines": (
+                0,
+                "@@engine 1000 admin /run/user/1000/docker.sock\n@@info\n"
+                + json.dumps(ROOTLESS_INFO)
+                + "\n@@containers 0\n",
+            )
+        },
+    ),
+    (
+        "daemon.system-at-boot",
+        {
+            "audit:containers": (1, ""),
+            "docker_info": (1, ""),
+            "dockerd": (0, ""),
+            "audit:rootless_engines": (
+                0,
+                "@@engine 1000 admin /run/user/1000/docker.sock\n@@info\n"
+                + json.dumps(ROOTLESS_INFO)
+                + "\n@@containers 0\n@@system\nenabled /etc/rc2.d/S01docker\n",
+            ),
+            "audit:system_enabled": (0, "@@system\nenabled /etc/rc2.d/S01docker\n"),
+        },
     ),
     (
         "files.permissions",
@@ -674,3 +720,325 @@ def test_the_container_list_waits_for_a_container_docker_restarts(
     calls = (tmp_path / "log").read_text().splitlines()
     poll = "-H unix:///var/run/docker.sock ps --filter status=running --format {{.Names}}"
     assert calls.count(poll) == (2 if waits else 0)  # not listed yet, then listed
+
+
+# ---- rootless engines ----------------------------------------------------------------------
+
+ADMIN = "admin's rootless engine"
+
+
+def rootless_engine(
+    *items: dict[str, Any],
+    user: str = "admin",
+    uid: int = 1000,
+    settings: dict[str, Any] | str | None = None,
+    process: str = "",
+) -> str:
+    """One engine's block of the rootless-engines fact, as its command prints it."""
+    config = ROOTLESS_CONFIG if settings is None else settings
+    text = config if isinstance(config, str) else json.dumps(config)
+    _, inspected = containers(*items, process=process) if items else (0, "")
+    return (
+        f"@@engine {uid} {user} /run/user/{uid}/docker.sock\n@@info\n{json.dumps(ROOTLESS_INFO)}\n"
+        f"@@containers 0\n{inspected}\n"
+        f"@@config /etc/docker/rootless-{user}.json\ndata\n{base64.b64encode(text.encode()).decode()}\n"
+    )
+
+
+def rootless_mode(*engines: str, enabled: str = "", **changes: tuple[int, str]) -> HostView:
+    """The host as the docker step's rootless mode leaves it: the system engine stopped
+    (and disabled unless ``enabled`` names what starts it), the rootless ``engines``
+    answering; the system daemon.json is left from a rootful mode, without userns-remap."""
+    out = "".join(engines) + (f"@@system\n{enabled}\n" if engines else "")
+    raw = {
+        "dockerd": (0, "shell_nofile 1048576\n"),
+        "docker_info": (1, ""),
+        "audit:containers": (1, ""),
+        "file:/etc/docker/daemon.json": config(userns_remap=None, icc=None, live_restore=None),
+        "audit:rootless_engines": (0, out),
+        "audit:system_enabled": (0, out),
+        **changes,
+    }
+    return view_of(**raw)
+
+
+def about(found: list[Finding], subject: str) -> set[str]:
+    return {f.id for f in found if f.subject == subject}
+
+
+def test_rootless_mode_audits_the_engine_that_runs() -> None:
+    """Rootless mode stopped and disabled the system engine: no "could not ask Docker", its
+    old settings are not judged, and the rootless engine is named with its settings file."""
+    view = rootless_mode(rootless_engine(inspect()))
+    found = findings_in(view)
+    assert "daemon.not-running" not in ids(found)
+    assert not {"daemon.no-userns", "daemon.icc", "daemon.live-restore"} & ids(found)
+    (engine,) = [f for f in found if f.id == "daemon.rootless"]
+    assert engine.severity is Severity.INFO and engine.subject == ADMIN and engine.engine == ADMIN
+    assert "/run/user/1000/docker.sock" in engine.evidence
+    assert "/etc/docker/rootless-admin.json" in engine.evidence
+    assert "the system (root) engine is off and disabled" in engine.evidence
+    assert "daemon.system-at-boot" not in ids(found)
+    # the hardened container under it is silent, as under the system engine
+    assert not [f for f in found if f.container]
+    assert view.running == frozenset({"web (admin's rootless engine)"})
+
+
+def test_before_rootless_engines_were_audited() -> None:
+    """What the audit said of the same host before it asked rootless engines: the stopped
+    system engine only (kept as the case the new facts change)."""
+    view = rootless_mode(rootless_engine(inspect("app", Config__User="")))
+    plain = replace(view, rootless_engines=())
+    assert "daemon.not-running" in ids(findings_in(plain))
+    assert "daemon.not-running" not in ids(findings_in(view))
+
+
+def test_root_in_a_rootless_container_is_milder_and_says_why() -> None:
+    root = inspect("app", Config__User="")
+    found = findings_in(rootless_mode(rootless_engine(root)))
+    (finding,) = [f for f in found if f.id == "container.root-user"]
+    assert finding.severity is Severity.LOW
+    assert finding.subject == finding.container == "app (admin's rootless engine)"
+    assert finding.engine == ADMIN
+    assert "root in the container is admin (uid 1000) on the host, not root" in finding.evidence
+    assert "not the whole host" in finding.meaning
+    # the same container under a system engine without userns-remap stays medium
+    system = findings_in(view_of(**{
+        "audit:containers": containers(root),
+        "file:/etc/docker/daemon.json": config(userns_remap=None),
+        "docker_info": (0, json.dumps({**INFO, "SecurityOptions": ["name=seccomp"]})),
+    }))  # fmt: skip
+    (rootful,) = [f for f in system if f.id == "container.root-user"]
+    assert rootful.severity is Severity.MEDIUM and rootful.engine == ""
+    assert "daemon.no-userns" in ids(system)
+    assert "daemon.no-userns" not in ids(found)
+
+
+def test_a_rootless_engines_containers_get_the_same_rules() -> None:
+    risky = inspect(
+        "risky", HostConfig__Privileged=True, HostConfig__CapAdd=["CAP_SYS_ADMIN"],
+        HostConfig__PidMode="host", Mounts=BIND_ROOT, HostConfig__SecurityOpt=None,
+        HostConfig__CapDrop=None,
+    )  # fmt: skip
+    view = rootless_mode(
+        rootless_engine(risky, settings={**ROOTLESS_CONFIG, "no-new-privileges": None})
+    )
+    found = findings_in(view)
+    assert {
+        "container.privileged", "container.dangerous-capability", "container.host-pid",
+        "container.sensitive-mount", "container.no-new-privileges",
+    } <= about(found, "risky (admin's rootless engine)")  # fmt: skip
+    assert all(f.engine == ADMIN for f in found if f.container)
+    privileged = next(f for f in found if f.id == "container.privileged")
+    assert privileged.severity is Severity.CRITICAL
+
+
+def test_a_rootless_engines_settings_are_its_own_file() -> None:
+    settings = {"log-driver": "json-file", "experimental": True}
+    found = findings_in(rootless_mode(rootless_engine(settings=settings)))
+    judged = about(found, ADMIN)
+    assert {"daemon.icc", "daemon.no-new-privileges", "daemon.userland-proxy",
+            "daemon.log-limits", "daemon.experimental"} <= judged  # fmt: skip
+    # what rootless mode does not support or already solves is not asked of it
+    assert not {"daemon.live-restore", "daemon.no-userns"} & judged
+    icc = next(f for f in found if f.id == "daemon.icc")
+    assert icc.evidence.startswith("/etc/docker/rootless-admin.json: icc: not set")
+    assert icc.engine == ADMIN and icc.fix == "docker"
+    broken = findings_in(rootless_mode(rootless_engine(settings='{"icc": false,}')))
+    (unreadable,) = [f for f in broken if f.id == "daemon.config-unreadable"]
+    assert unreadable.subject == ADMIN
+    assert unreadable.evidence.startswith("/etc/docker/rootless-admin.json cannot be parsed")
+
+
+def test_a_rootless_engines_port_goes_through_the_hosts_input_firewall() -> None:
+    """rootlesskit opens published ports on the host itself: the INPUT chain filters them
+    (DOCKER-USER does not see them), so only a host without an INPUT firewall is open."""
+    web = inspect("web", HostConfig__PortBindings=EVERYWHERE)
+    no_docker_user = IPTABLES.replace("-A DOCKER-USER -j HOSTWIZ-FORWARD\n", "")
+    filtered = rootless_mode(rootless_engine(web), iptables_v4=(0, no_docker_user))
+    assert "container.port-open" not in ids(findings_in(filtered))
+    (row,) = as_json("h", filtered, [], None)["containers"]
+    assert not row["cells"]["ports"]["risky"]
+    open_host = rootless_mode(
+        rootless_engine(web), iptables_v4=(0, "*filter\n" + NO_FIREWALL + "COMMIT\n")
+    )
+    (port,) = [f for f in findings_in(open_host) if f.id == "container.port-open"]
+    assert port.subject == "web (admin's rootless engine)" and "rootlesskit" in port.meaning
+
+
+def test_a_system_engine_that_comes_back_at_boot() -> None:
+    found = findings_in(rootless_mode(rootless_engine(), enabled="enabled docker.service"))
+    (boot,) = [f for f in found if f.id == "daemon.system-at-boot"]
+    assert boot.severity is Severity.LOW and "docker.service" in boot.evidence
+    info = next(f for f in found if f.id == "daemon.rootless")
+    assert "starts again at boot" in info.evidence
+
+
+def test_both_engines_run_and_each_is_judged() -> None:
+    """The system engine still runs beside a rootless one: both are audited, and a container
+    called web under each is two containers."""
+    view = view_of(**{
+        "audit:containers": containers(inspect("web", Config__User="")),
+        "audit:rootless_engines": (0, rootless_engine(inspect("web", Config__User=""))),
+    })  # fmt: skip
+    found = findings_in(view)
+    roots = {(f.subject, f.severity) for f in found if f.id == "container.root-user"}
+    assert roots == {("web", Severity.MEDIUM), ("web (admin's rootless engine)", Severity.LOW)}
+    info = next(f for f in found if f.id == "daemon.rootless")
+    assert "the system (root) engine runs too" in info.evidence
+    assert "daemon.system-at-boot" not in ids(found)
+
+
+def test_parse_rootless_engines() -> None:
+    assert parse_rootless_engines(0, "") == ()
+    assert parse_system_enabled(0, "") == ()
+    down = "@@engine 1001 bob /run/user/1001/docker.sock\n@@info\n@@containers 1\n"
+    no_config = (
+        "@@engine 1002 carol /run/user/1002/docker.sock\n@@info\n"
+        + json.dumps(ROOTLESS_INFO)
+        + "\n@@containers 1\nCannot connect\n@@config /home/carol/.config/docker/daemon.json\nmissing\n"
+    )
+    out = rootless_engine(inspect(), process="4242 NoNewPrivs:\t1\n") + down + no_config
+    out += "@@system\nenabled docker.socket\n"
+    admin, carol = parse_rootless_engines(0, out)  # bob's engine did not answer
+    assert (admin.user, admin.uid, admin.socket) == ("admin", 1000, "/run/user/1000/docker.sock")
+    assert admin.info.reachable and any(o == "name=rootless" for o in admin.info.security_options)
+    (web,) = admin.containers or ()
+    assert web.engine == ADMIN and web.label == "web (admin's rootless engine)"
+    assert web.process_no_new_privs is True
+    assert admin.config_path == "/etc/docker/rootless-admin.json"
+    assert json.loads(admin.config_text or "") == ROOTLESS_CONFIG
+    assert carol.containers is None and carol.config_text == ""
+    assert parse_system_enabled(0, out) == ("docker.socket",)
+    # carol's engine answered docker info but not docker ps: said, about her engine
+    view = rootless_mode(rootless_engine(), no_config)
+    (down_finding,) = [f for f in findings_in(view) if f.id == "daemon.not-running"]
+    assert down_finding.subject == "carol's rootless engine"
+    assert "daemon.config-unreadable" not in ids(findings_in(view))  # missing is {}
+
+
+FAKE_ROOTLESS_DOCKER = """#!/bin/sh
+echo "$*" >> "$STATE/log"
+case "$*" in
+  *" info "*) cat "$STATE/info.json" ;;
+  *" ps -q"*) echo af8fd007ef69 ;;
+  *" inspect "*) cat "$STATE/inspect.json" ;;
+  *) exit 1 ;;
+esac
+"""
+FAKE_SETPRIV = """#!/bin/sh
+echo "setpriv $*" >> "$STATE/log"
+while [ "$1" != env ]; do shift; done
+exec "$@"
+"""
+
+
+def run_rootless_command(state: Path, command: str = "") -> subprocess.CompletedProcess[str]:
+    """The real command over ``state``/run (its sockets), with a fake ``docker``, ``pidof``
+    and ``setpriv``; nothing of this machine's engines, users or boot links is asked."""
+    bin_dir = state / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, text in (("docker", FAKE_ROOTLESS_DOCKER), ("setpriv", FAKE_SETPRIV),
+                       ("pidof", '#!/bin/sh\ncat "$STATE/pids" 2>/dev/null\n')):  # fmt: skip
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    script = (
+        (command or ROOTLESS_ENGINES.command)
+        .replace("/run/user/*/docker.sock", f"{state}/run/*/docker.sock")
+        .replace("/run/systemd/system", f"{state}/no-systemd")
+        .replace("/etc/rc[2345].d/S[0-9][0-9]docker", f"{state}/rc[2345].d/S[0-9][0-9]docker")
+    )
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "STATE": str(state)}
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env,
+                          timeout=60, check=False)  # fmt: skip
+
+
+def test_the_rootless_command_without_rootless_engines_asks_nothing() -> None:
+    """In the audit's one round trip, once (the boot links share the command), and without a
+    rootless socket it runs nothing but its glob."""
+    assert ROOTLESS_ENGINES in AUDIT_FACTS and SYSTEM_ENABLED in AUDIT_FACTS
+    assert SYSTEM_ENABLED.command == ROOTLESS_ENGINES.command
+    state = Path(tempfile.mkdtemp(prefix="ra", dir="/tmp"))
+    try:
+        ran = run_rootless_command(state)
+        assert ran.returncode == 0 and ran.stdout == "", ran.stderr
+        assert not (state / "log").exists()  # no docker, no setpriv
+    finally:
+        shutil.rmtree(state)
+
+
+def test_the_rootless_command_reads_each_engine_and_its_config_as_its_user() -> None:
+    """The real shell command: a socket answering ``docker info`` is an engine; its config
+    path comes from its dockerd's command line (which its user chooses, so the file is read
+    as the user, never as root); the boot links are read once an engine answered."""
+    state = Path(tempfile.mkdtemp(prefix="ra", dir="/tmp"))
+    uid = os.getuid()
+    engine_dir = state / "run" / str(uid)
+    engine_dir.mkdir(parents=True)
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(engine_dir / "docker.sock"))
+    settings = state / "rootless-admin.json"
+    settings.write_text(json.dumps(ROOTLESS_CONFIG))
+    (state / "info.json").write_text(json.dumps(ROOTLESS_INFO))
+    (state / "inspect.json").write_text(json.dumps([inspect(State={"Pid": 0})], indent=4))
+    (state / "rc2.d").mkdir()
+    (state / "rc2.d" / "S01docker").write_text("")
+    dockerd = subprocess.Popen(  # stands for the engine's dockerd: its command line matters
+        [sys.executable, "-c", "import time; time.sleep(60)", "--config-file", str(settings)]
+    )
+    try:
+        (state / "pids").write_text(f"{dockerd.pid}\n")
+        ran = run_rootless_command(state)
+        assert ran.returncode == 0, ran.stderr
+        (engine,) = parse_rootless_engines(ran.returncode, ran.stdout)
+        assert engine.uid == uid and engine.socket == f"{engine_dir}/docker.sock"
+        assert [c.name for c in engine.containers or ()] == ["web"]
+        assert engine.config_path == str(settings)
+        assert json.loads(engine.config_text or "") == ROOTLESS_CONFIG
+        assert parse_system_enabled(ran.returncode, ran.stdout) == (f"{state}/rc2.d/S01docker",)
+        log = (state / "log").read_text().splitlines()
+        reads = [line for line in log if line.startswith("setpriv")]
+        assert reads and all(f"--reuid={uid}" in line for line in reads)
+        assert any(line.endswith(f"cat -- {settings}") for line in reads)
+        # a socket that does not answer is no engine, and nothing else is asked of it
+        (state / "info.json").unlink()
+        (state / "log").unlink()
+        ran = run_rootless_command(state)
+        assert ran.stdout == "" and (state / "log").read_text().count("\n") == 1
+    finally:
+        dockerd.kill()
+        dockerd.wait()
+        listener.close()
+        shutil.rmtree(state)
+
+
+def test_json_keeps_its_keys_and_adds_the_engines() -> None:
+    view = rootless_mode(rootless_engine(inspect("app", Config__User="")))
+    found = findings_in(view)
+    data = as_json("h", view, found, Severity.HIGH)
+    assert {"host", "fail_on", "failed", "counts", "containers", "findings"} <= set(data)
+    finding = next(f for f in data["findings"] if f["id"] == "container.root-user")
+    assert {"id", "severity", "title", "meaning", "evidence", "fix", "manual", "subject"} <= set(
+        finding
+    )
+    assert finding["engine"] == ADMIN and finding["severity"] == "low"
+    (row,) = data["containers"]
+    assert row["name"] == "app" and row["engine"] == ADMIN
+    system, admin = data["engines"]
+    assert system["name"] == "system" and not system["answers"] and system["enabled_at_boot"] == []
+    assert admin["name"] == ADMIN and admin["rootless"] and admin["containers"] == 1
+    assert admin["config"] == "/etc/docker/rootless-admin.json"
+    assert json.loads(json.dumps(data)) == data
+    text = as_text("h", view, found)
+    assert "app  (hostwiz/busybox:latest, under admin's rootless engine)" in text
+    assert "Container runs as root  [app (admin's rootless engine)]" in text
+
+
+def test_a_rootless_containers_fix_is_seen_across_two_audits() -> None:
+    before = rootless_mode(rootless_engine(inspect("app", Config__User="")))
+    after = rootless_mode(rootless_engine(inspect("app")))
+    diff = change(before, after)
+    assert [(f.id, f.subject) for f in diff.fixed] == [
+        ("container.root-user", "app (admin's rootless engine)")
+    ]
+    assert not diff.not_running

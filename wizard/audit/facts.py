@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wizard.facts import Fact, text_fact
-from wizard.host.docker import DAEMON_JSON_PATH, ROOT_SOCKET
+from wizard.host.docker import DAEMON_JSON_PATH, ROOT_SOCKET, DockerInfo, parse_info
 from wizard.pki import cert_info
 from wizard.transport.base import shell_quote
 
@@ -76,6 +76,15 @@ class Container:
     """``--restart``: ``always``, ``unless-stopped``, ``on-failure`` or "" / ``no``."""
     status: str = ""
     """``running``, or ``restarting`` between two runs of a container Docker restarts."""
+    engine: str = ""
+    """The engine it runs under: "" for the system (root) engine, else a rootless engine's
+    name as the findings say it (``admin's rootless engine``)."""
+
+    @property
+    def label(self) -> str:
+        """How findings name it: its name, with its engine when that is not the system one
+        (two engines may each run a container called ``web``)."""
+        return f"{self.name} ({self.engine})" if self.engine else self.name
 
     @property
     def restarted_with_dockerd(self) -> bool:
@@ -203,14 +212,27 @@ def parse_containers(code: int, out: str) -> tuple[Container, ...] | None:
     return tuple(_with_process(c, status.get(c.pid, {})) if c.pid else c for c in found)
 
 
+def containers_script(docker: str, rootless: bool = False) -> str:
+    """The running containers' ``docker inspect`` through ``docker`` (a CLI command naming its
+    socket), then their main processes' NoNewPrivs and Seccomp lines (see :data:`CONTAINERS`).
+
+    ``rootless``: a process owned by host root is skipped. No container of a rootless engine
+    runs as host root, so such a pid cannot be the container's (an engine started in a pid
+    namespace of its own would report pids of that namespace).
+    """
+    guard = '  [ "$(stat -c %u "/proc/$p" 2>/dev/null)" = 0 ] && continue\n' if rootless else ""
+    return (
+        f'ids=$({docker} ps -q) || exit 1\n[ -n "$ids" ] || exit 0\n'
+        f"out=$({docker} inspect $ids) || exit 1\nprintf '%s\\n{PROCESS_MARK}\\n' \"$out\"\n"
+        "for p in $(printf '%s\\n' \"$out\" | sed -n 's/^ *\"Pid\": \\([0-9]*\\),*$/\\1/p'); do\n"
+        f"{guard}"
+        '  grep -E \'^(NoNewPrivs|Seccomp):\' "/proc/$p/status" 2>/dev/null | sed "s/^/$p /"\n'
+        "done; true"
+    )
+
+
 CONTAINERS: Fact[tuple[Container, ...] | None] = Fact(
-    "audit:containers",
-    f'ids=$({DOCKER} ps -q) || exit 1\n[ -n "$ids" ] || exit 0\n'
-    f"out=$({DOCKER} inspect $ids) || exit 1\nprintf '%s\\n{PROCESS_MARK}\\n' \"$out\"\n"
-    "for p in $(printf '%s\\n' \"$out\" | sed -n 's/^ *\"Pid\": \\([0-9]*\\),*$/\\1/p'); do\n"
-    '  grep -E \'^(NoNewPrivs|Seccomp):\' "/proc/$p/status" 2>/dev/null | sed "s/^/$p /"\n'
-    "done; true",
-    parse_containers,
+    "audit:containers", containers_script(DOCKER), parse_containers
 )
 """``docker inspect`` of the running containers, then what the kernel says of each one's main
 process (no-new-privileges and seccomp as they really apply)."""
@@ -247,6 +269,160 @@ def containers_waiting_for(names: Iterable[str]) -> Fact[tuple[Container, ...] |
     quoted = " ".join(shell_quote(name) for name in wanted)
     wait = f"timeout {RESTART_WAIT} sh -c {shell_quote(_WAIT_FOR_NAMES)} sh {quoted} 2>/dev/null"
     return Fact(CONTAINERS.name, f"{wait}\n{CONTAINERS.command}", CONTAINERS.parse)
+
+
+# ---- rootless engines ---------------------------------------------------------------------
+
+ROOTLESS_SOCKETS = "/run/user/*/docker.sock"
+"""Where rootless engines answer (``/run/user/UID/docker.sock``, see
+:func:`wizard.steps.docker.rootless.socket_path`)."""
+
+
+@dataclass(frozen=True)
+class RootlessEngine:
+    """A rootless dockerd answering on its user's socket, as the audit reads it."""
+
+    user: str
+    uid: int
+    socket: str
+    info: DockerInfo
+    containers: tuple[Container, ...] | None
+    """None when ``docker ps`` through its socket failed."""
+    config_path: str = ""
+    """The daemon.json it runs with (``--config-file``, hostwiz's
+    /etc/docker/rootless-USER.json; else the user's ~/.config/docker/daemon.json)."""
+    config_text: str | None = None
+    """That file's text ("" when it does not exist); None when it could not be read."""
+
+    @property
+    def name(self) -> str:
+        """How findings name it."""
+        return f"{self.user}'s rootless engine"
+
+
+def _engine_head(line: str) -> tuple[str, int, str] | None:
+    words = line.split(" ")
+    if len(words) != 4 or not words[1].isdigit():
+        return None
+    return words[2], int(words[1]), words[3]
+
+
+def _engine_from(head: tuple[str, int, str], parts: dict[str, list[str]]) -> RootlessEngine:
+    user, uid, socket = head
+    name = f"{user}'s rootless engine"
+    containers = None
+    for key, lines in parts.items():
+        if key.startswith("containers "):
+            code = key.split(" ", 1)[1]
+            found = parse_containers(int(code) if code.isdigit() else 1, "\n".join(lines))
+            containers = None if found is None else tuple(replace(c, engine=name) for c in found)
+    config_path, config_text = "", None
+    for key, lines in parts.items():
+        if key.startswith("config "):
+            config_path = key.split(" ", 1)[1]
+            state = lines[0] if lines else ""
+            if state == "missing":
+                config_text = ""
+            elif state == "data":
+                try:
+                    config_text = base64.b64decode("".join(lines[1:])).decode("utf-8", "replace")
+                except (binascii.Error, ValueError):
+                    config_text = None
+    info = parse_info(0, "\n".join(parts.get("info", [])))
+    return RootlessEngine(user, uid, socket, info, containers, config_path, config_text)
+
+
+def parse_rootless_engines(code: int, out: str) -> tuple[RootlessEngine, ...]:
+    """``@@engine UID USER SOCKET`` blocks, each with its ``@@info``, ``@@containers CODE``
+    and ``@@config PATH`` parts; only engines that answered ``docker info``."""
+    engines: list[RootlessEngine] = []
+    head: tuple[str, int, str] | None = None
+    parts: dict[str, list[str]] = {}
+    current = ""
+
+    def close() -> None:
+        if head is not None:
+            engine = _engine_from(head, parts)
+            if engine.info.reachable:
+                engines.append(engine)
+
+    for line in out.splitlines():
+        if line.startswith("@@engine "):
+            close()
+            head, parts, current = _engine_head(line), {}, ""
+        elif line.startswith("@@system"):
+            close()
+            head, current = None, ""
+        elif head is not None and line.startswith(("@@info", "@@containers ", "@@config ")):
+            current = line[2:]
+            parts[current] = []
+        elif head is not None and current:
+            parts[current].append(line)
+    close()
+    return tuple(engines)
+
+
+def parse_system_enabled(code: int, out: str) -> tuple[str, ...]:
+    """What starts the system engine at boot, as :data:`ROOTLESS_ENGINES` prints it once a
+    rootless engine answered (``enabled UNIT`` lines after ``@@system``)."""
+    _, mark, rest = out.partition("@@system\n")
+    if not mark:
+        return ()
+    return tuple(line[8:] for line in rest.splitlines() if line.startswith("enabled "))
+
+
+_ROOTLESS_DOCKER = 'timeout 20 docker -H "unix://$s"'
+
+ROOTLESS_ENGINES_COMMAND = f"""found=
+for s in {ROOTLESS_SOCKETS}; do
+  [ -S "$s" ] || continue
+  d=${{s%/docker.sock}}; uid=${{d##*/}}
+  case $uid in ''|*[!0-9]*) continue;; esac
+  i=$({_ROOTLESS_DOCKER} info --format '{{{{json .}}}}' 2>/dev/null) || continue
+  found=yes
+  echo "@@engine $uid $(stat -c %U "$d") $s"
+  echo @@info; printf '%s\\n' "$i"
+  out=$({containers_script(_ROOTLESS_DOCKER, rootless=True)}
+  ); echo "@@containers $?"; printf '%s\\n' "$out"
+  cfg=
+  for p in $(pidof dockerd); do
+    [ "$(stat -c %u /proc/$p 2>/dev/null)" = "$uid" ] || continue
+    cfg=$(tr '\\0' '\\n' < /proc/$p/cmdline \\
+      | sed -n 's/^--config-file=//p; /^--config-file$/{{n;p;}}' | head -n 1)
+    [ -n "$cfg" ] || cfg="$(getent passwd "$uid" | cut -d: -f6)/.config/docker/daemon.json"
+    break
+  done
+  [ -n "$cfg" ] && command -v setpriv >/dev/null 2>&1 || continue
+  echo "@@config $cfg"
+  as_user() {{ setpriv --reuid="$uid" --regid="$(id -g "$uid")" --init-groups \\
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@"; }}
+  if ! as_user test -e "$cfg"; then echo missing
+  elif c=$(as_user cat -- "$cfg" | base64 -w0); then echo data; echo "$c"
+  fi
+done
+[ -n "$found" ] || exit 0
+echo @@system
+if [ -d /run/systemd/system ]; then
+  for u in docker.service docker.socket; do
+    systemctl is-enabled --quiet $u 2>/dev/null && echo "enabled $u"
+  done
+else
+  for l in /etc/rc[2345].d/S[0-9][0-9]docker; do [ -e "$l" ] && echo "enabled $l"; done
+fi
+true"""
+"""Each rootless engine answering on its user's socket: its ``docker info``, its containers
+(as :data:`CONTAINERS`), and the daemon.json it runs with, read as its user (the user chooses
+the path: read as root it could print any of root's files); then, only when one answered,
+what starts the system engine at boot. Without rootless sockets it costs one glob."""
+
+ROOTLESS_ENGINES: Fact[tuple[RootlessEngine, ...]] = Fact(
+    "audit:rootless_engines", ROOTLESS_ENGINES_COMMAND, parse_rootless_engines
+)
+SYSTEM_ENABLED: Fact[tuple[str, ...]] = Fact(
+    "audit:system_enabled", ROOTLESS_ENGINES_COMMAND, parse_system_enabled
+)
+"""The same command (run once per round trip): what starts the system engine at boot, read
+only when a rootless engine answered (empty otherwise)."""
 
 
 # ---- listeners ----------------------------------------------------------------------------

@@ -57,6 +57,9 @@ class Finding:
     container: str = ""
     """The container the finding is about ("" when it is not about one): the audit only sees
     running containers, so such a finding says nothing once its container is not running."""
+    engine: str = ""
+    """The rootless engine the finding is about (``admin's rootless engine``); "" for the
+    system engine and the host itself."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -73,6 +76,7 @@ class Finding:
             "fix": self.fix,
             "manual": self.manual,
             "subject": self.subject,
+            "engine": self.engine,
         }
 
 
@@ -84,6 +88,12 @@ class Hit:
     subject: str = ""
     container: str = ""
     """The container the hit is about, for container rules (see :attr:`Finding.container`)."""
+    engine: str = ""
+    """The rootless engine it is about (see :attr:`Finding.engine`)."""
+    severity: Severity | None = None
+    """The rule's severity, unless this hit is worse or milder (and ``meaning`` says why)."""
+    meaning: str = ""
+    """The rule's meaning, unless this hit needs other words."""
 
 
 @dataclass(frozen=True)
@@ -103,14 +113,15 @@ class Rule:
         return [
             Finding(
                 self.id,
-                self.severity,
+                hit.severity or self.severity,
                 self.title,
-                self.meaning,
+                hit.meaning or self.meaning,
                 hit.evidence,
                 self.fix,
                 self.manual,
                 hit.subject,
                 hit.container,
+                hit.engine,
             )
             for hit in self.check(state)
         ]

@@ -10,6 +10,7 @@ from wizard.audit.model import Finding, Severity, failing
 from wizard.audit.table import container_table, table_as_json
 from wizard.audit.view import HostView
 from wizard.errors import HostwizError
+from wizard.host.docker import DAEMON_JSON_PATH, ROOT_SOCKET
 
 if TYPE_CHECKING:
     from wizard.audit.site import HostAudit
@@ -42,7 +43,37 @@ def as_json(
         "counts": counts(findings),
         "containers": table_as_json(view),
         "findings": [f.as_dict() for f in findings],
+        "engines": engines_as_json(view),
     }
+
+
+def engines_as_json(view: HostView) -> list[dict[str, Any]]:
+    """The Docker engines the audit asked: the system one, then each rootless one."""
+    system: dict[str, Any] = {
+        "name": "system",
+        "rootless": False,
+        "user": "root",
+        "socket": ROOT_SOCKET,
+        "answers": view.info.reachable,
+        "running": view.dockerd.running,
+        "enabled_at_boot": list(view.system_enabled) if view.rootless_engines else None,
+        "config": DAEMON_JSON_PATH,
+        "containers": None if view.containers is None else len(view.containers),
+    }
+    engines = [system]
+    for engine in view.rootless_engines:
+        engines.append({
+            "name": engine.name,
+            "rootless": True,
+            "user": engine.user,
+            "socket": engine.socket,
+            "answers": True,
+            "running": True,
+            "enabled_at_boot": None,
+            "config": engine.config_path or None,
+            "containers": None if engine.containers is None else len(engine.containers),
+        })  # fmt: skip
+    return engines
 
 
 def _wrap(text: str, indent: str) -> list[str]:
@@ -54,10 +85,11 @@ def as_text(host: str, view: HostView, findings: Sequence[Finding]) -> str:
     summary = ", ".join(f"{n} {name}" for name, n in counts(findings).items() if n)
     lines.append(f"Audit of {host}: {summary or 'nothing found'}")
     table = container_table(view)
-    if view.containers is not None:
+    if view.all_containers is not None:
         lines += ["", f"Running containers ({len(table)}), least privilege; ! marks a risk:"]
     for container, cells in table:
-        lines.append(f"  {container.name}  ({container.image})")
+        engine = f", under {container.engine}" if container.engine else ""
+        lines.append(f"  {container.name}  ({container.image}{engine})")
         for cell in cells:
             mark = "!" if cell.risky else " "
             lines.append(f"   {mark} {cell.column:<18} {cell.value}")

@@ -9,6 +9,7 @@ containers).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 from wizard.audit.facts import Container
@@ -62,13 +63,19 @@ EXPIRY_WARNING_DAYS = 30
 
 
 def _each(view: HostView, test: Callable[[Container], str]) -> list[Hit]:
-    """One hit per running container for which ``test`` returns evidence."""
+    """One hit per running container of ``view``'s engine for which ``test`` returns
+    evidence, named as :attr:`Container.label` (with its engine when it is a rootless one)."""
     hits = []
     for container in view.containers or ():
         evidence = test(container)
         if evidence:
-            hits.append(Hit(evidence, container.name, container.name))
+            hits.append(Hit(evidence, container.label, container.label, view.engine_name))
     return hits
+
+
+def _rootless_engine(view: HostView) -> bool:
+    """``view`` is a rootless engine's (root in its containers is its user on the host)."""
+    return view.engine is not None and view.rootless
 
 
 def _privileged(c: Container) -> str:
@@ -114,10 +121,32 @@ def _root_user(view: HostView) -> Callable[[Container], str]:
     def test(c: Container) -> str:
         if not c.runs_as_root:
             return ""
+        if _rootless_engine(view) and view.engine is not None:
+            return (
+                f"user {c.user or 'root (image default)'}, under {view.engine.name}: root in "
+                f"the container is {view.engine.user} (uid {view.engine.uid}) on the host, "
+                "not root"
+            )
         mapped = " (userns-remap maps it to an unprivileged host user)" if view.userns else ""
         return f"user {c.user or 'root (image default)'}{mapped}"
 
     return test
+
+
+def _root_user_rootless(view: HostView) -> tuple[Severity, str] | None:
+    """(severity, meaning) of a container running as root under a rootless engine: rootless
+    mode already keeps root in containers from being root on the host (seed 003), so what is
+    left is the engine user's own rights, a lower risk said in other words."""
+    if not _rootless_engine(view) or view.engine is None:
+        return None
+    user = view.engine.user
+    return LOW, (
+        f"Under a rootless engine, root in a container is {user} on the host, not root: an "
+        f"escape from the container gets {user}'s files and rights (their Docker engine, their "
+        f"SSH keys, sudo if {user} may use it), not the whole host. Running the process as an "
+        "ordinary user in the container (--user 1000, or USER in the Dockerfile) takes even "
+        "that away."
+    )
 
 
 def _no_cap_drop(c: Container) -> str:
@@ -149,12 +178,27 @@ def _apparmor_off(c: Container) -> str:
 
 def _open_ports(view: HostView) -> Callable[[Container], str]:
     def test(c: Container) -> str:
-        if view.firewall.filters_containers:
+        if _rootless_engine(view):
+            # rootlesskit listens on the host itself: its ports go through the INPUT chain.
+            if view.firewall.filters_input:
+                return ""
+        elif view.firewall.filters_containers:
             return ""
         ports = [p.describe() for p in c.ports if p.all_addresses]
         return "published on every address: " + ", ".join(ports) if ports else ""
 
     return test
+
+
+def _open_ports_rootless(view: HostView) -> tuple[Severity, str] | None:
+    if not _rootless_engine(view):
+        return None
+    return MEDIUM, (
+        "A rootless engine's published ports are opened by rootlesskit on every address of "
+        "the host, and no firewall filters the host's INPUT: anyone who reaches the host "
+        "reaches the port. Publish on one address (-p 127.0.0.1:8080:80) or turn on the "
+        "firewall step."
+    )
 
 
 # ---- the daemon's API over TCP ----------------------------------------------------------
@@ -185,19 +229,52 @@ def _tls_without_verify(view: HostView) -> list[Hit]:
 
 
 def _docker_known(view: HostView) -> bool:
-    """Judge daemon settings only where Docker is installed (running, or configured)."""
+    """Judge daemon settings only where Docker is installed (running, or configured), and
+    not those of a system engine rootless mode turned off (it does not run them)."""
+    if view.engine is not None:
+        return True
+    if view.system_off_on_purpose:
+        return False
     return view.info.reachable or view.dockerd.running or bool(view.daemon_config)
 
 
+def _per_engine(check: Callable[[HostView], list[Hit]]) -> Callable[[HostView], list[Hit]]:
+    """A daemon check run for the system engine (unless rootless mode turned it off) and for
+    each rootless engine over its own daemon.json and ``docker info``; a rootless engine's
+    hits name it (subject and engine) and its file."""
+
+    def each(view: HostView) -> list[Hit]:
+        hits = [] if view.system_off_on_purpose else list(check(view))
+        for engine in view.rootless_engines:
+            for hit in check(view.engine_view(engine)):
+                evidence = hit.evidence
+                if engine.config_path and not evidence.startswith(engine.config_path):
+                    evidence = f"{engine.config_path}: {evidence}"
+                hits.append(Hit(evidence, engine.name, engine=engine.name,
+                                severity=hit.severity, meaning=hit.meaning))  # fmt: skip
+        return hits
+
+    return each
+
+
 def _config_unreadable(view: HostView) -> list[Hit]:
-    if view.daemon_config is None:
-        return [Hit(f"/etc/docker/daemon.json cannot be parsed: {view.daemon_error}")]
-    return []
+    if view.daemon_config is not None or not view.config_file:
+        return []
+    engine = view.engine
+    if engine is not None and engine.config_text is None:
+        return [Hit(f"{view.config_file} could not be read as {engine.user}")]
+    return [Hit(f"{view.config_file} cannot be parsed: {view.daemon_error}")]
 
 
-def _setting(key: str, good: object, evidence: str) -> Callable[[HostView], list[Hit]]:
+def _setting(
+    key: str, good: object, evidence: str, rootless: bool = True
+) -> Callable[[HostView], list[Hit]]:
+    """``key`` must be ``good``; ``rootless``: the setting applies to rootless engines too."""
+
     def check(view: HostView) -> list[Hit]:
-        if view.daemon_config is None or not _docker_known(view) or view.rootless:
+        if view.daemon_config is None or not _docker_known(view):
+            return []
+        if view.rootless and (view.engine is None or not rootless):
             return []
         value = view.config(key)
         if value == good:
@@ -255,11 +332,49 @@ def _no_seccomp(view: HostView) -> list[Hit]:
 
 
 def _docker_down(view: HostView) -> list[Hit]:
-    if view.containers is not None:
+    hits = []
+    if view.containers is None and not view.system_off:
+        if view.dockerd.running:
+            hits.append(
+                Hit("dockerd runs but `docker ps` did not answer through /var/run/docker.sock")
+            )
+        else:
+            hits.append(Hit("dockerd is not running (or Docker is not installed)"))
+    for engine in view.rootless_engines:
+        if engine.containers is None:
+            hits.append(
+                Hit(f"{engine.name} answers `docker info` on {engine.socket} but `docker ps` "
+                    "failed", engine.name, engine=engine.name)
+            )  # fmt: skip
+    return hits
+
+
+def _rootless_engines(view: HostView) -> list[Hit]:
+    """One line per rootless engine: where it answers, and what the system engine does."""
+    if view.system_off_on_purpose:
+        system = "the system (root) engine is off and disabled, as rootless mode wants"
+    elif view.system_off:
+        system = "the system (root) engine is off, but starts again at boot"
+    else:
+        system = "the system (root) engine runs too (its findings are the ones without an engine)"
+    hits = []
+    for engine in view.rootless_engines:
+        version = f" (Docker {engine.info.server_version})" if engine.info.server_version else ""
+        settings = f"; its settings: {engine.config_path}" if engine.config_path else ""
+        hits.append(
+            Hit(f"{engine.name} answers on {engine.socket}{version}{settings}; {system}",
+                engine.name, engine=engine.name)
+        )  # fmt: skip
+    return hits
+
+
+def _system_at_boot(view: HostView) -> list[Hit]:
+    if not view.system_off or not view.system_enabled:
         return []
-    if view.dockerd.running:
-        return [Hit("dockerd runs but `docker ps` did not answer through /var/run/docker.sock")]
-    return [Hit("dockerd is not running (or Docker is not installed)")]
+    return [
+        Hit("the system engine does not run now, but starts at boot: "
+            + ", ".join(view.system_enabled))
+    ]  # fmt: skip
 
 
 # ---- files (CIS 3) ----------------------------------------------------------------------
@@ -487,6 +602,10 @@ def _forwarding_on(view: HostView) -> list[Hit]:
 # ---- the table ------------------------------------------------------------------------
 
 
+Reworded = Callable[[HostView], "tuple[Severity, str] | None"]
+"""An engine's other severity and meaning for a container rule (None: the rule's own)."""
+
+
 def _container_rule(
     rule_id: str,
     severity: Severity,
@@ -495,10 +614,22 @@ def _container_rule(
     test: Callable[[HostView], Callable[[Container], str]],
     fix: str | None = None,
     manual: str = "",
+    reworded: Reworded | None = None,
 ) -> Rule:
-    return Rule(
-        rule_id, severity, title, meaning, lambda view: _each(view, test(view)), fix, manual
-    )
+    """A rule judging each running container of every engine (system and rootless) with
+    the view of its own engine (its settings, ``docker info``)."""
+
+    def check(view: HostView) -> list[Hit]:
+        hits: list[Hit] = []
+        for engine_view in view.engine_views():
+            found = _each(engine_view, test(engine_view))
+            other = reworded(engine_view) if reworded else None
+            if other is not None:
+                found = [replace(hit, severity=other[0], meaning=other[1]) for hit in found]
+            hits += found
+        return hits
+
+    return Rule(rule_id, severity, title, meaning, check, fix, manual)
 
 
 def _same(test: Callable[[Container], str]) -> Callable[[HostView], Callable[[Container], str]]:
@@ -596,6 +727,7 @@ RULES: tuple[Rule, ...] = (
         "the Dockerfile).",
         _root_user,
         manual=RECREATE,
+        reworded=_root_user_rootless,
     ),
     _container_rule(
         "container.capabilities-kept",
@@ -644,6 +776,7 @@ RULES: tuple[Rule, ...] = (
         "address (-p 127.0.0.1:8080:80) or let the firewall step filter container ports.",
         _open_ports,
         fix="firewall",
+        reworded=_open_ports_rootless,
     ),
     # --- the API over TCP
     Rule(
@@ -681,7 +814,7 @@ RULES: tuple[Rule, ...] = (
         "daemon.json cannot be read",
         "dockerd refuses to start with a broken daemon.json: the next restart (or reboot) "
         "stops every container.",
-        _config_unreadable,
+        _per_engine(_config_unreadable),
         fix="docker",
     ),
     Rule(
@@ -699,7 +832,7 @@ RULES: tuple[Rule, ...] = (
         "Containers may gain privileges by default",
         "no-new-privileges as the daemon's default stops setuid programs (sudo, su) from "
         "raising privileges inside every container.",
-        _setting("no-new-privileges", True, "setuid programs can raise privileges"),
+        _per_engine(_setting("no-new-privileges", True, "setuid programs can raise privileges")),
         fix="docker",
     ),
     Rule(
@@ -708,7 +841,7 @@ RULES: tuple[Rule, ...] = (
         "Containers on the default bridge can all talk to each other",
         "With icc on, any container on docker0 can reach every other one's ports: one "
         "compromised container can attack the rest.",
-        _setting("icc", False, "inter-container traffic allowed"),
+        _per_engine(_setting("icc", False, "inter-container traffic allowed")),
         fix="docker",
     ),
     Rule(
@@ -716,7 +849,7 @@ RULES: tuple[Rule, ...] = (
         LOW,
         "Containers stop whenever dockerd restarts",
         "Without live-restore, upgrading or restarting Docker stops every container.",
-        _setting("live-restore", True, "containers stop with dockerd"),
+        _setting("live-restore", True, "containers stop with dockerd", rootless=False),
         fix="docker",
     ),
     Rule(
@@ -725,7 +858,7 @@ RULES: tuple[Rule, ...] = (
         "The userland proxy is on",
         "docker-proxy runs one process per published port and hides the clients' addresses "
         "from the containers; iptables can do the same job.",
-        _setting("userland-proxy", False, "one docker-proxy per port"),
+        _per_engine(_setting("userland-proxy", False, "one docker-proxy per port")),
         fix="docker",
     ),
     Rule(
@@ -734,7 +867,7 @@ RULES: tuple[Rule, ...] = (
         "Container logs grow without limit",
         "The default json-file driver keeps every log line forever: a chatty container can "
         "fill the disk and stop the host.",
-        _log_limits,
+        _per_engine(_log_limits),
         fix="docker",
     ),
     Rule(
@@ -742,7 +875,7 @@ RULES: tuple[Rule, ...] = (
         LOW,
         "Experimental features are on",
         "Experimental features are not meant for production and change between versions.",
-        _experimental,
+        _per_engine(_experimental),
         manual='Remove "experimental" from /etc/docker/daemon.json.',
     ),
     Rule(
@@ -751,7 +884,7 @@ RULES: tuple[Rule, ...] = (
         "Images may be pulled without TLS",
         "An insecure registry is reached without checking its certificate: anyone on the way "
         "can hand you a different image.",
-        _insecure_registries,
+        _per_engine(_insecure_registries),
         manual='Remove "insecure-registries" from /etc/docker/daemon.json and give the '
         "registry a certificate.",
     ),
@@ -761,9 +894,29 @@ RULES: tuple[Rule, ...] = (
         "Containers run without seccomp",
         "seccomp blocks dangerous system calls for every container; without it a container "
         "can use the whole kernel interface.",
-        _no_seccomp,
+        _per_engine(_no_seccomp),
         manual='Remove "seccomp-profile": "unconfined" from daemon.json; use a kernel with '
         "seccomp.",
+    ),
+    Rule(
+        "daemon.rootless",
+        INFO,
+        "Docker runs rootless",
+        "A rootless engine runs as an ordinary user: root in its containers is that user on "
+        "the host, not root, and an escape gets only that user's rights. The audit checks its "
+        "containers and its settings as the system engine's.",
+        _rootless_engines,
+    ),
+    Rule(
+        "daemon.system-at-boot",
+        LOW,
+        "The system Docker engine comes back at boot",
+        "A rootless engine answers and the system (root) engine is stopped, but it is still "
+        "started at boot: after a reboot a second engine runs with its own settings, where "
+        "root in its containers is root on the host. Rootless mode (the Docker engine step) "
+        "disables it.",
+        _system_at_boot,
+        fix="docker",
     ),
     Rule(
         "daemon.not-running",

@@ -56,13 +56,26 @@ def container_row(container: Container, view: HostView) -> tuple[Cell, ...]:
         Cell(
             "ports",
             ", ".join(ports) or "-",
-            any(p.all_addresses for p in c.ports) and not view.firewall.filters_containers,
+            any(p.all_addresses for p in c.ports) and not _ports_filtered(view),
         ),
     )
 
 
+def _ports_filtered(view: HostView) -> bool:
+    """A rootless engine's ports are the host's own (INPUT); the system engine's skip INPUT."""
+    if view.engine is not None and view.rootless:
+        return view.firewall.filters_input
+    return view.firewall.filters_containers
+
+
 def container_table(view: HostView) -> list[tuple[Container, tuple[Cell, ...]]]:
-    return [(c, container_row(c, view)) for c in view.containers or ()]
+    """Every engine's running containers (:attr:`Container.engine` says which), each judged
+    with its own engine's settings."""
+    return [
+        (c, container_row(c, engine_view))
+        for engine_view in view.engine_views()
+        for c in engine_view.containers or ()
+    ]
 
 
 def table_as_json(view: HostView) -> list[dict[str, Any]]:
@@ -72,6 +85,7 @@ def table_as_json(view: HostView) -> list[dict[str, Any]]:
             {
                 "name": container.name,
                 "image": container.image,
+                "engine": container.engine,
                 "cells": {
                     cell.column: {"value": cell.value, "risky": cell.risky} for cell in cells
                 },

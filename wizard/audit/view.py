@@ -4,7 +4,7 @@ answer one question (is the Docker API on TCP, is there a firewall). Pure; rules
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,17 +16,27 @@ from wizard.audit.facts import (
     NFT_TABLES,
     NOW,
     PATHS,
+    ROOTLESS_ENGINES,
     SOCKET_GROUP,
+    SYSTEM_ENABLED,
     Container,
     HostCertificate,
     Listener,
     PathInfo,
+    RootlessEngine,
     SocketGroup,
     containers_waiting_for,
 )
 from wizard.daemon_json import parse as parse_daemon_json
 from wizard.facts import SERVICE_MANAGER, Fact, Facts
-from wizard.host.docker import DAEMON_JSON, DOCKER_INFO, DOCKERD, DockerdProcess, DockerInfo
+from wizard.host.docker import (
+    DAEMON_JSON,
+    DAEMON_JSON_PATH,
+    DOCKER_INFO,
+    DOCKERD,
+    DockerdProcess,
+    DockerInfo,
+)
 from wizard.steps.firewall import BOOT_REGISTERED
 from wizard.steps.firewall.host import (
     FORWARDING,
@@ -57,6 +67,8 @@ AUDIT_FACTS: tuple[Fact[Any], ...] = (
     FIREWALL_FILES,
     FORWARDING,
     SERVICE_MANAGER,
+    ROOTLESS_ENGINES,
+    SYSTEM_ENABLED,
 )
 """Everything an audit reads, in one round trip (:func:`wizard.facts.gather`)."""
 
@@ -219,6 +231,13 @@ class HostView:
     tcp_endpoints: tuple[TcpEndpoint, ...] = field(default=())
     tls: bool = False
     tlsverify: bool = False
+    rootless_engines: tuple[RootlessEngine, ...] = ()
+    """The rootless engines answering on /run/user/UID/docker.sock."""
+    system_enabled: tuple[str, ...] = ()
+    """What starts the system engine at boot (read only when a rootless engine answers)."""
+    engine: RootlessEngine | None = None
+    """None for the host's view (the system engine's settings and containers); the rootless
+    engine whose settings and containers this view holds otherwise (:meth:`engine_views`)."""
 
     def config(self, key: str, default: Any = None) -> Any:
         return (self.daemon_config or {}).get(key, default)
@@ -234,11 +253,61 @@ class HostView:
         return any(opt.startswith("name=rootless") for opt in self.info.security_options)
 
     @property
-    def running(self) -> frozenset[str] | None:
-        """The names of the running containers; None when Docker could not be asked."""
-        if self.containers is None:
+    def engine_name(self) -> str:
+        """ "" for the system engine's view, else ``admin's rootless engine``."""
+        return self.engine.name if self.engine else ""
+
+    @property
+    def config_file(self) -> str:
+        """The daemon.json of this view's engine ("" when it is not known)."""
+        return self.engine.config_path if self.engine else DAEMON_JSON_PATH
+
+    @property
+    def system_off(self) -> bool:
+        """The system engine neither runs nor answers, and a rootless engine does: rootless
+        mode (which stops the system engine), not Docker being down."""
+        return bool(self.rootless_engines) and not self.info.reachable and not self.dockerd.running
+
+    @property
+    def system_off_on_purpose(self) -> bool:
+        """:attr:`system_off`, and nothing starts it at boot: what the docker step's rootless
+        mode leaves. Its settings are then not judged (it does not run them)."""
+        return self.system_off and not self.system_enabled
+
+    def engine_view(self, engine: RootlessEngine) -> HostView:
+        """The view of one rootless engine: its settings, ``docker info`` and containers in
+        place of the system engine's (the host's firewall, files and sshd stay)."""
+        text = engine.config_text
+        config, error = (None, "") if text is None else parse_daemon_json(text)
+        return replace(
+            self,
+            daemon_config=config,
+            daemon_error=error,
+            info=engine.info,
+            containers=engine.containers,
+            rootless_engines=(),
+            engine=engine,
+        )
+
+    def engine_views(self) -> tuple[HostView, ...]:
+        """This view (the system engine's), then each rootless engine's."""
+        return (self, *(self.engine_view(engine) for engine in self.rootless_engines))
+
+    @property
+    def all_containers(self) -> tuple[Container, ...] | None:
+        """The running containers of every engine that answers; None when none could be
+        asked."""
+        lists = [view.containers for view in self.engine_views() if view.containers is not None]
+        if not lists:
             return None
-        return frozenset(c.name for c in self.containers)
+        return tuple(c for found in lists for c in found)
+
+    @property
+    def running(self) -> frozenset[str] | None:
+        """The running containers (as findings name them, :attr:`Container.label`) of every
+        engine; None when no engine could be asked."""
+        found = self.all_containers
+        return None if found is None else frozenset(c.label for c in found)
 
     @property
     def restarted_with_dockerd(self) -> tuple[str, ...]:
@@ -296,4 +365,6 @@ def host_view(facts: Facts) -> HostView:
         tcp_endpoints=_endpoints(settings, dockerd, listeners),
         tls=tls,
         tlsverify=tlsverify,
+        rootless_engines=facts[ROOTLESS_ENGINES],
+        system_enabled=facts[SYSTEM_ENABLED],
     )
