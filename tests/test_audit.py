@@ -20,14 +20,21 @@ from textual.widgets import DataTable, Static
 
 from lab import LabHost
 from lab.image import import_test_image
+from presets import apply_overrides, load_preset
 from screens.app import HostwizApp, default_args
 from screens.apply import ApplyScreen
 from screens.audit import AuditScreen
 from screens.preview import PreviewScreen
 from screens.step_form import StepScreen
 from screens.step_list import StepListScreen
+from snapshots.rollback import rollback_plan
 from wizard.audit import Finding, Severity, worst_first
 from wizard.host.docker import WAIT_FOR_DOCKER
+from wizard.plan import Changeset
+from wizard.session import Selection, apply
+from wizard.steps import STEPS
+from wizard.transaction import apply_changeset
+from wizard.transport.ssh import SshTransport
 
 
 def on_practice_host(test: Any) -> Any:
@@ -187,6 +194,68 @@ def test_apply_with_audit_does_not_call_a_stopped_containers_findings_fixed(
         assert on_console(host, status).strip() == "exited"
     finally:
         on_console(host, REMOVE_STOPPED)
+
+
+ADMIN_ENGINE = "admin's rootless engine"
+
+
+@on_practice_host
+def test_rootless_mode_is_audited_as_the_engine_that_runs(
+    docker_defaults: LabHost, lab_ssh_config: Any
+) -> None:
+    """The docker step's rootless mode for admin (the system engine stopped and disabled),
+    then ``hostwiz audit``: the rootless engine is the one audited, the stopped system engine
+    is not "Docker could not be asked", and nothing asks for userns-remap. (No container can
+    start under a rootless engine in this lab: runc cannot mount cgroup v1 "systemd" into it;
+    the container rules on a rootless engine are unit tested.)"""
+    host = docker_defaults
+    console = host.console()
+    preset = apply_overrides(
+        load_preset("hardened"), ["docker.mode=rootless", "docker.rootless_user=admin"]
+    )
+    uid = console.run("id -u admin").out.strip()
+    transport = SshTransport.connect(host.name, ssh_config=lab_ssh_config)
+    try:
+        result = apply(transport, [Selection(STEPS["docker"], preset.answers["docker"])])
+        try:
+            assert result.confirmed
+            report = json.loads(hostwiz_audit(host, "--json", "--fail-on", "never").stdout)
+            found = {f["id"] for f in report["findings"]}
+            assert "daemon.not-running" not in found, report["findings"]
+            assert "daemon.no-userns" not in found
+            (engine,) = [f for f in report["findings"] if f["id"] == "daemon.rootless"]
+            assert engine["subject"] == ADMIN_ENGINE and engine["engine"] == ADMIN_ENGINE
+            assert engine["severity"] == "info"
+            assert f"/run/user/{uid}/docker.sock" in engine["evidence"]
+            assert "/etc/docker/rootless-admin.json" in engine["evidence"]
+            assert "the system (root) engine is off and disabled" in engine["evidence"]
+            # the step hardened the engine's own settings: nothing else to say about it
+            assert by_subject(report, ADMIN_ENGINE) == {"daemon.rootless"}
+            system, admin = report["engines"]
+            assert not system["answers"] and not system["running"]
+            assert system["enabled_at_boot"] == []
+            assert admin["rootless"] and admin["user"] == "admin" and admin["containers"] == 0
+            # its settings are read from the file its dockerd really runs with
+            config = "/etc/docker/rootless-admin.json"
+            saved = console.run(f"base64 -w0 {config}").out.strip()
+            assert console.run(f'sed -i \'s/"icc": false/"icc": true/\' {config}').ok
+            try:
+                again = json.loads(hostwiz_audit(host, "--json", "--fail-on", "never").stdout)
+            finally:
+                assert console.run(f"echo {saved} | base64 -d > {config}").ok
+            (icc,) = [f for f in again["findings"] if f["id"] == "daemon.icc"]
+            assert icc["subject"] == ADMIN_ENGINE
+            assert icc["evidence"].startswith(f"{config}: icc: true")
+        finally:
+            rollback = rollback_plan(transport, result.snapshot_id)
+            apply_changeset(transport, Changeset(transport.host_label, (rollback,)),
+                            reason="rollback")  # fmt: skip
+    finally:
+        transport.close()
+    assert not console.run(f"test -S /run/user/{uid}/docker.sock").ok
+    after = json.loads(hostwiz_audit(host, "--json", "--fail-on", "never").stdout)
+    assert "daemon.rootless" not in {f["id"] for f in after["findings"]}
+    assert [e["name"] for e in after["engines"]] == ["system"]
 
 
 # ---- the audit screen ----------------------------------------------------------------------

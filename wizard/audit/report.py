@@ -48,7 +48,9 @@ def as_json(
 
 
 def engines_as_json(view: HostView) -> list[dict[str, Any]]:
-    """The Docker engines the audit asked: the system one, then each rootless one."""
+    """The Docker engines the audit asked: the system one, then each rootless one answering.
+    The system engine's ``enabled_at_boot`` is read only beside a rootless engine (None: not
+    read); ``containers`` is None when the engine could not be asked."""
     system: dict[str, Any] = {
         "name": "system",
         "rootless": False,
