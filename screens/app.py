@@ -546,6 +546,9 @@ class HostwizApp(App[int]):
         from wizard.transport.base import hostwiz_command
 
         focus: str | None = None
+        # The session's answers before this visit: answers sent to a preview are only kept
+        # once applied or saved (Escape on the questions then asks; Discard puts these back).
+        saved = self.answers[name]
         while True:
             selection = self.selections([name])[0]
             answers = await self.push_screen_wait(
@@ -556,10 +559,12 @@ class HostwizApp(App[int]):
                     context_for=self.context_for(selection),
                     focus=focus,
                     reason=reason,
+                    saved=saved,
                 )
             )
             focus = None
             if answers is None:
+                self.answers[name] = saved
                 return ""
             if isinstance(answers, KeptAnswers):
                 self.answers[name] = answers.answers

@@ -2110,8 +2110,11 @@ async def test_kept_answers_and_a_refused_plan_on_a_practice_host(reachable: Any
         await pilot.pause()
         assert app.focused is step.query_one("#field-wan_services", Input)
         assert step.query_one("#field-wan_services", Input).value == "ping"
-        await pilot.press("escape", "d")
+        await pilot.press("escape")  # the refused answers are not kept without asking
+        await wait_for(pilot, UnsavedScreen, 10)
+        await pilot.press("d")
         await wait_for(pilot, StepListScreen)
+        assert app.edited_steps() == ["Docker engine"]  # the firewall's are the preset's again
         await pilot.press("escape")
         await pilot.pause()
     assert app.return_value == 0

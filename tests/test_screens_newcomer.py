@@ -366,3 +366,47 @@ async def test_connecting_says_how_long_it_waits_at_most(monkeypatch: pytest.Mon
         await until(pilot, lambda: isinstance(app.screen, StartScreen), 30)
         await pilot.press("escape")
         await pilot.pause()
+
+
+class NoHost:
+    """The transport run_step is given when the plan comes from fixture facts."""
+
+    host_label = "web1"
+
+
+@run_async
+async def test_escape_after_going_back_from_a_preview_asks_before_keeping_the_answers() -> None:
+    """Back on the preview, then Escape on the questions: the answers that were previewed
+    stayed in the session without a word, and the step list then said the step was "changed
+    here". Now Escape asks as for any edited answers: Discard puts back what the session had,
+    Save keeps them."""
+    for choice, kept in (("d", 5), ("s", 9)):
+        app = HostwizApp(default_args(), hosts=[])
+        app.plan_selections = lambda _transport, selections: (  # type: ignore[method-assign]
+            selections,
+            docker_changeset(selections[0].answers),
+        )
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, StartScreen, 30)
+            assert await app.steps_loaded()
+            preset = app.answers["docker"]
+            assert preset.log_max_file == 5
+            worker = app.run_worker(app.run_step(NoHost(), "docker"))  # type: ignore[arg-type]
+            step = await wait_for(pilot, StepScreen, 30)
+            step.query_one("#field-log_max_file", Input).value = "9"
+            await pilot.pause()
+            await pilot.press("ctrl+n")
+            await wait_for(pilot, PreviewScreen, 30)
+            await pilot.press("escape")  # back: not applied
+            step = await wait_for(pilot, StepScreen, 30)
+            assert step.query_one("#field-log_max_file", Input).value == "9"
+            await pilot.press("escape")
+            dialog = await wait_for(pilot, UnsavedScreen, 10)
+            said = " ".join(str(s.content) for s in dialog.query(Static).results(Static))
+            assert "You changed answers of Docker engine (Log files kept" in said, said
+            await pilot.press(choice)
+            await worker.wait()
+            assert app.answers["docker"].log_max_file == kept
+            assert app.edited_steps() == ([] if choice == "d" else ["Docker engine"])
+            await pilot.press("escape")
+            await pilot.pause()
