@@ -113,7 +113,8 @@ class HostwizApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
-        Binding("ctrl+t", "toggle_dark", "Light/dark"),
+        # In F1's help and the palette: the footer keeps its 80 columns for each screen's keys.
+        Binding("ctrl+t", "toggle_dark", "Light/dark", show=False),
     ]
 
     def __init__(self, args: argparse.Namespace, *, hosts: list[HostChoice] | None = None):

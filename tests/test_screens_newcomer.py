@@ -410,3 +410,61 @@ async def test_escape_after_going_back_from_a_preview_asks_before_keeping_the_an
             assert app.edited_steps() == ([] if choice == "d" else ["Docker engine"])
             await pilot.press("escape")
             await pilot.pause()
+
+
+def footer_keys_cut(screen: Any) -> list[str]:
+    """The footer keys whose label is not all on the screen: off its right edge, or under
+    another key (the palette's ^p is docked on the right, over whatever reaches it)."""
+    cut = []
+    for key in screen.query("FooterKey"):
+        region = key.region
+        label = f"{key.key_display} {key.description}"
+        if not region.area or region.right > screen.size.width:
+            cut.append(label)
+            continue
+        first, _ = screen.get_widget_at(region.x, region.y)
+        last, _ = screen.get_widget_at(region.right - 1, region.y)
+        if first is not key or last is not key:
+            cut.append(label)
+    return cut
+
+
+FOOTER_SCREENS = {
+    "start": lambda: StartScreen([HostChoice("lab1", "practice host")]),
+    "steps": lambda: StepListScreen("s5e1", FRESH_ROWS, preset="preset hardened"),
+    "step": step_screen,
+    "preview": lambda: PreviewScreen("Docker engine: what would change on web1",
+                                     render_changeset(docker_changeset()), empty=False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(FOOTER_SCREENS))
+@run_async
+async def test_every_key_the_footer_shows_is_whole_at_80_columns(name: str) -> None:
+    """At 80×24 the step list's footer ran under the palette key ("^t Light/dark" cut) and
+    the start screen's hid half of "f1 Help": in the wizard itself, with its own keys."""
+    app = HostwizApp(default_args(), hosts=[])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, StartScreen, 30)
+        await app.push_screen(FOOTER_SCREENS[name]())
+        await pilot.pause()
+        await pilot.pause()
+        screen = app.screen
+        shown = [f"{k.key_display} {k.description}" for k in screen.query("FooterKey")]
+        assert "f1 Help" in shown, shown
+        assert footer_keys_cut(screen) == [], shown
+        app.pop_screen()
+        await pilot.press("escape")
+        await pilot.pause()
+
+
+def test_help_lists_every_key_of_the_step_list_and_the_wizard() -> None:
+    """Keys the step list's footer leaves out (to fit 80 columns) are in F1's help."""
+    text = (Path(screens.__file__).parent / "help.md").read_text(encoding="utf-8")
+    table = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
+    keys = {part.strip() for row in table for part in row.replace(" or ", "/").split("/")}
+    names = {"question_mark": "?"}
+    for binding in [*StepListScreen.BINDINGS, *HostwizApp.BINDINGS]:
+        assert isinstance(binding, Binding)
+        wanted = names.get(binding.key) or friendly(binding.key)
+        assert wanted in keys or wanted.lower() in keys, (binding.key, keys)
