@@ -360,7 +360,8 @@ async def test_connecting_says_how_long_it_waits_at_most(monkeypatch: pytest.Mon
         busy = app.screen_stack[0].query_one("#busy-text", Static)
         assert used == [10]
         assert str(busy.render()) == (
-            "Connecting to admin@web1… (gives up after 10 s without an answer)"
+            "Connecting to admin@web1… (gives up after 10 s without an answer; Escape stops "
+            "waiting)"
         )
         release.set()
         await until(pilot, lambda: isinstance(app.screen, StartScreen), 30)
@@ -468,3 +469,69 @@ def test_help_lists_every_key_of_the_step_list_and_the_wizard() -> None:
         assert isinstance(binding, Binding)
         wanted = names.get(binding.key) or friendly(binding.key)
         assert wanted in keys or wanted.lower() in keys, (binding.key, keys)
+
+
+class Opened:
+    """A connection a stopped attempt still got (closed by the wizard, never used)."""
+
+    host_label = "web1"
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def shown_keys(screen: Any) -> list[str]:
+    return [f"{key.key_display} {key.description}" for key in screen.query("FooterKey")]
+
+
+@run_async
+async def test_escape_while_connecting_goes_back_to_the_start_screen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "Connecting…" could not be left: Escape did nothing until the host answered or the
+    time limit ran out. Now Escape goes back to the start screen at once, the host still
+    typed; the attempt's thread ends by itself, asks nothing more (no sudo password dialog
+    over the start screen) and closes the connection it still opens."""
+    import threading
+
+    from wizard.transport.ssh import SshTransport
+
+    started, release = threading.Event(), threading.Event()
+    asked: list[BaseException] = []
+    opened: list[Opened] = []
+
+    def hanging_connect(target: str, **kwargs: Any) -> Opened:
+        started.set()
+        release.wait(30)
+        try:
+            kwargs["sudo_password"]()
+        except Exception as error:  # what the stopped attempt is told
+            asked.append(error)
+        opened.append(Opened())
+        return opened[-1]
+
+    monkeypatch.setattr(SshTransport, "connect", hanging_connect)
+    app = HostwizApp(default_args(), hosts=[HostChoice("lab1", "practice host")])
+    async with app.run_test(size=(80, 24)) as pilot:
+        start = await wait_for(pilot, StartScreen, 30)
+        assert "esc Stop" not in shown_keys(start)  # Escape quits here, as the footer says
+        await pilot.press("ctrl+l", *"admin@web1", "enter")
+        await until(pilot, started.is_set, 30)
+        await pilot.pause()
+        assert "esc Stop" in shown_keys(app.screen)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen is not start)
+        again = app.screen
+        await until(pilot, lambda: bool(again.query("#problem")))
+        problem = str(again.query_one("#problem", Static).content)
+        assert "you stopped connecting to admin@web1 before it answered" in problem, problem
+        assert again.query_one("#target", Input).value == "admin@web1"
+        assert "esc Stop" not in shown_keys(again)
+        release.set()
+        await until(pilot, lambda: bool(opened) and opened[0].closed, 30)
+        assert [type(error).__name__ for error in asked] == ["Cancelled"]
+        assert app.screen is again and app.transport is None
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
