@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -81,11 +82,14 @@ class Stopped(Cancelled):
 
 
 class Handover:
-    """Between a job's thread and the wizard waiting for it, when the admin may stop the wait.
+    """Between a job and the wizard waiting for it, when the admin may stop the wait.
 
-    Either the job's result is handed over to the wizard, or the wait was stopped first: the
-    thread then runs on by itself and gives what it still returns to ``discard`` (a transport
-    is closed, never used). The lock decides which came first, so a result is never both.
+    The job runs in a daemon thread of its own, which the worker's thread waits for until
+    the job ends or the wait is stopped. Either the job's result is handed over to the
+    wizard, or the wait was stopped first: the job then runs on by itself and gives what it
+    still returns to ``discard`` (a transport is closed, never used). The lock decides which
+    came first, so a result is never both. A daemon, so that quitting the wizard does not wait
+    for an attempt nobody waits for (the process's end closes what it holds).
     """
 
     def __init__(self, discard: Callable[[Any], None]) -> None:
@@ -95,14 +99,34 @@ class Handover:
         self._taken = False
 
     def run(self, job: Callable[[], T]) -> T:
-        """In the job's thread: run it; its result goes to the wizard, or to ``discard``."""
-        result = job()
-        with self._lock:
-            if not self._stopped:
-                self._taken = True
-                return result
-        self._discard(result)
-        raise Cancelled("nobody waits for this result any more; it was discarded.")
+        """In the worker's thread: start the job, wait for it or for :meth:`stop`."""
+        finished = threading.Event()
+        outcome: list[Any] = []
+        context = contextvars.copy_context()  # the worker's: ask_from_thread knows it
+
+        def attempt() -> None:
+            try:
+                result = context.run(job)
+            except BaseException as error:  # for the worker to raise, if still waited for
+                outcome.append(error)
+                finished.set()
+                return
+            with self._lock:
+                taken = self._taken = not self._stopped
+            if taken:
+                outcome.append(result)
+            else:
+                self._discard(result)
+            finished.set()
+
+        threading.Thread(target=attempt, name="hostwiz-stoppable", daemon=True).start()
+        while not finished.wait(0.1) and not self._stopped:
+            pass
+        if not outcome or (self._stopped and not self._taken):
+            raise Cancelled("nobody waits for this result any more.")
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return cast(T, outcome[0])
 
     def stop(self) -> bool:
         """On the app's thread: stop waiting; False when the result was handed over already."""

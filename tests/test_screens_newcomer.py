@@ -8,6 +8,8 @@ goes to a closed loopback port.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -535,3 +537,61 @@ async def test_escape_while_connecting_goes_back_to_the_start_screen(
         await pilot.press("escape")
         await pilot.pause()
     assert app.return_value == 0
+
+
+@run_async
+async def test_the_connecting_text_wraps_instead_of_running_off_an_80_column_screen() -> None:
+    """ "…Escape stops waitin" (and a long host name pushed more off the right edge)."""
+    app = HostwizApp(default_args(), hosts=[])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, StartScreen, 30)
+        app.pop_screen()  # the screen a wait is shown on
+        app.set_busy(app.connecting("admin@build-server-02.example.org:2222"))
+        await pilot.pause()
+        await pilot.pause()
+        busy = app.screen.query_one("#busy-text", Static)
+        assert app.screen.region.contains_region(busy.region), busy.region
+        assert busy.region.height >= 2  # wrapped: all of it is there
+
+
+def test_quitting_after_stopping_a_connection_does_not_wait_for_the_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Escape while connecting, then Escape (quit): the wizard ended only once the abandoned
+    attempt did (up to its time limit, with a blank terminal)."""
+    import threading
+
+    from wizard.transport.ssh import SshTransport
+
+    started, release = threading.Event(), threading.Event()
+    opened: list[Opened] = []
+
+    def hanging_connect(target: str, **kwargs: Any) -> Opened:
+        started.set()
+        release.wait(60)
+        opened.append(Opened())
+        return opened[-1]
+
+    monkeypatch.setattr(SshTransport, "connect", hanging_connect)
+    app = HostwizApp(default_args(host="admin@web1"), hosts=[])
+
+    async def stop_then_quit() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, started.is_set, 30)
+            await pilot.pause()
+            await pilot.press("escape")
+            await wait_for(pilot, StartScreen, 30)
+            await pilot.press("escape")
+            await pilot.pause()
+
+    try:
+        asyncio.run(stop_then_quit())
+        assert app.return_value == 0
+        assert not opened  # the wizard is over; the attempt still hangs, on its own
+    finally:
+        release.set()
+    for _ in range(600):  # bounded: it ends by itself, and closes what it opened
+        if opened and opened[0].closed:
+            break
+        time.sleep(0.05)
+    assert opened and opened[0].closed
