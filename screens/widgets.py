@@ -332,14 +332,17 @@ def wrap_line(line: RenderedLine, width: int) -> list[str]:
     text = line.text.expandtabs()
     if width < 12 or cell_len(text) <= width:
         return [text]
-    if line.kind in DIFF_KINDS:
+    diff = line.kind in DIFF_KINDS
+    if diff:
         mark, body = text[:1], text[1:]
         first, later = mark, mark + CONTINUED
     else:
         body = text
         first, later = "", " " * (len(text) - len(text.lstrip(" ")) + 2)
+    # A file's line keeps every space; a sentence drops the one it breaks at (it would push
+    # the next row one further in than its indent).
     return textwrap.wrap(body, width, initial_indent=first, subsequent_indent=later,
-                         drop_whitespace=False, break_on_hyphens=False) or [text]  # fmt: skip
+                         drop_whitespace=not diff, break_on_hyphens=False) or [text]  # fmt: skip
 
 
 def styled_lines(lines: Iterable[RenderedLine], width: int = 0) -> Content:

@@ -595,3 +595,22 @@ def test_quitting_after_stopping_a_connection_does_not_wait_for_the_attempt(
             break
         time.sleep(0.05)
     assert opened and opened[0].closed
+
+
+def test_a_wrapped_note_in_the_preview_keeps_its_indent() -> None:
+    """The rows a long note wraps onto started one or two spaces further in than the indent
+    ("│    first." under "│   reach them;"): the space it broke at was kept."""
+    from screens.widgets import wrap_line
+    from wizard.render import RenderedLine
+
+    note = RenderedLine(
+        "note",
+        "Docker publishes container ports on every address and would let anyone reach them; "
+        "hostwiz filters them in DOCKER-USER, which Docker consults first.",
+    )
+    for width in range(60, 80):  # the preview's width, whatever the terminal's
+        rows = wrap_line(note, width)
+        assert len(rows) >= 2
+        assert all(row.startswith("  ") and row[2] != " " for row in rows[1:]), rows
+    diff = RenderedLine("add", "+" + "word  " * 20)  # a file's spaces are kept as they are
+    assert "".join(row.removeprefix("+↳ ") for row in wrap_line(diff, 40)) == diff.text
