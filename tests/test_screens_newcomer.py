@@ -31,7 +31,7 @@ import screens
 from screens.app import HostwizApp, default_args
 from screens.apply import result_content
 from screens.audit import AuditScreen
-from screens.dialogs import SecretScreen
+from screens.dialogs import PasswordScreen, SavePresetScreen, SecretScreen
 from screens.preview import PreviewScreen
 from screens.start import HostChoice, StartScreen
 from screens.step_form import StepScreen, UnsavedScreen
@@ -614,3 +614,27 @@ def test_a_wrapped_note_in_the_preview_keeps_its_indent() -> None:
         assert all(row.startswith("  ") and row[2] != " " for row in rows[1:]), rows
     diff = RenderedLine("add", "+" + "word  " * 20)  # a file's spaces are kept as they are
     assert "".join(row.removeprefix("+↳ ") for row in wrap_line(diff, 40)) == diff.text
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: PasswordScreen("admin@web1"), lambda: SavePresetScreen("hostwiz.toml")],
+    ids=["sudo-password", "save-preset"],
+)
+@run_async
+async def test_a_dialog_without_buttons_says_which_keys_answer_it(make: Any) -> None:
+    """The sudo password and Save preset dialogs have one input, no buttons, and the footer
+    under them is the screen's behind: nothing said that Enter answers and Escape cancels
+    (nor where "hostwiz.toml" would be written)."""
+    app = Harness(make)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        said = " ".join(str(s.content) for s in app.screen.query(Static).results(Static))
+        assert "Enter: " in said and "Escape: " in said, said
+        if isinstance(app.screen, SavePresetScreen):
+            assert str(Path.cwd()) in said
+        hint = app.screen.query_one(".hint", Static)
+        assert visible(hint)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
