@@ -440,6 +440,12 @@ class ProgressLog(Vertical):
             output.update("")
             output.display = False
 
+    def show_last(self) -> None:
+        """Bring the newest line back into view once the log got shorter (the apply screen's
+        result panel takes its room at the end)."""
+        events = self.query_one("#events", VerticalScroll)
+        self.call_after_refresh(events.scroll_end, animate=False)
+
     @property
     def lines(self) -> list[str]:
         """The event lines as plain text (for tests and the plain front end)."""

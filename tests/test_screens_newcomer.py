@@ -29,7 +29,7 @@ from textual.widgets import Button, DataTable, Input, Static, Switch
 
 import screens
 from screens.app import HostwizApp, default_args
-from screens.apply import result_content
+from screens.apply import ApplyScreen, result_content
 from screens.audit import AuditScreen
 from screens.dialogs import PasswordScreen, SavePresetScreen, SecretScreen
 from screens.preview import PreviewScreen
@@ -638,3 +638,43 @@ async def test_a_dialog_without_buttons_says_which_keys_answer_it(make: Any) -> 
         await pilot.press("escape")
         await pilot.pause()
     assert app.results == [None]
+
+
+@run_async
+async def test_the_apply_log_shows_its_last_line_once_the_result_is_shown() -> None:
+    """The result panel takes room from the log when the change ends: the log stayed where
+    it was, and its last visible line was "[ .. ] restart dockerd…", as if still running."""
+    import threading
+
+    from wizard.transaction import Event
+
+    finish = threading.Event()
+
+    def many_actions(progress: Any) -> ApplyResult:
+        for number in range(1, 7):
+            progress(Event("action", f"write /etc/hostwiz-example-{number}", number))
+            progress(Event("action-done", f"write /etc/hostwiz-example-{number}", number))
+        restart = "restart dockerd so the new settings take effect, and wait until it answers"
+        progress(Event("action", restart, 7))
+        progress(Event("action-done", restart, 7, "Restarting Docker: docker.\nanswers"))
+        progress(Event("health", "Checking Docker engine"))
+        progress(Event("confirm", "Confirmed over a new connection in 0.4 s"))
+        progress(Event("done", "Applied 7 change(s)."))
+        finish.wait(30)  # the log is on screen first, then the result panel grows
+        return ApplyResult("20240501-101500-ab12", 7, "Applied 7 change(s).", True)
+
+    app = Harness(lambda: ApplyScreen("Applying Docker engine on web1", "web1", many_actions))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ApplyScreen)
+        await until(pilot, lambda: len(screen.query(".event")) == 17)
+        for _ in range(3):
+            await pilot.pause()
+        finish.set()
+        await until(pilot, lambda: screen.done)
+        for _ in range(3):
+            await pilot.pause()
+        log = screen.query_one("#events")
+        last = list(screen.query(".event"))[-1]
+        assert "Applied 7 change(s)" in str(last.render())
+        assert log.region.contains_region(last.region), (log.region, last.region)
