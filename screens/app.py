@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -74,6 +75,72 @@ class Cancelled(HostwizError):
     title = "Cancelled"
 
 
+class Stopped(Cancelled):
+    """The admin stopped a wait (Escape while connecting)."""
+
+    title = "Stopped"
+
+
+class Handover:
+    """Between a job and the wizard waiting for it, when the admin may stop the wait.
+
+    The job runs in a daemon thread of its own, which the worker's thread waits for until
+    the job ends or the wait is stopped. Either the job's result is handed over to the
+    wizard, or the wait was stopped first: the job then runs on by itself and gives what it
+    still returns to ``discard`` (a transport is closed, never used). The lock decides which
+    came first, so a result is never both. A daemon, so that quitting the wizard does not wait
+    for an attempt nobody waits for (the process's end closes what it holds).
+    """
+
+    def __init__(self, discard: Callable[[Any], None]) -> None:
+        self._discard = discard
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._taken = False
+
+    def run(self, job: Callable[[], T]) -> T:
+        """In the worker's thread: start the job, wait for it or for :meth:`stop`."""
+        finished = threading.Event()
+        outcome: list[Any] = []
+        context = contextvars.copy_context()  # the worker's: ask_from_thread knows it
+
+        def attempt() -> None:
+            try:
+                result = context.run(job)
+            except BaseException as error:  # for the worker to raise, if still waited for
+                outcome.append(error)
+                finished.set()
+                return
+            with self._lock:
+                taken = self._taken = not self._stopped
+            if taken:
+                outcome.append(result)
+            else:
+                self._discard(result)
+            finished.set()
+
+        threading.Thread(target=attempt, name="hostwiz-stoppable", daemon=True).start()
+        while not finished.wait(0.1) and not self._stopped:
+            pass
+        if not outcome or (self._stopped and not self._taken):
+            raise Cancelled("nobody waits for this result any more.")
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return cast(T, outcome[0])
+
+    def stop(self) -> bool:
+        """On the app's thread: stop waiting; False when the result was handed over already."""
+        with self._lock:
+            if self._taken:
+                return False
+            self._stopped = True
+            return True
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+
 class StepCommands(Provider):
     """Command palette entries that open a step (only while the step list is shown)."""
 
@@ -113,7 +180,10 @@ class HostwizApp(App[int]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("question_mark", "help", "Help", show=False),
-        Binding("ctrl+t", "toggle_dark", "Light/dark"),
+        # In F1's help and the palette: the footer keeps its 80 columns for each screen's keys.
+        Binding("ctrl+t", "toggle_dark", "Light/dark", show=False),
+        # Only while a wait can be stopped (connecting), on the screen that shows it.
+        Binding("escape", "stop_waiting", "Stop"),
     ]
 
     def __init__(self, args: argparse.Namespace, *, hosts: list[HostChoice] | None = None):
@@ -130,6 +200,8 @@ class HostwizApp(App[int]):
         """The answers as the preset gave them (to tell which steps were changed since)."""
         self._titles: list[tuple[str, str]] = []
         self._loading: Worker[None] | None = None
+        self._stoppable: tuple[Handover, Worker[Any]] | None = None
+        """The wait that Escape stops, while there is one (see :meth:`blocking`)."""
 
     # ---- layout and app-wide actions ---------------------------------------------------
 
@@ -147,6 +219,19 @@ class HostwizApp(App[int]):
         """What the base screen says while a worker talks to the host."""
         with contextlib.suppress(NoMatches):  # the app is shutting down
             self.query_one("#busy-text", Static).update(text)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop_waiting":  # hidden, and Escape left to the screens, otherwise
+            return self._stoppable is not None and len(self.screen_stack) == 1
+        return True
+
+    def action_stop_waiting(self) -> None:
+        """Escape while connecting: stop waiting (the attempt's thread ends by itself)."""
+        if self._stoppable is None:
+            return
+        handover, worker = self._stoppable
+        if handover.stop():
+            worker.cancel()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -211,20 +296,50 @@ class HostwizApp(App[int]):
     def _in_thread(self, job: Callable[[], T]) -> T:
         return job()
 
-    async def blocking(self, text: str, job: Callable[[], T]) -> T:
-        """Run ``job`` in a thread worker, showing ``text``; re-raise its error as is."""
+    async def blocking(
+        self, text: str, job: Callable[[], T], *, discard: Callable[[T], None] | None = None
+    ) -> T:
+        """Run ``job`` in a thread worker, showing ``text``; re-raise its error as is.
+
+        With ``discard``, Escape stops the wait (raising :class:`Stopped`): a thread cannot be
+        interrupted, so the job runs on by itself and hands what it still returns to
+        ``discard`` instead of to the wizard (see :class:`Handover`).
+        """
         self.set_busy(text)
-        worker: Worker[T] = self._in_thread(job)
+        if discard is None:
+            worker: Worker[T] = self._in_thread(job)
+        else:
+            handover = Handover(discard)
+            worker = self._in_thread(partial(handover.run, job))
+            self._stoppable = (handover, worker)
+            self.refresh_bindings()
         try:
             return await worker.wait()
         except WorkerFailed as failed:
             raise failed.error from None
+        except WorkerCancelled:
+            if discard is not None and handover.stopped:  # else the wizard is closing
+                raise Stopped("you stopped waiting.") from None
+            raise
+        finally:
+            if discard is not None:
+                self._stoppable = None
+                self.refresh_bindings()
 
     def ask_from_thread(self, screen: Screen[R]) -> R:
         """From a worker thread: show ``screen`` on the app's thread and wait for its result."""
         answer: Future[R] = Future()
-        self.call_from_thread(self.push_screen, screen, answer.set_result)
         worker = get_current_worker()
+
+        def show() -> Any:
+            # On the app's thread, where a wait is stopped: a stopped attempt asks nothing.
+            if worker.is_cancelled:
+                answer.set_exception(Cancelled("the wait for this answer was stopped."))
+                return None
+            answered: Callable[[Any], None] = answer.set_result
+            return self.push_screen(screen, answered)
+
+        self.call_from_thread(show)
         while True:
             try:
                 return answer.result(timeout=0.2)
@@ -306,7 +421,24 @@ class HostwizApp(App[int]):
 
     def connecting(self, target: str) -> str:
         """What the base screen says while :meth:`connect` runs, with its time limit."""
-        return f"Connecting to {target}… (gives up after {CONNECT_TIMEOUT:g} s without an answer)"
+        return (
+            f"Connecting to {target}… (gives up after {CONNECT_TIMEOUT:g} s without an answer; "
+            "Escape stops waiting)"
+        )
+
+    async def open_connection(self, choice: HostChoice) -> SshTransport:
+        """:meth:`connect`, with the spinner; Escape stops waiting (raises :class:`Stopped`),
+        and a connection the abandoned attempt still opens is closed unused."""
+        try:
+            return await self.blocking(
+                self.connecting(choice.target), partial(self.connect, choice), discard=close_unused
+            )
+        except Stopped:
+            raise Stopped(
+                f"you stopped connecting to {choice.target} before it answered.",
+                "Enter tries again. A host that does not answer may be down, behind a "
+                "firewall, or listening on another port.",
+            ) from None
 
     def look_for_ways_in(
         self, choice: HostChoice, say: Callable[[Tried], None], stop: Callable[[], bool]
@@ -441,9 +573,7 @@ class HostwizApp(App[int]):
                 transport, recovered = found, True
             else:
                 try:
-                    transport = await self.blocking(
-                        self.connecting(choice.target), partial(self.connect, choice)
-                    )
+                    transport = await self.open_connection(choice)
                 except Exception as error:
                     problem, failed = error, choice
                     continue
@@ -546,6 +676,9 @@ class HostwizApp(App[int]):
         from wizard.transport.base import hostwiz_command
 
         focus: str | None = None
+        # The session's answers before this visit: answers sent to a preview are only kept
+        # once applied or saved (Escape on the questions then asks; Discard puts these back).
+        saved = self.answers[name]
         while True:
             selection = self.selections([name])[0]
             answers = await self.push_screen_wait(
@@ -556,10 +689,12 @@ class HostwizApp(App[int]):
                     context_for=self.context_for(selection),
                     focus=focus,
                     reason=reason,
+                    saved=saved,
                 )
             )
             focus = None
             if answers is None:
+                self.answers[name] = saved
                 return ""
             if isinstance(answers, KeptAnswers):
                 self.answers[name] = answers.answers
@@ -752,6 +887,12 @@ class HostwizApp(App[int]):
         words = ["hostwiz", *(self.transport.cli_options if self.transport else ()), "--preset"]
         again = " ".join(shell_quote(word) for word in [*words, path])
         self.notify(f"Answers saved to {path}. Use them with: {again}")
+
+
+def close_unused(transport: SshTransport) -> None:
+    """Close a connection nobody waits for any more (its attempt was stopped)."""
+    with contextlib.suppress(Exception):  # in a thread nobody watches: nothing to report to
+        transport.close()
 
 
 def field_in_error(step: Any, error: HostwizError) -> str | None:

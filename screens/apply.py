@@ -183,6 +183,7 @@ class ApplyScreen(Screen["ApplyResult | None"]):
         self.sub_title = "finished"
         self.show_window()
         self.refresh_bindings()
+        self.query_one(ProgressLog).show_last()
 
     def show_window(self) -> None:
         """The safety-window line, as of now."""

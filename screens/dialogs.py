@@ -4,6 +4,7 @@ saving a preset."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -84,6 +85,8 @@ class PasswordScreen(ModalScreen[str | None]):
                 "kept in memory only while connected."
             )
             yield Input(password=True, id="password")
+            # No buttons and no footer under a dialog: say which keys answer it.
+            yield Static("Enter: log in with it  ·  Escape: do not connect", classes="hint")
 
     @on(Input.Submitted, "#password")
     def submitted(self, event: Input.Submitted) -> None:
@@ -243,6 +246,11 @@ class SavePresetScreen(ModalScreen[str | None]):
                 "its comments are kept."
             )
             yield Input(self.default, id="path")
+            yield Static(
+                "Enter: save  ·  Escape: cancel. A name without a folder is saved in "
+                f"{Path.cwd()}.",
+                classes="hint",
+            )
 
     @on(Input.Submitted, "#path")
     def submitted(self, event: Input.Submitted) -> None:

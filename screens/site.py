@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.binding import Binding, BindingType
 
+from screens.app import Stopped
 from screens.dialogs import ErrorScreen
 from screens.preview import PreviewScreen
 from screens.snapshot_list import SiteSnapshotsScreen
@@ -77,14 +78,14 @@ async def site_flow(app: HostwizApp, choice: SiteChoice) -> None:
         for host in site.hosts:
             known = next((c for c in choice.hosts if c.target == host.target), None)
             picked = known or HostChoice(host.target, "", None)
-            transports[host.name] = await app.blocking(
-                app.connecting(host.target), partial(app.connect, picked)
-            )
+            transports[host.name] = await app.open_connection(picked)  # Escape stops it
         # One passphrase for the visit: the preview after an apply (or a rollback) prepares
         # again, from the hosts as they are then, without asking again.
         ask = remembering(app.ask_secret)
         while await _preview_and_apply(app, site, session, transports, ask):
             pass
+    except Stopped:  # Escape while connecting: back to the start screen
+        pass
     except Exception as error:
         await app.push_screen_wait(ErrorScreen(error))
     finally:

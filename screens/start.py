@@ -72,7 +72,7 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
         Binding("escape", "quit_wizard", "Quit"),
         Binding("ctrl+l", "focus_target", "Type a host", show=True),
         Binding("ctrl+r", "recover", "Recovery"),
-        Binding("space", "mark", "Mark for a site"),
+        Binding("space", "mark", "Mark several"),  # "Mark for a site" ran under ^p at 80 columns
     ]
 
     def __init__(

@@ -38,6 +38,9 @@ class StepScreen(Screen[Any]):
     ``context_for`` (answers -> such lines) keeps it up to date while the answers change.
     ``focus`` names the question to start on (the one an error was about). Escape with edited
     answers asks whether to keep editing, discard them or save them (:class:`UnsavedScreen`).
+    ``saved`` is what the session holds when it differs from ``answers`` (the questions came
+    back after a preview the admin went back from, or a plan the host refused): the answers
+    shown then count as edited, so Escape asks too instead of keeping them silently.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -54,6 +57,7 @@ class StepScreen(Screen[Any]):
         context_for: Callable[[Any], Mapping[str, str]] | None = None,
         focus: str | None = None,
         reason: str = "",
+        saved: Any = None,
     ) -> None:
         super().__init__()
         self.sub_title = step.title
@@ -64,6 +68,7 @@ class StepScreen(Screen[Any]):
         self.context = dict(context or {})
         self.context_for = context_for
         self.focus_field = focus
+        self.saved = saved
 
     def compose(self) -> ComposeResult:
         from wizard.answers import as_mapping, fields_of
@@ -80,6 +85,7 @@ class StepScreen(Screen[Any]):
                 context=self.context,
                 build=self._build,
                 context_for=self.context_for,
+                unedited=None if self.saved is None else as_mapping(self.saved),
                 id="form",
             )
         yield Static("", id="form-status")

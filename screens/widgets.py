@@ -49,6 +49,15 @@ def _raw_text(info: FieldInfo, value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _control_value(info: FieldInfo, value: Any) -> Any:
+    """What a question's control holds for an answer (a switch's bool, a choice, a text)."""
+    if info.kind == "bool":
+        return bool(value)
+    if info.kind == "choice":
+        return value if value in info.choices else info.choices[0]
+    return _raw_text(info, value)
+
+
 class FieldRow(Vertical):
     """One question: label, input, help text, what the host says about it (``context``, from
     the step's ``question_context``) and the validation message under it."""
@@ -63,18 +72,18 @@ class FieldRow(Vertical):
         info = self.info
         yield Label(info.label, classes="field-label")
         control_id = f"field-{info.name}"
+        value = _control_value(info, self.initial)
         if info.kind == "bool":
             with Horizontal(classes="switch-row"):
-                yield Switch(value=bool(self.initial), id=control_id)
-                yield Label(on_off(bool(self.initial)), classes="switch-state")
+                yield Switch(value=value, id=control_id)
+                yield Label(on_off(value), classes="switch-state")
         elif info.kind == "choice":
             options = [(choice, choice) for choice in info.choices]
-            value = self.initial if self.initial in info.choices else info.choices[0]
             yield Select(options, value=value, allow_blank=False, id=control_id, compact=True)
         else:
             restrict = r"[0-9]*" if info.kind in {"int", "port"} else None
             yield Input(
-                _raw_text(info, self.initial),
+                value,
                 placeholder=_placeholder(info),
                 restrict=restrict,
                 id=control_id,
@@ -172,11 +181,15 @@ class QuestionForm(Vertical):
         context: Mapping[str, str] | None = None,
         build: Callable[[dict[str, Any]], Any] | None = None,
         context_for: Callable[[Any], Mapping[str, str]] | None = None,
+        unedited: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.fields = tuple(fields)
         self.initial = dict(values or {})
+        self.unedited = None if unedited is None else dict(unedited)
+        """The answers that count as not edited, when not the ones shown (the session's,
+        when the form shows answers the admin sent to a preview and then went back from)."""
         self.context = dict(context or {})
         self.build = build
         self.context_for = context_for
@@ -196,7 +209,16 @@ class QuestionForm(Vertical):
         self.check_across()
         for row in self.rows():
             row.check(self.across.get(row.info.name, ""))
-        self._start = self.normalized_values()
+        if self.unedited is None:
+            self._start = self.normalized_values()
+        else:
+            unedited = self.unedited
+            self._start = {
+                info.name: normalized(
+                    info, _control_value(info, unedited.get(info.name, info.default))
+                )
+                for info in self.fields
+            }
 
     def rows(self) -> list[FieldRow]:
         return list(self.query(FieldRow))
@@ -213,8 +235,8 @@ class QuestionForm(Vertical):
 
     @property
     def edited(self) -> bool:
-        """Whether any answer differs from what the form opened with (``a,b`` and ``a, b``
-        are the same answer)."""
+        """Whether any answer differs from what the form opened with, or from ``unedited``
+        when given (``a,b`` and ``a, b`` are the same answer)."""
         return bool(self._start) and self.normalized_values() != self._start
 
     def changed_labels(self) -> list[str]:
@@ -310,14 +332,17 @@ def wrap_line(line: RenderedLine, width: int) -> list[str]:
     text = line.text.expandtabs()
     if width < 12 or cell_len(text) <= width:
         return [text]
-    if line.kind in DIFF_KINDS:
+    diff = line.kind in DIFF_KINDS
+    if diff:
         mark, body = text[:1], text[1:]
         first, later = mark, mark + CONTINUED
     else:
         body = text
         first, later = "", " " * (len(text) - len(text.lstrip(" ")) + 2)
+    # A file's line keeps every space; a sentence drops the one it breaks at (it would push
+    # the next row one further in than its indent).
     return textwrap.wrap(body, width, initial_indent=first, subsequent_indent=later,
-                         drop_whitespace=False, break_on_hyphens=False) or [text]  # fmt: skip
+                         drop_whitespace=not diff, break_on_hyphens=False) or [text]  # fmt: skip
 
 
 def styled_lines(lines: Iterable[RenderedLine], width: int = 0) -> Content:
@@ -414,6 +439,12 @@ class ProgressLog(Vertical):
         elif event.kind == "action":
             output.update("")
             output.display = False
+
+    def show_last(self) -> None:
+        """Bring the newest line back into view once the log got shorter (the apply screen's
+        result panel takes its room at the end)."""
+        events = self.query_one("#events", VerticalScroll)
+        self.call_after_refresh(events.scroll_end, animate=False)
 
     @property
     def lines(self) -> list[str]:

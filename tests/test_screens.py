@@ -1948,6 +1948,71 @@ async def test_recovery_rolls_back_an_interrupted_change_on_a_practice_host(own_
     assert "reverted" in journal and " confirmed" not in journal
 
 
+DROP_SYN = "INPUT -p tcp --dport 22 --syn -j DROP"
+"""Inside a practice host: its sshd never hears a new connection (connecting hangs)."""
+
+
+def syns_dropped(console: Any) -> int:
+    """How many connection attempts the DROP_SYN rule has swallowed so far."""
+    out = console.run("iptables -L INPUT -v -n -x --line-numbers").out
+    rows = [line.split() for line in out.splitlines() if "DROP" in line and "dpt:22" in line]
+    return int(rows[0][1]) if rows else 0
+
+
+@pytest.mark.lab
+@run_async
+async def test_escape_stops_connecting_to_a_host_that_does_not_answer(
+    own_host: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host drops SSH's connection attempts (iptables inside it), so "Connecting…" hangs:
+    Escape goes back to the start screen at once. The attempt's thread is left to end by
+    itself; once the host answers again it still gets in, and that connection is closed,
+    never used: no step list, no SSH session left on the host."""
+    from wizard.transport.ssh import SshTransport
+
+    console = own_host.console()
+    assert console.run(f"iptables -I {DROP_SYN}").ok
+    opened: list[SshTransport] = []
+    closed: list[SshTransport] = []
+    real_connect, real_close = SshTransport.connect, SshTransport.close
+
+    def recording_connect(*args: Any, **kwargs: Any) -> SshTransport:
+        transport = real_connect(*args, **kwargs)
+        opened.append(transport)
+        return transport
+
+    def recording_close(self: SshTransport) -> None:
+        closed.append(self)
+        real_close(self)
+
+    monkeypatch.setattr(SshTransport, "connect", recording_connect)
+    monkeypatch.setattr(SshTransport, "close", recording_close)
+    app = HostwizApp(default_args(host=own_host.name), hosts=[])
+    async with app.run_test(size=(80, 24)) as pilot:
+        for _ in range(300):  # until the host has swallowed the first attempt
+            await pilot.pause(0.1)
+            if syns_dropped(console):
+                break
+        assert syns_dropped(console) > 0
+        await pilot.press("escape")
+        assert console.run(f"iptables -D {DROP_SYN}").ok  # answers again (retried SYNs)
+        start = await wait_for(pilot, StartScreen, 30)
+        await until(pilot, lambda: bool(start.query("#problem")), 30)
+        problem = str(start.query_one("#problem", Static).content)
+        assert f"you stopped connecting to {own_host.name} before it answered" in problem
+        await until(pilot, lambda: bool(opened) and opened[0] in closed, 60)
+        assert app.screen is start and app.transport is None
+        sessions = "ss -Htn state established '( sport = :22 )'"
+        for _ in range(100):
+            if not console.run(sessions).out.strip():
+                break
+            await pilot.pause(0.1)
+        assert not console.run(sessions).out.strip()
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
 @pytest.mark.lab
 @run_async
 async def test_a_step_never_applied_is_not_done_not_drifted(own_host: Any) -> None:
@@ -2110,8 +2175,11 @@ async def test_kept_answers_and_a_refused_plan_on_a_practice_host(reachable: Any
         await pilot.pause()
         assert app.focused is step.query_one("#field-wan_services", Input)
         assert step.query_one("#field-wan_services", Input).value == "ping"
-        await pilot.press("escape", "d")
+        await pilot.press("escape")  # the refused answers are not kept without asking
+        await wait_for(pilot, UnsavedScreen, 10)
+        await pilot.press("d")
         await wait_for(pilot, StepListScreen)
+        assert app.edited_steps() == ["Docker engine"]  # the firewall's are the preset's again
         await pilot.press("escape")
         await pilot.pause()
     assert app.return_value == 0

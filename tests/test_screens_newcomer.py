@@ -8,6 +8,8 @@ goes to a closed loopback port.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,9 @@ from textual.widgets import Button, DataTable, Input, Static, Switch
 
 import screens
 from screens.app import HostwizApp, default_args
-from screens.apply import result_content
+from screens.apply import ApplyScreen, result_content
 from screens.audit import AuditScreen
-from screens.dialogs import SecretScreen
+from screens.dialogs import PasswordScreen, SavePresetScreen, SecretScreen
 from screens.preview import PreviewScreen
 from screens.start import HostChoice, StartScreen
 from screens.step_form import StepScreen, UnsavedScreen
@@ -360,9 +362,319 @@ async def test_connecting_says_how_long_it_waits_at_most(monkeypatch: pytest.Mon
         busy = app.screen_stack[0].query_one("#busy-text", Static)
         assert used == [10]
         assert str(busy.render()) == (
-            "Connecting to admin@web1… (gives up after 10 s without an answer)"
+            "Connecting to admin@web1… (gives up after 10 s without an answer; Escape stops "
+            "waiting)"
         )
         release.set()
         await until(pilot, lambda: isinstance(app.screen, StartScreen), 30)
         await pilot.press("escape")
         await pilot.pause()
+
+
+class NoHost:
+    """The transport run_step is given when the plan comes from fixture facts."""
+
+    host_label = "web1"
+
+
+@run_async
+async def test_escape_after_going_back_from_a_preview_asks_before_keeping_the_answers() -> None:
+    """Back on the preview, then Escape on the questions: the answers that were previewed
+    stayed in the session without a word, and the step list then said the step was "changed
+    here". Now Escape asks as for any edited answers: Discard puts back what the session had,
+    Save keeps them."""
+    for choice, kept in (("d", 5), ("s", 9)):
+        app = HostwizApp(default_args(), hosts=[])
+        app.plan_selections = lambda _transport, selections: (  # type: ignore[method-assign]
+            selections,
+            docker_changeset(selections[0].answers),
+        )
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, StartScreen, 30)
+            assert await app.steps_loaded()
+            preset = app.answers["docker"]
+            assert preset.log_max_file == 5
+            worker = app.run_worker(app.run_step(NoHost(), "docker"))  # type: ignore[arg-type]
+            step = await wait_for(pilot, StepScreen, 30)
+            step.query_one("#field-log_max_file", Input).value = "9"
+            await pilot.pause()
+            await pilot.press("ctrl+n")
+            await wait_for(pilot, PreviewScreen, 30)
+            await pilot.press("escape")  # back: not applied
+            step = await wait_for(pilot, StepScreen, 30)
+            assert step.query_one("#field-log_max_file", Input).value == "9"
+            await pilot.press("escape")
+            dialog = await wait_for(pilot, UnsavedScreen, 10)
+            said = " ".join(str(s.content) for s in dialog.query(Static).results(Static))
+            assert "You changed answers of Docker engine (Log files kept" in said, said
+            await pilot.press(choice)
+            await worker.wait()
+            assert app.answers["docker"].log_max_file == kept
+            assert app.edited_steps() == ([] if choice == "d" else ["Docker engine"])
+            await pilot.press("escape")
+            await pilot.pause()
+
+
+def footer_keys_cut(screen: Any) -> list[str]:
+    """The footer keys whose label is not all on the screen: off its right edge, or under
+    another key (the palette's ^p is docked on the right, over whatever reaches it)."""
+    cut = []
+    for key in screen.query("FooterKey"):
+        region = key.region
+        label = f"{key.key_display} {key.description}"
+        if not region.area or region.right > screen.size.width:
+            cut.append(label)
+            continue
+        first, _ = screen.get_widget_at(region.x, region.y)
+        last, _ = screen.get_widget_at(region.right - 1, region.y)
+        if first is not key or last is not key:
+            cut.append(label)
+    return cut
+
+
+FOOTER_SCREENS = {
+    "start": lambda: StartScreen([HostChoice("lab1", "practice host")]),
+    "steps": lambda: StepListScreen("s5e1", FRESH_ROWS, preset="preset hardened"),
+    "step": step_screen,
+    "preview": lambda: PreviewScreen("Docker engine: what would change on web1",
+                                     render_changeset(docker_changeset()), empty=False),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(FOOTER_SCREENS))
+@run_async
+async def test_every_key_the_footer_shows_is_whole_at_80_columns(name: str) -> None:
+    """At 80×24 the step list's footer ran under the palette key ("^t Light/dark" cut) and
+    the start screen's hid half of "f1 Help": in the wizard itself, with its own keys."""
+    app = HostwizApp(default_args(), hosts=[])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, StartScreen, 30)
+        await app.push_screen(FOOTER_SCREENS[name]())
+        await pilot.pause()
+        await pilot.pause()
+        screen = app.screen
+        shown = [f"{k.key_display} {k.description}" for k in screen.query("FooterKey")]
+        assert "f1 Help" in shown, shown
+        assert footer_keys_cut(screen) == [], shown
+        app.pop_screen()
+        await pilot.press("escape")
+        await pilot.pause()
+
+
+def test_help_lists_every_key_of_the_step_list_and_the_wizard() -> None:
+    """Keys the step list's footer leaves out (to fit 80 columns) are in F1's help."""
+    text = (Path(screens.__file__).parent / "help.md").read_text(encoding="utf-8")
+    table = {line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| ")}
+    keys = {part.strip() for row in table for part in row.replace(" or ", "/").split("/")}
+    names = {"question_mark": "?"}
+    for binding in [*StepListScreen.BINDINGS, *HostwizApp.BINDINGS]:
+        assert isinstance(binding, Binding)
+        wanted = names.get(binding.key) or friendly(binding.key)
+        assert wanted in keys or wanted.lower() in keys, (binding.key, keys)
+
+
+class Opened:
+    """A connection a stopped attempt still got (closed by the wizard, never used)."""
+
+    host_label = "web1"
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def shown_keys(screen: Any) -> list[str]:
+    return [f"{key.key_display} {key.description}" for key in screen.query("FooterKey")]
+
+
+@run_async
+async def test_escape_while_connecting_goes_back_to_the_start_screen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ "Connecting…" could not be left: Escape did nothing until the host answered or the
+    time limit ran out. Now Escape goes back to the start screen at once, the host still
+    typed; the attempt's thread ends by itself, asks nothing more (no sudo password dialog
+    over the start screen) and closes the connection it still opens."""
+    import threading
+
+    from wizard.transport.ssh import SshTransport
+
+    started, release = threading.Event(), threading.Event()
+    asked: list[BaseException] = []
+    opened: list[Opened] = []
+
+    def hanging_connect(target: str, **kwargs: Any) -> Opened:
+        started.set()
+        release.wait(30)
+        try:
+            kwargs["sudo_password"]()
+        except Exception as error:  # what the stopped attempt is told
+            asked.append(error)
+        opened.append(Opened())
+        return opened[-1]
+
+    monkeypatch.setattr(SshTransport, "connect", hanging_connect)
+    app = HostwizApp(default_args(), hosts=[HostChoice("lab1", "practice host")])
+    async with app.run_test(size=(80, 24)) as pilot:
+        start = await wait_for(pilot, StartScreen, 30)
+        assert "esc Stop" not in shown_keys(start)  # Escape quits here, as the footer says
+        await pilot.press("ctrl+l", *"admin@web1", "enter")
+        await until(pilot, started.is_set, 30)
+        await pilot.pause()
+        assert "esc Stop" in shown_keys(app.screen)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, StartScreen) and app.screen is not start)
+        again = app.screen
+        await until(pilot, lambda: bool(again.query("#problem")))
+        problem = str(again.query_one("#problem", Static).content)
+        assert "you stopped connecting to admin@web1 before it answered" in problem, problem
+        assert again.query_one("#target", Input).value == "admin@web1"
+        assert "esc Stop" not in shown_keys(again)
+        release.set()
+        await until(pilot, lambda: bool(opened) and opened[0].closed, 30)
+        assert [type(error).__name__ for error in asked] == ["Cancelled"]
+        assert app.screen is again and app.transport is None
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+@run_async
+async def test_the_connecting_text_wraps_instead_of_running_off_an_80_column_screen() -> None:
+    """ "…Escape stops waitin" (and a long host name pushed more off the right edge)."""
+    app = HostwizApp(default_args(), hosts=[])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, StartScreen, 30)
+        app.pop_screen()  # the screen a wait is shown on
+        app.set_busy(app.connecting("admin@build-server-02.example.org:2222"))
+        await pilot.pause()
+        await pilot.pause()
+        busy = app.screen.query_one("#busy-text", Static)
+        assert app.screen.region.contains_region(busy.region), busy.region
+        assert busy.region.height >= 2  # wrapped: all of it is there
+
+
+def test_quitting_after_stopping_a_connection_does_not_wait_for_the_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Escape while connecting, then Escape (quit): the wizard ended only once the abandoned
+    attempt did (up to its time limit, with a blank terminal)."""
+    import threading
+
+    from wizard.transport.ssh import SshTransport
+
+    started, release = threading.Event(), threading.Event()
+    opened: list[Opened] = []
+
+    def hanging_connect(target: str, **kwargs: Any) -> Opened:
+        started.set()
+        release.wait(60)
+        opened.append(Opened())
+        return opened[-1]
+
+    monkeypatch.setattr(SshTransport, "connect", hanging_connect)
+    app = HostwizApp(default_args(host="admin@web1"), hosts=[])
+
+    async def stop_then_quit() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await until(pilot, started.is_set, 30)
+            await pilot.pause()
+            await pilot.press("escape")
+            await wait_for(pilot, StartScreen, 30)
+            await pilot.press("escape")
+            await pilot.pause()
+
+    try:
+        asyncio.run(stop_then_quit())
+        assert app.return_value == 0
+        assert not opened  # the wizard is over; the attempt still hangs, on its own
+    finally:
+        release.set()
+    for _ in range(600):  # bounded: it ends by itself, and closes what it opened
+        if opened and opened[0].closed:
+            break
+        time.sleep(0.05)
+    assert opened and opened[0].closed
+
+
+def test_a_wrapped_note_in_the_preview_keeps_its_indent() -> None:
+    """The rows a long note wraps onto started one or two spaces further in than the indent
+    ("│    first." under "│   reach them;"): the space it broke at was kept."""
+    from screens.widgets import wrap_line
+    from wizard.render import RenderedLine
+
+    note = RenderedLine(
+        "note",
+        "Docker publishes container ports on every address and would let anyone reach them; "
+        "hostwiz filters them in DOCKER-USER, which Docker consults first.",
+    )
+    for width in range(60, 80):  # the preview's width, whatever the terminal's
+        rows = wrap_line(note, width)
+        assert len(rows) >= 2
+        assert all(row.startswith("  ") and row[2] != " " for row in rows[1:]), rows
+    diff = RenderedLine("add", "+" + "word  " * 20)  # a file's spaces are kept as they are
+    assert "".join(row.removeprefix("+↳ ") for row in wrap_line(diff, 40)) == diff.text
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: PasswordScreen("admin@web1"), lambda: SavePresetScreen("hostwiz.toml")],
+    ids=["sudo-password", "save-preset"],
+)
+@run_async
+async def test_a_dialog_without_buttons_says_which_keys_answer_it(make: Any) -> None:
+    """The sudo password and Save preset dialogs have one input, no buttons, and the footer
+    under them is the screen's behind: nothing said that Enter answers and Escape cancels
+    (nor where "hostwiz.toml" would be written)."""
+    app = Harness(make)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        said = " ".join(str(s.content) for s in app.screen.query(Static).results(Static))
+        assert "Enter: " in said and "Escape: " in said, said
+        if isinstance(app.screen, SavePresetScreen):
+            assert str(Path.cwd()) in said
+        hint = app.screen.query_one(".hint", Static)
+        assert visible(hint)
+        await pilot.press("escape")
+        await pilot.pause()
+    assert app.results == [None]
+
+
+@run_async
+async def test_the_apply_log_shows_its_last_line_once_the_result_is_shown() -> None:
+    """The result panel takes room from the log when the change ends: the log stayed where
+    it was, and its last visible line was "[ .. ] restart dockerd…", as if still running."""
+    import threading
+
+    from wizard.transaction import Event
+
+    finish = threading.Event()
+
+    def many_actions(progress: Any) -> ApplyResult:
+        for number in range(1, 7):
+            progress(Event("action", f"write /etc/hostwiz-example-{number}", number))
+            progress(Event("action-done", f"write /etc/hostwiz-example-{number}", number))
+        restart = "restart dockerd so the new settings take effect, and wait until it answers"
+        progress(Event("action", restart, 7))
+        progress(Event("action-done", restart, 7, "Restarting Docker: docker.\nanswers"))
+        progress(Event("health", "Checking Docker engine"))
+        progress(Event("confirm", "Confirmed over a new connection in 0.4 s"))
+        progress(Event("done", "Applied 7 change(s)."))
+        finish.wait(30)  # the log is on screen first, then the result panel grows
+        return ApplyResult("20240501-101500-ab12", 7, "Applied 7 change(s).", True)
+
+    app = Harness(lambda: ApplyScreen("Applying Docker engine on web1", "web1", many_actions))
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ApplyScreen)
+        await until(pilot, lambda: len(screen.query(".event")) == 17)
+        for _ in range(3):
+            await pilot.pause()
+        finish.set()
+        await until(pilot, lambda: screen.done)
+        for _ in range(3):
+            await pilot.pause()
+        log = screen.query_one("#events")
+        last = list(screen.query(".event"))[-1]
+        assert "Applied 7 change(s)" in str(last.render())
+        assert log.region.contains_region(last.region), (log.region, last.region)
