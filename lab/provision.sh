@@ -32,6 +32,16 @@ echo "# hostwiz practice host: nothing to mount (the host's disk is an overlay)"
 rm -f /etc/ssh/ssh_host_*
 ssh-keygen -A >/dev/null
 
+# Root's shell start-up files as on a fresh Debian VM (base-files installs these for root).
+# The host's /root is an overlay of the machine's, whose files may set up the machine's own
+# tools (a pyenv, a cargo): every SSH session in the host would run them (~0.1 s each) and
+# find the machine's python3 first on its PATH, unlike any fresh VM.
+for f in bashrc profile; do
+    if [ -f /usr/share/base-files/dot.$f ]; then
+        cp /usr/share/base-files/dot.$f /root/.$f
+    fi
+done
+
 install -d -m 700 /root/.ssh
 printf '%s\n' "$pubkey" >/root/.ssh/authorized_keys
 chmod 600 /root/.ssh/authorized_keys

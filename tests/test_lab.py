@@ -262,6 +262,19 @@ def test_host_has_its_own_identity(lab_host: LabHost) -> None:
 
 
 @pytest.mark.lab
+def test_root_logs_in_to_a_fresh_debian_shell(lab_host: LabHost) -> None:
+    """Root's start-up files are Debian's own, not the machine's (seen through the /root
+    overlay): an SSH session runs none of the machine's tools, and python3 is Debian's."""
+    for name in ("bashrc", "profile"):
+        same = ssh(lab_host, f"cmp /usr/share/base-files/dot.{name} /root/.{name}")
+        assert same.returncode == 0, same.stdout + same.stderr
+    session = ssh(lab_host, 'echo "$PATH"; command -v python3')
+    assert session.stdout.split() == [
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "/usr/bin/python3"
+    ]  # fmt: skip
+
+
+@pytest.mark.lab
 def test_writes_inside_stay_inside(lab_host: LabHost) -> None:
     marker = f"hostwiz-lab-test-{secrets.token_hex(4)}"
     for directory in ("/etc", "/var", "/srv", "/home", "/root", "/tmp", "/usr/local/sbin"):
