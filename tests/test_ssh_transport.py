@@ -10,6 +10,7 @@ import base64
 import hashlib
 import os
 import re
+import socket
 import stat
 import subprocess
 import threading
@@ -544,6 +545,20 @@ def test_reconnect_makes_a_new_connection(ssh_lab: SshLab) -> None:
         assert port_before != port_after
         assert first.stats.connections == 2
         assert first.run("true").ok  # the old connection is independent
+
+
+@pytest.mark.lab
+def test_connections_send_without_waiting_for_acks(ssh_lab: SshLab) -> None:
+    """TCP_NODELAY, as OpenSSH sets it: with Nagle's algorithm, a login's signature waited for
+    the host's delayed ACK (~40 ms per connection)."""
+
+    def nodelay(transport: SshTransport) -> int:
+        sock = transport._transport.sock
+        assert isinstance(sock, socket.socket)
+        return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+    with _connect(ssh_lab) as first, first.reconnect() as second:
+        assert nodelay(first) and nodelay(second)
 
 
 @pytest.mark.lab
