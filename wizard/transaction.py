@@ -631,16 +631,21 @@ def _undo(transport: Transport, snapshot_id: str, reason: str, say: Progress) ->
     )
 
 
-def _reconnect_patiently(
-    transport: Transport, port: int | None = None, attempts: int = 6
-) -> Transport:
-    """A fresh connection (to ``port`` if SSH moved), retrying a quick refusal for about 3 s.
+REFUSED_RETRY_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
+"""Pauses between attempts while new connections are refused (~3 s in all). sshd refuses them
+for a few milliseconds while a reload re-executes it: the first retry comes soon (a flat 0.5 s
+cost each small sshd change half a second), later ones leave a slower start time."""
+
+
+def _reconnect_patiently(transport: Transport, port: int | None = None) -> Transport:
+    """A fresh connection (to ``port`` if SSH moved), retrying a quick refusal for about 3 s
+    (:data:`REFUSED_RETRY_PAUSES`).
 
     A reloaded sshd refuses connections for a few milliseconds while it re-executes; that must
     not make the host undo a good change. A slow failure (a blackholed port), a refused login
     or a wrong host key is final at once.
     """
-    for attempt in range(attempts):
+    for pause in (*REFUSED_RETRY_PAUSES, None):
         began = time.monotonic()
         try:
             return transport.reconnect(port=port)
@@ -648,9 +653,9 @@ def _reconnect_patiently(
             raise
         except ConnectionFailed:
             quick = time.monotonic() - began < 1.0
-            if not quick or attempt == attempts - 1:
+            if not quick or pause is None:
                 raise
-            time.sleep(0.5)
+            time.sleep(pause)
     raise AssertionError("unreachable")
 
 
