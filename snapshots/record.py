@@ -25,8 +25,9 @@ from snapshots.layout import (
     snapshot_dir,
 )
 from wizard import __version__
-from wizard.actions import RunCommand, resolve_link_script
+from wizard.actions import Action, RunCommand, resolve_link_script
 from wizard.plan import Changeset
+from wizard.secrets import mask
 from wizard.transport.base import shell_quote
 
 
@@ -47,14 +48,20 @@ class UndoCommand:
     index: int
     """Position of the command in the changeset's actions (as in the journal's ``done N``)."""
     script: str
+    why: str = ""
+    """The command's ``undo_why`` (secrets masked): what the undo does, in plain words."""
 
 
 def undo_commands(changeset: Changeset) -> list[UndoCommand]:
     return [
-        UndoCommand(index, action.undo)
+        UndoCommand(index, action.undo, mask(action.undo_why, action.secrets))
         for index, action in enumerate(changeset.actions())
         if isinstance(action, RunCommand) and action.undo
     ]
+
+
+def _described(action: Action) -> str:
+    return mask(action.describe(), action.secrets if isinstance(action, RunCommand) else ())
 
 
 def meta_document(snapshot_id: str, changeset: Changeset, reason: str) -> dict[str, object]:
@@ -67,8 +74,11 @@ def meta_document(snapshot_id: str, changeset: Changeset, reason: str) -> dict[s
         "steps": list(changeset.steps),
         "reason": reason,
         "paths": list(changeset.touched_paths()),
-        "actions": [action.describe() for action in changeset.actions()],
+        "actions": [_described(action) for action in changeset.actions()],
         "undo": [undo.index for undo in undo_commands(changeset)],
+        # What each undo does, in words (parallel to "undo"; "" where the command gave none):
+        # a rollback's preview and log say this rather than a command's number.
+        "undo_why": [undo.why for undo in undo_commands(changeset)],
         "hostwiz": __version__,
         **moved,
     }
@@ -143,10 +153,11 @@ def restore_script(snapshot_id: str, paths: tuple[str, ...], undo: list[UndoComm
             f"{{ failed=1; log {shell_quote(f'could not restore {path}')}; }}"
         )
     for item in reversed(undo):
+        failed = f"could not {item.why or 'undo command ' + str(item.index)} (undo-{item.index}.sh)"
         lines.append(
             f'if grep -q " start {item.index}$" "$SNAP/journal"; then '
             f'sh "$SNAP/undo-{item.index}.sh" >> "$SNAP/restore.log" 2>&1 9>&- || '
-            f'{{ failed=1; log "undo of action {item.index} failed"; }}; fi'
+            f"{{ failed=1; log {shell_quote(failed)}; }}; fi"
         )
     lines += [
         'if [ $failed = 0 ]; then log "reverted ($reason)"; echo "restored snapshot '

@@ -10,6 +10,9 @@ state decides; once rolled back, it is no longer in effect and a second rollback
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from snapshots.layout import RESTORE_COMMAND, snapshot_dir
 from snapshots.store import (
     SnapshotDamaged,
@@ -75,6 +78,21 @@ def _text(raw: bytes) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def undo_words(meta: Mapping[str, Any], index: int) -> str:
+    """What running the undo of the change's command ``index`` does, in the clearest words the
+    snapshot holds: the command's own words for its undo ("leave the swarm again"), else the
+    words the change was applied with ('undo "start squid at every boot"'; older snapshots
+    record no undo words), never just a number."""
+    undo, whys = meta.get("undo", []), meta.get("undo_why", [])
+    if index in undo and len(whys) == len(undo) and whys[undo.index(index)].strip():
+        return str(whys[undo.index(index)]).strip()
+    actions = meta.get("actions", [])
+    said = actions[index].strip().splitlines() if 0 <= index < len(actions) else []
+    if said:
+        return f'undo "{said[0]}"'
+    return f"run the undo script the change left (undo-{index}.sh; it says no more about it)"
 
 
 def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
@@ -145,7 +163,7 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
             if script is None:
                 raise _damaged(transport, snapshot_id, f"undo-{index}.sh is not UTF-8 text")
             if str(index) in started and script:
-                actions.append(RunCommand(script, why=f"undo action {index} of {snapshot_id}"))
+                actions.append(RunCommand(script, why=undo_words(meta, index)))
     # A change that moved SSH moves it back: the confirmation goes to the old port.
     moved = meta.get("ssh_port")
     ssh_port = PortMove(moved["after"], moved["before"]) if moved and actions else None

@@ -74,7 +74,7 @@ def meta_problem(meta: object) -> str:
     for key in ("id", "created", "reason"):
         if key in meta and not isinstance(meta[key], str):
             return f'meta.json\'s "{key}" is not text'
-    for key in ("steps", "paths", "actions"):
+    for key in ("steps", "paths", "actions", "undo_why"):
         if not _is_list_of(meta.get(key, []), str):
             return f'meta.json\'s "{key}" is not a list of text'
     if not _is_list_of(meta.get("undo", []), int):

@@ -35,6 +35,7 @@ from wizard.actions import RunCommand, WriteFile
 from wizard.errors import LabError
 from wizard.host.sshd import DROP_IN_PATH as SSHD_DROP_IN
 from wizard.plan import Changeset, Plan
+from wizard.render import as_text, render_changeset
 from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
 from wizard.steps.ssh.port import SOCKET_DROP_IN, parse_listeners
@@ -478,18 +479,25 @@ def test_back_to_userns_remap_removes_admins_rootless_unit_and_rollback_restores
     make_lab_hosts: MakeLabHosts, lab_ssh_config: Path
 ) -> None:
     """Choosing a rootful mode after rootless stops admin's rootless engine and removes its
-    user unit and DOCKER_HOST snippet; the system engine is on again, now and at boot."""
+    user unit and DOCKER_HOST snippet; the system engine is on again, now and at boot. The
+    lingering hostwiz turned on for the engine is off again (a rollback turns it on)."""
     (host,) = make_lab_hosts(1, docker=True, init="systemd")
     user_unit = "systemctl --user -M admin@ is-active docker-rootless-admin; true"
+    lingers = "test -e /var/lib/systemd/linger/admin"
     files = ("/etc/systemd/user/docker-rootless-admin.service",
              "/etc/profile.d/hostwiz-docker-rootless-admin.sh")  # fmt: skip
+    assert not console(host).run(lingers).ok, "admin lingers already"
     with connect(host, lab_ssh_config) as ssh:
         rootless = apply(ssh, [hardened("docker", "docker.mode=rootless",
                                         "docker.rootless_user=admin")])  # fmt: skip
         assert rootless.confirmed, rootless.message
+        assert console(host).run(lingers).ok
+        shown = as_text(render_changeset(preview(ssh, [hardened("docker")])[0]))
+        assert "hostwiz also turns off the lingering it turned on for that engine" in shown
         back = apply(ssh, [hardened("docker")])
         assert back.confirmed, back.message
         assert on_console(host, user_unit).strip() != "active"
+        assert not console(host).run(lingers).ok
         for path in files:
             assert not console(host).run(f"test -e {path}").ok, path
         units = "systemctl is-active docker.service; systemctl is-enabled docker.service"
@@ -499,6 +507,7 @@ def test_back_to_userns_remap_removes_admins_rootless_unit_and_rollback_restores
         apply_changeset(ssh, Changeset(ssh.host_label, (rollback_plan(ssh, back.snapshot_id),)),
                         reason="rollback")  # fmt: skip
         assert on_console(host, user_unit).strip() == "active"
+        assert console(host).run(lingers).ok
         for path in files:
             assert console(host).run(f"test -e {path}").ok, path
 

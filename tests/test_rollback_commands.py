@@ -35,6 +35,8 @@ def test_a_command_only_change_is_undone_by_rollback_and_only_once(
         assert [a.script.strip() for a in back.actions if isinstance(a, RunCommand)] == [
             f"rmdir {MARK}"
         ]
+        # Each undo says what it does, in the words the change was made with (no "action 0").
+        assert [a.describe() for a in back.actions] == ['undo "a change without a file"']
         undone = apply_changeset(ssh, Changeset(host.name, (back,)), confirm_timeout=30,
                                  reason="rollback")  # fmt: skip
         assert undone.confirmed

@@ -874,6 +874,28 @@ def test_a_system_engine_that_comes_back_at_boot() -> None:
     assert "starts again at boot" in info.evidence
 
 
+def test_the_docker_group_under_rootless_mode_is_root_only_once_the_system_engine_runs() -> None:
+    """Rootless mode stopped and disabled the system engine: its group's members are not root
+    now (nothing root listens on its socket), but they are the moment it is started again."""
+    members = {"audit:socket_group": (0, "group docker:x:105:admin,bob\n")}
+    (group,) = [f for f in findings_in(rootless_mode(rootless_engine(), **members))
+                if f.id == "socket.group-members"]  # fmt: skip
+    assert group.severity is Severity.LOW and group.subject == "docker"
+    assert group.title == "The Docker socket's group still has members"
+    assert "group docker: admin, bob" in group.evidence and "not root now" in group.evidence
+    assert "they get root if the system engine is started again" in group.meaning
+    assert group.manual == "Remove the users: gpasswd -d USER docker."
+    # It comes back at boot, or it runs: they are root (the rule's own words and severity).
+    at_boot = rootless_mode(rootless_engine(), enabled="enabled docker.service", **members)
+    rootful = view_of(**members)
+    for view in (at_boot, rootful):
+        (root,) = [f for f in findings_in(view) if f.id == "socket.group-members"]
+        assert root.severity is Severity.MEDIUM
+        assert root.title == "Users in the Docker socket's group are root"
+        assert root.meaning.startswith("Membership of the group that owns /var/run/docker.sock")
+        assert root.evidence == "group docker: admin, bob"
+
+
 def test_both_engines_run_and_each_is_judged() -> None:
     """The system engine still runs beside a rootless one: both are audited, and a container
     called web under each is two containers."""

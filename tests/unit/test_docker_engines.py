@@ -7,7 +7,7 @@ import base64
 
 import pytest
 
-from tests.unit.docker_fixtures import ROOTLESS_READY, docker_facts, info_output
+from tests.unit.docker_fixtures import ROOTLESS_READY, docker_facts, file_output, info_output
 from wizard.actions import RemoveFile, RunCommand, WriteFile
 from wizard.errors import PlanConflict
 from wizard.render import as_text, render_plan
@@ -206,3 +206,70 @@ def test_the_system_engine_fact_reads_units_links_and_files():
         ("/etc/docker/rootless-alice.json", 0o600, b"{}\n")
     ]
     assert engine.rootless_users() == ()  # a daemon.json alone is not hostwiz's engine
+
+
+# ---- lingering: hostwiz turns it on for a rootless engine (systemd), and off again -------------
+
+ALICE_UNIT = "/etc/systemd/user/docker-rootless-alice.service"
+SYSTEMD_ROOTLESS = DockerEngineAnswers(mode="rootless", rootless_user="alice")
+
+
+def _rootless_unit(rootless: str, unit: bytes | None = None) -> bytes:
+    """The unit a rootless apply for alice writes on a systemd host (None: it is unchanged)."""
+    extra = {f"file:{ALICE_UNIT}": file_output(unit)} if unit is not None else {}
+    plan = DOCKER_ENGINE.plan(SYSTEMD_ROOTLESS, docker_facts(
+        SYSTEMD_ROOTLESS, rootless=rootless, manager="systemd", extra=extra))  # fmt: skip
+    return next(
+        (a.content for a in plan.actions if isinstance(a, WriteFile) and a.path == ALICE_UNIT),
+        unit or b"",
+    )
+
+
+def _back_to_rootful(unit: bytes, lingering: str = "linger alice\n"):
+    hardened = DockerEngineAnswers()
+    facts = docker_facts(hardened, manager="systemd",
+                         system_engine=_engine_output({ALICE_UNIT: unit}, SYSTEMD_ON + lingering))  # fmt: skip
+    return DOCKER_ENGINE.plan(hardened, facts)
+
+
+def test_rootful_turns_off_the_lingering_hostwiz_turned_on_and_undo_turns_it_on_first():
+    unit = _rootless_unit(ROOTLESS_READY)  # alice did not linger: hostwiz turns it on
+    assert b"# hostwiz turned on lingering for alice (loginctl enable-linger)" in unit
+    plan = _back_to_rootful(unit)
+    stop, linger = commands(plan)[:2]
+    assert "disable --now docker-rootless-alice" in stop.script
+    assert linger.script == "loginctl disable-linger alice || true"
+    assert linger.undo == "loginctl enable-linger alice"  # undone before the engine starts
+    assert plan.actions.index(linger) == plan.actions.index(stop) + 1
+    shown = as_text(render_plan(plan))
+    assert "run: turn off lingering for alice, which hostwiz turned on" in shown
+    assert "undo: turn lingering for alice on again" in shown
+    assert "hostwiz also turns off the lingering it turned on for that engine" in shown
+
+
+def test_lingering_that_was_the_admins_stays_on_and_the_preview_says_so():
+    unit = _rootless_unit(ROOTLESS_READY + "linger yes\n")  # alice lingered before
+    assert b"lingering" not in unit
+    plan = _back_to_rootful(unit)
+    assert not any("linger" in a.script for a in commands(plan))
+    shown = as_text(render_plan(plan))
+    assert "Lingering for alice stays on (hostwiz has no record of turning it on" in shown
+    # already off (the admin turned it off): nothing to do, nothing said
+    quiet = _back_to_rootful(_rootless_unit(ROOTLESS_READY), lingering="")
+    assert not any("linger" in a.script for a in commands(quiet))
+    assert not any("ingering" in warning for warning in quiet.warnings)
+
+
+def test_a_second_rootless_apply_keeps_the_record_that_hostwiz_turned_lingering_on():
+    unit = _rootless_unit(ROOTLESS_READY)
+    # Now alice lingers (hostwiz did it): the unit keeps its record, nothing is rewritten.
+    assert _rootless_unit(ROOTLESS_READY + "linger yes\n", unit) == unit
+    plan = DOCKER_ENGINE.plan(SYSTEMD_ROOTLESS, docker_facts(
+        SYSTEMD_ROOTLESS, rootless=ROOTLESS_READY + "linger yes\n", manager="systemd",
+        extra={f"file:{ALICE_UNIT}": file_output(unit)}))  # fmt: skip
+    assert not any(isinstance(a, WriteFile) and a.path == ALICE_UNIT for a in plan.actions)
+
+
+def test_the_system_engine_fact_reads_who_lingers():
+    engine = parse_system_engine(0, "installed\nlinger alice\nlinger \n")
+    assert engine.lingering == ("alice",)

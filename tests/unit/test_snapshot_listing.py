@@ -30,6 +30,7 @@ def line(folder: str, meta: bytes | None, journal: bytes | None = b"x armed 60s\
         (b"[]", "meta.json is not a JSON object"),
         (json.dumps({**GOOD, "steps": 5}).encode(), '"steps" is not a list of text'),
         (json.dumps({**GOOD, "undo": ["1"]}).encode(), '"undo" is not a list of numbers'),
+        (json.dumps({**GOOD, "undo_why": [1]}).encode(), '"undo_why" is not a list of text'),
         (json.dumps({**GOOD, "created": 3}).encode(), '"created" is not text'),
         (json.dumps({**GOOD, "ssh_port": {"before": 22}}).encode(), '"ssh_port" is not a pair'),
         (json.dumps({**GOOD, "id": "20240101-000000-0000"}).encode(), "names another snapshot"),

@@ -122,6 +122,10 @@ def test_fresh_debian_host_gets_the_drop_in_and_a_checked_reload():
     assert "PasswordAuthentication no" in text and "PermitRootLogin prohibit-password" in text
     assert "HostKeyAlgorithms ssh-ed25519,rsa-sha2-512,rsa-sha2-256" in text
     assert plan.actions[1].script == with_privsep_dir("sshd -t") + " && /etc/init.d/ssh reload"
+    # What a rollback of it says (and the preview's "undo:"), in words, not a shell line.
+    assert plan.actions[1].undo_why == (
+        "reload sshd on the configuration put back (or start it, if it stopped)"
+    )
 
 
 def test_done_host_plans_nothing():

@@ -94,6 +94,8 @@ class Hit:
     """The rule's severity, unless this hit is worse or milder (and ``meaning`` says why)."""
     meaning: str = ""
     """The rule's meaning, unless this hit needs other words."""
+    title: str = ""
+    """The rule's title, unless it would not be true of this hit (see ``meaning``)."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class Rule:
             Finding(
                 self.id,
                 hit.severity or self.severity,
-                self.title,
+                hit.title or self.title,
                 hit.meaning or self.meaning,
                 hit.evidence,
                 self.fix,

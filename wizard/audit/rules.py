@@ -451,7 +451,25 @@ def _socket_group(view: HostView) -> list[Hit]:
     group = view.socket_group
     if not group.members:
         return []
-    return [Hit(f"group {group.name}: {', '.join(group.members)}", group.name)]
+    evidence = f"group {group.name}: {', '.join(group.members)}"
+    if not view.system_off_on_purpose:
+        return [Hit(evidence, group.name)]
+    # Rootless mode: no root engine listens on the group's socket now, but the members are
+    # root again the moment someone starts the system engine (by hand, or a rootful mode).
+    return [
+        Hit(
+            f"{evidence} (the system engine is stopped and disabled, so not root now)",
+            group.name,
+            severity=LOW,
+            title="The Docker socket's group still has members",
+            meaning=f"Docker runs rootless here: the system (root) engine is stopped and "
+            f"disabled, so membership of {group.name} gives nothing today, and the rootless "
+            "engine does not need it. But they get root if the system engine is started "
+            "again (by hand, or by going back to a rootful mode): its socket lets them start "
+            "a container that mounts the host's / , the same as root without a password. "
+            "Empty the group.",
+        )
+    ]
 
 
 # ---- certificates ---------------------------------------------------------------------

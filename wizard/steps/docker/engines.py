@@ -13,7 +13,9 @@ its daemon.json, after stopping it. A first-time admin who picks "rootful" expec
 the hardened system one, answering ``docker``; a second engine left behind would keep taking the
 user's ``docker`` commands (through DOCKER_HOST) and starting at boot, unseen by the audit. Its
 images and containers (the user's ``~/.local/share/docker``) are kept, so choosing rootless again
-brings them back; a rollback restores the files and starts the engine again.
+brings them back; a rollback restores the files and starts the engine again. On systemd, the
+user's lingering is turned off again when hostwiz turned it on for the engine (its unit records
+that); lingering the admin turned on stays on, and the preview says so.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from wizard.actions import Action, RemoveFile, RunCommand
 from wizard.errors import PlanConflict
 from wizard.host.docker import WAIT_FOR_DOCKER, DockerdProcess, DockerInfo
 from wizard.steps.docker.facts import SystemEngine
+from wizard.transport.base import shell_quote
 
 SYSTEMD_UNITS = ("docker.service", "docker.socket")
 
@@ -127,6 +130,9 @@ def remove_rootless_engines(manager: str, engine: SystemEngine) -> tuple[list[Ac
                        undo=start, undo_why=f"start {user}'s rootless engine again",
                        timeout=120)
         )  # fmt: skip
+        lingering = _lingering(manager, engine, user)
+        if lingering and engine.linger_by_hostwiz(user):
+            actions.append(_linger_off(user))
         for state in engine.files_of(user):
             actions.append(
                 RemoveFile(state.path, why=f"{user}'s rootless engine is no longer used")
@@ -140,11 +146,44 @@ def remove_rootless_engines(manager: str, engine: SystemEngine) -> tuple[list[Ac
         warnings.append(
             f"{user}'s rootless Docker engine (made by hostwiz earlier) is stopped and removed, "
             f"with its init script or service, its settings and the DOCKER_HOST line that "
-            f"pointed {user}'s docker at it; {stopping}. Its images and "
-            f"containers stay in ~{user}/.local/share/docker and come back if rootless mode "
-            "is chosen again (or on rollback)."
+            f"pointed {user}'s docker at it; {stopping}. {_linger_words(engine, user, lingering)}"
+            f"Its images and containers stay in ~{user}/.local/share/docker and come back if "
+            "rootless mode is chosen again (or on rollback)."
         )
     return actions, warnings
+
+
+def _lingering(manager: str, engine: SystemEngine, user: str) -> bool:
+    return manager == "systemd" and user in engine.lingering
+
+
+def _linger_words(engine: SystemEngine, user: str, lingering: bool) -> str:
+    """What happens to ``user``'s lingering, for the preview ("" when it is off)."""
+    if not lingering:
+        return ""
+    if engine.linger_by_hostwiz(user):
+        return (
+            f"hostwiz also turns off the lingering it turned on for that engine (loginctl "
+            f"disable-linger {user}): {user}'s own systemd services no longer start at boot or "
+            f"run while {user} is logged out, as before rootless mode. "
+        )
+    return (
+        f"Lingering for {user} stays on (hostwiz has no record of turning it on; loginctl "
+        f"disable-linger {user} turns it off). "
+    )
+
+
+def _linger_off(user: str) -> RunCommand:
+    """Turn off the lingering hostwiz turned on for ``user``'s rootless engine (after the
+    engine stopped: stopping it goes through the user's systemd, which lingering keeps up)."""
+    quoted = shell_quote(user)
+    return RunCommand(
+        f"loginctl disable-linger {quoted} || true",
+        why=f"turn off lingering for {user}, which hostwiz turned on for their rootless engine "
+        f"({user}'s systemd no longer runs without a login)",
+        undo=f"loginctl enable-linger {quoted}",
+        undo_why=f"turn lingering for {user} on again (before their engine starts again)",
+    )
 
 
 def _rootless_scripts(manager: str, user: str) -> tuple[str, str]:

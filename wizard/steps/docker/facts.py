@@ -262,6 +262,10 @@ service_paths`): found by name, so that switching back to a rootful mode can rem
 HOSTWIZ_MARK = b"hostwiz"
 """The profile snippet, init script and unit hostwiz writes all say so in a comment."""
 
+LINGER_MARK = b"# hostwiz turned on lingering for "
+"""Begins the comment in a rootless engine's systemd unit that records that hostwiz, not the
+admin, turned on the user's lingering for it: a rootful mode then turns it off again."""
+
 _ROOTLESS_NAME = re.compile(
     r"^/etc/(?:profile\.d/hostwiz-docker-rootless-(?P<a>.+)\.sh|init\.d/docker-rootless-(?P<b>.+)"
     r"|systemd/user/docker-rootless-(?P<c>.+)\.service|docker/rootless-(?P<d>.+)\.json)$"
@@ -293,6 +297,8 @@ class SystemEngine:
     """The system engine's service exists (docker.service, or /etc/init.d/docker)."""
     rootless_running: tuple[tuple[str, int], ...] = ()
     """(user, containers running) for each rootless engine that answers on its socket."""
+    lingering: tuple[str, ...] = ()
+    """Users whose systemd runs without a login (``loginctl enable-linger``)."""
 
     def rootless_users(self) -> tuple[str, ...]:
         """Users with a hostwiz-made rootless engine (its profile snippet, init script or unit
@@ -307,6 +313,14 @@ class SystemEngine:
     def files_of(self, user: str) -> tuple[FileState, ...]:
         return tuple(s for s in self.rootless_files if rootless_owner(s.path) == user)
 
+    def linger_by_hostwiz(self, user: str) -> bool:
+        """hostwiz turned on ``user``'s lingering for their rootless engine (its unit says so;
+        units of hostwiz versions before that record say nothing, and count as the admin's)."""
+        return any(
+            state.path.endswith(".service") and LINGER_MARK in state.content
+            for state in self.files_of(user)
+        )
+
     def running_under(self, user: str) -> int:
         """Containers running under ``user``'s rootless engine (0 when it does not answer)."""
         return sum(count for owner, count in self.rootless_running if owner == user)
@@ -316,6 +330,7 @@ def parse_system_engine(code: int, out: str) -> SystemEngine:
     enabled: list[str] = []
     active: list[str] = []
     running: list[tuple[str, int]] = []
+    lingering: list[str] = []
     files: list[FileState] = []
     for name, body in sections(out).items():
         if name.startswith("file ") and body.strip():
@@ -326,12 +341,16 @@ def parse_system_engine(code: int, out: str) -> SystemEngine:
             enabled.append(value)
         elif key == "active":
             active.append(value)
+        elif key == "linger" and value:
+            lingering.append(value)
         elif key == "rootless-running":
             user, _, count = value.partition(" ")
             if user and count.isdigit():
                 running.append((user, int(count)))
     installed = "installed" in out.split("\n@@", 1)[0].splitlines()
-    return SystemEngine(tuple(enabled), tuple(active), tuple(files), installed, tuple(running))
+    return SystemEngine(
+        tuple(enabled), tuple(active), tuple(files), installed, tuple(running), tuple(lingering)
+    )
 
 
 SYSTEM_ENGINE = Fact(
@@ -352,6 +371,7 @@ for s in /run/user/*/docker.sock; do
   n=$(DOCKER_HOST="unix://$s" timeout 5 docker ps -q 2>/dev/null | wc -l)
   echo "rootless-running $(stat -c %U "${{s%/docker.sock}}") $n"
 done
+for l in /var/lib/systemd/linger/*; do [ -e "$l" ] && echo "linger ${{l##*/}}"; done
 for f in {" ".join(ROOTLESS_FILE_GLOBS)}; do
   [ -f "$f" ] || continue
   echo "@@file $f"; {FILE_STAT} "$f" && base64 -w0 "$f"; echo

@@ -27,7 +27,7 @@ from wizard.host.subids import SUBGID, SUBUID, ensure_range
 from wizard.plan import Plan
 from wizard.steps.docker.answers import DockerEngineAnswers
 from wizard.steps.docker.engines import stop_system_engine
-from wizard.steps.docker.facts import SYSTEM_ENGINE, Account, RootlessTools
+from wizard.steps.docker.facts import LINGER_MARK, SYSTEM_ENGINE, Account, RootlessTools
 from wizard.steps.docker.plan import hardened_settings
 from wizard.transport.base import Transport
 
@@ -104,8 +104,16 @@ esac
 """
 
 
-def user_unit(user: str, script: str) -> str:
-    return f"""[Unit]
+def user_unit(user: str, script: str, linger_by_hostwiz: bool = False) -> str:
+    """The systemd user unit; ``linger_by_hostwiz``: it records that hostwiz turned on the
+    user's lingering for it, so that a rootful mode turns it off again (and only then)."""
+    mark = (
+        f"{LINGER_MARK.decode()}{user} (loginctl enable-linger) to start this engine at\n"
+        "# boot; a rootful mode of hostwiz's Docker engine step turns it off again.\n"
+        if linger_by_hostwiz
+        else ""
+    )
+    return f"""{mark}[Unit]
 Description=Rootless Docker engine of {user} (written by hostwiz)
 ConditionUser={user}
 
@@ -219,7 +227,8 @@ def _start_stop(manager: str, user: str, tools: RootlessTools) -> tuple[str, str
             return start, stop, ""
         note = (
             f"hostwiz turns on lingering for {user} (loginctl enable-linger): their systemd "
-            "starts at boot, and with it the engine, without anyone logging in."
+            "starts at boot, and with it the engine, without anyone logging in. A rootful "
+            "mode chosen later turns it off again."
         )
         return start, f"{stop}\nloginctl disable-linger {user} || true", note
     start = (
@@ -278,8 +287,10 @@ def plan_rootless(step: str, answers: DockerEngineAnswers, facts: Facts) -> Plan
                   why=f"point {user}'s docker client at their own engine (DOCKER_HOST)"),
     )  # fmt: skip
     if manager == "systemd":
+        # Lingering is hostwiz's when it turns it on now, or turned it on before (the unit says).
+        ours = not tools.linger or (unit.exists and LINGER_MARK in unit.content)
         wanted.append(
-            WriteFile(unit.path, user_unit(user, tools.script).encode(), 0o644,
+            WriteFile(unit.path, user_unit(user, tools.script, ours).encode(), 0o644,
                       why=f"a systemd user service for {user}'s rootless engine")
         )  # fmt: skip
     else:

@@ -327,6 +327,7 @@ def plan(step: str, answers: SshAnswers, facts: Facts) -> Plan:
             why="check the new configuration (sshd -t), then reload sshd; open sessions "
             "stay connected",
             undo=undo,
+            undo_why="reload sshd on the configuration put back (or start it, if it stopped)",
         )
     )
     notes: tuple[str, ...] = (

@@ -1,0 +1,88 @@
+"""A rollback says what each undo puts back, in words, not "undo action 4 of SNAPSHOT" (jargon
+for a first-time admin): the command's own undo words, recorded in the snapshot, else the words
+the change was applied with. Read through rollback_plan from a snapshot folder on this machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import snapshots.rollback
+from snapshots.record import UndoCommand, meta_document, restore_script
+from snapshots.rollback import rollback_plan, undo_words
+from wizard.actions import RunCommand, WriteFile
+from wizard.plan import Changeset, Plan
+from wizard.render import as_text, render_plan
+from wizard.secrets import MASK, Secret
+from wizard.transport.local import LocalTransport
+
+SNAPSHOT = "20261204-074000-000abcd"
+TOKEN = Secret("SWMTKN-1-secret")
+
+
+def changeset(config: str) -> Changeset:
+    return Changeset("web1", (Plan("demo", (
+        WriteFile(config, b"new\n"),
+        RunCommand("touch /run/x", why="start squid at every boot", undo="rm -f /run/x"),
+        RunCommand("join", why="join the swarm", undo="leave", undo_why="leave the swarm again"),
+        RunCommand(f"join {TOKEN.reveal()}", undo="leave", secrets=(TOKEN,)),
+    )),))  # fmt: skip
+
+
+def test_each_undo_is_named_by_its_own_words_or_the_words_it_was_applied_with() -> None:
+    meta = meta_document(SNAPSHOT, changeset("/etc/demo"), "apply")
+    assert undo_words(meta, 2) == "leave the swarm again"
+    assert undo_words(meta, 1) == 'undo "start squid at every boot"'
+    assert undo_words(meta, 3) == f'undo "join {MASK}"'  # a command's secret stays unseen
+    assert TOKEN.reveal() not in json.dumps(meta)
+
+
+def test_a_snapshot_of_an_older_hostwiz_without_undo_words_still_says_what_was_done() -> None:
+    meta = meta_document(SNAPSHOT, changeset("/etc/demo"), "apply")
+    del meta["undo_why"]
+    assert undo_words(meta, 2) == 'undo "join the swarm"'
+    assert "undo-5.sh" in undo_words({"undo": [5]}, 5)
+
+
+def test_the_rollback_preview_and_log_say_what_each_undo_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "demo.conf"
+    config.write_text("new\n")
+    snap = tmp_path / SNAPSHOT
+    (snap / "files").mkdir(parents=True)
+    (snap / "files" / "0").write_text("old\n")
+    (snap / "files" / "0.meta").write_text(f"644 0 0 {config.owner()} {config.group()}\n")
+    meta = meta_document(SNAPSHOT, changeset(str(config)), "apply")
+    (snap / "meta.json").write_text(json.dumps(meta))
+    for index in meta["undo"]:  # type: ignore[attr-defined]
+        (snap / f"undo-{index}.sh").write_text(f"undo {index}\n")
+    (snap / "journal").write_text("".join(f"t start {n}\nt done {n}\n" for n in range(4)))
+    monkeypatch.setattr(snapshots.rollback, "snapshot_dir", lambda _id: str(snap))
+
+    plan = rollback_plan(LocalTransport(), SNAPSHOT)
+    undos = [action.describe() for action in plan.actions if isinstance(action, RunCommand)]
+    assert undos == [
+        f'undo "join {MASK}"',
+        "leave the swarm again",
+        'undo "start squid at every boot"',
+    ]
+    shown = as_text(render_plan(plan))
+    assert "run: leave the swarm again" in shown
+    assert "undo action" not in shown and SNAPSHOT not in "".join(undos)
+
+
+def test_the_hosts_own_restore_names_an_undo_that_failed_in_words() -> None:
+    """restore.sh (run by the safety timer or from the console) logs a failed undo to the
+    snapshot's journal, which its message tells the admin to read."""
+    script = restore_script(SNAPSHOT, (), [UndoCommand(3, "leave", 'leave the swarm\'s "x"')])
+    checked = subprocess.run(["sh", "-n"], input=script, text=True, capture_output=True)
+    assert checked.returncode == 0, checked.stderr
+    assert "log 'could not leave the swarm'\"'\"'s \"x\" (undo-3.sh)'" in script
+    assert "undo of action" not in script
+    assert "log 'could not undo command 4 (undo-4.sh)'" in restore_script(
+        SNAPSHOT, (), [UndoCommand(4, "true")]
+    )
