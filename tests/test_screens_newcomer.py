@@ -36,7 +36,11 @@ from screens.preview import PreviewScreen
 from screens.start import HostChoice, StartScreen
 from screens.step_form import StepScreen, UnsavedScreen
 from screens.step_list import StepListScreen, StepRow
-from wizard.audit import Finding, Severity
+from tests.unit.test_audit import containers, good_raw, inspect, rootless_engine, rootless_mode
+from wizard.audit import Finding, Severity, findings_in
+from wizard.audit.report import as_text
+from wizard.audit.table import container_table
+from wizard.audit.view import HostView
 from wizard.render import render_changeset
 from wizard.steps import STEPS
 from wizard.steps.docker import DockerEngineAnswers
@@ -178,6 +182,73 @@ async def test_audit_table_shows_the_fixing_step_at_80_columns() -> None:
         finding = next(i for i, c in enumerate(columns) if str(c.label) == "Finding")
         shown = [str(table.get_row_at(i)[finding]) for i in range(table.row_count)]
         assert "Container holds the Docker socket (web-1)" in shown  # what it is about
+
+
+def two_engines(rootless_container: str = "web") -> HostView:
+    """A host whose system engine runs ``db`` and admin's rootless engine runs
+    ``rootless_container``, both as root (the audit's own parsing of the facts)."""
+    return rootless_mode(
+        rootless_engine(inspect(rootless_container, Config__User="")),
+        docker_info=good_raw()["docker_info"],
+        **{"audit:containers": containers(inspect("db", Config__User=""))},
+    )
+
+
+STEP_TITLES = {name: step.title for name, step in STEPS.items()}
+
+
+@run_async
+async def test_a_long_finding_is_cut_with_an_ellipsis_and_shown_whole_under_the_table() -> None:
+    """At 80 columns the findings table scrolled sideways: a long title ran off the right
+    edge, and with it what the finding is about (which container, of which engine), which the
+    panel under the table did not say either. Now each finding fits, cut with "…" (its title
+    first, its subject kept as far as it can be), and the panel says it whole; a long host
+    name is whole in the intro."""
+    view = two_engines("monitoring-node-exporter-1")
+    findings = findings_in(view)
+    host = "build-server-of-the-accounting-department.example.internal"
+    app = Harness(lambda: AuditScreen(host, findings, container_table(view), titles=STEP_TITLES))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#finding-table", DataTable)
+        assert table.virtual_size.width <= table.size.width  # no horizontal scrollbar
+        column = [str(c.label) for c in table.columns.values()].index("Finding")
+        shown = {f.key: str(table.get_row_at(i)[column]) for i, f in enumerate(findings)}
+        icc = shown[("daemon.icc", "")]
+        assert icc.endswith("…") and icc.startswith("Containers on the default bridge can")
+        engine = "monitoring-node-exporter-1 (admin's rootless engine)"
+        root = shown[("container.root-user", engine)]
+        assert root.startswith("Container runs as root (monitoring-node-") and root.endswith("…)")
+        assert shown[("container.root-user", "db")] == "Container runs as root (db)"  # whole
+        row = list(shown).index(("container.root-user", engine))
+        table.move_cursor(row=row, animate=False)
+        await pilot.pause()
+        detail = str(screen.query_one("#finding-detail", Static).content)
+        assert detail.startswith(f"Container runs as root ({engine})\n"), detail
+        assert host in str(screen.query_one(".intro", Static).content)
+        assert visible(screen.query_one(".intro"))
+        await pilot.resize_terminal(160, 40)  # wider: whole again, the cursor kept
+        await pilot.pause()
+        assert str(table.get_row_at(row)[column]) == f"Container runs as root ({engine})"
+        assert table.cursor_row == row and table.virtual_size.width <= table.size.width
+
+
+@run_async
+async def test_the_audit_names_the_engine_of_a_rootless_engines_container() -> None:
+    """The running containers said "web" for admin's rootless engine's container, as if the
+    system engine ran it; the findings above it, the CLI and the JSON name its engine."""
+    view = two_engines("web")
+    findings = findings_in(view)
+    app = Harness(lambda: AuditScreen("s5e1", findings, container_table(view)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        rows = app.screen.query_one("#container-table", DataTable)
+        names = [str(rows.get_row_at(i)[0]) for i in range(rows.row_count)]
+    assert names == ["db", "web (admin's rootless engine)"]
+    assert {f.subject for f in findings if f.id == "container.root-user"} == set(names)
+    assert "web  (" in (text := as_text("s5e1", view, findings))
+    assert ", under admin's rootless engine)" in text
 
 
 def test_the_apply_result_says_how_to_undo_once() -> None:
