@@ -18,6 +18,7 @@ from screen_data import docker_changeset
 from test_screens import (
     Harness,
     firewall_screen,
+    palette,
     passphrase_screen,
     run_async,
     step_screen,
@@ -25,7 +26,7 @@ from test_screens import (
     wait_for,
 )
 from textual.binding import Binding
-from textual.widgets import Button, DataTable, Input, Static, Switch
+from textual.widgets import Button, DataTable, Input, OptionList, Static, Switch
 
 import screens
 from screens.app import HostwizApp, default_args
@@ -77,6 +78,67 @@ async def test_a_typed_host_that_fails_stays_typed_for_fixing() -> None:
         target = again.query_one("#target", Input)
         assert target.value == "nobody@127.0.0.1:1"
         assert app.focused is target
+        await pilot.press("escape")
+        await pilot.pause()
+
+
+class FakeConnection:
+    """What "connecting" returns in a test that never reaches a host: the step list's rows
+    come from :data:`FRESH_ROWS` instead of the host's facts."""
+
+    def __init__(self, target: str) -> None:
+        self.host_label = target
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@run_async
+async def test_other_host_comes_back_to_the_host_just_left() -> None:
+    """Pressing "Other host" (h) on the step list of the third host put the start screen's cursor
+    back on the first: Enter there opened a host the admin had not chosen. Now the cursor is
+    on the host just left (the step list also comes back on the step just left); a typed
+    host comes back typed, in the input, ready to be changed for the next one."""
+    hosts = [HostChoice(name, "practice host") for name in ("lab1", "lab2", "lab3")]
+    app = HostwizApp(default_args(), hosts=hosts)
+    opened: list[FakeConnection] = []
+
+    async def connect(choice: HostChoice) -> FakeConnection:
+        opened.append(FakeConnection(choice.target))
+        return opened[-1]
+
+    async def statuses(transport: Any) -> list[StepRow]:
+        return FRESH_ROWS
+
+    app.open_connection = connect  # type: ignore[assignment]
+    app.read_statuses = statuses  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, StartScreen, 30)
+        await pilot.press("down", "down", "enter")
+        await wait_for(pilot, StepListScreen, 30)
+        assert [c.host_label for c in opened] == ["lab3"]
+        await pilot.press("h")
+        start = await wait_for(pilot, StartScreen, 30)
+        await pilot.pause()
+        assert opened[0].closed
+        listed = start.query_one("#hosts", OptionList)
+        assert listed.highlighted == 2 and app.focused is listed
+        await pilot.press("up", "enter")  # the next host is one key away
+        await wait_for(pilot, StepListScreen, 30)
+        assert [c.host_label for c in opened] == ["lab3", "lab2"]
+        await palette(pilot, "Other host")  # the command palette's "Other host": the same
+        start = await wait_for(pilot, StartScreen, 30)
+        await pilot.pause()
+        assert start.query_one("#hosts", OptionList).highlighted == 1
+        await pilot.press("ctrl+l", *"admin@192.0.2.10", "enter")
+        await wait_for(pilot, StepListScreen, 30)
+        await pilot.press("h")
+        start = await wait_for(pilot, StartScreen, 30)
+        await pilot.pause()
+        target = start.query_one("#target", Input)
+        assert target.value == "admin@192.0.2.10" and app.focused is target
+        assert target.cursor_position == len(target.value)
         await pilot.press("escape")
         await pilot.pause()
 
