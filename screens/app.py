@@ -535,6 +535,7 @@ class HostwizApp(App[int]):
     async def run_flow(self) -> None:
         problem: BaseException | None = None
         failed: HostChoice | None = None
+        left: HostChoice | None = None  # "Other host": the start screen's cursor stays on it
         pending: HostChoice | None = (
             HostChoice(self.args.host, "", None) if self.args.host else None
         )
@@ -551,6 +552,7 @@ class HostwizApp(App[int]):
                         # A typed host that failed stays typed, to fix a typo in place.
                         initial=failed.target if failed is not None else self.args.host or "",
                         ssh_config=self.args.ssh_config,
+                        current=left,
                     )
                 )
             if choice is None:
@@ -589,6 +591,7 @@ class HostwizApp(App[int]):
                 await self.blocking("Disconnecting…", transport.close)
             if not again:
                 break
+            left = choice.host if isinstance(choice, RecoverChoice) else choice
         self.exit(0)
 
     async def host_session(self, transport: SshTransport) -> bool:

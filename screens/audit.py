@@ -20,6 +20,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from screens.step_list import short_summary
+
 if TYPE_CHECKING:
     from screens.app import HostwizApp
     from wizard.audit import Container, Finding
@@ -33,6 +35,41 @@ SEVERITY_STYLES = {
     "low": "$text-primary",
     "info": "$text-muted",
 }
+
+
+SEVERITY_WIDTH = 9
+
+
+def about(finding: Finding) -> str:
+    """A finding's title with what it is about (a container, a file), as the table and the
+    panel name it: ``Container holds the Docker socket (web (admin's rootless engine))``."""
+    return f"{finding.title} ({finding.subject})" if finding.subject else finding.title
+
+
+def finding_cell(title: str, subject: str, width: int) -> str:
+    """A finding as the table's Finding column shows it, at most ``width`` characters: whole
+    when it fits, else cut with "…" (the panel under the table shows it whole). The subject
+    is kept whole when it can be, else both are cut, the title keeping 3/5 of the width: two
+    findings with the same title differ by their subject (which container, which file)."""
+    whole = f"{title} ({subject})" if subject else title
+    if len(whole) <= width:
+        return whole
+    if not subject:
+        return short_summary(title, width)
+    kept = short_summary(title, max(width - len(subject) - 3, min(len(title), width * 3 // 5)))
+    room = width - len(kept) - 3  # " (" and ")"
+    if room < 4:
+        return short_summary(whole, width)
+    return f"{kept} ({short_summary(subject, room)})"
+
+
+def finding_width(screen_width: int, fixes: Sequence[str], findings: Sequence[str]) -> int:
+    """How wide the Finding column may be for the table to fit ``screen_width`` columns (80
+    included) without a horizontal scrollbar: the screen's padding, a vertical scrollbar, the
+    Severity and Fixed by columns and each column's padding of 1 on both sides come off."""
+    fixed_by = max([len("Fixed by"), *(len(fix) for fix in fixes)])
+    spare = screen_width - 2 - 2 - (SEVERITY_WIDTH + 2) - (fixed_by + 2) - 2
+    return max(len("Finding"), min(spare, max((len(text) for text in findings), default=0)))
 
 
 class AuditScreen(Screen[str | None]):
@@ -66,6 +103,7 @@ class AuditScreen(Screen[str | None]):
         self.by_key = {f"{f.id}|{f.subject}": f for f in self.findings}
         self.chosen: Finding | None = None
         """The finding whose step the admin opened (Enter)."""
+        self._width = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -95,25 +133,19 @@ class AuditScreen(Screen[str | None]):
         parts.append("  ·  Enter on a finding opens the step that fixes it.")
         return Content.assemble(*parts)
 
+    def fix_of(self, finding: Finding) -> str:
+        """The "Fixed by" column: the step's title, "by hand", or "-" (nothing to fix)."""
+        if finding.fix:
+            return self.titles.get(finding.fix, finding.fix)
+        return "by hand" if finding.manual else "-"
+
+    def finding_width(self) -> int:
+        fixes = [self.fix_of(finding) for finding in self.findings]
+        return finding_width(self.app.size.width, fixes, [about(f) for f in self.findings])
+
     def on_mount(self) -> None:
         table = self.query_one("#finding-table", DataTable)
-        # "Fixed by" before the finding: at 80 columns a long finding is cut at its end (the
-        # panel below shows it whole), never the step that fixes it.
-        table.add_column("Severity", width=9)
-        table.add_column("Fixed by")
-        table.add_column("Finding")
-        for finding in self.findings:
-            severity = finding.severity.value
-            fix = self.titles.get(finding.fix, finding.fix) if finding.fix else "by hand"
-            if not finding.fix and not finding.manual:
-                fix = "-"
-            about = f" ({finding.subject})" if finding.subject else ""
-            table.add_row(
-                Content.styled(severity, SEVERITY_STYLES[severity]),
-                fix,
-                finding.title + about,
-                key=f"{finding.id}|{finding.subject}",
-            )
+        self.fill_findings(self.finding_width())
         if self.containers:
             rows = self.query_one("#container-table", DataTable)
             rows.add_column("Container")
@@ -122,9 +154,37 @@ class AuditScreen(Screen[str | None]):
                 values = [len(cells[index].value) + 2 for _, cells in self.containers]
                 rows.add_column(cell.column, width=max(len(cell.column), *values))
             for container, cells in self.containers:
-                rows.add_row(container.name, *(self._cell(cell) for cell in cells))
+                # A rootless engine's container says whose engine runs it, as its findings
+                # do (two engines may each run a container called web).
+                rows.add_row(container.label, *(self._cell(cell) for cell in cells))
         table.focus()
         self.show(self.findings[0] if self.findings else None)
+
+    def fill_findings(self, width: int) -> None:
+        """(Re)build the findings table with a Finding column ``width`` wide, so that it never
+        scrolls sideways: a long finding is cut with "…" (the panel below shows it whole),
+        never the step that fixes it. The cursor stays on its row."""
+        self._width = width
+        table = self.query_one("#finding-table", DataTable)
+        row = table.cursor_row
+        table.clear(columns=True)
+        table.add_column("Severity", width=SEVERITY_WIDTH)
+        table.add_column("Fixed by")
+        table.add_column("Finding", width=width)
+        for finding in self.findings:
+            severity = finding.severity.value
+            table.add_row(
+                Content.styled(severity, SEVERITY_STYLES[severity]),
+                self.fix_of(finding),
+                finding_cell(finding.title, finding.subject, width),
+                key=f"{finding.id}|{finding.subject}",
+            )
+        table.move_cursor(row=row, animate=False)
+
+    def on_resize(self) -> None:
+        """Cut the findings again for the new width."""
+        if self._width and self.finding_width() != self._width:
+            self.fill_findings(self.finding_width())
 
     @staticmethod
     def _cell(cell: Cell) -> Content:
@@ -150,7 +210,7 @@ class AuditScreen(Screen[str | None]):
             fix = Content("For your information; nothing to fix.")
         detail.update(
             Content.assemble(
-                Content.styled(finding.title, "bold"),
+                Content.styled(about(finding), "bold"),
                 "\n",
                 Content.styled("Found: ", "bold"),
                 finding.evidence,
@@ -206,10 +266,8 @@ async def audit_flow(app: HostwizApp, transport: SshTransport) -> str:
         return ""
     reason = ""
     if screen.chosen is not None:
-        about = f" ({screen.chosen.subject})" if screen.chosen.subject else ""
         reason = (
-            f"Opened from the audit for: {screen.chosen.title}{about}. "
-            f"Found: {screen.chosen.evidence}"
+            f"Opened from the audit for: {about(screen.chosen)}. Found: {screen.chosen.evidence}"
         )
     note = await app.run_step(transport, choice.removeprefix("step:"), reason=reason)
     if not note:

@@ -9,16 +9,49 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
+
+from screens.step_list import short_summary
 
 if TYPE_CHECKING:
     from snapshots.store import SnapshotInfo
     from wizard.site.apply import HostRollback
 
 
+MADE_WIDTH = len("2024-05-02 09:00:00")
+FILES_WIDTH = len("Files")
+LISTED_PATHS = 6
+"""The detail pane lists this many of a snapshot's files, then says how many more."""
+
+
+def made(created: str) -> str:
+    """When a snapshot was made, as the "Made (UTC)" column shows it (meta.json's
+    ``2024-05-02T09:00:00Z``: the same time, easier to read)."""
+    return created.replace("T", " ").removesuffix("Z") if created else "?"
+
+
+def column_widths(
+    screen_width: int, steps: Sequence[str], states: Sequence[str]
+) -> tuple[int, int]:
+    """How wide the Steps and State columns may be for the table to fit ``screen_width``
+    columns (80 included) without a horizontal scrollbar: the table's margin, a vertical
+    scrollbar, the Made and Files columns and each column's padding of 1 on both sides come
+    off. State gets up to a third of the rest, Steps what is left; each no wider than needed."""
+    spare = screen_width - 2 - 2 - (MADE_WIDTH + 2) - (FILES_WIDTH + 2) - 2 - 2
+    state = min(max((len(text) for text in states), default=5), max(9, spare // 3))
+    state = max(state, len("State"))
+    step = min(max((len(text) for text in steps), default=5), max(8, spare - state))
+    return max(step, len("Steps")), state
+
+
 class SnapshotsScreen(Screen[str | None]):
-    """The host's snapshots; returns the id to roll back to (previewed first), or None."""
+    """The host's snapshots; returns the id to roll back to (previewed first), or None.
+
+    The table fits an 80-column terminal: long steps and states are cut with "…", and the
+    highlighted snapshot's id, steps, files and state are shown whole in a pane under it.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
 
@@ -27,6 +60,12 @@ class SnapshotsScreen(Screen[str | None]):
         self.sub_title = "snapshots"
         self.host = host
         self.snapshots = list(snapshots)
+        self.by_id = {info.id: info for info in self.snapshots}
+        self.steps: dict[str, str] = {}
+        """Snapshot id -> its steps in words (titles, or what a rollback recorded)."""
+        self.states: dict[str, str] = {}
+        """Snapshot id -> its state in words (``rolled back``, ``damaged: …``)."""
+        self._widths = (0, 0)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -36,6 +75,7 @@ class SnapshotsScreen(Screen[str | None]):
                 "Enter on a snapshot previews putting the host back to before it.", classes="hint"
             )
             yield DataTable(id="snapshot-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="snapshot-detail")
         else:
             yield Static(
                 "No snapshots on this host yet: hostwiz takes one before each change.",
@@ -49,16 +89,65 @@ class SnapshotsScreen(Screen[str | None]):
         from snapshots.store import shown_states
         from wizard.steps import step_title
 
-        states = shown_states(self.snapshots)
+        shown = shown_states(self.snapshots)
+        for info in self.snapshots:
+            self.steps[info.id] = ", ".join(step_title(name) for name in info.steps) or info.reason
+            self.states[info.id] = f"damaged: {info.damaged}" if info.damaged else shown[info.id]
+        self.fill(self.widths())
+        self.query_one(DataTable).focus()
+
+    def widths(self) -> tuple[int, int]:
+        return column_widths(
+            self.app.size.width, list(self.steps.values()), list(self.states.values())
+        )
+
+    def fill(self, widths: tuple[int, int]) -> None:
+        """(Re)build the table with the Steps and State columns ``widths`` wide; the cursor
+        stays on its row."""
+        self._widths = steps, states = widths
         table = self.query_one(DataTable)
-        table.add_columns("Time", "Steps", "Files", "State", "Id")
+        row = table.cursor_row
+        table.clear(columns=True)
+        table.add_column("Made (UTC)", width=MADE_WIDTH)
+        table.add_column("Steps", width=steps)
+        table.add_column("Files", width=FILES_WIDTH)
+        table.add_column("State", width=states)
         for info in reversed(self.snapshots):
-            steps = ", ".join(step_title(name) for name in info.steps) or info.reason
-            state = f"damaged: {info.damaged}" if info.damaged else states[info.id]
             table.add_row(
-                info.created or "?", steps, str(len(info.paths)), state, info.id, key=info.id
+                made(info.created),
+                short_summary(self.steps[info.id], steps),
+                str(len(info.paths)),
+                short_summary(self.states[info.id], states),
+                key=info.id,
             )
-        table.focus()
+        table.move_cursor(row=row, animate=False)
+
+    def on_resize(self) -> None:
+        """Cut the steps and states again for the new width (the table must fit without
+        scrolling sideways)."""
+        if self.snapshots and self._widths[0] and self.widths() != self._widths:
+            self.fill(self.widths())
+
+    def detail(self, snapshot_id: str) -> Content:
+        """Everything about one snapshot, whole: its id (for ``hostwiz rollback``), when it
+        was made, its steps, the files it saved and its state."""
+        info = self.by_id[snapshot_id]
+        when = f"{made(info.created)} UTC" if info.created else "at an unknown time"
+        paths = list(info.paths[:LISTED_PATHS])
+        if len(info.paths) > LISTED_PATHS:
+            paths.append(f"and {len(info.paths) - LISTED_PATHS} more")
+        return Content.assemble(
+            ("Snapshot ", "bold"), info.id, f", made {when}\n",
+            ("Steps: ", "bold"), self.steps[info.id], "\n",
+            (f"Files ({len(info.paths)}): ", "bold"), ", ".join(paths) or "none", "\n",
+            ("State: ", "bold"), self.states[info.id],
+        )  # fmt: skip
+
+    @on(DataTable.RowHighlighted, "#snapshot-table")
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        snapshot_id = str(event.row_key.value)
+        if snapshot_id in self.by_id:
+            self.query_one("#snapshot-detail", Static).update(self.detail(snapshot_id))
 
     @on(DataTable.RowSelected, "#snapshot-table")
     def picked(self, event: DataTable.RowSelected) -> None:

@@ -66,6 +66,9 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
 
     After a failed connection (``problem``, for the host ``failed``) it says why, and Ctrl+R
     asks for the recovery screen of that host (:class:`RecoverChoice`).
+
+    Back from a host ("Other host", ``current``), the cursor is where the admin left it: on
+    that host in the list, or, for a typed one, in the input with its text.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -83,12 +86,15 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
         failed: HostChoice | None = None,
         initial: str = "",
         ssh_config: str | None = None,
+        current: HostChoice | None = None,
     ) -> None:
         super().__init__()
         self.sub_title = "choose a host"
         self.candidates = list(candidates) if candidates is not None else None
         self.problem = problem
         self.failed = failed
+        self.current = current
+        """The host the admin just left ("Other host"): the cursor comes back to it."""
         self.initial = initial
         self.ssh_config = ssh_config
         self.marked: list[int] = []
@@ -144,20 +150,29 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
             text = Content.assemble((choice.target, "bold"), "  ", (choice.detail, "$text-muted"))
             hosts.add_option(Option(text, id=str(index)))
         failed = self.failed.target if self.failed is not None else None
+        left = self.current.target if self.current is not None else None
         listed = [choice.target for choice in self.candidates]
+        target = self.query_one("#target", Input)
         if not self.candidates:
             hosts.add_option(
                 Option("(no practice hosts or ssh config entries found)", disabled=True)
             )
-            self._focus(self.query_one("#target", Input))
+            self._focus(target)
         elif failed is not None and failed not in listed and self.initial == failed:
             # A typed host failed: its text is back in the input, ready to be corrected.
             hosts.highlighted = 0
-            target = self.query_one("#target", Input)
+            self._focus(target)
+            target.cursor_position = len(target.value)
+        elif failed is None and left is not None and left not in listed:
+            # A typed host was left: its text is back in the input, to change for the next.
+            hosts.highlighted = 0
+            target.value = left
             self._focus(target)
             target.cursor_position = len(target.value)
         else:
-            hosts.highlighted = listed.index(failed) if failed in listed else 0
+            # On the host that failed, else the one just left (not back to the first).
+            wanted = failed if failed is not None else left
+            hosts.highlighted = listed.index(wanted) if wanted in listed else 0
             self._focus(hosts)
 
     def _focus(self, widget: Widget) -> None:

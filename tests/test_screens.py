@@ -1310,7 +1310,8 @@ async def test_snapshots_list_newest_first_and_pick() -> None:
         await pilot.pause()
         table = app.screen.query_one(DataTable)
         assert table.row_count == 2
-        assert table.get_row_at(0)[-1] == "20240502-090000-cd34"
+        assert row_ids(table) == ["20240502-090000-cd34", "20240501-101500-ab12"]
+        assert table.get_row_at(0)[0] == "2024-05-02 09:00:00"
         # The change that rollback put back says so (its own journal says "confirmed").
         assert table.get_row_at(1)[3] == "rolled back"
         assert table.get_row_at(0)[3] == "confirmed"
@@ -1355,7 +1356,9 @@ async def test_snapshots_name_their_steps_by_title() -> None:
     async with app.run_test() as pilot:
         await pilot.pause()
         table = app.screen.query_one(DataTable)
-        assert table.get_row_at(0)[1] == f"{STEPS['ssh'].title}, {STEPS['tls'].title}"
+        both_titles = f"{STEPS['ssh'].title}, {STEPS['tls'].title}"
+        assert table.get_row_at(0)[1].startswith(STEPS["ssh"].title)  # cut at 80 columns
+        assert f"Steps: {both_titles}\n" in text_of(app.screen, "#snapshot-detail")
         assert table.get_row_at(2)[1] == STEPS["docker"].title
         # A rollback's snapshot is no step's: it keeps what it recorded.
         assert table.get_row_at(1)[1] == "rollback 20240501-101500-ab12"
@@ -1370,9 +1373,66 @@ async def test_a_damaged_snapshot_is_listed_with_what_is_wrong() -> None:
         await pilot.pause()
         table = app.screen.query_one(DataTable)
         assert table.row_count == 3
-        created, steps, files, state, snapshot_id = table.get_row_at(0)
-        assert (created, steps, files, snapshot_id) == ("?", "unknown", "0", "20240503-080000-ef56")
-        assert state == "damaged: meta.json is not valid JSON (Expecting value at line 1)"
+        created, steps, files, state = table.get_row_at(0)
+        assert (created, steps, files) == ("?", "unknown", "0")
+        assert row_ids(table)[0] == "20240503-080000-ef56"
+        assert state.startswith("damaged: ")
+        detail = text_of(app.screen, "#snapshot-detail")
+        assert "State: damaged: meta.json is not valid JSON (Expecting value at line 1)" in detail
+
+
+def row_ids(table: DataTable[Any]) -> list[str | None]:
+    """The keys of the table's rows, top to bottom (the snapshot ids)."""
+    return [row.key.value for row in table.ordered_rows]
+
+
+@run_async
+async def test_snapshots_fit_80_columns_and_the_highlighted_one_is_shown_whole() -> None:
+    """Time, steps, files, state and id scrolled sideways at 80 columns: the id and the
+    end of a long state were off the right edge. Now nothing scrolls sideways: long steps and
+    states are cut with "…" and the pane under the table says everything about the
+    highlighted snapshot."""
+    steps = ("ssh", "docker", "tls", "firewall")
+    paths = tuple(f"/etc/hostwiz/file-{n}" for n in range(9))
+    many = [SnapshotInfo(f"20261203-2301{n:02d}-8814ee9", f"2026-12-03T23:01:{n:02d}Z", steps,
+                         paths, (), "confirmed") for n in range(20)]  # fmt: skip
+    damaged = SnapshotInfo("20261203-235900-0badf00", "", (), (), (), "confirmed", "unknown",
+                           damaged="meta.json is not valid JSON (Expecting value at line 1)")  # fmt: skip
+    app = Harness(lambda: SnapshotsScreen(HOST, [*many, damaged]))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(DataTable)
+        assert table.virtual_size.width <= table.size.width  # no horizontal scrollbar
+        assert [str(column.label) for column in table.columns.values()] == [
+            "Made (UTC)", "Steps", "Files", "State"
+        ]  # fmt: skip
+        made, cut, files, state = table.get_row_at(1)
+        assert (made, files, state) == ("2026-12-03 23:01:19", "9", "confirmed")
+        assert cut.endswith("…") and cut.startswith(STEPS["ssh"].title)
+        assert table.get_row_at(0)[3].endswith("…")  # the damaged one's state
+        detail = app.screen.query_one("#snapshot-detail")
+        assert "meta.json is not valid JSON (Expecting value at line 1)" in text_of(
+            app.screen, "#snapshot-detail"
+        )
+        await pilot.press("down")
+        await pilot.pause()
+        shown = text_of(app.screen, "#snapshot-detail")
+        titles = ", ".join(STEPS[name].title for name in steps)
+        assert "Snapshot 20261203-230119-8814ee9, made 2026-12-03 23:01:19 UTC" in shown
+        assert f"Steps: {titles}" in shown
+        assert "Files (9): /etc/hostwiz/file-0, " in shown and "and 3 more" in shown
+        assert "State: confirmed" in shown
+        footer = app.screen.query_one("Footer")
+        assert app.screen.region.contains_region(detail.region)
+        assert detail.region.bottom <= footer.region.y
+        assert detail.size.height >= shown.count("\n") + 1  # every line, none cut off
+        await pilot.resize_terminal(160, 40)  # wider: the steps whole, the cursor kept
+        await pilot.pause()
+        assert table.get_row_at(1)[1] == titles and table.cursor_row == 1
+        assert table.virtual_size.width <= table.size.width
+        await pilot.press("enter")
+        await pilot.pause()
+    assert app.results == ["20261203-230119-8814ee9"]
 
 
 @run_async

@@ -18,6 +18,7 @@ from screen_data import docker_changeset
 from test_screens import (
     Harness,
     firewall_screen,
+    palette,
     passphrase_screen,
     run_async,
     step_screen,
@@ -25,7 +26,7 @@ from test_screens import (
     wait_for,
 )
 from textual.binding import Binding
-from textual.widgets import Button, DataTable, Input, Static, Switch
+from textual.widgets import Button, DataTable, Input, OptionList, Static, Switch
 
 import screens
 from screens.app import HostwizApp, default_args
@@ -36,7 +37,11 @@ from screens.preview import PreviewScreen
 from screens.start import HostChoice, StartScreen
 from screens.step_form import StepScreen, UnsavedScreen
 from screens.step_list import StepListScreen, StepRow
-from wizard.audit import Finding, Severity
+from tests.unit.test_audit import containers, good_raw, inspect, rootless_engine, rootless_mode
+from wizard.audit import Finding, Severity, findings_in
+from wizard.audit.report import as_text
+from wizard.audit.table import container_table
+from wizard.audit.view import HostView
 from wizard.render import render_changeset
 from wizard.steps import STEPS
 from wizard.steps.docker import DockerEngineAnswers
@@ -73,6 +78,67 @@ async def test_a_typed_host_that_fails_stays_typed_for_fixing() -> None:
         target = again.query_one("#target", Input)
         assert target.value == "nobody@127.0.0.1:1"
         assert app.focused is target
+        await pilot.press("escape")
+        await pilot.pause()
+
+
+class FakeConnection:
+    """What "connecting" returns in a test that never reaches a host: the step list's rows
+    come from :data:`FRESH_ROWS` instead of the host's facts."""
+
+    def __init__(self, target: str) -> None:
+        self.host_label = target
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@run_async
+async def test_other_host_comes_back_to_the_host_just_left() -> None:
+    """Pressing "Other host" (h) on the step list of the third host put the start screen's cursor
+    back on the first: Enter there opened a host the admin had not chosen. Now the cursor is
+    on the host just left (the step list also comes back on the step just left); a typed
+    host comes back typed, in the input, ready to be changed for the next one."""
+    hosts = [HostChoice(name, "practice host") for name in ("lab1", "lab2", "lab3")]
+    app = HostwizApp(default_args(), hosts=hosts)
+    opened: list[FakeConnection] = []
+
+    async def connect(choice: HostChoice) -> FakeConnection:
+        opened.append(FakeConnection(choice.target))
+        return opened[-1]
+
+    async def statuses(transport: Any) -> list[StepRow]:
+        return FRESH_ROWS
+
+    app.open_connection = connect  # type: ignore[assignment]
+    app.read_statuses = statuses  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, StartScreen, 30)
+        await pilot.press("down", "down", "enter")
+        await wait_for(pilot, StepListScreen, 30)
+        assert [c.host_label for c in opened] == ["lab3"]
+        await pilot.press("h")
+        start = await wait_for(pilot, StartScreen, 30)
+        await pilot.pause()
+        assert opened[0].closed
+        listed = start.query_one("#hosts", OptionList)
+        assert listed.highlighted == 2 and app.focused is listed
+        await pilot.press("up", "enter")  # the next host is one key away
+        await wait_for(pilot, StepListScreen, 30)
+        assert [c.host_label for c in opened] == ["lab3", "lab2"]
+        await palette(pilot, "Other host")  # the command palette's "Other host": the same
+        start = await wait_for(pilot, StartScreen, 30)
+        await pilot.pause()
+        assert start.query_one("#hosts", OptionList).highlighted == 1
+        await pilot.press("ctrl+l", *"admin@192.0.2.10", "enter")
+        await wait_for(pilot, StepListScreen, 30)
+        await pilot.press("h")
+        start = await wait_for(pilot, StartScreen, 30)
+        await pilot.pause()
+        target = start.query_one("#target", Input)
+        assert target.value == "admin@192.0.2.10" and app.focused is target
+        assert target.cursor_position == len(target.value)
         await pilot.press("escape")
         await pilot.pause()
 
@@ -178,6 +244,73 @@ async def test_audit_table_shows_the_fixing_step_at_80_columns() -> None:
         finding = next(i for i, c in enumerate(columns) if str(c.label) == "Finding")
         shown = [str(table.get_row_at(i)[finding]) for i in range(table.row_count)]
         assert "Container holds the Docker socket (web-1)" in shown  # what it is about
+
+
+def two_engines(rootless_container: str = "web") -> HostView:
+    """A host whose system engine runs ``db`` and admin's rootless engine runs
+    ``rootless_container``, both as root (the audit's own parsing of the facts)."""
+    return rootless_mode(
+        rootless_engine(inspect(rootless_container, Config__User="")),
+        docker_info=good_raw()["docker_info"],
+        **{"audit:containers": containers(inspect("db", Config__User=""))},
+    )
+
+
+STEP_TITLES = {name: step.title for name, step in STEPS.items()}
+
+
+@run_async
+async def test_a_long_finding_is_cut_with_an_ellipsis_and_shown_whole_under_the_table() -> None:
+    """At 80 columns the findings table scrolled sideways: a long title ran off the right
+    edge, and with it what the finding is about (which container, of which engine), which the
+    panel under the table did not say either. Now each finding fits, cut with "…" (its title
+    first, its subject kept as far as it can be), and the panel says it whole; a long host
+    name is whole in the intro."""
+    view = two_engines("monitoring-node-exporter-1")
+    findings = findings_in(view)
+    host = "build-server-of-the-accounting-department.example.internal"
+    app = Harness(lambda: AuditScreen(host, findings, container_table(view), titles=STEP_TITLES))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        table = screen.query_one("#finding-table", DataTable)
+        assert table.virtual_size.width <= table.size.width  # no horizontal scrollbar
+        column = [str(c.label) for c in table.columns.values()].index("Finding")
+        shown = {f.key: str(table.get_row_at(i)[column]) for i, f in enumerate(findings)}
+        icc = shown[("daemon.icc", "")]
+        assert icc.endswith("…") and icc.startswith("Containers on the default bridge can")
+        engine = "monitoring-node-exporter-1 (admin's rootless engine)"
+        root = shown[("container.root-user", engine)]
+        assert root.startswith("Container runs as root (monitoring-node-") and root.endswith("…)")
+        assert shown[("container.root-user", "db")] == "Container runs as root (db)"  # whole
+        row = list(shown).index(("container.root-user", engine))
+        table.move_cursor(row=row, animate=False)
+        await pilot.pause()
+        detail = str(screen.query_one("#finding-detail", Static).content)
+        assert detail.startswith(f"Container runs as root ({engine})\n"), detail
+        assert host in str(screen.query_one(".intro", Static).content)
+        assert visible(screen.query_one(".intro"))
+        await pilot.resize_terminal(160, 40)  # wider: whole again, the cursor kept
+        await pilot.pause()
+        assert str(table.get_row_at(row)[column]) == f"Container runs as root ({engine})"
+        assert table.cursor_row == row and table.virtual_size.width <= table.size.width
+
+
+@run_async
+async def test_the_audit_names_the_engine_of_a_rootless_engines_container() -> None:
+    """The running containers said "web" for admin's rootless engine's container, as if the
+    system engine ran it; the findings above it, the CLI and the JSON name its engine."""
+    view = two_engines("web")
+    findings = findings_in(view)
+    app = Harness(lambda: AuditScreen("s5e1", findings, container_table(view)))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        rows = app.screen.query_one("#container-table", DataTable)
+        names = [str(rows.get_row_at(i)[0]) for i in range(rows.row_count)]
+    assert names == ["db", "web (admin's rootless engine)"]
+    assert {f.subject for f in findings if f.id == "container.root-user"} == set(names)
+    assert "web  (" in (text := as_text("s5e1", view, findings))
+    assert ", under admin's rootless engine)" in text
 
 
 def test_the_apply_result_says_how_to_undo_once() -> None:
