@@ -115,6 +115,15 @@ mount -o remount,bind,ro,nosuid,nodev,noexec /proc/sys
 mount --bind /run/hostwiz-lab/proc/sys/net /proc/sys/net
 mount -t tmpfs -o ro,mode=0700,size=4k hwlab-hidden /run/hostwiz-lab
 
+# Drop the copies of the machine's /sys mounts first (this namespace's copies only: it is
+# private): covered by the fresh sysfs they would stay in /proc/self/mountinfo, and runc takes
+# the first cgroup mount it finds there for each hierarchy. A rootless engine's runc (which
+# cannot make the missing folder, unlike a rootful one) then failed to start any container on
+# a sysv host: "stat /sys/fs/cgroup/systemd: no such file or directory", the machine's
+# name=systemd mount point, which the host's own /sys/fs/cgroup has not.
+awk '$5 == "/sys" || $5 ~ "^/sys/" { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+done
 # A fresh sysfs shows this network namespace's interfaces; cgroup v1 hierarchies on top,
 # each rooted (through the cgroup namespace) at the host's own cgroup. Read-only for systemd
 # hosts: udev and friends skip themselves there, and nothing writes the machine's devices.

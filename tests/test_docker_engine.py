@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import pytest
 
+from lab.image import DEFAULT_TAG as IMAGE
+from lab.image import busybox_rootfs
 from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
 from snapshots.store import list_snapshots
@@ -24,6 +26,7 @@ from wizard.steps import STEPS
 from wizard.steps.base import Status
 from wizard.steps.docker import DOCKER_ENGINE
 from wizard.transaction import HealthCheck, apply_changeset
+from wizard.transport.base import CommandResult, shell_quote
 from wizard.transport.local import LocalTransport
 from wizard.transport.ssh import SshTransport
 
@@ -44,6 +47,11 @@ def security_options(
         return [str(option) for option in client.info()["SecurityOptions"]]
     finally:
         client.close()
+
+
+def as_admin(console: LocalTransport, script: str, stdin: bytes = b"") -> CommandResult:
+    """``script`` in a login shell of admin (DOCKER_HOST from hostwiz's profile snippet)."""
+    return console.run(f"su - admin -c {shell_quote(script)}", stdin=stdin, timeout=120)
 
 
 def read(console: LocalTransport, path: str) -> bytes:
@@ -281,6 +289,15 @@ def test_rootless_mode_for_admin(ssh, console):
         env = console.run("su - admin -c 'echo $DOCKER_HOST'").out.strip()
         assert env == f"unix:///run/user/{uid}/docker.sock"
         assert preview(ssh, chosen)[0].empty
+        # A real container under it: root in it is admin on the host. (runc used to fail
+        # here on the lab's sysv hosts, on the machine's stale name=systemd mount.)
+        imported = as_admin(console, f"docker import --change 'CMD [\"/bin/sh\"]' - {IMAGE}",
+                            stdin=busybox_rootfs())  # fmt: skip
+        assert imported.ok, imported.err
+        ran = as_admin(console, f"docker run --rm {IMAGE} cat /proc/self/uid_map")
+        assert ran.ok, ran.err
+        assert ran.out.split()[:3] == ["0", uid, "1"]
+        assert as_admin(console, f"docker rmi {IMAGE}").ok
     finally:
         apply_changeset(ssh, Changeset(ssh.host_label, (rollback_plan(ssh, result.snapshot_id),)),
                         reason="rollback")  # fmt: skip

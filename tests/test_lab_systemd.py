@@ -5,8 +5,11 @@ order) tested for real; the machine untouched by a booting systemd; `lab reboot`
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -27,6 +30,8 @@ from lab import (
     procs,
 )
 from lab.cli import add_lab_parser, run_lab
+from lab.image import DEFAULT_TAG as IMAGE
+from lab.image import busybox_rootfs
 from lab.paths import RUN_ROOT
 from presets import apply_overrides, load_preset
 from snapshots.rollback import rollback_plan
@@ -40,6 +45,7 @@ from wizard.session import Selection, apply, preview
 from wizard.steps import STEPS
 from wizard.steps.ssh.port import SOCKET_DROP_IN, parse_listeners
 from wizard.transaction import apply_changeset, watchdog_marker
+from wizard.transport.base import shell_quote
 from wizard.transport.local import LocalTransport
 from wizard.transport.ports import forget_port
 from wizard.transport.ssh import SshTransport
@@ -52,6 +58,13 @@ JOURNAL = "/var/lib/hostwiz/snapshots/$(cat /var/lib/hostwiz/LAST)/journal"
 def on_console(host: LabHost, script: str, timeout: float = 120) -> str:
     result = console(host).run(script, timeout=timeout)
     assert result.ok, f"{script!r} failed on {host.name}: {result.err}"
+    return result.out
+
+
+def run_as_admin(host: LabHost, script: str, stdin: bytes = b"") -> str:
+    """``script`` in a login shell of admin (its DOCKER_HOST points at a rootless engine)."""
+    result = console(host).run(f"su - admin -c {shell_quote(script)}", stdin=stdin, timeout=120)
+    assert result.ok, f"{script!r} as admin on {host.name}: {result.err}"
     return result.out
 
 
@@ -480,7 +493,9 @@ def test_back_to_userns_remap_removes_admins_rootless_unit_and_rollback_restores
 ) -> None:
     """Choosing a rootful mode after rootless stops admin's rootless engine and removes its
     user unit and DOCKER_HOST snippet; the system engine is on again, now and at boot. The
-    lingering hostwiz turned on for the engine is off again (a rollback turns it on)."""
+    lingering hostwiz turned on for the engine is off again (a rollback turns it on).
+    A real container under the rootless engine: the audit lists it under that engine with the
+    container rules, and the preview of the rootful mode says it stops."""
     (host,) = make_lab_hosts(1, docker=True, init="systemd")
     user_unit = "systemctl --user -M admin@ is-active docker-rootless-admin; true"
     lingers = "test -e /var/lib/systemd/linger/admin"
@@ -492,8 +507,26 @@ def test_back_to_userns_remap_removes_admins_rootless_unit_and_rollback_restores
                                         "docker.rootless_user=admin")])  # fmt: skip
         assert rootless.confirmed, rootless.message
         assert console(host).run(lingers).ok
+        run_as_admin(host, f"docker import --change 'CMD [\"/bin/sh\"]' - {IMAGE}",
+                     stdin=busybox_rootfs())  # fmt: skip
+        run_as_admin(host, f"docker run -d --name rootless-box {IMAGE} sleep 600")
+        audit = subprocess.run([sys.executable, "-m", "hostwiz", "audit", "--host", host.name,
+                                "--json"], capture_output=True, text=True, timeout=180,
+                               check=False)  # fmt: skip
+        report = json.loads(audit.stdout)
+        (row,) = [row for row in report["containers"] if row["name"] == "rootless-box"]
+        assert row["engine"] == "admin's rootless engine", row
+        assert row["cells"]["user"] == {"value": "root (image default)", "risky": True}
+        (engine,) = [e for e in report["engines"] if e["rootless"]]
+        assert (engine["user"], engine["running"], engine["containers"]) == ("admin", True, 1)
+        box = "rootless-box (admin's rootless engine)"  # how findings name it
+        rules = {f["id"]: f for f in report["findings"] if f["subject"] == box}
+        assert {"container.root-user", "container.capabilities-kept"} <= set(rules), rules
+        assert {f["engine"] for f in rules.values()} == {"admin's rootless engine"}
+        assert "root in a container is admin on the host" in rules["container.root-user"]["meaning"]
         shown = as_text(render_changeset(preview(ssh, [hardened("docker")])[0]))
         assert "hostwiz also turns off the lingering it turned on for that engine" in shown
+        assert "the 1 container(s) running under it stop" in shown
         back = apply(ssh, [hardened("docker")])
         assert back.confirmed, back.message
         assert on_console(host, user_unit).strip() != "active"
