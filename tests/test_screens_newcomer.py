@@ -313,6 +313,49 @@ async def test_the_audit_names_the_engine_of_a_rootless_engines_container() -> N
     assert ", under admin's rootless engine)" in text
 
 
+@run_async
+async def test_at_80x24_the_audit_shows_every_container_and_the_whole_finding_by_keys() -> None:
+    """At 80x24 a tall finding panel left the running containers' table only its header (and
+    cut the panel itself): the screen was one fixed-height column. Now the findings and the
+    containers are two tabs (f and c, as the footer says), each with the whole height, and a
+    finding that says more than its panel shows scrolls in it (Tab, then the arrows)."""
+    system = containers(*(inspect(f"app-{n}", Config__User="") for n in range(6)))
+    view = rootless_mode(
+        rootless_engine(inspect("web", Config__User="")),
+        docker_info=good_raw()["docker_info"],
+        **{"audit:containers": system},
+    )
+    meaning = " ".join(["Why this matters, at length."] * 40)
+    long = Finding("x.long", Severity.CRITICAL, "A finding that says a lot", meaning, "e", "docker")
+    findings = [long, *findings_in(view)]
+    app = Harness(lambda: AuditScreen("s5e1", findings, container_table(view), titles=STEP_TITLES))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        footer = [b.binding.description for b in screen.active_bindings.values() if b.binding.show]
+        assert "Containers" in footer and "Findings" not in footer  # what c does, on the screen
+        await pilot.press("c")
+        await pilot.pause()
+        rows = screen.query_one("#container-table", DataTable)
+        assert rows.row_count == 7 and app.focused is rows
+        assert visible(rows) and rows.region.height >= rows.row_count + 1  # header and all rows
+        await pilot.press("f")
+        await pilot.pause()
+        table = screen.query_one("#finding-table", DataTable)
+        assert app.focused is table and visible(table)
+        box = screen.query_one("#detail-box")
+        assert visible(box) and box.max_scroll_y > 0  # the long finding is cut, for now
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.focused is box
+        await pilot.press("end")
+        await pilot.pause()
+        assert box.scroll_y == box.max_scroll_y  # its end can be read
+        await pilot.press("shift+tab", "down")  # another finding: its panel starts at the top
+        await pilot.pause()
+        assert app.focused is table and box.scroll_y == 0
+
+
 def test_the_apply_result_says_how_to_undo_once() -> None:
     undo = "hostwiz rollback --host s5e1 20261203-225736-876f3ef"
     result = ApplyResult("20261203-225736-876f3ef", 2, f"Applied 2 change(s). Undo with: {undo}")
