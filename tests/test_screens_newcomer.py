@@ -144,6 +144,46 @@ async def test_other_host_comes_back_to_the_host_just_left() -> None:
 
 
 @run_async
+async def test_back_from_a_site_the_cursor_is_where_the_admin_left_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a site of several hosts, the start screen came back with its cursor on the first
+    host (and a typed site file gone): Enter there opened a host the admin had not chosen. As
+    after "Other host", the cursor is back on the host Enter was pressed on, and a typed site
+    file is back in the input, ready to be opened again or changed."""
+    import screens.site
+
+    hosts = [HostChoice(name, "practice host") for name in ("lab1", "lab2", "lab3")]
+    app = HostwizApp(default_args(), hosts=hosts)
+    sites: list[Any] = []
+
+    async def site_flow(app: Any, choice: Any) -> None:  # the site's own screens: left at once
+        sites.append(choice)
+
+    monkeypatch.setattr(screens.site, "site_flow", site_flow)
+    async with app.run_test(size=(80, 24)) as pilot:
+        start = await wait_for(pilot, StartScreen, 30)
+        # lab2 and lab3 marked, Enter on lab2 (marked: the site is lab2, lab3).
+        await pilot.press("down", "space", "down", "space", "up", "enter")
+        await until(pilot, lambda: app.screen is not start and isinstance(app.screen, StartScreen))
+        start = app.screen
+        await pilot.pause()
+        assert [h.target for h in sites[0].hosts] == ["lab2", "lab3"]
+        listed = start.query_one("#hosts", OptionList)
+        assert listed.highlighted == 1 and app.focused is listed
+        assert "[x]" not in str(listed.get_option_at_index(2).prompt)  # a new choice: unmarked
+        await pilot.press("ctrl+l", *"sites/office.toml", "enter")
+        await until(pilot, lambda: app.screen is not start and isinstance(app.screen, StartScreen))
+        start = app.screen
+        await pilot.pause()
+        assert sites[1].file == "sites/office.toml"
+        target = start.query_one("#target", Input)
+        assert target.value == "sites/office.toml" and app.focused is target
+        await pilot.press("escape")
+        await pilot.pause()
+
+
+@run_async
 async def test_an_ssh_port_out_of_range_is_marked_while_typing() -> None:
     """70000 used to pass the form and fail only after a round trip to the host."""
     app = Harness(lambda: StepScreen(STEPS["ssh"], SshAnswers()))
