@@ -14,6 +14,7 @@ import snapshots.rollback
 from snapshots.record import UndoCommand, meta_document, restore_script
 from snapshots.rollback import rollback_plan, undo_words
 from wizard.actions import RunCommand, WriteFile
+from wizard.host.docker import restart_dockerd
 from wizard.plan import Changeset, Plan
 from wizard.render import as_text, render_plan
 from wizard.secrets import MASK, Secret
@@ -38,6 +39,18 @@ def test_each_undo_is_named_by_its_own_words_or_the_words_it_was_applied_with() 
     assert undo_words(meta, 1) == 'undo "start squid at every boot"'
     assert undo_words(meta, 3) == f'undo "join {MASK}"'  # a command's secret stays unseen
     assert TOKEN.reveal() not in json.dumps(meta)
+
+
+def test_the_dockerd_restart_says_what_its_undo_does() -> None:
+    """A Docker rollback read 'undo "restart dockerd so the new settings take effect, and wait
+    until it answers"' (the words it was applied with), and the preview showed its undo as a
+    shell script."""
+    restart = restart_dockerd("systemd")
+    meta = meta_document(SNAPSHOT, Changeset("web1", (Plan("docker", (restart,)),)), "apply")
+    words = "restart dockerd on the settings put back, and wait until it answers"
+    assert undo_words(meta, 0) == words
+    shown = as_text(render_plan(Plan("docker", (restart,))))
+    assert f"undo: {words}" in shown and "undo: timeout" not in shown
 
 
 def test_a_snapshot_of_an_older_hostwiz_without_undo_words_still_says_what_was_done() -> None:
