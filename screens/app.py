@@ -563,6 +563,7 @@ class HostwizApp(App[int]):
                 from screens.site import site_flow
 
                 await site_flow(self, choice)
+                problem, failed, left = None, None, choice.left
                 continue
             if isinstance(choice, RecoverChoice):
                 answer, found = await self.recovery(

@@ -2,6 +2,10 @@
 Enter on one that a hostwiz step fixes opens that step. Opened with ``a`` on the step list (or
 "Audit" in the command palette); after the step, the step list says what the change fixed.
 
+The findings and the running containers are two tabs (``f`` and ``c``, as the footer says), each
+with the whole height: on one 80x24 screen the finding's panel left the containers' table only
+its header. The panel scrolls itself (Tab reaches it) when a finding says more than it shows.
+
 Like the other screens it gets plain data (findings and the least-privilege table) and never
 talks to the host; :func:`audit_flow` does the reading, in the app's thread worker.
 """
@@ -15,10 +19,10 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
 from screens.step_list import short_summary
 
@@ -72,17 +76,33 @@ def finding_width(screen_width: int, fixes: Sequence[str], findings: Sequence[st
     return max(len("Finding"), min(spare, max((len(text) for text in findings), default=0)))
 
 
+class DetailBox(VerticalScroll):
+    """The selected finding's panel: it scrolls when the finding says more than it shows, and
+    only then is it a stop for Tab (its arrows scroll it)."""
+
+    def allow_focus(self) -> bool:
+        return self.max_scroll_y > 0
+
+
 class AuditScreen(Screen[str | None]):
     """Findings grouped by severity with their explanation; returns ``step:NAME`` to open the
     step that fixes the selected finding, or None (back to the step list)."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", "Back")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Back"),
+        Binding("f", "tab('findings')", "Findings"),
+        Binding("c", "tab('containers')", "Containers"),
+    ]
     DEFAULT_CSS = """
     AuditScreen #audit { height: 1fr; padding: 0 1; }
+    AuditScreen #audit-tabs, AuditScreen #audit-tabs ContentSwitcher,
+    AuditScreen #audit-tabs TabPane { height: 1fr; }
+    AuditScreen #audit-tabs TabPane { padding: 0; }
     AuditScreen #finding-table { height: 1fr; min-height: 6; }
-    AuditScreen #finding-detail { height: auto; max-height: 12; padding: 0 1;
-                                  border: round $primary; }
-    AuditScreen #container-table { height: auto; max-height: 10; }
+    AuditScreen #detail-box { height: auto; max-height: 60%; padding: 0 1;
+                              border: round $primary; }
+    AuditScreen #detail-box:focus { border: round $accent; }
+    AuditScreen #container-table { height: 1fr; }
     """
 
     def __init__(
@@ -109,13 +129,18 @@ class AuditScreen(Screen[str | None]):
         yield Header()
         with Vertical(id="audit"):
             yield Static(self.summary(), classes="intro")
-            yield DataTable(id="finding-table", cursor_type="row")
-            yield Static("", id="finding-detail")
-            if self.containers:
-                yield Static(
-                    "Running containers (! marks a risk, explained above):", classes="hint"
-                )
-                yield DataTable(id="container-table", cursor_type="row", zebra_stripes=True)
+            with TabbedContent(id="audit-tabs"):
+                with TabPane(f"Findings ({len(self.findings)})", id="findings"):
+                    yield DataTable(id="finding-table", cursor_type="row")
+                    with DetailBox(id="detail-box"):
+                        yield Static("", id="finding-detail")
+                if self.containers:
+                    with TabPane(f"Running containers ({len(self.containers)})", id="containers"):
+                        yield Static(
+                            "Least privilege of each; ! marks a risk, explained under Findings.",
+                            classes="hint",
+                        )
+                        yield DataTable(id="container-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def summary(self) -> Content:
@@ -194,6 +219,7 @@ class AuditScreen(Screen[str | None]):
 
     def show(self, finding: Finding | None) -> None:
         detail = self.query_one("#finding-detail", Static)
+        self.query_one("#detail-box", DetailBox).scroll_home(animate=False)
         if finding is None:
             detail.update("No findings: this host is as hostwiz would leave it.")
             return
@@ -222,6 +248,25 @@ class AuditScreen(Screen[str | None]):
                 fix,
             )
         )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer offers the tab that is not shown (none without running containers)."""
+        if action == "tab":
+            tabs = self.query_one("#audit-tabs", TabbedContent)
+            return bool(self.containers) and parameters[0] != tabs.active
+        return True
+
+    def action_tab(self, pane: str) -> None:
+        """Show the findings or the running containers, the cursor in its table."""
+        if pane == "containers" and not self.containers:
+            return
+        self.query_one("#audit-tabs", TabbedContent).active = pane
+        table_id = "#finding-table" if pane == "findings" else "#container-table"
+        self.query_one(table_id, DataTable).focus()
+
+    @on(TabbedContent.TabActivated, "#audit-tabs")
+    def tab_shown(self) -> None:
+        self.refresh_bindings()
 
     def selected(self) -> Finding | None:
         table = self.query_one("#finding-table", DataTable)

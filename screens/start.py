@@ -48,6 +48,14 @@ class SiteChoice:
 
     hosts: tuple[HostChoice, ...] = ()
     file: str | None = None
+    cursor: HostChoice | None = None
+    """The host the cursor was on at Enter: back from the site, the start screen's cursor is
+    there again (a typed site file is back in the input)."""
+
+    @property
+    def left(self) -> HostChoice | None:
+        """Where the start screen's cursor goes back to after the site (its ``current``)."""
+        return HostChoice(self.file, "site file") if self.file is not None else self.cursor
 
 
 def host_name(target: str) -> str:
@@ -67,8 +75,9 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
     After a failed connection (``problem``, for the host ``failed``) it says why, and Ctrl+R
     asks for the recovery screen of that host (:class:`RecoverChoice`).
 
-    Back from a host ("Other host", ``current``), the cursor is where the admin left it: on
-    that host in the list, or, for a typed one, in the input with its text.
+    Back from a host ("Other host", ``current``) or a site, the cursor is where the admin left
+    it: on that host in the list, or, for a typed one (or a site file), in the input with its
+    text.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -187,7 +196,8 @@ class StartScreen(Screen[HostChoice | RecoverChoice | SiteChoice | None]):
         index = int(event.option.id)
         if self.marked:
             chosen = [*self.marked, *([] if index in self.marked else [index])]
-            self.dismiss(SiteChoice(tuple(self.candidates[i] for i in chosen)))
+            hosts = tuple(self.candidates[i] for i in chosen)
+            self.dismiss(SiteChoice(hosts, cursor=self.candidates[index]))
             return
         self.dismiss(self.candidates[index])
 

@@ -138,11 +138,11 @@ def rollback_plan(transport: Transport, snapshot_id: str) -> Plan:
             if now != wanted:
                 # A key put back must stay as unseen as when it was first written.
                 secret = b"PRIVATE KEY" in content or not mode & 0o077 or path in ALWAYS_SECRET
-                actions.append(
-                    WriteFile(path, content, mode, owner, group, why="put back", secret=secret)
-                )
+                put_back = WriteFile(path, content, mode, owner, group, why="put back",
+                                     secret=secret, restores=True)  # fmt: skip
+                actions.append(put_back)
         elif now.exists:
-            actions.append(RemoveFile(path, why="did not exist before"))
+            actions.append(RemoveFile(path, why="did not exist before", restores=True))
             newdirs = _text(saved.get(f"{key}.newdirs", b""))
             if newdirs is None:
                 raise _damaged(transport, snapshot_id, f"{key}.newdirs is not UTF-8 text")

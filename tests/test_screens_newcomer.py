@@ -144,6 +144,46 @@ async def test_other_host_comes_back_to_the_host_just_left() -> None:
 
 
 @run_async
+async def test_back_from_a_site_the_cursor_is_where_the_admin_left_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a site of several hosts, the start screen came back with its cursor on the first
+    host (and a typed site file gone): Enter there opened a host the admin had not chosen. As
+    after "Other host", the cursor is back on the host Enter was pressed on, and a typed site
+    file is back in the input, ready to be opened again or changed."""
+    import screens.site
+
+    hosts = [HostChoice(name, "practice host") for name in ("lab1", "lab2", "lab3")]
+    app = HostwizApp(default_args(), hosts=hosts)
+    sites: list[Any] = []
+
+    async def site_flow(app: Any, choice: Any) -> None:  # the site's own screens: left at once
+        sites.append(choice)
+
+    monkeypatch.setattr(screens.site, "site_flow", site_flow)
+    async with app.run_test(size=(80, 24)) as pilot:
+        start = await wait_for(pilot, StartScreen, 30)
+        # lab2 and lab3 marked, Enter on lab2 (marked: the site is lab2, lab3).
+        await pilot.press("down", "space", "down", "space", "up", "enter")
+        await until(pilot, lambda: app.screen is not start and isinstance(app.screen, StartScreen))
+        start = app.screen
+        await pilot.pause()
+        assert [h.target for h in sites[0].hosts] == ["lab2", "lab3"]
+        listed = start.query_one("#hosts", OptionList)
+        assert listed.highlighted == 1 and app.focused is listed
+        assert "[x]" not in str(listed.get_option_at_index(2).prompt)  # a new choice: unmarked
+        await pilot.press("ctrl+l", *"sites/office.toml", "enter")
+        await until(pilot, lambda: app.screen is not start and isinstance(app.screen, StartScreen))
+        start = app.screen
+        await pilot.pause()
+        assert sites[1].file == "sites/office.toml"
+        target = start.query_one("#target", Input)
+        assert target.value == "sites/office.toml" and app.focused is target
+        await pilot.press("escape")
+        await pilot.pause()
+
+
+@run_async
 async def test_an_ssh_port_out_of_range_is_marked_while_typing() -> None:
     """70000 used to pass the form and fail only after a round trip to the host."""
     app = Harness(lambda: StepScreen(STEPS["ssh"], SshAnswers()))
@@ -311,6 +351,49 @@ async def test_the_audit_names_the_engine_of_a_rootless_engines_container() -> N
     assert {f.subject for f in findings if f.id == "container.root-user"} == set(names)
     assert "web  (" in (text := as_text("s5e1", view, findings))
     assert ", under admin's rootless engine)" in text
+
+
+@run_async
+async def test_at_80x24_the_audit_shows_every_container_and_the_whole_finding_by_keys() -> None:
+    """At 80x24 a tall finding panel left the running containers' table only its header (and
+    cut the panel itself): the screen was one fixed-height column. Now the findings and the
+    containers are two tabs (f and c, as the footer says), each with the whole height, and a
+    finding that says more than its panel shows scrolls in it (Tab, then the arrows)."""
+    system = containers(*(inspect(f"app-{n}", Config__User="") for n in range(6)))
+    view = rootless_mode(
+        rootless_engine(inspect("web", Config__User="")),
+        docker_info=good_raw()["docker_info"],
+        **{"audit:containers": system},
+    )
+    meaning = " ".join(["Why this matters, at length."] * 40)
+    long = Finding("x.long", Severity.CRITICAL, "A finding that says a lot", meaning, "e", "docker")
+    findings = [long, *findings_in(view)]
+    app = Harness(lambda: AuditScreen("s5e1", findings, container_table(view), titles=STEP_TITLES))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        footer = [b.binding.description for b in screen.active_bindings.values() if b.binding.show]
+        assert "Containers" in footer and "Findings" not in footer  # what c does, on the screen
+        await pilot.press("c")
+        await pilot.pause()
+        rows = screen.query_one("#container-table", DataTable)
+        assert rows.row_count == 7 and app.focused is rows
+        assert visible(rows) and rows.region.height >= rows.row_count + 1  # header and all rows
+        await pilot.press("f")
+        await pilot.pause()
+        table = screen.query_one("#finding-table", DataTable)
+        assert app.focused is table and visible(table)
+        box = screen.query_one("#detail-box")
+        assert visible(box) and box.max_scroll_y > 0  # the long finding is cut, for now
+        await pilot.press("tab")
+        await pilot.pause()
+        assert app.focused is box
+        await pilot.press("end")
+        await pilot.pause()
+        assert box.scroll_y == box.max_scroll_y  # its end can be read
+        await pilot.press("shift+tab", "down")  # another finding: its panel starts at the top
+        await pilot.pause()
+        assert app.focused is table and box.scroll_y == 0
 
 
 def test_the_apply_result_says_how_to_undo_once() -> None:

@@ -48,7 +48,7 @@ def test_space_marks_hosts_and_enter_opens_them_as_one_site() -> None:
             await pilot.pause()
             await pilot.press("space", "down", "down", "space", "up", "enter")
             await pilot.pause()
-        assert app.results == [SiteChoice((HOSTS[0], HOSTS[2], HOSTS[1]))]
+        assert app.results == [SiteChoice((HOSTS[0], HOSTS[2], HOSTS[1]), cursor=HOSTS[1])]
 
     asyncio.run(body())
 

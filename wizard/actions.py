@@ -56,12 +56,17 @@ class WriteFile:
     why: str = ""
     secret: bool = False
     """Content is never shown (keys); the diff says only that it changes."""
+    restores: bool = False
+    """A rollback's write of the file's recorded before-state: the same write, said as
+    "put back PATH as it was before the change" in the preview and the apply log."""
 
     @property
     def paths(self) -> tuple[str, ...]:
         return (self.path,)
 
     def describe(self) -> str:
+        if self.restores:
+            return f"put back {self.path} as it was before the change"
         return f"write {self.path} (mode {self.mode:04o}, {self.owner}:{self.group})"
 
 
@@ -69,13 +74,15 @@ class WriteFile:
 class RemoveFile:
     path: str
     why: str = ""
+    restores: bool = False
+    """A rollback's removal of a file the change created: said "(it did not exist before)"."""
 
     @property
     def paths(self) -> tuple[str, ...]:
         return (self.path,)
 
     def describe(self) -> str:
-        return f"remove {self.path}"
+        return f"remove {self.path}" + (" (it did not exist before)" if self.restores else "")
 
 
 @dataclass(frozen=True)

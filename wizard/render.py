@@ -47,12 +47,16 @@ def diff_lines(before: FileState, action: WriteFile | RemoveFile) -> list[Render
         meta = _meta(after)
         if before.exists and _meta(before) != meta:
             meta = f"{_meta(before)} -> {meta}"
-        lines.append(RenderedLine("header", f"{label}: {path} ({meta})"))
+        # A rollback's write says what it is for: the file as it was before the change.
+        header = f"{action.describe()} ({meta})" if action.restores else f"{label}: {path} ({meta})"
+        lines.append(RenderedLine("header", header))
         if action.secret:
             lines.append(RenderedLine("note", f"  (secret content, not shown: {MASK})"))
             return lines
     else:
-        lines.append(RenderedLine("header", f"remove: {path}"))
+        lines.append(
+            RenderedLine("header", action.describe() if action.restores else f"remove: {path}")
+        )
     if not (_is_text(old) and _is_text(new)):
         lines.append(RenderedLine("note", f"  (binary content, {len(old)} -> {len(new)} bytes)"))
         return lines

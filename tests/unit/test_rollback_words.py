@@ -13,10 +13,12 @@ import pytest
 import snapshots.rollback
 from snapshots.record import UndoCommand, meta_document, restore_script
 from snapshots.rollback import rollback_plan, undo_words
-from wizard.actions import RunCommand, WriteFile
+from wizard.actions import RemoveFile, RunCommand, WriteFile
+from wizard.host.docker import restart_dockerd
 from wizard.plan import Changeset, Plan
 from wizard.render import as_text, render_plan
 from wizard.secrets import MASK, Secret
+from wizard.transaction import action_script
 from wizard.transport.local import LocalTransport
 
 SNAPSHOT = "20261204-074000-000abcd"
@@ -38,6 +40,18 @@ def test_each_undo_is_named_by_its_own_words_or_the_words_it_was_applied_with() 
     assert undo_words(meta, 1) == 'undo "start squid at every boot"'
     assert undo_words(meta, 3) == f'undo "join {MASK}"'  # a command's secret stays unseen
     assert TOKEN.reveal() not in json.dumps(meta)
+
+
+def test_the_dockerd_restart_says_what_its_undo_does() -> None:
+    """A Docker rollback read 'undo "restart dockerd so the new settings take effect, and wait
+    until it answers"' (the words it was applied with), and the preview showed its undo as a
+    shell script."""
+    restart = restart_dockerd("systemd")
+    meta = meta_document(SNAPSHOT, Changeset("web1", (Plan("docker", (restart,)),)), "apply")
+    words = "restart dockerd on the settings put back, and wait until it answers"
+    assert undo_words(meta, 0) == words
+    shown = as_text(render_plan(Plan("docker", (restart,))))
+    assert f"undo: {words}" in shown and "undo: timeout" not in shown
 
 
 def test_a_snapshot_of_an_older_hostwiz_without_undo_words_still_says_what_was_done() -> None:
@@ -73,6 +87,41 @@ def test_the_rollback_preview_and_log_say_what_each_undo_does(
     shown = as_text(render_plan(plan))
     assert "run: leave the swarm again" in shown
     assert "undo action" not in shown and SNAPSHOT not in "".join(undos)
+
+
+def test_a_rollback_says_it_puts_files_back_and_removes_the_ones_the_change_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rollback's files read "write PATH (mode 0644, root:root)" in the apply log (CLI,
+    plain, the wizard's log) and "changed: PATH" in its preview, as when the change wrote
+    them. Now they say what a rollback does to them; the writes and removals are the same."""
+    config, created = tmp_path / "demo.conf", tmp_path / "created.conf"
+    config.write_text("new\n")
+    created.write_text("made by the change\n")
+    snap = tmp_path / SNAPSHOT
+    (snap / "files").mkdir(parents=True)
+    (snap / "files" / "0").write_text("old\n")
+    (snap / "files" / "0.meta").write_text(f"644 0 0 {config.owner()} {config.group()}\n")
+    change = Changeset("web1", (Plan("demo", (WriteFile(str(config), b"new\n"),
+                                              WriteFile(str(created), b"x"))),))  # fmt: skip
+    (snap / "meta.json").write_text(json.dumps(meta_document(SNAPSHOT, change, "apply")))
+    (snap / "journal").write_text("".join(f"t start {n}\nt done {n}\n" for n in range(2)))
+    monkeypatch.setattr(snapshots.rollback, "snapshot_dir", lambda _id: str(snap))
+
+    plan = rollback_plan(LocalTransport(), SNAPSHOT)
+    put_back, removed = plan.actions
+    assert isinstance(put_back, WriteFile) and isinstance(removed, RemoveFile)
+    # What the apply log says (the transaction's events are the actions' descriptions).
+    assert put_back.describe() == f"put back {config} as it was before the change"
+    assert removed.describe() == f"remove {created} (it did not exist before)"
+    shown = as_text(render_plan(plan))
+    assert f"put back {config} as it was before the change (mode 0644, " in shown
+    assert f"remove {created} (it did not exist before)\n" in shown
+    assert "changed: " not in shown and "remove: " not in shown
+    # The same write and removal as before: only the words differ.
+    owner = (put_back.owner, put_back.group)
+    assert action_script(put_back) == action_script(WriteFile(str(config), b"old\n", 0o644, *owner))
+    assert action_script(removed) == action_script(RemoveFile(str(created)))
 
 
 def test_the_hosts_own_restore_names_an_undo_that_failed_in_words() -> None:

@@ -164,6 +164,7 @@ def restart_dockerd(manager: str) -> RunCommand:
         script,
         why="restart dockerd so the new settings take effect, and wait until it answers",
         undo=script,
+        undo_why="restart dockerd on the settings put back, and wait until it answers",
         timeout=120,
         key=RESTART_DOCKERD,
     )
