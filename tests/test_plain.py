@@ -478,3 +478,42 @@ def test_plain_mode_on_a_terminal_waits_for_enter_says_the_keys_and_skips_a_step
     )
     terminal.type("n\r")
     assert terminal.exit_code() == 0, terminal.text
+
+
+@pytest.mark.lab
+def test_plain_a_plan_refused_for_the_answers_asks_again_with_them_kept(
+    practice_host: Any, keys: Any, capsys: Any
+) -> None:
+    """ssh taken out of the services of the zone hostwiz's own connection arrives in: the
+    plan refuses it only after every question. The run used to end there, every answer lost;
+    now it says why and goes through the steps again, each answer given being the default,
+    so only the wrong one is typed again. Declined at the end: nothing changes."""
+    from wizard.steps.firewall.answers import FirewallAnswers
+
+    host = practice_host
+    console = host.console()
+    rules_before = console.run("iptables-save | grep -v '^#'").out
+
+    def steps(firewall: dict[str, str]) -> list[str]:
+        typed = []
+        for name in STEPS:
+            if name != "firewall":
+                typed.append("n\r")
+                continue
+            typed.append("y\r")
+            typed += [firewall.get(info.name, "\r") for info in fields_of(FirewallAnswers)]
+        return typed
+
+    first = {"enabled": "y\r", "mgmt_interfaces": f"{KILL_LINE}eth0\r",
+             "mgmt_services": f"{KILL_LINE}ping\r"}  # fmt: skip
+    again = {"mgmt_services": f"{KILL_LINE}ssh, ping\r"}  # the rest: Enter keeps the answers
+    typed = [*steps(first), "\r", *steps(again), "n\r", "n\r"]  # again? yes; apply? save? no
+    code = run_plain(_args(host=host.name), **keys("".join(typed)))
+    out = capsys.readouterr().out
+    said = " ".join(out.split())
+    assert code == 0, out
+    assert "Cannot do this safely: this would lock you out" in said, out
+    assert "Nothing was changed, and your answers are kept." in said
+    assert "HOSTWIZ-INPUT" in out  # the second answers were planned and shown
+    assert out.strip().endswith(NO_CHANGES)
+    assert console.run("iptables-save | grep -v '^#'").out == rules_before
