@@ -77,6 +77,8 @@ class HostChange:
     steps: tuple[str, ...] = ()
     ssh_port_before: int | None = None
     ssh_port_after: int | None = None
+    actions: tuple[str, ...] = ()
+    """What each action of the change does, in words (meta.json's ``actions``)."""
 
     @property
     def last(self) -> str:
@@ -147,6 +149,7 @@ def parse_host_change(output: str, local_now: float) -> HostChange | None:
         tuple(str(step) for step in meta.get("steps", ()) or ()),
         _int(move.get("before")),
         _int(move.get("after")),
+        tuple(str(action) for action in meta.get("actions", ()) or ()),
     )
 
 
@@ -206,7 +209,47 @@ def explain_last_change(
             f"{where}."
         )
     lines.append(_state_sentence(last, now))
+    lines += why_unconfirmed(entries, first.snapshot_id)
     return lines
+
+
+def why_unconfirmed(entries: list[JournalEntry], snapshot_id: str) -> list[str]:
+    """Why hostwiz could not confirm the change (what this machine's journal recorded when
+    the new connection failed: a port a firewall drops, say), and the next step: without it,
+    the admin applies the same change again and is locked out the same way."""
+    for entry in reversed(entries):
+        if entry.snapshot_id == snapshot_id and entry.event == "unconfirmed" and entry.detail:
+            return [
+                f"Why no new connection could confirm it: {entry.detail}",
+                "Put that right before you apply the change again.",
+            ]
+    return []
+
+
+EVENT_WORDS = {
+    "applying": "hostwiz stopped while applying it",
+    "unconfirmed": "no new connection could confirm it",
+    "interrupted": "hostwiz was interrupted",
+}
+"""This machine's journal words, as the admin reads them."""
+
+
+def progress_words(state: str, actions: tuple[str, ...] = ()) -> str:
+    """How far an interrupted change got, from the host journal's last word (``start N``,
+    ``done N``: numbered from 0) and what its actions do: "it stopped after step 3 of 8
+    (create the dockremap user)", not "done 2"."""
+    word, _, number = state.partition(" ")
+    if word in ("start", "done") and number.isdigit():
+        index = int(number)
+        of = f" of {len(actions)}" if actions else ""
+        what = f" ({actions[index]})" if index < len(actions) else ""
+        when = "after" if word == "done" else "in the middle of"
+        return f"it stopped {when} step {index + 1}{of}{what}"
+    if word in ("recorded", "armed"):
+        return "it stopped before its first step"
+    if word == "reverting":
+        return "the host had started putting it back, and was stopped"
+    return f"its journal's last word is {state!r}"
 
 
 def _state_sentence(last: JournalEntry, now: float) -> str:
@@ -221,13 +264,15 @@ def _state_sentence(last: JournalEntry, now: float) -> str:
         return f"Its last recorded state is {last.event!r}."
     if now >= last.deadline:
         return (
-            f"It was never confirmed ({last.event}), so the host's safety timer should have "
+            f"It was never confirmed ({EVENT_WORDS.get(last.event, last.event)}), so the "
+            "host's safety timer should have "
             f"put the snapshot back by itself at {_clock(last.deadline)} "
             f"({_ago(now - last.deadline)}; this machine's estimate: the host's own journal "
             "says for sure)."
         )
     return (
-        f"It is not confirmed ({last.event}): the host's safety timer puts the snapshot back by "
+        f"It is not confirmed ({EVENT_WORDS.get(last.event, last.event)}): the host's safety "
+        "timer puts the snapshot back by "
         f"itself at {_clock(last.deadline)}, in {int(last.deadline - now)} s (this machine's "
         "estimate). Wait, then connect again."
     )
@@ -281,6 +326,8 @@ def _explain_from_host(change: HostChange, entries: list[JournalEntry], now: flo
         if state == "undone" and before is not None:
             sentence += f"; SSH is on port {before} again"
         lines.append(sentence + ".")
+        if reason == "timeout":
+            lines += why_unconfirmed(entries, change.snapshot_id)
         if state == "incomplete":
             lines.append(
                 f"Its journal ({SNAPSHOT_DIR}/{change.snapshot_id}/journal) names what could "
@@ -306,8 +353,8 @@ def _explain_from_host(change: HostChange, entries: list[JournalEntry], now: flo
             )
     else:
         lines.append(
-            f"It was interrupted ({change.last}): never confirmed nor undone, and no safety "
-            "timer runs for it any more."
+            f"It was interrupted ({progress_words(change.last, change.actions)}): never "
+            "confirmed nor undone, and no safety timer runs for it any more."
         )
     return lines
 
