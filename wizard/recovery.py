@@ -518,7 +518,8 @@ def moved_ports(transport: Transport, on_host: HostChange | None = None) -> list
 
 def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -> list[str]:
     """Why new connections fail, in plain words, from how they fail (``kind``) and the state of
-    hostwiz's last change (``state``: confirmed, undone, overdue (this machine's journal says it
+    hostwiz's last change (``state``: confirmed, undone, undoing (its deadline passed within
+    :data:`UNDO_TIME`: the host may be putting it back), overdue (this machine's journal says it
     should be undone by now), pending, none, unknown), undone or due at ``when``.
 
     The point: once hostwiz's change is undone (or was confirmed) and new connections still
@@ -541,6 +542,14 @@ def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -
             "hostwiz's last change is not confirmed yet: the host puts it back by itself"
             + (f" at {_clock(when)}" if when else "")
             + ". Wait for that, then connect again."
+        )
+        return lines
+    if state == "undoing":
+        lines.append(
+            "hostwiz's last change was never confirmed, and the host's safety timer ran out"
+            + (f" at {_clock(when)}" if when else "")
+            + ": the host is most likely putting it back right now (restarting what it "
+            "changed can take a minute). Wait a minute, then run this again."
         )
         return lines
     if state == "none":
@@ -621,7 +630,15 @@ def change_state(host: str, now: float, on_host: HostChange | None) -> tuple[str
         return "undone", last.time
     if last.deadline is None:
         return "unknown", None
-    return ("overdue" if now >= last.deadline else "pending"), last.deadline
+    if now < last.deadline:
+        return "pending", last.deadline
+    return ("undoing" if now < last.deadline + UNDO_TIME else "overdue"), last.deadline
+
+
+UNDO_TIME = 60.0
+"""Seconds after the safety timer's deadline during which the host may still be putting the
+change back (an engine it restarts takes a while): until then new connections that fail are
+no sign of another cause."""
 
 
 CONSOLE_CHECKS = {

@@ -92,3 +92,19 @@ def test_locked_out_in_the_safety_window_the_journal_word_is_said_in_words() -> 
     assert f"Why no new connection could confirm it: {NO_ANSWER}" in text
     text = " ".join(explain_last_change("web1", now=BASE + 30))  # overdue
     assert "(unconfirmed)" not in text and "never confirmed" in text, text
+
+
+def test_just_after_the_deadline_the_host_is_still_putting_the_change_back() -> None:
+    """Seconds after the safety timer's deadline the host is still undoing the change (a
+    Docker restart): recover said "most likely not hostwiz's change" and listed firewall
+    checks instead of telling the admin to wait a moment."""
+    from wizard.recovery import judge_lockout
+
+    unconfirmed()  # its deadline: BASE
+    soon = judge_lockout("web1", "refused", 22, now=BASE + 5)
+    said = " ".join(soon.lines)
+    assert not soon.not_ours, said
+    assert "not hostwiz's change" not in said
+    assert "putting it back right now" in said and "Wait a minute, then run this again." in said
+    later = judge_lockout("web1", "refused", 22, now=BASE + 120)
+    assert later.not_ours and "most likely not hostwiz's change" in " ".join(later.lines)
