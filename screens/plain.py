@@ -216,7 +216,7 @@ def _report(run: PlainRun, result: ApplyResult, transport: Transport, changeset:
     if result.message != run.said_done:  # the progress has said it already
         say(run, fit(result.message))
     if result.snapshot_id:
-        say(run, f"Changed: {', '.join(changeset.touched_paths())}")
+        say(run, fit(f"Changed: {', '.join(changeset.touched_paths())}"))
         say(run, f"Snapshot: {result.snapshot_id}")
         say(run, f"To undo: {hostwiz_command(transport, 'rollback', result.snapshot_id)}")
 

@@ -76,7 +76,8 @@ def test_a_yes_no_question_waits_for_enter_so_the_enter_answers_nothing_else(key
     assert yes_no("Go through Docker engine?", False, options) is False
 
 
-def test_help_is_wrapped_to_the_terminal_and_the_keys_are_said(keys: Any) -> None:
+def test_help_is_wrapped_to_the_terminal_and_the_keys_are_said(keys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # the prompt fits: its keys are not said apart
     info = FIELDS["log_max_size"]
     said: list[str] = []
     ask_field(info, "10m", keys("\r"), say=said.append)
@@ -209,23 +210,29 @@ def test_help_and_progress_are_wrapped_at_spaces_only(monkeypatch: Any) -> None:
                for line in lines), lines  # fmt: skip
 
 
-def test_the_outcome_of_an_apply_is_said_once(capsys: Any) -> None:
+def test_the_outcome_of_an_apply_is_said_once(capsys: Any, monkeypatch: Any) -> None:
     """The progress's last line already says the outcome and how to undo it: the report
     after it does not repeat it."""
+    monkeypatch.setenv("COLUMNS", "80")
     from types import SimpleNamespace
 
     from screens.plain import _report
     from screens.plain_common import PlainRun, progress
-    from wizard.plan import Changeset
+    from wizard.actions import WriteFile
+    from wizard.plan import Changeset, Plan
     from wizard.transaction import ApplyResult, Event
 
     message = "Applied 2 change(s). Undo with: hostwiz rollback --host h1 20261204-000000-abc"
     run = PlainRun()
     progress(run)(Event("done", message))
     transport = SimpleNamespace(host_label="h1", cli_options=None)
-    _report(run, ApplyResult("20261204-000000-abc", 2, message), transport, Changeset("h1", ()))
+    paths = ("/etc/hostwiz/firewall/rules.v4", "/etc/hostwiz/firewall/rules.v6",
+             "/usr/local/sbin/hostwiz-firewall", "/etc/init.d/hostwiz-firewall")  # fmt: skip
+    changeset = Changeset("h1", (Plan("firewall", tuple(WriteFile(p, b"") for p in paths)),))
+    _report(run, ApplyResult("20261204-000000-abc", 2, message), transport, changeset)
     out = capsys.readouterr().out
     assert out.count("Applied 2 change(s)") == 1, out
+    assert all(len(line) <= 80 for line in out.splitlines()), out  # the paths changed, too
     assert "To undo: hostwiz rollback --host h1 20261204-000000-abc" in out
 
 
@@ -235,8 +242,9 @@ def test_plain_mode_without_a_terminal_explains_instead_of_a_traceback(capsys: A
         pipe.close()
         code = run_plain(default_args(plain=True), input=pipe, output=DummyOutput())
     out = capsys.readouterr().out
+    said = " ".join(out.split())
     assert code == 1
-    assert "add --yes" in out and "hostwiz --plain --yes --host HOST --preset FILE" in out
+    assert "add --yes" in said and "hostwiz --plain --yes --host HOST --preset FILE" in said
     assert out.strip().endswith(NO_CHANGES)
 
 
