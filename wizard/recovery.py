@@ -236,13 +236,13 @@ EVENT_WORDS = {
 
 def progress_words(state: str, actions: tuple[str, ...] = ()) -> str:
     """How far an interrupted change got, from the host journal's last word (``start N``,
-    ``done N``: numbered from 0) and what its actions do: "it stopped after step 3 of 8
-    (create the dockremap user)", not "done 2"."""
+    ``done N``: numbered from 0) and what its actions do: 'it stopped after step 3 of 8
+    ("create the dockremap user")', not "done 2"."""
     word, _, number = state.partition(" ")
     if word in ("start", "done") and number.isdigit():
         index = int(number)
         of = f" of {len(actions)}" if actions else ""
-        what = f" ({actions[index]})" if index < len(actions) else ""
+        what = f' ("{actions[index]}")' if index < len(actions) else ""
         when = "after" if word == "done" else "in the middle of"
         return f"it stopped {when} step {index + 1}{of}{what}"
     if word in ("recorded", "armed"):
@@ -353,7 +353,7 @@ def _explain_from_host(change: HostChange, entries: list[JournalEntry], now: flo
             )
     else:
         lines.append(
-            f"It was interrupted ({progress_words(change.last, change.actions)}): never "
+            f"It was interrupted: {progress_words(change.last, change.actions)}. It was never "
             "confirmed nor undone, and no safety timer runs for it any more."
         )
     return lines

@@ -48,7 +48,7 @@ def unconfirmed(detail: str = NO_ANSWER) -> None:
 def test_how_far_an_interrupted_change_got_is_said_in_steps_not_journal_words() -> None:
     actions = tuple(ACTIONS)
     assert progress_words("done 2", actions) == (
-        "it stopped after step 3 of 4 (create the unprivileged dockremap user)"
+        'it stopped after step 3 of 4 ("create the unprivileged dockremap user")'
     )
     assert progress_words("start 0", actions).startswith("it stopped in the middle of step 1 ")
     assert progress_words("done 1") == "it stopped after step 2"
@@ -64,7 +64,7 @@ def test_an_interrupted_change_on_the_host_says_how_far_it_got() -> None:
     )  # fmt: skip
     assert change is not None and change.state == "interrupted"
     text = " ".join(explain_last_change("web1", now=BASE, on_host=change))
-    assert "It was interrupted (it stopped after step 2 of 4 (reload sshd))" in text, text
+    assert 'It was interrupted: it stopped after step 2 of 4 ("reload sshd"). It was never' in text
     assert "(done 1)" not in text
 
 
