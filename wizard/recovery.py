@@ -544,14 +544,6 @@ def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -
             + ". Wait for that, then connect again."
         )
         return lines
-    if state == "undoing":
-        lines.append(
-            "hostwiz's last change was never confirmed, and the host's safety timer ran out"
-            + (f" at {_clock(when)}" if when else "")
-            + ": the host is most likely putting it back right now (restarting what it "
-            "changed can take a minute). Wait a minute, then run this again."
-        )
-        return lines
     if state == "none":
         lines.append("hostwiz has no record of a change that could cause this: look on the host.")
     elif state == "undone":
@@ -566,7 +558,7 @@ def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -
             "hostwiz's last change was confirmed over a new connection, so new connections "
             "worked after it: the cause is not hostwiz's change but something since."
         )
-    elif state == "overdue":
+    elif state in ("overdue", "undoing"):
         lines.append(
             "By this machine's journal, the host's safety timer should already have undone "
             "hostwiz's last change"
@@ -574,12 +566,18 @@ def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -
             + ", and new connections still fail: so the cause is most likely not hostwiz's "
             "change. `/var/lib/hostwiz/restore` at the console shows what the host did."
         )
+        if state == "undoing":
+            lines.append(
+                "That was less than a minute ago, though: the host may still be putting the "
+                "change back (restarting what it changed takes a while). Wait a minute and "
+                "run this again before you look further."
+            )
     else:
         return lines
     return lines
 
 
-NOT_OURS = ("undone", "confirmed", "overdue", "none")
+NOT_OURS = ("undone", "confirmed", "overdue", "undoing", "none")
 """States of hostwiz's last change in which it is not (or most likely not) what blocks SSH."""
 
 
@@ -637,8 +635,8 @@ def change_state(host: str, now: float, on_host: HostChange | None) -> tuple[str
 
 UNDO_TIME = 60.0
 """Seconds after the safety timer's deadline during which the host may still be putting the
-change back (an engine it restarts takes a while): until then new connections that fail are
-no sign of another cause."""
+change back (an engine it restarts takes a while): until then, new connections that fail are
+no sure sign of another cause."""
 
 
 CONSOLE_CHECKS = {
