@@ -608,6 +608,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         finish_interrupted,
         interrupted_transactions,
         judge_lockout,
+        progress_words,
         read_host_change,
         roll_back_interrupted,
         undo_time_line,
@@ -661,7 +662,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         for item in pending:
             info = item.snapshot
             print(f"\nInterrupted: snapshot {info.id} ({', '.join(info.steps) or 'steps unknown'}"
-                  f"), last state: {info.state}.")  # fmt: skip
+                  f"): {progress_words(info.state, info.actions)}.")  # fmt: skip
             if info.damaged:
                 print(f"It is damaged: {info.damaged}.")
             if item.timer_running:
@@ -669,6 +670,8 @@ def cmd_recover(args: argparse.Namespace) -> int:
                 continue
             choice = "rollback" if args.rollback else "finish" if args.finish else ""
             if not choice and sys.stdin.isatty():
+                for line in INTERRUPTED_CHOICES:
+                    print(line)
                 answer = input("Roll it back (r), keep it (k), or leave it (Enter)? ").strip()
                 choice = {"r": "rollback", "k": "finish"}.get(answer.lower()[:1], "")
             if choice == "rollback":
@@ -684,6 +687,16 @@ def cmd_recover(args: argparse.Namespace) -> int:
                 later = hostwiz_command(transport, "recover", "--rollback")
                 print(f"Left as it is. Later: {later}")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+INTERRUPTED_CHOICES = (
+    "  r: put back the state from before the change (the safe choice: a change that stopped "
+    "half-way leaves the host in a state nobody chose).",
+    "  k: keep the host as it is now and mark the change confirmed: only the steps that ran "
+    "are kept, the others never run.",
+    "  Enter: leave it for now (nothing is changed; run this again later).",
+)
+"""What each answer to an interrupted change does, said before the question."""
 
 
 def _not_kept(host: str, info: Any) -> list[str]:

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 from screens.plain_common import (
     NO_CHANGES,
     PlainRun,
+    fit,
     passphrase_asker,
     progress,
     say,
+    terminal_width,
     wrap,
 )
 from screens.questions import (
@@ -33,7 +35,13 @@ from screens.questions import (
     select_keys,
     text_keys,
 )
-from wizard.errors import HostwizError
+from wizard.errors import (
+    ConnectionFailed,
+    HostwizError,
+    InvalidAnswer,
+    PlanConflict,
+    recovery_can_help,
+)
 
 if TYPE_CHECKING:
     from wizard.answers import FieldInfo
@@ -56,21 +64,64 @@ def run_plain(args: argparse.Namespace, **prompt_options: Any) -> int:
             return _unattended(args, run)
         return _interactive(args, run)
     except KeyboardInterrupt:
-        if run.applying:
-            say(
-                run,
-                "\nInterrupted while applying. Unless the change was confirmed, the host "
-                f"puts everything back by itself within {run.confirm_timeout} seconds; "
-                f"`{run.snapshots_command}` shows what happened.",
-            )
-        else:
-            say(run, f"\n{NO_CHANGES}")
+        say(run, f"\n{interrupted_words(run)}")
+        return 1
+    except EOFError:  # standard input ended (or is no terminal) before a question's answer
+        say(run, fit(NO_TERMINAL))
+        say(run, NO_CHANGES)
         return 1
     except HostwizError as error:
-        say(run, error.explain())
+        say(run, fit(error.explain()))
+        if isinstance(error, ConnectionFailed) and args.host and recovery_can_help(error):
+            say(run, fit(recover_words(recover_command(args))))
         if not run.applying:
             say(run, NO_CHANGES)
         return 1
+
+
+NO_TERMINAL = (
+    "Plain mode asks its questions on a terminal, and none was there to answer (standard "
+    "input ended). To apply the answers of a preset without any question, add --yes: "
+    "hostwiz --plain --yes --host HOST --preset FILE"
+)
+
+
+def interrupted_words(run: PlainRun) -> str:
+    """What Ctrl-C means at the point it came. During an apply the host's safety timer is
+    armed; its deadline moves out while a slow step (a restart) runs, so no fixed number of
+    seconds is promised: ``hostwiz recover`` reads the host's own deadline."""
+    if run.applied:
+        return "Interrupted after the apply had ended (its outcome is above)."
+    if not run.applying:
+        return NO_CHANGES
+    return (
+        "Interrupted while applying: the change is not confirmed, so the host puts everything "
+        "back by itself when its safety timer runs out, "
+        f"{run.confirm_timeout} s after the step it was running ends (a slow step such as a "
+        f"restart first gets its own time limit). `{run.recover_command}` says when, and "
+        "what happened."
+    )
+
+
+def recover_command(args: argparse.Namespace) -> str:
+    """``hostwiz recover`` for the host plain mode could not get into, with the options
+    given to reach it."""
+    from wizard.transport.base import shell_quote
+
+    words = ["hostwiz", "recover", "--host", str(args.host)]
+    if getattr(args, "ssh_config", None):
+        words += ["-F", str(args.ssh_config)]
+    if getattr(args, "identity", None):
+        words += ["-i", str(args.identity)]
+    return " ".join(shell_quote(word) for word in words)
+
+
+def recover_words(command: str) -> str:
+    return (
+        "If you changed this host with hostwiz and cannot get back in, run "
+        f"`{command}`: it says what the last change did, tries the other ways in, and tells "
+        "you what to type at the VM console."
+    )
 
 
 # ---- shared -----------------------------------------------------------------------------
@@ -130,7 +181,7 @@ def _apply(
     from wizard.transport.base import hostwiz_command
 
     run.applying = True
-    run.snapshots_command = hostwiz_command(transport, "snapshots")
+    run.recover_command = hostwiz_command(transport, "recover")
     result = apply(
         transport,
         selections,
@@ -139,6 +190,7 @@ def _apply(
         confirm_timeout=run.confirm_timeout,
         session=session,
     )
+    run.applied = True
     _report(run, result, transport, changeset)
     if not result.confirmed:
         return 1
@@ -161,9 +213,10 @@ def _report(run: PlainRun, result: ApplyResult, transport: Transport, changeset:
     from wizard.transport.base import hostwiz_command
 
     say(run)
-    say(run, result.message)
+    if result.message != run.said_done:  # the progress has said it already
+        say(run, fit(result.message))
     if result.snapshot_id:
-        say(run, f"Changed: {', '.join(changeset.touched_paths())}")
+        say(run, fit(f"Changed: {', '.join(changeset.touched_paths())}"))
         say(run, f"Snapshot: {result.snapshot_id}")
         say(run, f"To undo: {hostwiz_command(transport, 'rollback', result.snapshot_id)}")
 
@@ -219,18 +272,27 @@ def _interactive(args: argparse.Namespace, run: PlainRun) -> int:
         say(run, f"\n{transport.host_label}, answers from {source}:")
         for step, status in step_statuses(everything, facts, transport):
             say(run, f"  {step.title}: {status.status.value} ({status.summary})")
-        chosen: list[Selection] = []
-        for name, step in STEPS.items():
-            context = partial(question_context, step, facts=facts)
-            new = _ask_step(run, step, answers[name], context)
-            if new is not None:
-                answers[name] = new
-                chosen.append(Selection(step, new))
-        if not chosen:
-            say(run, NO_CHANGES)
-            return 0
-        session = selections_for(answers)  # every step, as the statuses shown above
-        chosen, changeset = _plan(run, transport, chosen, passphrase_asker(run), session=session)
+        while True:
+            chosen: list[Selection] = []
+            for name, step in STEPS.items():
+                context = partial(question_context, step, facts=facts)
+                new = _ask_step(run, step, answers[name], context)
+                if new is not None:
+                    answers[name] = new
+                    chosen.append(Selection(step, new))
+            if not chosen:
+                say(run, NO_CHANGES)
+                return 0
+            session = selections_for(answers)  # every step, as the statuses shown above
+            try:
+                chosen, changeset = _plan(
+                    run, transport, chosen, passphrase_asker(run), session=session
+                )
+                break
+            except (InvalidAnswer, PlanConflict) as error:  # the answers: ask them again
+                if not _ask_again(run, error):
+                    _offer_save(run, answers, hostwiz_command(transport, "--plain"))
+                    return 1
         say(run)
         _show_plan(run, changeset, chosen)
         if changeset.empty:
@@ -244,6 +306,19 @@ def _interactive(args: argparse.Namespace, run: PlainRun) -> int:
         again = hostwiz_command(transport, "--plain")
     _offer_save(run, answers, again)
     return code
+
+
+def _ask_again(run: PlainRun, error: HostwizError) -> bool:
+    """Say why the answers cannot be planned, and whether to go through them again (each
+    answer given so far is the new default, so only the wrong one needs typing)."""
+    say(run, fit(error.explain()))
+    say(run, "Nothing was changed, and your answers are kept.")
+    return yes_no(
+        "Go through the steps again, with your answers as the defaults?",
+        True,
+        run.prompt_options,
+        say=lambda text: say(run, text),
+    )
 
 
 def _ask_step(
@@ -265,7 +340,9 @@ def _ask_step(
 
     say(run, f"\n== {step.title} ==")
     say(run, wrap(step.explanation))
-    if not yes_no(f"Go through {step.title}?", True, run.prompt_options):
+    if not yes_no(
+        f"Go through {step.title}?", True, run.prompt_options, say=lambda text: say(run, text)
+    ):
         return None
     fields = fields_of(step.answers_type)
     values = as_mapping(current)
@@ -325,14 +402,41 @@ def context_text(line: str) -> str:
     return wrap(line, "  ")
 
 
-def yes_no(question: str, default: bool, prompt_options: Mapping[str, Any]) -> bool:
+def yes_no(
+    question: str,
+    default: bool,
+    prompt_options: Mapping[str, Any],
+    *,
+    say: Callable[[str], None] | None = None,
+) -> bool:
     """A yes/no question answered with y or n *and Enter*: a key alone never answers it, so
     the Enter typed after it cannot answer the next question."""
     import questionary
 
-    options = {"instruction": confirm_keys(default), **prompt_options}
+    keys = confirm_keys(default)
+    keys = instruction_for(f"? {question} {keys}{'Yes' if default else 'No'}", keys, say)
+    options = {"instruction": keys, **prompt_options}
     answer = questionary.confirm(question, default=default, auto_enter=False, **options)
     return bool(answer.unsafe_ask())
+
+
+def keys_apart(line: str, columns: int) -> bool:
+    """Whether a prompt's keys go on a line of their own: the prompt line with them and its
+    answer (as questionary draws it) is wider than the terminal, which would cut it in the
+    middle of a word."""
+    return len(line) > columns
+
+
+def instruction_for(
+    line: str, keys: str, say: Callable[[str], None] | None, blank: str = ""
+) -> str:
+    """The keys to show in the prompt (``line``: the prompt with them and its answer); when
+    they would make it wider than the terminal, they are said on the line before it instead
+    (``blank`` is then the prompt's instruction)."""
+    if not keys_apart(line, terminal_width() + 2):
+        return keys
+    (say or print)(wrap(keys, "  "))
+    return blank
 
 
 def ask_field(
@@ -347,7 +451,9 @@ def ask_field(
 
     The help is printed first (``say``, else standard output), wrapped to the terminal; the
     prompt says its default and which keys answer it. ``whole`` checks a value against the
-    other answers (a message, or "" when fine)."""
+    other answers (a message, or "" when fine). An answer that does not check is refused with
+    the whole message and its hint printed (wrapped, not cut to the one line a prompt's
+    toolbar has), and asked again with the text typed as the default."""
     import questionary
 
     from wizard.answers import check_value
@@ -356,27 +462,36 @@ def ask_field(
     if info.help:
         show(wrap(info.help, "  "))
     if info.kind == "bool":
-        return yes_no(info.label, bool(current), prompt_options)
+        return yes_no(info.label, bool(current), prompt_options, say=show)
     options = dict(prompt_options)
     if info.kind == "choice":
         default = current if current in info.choices else info.choices[0]
-        options.setdefault("instruction", select_keys(default))
+        keys = select_keys(default)
+        keys = instruction_for(f"? {info.label} {keys}", keys, show, blank=" ")
+        options.setdefault("instruction", keys)
         choice = questionary.select(
             info.label, choices=list(info.choices), default=default, **options
         ).unsafe_ask()
         return check_value(info, choice)
 
-    def validate(raw: str) -> bool | str:
+    def problem_with(raw: str) -> str:
         try:
             value = check_value(info, raw)
         except ValueError as error:
             return str(error)
-        return (whole(value) if whole is not None else "") or True
+        return whole(value) if whole is not None else ""
 
     shown = ", ".join(current) if isinstance(current, list | tuple) else str(current)
-    options.setdefault("instruction", text_keys(shown))
-    raw = questionary.text(info.label, default=shown, validate=validate, **options).unsafe_ask()
-    return check_value(info, raw)
+    while True:  # until an answer checks, or Ctrl-C
+        keys = text_keys(shown)
+        keys = instruction_for(f"? {info.label}  {keys} {shown} ", keys, show)
+        asked = {"instruction": keys, **options}
+        raw = questionary.text(info.label, default=shown, **asked).unsafe_ask()
+        problem = problem_with(raw)
+        if not problem:
+            return check_value(info, raw)
+        show(wrap(f"Not accepted: {problem}", "  "))
+        shown = raw
 
 
 def _offer_save(run: PlainRun, answers: dict[str, Any], again: str = "hostwiz --plain") -> None:

@@ -7,6 +7,7 @@ apply, the passphrase prompt, and text wrapped to the terminal.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import textwrap
@@ -26,8 +27,13 @@ class PlainRun:
     """What has happened so far, to say the right thing when interrupted."""
 
     applying: bool = False
-    snapshots_command: str = ""
-    """``hostwiz snapshots --host NAME ...`` for the host being changed (once applying)."""
+    recover_command: str = ""
+    """``hostwiz recover --host NAME ...`` for the host being changed (once applying): it reads
+    the host's own safety timer, so it can say when an interrupted change is undone."""
+    applied: bool = False
+    """The apply has ended (its outcome was said): Ctrl-C after it interrupts nothing."""
+    said_done: str = ""
+    """The last ``done`` event's message, so that the outcome is not said twice."""
     confirm_timeout: int = 60
     prompt_options: dict[str, Any] = field(default_factory=dict)
     """Extra options for every prompt (tests pass a pipe input and a dummy output)."""
@@ -58,7 +64,9 @@ def progress(run: PlainRun) -> Callable[[Event], None]:
     indented below it)."""
 
     def show(event: Event) -> None:
-        say(run, f"[{MARKS.get(event.kind, ' -- ')}] {event.message}")
+        if event.kind == "done":
+            run.said_done = event.message
+        say(run, fit(f"[{MARKS.get(event.kind, ' -- ')}] {event.message}", "       "))
         if event.output and event.kind in {"action-failed", "warning", "undo"}:
             say(run, textwrap.indent(event.output.rstrip(), "       "))
 
@@ -106,11 +114,38 @@ def terminal_width() -> int:
     return max(40, min(shutil.get_terminal_size((80, 24)).columns, 100) - 2)
 
 
+QUOTED = re.compile(r"`[^`\n]*`")
+KEEP_TOGETHER = "\0"
+"""Stands for a space inside a `quoted command` while text is wrapped: a command to paste is
+never split over two lines."""
+
+
+def _fill(line: str, width: int, first: str, rest: str) -> str:
+    """One line wrapped at spaces only: never inside a word with a hyphen (``ssh-audit``,
+    ``--preset``), a long path or address, or a `quoted command`."""
+    kept = QUOTED.sub(lambda found: found.group().replace(" ", KEEP_TOGETHER), line)
+    filled = textwrap.fill(kept, width=width, initial_indent=first, subsequent_indent=rest,
+                           break_long_words=False, break_on_hyphens=False)  # fmt: skip
+    return filled.replace(KEEP_TOGETHER, " ")
+
+
 def wrap(text: str, indent: str = "") -> str:
     """Help and explanations wrapped to the terminal (never cut at its edge)."""
     width = terminal_width()
     paragraphs = text.splitlines() or [""]
-    return "\n".join(
-        textwrap.fill(line, width=width, initial_indent=indent, subsequent_indent=indent)
-        for line in paragraphs
-    )
+    return "\n".join(_fill(line, width, indent, indent) for line in paragraphs)
+
+
+def fit(text: str, more: str = "  ") -> str:
+    """Lines wider than the terminal wrapped, each continued under its own indentation plus
+    ``more`` (an error's "What to do", a progress line's text); narrower ones kept as
+    they are."""
+    width = terminal_width()
+    lines = []
+    for line in text.splitlines() or [""]:
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        lead = line[: len(line) - len(line.lstrip())]
+        lines.append(_fill(line.strip(), width, lead, lead + more))
+    return "\n".join(lines)

@@ -76,7 +76,8 @@ def test_a_yes_no_question_waits_for_enter_so_the_enter_answers_nothing_else(key
     assert yes_no("Go through Docker engine?", False, options) is False
 
 
-def test_help_is_wrapped_to_the_terminal_and_the_keys_are_said(keys: Any) -> None:
+def test_help_is_wrapped_to_the_terminal_and_the_keys_are_said(keys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # the prompt fits: its keys are not said apart
     info = FIELDS["log_max_size"]
     said: list[str] = []
     ask_field(info, "10m", keys("\r"), say=said.append)
@@ -141,7 +142,141 @@ def test_a_bad_override_is_explained(capsys: Any) -> None:
     code = main(["--plain", "--yes", "--host", "x", "--set", "docker.log_max_size=huge"])
     out = capsys.readouterr().out
     assert code == 1
-    assert "expected a size such as 10m" in out and NO_CHANGES in out
+    assert "expected a size such as 10m" in " ".join(out.split()) and NO_CHANGES in out
+
+
+# ---- what a newcomer reads at 80 columns (no host needed) ----------------------------------
+
+
+def test_a_refused_answer_is_said_in_full_then_asked_again(keys: Any, monkeypatch: Any) -> None:
+    """An SSH port out of range: the whole message and its hint are printed (a prompt's
+    toolbar has one line, which cut the hint off at 80 columns), and the question is asked
+    again."""
+    from screens.plain import _ask_step
+    from wizard.steps.ssh.answers import SshAnswers
+
+    monkeypatch.setenv("COLUMNS", "80")
+    typed = ["y\r"]
+    for info in fields_of(SshAnswers):
+        if info.show_if is not None:
+            continue
+        typed += [f"{KILL_LINE}70000\r", f"{KILL_LINE}2222\r"] if info.name == "port" else ["\r"]
+    run, out = _step_run(keys, "".join(typed))
+    assert _ask_step(run, STEPS["ssh"], SshAnswers()).port == 2222
+    said = " ".join(out.getvalue().split())
+    assert "Not accepted: SSH hardening: ssh.port: 70000 is not a port number." in said, said
+    assert "Use a port from 1 to 65535 (for example 2222), or 0 to keep the current port." in said
+    assert all(len(line) <= 80 for line in out.getvalue().splitlines())
+
+
+def test_keys_that_would_make_a_prompt_wider_than_80_columns_are_said_above_it(
+    keys: Any, monkeypatch: Any
+) -> None:
+    """ "Open files per container (Enter keeps the value shown; Ctrl-U clears it) 6400" and
+    "0" on the next line: the keys go on a line of their own; a short prompt keeps them."""
+    monkeypatch.setenv("COLUMNS", "80")
+    said: list[str] = []
+    assert ask_field(FIELDS["nofile_limit"], 64000, keys("\r"), say=said.append) == 64000
+    assert said[-1] == "  (Enter keeps the value shown; Ctrl-U clears it)", said
+    said.clear()
+    ask_field(FIELDS["log_max_file"], 5, keys("\r"), say=said.append)
+    assert not any("Enter keeps" in line for line in said), said
+    said.clear()
+    ask_field(FIELDS["icc"], False, keys("\r"), say=said.append)  # a long yes/no question
+    assert said[-1] == "  (y or n, then Enter; Enter alone: no)", said
+
+
+def test_help_and_progress_are_wrapped_at_spaces_only(monkeypatch: Any) -> None:
+    """A hyphenated word (ssh-audit) and a command in backquotes stay whole; a progress line
+    wider than the terminal is wrapped under its text, not cut in the middle of a word."""
+    from screens.plain_common import PlainRun, progress, wrap
+    from wizard.steps.ssh.answers import SshAnswers
+    from wizard.transaction import Event
+
+    monkeypatch.setenv("COLUMNS", "80")
+    help_text = next(i.help for i in fields_of(SshAnswers) if i.name == "strong_algorithms")
+    wrapped = wrap(help_text, "  ")
+    assert "ssh-audit's" in wrapped.split(), wrapped
+    out = io.StringIO()
+    run = PlainRun(out=out)
+    progress(run)(Event("action", "check the new configuration (sshd -t), then reload sshd; "
+                                  "open sessions stay connected"))  # fmt: skip
+    progress(run)(Event("warning", "Run `hostwiz recover --host a-rather-long-host-name "
+                                   "-F /some/ssh/config` if you cannot get back in."))  # fmt: skip
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    assert lines[1] == "       stay connected", lines
+    assert any("`hostwiz recover --host a-rather-long-host-name -F /some/ssh/config`" in line
+               for line in lines), lines  # fmt: skip
+
+
+def test_the_outcome_of_an_apply_is_said_once(capsys: Any, monkeypatch: Any) -> None:
+    """The progress's last line already says the outcome and how to undo it: the report
+    after it does not repeat it."""
+    monkeypatch.setenv("COLUMNS", "80")
+    from types import SimpleNamespace
+
+    from screens.plain import _report
+    from screens.plain_common import PlainRun, progress
+    from wizard.actions import WriteFile
+    from wizard.plan import Changeset, Plan
+    from wizard.transaction import ApplyResult, Event
+
+    message = "Applied 2 change(s). Undo with: hostwiz rollback --host h1 20261204-000000-abc"
+    run = PlainRun()
+    progress(run)(Event("done", message))
+    transport = SimpleNamespace(host_label="h1", cli_options=None)
+    paths = ("/etc/hostwiz/firewall/rules.v4", "/etc/hostwiz/firewall/rules.v6",
+             "/usr/local/sbin/hostwiz-firewall", "/etc/init.d/hostwiz-firewall")  # fmt: skip
+    changeset = Changeset("h1", (Plan("firewall", tuple(WriteFile(p, b"") for p in paths)),))
+    _report(run, ApplyResult("20261204-000000-abc", 2, message), transport, changeset)
+    out = capsys.readouterr().out
+    assert out.count("Applied 2 change(s)") == 1, out
+    assert all(len(line) <= 80 for line in out.splitlines()), out  # the paths changed, too
+    assert "To undo: hostwiz rollback --host h1 20261204-000000-abc" in out
+
+
+def test_plain_mode_without_a_terminal_explains_instead_of_a_traceback(capsys: Any) -> None:
+    """Standard input ends before the first answer (a pipe, cron, < /dev/null)."""
+    with create_pipe_input() as pipe:
+        pipe.close()
+        code = run_plain(default_args(plain=True), input=pipe, output=DummyOutput())
+    out = capsys.readouterr().out
+    said = " ".join(out.split())
+    assert code == 1
+    assert "add --yes" in said and "hostwiz --plain --yes --host HOST --preset FILE" in said
+    assert out.strip().endswith(NO_CHANGES)
+
+
+def test_a_host_that_cannot_be_reached_points_to_recover(capsys: Any) -> None:
+    """Locked out (nothing listens on the port): plain mode names the command that explains
+    and finds another way in. A real connection attempt to a closed loopback port."""
+    code = main(["--plain", "--host", "nobody@127.0.0.1:1"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "refused the connection" in out
+    assert "`hostwiz recover --host nobody@127.0.0.1:1`" in " ".join(out.split()), out
+    assert out.strip().endswith(NO_CHANGES)
+
+
+def test_ctrl_c_while_applying_names_recover_and_no_fixed_time(
+    capsys: Any, monkeypatch: Any
+) -> None:
+    """The host's deadline moves out while a slow step runs (a restart: 3 min, not the 60 s
+    window): a fixed "within 60 seconds" was wrong; hostwiz recover reads the real one."""
+    import screens.plain as plain
+
+    def interrupted_apply(args: Any, run: Any) -> int:
+        run.applying = True
+        run.recover_command = "hostwiz recover --host h1"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(plain, "_interactive", interrupted_apply)
+    assert run_plain(default_args(plain=True)) == 1
+    said = " ".join(capsys.readouterr().out.split())
+    assert "within 60 seconds" not in said, said
+    assert "60 s after the step it was running ends" in said, said
+    assert "`hostwiz recover --host h1` says when" in said, said
 
 
 # ---- against a practice host ---------------------------------------------------------------
@@ -351,3 +486,42 @@ def test_plain_mode_on_a_terminal_waits_for_enter_says_the_keys_and_skips_a_step
     )
     terminal.type("n\r")
     assert terminal.exit_code() == 0, terminal.text
+
+
+@pytest.mark.lab
+def test_plain_a_plan_refused_for_the_answers_asks_again_with_them_kept(
+    practice_host: Any, keys: Any, capsys: Any
+) -> None:
+    """ssh taken out of the services of the zone hostwiz's own connection arrives in: the
+    plan refuses it only after every question. The run used to end there, every answer lost;
+    now it says why and goes through the steps again, each answer given being the default,
+    so only the wrong one is typed again. Declined at the end: nothing changes."""
+    from wizard.steps.firewall.answers import FirewallAnswers
+
+    host = practice_host
+    console = host.console()
+    rules_before = console.run("iptables-save | grep -v '^#'").out
+
+    def steps(firewall: dict[str, str]) -> list[str]:
+        typed = []
+        for name in STEPS:
+            if name != "firewall":
+                typed.append("n\r")
+                continue
+            typed.append("y\r")
+            typed += [firewall.get(info.name, "\r") for info in fields_of(FirewallAnswers)]
+        return typed
+
+    first = {"enabled": "y\r", "mgmt_interfaces": f"{KILL_LINE}eth0\r",
+             "mgmt_services": f"{KILL_LINE}ping\r"}  # fmt: skip
+    again = {"mgmt_services": f"{KILL_LINE}ssh, ping\r"}  # the rest: Enter keeps the answers
+    typed = [*steps(first), "\r", *steps(again), "n\r", "n\r"]  # again? yes; apply? save? no
+    code = run_plain(_args(host=host.name), **keys("".join(typed)))
+    out = capsys.readouterr().out
+    said = " ".join(out.split())
+    assert code == 0, out
+    assert "Cannot do this safely: this would lock you out" in said, out
+    assert "Nothing was changed, and your answers are kept." in said
+    assert "HOSTWIZ-INPUT" in out  # the second answers were planned and shown
+    assert out.strip().endswith(NO_CHANGES)
+    assert console.run("iptables-save | grep -v '^#'").out == rules_before

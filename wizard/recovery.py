@@ -77,6 +77,8 @@ class HostChange:
     steps: tuple[str, ...] = ()
     ssh_port_before: int | None = None
     ssh_port_after: int | None = None
+    actions: tuple[str, ...] = ()
+    """What each action of the change does, in words (meta.json's ``actions``)."""
 
     @property
     def last(self) -> str:
@@ -147,6 +149,7 @@ def parse_host_change(output: str, local_now: float) -> HostChange | None:
         tuple(str(step) for step in meta.get("steps", ()) or ()),
         _int(move.get("before")),
         _int(move.get("after")),
+        tuple(str(action) for action in meta.get("actions", ()) or ()),
     )
 
 
@@ -206,7 +209,47 @@ def explain_last_change(
             f"{where}."
         )
     lines.append(_state_sentence(last, now))
+    lines += why_unconfirmed(entries, first.snapshot_id)
     return lines
+
+
+def why_unconfirmed(entries: list[JournalEntry], snapshot_id: str) -> list[str]:
+    """Why hostwiz could not confirm the change (what this machine's journal recorded when
+    the new connection failed: a port a firewall drops, say), and the next step: without it,
+    the admin applies the same change again and is locked out the same way."""
+    for entry in reversed(entries):
+        if entry.snapshot_id == snapshot_id and entry.event == "unconfirmed" and entry.detail:
+            return [
+                f"Why no new connection could confirm it: {entry.detail}",
+                "Put that right before you apply the change again.",
+            ]
+    return []
+
+
+EVENT_WORDS = {
+    "applying": "hostwiz stopped while applying it",
+    "unconfirmed": "no new connection could confirm it",
+    "interrupted": "hostwiz was interrupted",
+}
+"""This machine's journal words, as the admin reads them."""
+
+
+def progress_words(state: str, actions: tuple[str, ...] = ()) -> str:
+    """How far an interrupted change got, from the host journal's last word (``start N``,
+    ``done N``: numbered from 0) and what its actions do: 'it stopped after step 3 of 8
+    ("create the dockremap user")', not "done 2"."""
+    word, _, number = state.partition(" ")
+    if word in ("start", "done") and number.isdigit():
+        index = int(number)
+        of = f" of {len(actions)}" if actions else ""
+        what = f' ("{actions[index]}")' if index < len(actions) else ""
+        when = "after" if word == "done" else "in the middle of"
+        return f"it stopped {when} step {index + 1}{of}{what}"
+    if word in ("recorded", "armed"):
+        return "it stopped before its first step"
+    if word == "reverting":
+        return "the host had started putting it back, and was stopped"
+    return f"its journal's last word is {state!r}"
 
 
 def _state_sentence(last: JournalEntry, now: float) -> str:
@@ -221,13 +264,15 @@ def _state_sentence(last: JournalEntry, now: float) -> str:
         return f"Its last recorded state is {last.event!r}."
     if now >= last.deadline:
         return (
-            f"It was never confirmed ({last.event}), so the host's safety timer should have "
+            f"It was never confirmed ({EVENT_WORDS.get(last.event, last.event)}), so the "
+            "host's safety timer should have "
             f"put the snapshot back by itself at {_clock(last.deadline)} "
             f"({_ago(now - last.deadline)}; this machine's estimate: the host's own journal "
             "says for sure)."
         )
     return (
-        f"It is not confirmed ({last.event}): the host's safety timer puts the snapshot back by "
+        f"It is not confirmed ({EVENT_WORDS.get(last.event, last.event)}): the host's safety "
+        "timer puts the snapshot back by "
         f"itself at {_clock(last.deadline)}, in {int(last.deadline - now)} s (this machine's "
         "estimate). Wait, then connect again."
     )
@@ -281,6 +326,8 @@ def _explain_from_host(change: HostChange, entries: list[JournalEntry], now: flo
         if state == "undone" and before is not None:
             sentence += f"; SSH is on port {before} again"
         lines.append(sentence + ".")
+        if reason == "timeout":
+            lines += why_unconfirmed(entries, change.snapshot_id)
         if state == "incomplete":
             lines.append(
                 f"Its journal ({SNAPSHOT_DIR}/{change.snapshot_id}/journal) names what could "
@@ -306,8 +353,8 @@ def _explain_from_host(change: HostChange, entries: list[JournalEntry], now: flo
             )
     else:
         lines.append(
-            f"It was interrupted ({change.last}): never confirmed nor undone, and no safety "
-            "timer runs for it any more."
+            f"It was interrupted: {progress_words(change.last, change.actions)}. It was never "
+            "confirmed nor undone, and no safety timer runs for it any more."
         )
     return lines
 
@@ -471,7 +518,8 @@ def moved_ports(transport: Transport, on_host: HostChange | None = None) -> list
 
 def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -> list[str]:
     """Why new connections fail, in plain words, from how they fail (``kind``) and the state of
-    hostwiz's last change (``state``: confirmed, undone, overdue (this machine's journal says it
+    hostwiz's last change (``state``: confirmed, undone, undoing (its deadline passed within
+    :data:`UNDO_TIME`: the host may be putting it back), overdue (this machine's journal says it
     should be undone by now), pending, none, unknown), undone or due at ``when``.
 
     The point: once hostwiz's change is undone (or was confirmed) and new connections still
@@ -510,7 +558,7 @@ def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -
             "hostwiz's last change was confirmed over a new connection, so new connections "
             "worked after it: the cause is not hostwiz's change but something since."
         )
-    elif state == "overdue":
+    elif state in ("overdue", "undoing"):
         lines.append(
             "By this machine's journal, the host's safety timer should already have undone "
             "hostwiz's last change"
@@ -518,12 +566,18 @@ def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -
             + ", and new connections still fail: so the cause is most likely not hostwiz's "
             "change. `/var/lib/hostwiz/restore` at the console shows what the host did."
         )
+        if state == "undoing":
+            lines.append(
+                "That was less than a minute ago, though: the host may still be putting the "
+                "change back (restarting what it changed takes a while). Wait a minute and "
+                "run this again before you look further."
+            )
     else:
         return lines
     return lines
 
 
-NOT_OURS = ("undone", "confirmed", "overdue", "none")
+NOT_OURS = ("undone", "confirmed", "overdue", "undoing", "none")
 """States of hostwiz's last change in which it is not (or most likely not) what blocks SSH."""
 
 
@@ -574,7 +628,15 @@ def change_state(host: str, now: float, on_host: HostChange | None) -> tuple[str
         return "undone", last.time
     if last.deadline is None:
         return "unknown", None
-    return ("overdue" if now >= last.deadline else "pending"), last.deadline
+    if now < last.deadline:
+        return "pending", last.deadline
+    return ("undoing" if now < last.deadline + UNDO_TIME else "overdue"), last.deadline
+
+
+UNDO_TIME = 60.0
+"""Seconds after the safety timer's deadline during which the host may still be putting the
+change back (an engine it restarts takes a while): until then, new connections that fail are
+no sure sign of another cause."""
 
 
 CONSOLE_CHECKS = {
