@@ -368,15 +368,11 @@ def apply_changeset(
     except OSError as error:  # the host's own journal has it; do not fail a kept change
         say(Event("warning", f"Could not write the local journal: {error}"))
     if problem:
-        what = f"SSH was to move to port {move.after} and " if move else ""
-        back = f" (SSH back on port {move.before})" if move else ""
+        recover = hostwiz_command(transport, "recover")
         return ApplyResult(
             snapshot_id,
             done,
-            f"{_done_word(changeset)}, but {what}hostwiz could not confirm over a new "
-            f"connection ({problem}): the host will undo the change by itself{back} within "
-            f"{confirm_timeout} s. Run "
-            f"`{hostwiz_command(transport, 'recover')}` if you cannot get back in.",
+            unconfirmed_message(_done_word(changeset), move, problem, confirm_timeout, recover),
             confirmed=False,
         )
     undo = hostwiz_command(transport, "rollback", snapshot_id)
@@ -385,6 +381,24 @@ def apply_changeset(
         message += "\n" + hand_over_port(transport, changeset.host, move)
     say(Event("done", message))
     return ApplyResult(snapshot_id, done, message, ssh_port=move.after if move else None)
+
+
+def unconfirmed_message(
+    done_word: str, move: PortMove | None, problem: str, confirm_timeout: int, recover: str
+) -> str:
+    """What an unconfirmed change tells the admin: the cause once, as its own sentence (it
+    used to be nested in parentheses after "could not confirm over a new connection")."""
+    what = f"SSH was to move to port {move.after} and " if move else ""
+    back = f" (SSH back on port {move.before})" if move else ""
+    cause = problem.strip()
+    cause = cause[:1].upper() + cause[1:]
+    if cause and not cause.endswith((".", "!", "?")):
+        cause += "."
+    return (
+        f"{done_word}, but {what}hostwiz could not confirm the change. {cause} The host will "
+        f"undo the change by itself{back} within {confirm_timeout} s. Run `{recover}` if you "
+        "cannot get back in."
+    )
 
 
 def _done_word(changeset: Changeset) -> str:
@@ -718,12 +732,10 @@ def _confirm(
         port = move.after if move else getattr(transport, "port", None)
         cause = confirmation_cause(transport, error, port)
         said = f"{error.message} {cause}".strip()
-        say(Event("warning", f"Could not open a new connection{where}: {said}"))
-        return f"a new connection{where} failed: {said}"
+        return f"a new connection{where} failed: {said}"  # said once, in the result
     try:
         result = fresh.run(disarm_script(snapshot_id))
     except HostwizError as error:
-        say(Event("warning", f"The new connection{where} failed: {error.message}"))
         return f"the new connection{where} failed: {error.message}"
     finally:
         fresh.close()
