@@ -28,6 +28,7 @@ class StepRow:
 STATUS_STYLES = {
     "done": "$text-success",
     "not done": "$text-warning",
+    "off": "$text-muted",
     "drifted": "bold $text-error",
     "unknown": "$text-muted",
 }

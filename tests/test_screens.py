@@ -1887,7 +1887,7 @@ async def test_wizard_tls_asks_the_passphrase_applies_and_sets_up_the_docker_cli
     app = HostwizApp(default_args(host=host.name, ssh_config=str(ssh_config)))
     async with app.run_test(size=(120, 40)) as pilot:
         steps = await wait_for(pilot, StepListScreen)
-        assert tls_row(steps).status == "not done"
+        assert tls_row(steps).status == "off"
         await palette(pilot, "Step: Docker API over TLS")
         step = await wait_for(pilot, StepScreen)
         step.query_one("#field-enabled", Switch).value = True

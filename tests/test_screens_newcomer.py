@@ -207,12 +207,12 @@ async def test_an_ssh_port_out_of_range_is_marked_while_typing() -> None:
 FRESH_ROWS = [
     StepRow("ssh", "SSH hardening", "not done", "password logins are allowed"),
     StepRow("docker", "Docker engine", "not done", "Docker runs with its defaults"),
-    StepRow("tls", "Docker API over TLS", "not done", "off: the Docker API is only on the host"),
-    StepRow("firewall", "Firewall zones", "not done",
-            "no zones: Docker's published ports are open to all"),
-    StepRow("shares", "NFS shares", "not done", "no shares"),
-    StepRow("proxy", "Web proxy (squid)", "not done", "no web proxy"),
-    StepRow("swarm", "Docker swarm", "not done", "off: hostwiz sets up no swarm"),
+    StepRow("tls", "Docker API over TLS", "off", "not chosen: the Docker API is only on the host"),
+    StepRow("firewall", "Firewall zones", "off",
+            "not chosen: no zones, Docker's published ports are open to all"),
+    StepRow("shares", "NFS shares", "off", "not chosen: no shares"),
+    StepRow("proxy", "Web proxy (squid)", "off", "not chosen: no web proxy"),
+    StepRow("swarm", "Docker swarm", "off", "not chosen: hostwiz sets up no swarm"),
 ]  # fmt: skip
 AUDIT_NOTE = "\n".join(
     ["Applied 5 change(s). Undo with: hostwiz rollback --host s5e1 20261203-230149-8814ee9",
@@ -229,7 +229,7 @@ async def test_step_list_fits_80_columns_and_cuts_long_details_with_an_ellipsis(
         table = app.screen.query_one("#step-table", DataTable)
         assert table.virtual_size.width <= table.size.width  # no horizontal scrollbar
         details = str(table.get_cell("firewall", "details"))
-        assert details.endswith("…") and details.startswith("no zones: Docker's published")
+        assert details.endswith("…") and details.startswith("not chosen: no zones, Docker")
         await pilot.press("down", "down", "down")
         await pilot.pause()
         detail = str(app.screen.query_one("#step-detail", Static).content)

@@ -40,6 +40,9 @@ class Plan:
     rolled_back_steps: tuple[str, ...] = ()
     """A rollback's plan: the steps that snapshot's change applied (their local side may
     need a word afterwards, :func:`wizard.session.after_rolled_back`)."""
+    off: bool = False
+    """The step is not chosen (its answers say ``enabled = false``): an empty plan then means
+    "off", not that the host is already set (the session fills it in)."""
 
     @property
     def empty(self) -> bool:

@@ -110,7 +110,8 @@ def render_plan(plan: Plan) -> list[RenderedLine]:
     for note in plan.notes:
         lines.append(RenderedLine("note", note))
     if plan.empty:
-        lines.append(RenderedLine("note", f"{plan.step}: nothing to do, the host is already set."))
+        done = "off, nothing to do." if plan.off else "nothing to do, the host is already set."
+        lines.append(RenderedLine("note", f"{plan.step}: {done}"))
         return lines
     for number, action in enumerate(plan.actions, 1):
         action_view = action_lines(plan, action)

@@ -185,6 +185,8 @@ def plan_changeset(
     plans: list[Plan] = []
     for selection in in_step_order(selections):
         plan = selection.step.plan(selection.answers, facts).with_before(facts.file)
+        if getattr(selection.answers, "enabled", True) is False:
+            plan = replace(plan, off=True)
         plans.append(plan)
         facts = facts.with_files(
             FileState(a.path, True, a.content, a.mode, a.owner, a.group)

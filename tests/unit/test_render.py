@@ -44,3 +44,28 @@ def test_a_long_undo_is_shown_in_plain_words_and_a_short_one_as_it_is():
     text = as_text(render_plan(plan))
     assert "undo: remove the rules" in text and "step 7" not in text
     assert "undo: /etc/init.d/ssh reload" in text
+
+
+def test_a_step_that_is_off_says_off_not_that_the_host_is_already_set() -> None:
+    from wizard.facts import Facts
+    from wizard.render import render_changeset
+    from wizard.session import Selection, plan_changeset
+    from wizard.steps.swarm import SWARM
+    from wizard.steps.swarm.answers import SwarmAnswers
+
+    changeset = plan_changeset("h", [Selection(SWARM, SwarmAnswers())], Facts({}, {}))
+    text = as_text(render_changeset(changeset))
+    assert "swarm: off, nothing to do." in text, text
+    assert "already set" not in text, text
+    assert (
+        as_text(render_plan(Plan("ssh"))).strip() == "ssh: nothing to do, the host is already set."
+    )
+
+
+def test_the_status_of_a_step_that_is_off_is_off_not_not_done() -> None:
+    from wizard.facts import Facts
+    from wizard.steps.swarm import SWARM
+    from wizard.steps.swarm.answers import SwarmAnswers
+
+    status = SWARM.status(SwarmAnswers(), Facts({}, {}))
+    assert status.status.value == "off" and status.summary.startswith("not chosen"), status

@@ -309,7 +309,7 @@ def test_kernel_server_plan() -> None:
     )
     assert not [a for a in SHARES.plan(answers, done).actions if not isinstance(a, RunCommand)
                 or "exportfs" in a.script or "nfs-kernel" in a.script]  # fmt: skip
-    assert SHARES.status(SharesAnswers(), facts).status.value == "not done"
+    assert SHARES.status(SharesAnswers(), facts).status.value == "off"
 
 
 def test_content_count_is_bounded() -> None:

@@ -263,4 +263,4 @@ def test_the_step_off_reads_nothing_and_plans_nothing() -> None:
     off = SwarmAnswers()
     assert SWARM.facts(off) == []  # the hardened preset lists it, off, on every run
     assert SWARM.plan(off, Facts({}, {})).empty
-    assert SWARM.status(off, Facts({}, {})).summary.startswith("off")
+    assert SWARM.status(off, Facts({}, {})).status.value == "off"

@@ -22,6 +22,8 @@ A = TypeVar("A")
 
 class Status(Enum):
     NOT_DONE = "not done"
+    OFF = "off"
+    """The step is not chosen (its answers say ``enabled = false``): nothing is left to do."""
     DONE = "done"
     DRIFTED = "drifted"
     UNKNOWN = "unknown"

@@ -418,7 +418,9 @@ class FirewallStep:
         if not answers.enabled:
             if loaded:
                 return StepStatus(Status.DONE, STEP_OFF_ZONES_ACTIVE)
-            return StepStatus(Status.NOT_DONE, "no zones: Docker's published ports are open to all")
+            return StepStatus(
+                Status.OFF, "not chosen: no zones, Docker's published ports are open to all"
+            )
         return status_from_plan(
             lambda: self.plan(answers, facts),
             done="zones loaded and restored at boot",

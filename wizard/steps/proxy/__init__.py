@@ -72,7 +72,7 @@ class ProxyStep:
         if not answers.enabled:
             if loaded:
                 return StepStatus(Status.DONE, "proxy rules loaded (step off: left as they are)")
-            return StepStatus(Status.NOT_DONE, "no web proxy")
+            return StepStatus(Status.OFF, "not chosen: no web proxy")
         try:
             plan = self.plan(answers, facts)
         except PlanConflict as error:

@@ -57,7 +57,7 @@ class SharesStep:
 
     def status(self, answers: SharesAnswers, facts: Facts) -> StepStatus:
         if not answers.enabled:
-            return StepStatus(Status.NOT_DONE, "no shares")
+            return StepStatus(Status.OFF, "not chosen: no shares")
         try:
             remaining = plan(answers, facts)
         except PlanConflict as error:

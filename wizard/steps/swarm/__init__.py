@@ -60,7 +60,7 @@ class SwarmStep:
 
     def status(self, answers: SwarmAnswers, facts: Facts) -> StepStatus:
         if not answers.enabled:
-            return StepStatus(Status.NOT_DONE, "off: hostwiz sets up no swarm")
+            return StepStatus(Status.OFF, "not chosen: hostwiz sets up no swarm")
         try:
             host = host_of(facts)
         except KeyError:

@@ -115,7 +115,7 @@ class DockerTlsStep:
         )
         if info is None or not configured:
             if not answers.enabled:
-                return StepStatus(Status.NOT_DONE, "off: the Docker API is only on the host")
+                return StepStatus(Status.OFF, "not chosen: the Docker API is only on the host")
             return StepStatus(Status.NOT_DONE, "no TLS for the Docker API yet")
         days = info.days_left(now)
         if days < 0:
