@@ -431,7 +431,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_snapshots(args: argparse.Namespace) -> int:
     from snapshots.layout import snapshot_dir
-    from snapshots.store import list_snapshots, shown_states
+    from snapshots.store import list_snapshots, shown_states, state_words
     from wizard.connect import open_transport
     from wizard.steps import step_title
 
@@ -446,7 +446,8 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     for info in found:
         created = info.created or "?"
         titles = ", ".join(step_title(name) for name in info.steps)
-        print(f"{info.id}  {created}  {titles or '-'}  [{states[info.id]}]")
+        state = state_words(states[info.id], info.actions)
+        print(f"{info.id}  {created}  {titles or '-'}  [{state}]")
         if info.damaged:
             print(f"    DAMAGED: {info.damaged}. hostwiz cannot roll back from it; look at "
                   f"{snapshot_dir(info.id)} on the host.")  # fmt: skip

@@ -86,13 +86,14 @@ class SnapshotsScreen(Screen[str | None]):
     def on_mount(self) -> None:
         if not self.snapshots:
             return
-        from snapshots.store import shown_states
+        from snapshots.store import shown_states, state_words
         from wizard.steps import step_title
 
         shown = shown_states(self.snapshots)
         for info in self.snapshots:
             self.steps[info.id] = ", ".join(step_title(name) for name in info.steps) or info.reason
-            self.states[info.id] = f"damaged: {info.damaged}" if info.damaged else shown[info.id]
+            words = state_words(shown[info.id], info.actions)
+            self.states[info.id] = f"damaged: {info.damaged}" if info.damaged else words
         self.fill(self.widths())
         self.query_one(DataTable).focus()
 

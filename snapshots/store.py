@@ -174,6 +174,26 @@ def shown_states(snapshots: Sequence[SnapshotInfo]) -> dict[str, str]:
     return shown
 
 
+def state_words(state: str, actions: Sequence[str] = ()) -> str:
+    """A shown state (:func:`shown_states`) in words for the admin: "interrupted after step 2
+    of 4", "put back (timeout)", not the journal's "done 1" or "reverted (timeout)" (its
+    steps are numbered from 0)."""
+    word, _, rest = state.partition(" ")
+    of = f" of {len(actions)}" if actions else ""
+    if word in ("done", "start") and rest.isdigit():
+        where = "after" if word == "done" else "in"
+        return f"interrupted {where} step {int(rest) + 1}{of}"
+    if word in ("recorded", "armed"):
+        return "interrupted before its first step"
+    if state == "re-armed after a reboot":
+        return "not confirmed (the host was rebooted; its timer puts it back)"
+    if word == "reverting":
+        return f"being put back {rest}, not finished".replace("  ", " ")
+    if word == "reverted":
+        return f"put back {rest}".strip()
+    return state
+
+
 def applied_steps(snapshots: Sequence[SnapshotInfo]) -> frozenset[str]:
     """The steps a confirmed change applied that no rollback put back since."""
     shown = shown_states(snapshots)

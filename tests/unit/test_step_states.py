@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 
-from snapshots.store import SnapshotInfo, applied_steps, shown_states
+from snapshots.store import SnapshotInfo, applied_steps, shown_states, state_words
 from wizard.facts import Facts
 from wizard.steps.base import APPLIED_STEPS, Status, StepStatus, settled_status
 
@@ -63,3 +63,14 @@ def test_the_applied_steps_fact_parses_the_listing() -> None:
     line = f"snapshot {meta} {journal} 20240501-100000-aa11"
     assert APPLIED_STEPS.parse(0, line + "\n") == {"ssh"}
     assert APPLIED_STEPS.parse(0, "") == frozenset()
+
+
+def test_a_snapshots_state_is_said_in_words_not_journal_words() -> None:
+    assert state_words("done 1") == "interrupted after step 2"
+    assert state_words("done 0", ("write a", "reload b")) == "interrupted after step 1 of 2"
+    assert state_words("start 0") == "interrupted in step 1"
+    assert state_words("armed 60s") == "interrupted before its first step"
+    assert state_words("reverted (timeout)") == "put back (timeout)"
+    assert state_words("reverting (timeout)") == "being put back (timeout), not finished"
+    assert state_words("confirmed") == "confirmed"
+    assert state_words("rolled back") == "rolled back"
