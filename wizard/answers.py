@@ -252,6 +252,17 @@ def check_fields(answers: Any, step: str, of: type[Any] | None = None) -> None:
             ) from None
 
 
+def fix_hint(key: str, info: FieldInfo, error: str, place: str) -> str:
+    """What to do about a bad value: the values accepted and where to write one (not the
+    field's help text, which says what the setting does, not how to fix it)."""
+    accepted = error.partition("expected ")[2] if "expected " in error else error
+    where = "on the command line" if place == "--set" else f"in {place}"
+    if info.kind == "bool":
+        written = f"{key}=false" if place == "--set" else f"{key} = false"
+        return f"Set {key} to true or false (without quotes) {where}, e.g. {written}."
+    return f"Set {key} to {accepted} {where}."
+
+
 def build(
     cls: type[A],
     data: Mapping[str, Any],
@@ -284,7 +295,8 @@ def build(
             values[name] = check_value(infos[name], value)
         except ValueError as error:
             raise InvalidAnswer(
-                f"{place}: {key} = {value!r} is not valid: {error}.", infos[name].help
+                f"{place}: {key} = {value!r} is not valid: {error}.",
+                fix_hint(key, infos[name], str(error), place),
             ) from None
     try:
         if base is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from presets import apply_overrides, load_preset, parse_preset, save_preset, shipped
+from presets import Preset, apply_overrides, load_preset, parse_preset, save_preset, shipped
 from wizard.errors import PresetError
 from wizard.steps.docker import DockerEngineAnswers
 
@@ -76,3 +76,19 @@ def test_an_ssh_port_out_of_range_is_refused_when_the_preset_loads():
     assert "70000 is not a port number" in caught.value.message
     assert "1 to 65535" in caught.value.hint and "0 to keep" in caught.value.hint
     assert parse_preset("site.toml", "[ssh]\nport = 2222\n").answers["ssh"].port == 2222
+
+
+def test_a_bad_value_in_a_preset_says_what_is_accepted_and_where_not_the_help() -> None:
+    text = "[ssh]\npassword_authentication = 'maybe'\n"
+    with pytest.raises(PresetError) as raised:
+        parse_preset("/tmp/mine.toml", text)
+    assert raised.value.hint == (
+        "Set password_authentication to true or false (without quotes) in /tmp/mine.toml "
+        "[ssh], line 2, e.g. password_authentication = false."
+    )
+
+
+def test_a_bad_value_given_with_set_says_what_is_accepted() -> None:
+    with pytest.raises(PresetError) as raised:
+        apply_overrides(Preset("defaults", {}), ["ssh.port=abc"])
+    assert raised.value.hint == "Set port to a whole number on the command line."
