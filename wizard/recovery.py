@@ -639,6 +639,19 @@ change back (an engine it restarts takes a while): until then, new connections t
 no sure sign of another cause."""
 
 
+SSHD_LOG = (
+    "if [ -d /run/systemd/system ]; then journalctl -u ssh -n 30; "
+    "else tail -n 30 /var/log/auth.log; fi"
+)
+"""sshd's log on either init: on a sysv host journalctl exits 0 with "No entries", so
+``journalctl … || tail …`` showed nothing there."""
+
+START_SSHD = {
+    "systemd": "systemctl start ssh",
+    "sysv": "/etc/init.d/ssh start",
+}
+"""How to start sshd, per the host's init."""
+
 CONSOLE_CHECKS = {
     "no-answer": [
         ("iptables -S INPUT", "a rule that drops SSH (DROP or REJECT for its port)"),
@@ -647,19 +660,36 @@ CONSOLE_CHECKS = {
     ],
     "refused": [
         ("ss -tlnp", "sshd listening, and on which port"),
-        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log"),
+        ("sshd -t", "sshd's config: prints what is wrong in it (nothing: it is fine)"),
+        (SSHD_LOG, "sshd's log"),
     ],
     "login-refused": [
-        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log"),
+        (SSHD_LOG, "sshd's log"),
         ("sshd -T | grep -Ei 'permitrootlogin|passwordauth|pubkeyauth|allowusers'",
          "sshd's login settings"),
     ],
 }  # fmt: skip
 
 
-def console_checks(kind: str) -> list[str]:
-    """What to look at from the console when the cause is not hostwiz's change."""
-    checks = dict(CONSOLE_CHECKS.get(kind, CONSOLE_CHECKS["no-answer"]))
+def start_sshd(init: str = "") -> list[tuple[str, str]]:
+    """The command that starts sshd once ``sshd -t`` is clean: the host's init's form when
+    known, else both (systemd, then sysv)."""
+    why = "then start sshd"
+    if init in START_SSHD:
+        return [(START_SSHD[init], f"{why} (once sshd -t is clean)")]
+    return [
+        (START_SSHD["systemd"], f"{why} (once sshd -t is clean; systemd)"),
+        (START_SSHD["sysv"], f"{why} instead, on a host without systemd"),
+    ]
+
+
+def console_checks(kind: str, init: str = "") -> list[str]:
+    """What to look at from the console when the cause is not hostwiz's change (``init``:
+    the host's init system, systemd or sysv, when known)."""
+    first = list(CONSOLE_CHECKS.get(kind, CONSOLE_CHECKS["no-answer"]))
+    if kind == "refused":  # sshd is not running: check its config, then start it
+        first += start_sshd(init)
+    checks = dict(first)
     for other in CONSOLE_CHECKS.values():
         for command, why in other:
             checks.setdefault(command, why)
@@ -667,13 +697,14 @@ def console_checks(kind: str) -> list[str]:
 
 
 def console_instructions(
-    host: str, practice_host: bool, *, not_ours: bool = False, kind: str = ""
+    host: str, practice_host: bool, *, not_ours: bool = False, kind: str = "", init: str = ""
 ) -> list[str]:
     """Where the console is, then the commands to type (each with a ``#`` comment).
 
     ``not_ours``: hostwiz's change is not the cause (:func:`lockout_cause`): the commands
     that show what blocks SSH, and the restore list only to see what the host did;
-    otherwise the restore commands.
+    otherwise the restore commands. ``init``: the host's init system when known
+    (:func:`start_sshd`).
     """
     first = (
         f"Open the practice host's console with `hostwiz lab shell {host}` (a root shell "
@@ -684,7 +715,7 @@ def console_instructions(
     )
     listing = f"    {RESTORE_COMMAND}          # lists the snapshots and what happened to each"
     if not_ours:
-        return [first, *console_checks(kind), listing]
+        return [first, *console_checks(kind, init), listing]
     return [
         first,
         listing,

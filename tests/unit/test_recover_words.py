@@ -107,3 +107,19 @@ def test_just_after_the_deadline_the_host_may_still_be_putting_the_change_back()
     later = judge_lockout("web1", "refused", 22, now=BASE + 120)
     assert later.not_ours and "most likely not hostwiz's change" in " ".join(later.lines)
     assert "Wait a minute" not in " ".join(later.lines)
+
+
+def test_refused_console_advice_checks_sshd_config_then_starts_it() -> None:
+    """Connection refused: sshd is not running. The advice lacked `sshd -t` and how to start
+    sshd; its `journalctl ... || tail` showed nothing on a sysv host (journalctl exits 0
+    there with "No entries")."""
+    from wizard.recovery import console_checks
+
+    text = "\n".join(console_checks("refused"))
+    assert "sshd -t " in text, text
+    assert text.index("sshd -t ") < text.index("systemctl start ssh"), text
+    assert "/etc/init.d/ssh start" in text, text
+    assert "journalctl -u ssh -n 30 ||" not in text, text
+    assert "[ -d /run/systemd/system ]" in text and "tail -n 30 /var/log/auth.log" in text
+    sysv = "\n".join(console_checks("refused", init="sysv"))
+    assert "/etc/init.d/ssh start" in sysv and "systemctl start" not in sysv, sysv
