@@ -176,6 +176,14 @@ def read_host_change(transport: Transport) -> HostChange | None:
 # ---- what the journals say ----------------------------------------------------------------
 
 
+def step_titles(steps: Iterable[str]) -> str:
+    """A change's steps as the admin knows them ("SSH hardening, Docker engine"), not their
+    ids ("ssh, docker"); '' for none."""
+    from wizard.steps import step_title  # the step registry imports every step
+
+    return ", ".join(step_title(step) for step in steps)
+
+
 def explain_last_change(
     host: str, now: float | None = None, on_host: HostChange | None = None
 ) -> list[str]:
@@ -192,7 +200,7 @@ def explain_last_change(
     if not entries:
         return [f"hostwiz has no record of changing {host} from this machine."]
     first, last = entries[0], entries[-1]
-    steps = ", ".join(first.steps) or "a change"
+    steps = step_titles(first.steps) or "a change"
     lines = [
         f"Last change from here: {steps} (snapshot {first.snapshot_id}), started at "
         f"{_clock(first.time)}."
@@ -303,7 +311,7 @@ def clock_shift(local_now: float, host_now: float) -> float:
 
 
 def _explain_from_host(change: HostChange, entries: list[JournalEntry], now: float) -> list[str]:
-    steps = ", ".join(change.steps) or "a change"
+    steps = step_titles(change.steps) or "a change"
     started = change.when("recorded") or (change.events[0][0] if change.events else None)
     at = f", started at {_clock(started)}" if started is not None else ""
     lines = [f"Last change on the host: {steps} (snapshot {change.snapshot_id}){at}."]

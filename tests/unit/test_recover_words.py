@@ -123,3 +123,14 @@ def test_refused_console_advice_checks_sshd_config_then_starts_it() -> None:
     assert "[ -d /run/systemd/system ]" in text and "tail -n 30 /var/log/auth.log" in text
     sysv = "\n".join(console_checks("refused", init="sysv"))
     assert "/etc/init.d/ssh start" in sysv and "systemctl start" not in sysv, sysv
+
+
+def test_the_last_change_names_its_steps_by_title_not_by_id() -> None:
+    """Locked out, recover said "Last change from here: ssh (snapshot ...)": the step's id,
+    where every other screen says its title."""
+    unconfirmed()
+    text = " ".join(explain_last_change("web1", now=BASE - 30))
+    assert "Last change from here: SSH hardening (snapshot" in text, text
+    change = parse_host_change(host_says("2024-05-01T10:14:00Z armed 60s"), local_now=BASE)
+    text = " ".join(explain_last_change("web1", now=BASE, on_host=change))
+    assert "Last change on the host: SSH hardening, Docker engine (snapshot" in text, text
