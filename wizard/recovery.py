@@ -216,7 +216,7 @@ def explain_last_change(
             f"It moved SSH from port {first.ssh_port_before} to port {first.ssh_port_after}, "
             f"{where}."
         )
-    lines.append(_state_sentence(last, now))
+    lines.append(_state_sentence(last, now, connect_again(host, first.ssh_port_before)))
     lines += why_unconfirmed(entries, first.snapshot_id)
     return lines
 
@@ -260,7 +260,17 @@ def progress_words(state: str, actions: tuple[str, ...] = ()) -> str:
     return f"its journal's last word is {state!r}"
 
 
-def _state_sentence(last: JournalEntry, now: float) -> str:
+def connect_again(host: str, port: int | None = None) -> str:
+    """How to connect again, ready to paste: recover again (it says what it finds), or plain
+    ssh on the port SSH is back on once the change is undone."""
+    again = f"`hostwiz recover --host {host}` again"
+    if port is None:
+        return again
+    name = host.rpartition("@")[2]
+    return f"{again} (or `ssh -p {port} {name}`: SSH is on port {port} again then)"
+
+
+def _state_sentence(last: JournalEntry, now: float, again: str = "") -> str:
     if last.event == "confirmed":
         return (
             "It was confirmed over a new connection, so it is not what locked you out unless "
@@ -282,7 +292,7 @@ def _state_sentence(last: JournalEntry, now: float) -> str:
         f"It is not confirmed ({EVENT_WORDS.get(last.event, last.event)}): the host's safety "
         "timer puts the snapshot back by "
         f"itself at {_clock(last.deadline)}, in {int(last.deadline - now)} s (this machine's "
-        "estimate). Wait, then connect again."
+        f"estimate). Wait, then run {again or 'hostwiz recover again'}."
     )
 
 
@@ -524,11 +534,15 @@ def moved_ports(transport: Transport, on_host: HostChange | None = None) -> list
     return [port for port in dict.fromkeys(found) if port is not None]
 
 
-def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -> list[str]:
+def lockout_cause(
+    kind: str, port: int | None, state: str, when: float | None, again: str = ""
+) -> list[str]:
     """Why new connections fail, in plain words, from how they fail (``kind``) and the state of
     hostwiz's last change (``state``: confirmed, undone, undoing (its deadline passed within
     :data:`UNDO_TIME`: the host may be putting it back), overdue (this machine's journal says it
     should be undone by now), pending, none, unknown), undone or due at ``when``.
+
+    ``again``: how to connect again (:func:`connect_again`), for a change still pending.
 
     The point: once hostwiz's change is undone (or was confirmed) and new connections still
     fail, hostwiz's change is not the cause, and restoring it again changes nothing.
@@ -549,7 +563,7 @@ def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -
         lines.append(
             "hostwiz's last change is not confirmed yet: the host puts it back by itself"
             + (f" at {_clock(when)}" if when else "")
-            + ". Wait for that, then connect again."
+            + f". Wait for that, then run {again or 'hostwiz recover again'}."
         )
         return lines
     if state == "none":
@@ -612,7 +626,16 @@ def judge_lockout(
     machine's."""
     now = time.time() if now is None else now
     state, when = change_state(host, now, on_host)
-    return Lockout(kind, lockout_cause(kind, port, state, when), state in NOT_OURS)
+    again = connect_again(host, _port_before(host, on_host))
+    return Lockout(kind, lockout_cause(kind, port, state, when, again), state in NOT_OURS)
+
+
+def _port_before(host: str, on_host: HostChange | None) -> int | None:
+    """The port SSH is back on once the last change is undone (None: it did not move SSH)."""
+    if on_host is not None:
+        return on_host.ssh_port_before
+    entries = last_transaction(host)
+    return entries[0].ssh_port_before if entries else None
 
 
 def change_state(host: str, now: float, on_host: HostChange | None) -> tuple[str, float | None]:

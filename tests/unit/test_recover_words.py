@@ -134,3 +134,15 @@ def test_the_last_change_names_its_steps_by_title_not_by_id() -> None:
     change = parse_host_change(host_says("2024-05-01T10:14:00Z armed 60s"), local_now=BASE)
     text = " ".join(explain_last_change("web1", now=BASE, on_host=change))
     assert "Last change on the host: SSH hardening, Docker engine (snapshot" in text, text
+
+
+def test_wait_then_connect_again_says_how() -> None:
+    """Recover said "Wait, then connect again." and left a newcomer guessing how."""
+    from wizard.recovery import judge_lockout
+
+    unconfirmed()  # moved SSH from 22 to 2222; its deadline: BASE
+    text = " ".join(explain_last_change("web1", now=BASE - 30))
+    assert "then run `hostwiz recover --host web1` again (or `ssh -p 22 web1`" in text, text
+    pending = " ".join(judge_lockout("web1", "no-answer", 2222, now=BASE - 30).lines)
+    assert "then run `hostwiz recover --host web1` again" in pending, pending
+    assert "connect again." not in pending + text
