@@ -32,7 +32,7 @@ from snapshots.store import SnapshotInfo, decode_meta, list_snapshots
 from wizard.errors import ConnectionFailed, HostwizError, SudoFailed
 from wizard.steps.firewall.loaded import loaded_zone_ports
 from wizard.transaction import disarm_script
-from wizard.transport.base import Transport
+from wizard.transport.base import Transport, hostwiz_command
 
 SETTLED = ("confirmed", "reverted", "revert incomplete")
 
@@ -821,9 +821,25 @@ def roll_back_interrupted(transport: Transport, snapshot_id: str) -> str:
     if not result.ok:
         return said
     steps = [str(step) for step in meta.get("steps", [])]
-    return "\n".join(
-        line for line in (said, *after_rolled_back(steps, client_host(transport))) if line
+    words = rolled_back_words(
+        snapshot_id, steps, hostwiz_command(transport, "plan"), hostwiz_command(transport, "apply")
     )
+    lines = (said, *words, *after_rolled_back(steps, client_host(transport)))
+    return "\n".join(line for line in lines if line)
+
+
+def rolled_back_words(
+    snapshot_id: str, steps: Iterable[str], plan_command: str, apply_command: str
+) -> list[str]:
+    """After a recovery's rollback: what was put back (the restore script says only
+    "restored snapshot X"), and what to do next."""
+    titles = step_titles(steps)
+    what = f"what {titles} had changed" if titles else "what the change had changed"
+    return [
+        f"Put back: {what}, as it was before snapshot {snapshot_id}.",
+        f"Next: see what that leaves to do with `{plan_command}`; once whatever interrupted "
+        f"the change is fixed, apply it again with `{apply_command}`.",
+    ]
 
 
 def finish_interrupted(transport: Transport, snapshot_id: str) -> bool:

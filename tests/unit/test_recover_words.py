@@ -146,3 +146,14 @@ def test_wait_then_connect_again_says_how() -> None:
     pending = " ".join(judge_lockout("web1", "no-answer", 2222, now=BASE - 30).lines)
     assert "then run `hostwiz recover --host web1` again" in pending, pending
     assert "connect again." not in pending + text
+
+
+def test_after_a_rollback_recover_says_what_was_put_back_and_what_next() -> None:
+    """The restore script says only "restored snapshot X": recover printed that alone."""
+    from wizard.recovery import rolled_back_words
+
+    text = " ".join(rolled_back_words(
+        SNAPSHOT, ["ssh", "docker"], "hostwiz plan --host web1", "hostwiz apply --host web1"))  # fmt: skip
+    assert "Put back: what SSH hardening, Docker engine had changed" in text, text
+    assert f"before snapshot {SNAPSHOT}" in text
+    assert "`hostwiz plan --host web1`" in text and "`hostwiz apply --host web1`" in text
