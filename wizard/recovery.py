@@ -933,15 +933,19 @@ def find_a_way_in(
     say: Callable[[Tried], None] | None = None,
     stop: Callable[[], bool] | None = None,
     tried_already: Iterable[Tried] = (),
+    likely: Iterable[int] = (),
 ) -> Search:
     """Try ports, then users and keys on the ports where sshd answers; stop at the first that
     works.
 
     ``tried_already``: ways that just failed (the connection the caller opened first), counted
-    and told as tries, not tried again.
+    and told as tries, not tried again. ``likely``: the ports hostwiz knows of (configured,
+    remembered, the ones its journal says SSH was at or moved to): tried first, on their own;
+    the other ``ports`` (guesses) only when none of them works.
 
     First every port as configured (user and key), all at once (at most
-    :data:`PARALLEL_TRIES` in parallel; the first port in order that works wins): a port
+    :data:`PARALLEL_TRIES` in parallel; ``likely`` ports, then the others; the first port in
+    order that works wins): a port
     that refuses or stays silent has no sshd, a refused login means sshd is there. Then, on
     those ports, every user with every key (``configured_keys`` are skipped for the
     configured user: the first round offered them).
@@ -983,34 +987,38 @@ def find_a_way_in(
             search.found = way
         return result == "stopped"
 
-    # Every port at once (bounded): a port that drops packets costs one timeout, not one
-    # each. Then, in order, the first that works wins.
-    port_list = list(dict.fromkeys(ports))
-    ways = [WayIn(port, configured_user) for port in port_list]
-    known = {tried.way: tried for tried in tried_already if tried.way in ways}
-    for tried in known.values():
-        search.tried.append(tried)
-        if say:
-            say(tried)
-    with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_TRIES, len(ways))),
-                            thread_name_prefix="hostwiz-way-in") as pool:  # fmt: skip
-        fresh = dict(zip(
-            [way for way in ways if way not in known],
-            pool.map(attempt, [way for way in ways if way not in known]),
-            strict=True,
-        ))  # fmt: skip
-    outcomes = [(known[way].result, None) if way in known else fresh[way] for way in ways]
-    search.tried.sort(key=lambda tried: port_list.index(tried.way.port))
-    answering = []
+    # Every port of a round at once (bounded): a port that drops packets costs one timeout,
+    # not one each. Then, in order, the first that works wins. The known ports first: a guessed
+    # port answering first would hide (and delay) the port the last change moved SSH to.
+    port_list = list(dict.fromkeys([*likely, *ports]))
+    first = list(dict.fromkeys(likely))
+    rounds = [first, [port for port in port_list if port not in first]]
+    previous = list(tried_already)
+    answering: list[int] = []
     done = False
-    for way, (result, transport) in zip(ways, outcomes, strict=True):
-        if done:
-            if transport is not None:
-                transport.close()
+    for round_ports in rounds:
+        if done or search.transport is not None or not round_ports:
             continue
-        done = settle(way, result, transport)
-        if result in ("login-refused", "no-root"):
-            answering.append(way.port)
+        ways = [WayIn(port, configured_user) for port in round_ports]
+        known = {tried.way: tried for tried in previous if tried.way in ways}
+        for tried in known.values():
+            search.tried.append(tried)
+            if say:
+                say(tried)
+        todo = [way for way in ways if way not in known]
+        with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_TRIES, len(todo))),
+                                thread_name_prefix="hostwiz-way-in") as pool:  # fmt: skip
+            fresh = dict(zip(todo, pool.map(attempt, todo), strict=True))
+        outcomes = [(known[way].result, None) if way in known else fresh[way] for way in ways]
+        for way, (result, transport) in zip(ways, outcomes, strict=True):
+            if done:
+                if transport is not None:
+                    transport.close()
+                continue
+            done = settle(way, result, transport)
+            if result in ("login-refused", "no-root"):
+                answering.append(way.port)
+    search.tried.sort(key=lambda tried: port_list.index(tried.way.port))
     if done or search.transport is not None:
         return search
     for port in answering:

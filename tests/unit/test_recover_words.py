@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,3 +158,40 @@ def test_after_a_rollback_recover_says_what_was_put_back_and_what_next() -> None
     assert "Put back: what SSH hardening, Docker engine had changed" in text, text
     assert f"before snapshot {SNAPSHOT}" in text
     assert "`hostwiz plan --host web1`" in text and "`hostwiz apply --host web1`" in text
+
+
+@pytest.mark.parametrize("applied_to", ["root@127.0.0.1", "127.0.0.1"])
+def test_recover_tries_the_ports_its_journal_knows_before_guessed_ones(
+    state: Path, monkeypatch: pytest.MonkeyPatch, applied_to: str
+) -> None:
+    """The last change moved SSH from 22 to 8022: recover tried the guessed ports 2222, 2022,
+    2200, 22222, 222 beside it (all of them before it, when the change was applied to the
+    host named without the user: the journal is kept per name as given)."""
+    from wizard.errors import ConnectionFailed
+    from wizard.recovery import Tried, WayIn
+    from wizard.ways_in import look_for_ways_in
+
+    monkeypatch.setenv("HOME", str(state))
+    local_journal.record(local_journal.JournalEntry(
+        BASE, applied_to, SNAPSHOT, "unconfirmed", ("ssh",), BASE + 60, "", 22, 8022))  # fmt: skip
+    tried: list[int] = []
+    told: list[int] = []
+
+    class Opened:
+        def close(self) -> None:
+            pass
+
+    def open_at(target: str, port: int, key: Path | None) -> Any:
+        tried.append(port)
+        if port == 8022:
+            return Opened()
+        raise ConnectionFailed(f"port {port}", kind="refused")
+
+    def say(one: Tried) -> None:
+        told.append(one.way.port)
+
+    refused = ConnectionFailed("port 22 refused", kind="refused")
+    found = look_for_ways_in("root@127.0.0.1", open_at, say=say, first_failure=refused)
+    assert found is not None and found.way == WayIn(8022, "root")
+    assert tried == [8022], tried  # 22 just failed; no guess before (or beside) the known port
+    assert told == [22, 8022], told
