@@ -672,10 +672,10 @@ no sure sign of another cause."""
 
 SSHD_LOG = (
     "if [ -d /run/systemd/system ]; then journalctl -u ssh -n 30; "
-    "else tail -n 30 /var/log/auth.log; fi"
+    "else tail -n 30 /var/log/auth.log || echo 'no auth.log (no syslog): see sshd -t'; fi"
 )
 """sshd's log on either init: on a sysv host journalctl exits 0 with "No entries", so
-``journalctl … || tail …`` showed nothing there."""
+``journalctl … || tail …`` showed nothing there; a host without syslog has no auth.log."""
 
 START_SSHD = {
     "systemd": "systemctl start ssh",

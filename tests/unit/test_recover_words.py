@@ -121,7 +121,7 @@ def test_refused_console_advice_checks_sshd_config_then_starts_it() -> None:
     assert text.index("sshd -t ") < text.index("systemctl start ssh"), text
     assert "/etc/init.d/ssh start" in text, text
     assert "journalctl -u ssh -n 30 ||" not in text, text
-    assert "[ -d /run/systemd/system ]" in text and "tail -n 30 /var/log/auth.log" in text
+    assert "[ -d /run/systemd/system ]" in text and "tail -n 30 /var/log/auth.log ||" in text
     sysv = "\n".join(console_checks("refused", init="sysv"))
     assert "/etc/init.d/ssh start" in sysv and "systemctl start" not in sysv, sysv
 
