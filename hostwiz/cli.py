@@ -612,6 +612,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
         progress_words,
         read_host_change,
         roll_back_interrupted,
+        step_titles,
         undo_time_line,
     )
     from wizard.transport.base import hostwiz_command
@@ -662,7 +663,7 @@ def cmd_recover(args: argparse.Namespace) -> int:
             return EXIT_OK
         for item in pending:
             info = item.snapshot
-            print(f"\nInterrupted: snapshot {info.id} ({', '.join(info.steps) or 'steps unknown'}"
+            print(f"\nInterrupted: snapshot {info.id} ({step_titles(info.steps) or 'steps unknown'}"
                   f"): {progress_words(info.state, info.actions)}.")  # fmt: skip
             if info.damaged:
                 print(f"It is damaged: {info.damaged}.")

@@ -32,7 +32,7 @@ from snapshots.store import SnapshotInfo, decode_meta, list_snapshots
 from wizard.errors import ConnectionFailed, HostwizError, SudoFailed
 from wizard.steps.firewall.loaded import loaded_zone_ports
 from wizard.transaction import disarm_script
-from wizard.transport.base import Transport
+from wizard.transport.base import Transport, hostwiz_command
 
 SETTLED = ("confirmed", "reverted", "revert incomplete")
 
@@ -176,6 +176,14 @@ def read_host_change(transport: Transport) -> HostChange | None:
 # ---- what the journals say ----------------------------------------------------------------
 
 
+def step_titles(steps: Iterable[str]) -> str:
+    """A change's steps as the admin knows them ("SSH hardening, Docker engine"), not their
+    ids ("ssh, docker"); '' for none."""
+    from wizard.steps import step_title  # the step registry imports every step
+
+    return ", ".join(step_title(step) for step in steps)
+
+
 def explain_last_change(
     host: str, now: float | None = None, on_host: HostChange | None = None
 ) -> list[str]:
@@ -192,7 +200,7 @@ def explain_last_change(
     if not entries:
         return [f"hostwiz has no record of changing {host} from this machine."]
     first, last = entries[0], entries[-1]
-    steps = ", ".join(first.steps) or "a change"
+    steps = step_titles(first.steps) or "a change"
     lines = [
         f"Last change from here: {steps} (snapshot {first.snapshot_id}), started at "
         f"{_clock(first.time)}."
@@ -208,7 +216,7 @@ def explain_last_change(
             f"It moved SSH from port {first.ssh_port_before} to port {first.ssh_port_after}, "
             f"{where}."
         )
-    lines.append(_state_sentence(last, now))
+    lines.append(_state_sentence(last, now, connect_again(host, first.ssh_port_before)))
     lines += why_unconfirmed(entries, first.snapshot_id)
     return lines
 
@@ -252,7 +260,17 @@ def progress_words(state: str, actions: tuple[str, ...] = ()) -> str:
     return f"its journal's last word is {state!r}"
 
 
-def _state_sentence(last: JournalEntry, now: float) -> str:
+def connect_again(host: str, port: int | None = None) -> str:
+    """How to connect again, ready to paste: recover again (it says what it finds), or plain
+    ssh on the port SSH is back on once the change is undone."""
+    again = f"`hostwiz recover --host {host}` again"
+    if port is None:
+        return again
+    name = host.rpartition("@")[2]
+    return f"{again} (or `ssh -p {port} {name}`: SSH is on port {port} again then)"
+
+
+def _state_sentence(last: JournalEntry, now: float, again: str = "") -> str:
     if last.event == "confirmed":
         return (
             "It was confirmed over a new connection, so it is not what locked you out unless "
@@ -274,7 +292,7 @@ def _state_sentence(last: JournalEntry, now: float) -> str:
         f"It is not confirmed ({EVENT_WORDS.get(last.event, last.event)}): the host's safety "
         "timer puts the snapshot back by "
         f"itself at {_clock(last.deadline)}, in {int(last.deadline - now)} s (this machine's "
-        "estimate). Wait, then connect again."
+        f"estimate). Wait, then run {again or 'hostwiz recover again'}."
     )
 
 
@@ -303,7 +321,7 @@ def clock_shift(local_now: float, host_now: float) -> float:
 
 
 def _explain_from_host(change: HostChange, entries: list[JournalEntry], now: float) -> list[str]:
-    steps = ", ".join(change.steps) or "a change"
+    steps = step_titles(change.steps) or "a change"
     started = change.when("recorded") or (change.events[0][0] if change.events else None)
     at = f", started at {_clock(started)}" if started is not None else ""
     lines = [f"Last change on the host: {steps} (snapshot {change.snapshot_id}){at}."]
@@ -516,11 +534,15 @@ def moved_ports(transport: Transport, on_host: HostChange | None = None) -> list
     return [port for port in dict.fromkeys(found) if port is not None]
 
 
-def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -> list[str]:
+def lockout_cause(
+    kind: str, port: int | None, state: str, when: float | None, again: str = ""
+) -> list[str]:
     """Why new connections fail, in plain words, from how they fail (``kind``) and the state of
     hostwiz's last change (``state``: confirmed, undone, undoing (its deadline passed within
     :data:`UNDO_TIME`: the host may be putting it back), overdue (this machine's journal says it
     should be undone by now), pending, none, unknown), undone or due at ``when``.
+
+    ``again``: how to connect again (:func:`connect_again`), for a change still pending.
 
     The point: once hostwiz's change is undone (or was confirmed) and new connections still
     fail, hostwiz's change is not the cause, and restoring it again changes nothing.
@@ -541,7 +563,7 @@ def lockout_cause(kind: str, port: int | None, state: str, when: float | None) -
         lines.append(
             "hostwiz's last change is not confirmed yet: the host puts it back by itself"
             + (f" at {_clock(when)}" if when else "")
-            + ". Wait for that, then connect again."
+            + f". Wait for that, then run {again or 'hostwiz recover again'}."
         )
         return lines
     if state == "none":
@@ -604,7 +626,16 @@ def judge_lockout(
     machine's."""
     now = time.time() if now is None else now
     state, when = change_state(host, now, on_host)
-    return Lockout(kind, lockout_cause(kind, port, state, when), state in NOT_OURS)
+    again = connect_again(host, _port_before(host, on_host))
+    return Lockout(kind, lockout_cause(kind, port, state, when, again), state in NOT_OURS)
+
+
+def _port_before(host: str, on_host: HostChange | None) -> int | None:
+    """The port SSH is back on once the last change is undone (None: it did not move SSH)."""
+    if on_host is not None:
+        return on_host.ssh_port_before
+    entries = last_transaction(host)
+    return entries[0].ssh_port_before if entries else None
 
 
 def change_state(host: str, now: float, on_host: HostChange | None) -> tuple[str, float | None]:
@@ -639,6 +670,19 @@ change back (an engine it restarts takes a while): until then, new connections t
 no sure sign of another cause."""
 
 
+SSHD_LOG = (
+    "if [ -d /run/systemd/system ]; then journalctl -u ssh -n 30; "
+    "else tail -n 30 /var/log/auth.log || echo 'no auth.log (no syslog): see sshd -t'; fi"
+)
+"""sshd's log on either init: on a sysv host journalctl exits 0 with "No entries", so
+``journalctl … || tail …`` showed nothing there; a host without syslog has no auth.log."""
+
+START_SSHD = {
+    "systemd": "systemctl start ssh",
+    "sysv": "/etc/init.d/ssh start",
+}
+"""How to start sshd, per the host's init."""
+
 CONSOLE_CHECKS = {
     "no-answer": [
         ("iptables -S INPUT", "a rule that drops SSH (DROP or REJECT for its port)"),
@@ -647,19 +691,36 @@ CONSOLE_CHECKS = {
     ],
     "refused": [
         ("ss -tlnp", "sshd listening, and on which port"),
-        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log"),
+        ("sshd -t", "sshd's config: prints what is wrong in it (nothing: it is fine)"),
+        (SSHD_LOG, "sshd's log"),
     ],
     "login-refused": [
-        ("journalctl -u ssh -n 30 || tail -n 30 /var/log/auth.log", "sshd's log"),
+        (SSHD_LOG, "sshd's log"),
         ("sshd -T | grep -Ei 'permitrootlogin|passwordauth|pubkeyauth|allowusers'",
          "sshd's login settings"),
     ],
 }  # fmt: skip
 
 
-def console_checks(kind: str) -> list[str]:
-    """What to look at from the console when the cause is not hostwiz's change."""
-    checks = dict(CONSOLE_CHECKS.get(kind, CONSOLE_CHECKS["no-answer"]))
+def start_sshd(init: str = "") -> list[tuple[str, str]]:
+    """The command that starts sshd once ``sshd -t`` is clean: the host's init's form when
+    known, else both (systemd, then sysv)."""
+    why = "then start sshd"
+    if init in START_SSHD:
+        return [(START_SSHD[init], f"{why} (once sshd -t is clean)")]
+    return [
+        (START_SSHD["systemd"], f"{why} (once sshd -t is clean; systemd)"),
+        (START_SSHD["sysv"], f"{why} instead, on a host without systemd"),
+    ]
+
+
+def console_checks(kind: str, init: str = "") -> list[str]:
+    """What to look at from the console when the cause is not hostwiz's change (``init``:
+    the host's init system, systemd or sysv, when known)."""
+    first = list(CONSOLE_CHECKS.get(kind, CONSOLE_CHECKS["no-answer"]))
+    if kind == "refused":  # sshd is not running: check its config, then start it
+        first += start_sshd(init)
+    checks = dict(first)
     for other in CONSOLE_CHECKS.values():
         for command, why in other:
             checks.setdefault(command, why)
@@ -667,13 +728,14 @@ def console_checks(kind: str) -> list[str]:
 
 
 def console_instructions(
-    host: str, practice_host: bool, *, not_ours: bool = False, kind: str = ""
+    host: str, practice_host: bool, *, not_ours: bool = False, kind: str = "", init: str = ""
 ) -> list[str]:
     """Where the console is, then the commands to type (each with a ``#`` comment).
 
     ``not_ours``: hostwiz's change is not the cause (:func:`lockout_cause`): the commands
     that show what blocks SSH, and the restore list only to see what the host did;
-    otherwise the restore commands.
+    otherwise the restore commands. ``init``: the host's init system when known
+    (:func:`start_sshd`).
     """
     first = (
         f"Open the practice host's console with `hostwiz lab shell {host}` (a root shell "
@@ -684,7 +746,7 @@ def console_instructions(
     )
     listing = f"    {RESTORE_COMMAND}          # lists the snapshots and what happened to each"
     if not_ours:
-        return [first, *console_checks(kind), listing]
+        return [first, *console_checks(kind, init), listing]
     return [
         first,
         listing,
@@ -759,9 +821,25 @@ def roll_back_interrupted(transport: Transport, snapshot_id: str) -> str:
     if not result.ok:
         return said
     steps = [str(step) for step in meta.get("steps", [])]
-    return "\n".join(
-        line for line in (said, *after_rolled_back(steps, client_host(transport))) if line
+    words = rolled_back_words(
+        snapshot_id, steps, hostwiz_command(transport, "plan"), hostwiz_command(transport, "apply")
     )
+    lines = (said, *words, *after_rolled_back(steps, client_host(transport)))
+    return "\n".join(line for line in lines if line)
+
+
+def rolled_back_words(
+    snapshot_id: str, steps: Iterable[str], plan_command: str, apply_command: str
+) -> list[str]:
+    """After a recovery's rollback: what was put back (the restore script says only
+    "restored snapshot X"), and what to do next."""
+    titles = step_titles(steps)
+    what = f"what {titles} had changed" if titles else "what the change had changed"
+    return [
+        f"Put back: {what}, as it was before snapshot {snapshot_id}.",
+        f"Next: see what that leaves to do with `{plan_command}`; once whatever interrupted "
+        f"the change is fixed, apply it again with `{apply_command}`.",
+    ]
 
 
 def finish_interrupted(transport: Transport, snapshot_id: str) -> bool:
@@ -855,15 +933,19 @@ def find_a_way_in(
     say: Callable[[Tried], None] | None = None,
     stop: Callable[[], bool] | None = None,
     tried_already: Iterable[Tried] = (),
+    likely: Iterable[int] = (),
 ) -> Search:
     """Try ports, then users and keys on the ports where sshd answers; stop at the first that
     works.
 
     ``tried_already``: ways that just failed (the connection the caller opened first), counted
-    and told as tries, not tried again.
+    and told as tries, not tried again. ``likely``: the ports hostwiz knows of (configured,
+    remembered, the ones its journal says SSH was at or moved to): tried first, on their own;
+    the other ``ports`` (guesses) only when none of them works.
 
     First every port as configured (user and key), all at once (at most
-    :data:`PARALLEL_TRIES` in parallel; the first port in order that works wins): a port
+    :data:`PARALLEL_TRIES` in parallel; ``likely`` ports, then the others; the first port in
+    order that works wins): a port
     that refuses or stays silent has no sshd, a refused login means sshd is there. Then, on
     those ports, every user with every key (``configured_keys`` are skipped for the
     configured user: the first round offered them).
@@ -905,34 +987,38 @@ def find_a_way_in(
             search.found = way
         return result == "stopped"
 
-    # Every port at once (bounded): a port that drops packets costs one timeout, not one
-    # each. Then, in order, the first that works wins.
-    port_list = list(dict.fromkeys(ports))
-    ways = [WayIn(port, configured_user) for port in port_list]
-    known = {tried.way: tried for tried in tried_already if tried.way in ways}
-    for tried in known.values():
-        search.tried.append(tried)
-        if say:
-            say(tried)
-    with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_TRIES, len(ways))),
-                            thread_name_prefix="hostwiz-way-in") as pool:  # fmt: skip
-        fresh = dict(zip(
-            [way for way in ways if way not in known],
-            pool.map(attempt, [way for way in ways if way not in known]),
-            strict=True,
-        ))  # fmt: skip
-    outcomes = [(known[way].result, None) if way in known else fresh[way] for way in ways]
-    search.tried.sort(key=lambda tried: port_list.index(tried.way.port))
-    answering = []
+    # Every port of a round at once (bounded): a port that drops packets costs one timeout,
+    # not one each. Then, in order, the first that works wins. The known ports first: a guessed
+    # port answering first would hide (and delay) the port the last change moved SSH to.
+    port_list = list(dict.fromkeys([*likely, *ports]))
+    first = list(dict.fromkeys(likely))
+    rounds = [first, [port for port in port_list if port not in first]]
+    previous = list(tried_already)
+    answering: list[int] = []
     done = False
-    for way, (result, transport) in zip(ways, outcomes, strict=True):
-        if done:
-            if transport is not None:
-                transport.close()
+    for round_ports in rounds:
+        if done or search.transport is not None or not round_ports:
             continue
-        done = settle(way, result, transport)
-        if result in ("login-refused", "no-root"):
-            answering.append(way.port)
+        ways = [WayIn(port, configured_user) for port in round_ports]
+        known = {tried.way: tried for tried in previous if tried.way in ways}
+        for tried in known.values():
+            search.tried.append(tried)
+            if say:
+                say(tried)
+        todo = [way for way in ways if way not in known]
+        with ThreadPoolExecutor(max_workers=max(1, min(PARALLEL_TRIES, len(todo))),
+                                thread_name_prefix="hostwiz-way-in") as pool:  # fmt: skip
+            fresh = dict(zip(todo, pool.map(attempt, todo), strict=True))
+        outcomes = [(known[way].result, None) if way in known else fresh[way] for way in ways]
+        for way, (result, transport) in zip(ways, outcomes, strict=True):
+            if done:
+                if transport is not None:
+                    transport.close()
+                continue
+            done = settle(way, result, transport)
+            if result in ("login-refused", "no-root"):
+                answering.append(way.port)
+    search.tried.sort(key=lambda tried: port_list.index(tried.way.port))
     if done or search.transport is not None:
         return search
     for port in answering:

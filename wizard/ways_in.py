@@ -113,12 +113,14 @@ def look_for_ways_in(
     name = parse_target(target).host
     if not endpoint.proxy_jump and not _resolves(endpoint.hostname):
         return None
-    known = journal_ports(target)
+    # The journal is kept per target as given (web1, root@web1): either may hold the move.
+    known = list(dict.fromkeys([*journal_ports(target), *journal_ports(name)]))
     remembered = remembered_port(target)
     if remembered is not None:
         known.insert(0, remembered)
     configured_keys = [identity] if identity else list(endpoint.identity_files)
     ports = candidate_ports(endpoint.port, known)
+    likely = [port for port in ports if port == endpoint.port or port in known]
     first = WayIn(endpoint.port if remembered is None else remembered, endpoint.user)
     already = (
         [Tried(first, failure_kind(first_failure), first_failure.message)]
@@ -134,6 +136,7 @@ def look_for_ways_in(
         say=say,
         stop=stop,
         tried_already=already,
+        likely=likely,
     )
     way = search.found
     if way is None:

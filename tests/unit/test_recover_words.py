@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,90 @@ def test_just_after_the_deadline_the_host_may_still_be_putting_the_change_back()
     later = judge_lockout("web1", "refused", 22, now=BASE + 120)
     assert later.not_ours and "most likely not hostwiz's change" in " ".join(later.lines)
     assert "Wait a minute" not in " ".join(later.lines)
+
+
+def test_refused_console_advice_checks_sshd_config_then_starts_it() -> None:
+    """Connection refused: sshd is not running. The advice lacked `sshd -t` and how to start
+    sshd; its `journalctl ... || tail` showed nothing on a sysv host (journalctl exits 0
+    there with "No entries")."""
+    from wizard.recovery import console_checks
+
+    text = "\n".join(console_checks("refused"))
+    assert "sshd -t " in text, text
+    assert text.index("sshd -t ") < text.index("systemctl start ssh"), text
+    assert "/etc/init.d/ssh start" in text, text
+    assert "journalctl -u ssh -n 30 ||" not in text, text
+    assert "[ -d /run/systemd/system ]" in text and "tail -n 30 /var/log/auth.log ||" in text
+    sysv = "\n".join(console_checks("refused", init="sysv"))
+    assert "/etc/init.d/ssh start" in sysv and "systemctl start" not in sysv, sysv
+
+
+def test_the_last_change_names_its_steps_by_title_not_by_id() -> None:
+    """Locked out, recover said "Last change from here: ssh (snapshot ...)": the step's id,
+    where every other screen says its title."""
+    unconfirmed()
+    text = " ".join(explain_last_change("web1", now=BASE - 30))
+    assert "Last change from here: SSH hardening (snapshot" in text, text
+    change = parse_host_change(host_says("2024-05-01T10:14:00Z armed 60s"), local_now=BASE)
+    text = " ".join(explain_last_change("web1", now=BASE, on_host=change))
+    assert "Last change on the host: SSH hardening, Docker engine (snapshot" in text, text
+
+
+def test_wait_then_connect_again_says_how() -> None:
+    """Recover said "Wait, then connect again." and left a newcomer guessing how."""
+    from wizard.recovery import judge_lockout
+
+    unconfirmed()  # moved SSH from 22 to 2222; its deadline: BASE
+    text = " ".join(explain_last_change("web1", now=BASE - 30))
+    assert "then run `hostwiz recover --host web1` again (or `ssh -p 22 web1`" in text, text
+    pending = " ".join(judge_lockout("web1", "no-answer", 2222, now=BASE - 30).lines)
+    assert "then run `hostwiz recover --host web1` again" in pending, pending
+    assert "connect again." not in pending + text
+
+
+def test_after_a_rollback_recover_says_what_was_put_back_and_what_next() -> None:
+    """The restore script says only "restored snapshot X": recover printed that alone."""
+    from wizard.recovery import rolled_back_words
+
+    text = " ".join(rolled_back_words(
+        SNAPSHOT, ["ssh", "docker"], "hostwiz plan --host web1", "hostwiz apply --host web1"))  # fmt: skip
+    assert "Put back: what SSH hardening, Docker engine had changed" in text, text
+    assert f"before snapshot {SNAPSHOT}" in text
+    assert "`hostwiz plan --host web1`" in text and "`hostwiz apply --host web1`" in text
+
+
+@pytest.mark.parametrize("applied_to", ["root@127.0.0.1", "127.0.0.1"])
+def test_recover_tries_the_ports_its_journal_knows_before_guessed_ones(
+    state: Path, monkeypatch: pytest.MonkeyPatch, applied_to: str
+) -> None:
+    """The last change moved SSH from 22 to 8022: recover tried the guessed ports 2222, 2022,
+    2200, 22222, 222 beside it (all of them before it, when the change was applied to the
+    host named without the user: the journal is kept per name as given)."""
+    from wizard.errors import ConnectionFailed
+    from wizard.recovery import Tried, WayIn
+    from wizard.ways_in import look_for_ways_in
+
+    monkeypatch.setenv("HOME", str(state))
+    local_journal.record(local_journal.JournalEntry(
+        BASE, applied_to, SNAPSHOT, "unconfirmed", ("ssh",), BASE + 60, "", 22, 8022))  # fmt: skip
+    tried: list[int] = []
+    told: list[int] = []
+
+    class Opened:
+        def close(self) -> None:
+            pass
+
+    def open_at(target: str, port: int, key: Path | None) -> Any:
+        tried.append(port)
+        if port == 8022:
+            return Opened()
+        raise ConnectionFailed(f"port {port}", kind="refused")
+
+    def say(one: Tried) -> None:
+        told.append(one.way.port)
+
+    refused = ConnectionFailed("port 22 refused", kind="refused")
+    found = look_for_ways_in("root@127.0.0.1", open_at, say=say, first_failure=refused)
+    assert found is not None and found.way == WayIn(8022, "root")
+    assert tried == [8022], tried  # 22 just failed; no guess before (or beside) the known port
+    assert told == [22, 8022], told
