@@ -174,17 +174,29 @@ def shown_states(snapshots: Sequence[SnapshotInfo]) -> dict[str, str]:
     return shown
 
 
+def stopped_at(state: str) -> tuple[str, int] | None:
+    """Where a change that did not finish stopped, from its journal's last word: ("in" or
+    "after", the step's number counted from 1; the journal's ``start N``/``done N`` count from
+    0), ("before", 1) when no step had started (``recorded``, ``armed``); None otherwise."""
+    word, _, rest = state.partition(" ")
+    if word in ("done", "start") and rest.isdigit():
+        return ("after" if word == "done" else "in"), int(rest) + 1
+    if word in ("recorded", "armed"):
+        return "before", 1
+    return None
+
+
 def state_words(state: str, actions: Sequence[str] = ()) -> str:
     """A shown state (:func:`shown_states`) in words for the admin: "interrupted after step 2
-    of 4", "put back (timeout)", not the journal's "done 1" or "reverted (timeout)" (its
-    steps are numbered from 0)."""
+    of 4", "put back (timeout)", not the journal's "done 1" or "reverted (timeout)"."""
     word, _, rest = state.partition(" ")
-    of = f" of {len(actions)}" if actions else ""
-    if word in ("done", "start") and rest.isdigit():
-        where = "after" if word == "done" else "in"
-        return f"interrupted {where} step {int(rest) + 1}{of}"
-    if word in ("recorded", "armed"):
-        return "interrupted before its first step"
+    where = stopped_at(state)
+    if where is not None:
+        when, step = where
+        if when == "before":
+            return "interrupted before its first step"
+        of = f" of {len(actions)}" if actions else ""
+        return f"interrupted {when} step {step}{of}"
     if state == "re-armed after a reboot":
         return "not confirmed (the host was rebooted; its timer puts it back)"
     if word == "reverting":

@@ -28,7 +28,7 @@ from typing import Any
 
 from snapshots.layout import LAST_FILE, RESTORE_COMMAND, SNAPSHOT_DIR, snapshot_dir
 from snapshots.local_journal import JournalEntry, entries, last_transaction
-from snapshots.store import SnapshotInfo, decode_meta, list_snapshots
+from snapshots.store import SnapshotInfo, decode_meta, list_snapshots, stopped_at
 from wizard.errors import ConnectionFailed, HostwizError, SudoFailed
 from wizard.steps.firewall.loaded import loaded_zone_ports
 from wizard.transaction import disarm_script
@@ -243,19 +243,19 @@ EVENT_WORDS = {
 
 
 def progress_words(state: str, actions: tuple[str, ...] = ()) -> str:
-    """How far an interrupted change got, from the host journal's last word (``start N``,
-    ``done N``: numbered from 0) and what its actions do: 'it stopped after step 3 of 8
-    ("create the dockremap user")', not "done 2"."""
-    word, _, number = state.partition(" ")
-    if word in ("start", "done") and number.isdigit():
-        index = int(number)
+    """How far an interrupted change got, from the host journal's last word
+    (:func:`snapshots.store.stopped_at`) and what its actions do: 'it stopped after step 3
+    of 8 ("create the dockremap user")', not "done 2"."""
+    where = stopped_at(state)
+    if where is not None:
+        when, step = where
+        if when == "before":
+            return "it stopped before its first step"
         of = f" of {len(actions)}" if actions else ""
-        what = f' ("{actions[index]}")' if index < len(actions) else ""
-        when = "after" if word == "done" else "in the middle of"
-        return f"it stopped {when} step {index + 1}{of}{what}"
-    if word in ("recorded", "armed"):
-        return "it stopped before its first step"
-    if word == "reverting":
+        what = f' ("{actions[step - 1]}")' if step <= len(actions) else ""
+        during = "after" if when == "after" else "in the middle of"
+        return f"it stopped {during} step {step}{of}{what}"
+    if state.partition(" ")[0] == "reverting":
         return "the host had started putting it back, and was stopped"
     return f"its journal's last word is {state!r}"
 
