@@ -66,6 +66,7 @@ def _described(action: Action) -> str:
 
 def meta_document(snapshot_id: str, changeset: Changeset, reason: str) -> dict[str, object]:
     move = changeset.ssh_port
+    undo = undo_commands(changeset)
     moved = {"ssh_port": {"before": move.before, "after": move.after}} if move else {}
     return {
         "id": snapshot_id,
@@ -75,10 +76,10 @@ def meta_document(snapshot_id: str, changeset: Changeset, reason: str) -> dict[s
         "reason": reason,
         "paths": list(changeset.touched_paths()),
         "actions": [_described(action) for action in changeset.actions()],
-        "undo": [undo.index for undo in undo_commands(changeset)],
+        "undo": [item.index for item in undo],
         # What each undo does, in words (parallel to "undo"; "" where the command gave none):
         # a rollback's preview and log say this rather than a command's number.
-        "undo_why": [undo.why for undo in undo_commands(changeset)],
+        "undo_why": [item.why for item in undo],
         "hostwiz": __version__,
         **moved,
     }

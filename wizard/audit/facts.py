@@ -297,7 +297,12 @@ class RootlessEngine:
     @property
     def name(self) -> str:
         """How findings name it."""
-        return f"{self.user}'s rootless engine"
+        return rootless_engine_name(self.user)
+
+
+def rootless_engine_name(user: str) -> str:
+    """How findings name ``user``'s rootless engine (and its containers' ``engine``)."""
+    return f"{user}'s rootless engine"
 
 
 def _engine_head(line: str) -> tuple[str, int, str] | None:
@@ -309,7 +314,7 @@ def _engine_head(line: str) -> tuple[str, int, str] | None:
 
 def _engine_from(head: tuple[str, int, str], parts: dict[str, list[str]]) -> RootlessEngine:
     user, uid, socket = head
-    name = f"{user}'s rootless engine"
+    name = rootless_engine_name(user)
     containers = None
     for key, lines in parts.items():
         if key.startswith("containers "):
