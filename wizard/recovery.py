@@ -728,14 +728,14 @@ def console_checks(kind: str, init: str = "") -> list[str]:
 
 
 def console_instructions(
-    host: str, practice_host: bool, *, not_ours: bool = False, kind: str = "", init: str = ""
+    host: str, practice_host: bool, *, not_ours: bool = False, kind: str = ""
 ) -> list[str]:
     """Where the console is, then the commands to type (each with a ``#`` comment).
 
     ``not_ours``: hostwiz's change is not the cause (:func:`lockout_cause`): the commands
     that show what blocks SSH, and the restore list only to see what the host did;
-    otherwise the restore commands. ``init``: the host's init system when known
-    (:func:`start_sshd`).
+    otherwise the restore commands. The host's init is not known here (it could not be
+    reached), so a refused connection's advice gives both ways to start sshd.
     """
     first = (
         f"Open the practice host's console with `hostwiz lab shell {host}` (a root shell "
@@ -746,7 +746,7 @@ def console_instructions(
     )
     listing = f"    {RESTORE_COMMAND}          # lists the snapshots and what happened to each"
     if not_ours:
-        return [first, *console_checks(kind, init), listing]
+        return [first, *console_checks(kind), listing]
     return [
         first,
         listing,
